@@ -1,0 +1,192 @@
+"""Turn one MQTT message into a ``Reading``: parse, pick the format's decoder, validate, normalise.
+
+Each format module (``canonical``, ``zigbee2mqtt``, ``ttn``, ``chirpstack``, ``sensor_community``) maps its
+vendor JSON to a ``Decoded`` (event time, metrics in our names and units, battery, sequence). Everything that
+is the same for every format — JSON parsing, size limits, the device-identity check, finite numbers, metric
+ranges, timestamps too far ahead or behind — happens here once. Any failure is a ``DecodeError`` whose reason
+a person can read; nothing here raises anything else for bad input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from devices.readings import METRIC_UNITS, Reading
+from devices.registry import DeviceSpec
+from devices.topics import TopicInfo
+from placesense.errors import DecodeError
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What a format decoder extracts before the shared validation."""
+
+    metrics: Mapping[str, float | bool]
+    ts_ms: int | None = None  # None: the source has no clock of its own; receive time is used
+    battery_pct: float | None = None
+    seq: int | None = None
+    source_device_id: str | None = None  # the device id the payload claims, checked against the topic
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    max_payload_bytes: int = 64 * 1024
+    max_future_ms: int = 600_000
+    max_past_ms: int = 90 * 86_400_000
+
+
+FormatDecoder = Callable[[TopicInfo, dict[str, Any], DeviceSpec], Decoded]
+
+
+def parse_json_object(payload: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"malformed JSON: {exc.args[0]}", kind="malformed_json") from exc
+    if not isinstance(data, dict):
+        raise DecodeError(f"expected a JSON object, got {type(data).__name__}", kind="wrong_type")
+    return data
+
+
+def parse_timestamp(value: object, what: str = "ts") -> int:
+    """RFC 3339 string or epoch milliseconds -> epoch milliseconds."""
+    if isinstance(value, bool):
+        raise DecodeError(f"{what} must be an RFC 3339 string or epoch milliseconds, got a boolean", kind="wrong_type")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise DecodeError(f"{what} is not a finite number", kind="not_finite")
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        # Python's parser takes at most 6 fractional digits; LoRaWAN servers send 9.
+        if "." in text:
+            head, _, rest = text.partition(".")
+            digits = len(rest) - len(rest.lstrip("0123456789"))
+            tail = rest[digits:]
+            text = f"{head}.{rest[:min(digits, 6)]}{tail}"
+        try:
+            stamp = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise DecodeError(f"{what} {value!r} is not an RFC 3339 timestamp", kind="bad_timestamp") from exc
+        if stamp.tzinfo is None:
+            raise DecodeError(f"{what} {value!r} has no time zone; add Z or an offset", kind="bad_timestamp")
+        return int(stamp.timestamp() * 1000)
+    raise DecodeError(f"{what} must be an RFC 3339 string or epoch milliseconds", kind="wrong_type")
+
+
+def number(value: object, what: str) -> float:
+    """A JSON number (or boolean) as a finite float, or a ``DecodeError`` naming the field."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        result = float(value)
+        if not math.isfinite(result):
+            raise DecodeError(f"{what} is not a finite number", kind="not_finite")
+        return result
+    raise DecodeError(f"{what} must be a number, got {type(value).__name__}", kind="wrong_type")
+
+
+def finish(
+    decoded: Decoded,
+    info: TopicInfo,
+    device: DeviceSpec,
+    received_ms: int,
+    limits: DecodeLimits,
+) -> Reading:
+    """Apply the checks every format shares and build the ``Reading``."""
+    if decoded.source_device_id is not None and decoded.source_device_id.lower() != info.source_id.lower():
+        raise DecodeError(
+            f"payload says it is from device {decoded.source_device_id!r} but was published on the topic of "
+            f"{info.source_id!r}",
+            kind="wrong_device",
+        )
+    metrics: dict[str, float] = {}
+    for name, raw in decoded.metrics.items():
+        spec = METRIC_UNITS.get(name)
+        if spec is None:
+            known = ", ".join(sorted(METRIC_UNITS))
+            raise DecodeError(f"unknown metric {name!r}; known metrics: {known}", kind="unknown_metric")
+        value = number(raw, f"metric {name!r}")
+        unit, _, low, high = spec
+        if not low <= value <= high:
+            raise DecodeError(
+                f"metric {name!r} = {value:g} {unit} is outside the possible range {low:g}..{high:g}",
+                kind="out_of_range",
+            )
+        metrics[name] = value
+    battery = decoded.battery_pct
+    if battery is not None:
+        battery = number(battery, "battery_pct")
+        if not 0 <= battery <= 100:
+            raise DecodeError(f"battery_pct = {battery:g} is outside 0..100", kind="out_of_range")
+    if not metrics and battery is None:
+        raise DecodeError("the message carries no metrics", kind="empty")
+    ts_ms = received_ms if decoded.ts_ms is None else decoded.ts_ms
+    if ts_ms > received_ms + limits.max_future_ms:
+        ahead = (ts_ms - received_ms) / 1000
+        raise DecodeError(
+            f"timestamp is {ahead:.0f} s in the future (limit {limits.max_future_ms // 1000} s); "
+            "check the device's clock",
+            kind="future_timestamp",
+        )
+    if ts_ms < received_ms - limits.max_past_ms:
+        days = (received_ms - ts_ms) / 86_400_000
+        raise DecodeError(
+            f"timestamp is {days:.1f} days old (limit {limits.max_past_ms // 86_400_000} days); "
+            "check the device's clock",
+            kind="past_timestamp",
+        )
+    seq = decoded.seq
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63):
+        raise DecodeError("seq must be a non-negative integer", kind="wrong_type")
+    return Reading(
+        domain=device.domain,
+        device_id=device.id,
+        subject=device.subject,
+        room=device.room,
+        ts_ms=ts_ms,
+        metrics=metrics,
+        battery_pct=battery,
+        seq=seq,
+        source=device.format,
+        received_ms=received_ms,
+    )
+
+
+def decode_message(
+    info: TopicInfo,
+    payload: bytes,
+    device: DeviceSpec,
+    received_ms: int,
+    limits: DecodeLimits,
+) -> Reading:
+    """Decode one message from a registered device, or raise ``DecodeError`` with the reason."""
+    from devices.formats import FORMAT_DECODERS
+
+    if len(payload) > limits.max_payload_bytes:
+        raise DecodeError(
+            f"payload is {len(payload)} bytes; the limit is {limits.max_payload_bytes}", kind="oversized"
+        )
+    if info.format != device.format:
+        raise DecodeError(
+            f"device {device.id!r} is registered as {device.format} but published in {info.format} format",
+            kind="wrong_format",
+        )
+    if info.domain is not None and info.domain != device.domain:
+        raise DecodeError(
+            f"device {device.id!r} is a {device.domain} device but published under {info.domain!r}",
+            kind="wrong_domain",
+        )
+    decoder = FORMAT_DECODERS.get(info.format)
+    if decoder is None:
+        raise DecodeError(f"no decoder for format {info.format!r}", kind="wrong_format")
+    decoded = decoder(info, parse_json_object(payload), device)
+    return finish(decoded, info, device, received_ms, limits)

@@ -1,0 +1,63 @@
+"""The ``Reading``: one device's metrics at one instant, after decoding and unit normalisation.
+
+Every source format decodes to this one shape, so the rest of placesense never sees a vendor's field names.
+Metric names are the same across sources and carry their unit in the name (``temperature_c``,
+``pm2_5_ugm3``); booleans are stored as 1.0/0.0 so a field never changes type in InfluxDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Domain = Literal["home", "soil", "air"]
+DOMAINS: tuple[Domain, ...] = ("home", "soil", "air")
+
+# name -> (unit, plain description, valid range). Decoders reject values outside the range.
+METRIC_UNITS: dict[str, tuple[str, str, float, float]] = {
+    # home
+    "motion": ("bool", "movement detected (PIR)", 0, 1),
+    "door_open": ("bool", "door or fridge contact open", 0, 1),
+    "occupied": ("bool", "bed or chair occupied", 0, 1),
+    "power_w": ("W", "appliance power (smart plug)", 0, 10_000),
+    "energy_kwh": ("kWh", "appliance energy counter", 0, 1e7),
+    "help_pressed": ("bool", "help button pressed", 0, 1),
+    "temperature_c": ("°C", "air temperature", -40, 85),
+    "humidity_pct": ("%", "relative humidity", 0, 100),
+    "link_quality": ("lqi", "Zigbee link quality", 0, 255),
+    # soil
+    "soil_moisture_pct": ("%", "volumetric soil moisture", 0, 100),
+    "soil_temperature_c": ("°C", "soil temperature", -40, 85),
+    "soil_conductivity_us_cm": ("µS/cm", "soil electrical conductivity", 0, 100_000),
+    # air
+    "pm2_5_ugm3": ("µg/m³", "particulate matter below 2.5 µm", 0, 2000),
+    "pm10_ugm3": ("µg/m³", "particulate matter below 10 µm", 0, 2000),
+    "no2_ugm3": ("µg/m³", "nitrogen dioxide", 0, 4000),
+    "o3_ugm3": ("µg/m³", "ozone", 0, 2000),
+    "pressure_hpa": ("hPa", "air pressure", 300, 1100),
+    # device health (any domain)
+    "battery_v": ("V", "battery voltage", 0, 15),
+    "rssi_dbm": ("dBm", "radio signal strength at the gateway", -200, 20),
+    "snr_db": ("dB", "radio signal-to-noise ratio at the gateway", -40, 40),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One decoded, validated message from one device.
+
+    ``ts_ms`` is event time (the device's clock where it has one, receive time otherwise);
+    ``received_ms`` is when ingest received it. ``seq`` is the device's message counter, if it sends one.
+    """
+
+    domain: Domain
+    device_id: str
+    subject: str
+    room: str | None
+    ts_ms: int
+    metrics: Mapping[str, float]
+    battery_pct: float | None = None
+    seq: int | None = None
+    source: str = "canonical"
+    received_ms: int = 0

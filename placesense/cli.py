@@ -1,0 +1,82 @@
+"""The ``placesense`` command line.
+
+Each sub-command lives in the room that owns it, in a small module with ``configure(parser)`` and
+``run(args) -> int``; this file only lists them, so ``placesense --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from placesense import __version__
+from placesense.errors import PlacesenseError
+
+# name -> (module with configure/run, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("placesense.serve_cli", "run ingest, rules, anomaly detection and the API in one process"),
+    "simulate": ("firmware_sim.cli", "run simulated device firmware that publishes over MQTT"),
+    "detect": ("anomaly.cli", "score a timestamp,value CSV with the streaming anomaly detector"),
+    "evaluate": ("anomaly.evaluate_cli", "measure routine-change detection on simulated homes"),
+    "bench": ("placesense.bench", "measure the whole pipeline against the raw broker and InfluxDB limits"),
+    "grafana": ("grafana.cli", "build or push the Grafana dashboards"),
+    "doctor": ("placesense.doctor", "check the broker, InfluxDB, database and config, and say what to fix"),
+    "demo": ("placesense.demo", "start a local broker, InfluxDB, placesense and a simulated fleet"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="placesense",
+        description="placesense: sensors for people and places. Settings come from PLACESENSE_* environment "
+        "variables and the TOML file named by PLACESENSE_CONFIG; see README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"placesense {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a command whose room has not landed yet
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+    # Libraries' request-by-request chatter drowns the lines an operator needs.
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    setup_logging(args.verbose)
+    try:
+        return int(args._run(args))
+    except PlacesenseError as exc:
+        print(f"placesense {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

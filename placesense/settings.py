@@ -1,0 +1,158 @@
+"""Settings: one pydantic-settings class read from ``PLACESENSE_*`` variables and an optional TOML file.
+
+The file is named by ``PLACESENSE_CONFIG``; environment variables win over it. Secrets (passwords, tokens) are
+only ever taken from the environment or that file, never from code, and obvious placeholders are refused.
+Nothing else in placesense reads the environment: the composition root builds a ``Settings`` and passes the
+parts each room needs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from placesense.errors import ConfigError
+
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "password", "secret", "example", "xxx", "todo"})
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults suit ``make demo`` on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="PLACESENSE_", extra="forbid", validate_default=True)
+
+    # MQTT
+    mqtt_url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port")
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (system CAs if unset)")
+    mqtt_client_id: str = Field("placesense-ingest", description="fixed id: the broker keeps its session")
+    topic_prefix: str = Field("", description="prepended to every topic, e.g. 'council-a/'")
+    mqtt_receive_maximum: int = Field(
+        20000, ge=10, le=65535, description="bound on un-acknowledged messages held in memory"
+    )
+
+    # InfluxDB (v1 HTTP API: 1.x natively, 2.x via its compatibility API, 3.x natively)
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_db: str = "placesense"
+    influx_rp: str = Field("", description="retention policy; empty means the database's default")
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+    influx_token: SecretStr | None = Field(None, description="2.x/3.x token, sent as 'Authorization: Token …'")
+    influx_create_db: bool = Field(True, description="CREATE DATABASE at start (needs admin rights on 1.x)")
+    influx_timeout_s: float = Field(10.0, gt=0)
+
+    # Relational store (dead letters, discovered devices, alerts, audit)
+    database_url: str = "sqlite:///var/placesense.db"
+
+    # Ingest
+    registry_path: Path = Field(Path("config/registry.yaml"), description="the device registry file")
+    spool_dir: Path = Field(Path("var/spool"), description="readings wait here while InfluxDB is down")
+    spool_max_mb: int = Field(2048, ge=1, description="refuse (and stop acknowledging) past this size")
+    batch_max_points: int = Field(5000, ge=1, le=100_000)
+    batch_max_ms: int = Field(200, ge=1, le=60_000)
+    max_payload_bytes: int = Field(64 * 1024, ge=256)
+    max_future_s: int = Field(600, ge=0, description="reject timestamps further ahead than this")
+    max_past_days: int = Field(90, ge=1, description="reject timestamps older than this")
+
+    # Rules, detectors, API
+    clock: Literal["live", "event"] = "live"
+    rules_path: Path | None = Field(None, description="rules file; built-in defaults if unset")
+    state_dir: Path = Field(Path("var/state"), description="learned detector state")
+    api_bind: str = Field("127.0.0.1:8080", description="host:port for the HTTP API")
+    tokens_path: Path | None = Field(None, description="API tokens file")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("PLACESENSE_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
+        if parts.password:
+            raise ValueError("put the password in PLACESENSE_MQTT_PASSWORD, not in the URL")
+        return value
+
+    @field_validator("influx_url")
+    @classmethod
+    def _influx_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must look like http://host:8086")
+        return value.rstrip("/")
+
+    @field_validator("mqtt_password", "influx_password", "influx_token")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; set the real secret in the environment")
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if any(c in value for c in "+#\0"):
+            raise ValueError("must not contain MQTT wildcards")
+        if value and not value.endswith("/"):
+            value += "/"
+        return value
+
+    @property
+    def mqtt_host(self) -> str:
+        return urlsplit(self.mqtt_url).hostname or "127.0.0.1"
+
+    @property
+    def mqtt_port(self) -> int:
+        parts = urlsplit(self.mqtt_url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def mqtt_tls(self) -> bool:
+        return urlsplit(self.mqtt_url).scheme == "mqtts"
+
+    @property
+    def api_host(self) -> str:
+        return self.api_bind.rsplit(":", 1)[0]
+
+    @property
+    def api_port(self) -> int:
+        return int(self.api_bind.rsplit(":", 1)[1])
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation errors into one readable ``ConfigError``."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  PLACESENSE_{name.upper()}: {err['msg']}")
+        raise ConfigError("invalid settings:\n" + "\n".join(lines)) from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the config file named by PLACESENSE_CONFIG: {exc}") from exc

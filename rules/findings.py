@@ -1,0 +1,29 @@
+"""A ``Finding``: what a rule or detector concluded about one subject, before it becomes an alert."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Audience = Literal["care", "street", "ops"]
+Severity = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A condition that holds (``active=True``) or has cleared (``active=False``) for (rule, subject).
+
+    ``message`` is plain English a carer or operative understands, with the evidence in words;
+    ``evidence`` holds the numbers behind it.
+    """
+
+    rule: str
+    audience: Audience
+    subject: str
+    severity: Severity
+    message: str
+    at_ms: int
+    active: bool = True
+    evidence: Mapping[str, float | int | str | None] = field(default_factory=dict)
+    device_id: str | None = None

@@ -1,0 +1,66 @@
+"""Test set-up: a real mosquitto and a real InfluxDB, started once per run on free loopback ports.
+
+Each test gets its own InfluxDB database, SQLite file and MQTT topic prefix, so tests never see each other's
+data. Tests that restart or kill a server ask for their own instance (``own_mosquitto``, ``own_influx``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from placesense.localstack import InfluxDB, Mosquitto
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    server = InfluxDB(tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path / "own-mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def own_influx(tmp_path: Path) -> Iterator[InfluxDB]:
+    server = InfluxDB(tmp_path / "own-influxdb")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short id unique to this test, for topic prefixes, client ids and database names."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def influx_db(influx: InfluxDB, unique: str) -> Iterator[str]:
+    name = f"t_{unique}"
+    yield name
+    httpx.post(f"{influx.url}/query", data={"q": f'DROP DATABASE "{name}"'}, timeout=30)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'placesense.db'}"

@@ -1,0 +1,43 @@
+"""Small helpers the tests share: polling with a deadline instead of sleeping, and InfluxQL reads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T], timeout_s: float = 20.0, what: str = "condition") -> T:
+    """Call ``probe`` until it returns a truthy value, and return that value; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last value: {last!r}")
+
+
+def influx_query(url: str, db: str, q: str) -> list[dict[str, Any]]:
+    """Run InfluxQL and return the first statement's series (empty list if none)."""
+    resp = httpx.post(f"{url}/query", params={"db": db, "epoch": "ms"}, data={"q": q}, timeout=30)
+    resp.raise_for_status()
+    result = resp.json()["results"][0]
+    if "error" in result:
+        raise AssertionError(f"InfluxQL error for {q!r}: {result['error']}")
+    return list(result.get("series", []))
+
+
+def influx_count(url: str, db: str, measurement: str, where: str = "") -> int:
+    """Number of points in ``measurement`` (counting a field every point has: seq or any)."""
+    series = influx_query(url, db, f'SELECT count(*) FROM "{measurement}" {where}')
+    if not series:
+        return 0
+    columns = series[0]["columns"]
+    row = series[0]["values"][0]
+    return max(int(v or 0) for c, v in zip(columns, row, strict=True) if c != "time")

@@ -48,6 +48,13 @@ def parse_json_object(payload: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
+        # JSON has no NaN or infinity; firmware that prints them sends text no parser accepts. Say so plainly.
+        head = payload[exc.pos : exc.pos + 9].lstrip(b"-")
+        if "infinity" in exc.msg or head.startswith((b"NaN", b"nan", b"Infinity", b"inf")):
+            raise DecodeError(
+                f"a number at character {exc.pos} is NaN or infinite; send finite numbers or leave the metric out",
+                kind="not_finite",
+            ) from exc
         raise DecodeError(f"malformed JSON: {exc.args[0]}", kind="malformed_json") from exc
     if not isinstance(data, dict):
         raise DecodeError(f"expected a JSON object, got {type(data).__name__}", kind="wrong_type")

@@ -73,7 +73,7 @@ class ManagedProcess:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - argv is built by us
+        self.process = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()

@@ -1,0 +1,120 @@
+"""What ingest last saw of each device: last message, last event time, battery, online/offline.
+
+Updated in memory on the hot path and saved to the relational database every few seconds, so ``/api/v1/devices``
+and the offline rule have it without a query per message. Losing the last few seconds of it in a crash is
+harmless: the next message restores it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from devices.readings import Reading
+from placesense.errors import RetryableStorageError
+
+metadata = MetaData()
+
+device_status = Table(
+    "device_status",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("last_seen_ms", BigInteger, nullable=True),
+    Column("last_event_ms", BigInteger, nullable=True),
+    Column("battery_pct", Float, nullable=True),
+    Column("online", Boolean, nullable=True),
+    Column("status_ms", BigInteger, nullable=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    device_id: str
+    last_seen_ms: int | None = None
+    last_event_ms: int | None = None
+    battery_pct: float | None = None
+    online: bool | None = None
+    status_ms: int | None = None
+
+
+class DeviceStates:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._dirty: set[str] = set()
+        metadata.create_all(engine)
+        with engine.connect() as conn:
+            self._states = {
+                row.device_id: DeviceState(**row._mapping) for row in conn.execute(select(device_status))
+            }
+
+    def saw_readings(self, readings: list[Reading]) -> None:
+        with self._lock:
+            for r in readings:
+                old = self._states.get(r.device_id) or DeviceState(r.device_id)
+                self._states[r.device_id] = replace(
+                    old,
+                    last_seen_ms=max(old.last_seen_ms or 0, r.received_ms),
+                    last_event_ms=max(old.last_event_ms or 0, r.ts_ms),
+                    battery_pct=r.battery_pct if r.battery_pct is not None else old.battery_pct,
+                    # A device that sends data is online, whatever its last status said.
+                    online=True if old.online is False and r.received_ms > (old.status_ms or 0) else old.online,
+                )
+                self._dirty.add(r.device_id)
+
+    def saw_status(self, device_id: str, online: bool, at_ms: int) -> None:
+        with self._lock:
+            old = self._states.get(device_id) or DeviceState(device_id)
+            self._states[device_id] = replace(old, online=online, status_ms=at_ms)
+            self._dirty.add(device_id)
+
+    def get(self, device_id: str) -> DeviceState | None:
+        with self._lock:
+            return self._states.get(device_id)
+
+    def all(self) -> dict[str, DeviceState]:
+        with self._lock:
+            return dict(self._states)
+
+    def flush(self) -> None:
+        """Save changed states; on a database error keep them dirty for the next try."""
+        with self._lock:
+            dirty = [self._states[d] for d in self._dirty]
+            self._dirty.clear()
+        if not dirty:
+            return
+        rows: list[dict[str, Any]] = [
+            {
+                "device_id": s.device_id,
+                "last_seen_ms": s.last_seen_ms,
+                "last_event_ms": s.last_event_ms,
+                "battery_pct": s.battery_pct,
+                "online": s.online,
+                "status_ms": s.status_ms,
+            }
+            for s in dirty
+        ]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(device_status).where(device_status.c.device_id.in_([r["device_id"] for r in rows])))
+                conn.execute(insert(device_status), rows)
+        except SQLAlchemyError as exc:
+            with self._lock:
+                self._dirty.update(s.device_id for s in dirty)
+            raise RetryableStorageError(f"cannot save device status: {exc}") from exc

@@ -1,0 +1,62 @@
+"""InfluxDB line protocol for readings: one point per reading, escaped exactly as the protocol requires.
+
+Measurement = domain; tags = identity (device, subject, room, source); fields = metrics (floats), battery_pct
+(float) and seq (integer); timestamp = event time in milliseconds. The same reading always encodes to the same
+series and timestamp, so a redelivered message overwrites itself instead of doubling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from devices.readings import Reading
+
+PRECISION = "ms"
+
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"})
+
+
+def escape_measurement(name: str) -> str:
+    return _escape_backslash_tail(name.translate(_MEASUREMENT_ESCAPES))
+
+
+def escape_key(text: str) -> str:
+    """Escape a tag key, tag value or field key."""
+    return _escape_backslash_tail(text.translate(_KEY_ESCAPES))
+
+
+def _escape_backslash_tail(text: str) -> str:
+    # A trailing backslash would escape the separator that follows it.
+    return text + " " if text.endswith("\\") else text
+
+
+def escape_string_field(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def format_float(value: float) -> str:
+    if not math.isfinite(value):
+        raise ValueError("line protocol cannot carry NaN or infinity")
+    text = repr(float(value))
+    return text
+
+
+def encode_reading(reading: Reading) -> str:
+    """One line (without the trailing newline) for ``reading``."""
+    tags = [f"device={escape_key(reading.device_id)}", f"subject={escape_key(reading.subject)}"]
+    if reading.room:
+        tags.append(f"room={escape_key(reading.room)}")
+    tags.append(f"source={escape_key(reading.source)}")
+    fields = [f"{escape_key(name)}={format_float(value)}" for name, value in sorted(reading.metrics.items())]
+    if reading.battery_pct is not None:
+        fields.append(f"battery_pct={format_float(reading.battery_pct)}")
+    if reading.seq is not None:
+        fields.append(f"seq={int(reading.seq)}i")
+    return f"{escape_measurement(reading.domain)},{','.join(sorted(tags))} {','.join(fields)} {reading.ts_ms}"
+
+
+def encode_batch(readings: Iterable[Reading]) -> bytes:
+    """The request body for a batch of readings."""
+    return "\n".join(encode_reading(r) for r in readings).encode("utf-8")

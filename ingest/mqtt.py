@@ -1,0 +1,162 @@
+"""The MQTT side of ingest: a paho-mqtt (v2 API) client with a persistent session and manual acknowledgement.
+
+MQTT 5, ``clean_start=False`` and a long session expiry make the broker keep our subscriptions and queue
+messages while we are down; ``manual_ack`` lets the pipeline send PUBACK only after a durable write; the
+Receive Maximum we announce bounds how many unacknowledged messages the broker sends us, which keeps memory
+flat under load. paho reconnects by itself with a doubling back-off. Nothing here decodes or stores.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from placesense.errors import PlacesenseError
+
+log = logging.getLogger("placesense.ingest.mqtt")
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One received message; ``generation`` is the connection it arrived on (acks are per connection)."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retain: bool
+    received_ms: int
+    generation: int
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str
+    port: int
+    client_id: str
+    subscriptions: tuple[str, ...]
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    receive_maximum: int = 20000
+    keepalive_s: int = 30
+
+
+class MqttConnectionError(PlacesenseError):
+    pass
+
+
+class MqttConsumer:
+    """Delivers messages to ``on_message`` (called on paho's network thread) and acknowledges on request."""
+
+    def __init__(self, config: MqttConfig, on_message: Callable[[Message], None], metrics: Any = None) -> None:
+        self.config = config
+        self._on_message_cb = on_message
+        self._metrics = metrics
+        self._generation = 0
+        self._ack_lock = threading.Lock()
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if config.username:
+            self.client.username_pw_set(config.username, config.password)
+        if config.tls:
+            context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+            self.client.tls_set_context(context)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = self.config.receive_maximum
+        self.client.connect_async(
+            self.config.host,
+            self.config.port,
+            keepalive=self.config.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.connected.clear()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self.connected.wait(timeout_s)
+
+    def ack(self, messages: list[Message]) -> int:
+        """PUBACK the QoS 1/2 messages that arrived on the current connection; return how many were acked.
+
+        A message from an earlier connection is not acknowledged: its packet id may now belong to another
+        message. The broker redelivers it; its write is idempotent, so nothing doubles.
+        """
+        acked = 0
+        with self._ack_lock:
+            for message in messages:
+                if message.qos > 0 and message.generation == self._generation:
+                    self.client.ack(message.mid, message.qos)
+                    acked += 1
+        return acked
+
+    # paho callbacks (network thread)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            log.error(
+                "MQTT broker %s:%d refused the connection: %s. Check PLACESENSE_MQTT_USERNAME/PASSWORD and the "
+                "broker's ACL for client id %r.",
+                self.config.host, self.config.port, reason, self.config.client_id,
+            )
+            return
+        with self._ack_lock:
+            self._generation += 1
+        session = "resumed" if flags.session_present else "new"
+        log.info("connected to MQTT broker %s:%d (%s session)", self.config.host, self.config.port, session)
+        client.subscribe([(topic, 1) for topic in self.config.subscriptions])
+        if self._metrics is not None:
+            self._metrics.inc("placesense_mqtt_connects_total")
+        self.connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        self.connected.clear()
+        if reason.value != 0:
+            log.warning("lost the MQTT broker (%s); reconnecting with back-off", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._on_message_cb(
+            Message(
+                topic=msg.topic,
+                payload=msg.payload,
+                mid=msg.mid,
+                qos=msg.qos,
+                retain=bool(msg.retain),
+                received_ms=time.time_ns() // 1_000_000,
+                generation=self._generation,
+            )
+        )

@@ -1,0 +1,312 @@
+"""The ingest pipeline: receive → decode → batch → durable write → acknowledge → hand on.
+
+Threads and their jobs:
+- paho's network thread only timestamps a message and queues it (never blocks on storage);
+- the batch worker decodes, builds line protocol, and flushes by size or age: dead letters committed to the
+  relational store, readings written to InfluxDB or the spool, then — and only then — PUBACKs sent;
+- the replay thread drains the spool when InfluxDB is back;
+- the hand-on thread passes stored readings to the sinks (rules, detectors) so a slow rule never stalls ingest.
+A message that cannot be stored stays unacknowledged and the broker delivers it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from devices.decode import DecodeLimits, decode_message
+from devices.readings import Reading
+from devices.registry import Registry
+from devices.topics import SUBSCRIPTIONS, TopicInfo, classify_topic
+from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.devicestate import DeviceStates
+from ingest.lineprotocol import encode_reading
+from ingest.metrics import IngestMetrics
+from ingest.mqtt import Message, MqttConfig, MqttConsumer
+from ingest.writer import StorageWriter
+from placesense.errors import DecodeError, RetryableStorageError
+
+log = logging.getLogger("placesense.ingest")
+
+Sink = Callable[[Sequence[Reading]], None]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    mqtt: MqttConfig
+    topic_prefix: str = ""
+    batch_max_points: int = 5000
+    batch_max_ms: int = 200
+    limits: DecodeLimits = field(default_factory=DecodeLimits)
+
+
+def subscriptions(prefix: str) -> tuple[str, ...]:
+    return tuple(prefix + topic for topic in SUBSCRIPTIONS)
+
+
+@dataclass
+class _Batch:
+    messages: list[Message] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    line_messages: list[Message] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    started: float = 0.0
+
+
+class Pipeline:
+    """One ingest instance. ``start()`` connects and runs; ``stop()`` flushes what it holds and disconnects."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        registry: Registry,
+        writer: StorageWriter,
+        dead_letters: DeadLetterStore,
+        device_states: DeviceStates,
+        metrics: IngestMetrics,
+        sinks: Sequence[Sink] = (),
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.writer = writer
+        self.dead_letters = dead_letters
+        self.device_states = device_states
+        self.metrics = metrics
+        self.sinks = list(sinks)
+        self.consumer = MqttConsumer(config.mqtt, self._enqueue, metrics)
+        self._inbox: queue.Queue[Message] = queue.Queue(maxsize=max(1000, config.mqtt.receive_maximum * 2))
+        self._handoff: queue.Queue[list[Reading] | None] = queue.Queue(maxsize=64)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        writer.on_refused = self._dead_letter_spooled
+        metrics.gauge("placesense_spool_segments", lambda: float(len(writer.spool)))
+        metrics.gauge("placesense_spool_bytes", lambda: float(writer.spool.bytes))
+        metrics.gauge("placesense_influx_up", lambda: 1.0 if writer.influx_up else 0.0)
+        metrics.gauge("placesense_mqtt_connected", lambda: 1.0 if self.consumer.connected.is_set() else 0.0)
+        metrics.gauge("placesense_ingest_queue_depth", lambda: float(self._inbox.qsize()))
+
+    # lifecycle
+
+    def start(self) -> None:
+        for name, target in (
+            ("ingest-batch", self._batch_loop),
+            ("ingest-replay", self._replay_loop),
+            ("ingest-handoff", self._handoff_loop),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.consumer.start()
+        log.info(
+            "ingest started: %d devices registered, subscribed to %s",
+            len(self.registry.devices),
+            ", ".join(self.config.mqtt.subscriptions),
+        )
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop receiving, flush and acknowledge what is held, then stop the threads."""
+        self.consumer.client.on_message = None  # nothing new while the last batch flushes
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        self.consumer.stop()
+        try:
+            self.device_states.flush()
+        except RetryableStorageError as exc:
+            log.warning("could not save device status at stop: %s", exc)
+
+    # receive (paho network thread)
+
+    def _enqueue(self, message: Message) -> None:
+        self.metrics.inc("placesense_messages_received_total")
+        # Blocking here stops paho reading the socket, which pushes back on the broker; the Receive Maximum
+        # keeps this from happening for QoS 1 traffic in normal operation.
+        self._inbox.put(message)
+
+    # decode
+
+    def _classify(self, message: Message, batch: _Batch) -> None:
+        info = classify_topic(message.topic, self.config.topic_prefix)
+        if info is None:
+            self._reject(batch, message, f"topic {message.topic!r} is not one placesense reads", "unknown_topic")
+            return
+        if info.kind == "status":
+            self._status(message, info, batch)
+            return
+        device = self.registry.lookup(info.format, info.source_id)
+        if device is None:
+            self._reject(
+                batch,
+                message,
+                f"unknown device {info.source_id!r} ({info.format}); register it in the device registry",
+                "unknown_device",
+                info=info,
+            )
+            return
+        try:
+            reading = decode_message(info, message.payload, device, message.received_ms, self.config.limits)
+        except DecodeError as exc:
+            self._reject(batch, message, exc.reason, exc.kind, device_id=device.id)
+            return
+        except RecursionError:
+            self._reject(batch, message, "payload nests too deeply", "malformed_json", device_id=device.id)
+            return
+        batch.readings.append(reading)
+        batch.lines.append(encode_reading(reading))
+        batch.line_messages.append(message)
+
+    def _status(self, message: Message, info: TopicInfo, batch: _Batch) -> None:
+        device = self.registry.lookup("canonical", info.source_id)
+        text = message.payload.decode("utf-8", "replace").strip().strip('"').lower()
+        if device is None:
+            self._reject(batch, message, f"status from unknown device {info.source_id!r}", "unknown_device", info=info)
+        elif text not in ("online", "offline"):
+            self._reject(batch, message, f"status must be 'online' or 'offline', got {text[:40]!r}", "invalid_status")
+        else:
+            self.metrics.inc("placesense_status_messages_total")
+            self.device_states.saw_status(device.id, text == "online", message.received_ms)
+
+    def _reject(
+        self,
+        batch: _Batch,
+        message: Message,
+        reason: str,
+        kind: str,
+        *,
+        device_id: str | None = None,
+        info: TopicInfo | None = None,
+    ) -> None:
+        batch.dead.append(
+            DeadLetter(
+                topic=message.topic,
+                payload=message.payload,
+                reason=reason,
+                kind=kind,
+                received_ms=message.received_ms,
+                device_id=device_id,
+                source_format=info.format if info else None,
+                source_id=info.source_id if info else None,
+            )
+        )
+
+    # batch worker
+
+    def _batch_loop(self) -> None:
+        batch = _Batch()
+        max_age = self.config.batch_max_ms / 1000
+        while True:
+            timeout = max_age if not batch.messages else max(0.0, batch.started + max_age - time.monotonic())
+            try:
+                message = self._inbox.get(timeout=timeout)
+            except queue.Empty:
+                message = None
+            if message is not None:
+                if not batch.messages:
+                    batch.started = time.monotonic()
+                batch.messages.append(message)
+                self._classify(message, batch)
+                # Drain what is already waiting without going back to the clock for each message.
+                while len(batch.messages) < self.config.batch_max_points:
+                    try:
+                        message = self._inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    batch.messages.append(message)
+                    self._classify(message, batch)
+            full = len(batch.messages) >= self.config.batch_max_points
+            old = bool(batch.messages) and time.monotonic() - batch.started >= max_age
+            if full or old or (self._stopping.is_set() and batch.messages):
+                self._flush(batch)
+                batch = _Batch()
+            if self._stopping.is_set() and self._inbox.empty() and not batch.messages:
+                self._handoff.put(None)
+                return
+
+    def _flush(self, batch: _Batch) -> None:
+        """Store the batch durably, retrying until it is stored or we are told to stop; then acknowledge."""
+        delay = 0.2
+        refused: set[int] = set()
+        while True:
+            try:
+                rejected = self.writer.store(batch.lines)
+                refused = {r.index for r in rejected}
+                dead = batch.dead + [
+                    DeadLetter(
+                        topic=batch.line_messages[r.index].topic,
+                        payload=batch.line_messages[r.index].payload,
+                        reason=r.reason,
+                        kind="refused_by_influxdb",
+                        received_ms=batch.line_messages[r.index].received_ms,
+                        device_id=batch.readings[r.index].device_id,
+                    )
+                    for r in rejected
+                ]
+                self.dead_letters.add_many(dead)
+                break
+            except RetryableStorageError as exc:
+                if self._stopping.is_set():
+                    log.error(
+                        "stopping with %d messages unstored (%s); the broker will redeliver them",
+                        len(batch.messages), exc,
+                    )
+                    return
+                log.warning("cannot store a batch of %d messages yet: %s", len(batch.messages), exc)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 10.0)
+        self.consumer.ack(batch.messages)
+        stored = [r for i, r in enumerate(batch.readings) if i not in refused] if refused else batch.readings
+        self.metrics.inc("placesense_batches_total")
+        self.metrics.inc("placesense_readings_stored_total", len(stored))
+        for letter in dead:
+            self.metrics.inc("placesense_dead_letters_total", kind=letter.kind)
+        if stored:
+            self.device_states.saw_readings(stored)
+            if self.sinks:
+                self._handoff.put(stored)
+
+    def _dead_letter_spooled(self, refused: list[tuple[str, str]]) -> None:
+        now = time.time_ns() // 1_000_000
+        letters = [
+            DeadLetter(topic="(spool replay)", payload=line.encode(), reason=reason, kind="refused_by_influxdb",
+                       received_ms=now)
+            for line, reason in refused
+        ]
+        self.dead_letters.add_many(letters)
+        for letter in letters:
+            self.metrics.inc("placesense_dead_letters_total", kind=letter.kind)
+
+    # spool replay and hand-on
+
+    def _replay_loop(self) -> None:
+        idle = 0.5
+        last_flush = time.monotonic()
+        while not self._stopping.is_set():
+            progressed = False
+            try:
+                progressed = self.writer.replay_once()
+            except Exception:  # the loop must survive anything; the segment stays for the next try
+                log.exception("spool replay failed; will retry")
+            if time.monotonic() - last_flush > 2.0:
+                last_flush = time.monotonic()
+                try:
+                    self.device_states.flush()
+                except RetryableStorageError as exc:
+                    log.warning("%s", exc)
+            if not progressed:
+                self._stopping.wait(idle)
+
+    def _handoff_loop(self) -> None:
+        while True:
+            readings = self._handoff.get()
+            if readings is None:
+                return
+            for sink in self.sinks:
+                try:
+                    sink(readings)
+                except Exception:  # a failing rule must not stop ingest or the other sinks
+                    log.exception("a reading sink failed on %d readings", len(readings))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from devices.decode import FormatDecoder
-from devices.formats import canonical
+from devices.formats import canonical, chirpstack, sensor_community, ttn, zigbee2mqtt
 
 FORMAT_DECODERS: dict[str, FormatDecoder] = {
     "canonical": canonical.decode,
+    "zigbee2mqtt": zigbee2mqtt.decode,
+    "ttn": ttn.decode,
+    "chirpstack": chirpstack.decode,
+    "sensor_community": sensor_community.decode,
 }
 
 __all__ = ["FORMAT_DECODERS"]

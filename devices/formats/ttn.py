@@ -1,0 +1,85 @@
+"""The Things Stack (TTN v3) uplink messages (``v3/{application}@{tenant}/devices/{device_id}/up``).
+
+Reads ``end_device_ids.device_id`` (checked against the topic's device by ``finish``), the event time
+(``uplink_message.received_at``, else the top-level ``received_at``: the network server's clock, so a
+redelivered message keeps its time), ``f_cnt`` as the sequence number, the first gateway's RSSI and SNR, and
+the measurements: from ``decoded_payload`` when TTN's payload formatter ran (vendor field names per model, see
+``devices.codecs``), else from the raw ``frm_payload`` through our codec for the registry model.
+
+This module must not range-check values (``devices.decode.finish`` does) or know MQTT.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devices.codecs import uplink_metrics
+from devices.decode import Decoded, number, parse_timestamp
+from devices.registry import DeviceSpec
+from devices.topics import TopicInfo
+from placesense.errors import DecodeError
+
+
+def _object(parent: dict[str, Any], key: str, what: str, required: bool = True) -> dict[str, Any]:
+    value = parent.get(key)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        problem = "missing" if value is None else f"must be an object, got {type(value).__name__}"
+        raise DecodeError(f"'{what}' {problem}", kind="missing_field" if value is None else "wrong_type")
+    return value
+
+
+def radio_metrics(rx: object, what: str, rssi_keys: tuple[str, ...]) -> dict[str, float]:
+    """rssi_dbm and snr_db from the first gateway that heard the uplink (shared with ChirpStack)."""
+    if rx is None:
+        return {}
+    if not isinstance(rx, list):
+        raise DecodeError(f"'{what}' must be a list of gateways", kind="wrong_type")
+    if not rx:
+        return {}
+    first = rx[0]
+    if not isinstance(first, dict):
+        raise DecodeError(f"'{what}[0]' must be an object", kind="wrong_type")
+    metrics: dict[str, float] = {}
+    for key in rssi_keys:
+        if first.get(key) is not None:
+            metrics["rssi_dbm"] = number(first[key], f"'{what}[0].{key}'")
+            break
+    if first.get("snr") is not None:
+        metrics["snr_db"] = number(first["snr"], f"'{what}[0].snr'")
+    return metrics
+
+
+def decode(info: TopicInfo, payload: dict[str, Any], device: DeviceSpec) -> Decoded:
+    ids = _object(payload, "end_device_ids", "end_device_ids")
+    claimed = ids.get("device_id")
+    if not isinstance(claimed, str):
+        raise DecodeError("'end_device_ids.device_id' must be the device id as text", kind="missing_field")
+    app = _object(ids, "application_ids", "end_device_ids.application_ids", required=False).get("application_id")
+    if isinstance(app, str) and info.application and app != info.application.split("@", 1)[0]:
+        raise DecodeError(
+            f"payload says it is from application {app!r} but was published under {info.application!r}",
+            kind="wrong_device",
+        )
+    uplink = _object(payload, "uplink_message", "uplink_message")
+    metrics, battery = uplink_metrics(
+        device.model,
+        uplink.get("decoded_payload"),
+        uplink.get("frm_payload"),
+        uplink.get("f_port"),
+        ("uplink_message.decoded_payload", "uplink_message.frm_payload"),
+    )
+    if not metrics and battery is None:
+        raise DecodeError("the uplink carries no measurements", kind="empty")
+    metrics.update(radio_metrics(uplink.get("rx_metadata"), "uplink_message.rx_metadata", ("rssi", "channel_rssi")))
+    if uplink.get("received_at") is not None:
+        ts_ms: int | None = parse_timestamp(uplink["received_at"], "uplink_message.received_at")
+    elif payload.get("received_at") is not None:
+        ts_ms = parse_timestamp(payload["received_at"], "received_at")
+    else:
+        ts_ms = None
+    f_cnt = uplink.get("f_cnt")
+    if f_cnt is not None and (isinstance(f_cnt, bool) or not isinstance(f_cnt, int)):
+        raise DecodeError("'uplink_message.f_cnt' must be an integer", kind="wrong_type")
+    return Decoded(metrics=metrics, ts_ms=ts_ms, battery_pct=battery, seq=f_cnt, source_device_id=claimed)

@@ -1,0 +1,1 @@
+"""api: the FastAPI application. It only reads and commands through the other rooms' public functions."""

@@ -1,0 +1,188 @@
+"""Faults against real processes: kill -9 of placesense, InfluxDB stopped, broker restarted. Nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+
+from devices.registry import Registry
+from placesense.localstack import InfluxDB, Mosquitto, free_port
+from placesense.service import Service
+from placesense.settings import Settings
+from tests.helpers import eventually, influx_count
+from tests.ingest.conftest import REGISTRY
+
+
+class SteadyPublisher:
+    """Publishes ``total`` canonical soil readings (distinct timestamps) in a background thread, QoS 1."""
+
+    def __init__(self, broker: Mosquitto, prefix: str, total: int, client_id: str) -> None:
+        self.broker = broker
+        self.prefix = prefix
+        self.total = total
+        self.sent = 0
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.max_inflight_messages_set(500)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(0.1, 1)
+        self.client.connect_async("127.0.0.1", broker.port, clean_start=False)
+        self.client.loop_start()
+        self.base = int(time.time() * 1000) - 6 * 3_600_000
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.last: Any = None
+
+    def start(self) -> SteadyPublisher:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        topic = f"{self.prefix}placesense/v1/soil/bed-01-soil/telemetry"
+        for i in range(self.total):
+            body = {"ts": self.base + i, "metrics": {"soil_moisture_pct": 20 + (i % 500) / 10}, "seq": i}
+            self.last = self.client.publish(topic, orjson.dumps(body), qos=1)
+            self.sent = i + 1
+            if i % 200 == 199:
+                time.sleep(0.005)  # a steady stream rather than one burst, so faults land mid-stream
+
+    def join(self) -> None:
+        self._thread.join(120)
+        assert self.last is not None
+        self.last.wait_for_publish(60)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def registry_file(tmp_path: Path) -> Path:
+    path = tmp_path / "registry.yaml"
+    path.write_text(yaml.safe_dump(REGISTRY))
+    return path
+
+
+def _serve_env(settings: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLACESENSE_")}
+    env.update({f"PLACESENSE_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+@pytest.fixture
+def serve_process(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: dict[str, str]) -> subprocess.Popen[bytes]:
+        log_path = tmp_path / f"serve-{len(procs)}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "placesense.cli", "serve"], env=_serve_env(settings), stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(proc)
+        url = f"http://{settings['api_bind']}/healthz"
+
+        def ready() -> bool:
+            assert proc.poll() is None, f"placesense serve exited: {log_path.read_text()[-3000:]}"
+            try:
+                return bool(httpx.get(url, timeout=1).json()["mqtt_connected"])
+            except httpx.HTTPError:
+                return False
+
+        eventually(ready, 60, "placesense serve to connect")
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+
+
+def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
+    mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry_file: Path, tmp_path: Path, unique: str,
+    serve_process: Callable[[dict[str, str]], subprocess.Popen[bytes]],
+) -> None:
+    settings = {
+        "mqtt_url": mosquitto.url, "mqtt_client_id": f"ingest-{unique}", "topic_prefix": f"k{unique}/",
+        "influx_url": influx.url, "influx_db": influx_db, "database_url": f"sqlite:///{tmp_path}/ps.db",
+        "spool_dir": str(tmp_path / "spool"), "registry_path": str(registry_file),
+        "api_bind": f"127.0.0.1:{free_port()}", "state_dir": str(tmp_path / "state"),
+    }
+    total = 20_000
+    first = serve_process(settings)
+    publisher = SteadyPublisher(mosquitto, f"k{unique}/", total, f"pub-{unique}").start()
+    try:
+        for kill in range(2):
+            # Kill while the stream is flowing: some readings stored, many still coming.
+            eventually(lambda: influx_count(influx.url, influx_db, "soil") > 2000 * (kill + 1), 60, "progress")
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            first = serve_process(settings)
+        publisher.join()
+        eventually(lambda: influx_count(influx.url, influx_db, "soil") >= total, 120, f"{total} readings stored")
+        assert influx_count(influx.url, influx_db, "soil") == total
+    finally:
+        publisher.close()
+
+
+def test_influx_down_mid_stream_spools_and_replays_everything(
+    mosquitto: Mosquitto, own_influx: InfluxDB, registry: Registry, settings_for: Callable[..., Settings],
+    unique: str,
+) -> None:
+    service = Service.build(settings_for(mosquitto, own_influx, "outage"), registry=registry)
+    service.start()
+    total = 10_000
+    publisher = SteadyPublisher(mosquitto, service.settings.topic_prefix, total, f"pub-{unique}")
+    try:
+        assert service.pipeline.consumer.wait_connected(10)
+        publisher.start()
+        eventually(lambda: service.metrics.value("placesense_readings_stored_total") > 1000, 30, "first readings")
+        own_influx.stop()
+        eventually(lambda: service.metrics.value("placesense_readings_spooled_total") > 1000, 60, "spooling")
+        assert not service.pipeline.writer.influx_up
+        publisher.join()
+        eventually(lambda: service.metrics.value("placesense_readings_stored_total") >= total, 60, "all durable")
+        own_influx.start()
+        eventually(lambda: influx_count(own_influx.url, "outage", "soil") >= total, 90, "spool replayed")
+        assert influx_count(own_influx.url, "outage", "soil") == total
+        eventually(lambda: len(service.pipeline.writer.spool) == 0 and service.pipeline.writer.influx_up, 30,
+                   "spool empty and InfluxDB marked up")
+        assert "placesense_readings_spooled_total" in service.metrics.render()
+    finally:
+        publisher.close()
+        service.stop()
+
+
+def test_broker_restart_mid_stream_ingest_reconnects_and_resumes(
+    own_mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry: Registry,
+    settings_for: Callable[..., Settings], unique: str,
+) -> None:
+    service = Service.build(settings_for(own_mosquitto, influx, influx_db), registry=registry)
+    service.start()
+    total = 10_000
+    publisher = SteadyPublisher(own_mosquitto, service.settings.topic_prefix, total, f"pub-{unique}")
+    try:
+        assert service.pipeline.consumer.wait_connected(10)
+        publisher.start()
+        eventually(lambda: influx_count(influx.url, influx_db, "soil") > 1000, 30, "first readings")
+        own_mosquitto.restart()
+        publisher.join()
+        eventually(lambda: influx_count(influx.url, influx_db, "soil") >= total, 90, "all readings after restart")
+        assert influx_count(influx.url, influx_db, "soil") == total
+        assert service.metrics.value("placesense_mqtt_connects_total") >= 2
+    finally:
+        publisher.close()
+        service.stop()

@@ -1,0 +1,163 @@
+"""``placesense doctor``: check settings, the registry, the broker, InfluxDB, the database and the spool.
+
+Each check prints one line, OK or a problem with what to do about it. Exit status 0 only if all pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from placesense.errors import PlacesenseError
+from placesense.settings import Settings
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each server (default 5)")
+
+
+def run(args: argparse.Namespace) -> int:
+    checks = diagnose(timeout_s=args.timeout)
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        mark = " ok " if check.ok else "FAIL"
+        print(f"[{mark}] {check.name:<{width}}  {check.detail}")
+    failed = [c for c in checks if not c.ok]
+    print(f"\n{len(checks) - len(failed)} of {len(checks)} checks passed.")
+    return 1 if failed else 0
+
+
+def diagnose(timeout_s: float = 5.0) -> list[Check]:
+    from placesense.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except PlacesenseError as exc:
+        return [Check("settings", False, f"{exc}\n  Fix the PLACESENSE_* variables or the PLACESENSE_CONFIG file.")]
+    checks = [Check("settings", True, "PLACESENSE_* variables and config file are valid")]
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("device registry", lambda: _registry(settings)),
+        ("MQTT broker", lambda: _mqtt(settings, timeout_s)),
+        ("InfluxDB", lambda: _influx(settings, timeout_s)),
+        ("database", lambda: _database(settings)),
+        ("spool", lambda: _spool(settings)),
+    ]
+    for name, step in steps:
+        try:
+            checks.append(Check(name, True, step()))
+        except Exception as exc:  # every failure becomes a readable line, never a traceback
+            checks.append(Check(name, False, str(exc)))
+    return checks
+
+
+def _registry(settings: Settings) -> str:
+    from devices.registry import load_registry
+
+    registry = load_registry(settings.registry_path)
+    return (
+        f"{settings.registry_path}: {len(registry.devices)} devices, {len(registry.homes)} homes, "
+        f"{len(registry.flowerbeds)} flowerbeds, {len(registry.air_sites)} air sites"
+    )
+
+
+def _mqtt(settings: Settings, timeout_s: float) -> str:
+    import paho.mqtt.client as mqtt
+
+    host, port = settings.mqtt_host, settings.mqtt_port
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise PlacesenseError(
+            f"cannot reach {host}:{port} ({exc.strerror or exc}). Is the broker running? "
+            "For the local demo run 'make demo'; otherwise check PLACESENSE_MQTT_URL."
+        ) from exc
+    result: dict[str, object] = {}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"placesense-doctor-{int(time.time())}",
+                         protocol=mqtt.MQTTv5)
+    if settings.mqtt_username:
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        client.username_pw_set(settings.mqtt_username, password)
+    if settings.mqtt_tls:
+        ca = settings.mqtt_ca_file
+        client.tls_set_context(ssl.create_default_context(cafile=str(ca) if ca else None))
+    client.on_connect = lambda c, u, f, reason, p: result.setdefault("reason", reason)
+    try:
+        client.connect(host, port, keepalive=10)
+    except (OSError, ssl.SSLError) as exc:
+        raise PlacesenseError(f"MQTT connection to {host}:{port} failed: {exc}") from exc
+    client.loop_start()
+    deadline = time.monotonic() + timeout_s
+    while "reason" not in result and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client.disconnect()
+    client.loop_stop()
+    reason = result.get("reason")
+    if reason is None:
+        raise PlacesenseError(f"{host}:{port} accepted TCP but never answered MQTT CONNECT; is it an MQTT broker?")
+    if getattr(reason, "is_failure", False):
+        raise PlacesenseError(
+            f"the broker refused us: {reason}. Check PLACESENSE_MQTT_USERNAME / PLACESENSE_MQTT_PASSWORD and its ACL."
+        )
+    return f"{settings.mqtt_url} accepts MQTT 5 connections"
+
+
+def _influx(settings: Settings, timeout_s: float) -> str:
+    from ingest.influx import InfluxClient
+    from placesense.service import influx_config
+
+    client = InfluxClient(influx_config(settings))
+    try:
+        if not client.ping():
+            raise PlacesenseError(
+                f"no answer from {settings.influx_url}/ping. Is InfluxDB running? Check PLACESENSE_INFLUX_URL."
+            )
+        results = client.query("SHOW DATABASES")
+        names = {row[0] for series in results[0].get("series", []) for row in series.get("values", [])}
+        db = settings.influx_db
+        if db not in names:
+            if settings.influx_create_db:
+                return f"{settings.influx_url} answers; database {db!r} will be created at start"
+            raise PlacesenseError(f"database {db!r} does not exist; create it (or a DBRP mapping on 2.x)")
+        return f"{settings.influx_url} answers; database {db!r} exists"
+    finally:
+        client.close()
+
+
+def _database(settings: Settings) -> str:
+    from sqlalchemy import text
+
+    from placesense.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise PlacesenseError(f"cannot open {settings.database_url}: {exc}. Check PLACESENSE_DATABASE_URL.") from exc
+    finally:
+        engine.dispose()
+    return f"{engine.url.render_as_string(hide_password=True)} opens"
+
+
+def _spool(settings: Settings) -> str:
+    spool_dir = settings.spool_dir
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    pending = list(spool_dir.glob("*.lp"))
+    free_mb = shutil.disk_usage(spool_dir).free // 1_000_000
+    if free_mb < 500:
+        raise PlacesenseError(f"only {free_mb} MB free under {spool_dir}; the spool needs room while InfluxDB is down")
+    note = f"; {len(pending)} batches waiting for InfluxDB" if pending else ""
+    return f"{spool_dir} is writable, {free_mb} MB free{note}"

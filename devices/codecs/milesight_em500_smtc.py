@@ -13,8 +13,10 @@ channel     type   bytes  meaning
 0xFF        various       device information (versions, serial, class): skipped
 =========== ====== ====== ============================================================
 
-A 2-byte value of 0xFFFF ("collection failed") or 0xFFFD ("out of range") means the probe could not
-measure: that metric is left out rather than stored as a number. Battery comes only as a percentage.
+A moisture or conductivity value of 0xFFFF ("collection failed") or 0xFFFD ("out of range") means the probe
+could not measure: that metric is left out rather than stored as a number. Temperature has no such marker we
+can trust: read as signed, those words are -0.1 °C and -0.3 °C, which frosty soil really reads. Battery comes
+only as a percentage.
 
 This module only converts bytes; it must not check ranges (``devices.decode.finish`` does) or know topics.
 """
@@ -59,9 +61,8 @@ def decode(data: bytes) -> dict[str, float]:
         if (channel, kind) == (0x01, 0x75):
             metrics["battery_pct"] = float(value[0])
         elif (channel, kind) in ((0x03, 0x67), (0x83, 0xD7)):
-            raw = int.from_bytes(value[0:2], "little")
-            if raw not in _PROBE_FAILED:
-                metrics["soil_temperature_c"] = int.from_bytes(value[0:2], "little", signed=True) / 10
+            # No failure markers here: as a signed value 0xFFFF/0xFFFD are -0.1/-0.3 °C, real winter soil.
+            metrics["soil_temperature_c"] = int.from_bytes(value[0:2], "little", signed=True) / 10
         elif (channel, kind) == (0x04, 0x68):
             metrics["soil_moisture_pct"] = value[0] / 2
         elif (channel, kind) == (0x04, 0xCA):

@@ -1,0 +1,414 @@
+"""The rules configuration: per-rule-type defaults, per-subject and per-device overrides, validated at start.
+
+Every rule type has one pydantic section with built-in defaults, so no file is needed. A rules file (YAML) may
+change a default for everyone, and ``subjects:`` may override any section for one home, flowerbed or air site.
+Devices in the registry may carry ``rules:`` overrides too (for example a longer offline time for a sensor that
+reports rarely). Lookups merge defaults ← subject ← device. Every override is validated when the config is
+loaded (subjects) or bound to a registry (devices), so a typo fails at start with the place named.
+
+This module only describes and validates settings: it must not evaluate readings or touch alerts.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from devices.registry import DeviceSpec, Registry
+from placesense.errors import ConfigError
+from rules.findings import Severity
+
+
+def _parse_clock_time(value: object) -> object:
+    # YAML 1.1 reads an unquoted 11:00 as the sexagesimal number 660; say so instead of a vague type error.
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError("write times of day in quotes, e.g. '11:00' (YAML reads an unquoted 11:00 as a number)")
+    return value
+
+
+ClockTime = Annotated[time, BeforeValidator(_parse_clock_time)]
+DomainName = Literal["home", "soil", "air"]
+AudienceName = Literal["care", "street", "ops"]
+AlertBand = Literal["Moderate", "High", "Very High"]
+
+# Home sensors check in about hourly even when nothing happens; soil and air sensors report every few minutes.
+OFFLINE_MINUTES: dict[DomainName, float] = {"home": 180.0, "soil": 120.0, "air": 60.0}
+STUCK_HOURS: dict[Literal["soil", "air"], float] = {"soil": 12.0, "air": 6.0}
+BAND_SEVERITY: dict[AlertBand, Severity] = {"Moderate": "info", "High": "warning", "Very High": "critical"}
+ESCALATE_MINUTES: dict[AudienceName, float] = {"care": 30.0, "street": 24 * 60.0, "ops": 4 * 60.0}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    severity: Severity = "warning"
+    escalate_after_minutes: float | None = Field(
+        default=None, gt=0, description="raise severity and notify again when unacknowledged this long"
+    )
+
+
+class Window(BaseModel):
+    """A daily local-time window; ``start`` after ``end`` means it spans midnight (23:00–06:00)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: ClockTime
+    end: ClockTime
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Window:
+        if self.start == self.end:
+            raise ValueError("start and end are equal: the window would be empty")
+        return self
+
+    def contains(self, t: time) -> bool:
+        if self.start < self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def label(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+
+# ---- flowerbeds -------------------------------------------------------------------------------------------
+
+
+class WateringRule(_Section):
+    """Needs water now (below the bed's ``dry_below_pct``) or within ``predict_hours`` by the drying rate."""
+
+    hysteresis_pct: float = Field(default=2.0, ge=0, le=20, description="must rise this far above dry to clear")
+    predict_hours: float = Field(default=24.0, gt=0, le=168)
+    predict_clear_hours: float = Field(default=30.0, gt=0, le=336, description="prediction hysteresis")
+    slope_window_hours: float = Field(default=12.0, gt=0, le=72, description="recent hours the drying rate uses")
+    min_slope_hours: float = Field(default=3.0, gt=0, le=48, description="need this much dry-spell data to predict")
+    rise_pct: float = Field(default=3.0, gt=0, le=100, description="a rise this big is rain or watering")
+    min_drying_pct_per_hour: float = Field(default=0.02, ge=0, description="slower than this is not drying")
+
+
+class OverWateredRule(_Section):
+    severity: Severity = "info"
+    hysteresis_pct: float = Field(default=2.0, ge=0, le=20)
+
+
+# ---- air --------------------------------------------------------------------------------------------------
+
+
+class DaqiRule(_Section):
+    """Alert when a site's index rises to ``alert_from_index`` (4 = Moderate); resolve when back to Low."""
+
+    alert_from_index: int = Field(default=4, ge=2, le=10)
+    clear_after_minutes: float = Field(default=60.0, ge=0, description="Low this long before resolving")
+    min_coverage: float = Field(default=0.75, gt=0, le=1, description="share of the averaging period with data")
+    severity_by_band: dict[AlertBand, Severity] = Field(default_factory=lambda: dict(BAND_SEVERITY))
+
+
+# ---- device health (every domain) -------------------------------------------------------------------------
+
+
+class OfflineRule(_Section):
+    """Offline after max(``after_minutes`` for the domain, ``interval_factor`` × the usual interval)."""
+
+    after_minutes: dict[DomainName, float] = Field(default_factory=lambda: dict(OFFLINE_MINUTES))
+    interval_factor: float = Field(default=4.0, ge=1)
+
+    @field_validator("after_minutes")
+    @classmethod
+    def _positive(cls, value: dict[DomainName, float]) -> dict[DomainName, float]:
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("minutes must be positive")
+        return {**OFFLINE_MINUTES, **value}
+
+
+class BatteryRule(_Section):
+    warning_below_pct: float = Field(default=20.0, gt=0, le=100)
+    critical_below_pct: float = Field(default=10.0, ge=0, le=100)
+    clear_above_pct: float = Field(default=25.0, gt=0, le=100, description="hysteresis: a new battery clears")
+
+    @model_validator(mode="after")
+    def _order(self) -> BatteryRule:
+        if not self.critical_below_pct < self.warning_below_pct <= self.clear_above_pct:
+            raise ValueError("need critical_below_pct < warning_below_pct <= clear_above_pct")
+        return self
+
+
+class SensorFaultRule(_Section):
+    """A soil or air sensor is broken: the same value for hours, or a jump no real soil or air makes."""
+
+    stuck_hours: dict[Literal["soil", "air"], float] = Field(default_factory=lambda: dict(STUCK_HOURS))
+    stuck_min_readings: int = Field(default=6, ge=2)
+    stuck_ignore_zero: bool = Field(default=True, description="clean air legitimately reads 0 for hours")
+    max_jump: dict[str, float] = Field(
+        default_factory=lambda: {
+            "pm2_5_ugm3": 400.0,
+            "pm10_ugm3": 600.0,
+            "no2_ugm3": 500.0,
+            "o3_ugm3": 300.0,
+        },
+        description="air metric -> largest believable change between consecutive readings within an hour",
+    )
+    max_drop_soil_pct: float = Field(
+        default=20.0, gt=0, description="soil never dries this much between readings (a rise is rain or watering)"
+    )
+    clear_after_hours: float = Field(default=6.0, gt=0, description="no further fault this long clears a jump")
+
+
+# ---- homes ------------------------------------------------------------------------------------------------
+
+
+class WakeRule(_Section):
+    deadline: ClockTime = Field(default=time(9, 30))
+    day_starts: ClockTime = Field(default=time(5, 0), description="activity before this is still night")
+    history_days: int = Field(default=14, ge=3, le=60)
+
+
+class InactivityRule(_Section):
+    hours: float = Field(default=3.0, gt=0, le=24)
+    waking: Window = Field(default_factory=lambda: Window(start=time(8, 0), end=time(21, 0)))
+    usually_active_share: float = Field(
+        default=0.5, ge=0, le=1, description="fire only if active in the gap's hours on this share of recent days"
+    )
+    history_days: int = Field(default=14, ge=1, le=60)
+    min_history_days: int = Field(default=5, ge=0)
+
+
+class NightDoorRule(_Section):
+    night: Window = Field(default_factory=lambda: Window(start=time(23, 0), end=time(6, 0)))
+
+
+class BathroomStayRule(_Section):
+    minutes: float = Field(default=60.0, gt=0, le=24 * 60)
+
+
+class BathroomVisitsRule(_Section):
+    night: Window = Field(default_factory=lambda: Window(start=time(22, 0), end=time(7, 0)))
+    history_nights: int = Field(default=14, ge=3, le=60)
+    min_history_nights: int = Field(default=7, ge=3)
+    min_extra_visits: int = Field(default=2, ge=1, description="above the usual by at least this many visits")
+    separate_minutes: float = Field(default=10.0, gt=0, description="bathroom motion this far apart is a new visit")
+
+
+class ColdHomeRule(_Section):
+    below_c: float = Field(default=16.0, ge=-10, le=30)
+    for_minutes: float = Field(default=120.0, gt=0)
+    clear_above_c: float = Field(default=17.0, ge=-10, le=30)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> ColdHomeRule:
+        if self.clear_above_c < self.below_c:
+            raise ValueError("clear_above_c must not be below below_c")
+        return self
+
+
+class KitchenRule(_Section):
+    deadline: ClockTime = Field(default=time(11, 0))
+    day_starts: ClockTime = Field(default=time(5, 0))
+    kettle_on_w: float = Field(default=300.0, gt=0, description="power above this means the kettle is on")
+
+
+class HelpButtonRule(_Section):
+    severity: Severity = "critical"
+
+
+class EscalationConfig(BaseModel):
+    """Reminders: an open, unacknowledged alert is raised one severity step and notified again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after_minutes: dict[AudienceName, float] = Field(default_factory=lambda: dict(ESCALATE_MINUTES))
+    max_reminders: int = Field(default=3, ge=0, description="stop reminding after this many")
+
+    @field_validator("after_minutes")
+    @classmethod
+    def _complete(cls, value: dict[AudienceName, float]) -> dict[AudienceName, float]:
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("minutes must be positive")
+        return {**ESCALATE_MINUTES, **value}
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "watering": WateringRule,
+    "over_watered": OverWateredRule,
+    "daqi": DaqiRule,
+    "offline": OfflineRule,
+    "battery": BatteryRule,
+    "sensor_fault": SensorFaultRule,
+    "wake": WakeRule,
+    "inactivity": InactivityRule,
+    "night_door": NightDoorRule,
+    "bathroom_stay": BathroomStayRule,
+    "bathroom_visits": BathroomVisitsRule,
+    "cold_home": ColdHomeRule,
+    "kitchen": KitchenRule,
+    "help_button": HelpButtonRule,
+}
+# The alert rule names each section raises (used to find a rule's escalation time).
+RULE_SECTION: dict[str, str] = {
+    "needs_water": "watering",
+    "over_watered": "over_watered",
+    "daqi": "daqi",
+    "device_offline": "offline",
+    "low_battery": "battery",
+    "sensor_fault": "sensor_fault",
+    "not_up": "wake",
+    "inactivity": "inactivity",
+    "night_door": "night_door",
+    "bathroom_stay": "bathroom_stay",
+    "bathroom_visits": "bathroom_visits",
+    "cold_home": "cold_home",
+    "no_kitchen_use": "kitchen",
+    "help_button": "help_button",
+}
+
+S = TypeVar("S", bound=_Section)
+
+
+class RulesConfig(BaseModel):
+    """The whole rules file. ``RulesConfig()`` is the built-in defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    watering: WateringRule = Field(default_factory=WateringRule)
+    over_watered: OverWateredRule = Field(default_factory=OverWateredRule)
+    daqi: DaqiRule = Field(default_factory=DaqiRule)
+    offline: OfflineRule = Field(default_factory=OfflineRule)
+    battery: BatteryRule = Field(default_factory=BatteryRule)
+    sensor_fault: SensorFaultRule = Field(default_factory=SensorFaultRule)
+    wake: WakeRule = Field(default_factory=WakeRule)
+    inactivity: InactivityRule = Field(default_factory=InactivityRule)
+    night_door: NightDoorRule = Field(default_factory=NightDoorRule)
+    bathroom_stay: BathroomStayRule = Field(default_factory=BathroomStayRule)
+    bathroom_visits: BathroomVisitsRule = Field(default_factory=BathroomVisitsRule)
+    cold_home: ColdHomeRule = Field(default_factory=ColdHomeRule)
+    kitchen: KitchenRule = Field(default_factory=KitchenRule)
+    help_button: HelpButtonRule = Field(default_factory=HelpButtonRule)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    subjects: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict, description="subject id -> section -> overridden fields"
+    )
+
+    @model_validator(mode="after")
+    def _check_subjects(self) -> RulesConfig:
+        for subject, sections in self.subjects.items():
+            for name, fields in sections.items():
+                _merge(self, name, fields, f"subjects.{subject}.{name}")
+        return self
+
+    def section(self, cls: type[S], subject: str | None = None, device_rules: dict[str, Any] | None = None) -> S:
+        """The settings of one rule type for ``subject`` (and a device's own ``rules:``), merged and validated."""
+        name = _section_name(cls)
+        base: _Section = getattr(self, name)
+        subject_fields = self.subjects.get(subject or "", {}).get(name)
+        device_fields = (device_rules or {}).get(name)
+        if not subject_fields and not device_fields:
+            return base  # type: ignore[return-value]
+        merged = _merge(self, name, {**(subject_fields or {}), **(device_fields or {})}, name)
+        assert isinstance(merged, cls)
+        return merged
+
+    def escalation_after_ms(self, rule: str, audience: str, subject: str) -> int | None:
+        """How long an alert of ``rule`` may stay unacknowledged before a reminder; ``None``: never."""
+        section_name = RULE_SECTION.get(rule)
+        if section_name is not None:
+            section = self.section(SECTIONS[section_name], subject)
+            if section.escalate_after_minutes is not None:
+                return int(section.escalate_after_minutes * 60_000)
+        minutes = self.escalation.after_minutes.get(audience)  # type: ignore[call-overload]
+        return None if minutes is None else int(minutes * 60_000)
+
+    def check_registry(self, registry: Registry) -> None:
+        """Validate every device's ``rules:`` overrides now, so a typo fails at start, naming the device."""
+        problems: list[str] = []
+        for device in registry.devices.values():
+            for name, fields in device.rules.items():
+                try:
+                    if not isinstance(fields, dict):
+                        raise ConfigError(f"{name}: expected a mapping of settings")
+                    _merge(self, name, fields, name)
+                except (ConfigError, ValueError) as exc:
+                    problems.append(f"device {device.id!r} rules.{exc}")
+        if problems:
+            raise ConfigError("invalid rules overrides in the device registry:\n  " + "\n  ".join(problems))
+
+
+def _section_name(cls: type[_Section]) -> str:
+    for name, section_cls in SECTIONS.items():
+        if section_cls is cls:
+            return name
+    raise KeyError(cls.__name__)
+
+
+def _merge(config: RulesConfig, name: str, fields: dict[str, Any], where: str) -> _Section:
+    cls = SECTIONS.get(name)
+    if cls is None:
+        raise ValueError(f"{where}: unknown rule {name!r}; known: {', '.join(sorted(SECTIONS))}")
+    base: _Section = getattr(config, name)
+    try:
+        return cls.model_validate({**base.model_dump(), **fields})
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise ValueError(f"{where}: {details}") from exc
+
+
+def load_rules(path: Path | None) -> RulesConfig:
+    """Read and validate the rules file; ``None`` gives the built-in defaults. Errors say what and where."""
+    if path is None:
+        return RulesConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the rules file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of rule sections")
+    return rules_from_data(data, source=str(path))
+
+
+def rules_from_data(data: dict[str, Any], source: str = "rules") -> RulesConfig:
+    """Validate an already-parsed rules mapping (for tests and for settings embedded elsewhere)."""
+    try:
+        return RulesConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(err) for err in exc.errors()]
+        raise ConfigError(f"invalid rules in {source}:\n  " + "\n  ".join(problems)) from exc
+
+
+def _describe(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
+
+
+class SectionLookup:
+    """Memoised ``RulesConfig.section`` look-ups, so a rule on the hot path does not re-validate overrides."""
+
+    def __init__(self, config: RulesConfig) -> None:
+        self.config = config
+        self._cache: dict[tuple[str, str | None, str | None], _Section] = {}
+
+    def get(self, cls: type[S], subject: str | None = None, device: DeviceSpec | None = None) -> S:
+        key = (cls.__name__, subject, device.id if device is not None else None)
+        found = self._cache.get(key)
+        if found is None:
+            found = self.config.section(cls, subject, device.rules if device is not None else None)
+            self._cache[key] = found
+        assert isinstance(found, cls)
+        return found

@@ -1,0 +1,262 @@
+"""The UK Daily Air Quality Index: running means per pollutant, the band per site, and band-change alerts.
+
+Averaging periods (as the UK index defines them): NO2 the 1-hour mean, PM2.5 and PM10 the running 24-hour
+mean, O3 the 8-hour running mean. Readings arrive every few minutes, so each running mean is the mean of the
+readings inside its window; a pollutant counts only once its readings span ``min_coverage`` of the window.
+
+Banding of non-integer means: the table's bands are whole µg/m³ (PM2.5 11 → 1, 12 → 2), so a mean is rounded
+to the nearest whole µg/m³ first, halves rounding up (11.5 → 12 → index 2; 11.49 → 11 → index 1), and then
+looked up. The site's index is the highest over its pollutants.
+
+An alert opens when a site rises to ``alert_from_index`` (4, Moderate) and resolves when the site has been Low
+(index 1–3) for ``clear_after_minutes``, so a mean hovering at a boundary does not flap. This module must not
+touch alerts or storage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+from devices.readings import Reading
+from devices.registry import DeviceSpec, Registry
+from rules.config import DaqiRule, SectionLookup
+from rules.findings import Finding
+from rules.localtime import HOUR_MS, MINUTE_MS
+
+Band = Literal["Low", "Moderate", "High", "Very High"]
+
+# metric -> (label, averaging hours, upper bounds of indexes 1..9 in whole µg/m³; above the last is 10)
+POLLUTANTS: dict[str, tuple[str, int, tuple[int, ...]]] = {
+    "no2_ugm3": ("NO2", 1, (67, 134, 200, 267, 334, 400, 467, 534, 600)),
+    "pm2_5_ugm3": ("PM2.5", 24, (11, 23, 35, 41, 47, 53, 58, 64, 70)),
+    "pm10_ugm3": ("PM10", 24, (16, 33, 50, 58, 66, 75, 83, 91, 100)),
+    "o3_ugm3": ("O3", 8, (33, 66, 100, 120, 140, 160, 187, 213, 240)),
+}
+
+# Our own plain-English summary of what the UK health advice means for each band.
+HEALTH_MESSAGES: dict[Band, str] = {
+    "Low": "Air pollution is low: everyone can carry on with outdoor activities as usual.",
+    "Moderate": (
+        "Air pollution is moderate. Most people need not change anything. People with heart or lung "
+        "conditions, and older people, who notice symptoms should think about doing less strenuous "
+        "activity, especially outdoors."
+    ),
+    "High": (
+        "Air pollution is high. Anyone with sore eyes, a cough or a sore throat should think about doing less "
+        "outdoors. People with heart or lung conditions, and older people, should cut down on strenuous "
+        "activity, especially outdoors; people with asthma may need their reliever inhaler more often."
+    ),
+    "Very High": (
+        "Air pollution is very high. Everyone should cut down on strenuous activity outdoors, especially with "
+        "a cough or sore throat. People with heart or lung conditions, and older people, should avoid "
+        "strenuous activity, and people with asthma may need their reliever inhaler more often."
+    ),
+}
+
+
+def round_concentration(mean_ugm3: float) -> int:
+    """Whole µg/m³, halves up (the table is in whole numbers)."""
+    return math.floor(mean_ugm3 + 0.5)
+
+
+def daqi_index(metric: str, mean_ugm3: float) -> int:
+    """The index (1–10) of one pollutant's averaged concentration, per the DESIGN.md table."""
+    value = round_concentration(mean_ugm3)
+    for index, upper in enumerate(POLLUTANTS[metric][2], start=1):
+        if value <= upper:
+            return index
+    return 10
+
+
+def daqi_band(index: int) -> Band:
+    if index <= 3:
+        return "Low"
+    if index <= 6:
+        return "Moderate"
+    if index <= 9:
+        return "High"
+    return "Very High"
+
+
+@dataclass(frozen=True, slots=True)
+class PollutantLevel:
+    """One pollutant's running mean at a site and its index."""
+
+    metric: str
+    label: str
+    averaging_hours: int
+    mean_ugm3: float
+    index: int
+    band: Band
+    complete: bool  # the readings span enough of the averaging period to count towards the site's index
+
+
+@dataclass(frozen=True, slots=True)
+class SiteAirQuality:
+    site_id: str
+    name: str
+    index: int | None
+    band: Band | None
+    updated_ms: int
+    pollutants: tuple[PollutantLevel, ...]
+
+
+@dataclass
+class _RunningMean:
+    window_ms: int
+    points: deque[tuple[int, float]] = field(default_factory=deque)
+    total: float = 0.0
+
+    def add(self, ts_ms: int, value: float) -> None:
+        self.points.append((ts_ms, value))
+        self.total += value
+        while self.points and self.points[0][0] <= ts_ms - self.window_ms:
+            self.total -= self.points.popleft()[1]
+        if len(self.points) == 1:
+            self.total = value  # re-anchor the sum so float error cannot accumulate over months
+
+    def mean(self) -> float:
+        return self.total / len(self.points)
+
+    def span_ms(self) -> int:
+        return self.points[-1][0] - self.points[0][0] if self.points else 0
+
+
+@dataclass
+class _Site:
+    means: dict[str, _RunningMean] = field(default_factory=dict)
+    updated_ms: int = 0
+    alerting_band: Band | None = None
+    low_since_ms: int | None = None
+
+
+class DaqiRules:
+    """DAQI for every air site in the registry."""
+
+    def __init__(self, registry: Registry, lookup: SectionLookup) -> None:
+        self._registry = registry
+        self._lookup = lookup
+        self._sites: dict[str, _Site] = {}
+
+    def start(self, now_ms: int) -> None:
+        return None
+
+    def on_time(self, now_ms: int) -> list[Finding]:
+        return []
+
+    def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]:
+        if device.domain != "air" or reading.subject not in self._registry.air_sites:
+            return []
+        present = [m for m in POLLUTANTS if m in reading.metrics]
+        if not present:
+            return []
+        site = self._sites.setdefault(reading.subject, _Site())
+        for metric in present:
+            running = site.means.get(metric)
+            if running is None:
+                running = site.means[metric] = _RunningMean(POLLUTANTS[metric][1] * HOUR_MS)
+            running.add(reading.ts_ms, reading.metrics[metric])
+        site.updated_ms = max(site.updated_ms, reading.ts_ms)
+        cfg = self._lookup.get(DaqiRule, reading.subject)
+        return self._evaluate(reading, site, cfg) if cfg.enabled else []
+
+    def _levels(self, site: _Site, cfg: DaqiRule) -> list[PollutantLevel]:
+        levels = []
+        for metric, running in site.means.items():
+            if not running.points:
+                continue
+            label, hours, _ = POLLUTANTS[metric]
+            mean = running.mean()
+            index = daqi_index(metric, mean)
+            # Readings are minutes apart; a window with readings spanning most of it is a fair mean.
+            complete = running.span_ms() >= cfg.min_coverage * running.window_ms - 10 * MINUTE_MS
+            levels.append(PollutantLevel(metric, label, hours, round(mean, 1), index, daqi_band(index), complete))
+        return levels
+
+    def _evaluate(self, reading: Reading, site: _Site, cfg: DaqiRule) -> list[Finding]:
+        levels = [lv for lv in self._levels(site, cfg) if lv.complete]
+        if not levels:
+            return []
+        worst = max(levels, key=lambda lv: (lv.index, lv.metric))
+        band = worst.band
+        if worst.index >= cfg.alert_from_index:
+            site.low_since_ms = None
+            if band == site.alerting_band:
+                return []
+            site.alerting_band = band
+            return [self._finding(reading, cfg, worst, levels, active=True)]
+        if site.alerting_band is None:
+            return []
+        if band != "Low":
+            # Between Low and the alert level (possible only with alert_from_index above 4): hold.
+            return []
+        if site.low_since_ms is None:
+            site.low_since_ms = reading.ts_ms
+        if reading.ts_ms - site.low_since_ms < cfg.clear_after_minutes * MINUTE_MS:
+            return []
+        site.alerting_band = None
+        site.low_since_ms = None
+        return [self._finding(reading, cfg, worst, levels, active=False)]
+
+    def _finding(
+        self, reading: Reading, cfg: DaqiRule, worst: PollutantLevel, levels: list[PollutantLevel], active: bool
+    ) -> Finding:
+        name = self._registry.air_sites[reading.subject].name
+        period = "1-hour" if worst.averaging_hours == 1 else f"{worst.averaging_hours}-hour"
+        evidence: dict[str, float | int | str | None] = {
+            "index": worst.index,
+            "band": worst.band,
+            "pollutant": worst.label,
+        }
+        for level in levels:
+            evidence[f"{level.metric}_mean"] = level.mean_ugm3
+            evidence[f"{level.metric}_index"] = level.index
+        if active:
+            message = (
+                f"Air quality at {name} is {worst.band} (index {worst.index} of 10): {worst.label} "
+                f"{period} mean {worst.mean_ugm3:.0f} µg/m³. {HEALTH_MESSAGES[worst.band]}"
+            )
+            severity = cfg.severity_by_band.get(worst.band, cfg.severity) if worst.band != "Low" else "info"
+        else:
+            message = (
+                f"Air quality at {name} is back to Low (index {worst.index}): highest is {worst.label} "
+                f"{period} mean {worst.mean_ugm3:.0f} µg/m³. {HEALTH_MESSAGES['Low']}"
+            )
+            severity = "info"
+        return Finding(
+            rule="daqi",
+            audience="street",
+            subject=reading.subject,
+            severity=severity,
+            message=message,
+            at_ms=reading.ts_ms,
+            active=active,
+            evidence=evidence,
+            device_id=reading.device_id,
+        )
+
+    def air_quality(self) -> list[SiteAirQuality]:
+        """The latest index and band per site and pollutant (incomplete averages are listed but not banded)."""
+        result = []
+        for site_id, spec in self._registry.air_sites.items():
+            site = self._sites.get(site_id)
+            if site is None:
+                result.append(SiteAirQuality(site_id, spec.name, None, None, 0, ()))
+                continue
+            levels = self._levels(site, self._lookup.get(DaqiRule, site_id))
+            complete = [lv.index for lv in levels if lv.complete]
+            index = max(complete) if complete else None
+            result.append(
+                SiteAirQuality(
+                    site_id,
+                    spec.name,
+                    index,
+                    daqi_band(index) if index is not None else None,
+                    site.updated_ms,
+                    tuple(sorted(levels, key=lambda lv: lv.metric)),
+                )
+            )
+        return result

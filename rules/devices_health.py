@@ -1,0 +1,286 @@
+"""Device health: offline devices, low batteries and broken soil/air sensors (stuck values, impossible jumps).
+
+A device is offline when it has sent nothing for max(the domain's minimum, ``interval_factor`` × its usual
+interval), the usual interval being the median gap between its recent messages. Batteries warn below 20 % and
+turn critical below 10 %; only a battery above 25 % (a new one) clears, since a draining battery's reading
+wobbles around a threshold. A sensor is broken when a metric repeats exactly the same value for hours or moves
+further between two readings than real soil or air can.
+
+Findings are per subject (home, flowerbed, air site): one alert lists every affected device of that subject, so
+"one open alert per (rule, subject)" still tells the reader which device to look at. Home devices go to the
+care team; soil and air devices to street teams. This module must not touch alerts or storage.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+
+from devices.readings import Reading
+from devices.registry import DeviceSpec, Registry
+from rules.config import BatteryRule, OfflineRule, SectionLookup, SensorFaultRule
+from rules.findings import Audience, Finding, Severity
+from rules.localtime import HOUR_MS, MINUTE_MS, duration, hm, zone
+from rules.timers import Timers
+
+SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "critical": 2}
+WATCHED_FOR_FAULTS: dict[str, tuple[str, ...]] = {
+    "soil": ("soil_moisture_pct",),
+    "air": ("pm2_5_ugm3", "pm10_ugm3", "no2_ugm3", "o3_ugm3"),
+}
+METRIC_WORDS = {
+    "soil_moisture_pct": "% soil moisture",
+    "pm2_5_ugm3": "µg/m³ PM2.5",
+    "pm10_ugm3": "µg/m³ PM10",
+    "no2_ugm3": "µg/m³ NO2",
+    "o3_ugm3": "µg/m³ O3",
+}
+KIND_WORDS = {
+    "motion": "motion sensor",
+    "front_door": "front door sensor",
+    "fridge_door": "fridge door sensor",
+    "door": "door sensor",
+    "bed": "bed sensor",
+    "chair": "chair sensor",
+    "kettle": "kettle plug",
+    "plug": "smart plug",
+    "climate": "temperature sensor",
+    "help_button": "help button",
+    "soil": "soil sensor",
+    "air": "air sensor",
+}
+
+
+def audience_of(device: DeviceSpec) -> Audience:
+    return "care" if device.domain == "home" else "street"
+
+
+def describe(device: DeviceSpec) -> str:
+    """'kitchen motion sensor (m-12)': what a carer or operative would call the device."""
+    room = f"{device.room.replace('_', ' ')} " if device.room else ""
+    return f"{room}{KIND_WORDS.get(device.kind, 'device')} ({device.id})"
+
+
+@dataclass
+class _Metric:
+    value: float | None = None
+    since_ms: int = 0
+    repeats: int = 0
+    last_ms: int = 0
+
+
+@dataclass
+class _Device:
+    last_ms: int | None = None
+    gaps: deque[int] = field(default_factory=lambda: deque(maxlen=25))
+    offline_since: int | None = None
+    battery_level: Severity | None = None
+    battery_pct: float | None = None
+    metrics: dict[str, _Metric] = field(default_factory=dict)
+    faults: dict[str, str] = field(default_factory=dict)  # metric -> plain reason
+    last_jump_ms: int | None = None
+
+
+@dataclass
+class _SubjectView:
+    """What was last reported for (rule, subject), so a finding goes out only when it changes."""
+
+    reported: dict[str, tuple[Severity, str]] = field(default_factory=dict)
+
+
+class DeviceHealthRules:
+    """Offline, battery and broken-sensor rules for every device in the registry."""
+
+    def __init__(self, registry: Registry, lookup: SectionLookup) -> None:
+        self._registry = registry
+        self._lookup = lookup
+        self._devices: dict[str, _Device] = {d: _Device() for d in registry.devices}
+        self._timers: Timers[str] = Timers()
+        self._views: dict[tuple[str, str], _SubjectView] = {}
+
+    def start(self, now_ms: int) -> None:
+        # A device that never reports at all must still be noticed: count its silence from start-up.
+        for device_id, spec in self._registry.devices.items():
+            if self._devices[device_id].last_ms is None and self._lookup.get(OfflineRule, spec.subject, spec).enabled:
+                self._timers.set(device_id, now_ms + self._offline_after_ms(spec, self._devices[device_id]))
+
+    # -- offline -------------------------------------------------------------------------------------
+
+    def _offline_after_ms(self, spec: DeviceSpec, state: _Device) -> int:
+        cfg = self._lookup.get(OfflineRule, spec.subject, spec)
+        floor_ms = int(cfg.after_minutes[spec.domain] * MINUTE_MS)
+        if len(state.gaps) >= 5:
+            return max(floor_ms, int(cfg.interval_factor * statistics.median(state.gaps)))
+        return floor_ms
+
+    def on_time(self, now_ms: int) -> list[Finding]:
+        findings: list[Finding] = []
+        for due_ms, device_id in self._timers.pop_due(now_ms):
+            spec = self._registry.devices[device_id]
+            state = self._devices[device_id]
+            state.offline_since = state.last_ms if state.last_ms is not None else due_ms
+            findings += self._report_offline(spec, due_ms)
+        return findings
+
+    def _report_offline(self, spec: DeviceSpec, at_ms: int) -> list[Finding]:
+        cfg = self._lookup.get(OfflineRule, spec.subject, spec)
+        tz = zone(self._tz_name(spec))
+        reasons: dict[str, tuple[Severity, str]] = {}
+        for other in self._subject_devices(spec):
+            state = self._devices[other.id]
+            if state.offline_since is None:
+                continue
+            usual = (
+                f"; it usually reports every {duration(int(statistics.median(state.gaps)))}"
+                if len(state.gaps) >= 5
+                else ""
+            )
+            if state.last_ms is None:
+                text = f"{describe(other)} has sent nothing since monitoring started{usual}"
+            else:
+                text = (
+                    f"{describe(other)} has sent nothing since {hm(state.last_ms, tz)} "
+                    f"({duration(at_ms - state.last_ms)}){usual}"
+                )
+            reasons[other.id] = (cfg.severity, text)
+        return self._report("device_offline", spec, at_ms, reasons, "All devices are reporting again.")
+
+    # -- readings ------------------------------------------------------------------------------------
+
+    def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]:
+        state = self._devices.setdefault(device.id, _Device())
+        findings: list[Finding] = []
+        if state.last_ms is not None and reading.ts_ms > state.last_ms:
+            state.gaps.append(reading.ts_ms - state.last_ms)
+        state.last_ms = max(state.last_ms or reading.ts_ms, reading.ts_ms)
+        offline_cfg = self._lookup.get(OfflineRule, device.subject, device)
+        if offline_cfg.enabled:
+            self._timers.set(device.id, state.last_ms + self._offline_after_ms(device, state))
+            if state.offline_since is not None:
+                state.offline_since = None
+                findings += self._report_offline(device, reading.ts_ms)
+        if reading.battery_pct is not None:
+            findings += self._battery(reading, device, state)
+        if device.domain in WATCHED_FOR_FAULTS:
+            findings += self._faults(reading, device, state)
+        return findings
+
+    def _battery(self, reading: Reading, device: DeviceSpec, state: _Device) -> list[Finding]:
+        cfg = self._lookup.get(BatteryRule, device.subject, device)
+        if not cfg.enabled or reading.battery_pct is None:
+            return []
+        pct = reading.battery_pct
+        state.battery_pct = pct
+        level: Severity | None = state.battery_level
+        if pct < cfg.critical_below_pct:
+            level = "critical"
+        elif pct < cfg.warning_below_pct and level != "critical":
+            level = "warning"
+        elif pct > cfg.clear_above_pct:
+            level = None
+        if level == state.battery_level:
+            return []
+        state.battery_level = level
+        reasons: dict[str, tuple[Severity, str]] = {}
+        for other in self._subject_devices(device):
+            other_state = self._devices[other.id]
+            if other_state.battery_level is not None and other_state.battery_pct is not None:
+                urgency = "replace it now" if other_state.battery_level == "critical" else "replace it soon"
+                reasons[other.id] = (
+                    other_state.battery_level,
+                    f"{describe(other)} battery at {other_state.battery_pct:.0f} %: {urgency}",
+                )
+        return self._report("low_battery", device, reading.ts_ms, reasons, "All batteries are fine again.")
+
+    def _faults(self, reading: Reading, device: DeviceSpec, state: _Device) -> list[Finding]:
+        cfg = self._lookup.get(SensorFaultRule, device.subject, device)
+        if not cfg.enabled:
+            return []
+        before = dict(state.faults)
+        stuck_ms = int(cfg.stuck_hours[device.domain] * HOUR_MS)  # type: ignore[index]
+        for metric in WATCHED_FOR_FAULTS[device.domain]:
+            value = reading.metrics.get(metric)
+            if value is None:
+                continue
+            track = state.metrics.setdefault(metric, _Metric())
+            label = METRIC_WORDS.get(metric, metric)
+            if track.value is not None and reading.ts_ms - track.last_ms <= HOUR_MS:
+                change = value - track.value
+                jump_limit = cfg.max_jump.get(metric)
+                if (device.domain == "soil" and -change > cfg.max_drop_soil_pct) or (
+                    jump_limit is not None and abs(change) > jump_limit
+                ):
+                    state.last_jump_ms = reading.ts_ms
+                    state.faults[f"{metric}:jump"] = (
+                        f"{describe(device)} jumped from {track.value:g} to {value:g} in "
+                        f"{duration(reading.ts_ms - track.last_ms)}, which real {device.domain} cannot do"
+                    )
+            if track.value is not None and value == track.value:
+                track.repeats += 1
+            else:
+                track.value, track.since_ms, track.repeats = value, reading.ts_ms, 1
+            track.last_ms = reading.ts_ms
+            stuck = (
+                track.repeats >= cfg.stuck_min_readings
+                and reading.ts_ms - track.since_ms >= stuck_ms
+                and not (cfg.stuck_ignore_zero and value == 0)
+            )
+            key = f"{metric}:stuck"
+            if stuck:
+                state.faults[key] = (
+                    f"{describe(device)} has read exactly {value:g} {label} for "
+                    f"{duration(reading.ts_ms - track.since_ms)}: probably stuck"
+                )
+            else:
+                state.faults.pop(key, None)
+        if state.last_jump_ms is not None and reading.ts_ms - state.last_jump_ms >= cfg.clear_after_hours * HOUR_MS:
+            state.last_jump_ms = None
+            for key in [k for k in state.faults if k.endswith(":jump")]:
+                del state.faults[key]
+        if state.faults.keys() == before.keys():
+            return []
+        reasons = {
+            f"{other.id}:{key}": (cfg.severity, text)
+            for other in self._subject_devices(device)
+            for key, text in sorted(self._devices[other.id].faults.items())
+        }
+        return self._report("sensor_fault", device, reading.ts_ms, reasons, "Sensors read normally again.")
+
+    # -- shared --------------------------------------------------------------------------------------
+
+    def _subject_devices(self, device: DeviceSpec) -> list[DeviceSpec]:
+        return [d for d in self._registry.devices.values() if d.subject == device.subject and d.domain == device.domain]
+
+    def _tz_name(self, device: DeviceSpec) -> str:
+        home = self._registry.homes.get(device.subject) if device.domain == "home" else None
+        return home.timezone if home is not None else "Europe/London"
+
+    def _report(
+        self,
+        rule: str,
+        device: DeviceSpec,
+        at_ms: int,
+        reasons: dict[str, tuple[Severity, str]],
+        cleared_words: str,
+    ) -> list[Finding]:
+        view = self._views.setdefault((rule, device.subject), _SubjectView())
+        if reasons == view.reported:
+            return []
+        had_any = bool(view.reported)
+        view.reported = dict(reasons)
+        evidence: dict[str, float | int | str | None] = {"devices": ", ".join(sorted(reasons)) or None}
+        if device.domain != "home":
+            evidence["device_count"] = len(reasons)
+        if not reasons:
+            if not had_any:
+                return []
+            return [
+                Finding(
+                    rule, audience_of(device), device.subject, "info", cleared_words, at_ms, False, evidence, device.id
+                )
+            ]
+        severity: Severity = max((s for s, _ in reasons.values()), key=lambda s: SEVERITY_RANK[s])
+        message = "; ".join(text for _, text in reasons.values()) + "."
+        message = message[0].upper() + message[1:]
+        return [Finding(rule, audience_of(device), device.subject, severity, message, at_ms, True, evidence, device.id)]

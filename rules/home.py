@@ -1,0 +1,623 @@
+"""Home care rules: the routine-change alerts a care team acts on, each with its evidence in plain English.
+
+Rules (all in the home's own time zone; defaults in ``rules.config``):
+- ``not_up``: no activity outside the bedroom and bathroom by the wake deadline (09:30); clears at first activity.
+- ``inactivity``: no movement anywhere for 3 h during waking hours while the resident is usually active then;
+  not while they are in bed or seem to be out (front door used after the last movement).
+- ``night_door``: the front door opened during the night window (23:00–06:00).
+- ``bathroom_stay``: in the bathroom (last movement there, none elsewhere) for over 60 minutes.
+- ``bathroom_visits``: more night-time bathroom visits than this home's own recent nights.
+- ``cold_home``: a room below 16 °C for 2 hours; clears once every room is back above 17 °C.
+- ``no_kitchen_use``: no kettle or fridge use by 11:00; clears at the first use.
+- ``help_button``: the help button was pressed (critical).
+
+Absence-of-events rules run from timers, fired by the engine at the exact due time, so event-clock replays
+give the same alerts every run. Findings name the home only by its pseudonymous id. This module must not
+touch alerts, storage or MQTT.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
+
+from devices.readings import Reading
+from devices.registry import DeviceSpec, Registry
+from rules.config import (
+    BathroomStayRule,
+    BathroomVisitsRule,
+    ColdHomeRule,
+    HelpButtonRule,
+    InactivityRule,
+    KitchenRule,
+    NightDoorRule,
+    SectionLookup,
+    WakeRule,
+)
+from rules.findings import Finding, Severity
+from rules.localtime import (
+    HOUR_MS,
+    MINUTE_MS,
+    at_local,
+    day_of,
+    duration,
+    hm,
+    hm_of_minutes,
+    local,
+    minutes_of_day,
+    next_local,
+    zone,
+)
+from rules.timers import Timers
+
+NOT_UP_ROOMS = frozenset({"bedroom", "bathroom"})
+# The front door used within this long before the last movement means the resident probably went out.
+LEFT_HOME_MS = 2 * MINUTE_MS
+
+Evidence = dict[str, float | int | str | None]
+
+
+def _room(name: str | None) -> str:
+    return (name or "home").replace("_", " ")
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass
+class _Home:
+    tz: ZoneInfo
+    last_activity_ms: int | None = None
+    last_activity_room: str | None = None
+    last_front_door_ms: int | None = None
+    door_open: dict[str, bool] = field(default_factory=dict)
+    in_bed: bool = False
+    # local date -> bit mask of the hours of that day with any activity (for "usually active at this time")
+    active_hours: dict[date, int] = field(default_factory=dict)
+    # wake-up
+    up_day: date | None = None
+    wake_minutes: deque[tuple[date, int]] = field(default_factory=lambda: deque(maxlen=60))
+    not_up_active: bool = False
+    # kitchen
+    kitchen_day: date | None = None
+    kitchen_minutes: deque[tuple[date, int]] = field(default_factory=lambda: deque(maxlen=60))
+    no_kitchen_active: bool = False
+    # inactivity
+    inactivity_active: bool = False
+    # bathroom
+    bath_enter_ms: int | None = None
+    bath_last_ms: int | None = None
+    bath_stay_active: bool = False
+    night_visits: dict[date, int] = field(default_factory=dict)
+    visit_history: deque[int] = field(default_factory=lambda: deque(maxlen=60))
+    visits_active: bool = False
+    # night door
+    night_door_openings: dict[date, int] = field(default_factory=dict)
+    # cold home
+    below_since: dict[str, int] = field(default_factory=dict)
+    temperatures: dict[str, tuple[int, float]] = field(default_factory=dict)
+    cold_devices: set[str] = field(default_factory=set)
+
+
+class HomeRules:
+    """Routine and safety rules for every home in the registry."""
+
+    def __init__(self, registry: Registry, lookup: SectionLookup) -> None:
+        self._registry = registry
+        self._lookup = lookup
+        self._homes: dict[str, _Home] = {
+            home_id: _Home(tz=zone(home.timezone)) for home_id, home in registry.homes.items()
+        }
+        self._timers: Timers[tuple[str, str]] = Timers()
+
+    # -- timers --------------------------------------------------------------------------------------
+
+    def start(self, now_ms: int) -> None:
+        for home_id, home in self._homes.items():
+            wake = self._lookup.get(WakeRule, home_id)
+            kitchen = self._lookup.get(KitchenRule, home_id)
+            visits = self._lookup.get(BathroomVisitsRule, home_id)
+            self._timers.set((home_id, "wake"), next_local(now_ms, wake.deadline, home.tz))
+            self._timers.set((home_id, "kitchen"), next_local(now_ms, kitchen.deadline, home.tz))
+            self._timers.set((home_id, "visits"), next_local(now_ms, visits.night.end, home.tz))
+            self._schedule_inactivity(home_id, home, now_ms)
+
+    def on_time(self, now_ms: int) -> list[Finding]:
+        findings: list[Finding] = []
+        # A timer may set another one that is already due (a re-check an hour on after a long gap): loop.
+        while due := self._timers.pop_due(now_ms):
+            findings += self._fire(due)
+        return findings
+
+    def _fire(self, due: list[tuple[int, tuple[str, str]]]) -> list[Finding]:
+        findings: list[Finding] = []
+        for due_ms, (home_id, what) in due:
+            home = self._homes[home_id]
+            if what == "wake":
+                findings += self._wake_deadline(home_id, home, due_ms)
+            elif what == "kitchen":
+                findings += self._kitchen_deadline(home_id, home, due_ms)
+            elif what == "visits":
+                findings += self._night_over(home_id, home, due_ms)
+            elif what == "inactivity":
+                findings += self._inactivity_due(home_id, home, due_ms)
+            elif what == "bath_stay":
+                findings += self._bath_stay_due(home_id, home, due_ms)
+            elif what.startswith("cold:"):
+                findings += self._cold_due(home_id, home, what.removeprefix("cold:"), due_ms)
+        return findings
+
+    # -- readings ------------------------------------------------------------------------------------
+
+    def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]:
+        home = self._homes.get(reading.subject)
+        if home is None or device.domain != "home":
+            return []
+        metrics = reading.metrics
+        ts = reading.ts_ms
+        findings: list[Finding] = []
+        if device.kind == "climate" and "temperature_c" in metrics:
+            findings += self._temperature(reading, device, home, metrics["temperature_c"])
+        if device.kind == "help_button" and metrics.get("help_pressed") == 1:
+            findings += self._help(reading, device, home)
+
+        room = device.room
+        active = False
+        kitchen_use = False
+        if device.kind == "motion" and metrics.get("motion") == 1:
+            active = True
+        elif device.kind in ("front_door", "fridge_door", "door") and "door_open" in metrics:
+            opened = metrics["door_open"] == 1
+            was_open = home.door_open.get(device.id, False)
+            home.door_open[device.id] = opened
+            if opened != was_open:  # a check-in repeating the same state is not a new event
+                active = True
+                if device.kind == "front_door":
+                    home.last_front_door_ms = ts
+                    if opened:
+                        findings += self._night_door(reading, home)
+                elif device.kind == "fridge_door" and opened:
+                    kitchen_use = True
+        elif device.kind == "bed" and "occupied" in metrics:
+            home.in_bed = metrics["occupied"] == 1
+            if home.in_bed:
+                # Getting into bed ends a bathroom stay, but lying still is not activity for the day's timers.
+                findings += self._leave_bathroom(reading.subject, home, ts, "the bedroom")
+        elif device.kind == "chair" and "occupied" in metrics:
+            active = True
+        elif device.kind in ("kettle", "plug") and "power_w" in metrics:
+            cfg = self._lookup.get(KitchenRule, reading.subject)
+            if device.kind == "kettle" and metrics["power_w"] >= cfg.kettle_on_w:
+                active = True
+                kitchen_use = True
+        if active:
+            findings += self._activity(reading, device, home, room or "other")
+        if kitchen_use:
+            findings += self._kitchen_used(reading, home, device)
+        return findings
+
+    def _activity(self, reading: Reading, device: DeviceSpec, home: _Home, room: str) -> list[Finding]:
+        home_id, ts = reading.subject, reading.ts_ms
+        findings: list[Finding] = []
+        moment = local(ts, home.tz)
+        home.active_hours[moment.date()] = home.active_hours.get(moment.date(), 0) | (1 << moment.hour)
+        if len(home.active_hours) > 70:
+            for old in sorted(home.active_hours)[:-62]:
+                del home.active_hours[old]
+        gap_start = home.last_activity_ms
+        home.last_activity_ms, home.last_activity_room = ts, room
+
+        if home.inactivity_active and gap_start is not None:
+            home.inactivity_active = False
+            cfg = self._lookup.get(InactivityRule, home_id)
+            message = (
+                f"Movement again: {_room(room)} at {hm(ts, home.tz)} after "
+                f"{duration(ts - gap_start)} without any movement."
+            )
+            findings.append(
+                self._finding(
+                    "inactivity",
+                    home_id,
+                    cfg.severity,
+                    message,
+                    ts,
+                    False,
+                    {"gap_minutes": round((ts - gap_start) / MINUTE_MS)},
+                    device,
+                )
+            )
+        self._schedule_inactivity(home_id, home, ts)
+
+        if room == "bathroom":
+            findings += self._enter_bathroom(home_id, home, ts)
+        else:
+            findings += self._leave_bathroom(home_id, home, ts, f"the {_room(room)}")
+
+        if room not in NOT_UP_ROOMS or device.kind == "front_door":
+            findings += self._up(home_id, home, ts, room, device)
+        return findings
+
+    # -- wake-up -------------------------------------------------------------------------------------
+
+    def _usual_wake(self, home: _Home, cfg: WakeRule, before: date) -> tuple[str, str] | None:
+        recent = [m for d, m in home.wake_minutes if before - timedelta(days=cfg.history_days) <= d < before]
+        if len(recent) < 3:
+            return None
+        return hm_of_minutes(_quantile(recent, 0.1)), hm_of_minutes(_quantile(recent, 0.9))
+
+    def _up(self, home_id: str, home: _Home, ts: int, room: str, device: DeviceSpec) -> list[Finding]:
+        cfg = self._lookup.get(WakeRule, home_id)
+        today = day_of(ts, cfg.day_starts, home.tz)
+        if home.up_day == today:
+            return []
+        home.up_day = today
+        first = minutes_of_day(ts, home.tz)
+        usual = self._usual_wake(home, cfg, today)
+        home.wake_minutes.append((today, first))
+        if not home.not_up_active:
+            return []
+        home.not_up_active = False
+        usual_words = f"usually up by {usual[1]}" if usual else "no usual time learned yet"
+        message = f"First activity {hm(ts, home.tz)} ({_room(room)}); {usual_words}."
+        return [
+            self._finding(
+                "not_up", home_id, cfg.severity, message, ts, False, {"first_activity_minutes": first}, device
+            )
+        ]
+
+    def _wake_deadline(self, home_id: str, home: _Home, due_ms: int) -> list[Finding]:
+        cfg = self._lookup.get(WakeRule, home_id)
+        self._timers.set((home_id, "wake"), next_local(due_ms, cfg.deadline, home.tz))
+        today = day_of(due_ms, cfg.day_starts, home.tz)
+        if not cfg.enabled or home.up_day == today:
+            return []
+        home.not_up_active = True
+        usual = self._usual_wake(home, cfg, today)
+        usual_words = (
+            f"usually up {usual[0]}–{usual[1]} over the last {cfg.history_days} days"
+            if usual
+            else ("no usual time learned yet")
+        )
+        last = ""
+        if home.last_activity_ms is not None and due_ms - home.last_activity_ms < 24 * HOUR_MS:
+            last = f" Last movement: {_room(home.last_activity_room)} at {hm(home.last_activity_ms, home.tz)}."
+        message = (
+            f"Not up yet at {cfg.deadline:%H:%M}: no activity outside the bedroom since "
+            f"{cfg.day_starts:%H:%M}; {usual_words}.{last}"
+        )
+        evidence: Evidence = {
+            "deadline": f"{cfg.deadline:%H:%M}",
+            "usual_from": usual[0] if usual else None,
+            "usual_to": usual[1] if usual else None,
+        }
+        return [self._finding("not_up", home_id, cfg.severity, message, due_ms, True, evidence)]
+
+    # -- kitchen -------------------------------------------------------------------------------------
+
+    def _kitchen_used(self, reading: Reading, home: _Home, device: DeviceSpec) -> list[Finding]:
+        cfg = self._lookup.get(KitchenRule, reading.subject)
+        today = day_of(reading.ts_ms, cfg.day_starts, home.tz)
+        if home.kitchen_day == today:
+            return []
+        home.kitchen_day = today
+        home.kitchen_minutes.append((today, minutes_of_day(reading.ts_ms, home.tz)))
+        if not home.no_kitchen_active:
+            return []
+        home.no_kitchen_active = False
+        what = "Kettle" if device.kind == "kettle" else "Fridge"
+        message = f"{what} used at {hm(reading.ts_ms, home.tz)}, the first kitchen use today."
+        return [
+            self._finding("no_kitchen_use", reading.subject, cfg.severity, message, reading.ts_ms, False, {}, device)
+        ]
+
+    def _kitchen_deadline(self, home_id: str, home: _Home, due_ms: int) -> list[Finding]:
+        cfg = self._lookup.get(KitchenRule, home_id)
+        self._timers.set((home_id, "kitchen"), next_local(due_ms, cfg.deadline, home.tz))
+        today = day_of(due_ms, cfg.day_starts, home.tz)
+        if not cfg.enabled or home.kitchen_day == today:
+            return []
+        home.no_kitchen_active = True
+        recent = [m for d, m in home.kitchen_minutes if today - timedelta(days=14) <= d < today]
+        usual = f"; usually first used around {hm_of_minutes(statistics.median(recent))}" if len(recent) >= 3 else ""
+        message = f"No kettle or fridge use yet today by {cfg.deadline:%H:%M}{usual}."
+        return [
+            self._finding(
+                "no_kitchen_use", home_id, cfg.severity, message, due_ms, True, {"deadline": f"{cfg.deadline:%H:%M}"}
+            )
+        ]
+
+    # -- inactivity ----------------------------------------------------------------------------------
+
+    def _schedule_inactivity(self, home_id: str, home: _Home, since_ms: int) -> None:
+        cfg = self._lookup.get(InactivityRule, home_id)
+        if not cfg.enabled:
+            return
+        day = local(since_ms, home.tz).date()
+        for offset in range(3):
+            start = at_local(day + timedelta(days=offset), cfg.waking.start, home.tz)
+            end = at_local(day + timedelta(days=offset), cfg.waking.end, home.tz)
+            if end <= start:  # a waking window cannot span midnight; treat it as ending at midnight
+                end = at_local(day + timedelta(days=offset + 1), time(0, 0), home.tz)
+            due = max(since_ms, start) + int(cfg.hours * HOUR_MS)
+            if due <= end:
+                self._timers.set((home_id, "inactivity"), due)
+                return
+
+    def _inactivity_due(self, home_id: str, home: _Home, due_ms: int) -> list[Finding]:
+        cfg = self._lookup.get(InactivityRule, home_id)
+        last = home.last_activity_ms
+        if last is None or home.in_bed or home.inactivity_active:
+            return []
+        if home.last_front_door_ms is not None and home.last_front_door_ms >= last - LEFT_HOME_MS:
+            return []  # probably out: the front door was the last thing that happened
+        gap_from = max(last, due_ms - int(cfg.hours * HOUR_MS))
+        share, days = self._usually_active(home, cfg, gap_from, due_ms)
+        if days >= cfg.min_history_days and share < cfg.usually_active_share:
+            # A quiet hour for this resident: look again an hour later, when they may usually be about.
+            end = at_local(local(due_ms, home.tz).date(), cfg.waking.end, home.tz)
+            if due_ms + HOUR_MS <= end:
+                self._timers.set((home_id, "inactivity"), due_ms + HOUR_MS)
+            return []
+        home.inactivity_active = True
+        usual = (
+            f"usually active at this time ({round(share * days)} of the last {days} days)"
+            if days >= cfg.min_history_days
+            else "no usual pattern learned yet"
+        )
+        message = (
+            f"No movement anywhere since {hm(last, home.tz)} ({duration(due_ms - last)}), "
+            f"last seen in the {_room(home.last_activity_room)}; {usual}."
+        )
+        evidence: Evidence = {
+            "last_movement_ms": last,
+            "gap_minutes": round((due_ms - last) / MINUTE_MS),
+            "usually_active_share": round(share, 2),
+        }
+        return [self._finding("inactivity", home_id, cfg.severity, message, due_ms, True, evidence)]
+
+    def _usually_active(self, home: _Home, cfg: InactivityRule, from_ms: int, to_ms: int) -> tuple[float, int]:
+        """Share of recent days with activity in the hours of [from, to), and how many days that is over."""
+        today = local(to_ms, home.tz).date()
+        hours = 0
+        cursor = from_ms
+        while cursor < to_ms:
+            hours |= 1 << local(cursor, home.tz).hour
+            cursor += HOUR_MS
+        days = [d for d in home.active_hours if today - timedelta(days=cfg.history_days) <= d < today]
+        if not days:
+            return 0.0, 0
+        active = sum(1 for d in days if home.active_hours[d] & hours)
+        return active / len(days), len(days)
+
+    # -- bathroom ------------------------------------------------------------------------------------
+
+    def _enter_bathroom(self, home_id: str, home: _Home, ts: int) -> list[Finding]:
+        visits = self._lookup.get(BathroomVisitsRule, home_id)
+        new_visit = home.bath_enter_ms is None or (
+            home.bath_last_ms is not None and ts - home.bath_last_ms > visits.separate_minutes * MINUTE_MS
+        )
+        if home.bath_enter_ms is None:
+            home.bath_enter_ms = ts
+            stay = self._lookup.get(BathroomStayRule, home_id)
+            if stay.enabled:
+                self._timers.set((home_id, "bath_stay"), ts + int(stay.minutes * MINUTE_MS))
+        home.bath_last_ms = ts
+        if new_visit and visits.night.contains(local(ts, home.tz).time()):
+            night = day_of(ts, visits.night.end, home.tz)
+            home.night_visits[night] = home.night_visits.get(night, 0) + 1
+        return []
+
+    def _leave_bathroom(self, home_id: str, home: _Home, ts: int, where: str) -> list[Finding]:
+        entered = home.bath_enter_ms
+        if entered is None:
+            return []
+        home.bath_enter_ms = None
+        self._timers.cancel((home_id, "bath_stay"))
+        if not home.bath_stay_active:
+            return []
+        home.bath_stay_active = False
+        cfg = self._lookup.get(BathroomStayRule, home_id)
+        message = f"Left the bathroom: movement in {where} at {hm(ts, home.tz)}, after {duration(ts - entered)}."
+        return [
+            self._finding(
+                "bathroom_stay",
+                home_id,
+                cfg.severity,
+                message,
+                ts,
+                False,
+                {"minutes": round((ts - entered) / MINUTE_MS)},
+            )
+        ]
+
+    def _bath_stay_due(self, home_id: str, home: _Home, due_ms: int) -> list[Finding]:
+        cfg = self._lookup.get(BathroomStayRule, home_id)
+        entered = home.bath_enter_ms
+        if entered is None:
+            return []
+        home.bath_stay_active = True
+        last = home.bath_last_ms or entered
+        message = (
+            f"In the bathroom since {hm(entered, home.tz)} ({duration(due_ms - entered)}) with no movement "
+            f"anywhere else; last movement in the bathroom at {hm(last, home.tz)}. Possible fall or illness."
+        )
+        return [
+            self._finding(
+                "bathroom_stay",
+                home_id,
+                cfg.severity,
+                message,
+                due_ms,
+                True,
+                {"entered_ms": entered, "minutes": round((due_ms - entered) / MINUTE_MS)},
+            )
+        ]
+
+    def _night_over(self, home_id: str, home: _Home, due_ms: int) -> list[Finding]:
+        cfg = self._lookup.get(BathroomVisitsRule, home_id)
+        self._timers.set((home_id, "visits"), next_local(due_ms, cfg.night.end, home.tz))
+        night = day_of(due_ms - 1, cfg.night.end, home.tz)
+        count = home.night_visits.pop(night, 0)
+        for old in [d for d in home.night_visits if d < night]:
+            del home.night_visits[old]
+        for old in [d for d in home.night_door_openings if d < night - timedelta(days=2)]:
+            del home.night_door_openings[old]
+        history = list(home.visit_history)[-cfg.history_nights :]
+        findings: list[Finding] = []
+        if len(history) >= cfg.min_history_nights:
+            usual = statistics.median(history)
+            limit = max(math.ceil(usual) + cfg.min_extra_visits, math.ceil(_quantile(history, 0.9)) + 1)
+            more = count >= limit
+            evidence: Evidence = {
+                "visits": count,
+                "usual_median": usual,
+                "usual_max": max(history),
+                "nights": len(history),
+                "threshold": limit,
+            }
+            if more and cfg.enabled:
+                message = (
+                    f"{count} bathroom visits last night ({cfg.night.label()}); usually {usual:g} "
+                    f"(at most {max(history)}) over the last {len(history)} nights. "
+                    "More visits can be an early sign of a urinary infection."
+                )
+                home.visits_active = True
+                findings.append(
+                    self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)
+                )
+                return findings  # an unusual night is not learned as normal
+            if home.visits_active:
+                home.visits_active = False
+                message = f"{count} bathroom visits last night, back within the usual (about {usual:g})."
+                findings.append(
+                    self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, False, evidence)
+                )
+        home.visit_history.append(count)
+        return findings
+
+    # -- night door, help, cold ----------------------------------------------------------------------
+
+    def _night_door(self, reading: Reading, home: _Home) -> list[Finding]:
+        cfg = self._lookup.get(NightDoorRule, reading.subject)
+        if not cfg.enabled or not cfg.night.contains(local(reading.ts_ms, home.tz).time()):
+            return []
+        night = day_of(reading.ts_ms, cfg.night.end, home.tz)
+        home.night_door_openings[night] = openings = home.night_door_openings.get(night, 0) + 1
+        times = "once" if openings == 1 else f"{openings} times"
+        message = (
+            f"Front door opened at {hm(reading.ts_ms, home.tz)}, during the night ({cfg.night.label()}); "
+            f"opened {times} tonight."
+        )
+        return [
+            self._finding(
+                "night_door",
+                reading.subject,
+                cfg.severity,
+                message,
+                reading.ts_ms,
+                True,
+                {"openings_tonight": openings},
+                self._registry.devices.get(reading.device_id),
+            )
+        ]
+
+    def _help(self, reading: Reading, device: DeviceSpec, home: _Home) -> list[Finding]:
+        cfg = self._lookup.get(HelpButtonRule, reading.subject)
+        if not cfg.enabled:
+            return []
+        message = f"Help button pressed at {hm(reading.ts_ms, home.tz)} ({_room(device.room)}). Call or visit now."
+        return [self._finding("help_button", reading.subject, cfg.severity, message, reading.ts_ms, True, {}, device)]
+
+    def _temperature(self, reading: Reading, device: DeviceSpec, home: _Home, celsius: float) -> list[Finding]:
+        cfg = self._lookup.get(ColdHomeRule, reading.subject, device)
+        home.temperatures[device.id] = (reading.ts_ms, celsius)
+        key = (reading.subject, f"cold:{device.id}")
+        if celsius < cfg.below_c:
+            if device.id not in home.below_since:
+                home.below_since[device.id] = reading.ts_ms
+                if cfg.enabled:
+                    self._timers.set(key, reading.ts_ms + int(cfg.for_minutes * MINUTE_MS))
+        elif celsius >= cfg.clear_above_c:
+            home.below_since.pop(device.id, None)
+            self._timers.cancel(key)
+            if device.id in home.cold_devices:
+                home.cold_devices.discard(device.id)
+                if not home.cold_devices:
+                    message = (
+                        f"{_room(device.room).capitalize()} is back up to {celsius:.1f} °C at "
+                        f"{hm(reading.ts_ms, home.tz)}."
+                    )
+                    return [
+                        self._finding(
+                            "cold_home",
+                            reading.subject,
+                            cfg.severity,
+                            message,
+                            reading.ts_ms,
+                            False,
+                            {"temperature_c": celsius},
+                            device,
+                        )
+                    ]
+        return []
+
+    def _cold_due(self, home_id: str, home: _Home, device_id: str, due_ms: int) -> list[Finding]:
+        device = self._registry.devices[device_id]
+        cfg = self._lookup.get(ColdHomeRule, home_id, device)
+        since = home.below_since.get(device_id)
+        if since is None:
+            return []
+        home.cold_devices.add(device_id)
+        coldest = min(home.temperatures.get(d, (0, 99.0))[1] for d in home.cold_devices)
+        _, now_c = home.temperatures.get(device_id, (0, coldest))
+        message = (
+            f"Cold home: {_room(device.room)} below {cfg.below_c:g} °C since {hm(since, home.tz)} "
+            f"({duration(due_ms - since)}); now {now_c:.1f} °C. Below 18 °C raises health risks for older people."
+        )
+        return [
+            self._finding(
+                "cold_home",
+                home_id,
+                cfg.severity,
+                message,
+                due_ms,
+                True,
+                {"temperature_c": now_c, "coldest_c": coldest, "since_ms": since},
+                device,
+            )
+        ]
+
+    # -- shared --------------------------------------------------------------------------------------
+
+    def _finding(
+        self,
+        rule: str,
+        home_id: str,
+        severity: Severity,
+        message: str,
+        at_ms: int,
+        active: bool,
+        evidence: Evidence,
+        device: DeviceSpec | None = None,
+    ) -> Finding:
+        return Finding(
+            rule=rule,
+            audience="care",
+            subject=home_id,
+            severity=severity,
+            message=message,
+            at_ms=at_ms,
+            active=active,
+            evidence=evidence,
+            device_id=device.id if device is not None else None,
+        )

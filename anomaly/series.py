@@ -1,0 +1,338 @@
+"""The generic univariate streaming detector behind ``placesense detect``.
+
+One value at a time, bounded memory, no look-ahead. Several robust statistics each watch for one kind of
+departure, and each is calibrated against its own history:
+
+- **spike / dip**: distance of the value from the median of the last few values, in units of the typical
+  step size (mean absolute successive difference);
+- **level shift**: median of the last few values against the median of an older reference window, in units
+  of the typical deviation from that median;
+- **changed variance**: recent mean step size against the long-run step size (up: noisier; down: quieter);
+- **changed daily pattern**: when timestamps show a daily cycle that explains the series better than its
+  level does, the recent residuals against an hour-of-day (weekday/weekend) profile learned online;
+- **flat-line**: run length of exactly repeated values.
+
+Calibration is by "records": each statistic keeps a slowly decaying maximum of the values it saw on normal
+points, and a point is as anomalous as the largest ratio of statistic to ``max(floor, margin × record)``.
+So a noisy, spiky series needs a bigger spike to alarm than a smooth one, and a point that merely repeats
+what has been normal before does not alarm. The ratio (severity) maps to a score in [0, 1) with the calibrated
+limit at 0.5.
+
+This module must not read files or know about homes: it scores numbers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from anomaly.base import NEUTRAL_SCORE, Detector, Features, severity_to_score
+
+_COMPONENTS = (
+    "spike_up", "spike_down", "shift_up", "shift_down", "noisier", "quieter", "pattern_up", "pattern_down", "flat",
+)
+
+
+def _median_sorted(values: list[float]) -> float:
+    n = len(values)
+    mid = n // 2
+    return values[mid] if n % 2 else 0.5 * (values[mid - 1] + values[mid])
+
+
+def _median(values: list[float]) -> float:
+    return _median_sorted(sorted(values))
+
+
+def _timestamp_s(raw: Any) -> float | None:
+    """Epoch seconds from a number (seconds or milliseconds) or a datetime; None when there is no time."""
+    if raw is None:
+        return None
+    if isinstance(raw, datetime):
+        stamp = raw if raw.tzinfo else raw.replace(tzinfo=UTC)
+        return stamp.timestamp()
+    value = float(raw)
+    return value / 1000.0 if value > 1e11 else value
+
+
+class SeriesDetector(Detector):
+    """Ensemble of robust, self-calibrating statistics for one numeric series.
+
+    ``x`` is ``{"value": float, "timestamp": epoch seconds | epoch ms | datetime}`` (timestamp optional).
+
+    >>> import math
+    >>> detector = SeriesDetector()
+    >>> for i in range(300):
+    ...     x = {"value": 20 + math.sin(i / 5), "timestamp": 1_700_000_000 + 300 * i}
+    ...     detector.learn_one(x)
+    >>> detector.score_one({"value": 20.5, "timestamp": 1_700_090_000}) < 0.5
+    True
+    >>> detector.score_one({"value": 35.0, "timestamp": 1_700_090_000}) > 0.5
+    True
+    """
+
+    def __init__(
+        self,
+        warm_up: int = 150,
+        short_window: int = 7,
+        reference_window: int = 150,
+        memory: int = 3000,
+        margin: float = 1.2,
+        spike_floor: float = 6.0,
+        shift_floor: float = 3.5,
+        variance_floor: float = 0.7,
+        quieter_floor: float = 1.2,
+        pattern_floor: float = 3.0,
+        flat_floor: int = 12,
+        seasonal_days: float = 5.0,
+    ) -> None:
+        self.warm_up = warm_up
+        self.short_window = short_window
+        self.reference_window = reference_window
+        self.memory = memory
+        self.margin = margin
+        self.spike_floor = spike_floor
+        self.shift_floor = shift_floor
+        self.variance_floor = variance_floor
+        self.quieter_floor = quieter_floor
+        self.pattern_floor = pattern_floor
+        self.flat_floor = flat_floor
+        self.seasonal_days = seasonal_days
+
+        self._n = 0
+        self._recent: deque[float] = deque(maxlen=short_window)
+        self._steps: deque[float] = deque(maxlen=2 * short_window)
+        self._reference: deque[float] = deque()
+        self._reference_sorted: list[float] = []
+        self._last: float | None = None
+        self._step_scale = 0.0
+        self._deviation_scale = 0.0
+        self._long_mean = 0.0
+        self._long_scale = 0.0
+        self._run = 0
+        self._records = dict.fromkeys(_COMPONENTS, 0.0)
+        self._decay = 0.5 ** (1.0 / memory)
+        self._pending: deque[dict[str, float]] = deque()
+        # seasonal state
+        self._first_ts: float | None = None
+        self._last_ts: float | None = None
+        self._interval_s = 0.0
+        self._profile: dict[tuple[bool, int], float] = {}
+        self._profile_count: dict[tuple[bool, int], int] = {}
+        self._profile_step: dict[tuple[bool, int], float] = {}
+        self._pattern_scale = 0.0
+        self._pattern_n = 0
+        self._pattern_residuals: deque[float] = deque(maxlen=2 * short_window)
+
+    # -- public -------------------------------------------------------------------------------------------------
+
+    @property
+    def warmed_up(self) -> bool:
+        return self._n >= self.warm_up
+
+    def score_one(self, x: Features) -> float:
+        value = float(x["value"])
+        if not math.isfinite(value) or not self.warmed_up:
+            return NEUTRAL_SCORE
+        stats = self._statistics(value, _timestamp_s(x.get("timestamp")))
+        return severity_to_score(self._severity(stats)[0])
+
+    def explain_one(self, x: Features) -> dict[str, float]:
+        """Severity per statistic for ``x`` (1.0 = at its limit): which kind of departure drives the score."""
+        value = float(x["value"])
+        if not math.isfinite(value) or not self.warmed_up:
+            return {}
+        return self._severity(self._statistics(value, _timestamp_s(x.get("timestamp"))))[1]
+
+    def learn_one(self, x: Features) -> None:
+        value = float(x["value"])
+        if not math.isfinite(value):
+            return
+        ts = _timestamp_s(x.get("timestamp"))
+        if self._n >= 20:
+            stats = self._statistics(value, ts)
+            # Records learn from statistics a little in the past: a change that builds up over a few points
+            # (a mean of residuals creeping upwards) must not raise its own bar as it grows. A statistic
+            # above its limit (learned only when the filter accepts a lasting change) counts as the limit, so
+            # one accepted episode raises a bar by the margin, not to the size of the episode.
+            self._pending.append({name: min(stat, self._limit(name)) for name, stat in stats.items()})
+            if len(self._pending) > 3 * self.short_window:
+                self._update_records(self._pending.popleft())
+        self._update_state(value, ts)
+        self._n += 1
+
+    # -- statistics ---------------------------------------------------------------------------------------------
+
+    def _floor_scale(self, scale: float) -> float:
+        # A constant series has zero scale; compare against a tiny fraction of its magnitude instead.
+        return max(scale, 1e-9 * (abs(self._long_mean) + 1.0))
+
+    def _statistics(self, value: float, ts: float | None) -> dict[str, float]:
+        stats: dict[str, float] = {}
+        # With a daily cycle the pattern statistic judges level; a plain level comparison would see every
+        # evening as a "shift".
+        seasonal = self._seasonal_active()
+        recent = list(self._recent)
+        # Against whichever of "the last value" and "the recent median" is closer: the median ignores a
+        # single earlier spike, the last value follows a series that wanders.
+        median = _median(recent) if recent else value
+        last = self._last if self._last is not None else value
+        local = median if abs(value - median) < abs(value - last) else last
+        step = self._floor_scale(self._step_scale)
+        spike = (value - local) / step
+        stats["spike_up"] = max(spike, 0.0)
+        stats["spike_down"] = max(-spike, 0.0)
+
+        if self._reference_sorted and not seasonal:
+            level_now = _median([*recent, value])
+            shift = (level_now - _median_sorted(self._reference_sorted)) / self._floor_scale(self._deviation_scale)
+            stats["shift_up"] = max(shift, 0.0)
+            stats["shift_down"] = max(-shift, 0.0)
+
+        if self._last is not None and len(self._steps) >= self.short_window:
+            steps = [*self._steps, abs(value - self._last)]
+            recent_step = sum(steps) / len(steps)
+            # With a daily cycle the usual step size can depend on the hour (counts are noisier by day).
+            usual_step = self._usual_step(ts) if seasonal and ts is not None else step
+            ratio = math.log((recent_step + 0.05 * step) / (usual_step + 0.05 * step))
+            stats["noisier"] = max(ratio, 0.0)
+            stats["quieter"] = max(-ratio, 0.0)
+
+        if seasonal and ts is not None:
+            expected = self._expected(ts)
+            if expected is not None:
+                residuals = [*self._pattern_residuals, value - expected]
+                mean_residual = sum(residuals) / len(residuals)
+                pattern = mean_residual / self._floor_scale(self._pattern_scale)
+                stats["pattern_up"] = max(pattern, 0.0)
+                stats["pattern_down"] = max(-pattern, 0.0)
+
+        repeated = self._last is not None and abs(value - self._last) <= 1e-12 * (1.0 + abs(value))
+        stats["flat"] = float(self._run + 1 if repeated else 1)
+        return stats
+
+    def _limit(self, component: str) -> float:
+        record = self._records[component]
+        if component == "flat":
+            return max(float(self.flat_floor), 2.0 * record)
+        floor = {
+            "spike": self.spike_floor,
+            "shift": self.shift_floor,
+            "noisier": self.variance_floor,
+            "quieter": self.quieter_floor,
+            "pattern": self.pattern_floor,
+        }[component.split("_")[0]]
+        return max(floor, self.margin * record)
+
+    def _severity(self, stats: dict[str, float]) -> tuple[float, dict[str, float]]:
+        per_component = {name: value / self._limit(name) for name, value in stats.items()}
+        return (max(per_component.values(), default=0.0), per_component)
+
+    # -- learning -----------------------------------------------------------------------------------------------
+
+    def _update_records(self, stats: dict[str, float]) -> None:
+        decay = self._decay
+        for name in _COMPONENTS:
+            self._records[name] *= decay
+        if stats:
+            for name, value in stats.items():
+                if value > self._records[name]:
+                    self._records[name] = value
+
+    def _update_state(self, value: float, ts: float | None) -> None:
+        rate = 2.0 / (self.reference_window + 1.0)
+        early = self._n <= 10
+        if self._last is not None:
+            step = abs(value - self._last)
+            # Huber-style clipping: one wild value moves a scale by a bounded amount.
+            clipped = step if early else min(step, 4.0 * self._step_scale)
+            # Slower than the level's rate: a burst of noise must not talk the detector into it.
+            self._step_scale += max(0.5 * rate, 1.0 / self._n) * (clipped - self._step_scale)
+            self._steps.append(step)
+            self._run = self._run + 1 if step <= 1e-12 * (1.0 + abs(value)) else 1
+        else:
+            self._run = 1
+        if self._reference_sorted:
+            deviation = abs(value - _median_sorted(self._reference_sorted))
+            clipped = deviation if early else min(deviation, 4.0 * self._deviation_scale)
+            weight = max(0.5 * rate, 1.0 / len(self._reference))
+            self._deviation_scale += weight * (clipped - self._deviation_scale)
+        long_rate = max(1.0 / (self._n + 1), 1.0 / self.memory)
+        deviation_long = abs(value - self._long_mean)
+        self._long_mean += long_rate * (value - self._long_mean)
+        self._long_scale += long_rate * (deviation_long - self._long_scale)
+        self._update_seasonal(value, ts)
+        # The oldest recent value moves into the reference window.
+        if len(self._recent) == self._recent.maxlen:
+            moving = self._recent[0]
+            self._reference.append(moving)
+            bisect.insort(self._reference_sorted, moving)
+            if len(self._reference) > self.reference_window:
+                leaving = self._reference.popleft()
+                del self._reference_sorted[bisect.bisect_left(self._reference_sorted, leaving)]
+        self._recent.append(value)
+        self._last = value
+
+    # -- seasonality --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _bucket(ts: float) -> tuple[bool, int]:
+        stamp = datetime.fromtimestamp(ts, tz=UTC)
+        return (stamp.weekday() >= 5, stamp.hour)
+
+    def _seasonal_active(self) -> bool:
+        if self._first_ts is None or self._last_ts is None or not 0 < self._interval_s <= 3600:
+            return False
+        if self._last_ts - self._first_ts < 3 * 86_400 or self._pattern_n < 100:
+            return False
+        # Only when the hour-of-day profile explains the series clearly better than its overall level.
+        return self._pattern_scale < 0.6 * self._long_scale
+
+    def _expected(self, ts: float) -> float | None:
+        weekend, hour = self._bucket(ts)
+        for key in ((weekend, hour), (not weekend, hour)):
+            if self._profile_count.get(key, 0) >= 3 * max(1, int(3600 / max(self._interval_s, 1.0))):
+                return self._profile[key]
+        return None
+
+    def _usual_step(self, ts: float) -> float:
+        weekend, hour = self._bucket(ts)
+        needed = 3 * max(1, int(3600 / max(self._interval_s, 1.0)))
+        for key in ((weekend, hour), (not weekend, hour)):
+            if self._profile_count.get(key, 0) >= needed and key in self._profile_step:
+                return self._floor_scale(self._profile_step[key])
+        return self._floor_scale(self._step_scale)
+
+    def _update_seasonal(self, value: float, ts: float | None) -> None:
+        if ts is None:
+            return
+        if self._last_ts is not None and ts > self._last_ts:
+            gap = ts - self._last_ts
+            self._interval_s = gap if self._interval_s == 0 else self._interval_s + 0.05 * (gap - self._interval_s)
+        if self._first_ts is None:
+            self._first_ts = ts
+        self._last_ts = ts
+        if not 0 < self._interval_s <= 3600:
+            return
+        expected = self._expected(ts)
+        if expected is not None:
+            residual = value - expected
+            self._pattern_n += 1
+            size = abs(residual) if self._pattern_n <= 10 else min(abs(residual), 4.0 * self._pattern_scale)
+            self._pattern_scale += max(0.01, 1.0 / self._pattern_n) * (size - self._pattern_scale)
+            self._pattern_residuals.append(residual)
+        key = self._bucket(ts)
+        count = self._profile_count.get(key, 0) + 1
+        self._profile_count[key] = count
+        per_day = max(1.0, 3600.0 / self._interval_s)
+        rate = max(1.0 / count, 1.0 / (per_day * self.seasonal_days))
+        previous = self._profile.get(key, value)
+        self._profile[key] = previous + rate * (value - previous)
+        if self._last is not None:
+            step = abs(value - self._last)
+            usual = self._profile_step.get(key, step)
+            if count > 10:
+                step = min(step, 4.0 * usual)
+            self._profile_step[key] = usual + rate * (step - usual)

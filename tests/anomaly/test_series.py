@@ -1,0 +1,128 @@
+"""The generic univariate detector and ``placesense detect``: flags each kind of change, stays quiet otherwise,
+never looks ahead, and the CLI keeps one row out per row in."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from anomaly.base import EpisodeFilter
+from anomaly.cli import detect_stream
+from anomaly.series import SeriesDetector
+from tests.anomaly.synthetic import ANOMALIES, BASES, make_series
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _flags(values: list[float], timestamps: list[float]) -> list[bool]:
+    flagger = EpisodeFilter(SeriesDetector())
+    return [flagger.process_one({"value": v, "timestamp": t})[1] for v, t in zip(values, timestamps, strict=True)]
+
+
+def _cases() -> list[tuple[str, str]]:
+    return [(b, a) for b in BASES for a in ANOMALIES if a != "pattern" or b in ("daily", "counts")]
+
+
+@pytest.mark.parametrize("anomaly", ANOMALIES)
+def test_each_kind_of_change_is_flagged_inside_its_window(anomaly: str) -> None:
+    bases = ("daily",) if anomaly == "pattern" else ("noise", "daily", "spiky")
+    hits = total = 0
+    for base in bases:
+        for seed in range(3):
+            series = make_series(base, anomaly, seed)
+            assert series.window is not None
+            flags = _flags(series.values, series.timestamps)
+            total += 1
+            hits += any(flags[series.window[0] : series.window[1]])
+    assert hits >= total - 1, f"{anomaly}: caught {hits} of {total}"
+
+
+def test_normal_series_raise_few_false_alarms_after_warm_up() -> None:
+    false_alarms = points = 0
+    for base in BASES:
+        for seed in range(2):
+            series = make_series(base, None, 100 + seed)
+            flags = _flags(series.values, series.timestamps)
+            probation = int(0.15 * len(flags))
+            false_alarms += sum(flags[probation:])
+            points += len(flags) - probation
+    # fewer than one false alarm per 3,000 points
+    assert false_alarms <= points / 3000, (false_alarms, points)
+
+
+def test_one_alarm_per_incident_not_one_per_point() -> None:
+    series = make_series("noise", "level_shift", 1)
+    flags = _flags(series.values, series.timestamps)
+    assert series.onset is not None
+    assert sum(flags[series.onset :]) == 1
+
+
+def test_warm_up_scores_are_neutral() -> None:
+    detector = SeriesDetector(warm_up=50)
+    for i in range(49):
+        assert detector.score_one({"value": 1000.0 * (i % 2)}) == 0.0
+        detector.learn_one({"value": float(i % 3)})
+
+
+def _csv(series_values: list[float], timestamps: list[str]) -> str:
+    out = io.StringIO()
+    out.write("timestamp,value\n")
+    for t, v in zip(timestamps, series_values, strict=True):
+        out.write(f"{t},{v}\n")
+    return out.getvalue()
+
+
+def test_scoring_a_prefix_gives_identical_rows() -> None:
+    """No look-ahead: the rows for a prefix of the file are the same as the first rows for the whole file."""
+    series = make_series("daily", "level_shift", 3, n=1500)
+    stamps = [str(int(t)) for t in series.timestamps]
+    whole = io.StringIO()
+    detect_stream(io.StringIO(_csv(series.values, stamps)), whole)
+    cut = 1100
+    prefix = io.StringIO()
+    detect_stream(io.StringIO(_csv(series.values[:cut], stamps[:cut])), prefix)
+    whole_rows = whole.getvalue().splitlines()
+    prefix_rows = prefix.getvalue().splitlines()
+    assert len(prefix_rows) == cut + 1
+    assert prefix_rows == whole_rows[: cut + 1]
+
+
+def test_detect_cli_end_to_end(tmp_path: Path) -> None:
+    series = make_series("spiky", "spike", 2, n=2000)
+    source = tmp_path / "in.csv"
+    stamps = [f"2024-03-{1 + i // 288:02d} {(i % 288) // 12:02d}:{(i % 12) * 5:02d}:00" for i in range(2000)]
+    source.write_text(_csv(series.values, stamps) + ",\n2024-03-07 23:00:00,not-a-number\n", encoding="utf-8")
+    target = tmp_path / "out.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "placesense.cli", "detect", "--input", str(source), "--output", str(target)],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "µs per point" in done.stderr
+    with target.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["timestamp", "value", "score", "is_anomaly"]
+    assert len(rows) == 2002
+    assert [r["timestamp"] for r in rows[:2000]] == stamps
+    assert all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
+    assert rows[-1]["is_anomaly"] == "0"
+    assert series.onset is not None
+    flagged = [i for i, r in enumerate(rows) if r["is_anomaly"] == "1"]
+    assert series.onset in flagged
+    assert len(flagged) <= 3
+
+
+def test_detect_cli_names_a_bad_header(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("time,reading\n1,2\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "placesense.cli", "detect", "--input", str(source), "--output", str(tmp_path / "o")],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 1
+    assert "timestamp and value" in done.stderr

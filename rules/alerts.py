@@ -1,0 +1,294 @@
+"""The one alert lifecycle: open → acknowledged → resolved, for rules' and detectors' findings alike.
+
+``AlertService.apply(finding)`` is the single entry point for findings (the rule engine's and the anomaly
+detectors'). One alert is open per (rule, subject): a repeat updates its message, evidence and time, and raises
+its severity if the repeat is more severe (never lowers it). A finding with ``active=False`` resolves the open
+alert automatically — rules emit those only where the condition can clear by itself (a warm home again, a
+device back online), never for events a person must look at (a help button, a night-time door).
+
+``tick`` sends reminders: an alert still unacknowledged after its rule's escalation time is raised one severity
+step and notified again, up to ``max_reminders`` times. ``ack`` and ``resolve`` are what people do, with a
+note. Every change lands in the alert's history (who, when, what, note) in the same transaction, and is then
+handed to the publishers (MQTT, webhooks, the in-process feed). Publishing happens after the commit; a failing
+publisher is logged and never undoes or blocks the lifecycle.
+
+This module decides; it must not evaluate readings or build network clients.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from placesense.clock import Clock
+from placesense.errors import PlacesenseError
+from rules.alert_store import Alert, AlertState, AlertStore, HistoryEntry
+from rules.config import RulesConfig
+from rules.findings import Finding, Severity
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "placesense"
+SEVERITY_ORDER: tuple[Severity, ...] = ("info", "warning", "critical")
+ChangeAction = Literal["opened", "updated", "severity_raised", "escalated", "acknowledged", "resolved"]
+
+__all__ = [
+    "Alert",
+    "AlertChange",
+    "AlertNotFoundError",
+    "AlertPublisher",
+    "AlertService",
+    "AlertState",
+    "AlertStateError",
+    "HistoryEntry",
+    "alert_to_json",
+]
+
+
+class AlertNotFoundError(PlacesenseError):
+    """No alert has this id."""
+
+
+class AlertStateError(PlacesenseError):
+    """The action does not apply to the alert's state (acknowledging a resolved alert)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """What happened to an alert, as publishers receive it."""
+
+    action: ChangeAction
+    alert: Alert
+
+
+class AlertPublisher(Protocol):
+    """Something that tells people about alert changes. ``publish`` must return quickly (queue, don't wait)."""
+
+    def publish(self, change: AlertChange) -> None: ...
+
+
+def _raised(a: Severity, b: Severity) -> Severity:
+    return a if SEVERITY_ORDER.index(a) >= SEVERITY_ORDER.index(b) else b
+
+
+def _rfc3339(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def alert_to_json(alert: Alert, action: str | None = None) -> dict[str, Any]:
+    """The alert as JSON for MQTT, webhooks and the event stream (times in RFC 3339, UTC)."""
+    body: dict[str, Any] = {
+        "id": alert.id,
+        "rule": alert.rule,
+        "audience": alert.audience,
+        "subject": alert.subject,
+        "severity": alert.severity,
+        "state": alert.state,
+        "opened_at": _rfc3339(alert.opened_at_ms),
+        "updated_at": _rfc3339(alert.updated_at_ms),
+        "message": alert.message,
+        "evidence": dict(alert.evidence),
+        "history": [
+            {"at": _rfc3339(h.at_ms), "who": h.who, "action": h.action, "note": h.note, "severity": h.severity}
+            for h in alert.history
+        ],
+    }
+    if alert.device_id is not None:
+        body["device_id"] = alert.device_id
+    if action is not None:
+        body["action"] = action
+    return body
+
+
+EscalationPolicy = Callable[[Alert], int | None]
+
+
+class AlertService:
+    """Applies findings, people's actions and reminders to the alerts in ``store``."""
+
+    def __init__(
+        self,
+        store: AlertStore,
+        clock: Clock,
+        config: RulesConfig | None = None,
+        publishers: Sequence[AlertPublisher] = (),
+        escalation: EscalationPolicy | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.config = config or RulesConfig()
+        self._publishers: list[AlertPublisher] = list(publishers)
+        self._escalation = escalation or self._configured_escalation
+        # One writer at a time in this process keeps "read the open alert, then change it" consistent; the
+        # database's unique open_key still guards against a second process.
+        self._lock = threading.RLock()
+
+    def add_publisher(self, publisher: AlertPublisher) -> None:
+        with self._lock:
+            self._publishers.append(publisher)
+
+    # -- findings ------------------------------------------------------------------------------------
+
+    def apply(self, finding: Finding) -> Alert | None:
+        """Open, update or resolve the alert of (finding.rule, finding.subject). Returns it, or ``None`` when
+        a cleared condition had no open alert."""
+        with self._lock:
+            with self.store.transaction() as conn:
+                existing = self.store.find_open(conn, finding.rule, finding.subject)
+                change = self._apply(conn, existing, finding)
+            if change is None:
+                return existing if finding.active else None
+            self._notify(change)
+            return change.alert
+
+    def apply_all(self, findings: Iterable[Finding]) -> list[Alert]:
+        return [alert for alert in (self.apply(f) for f in findings) if alert is not None]
+
+    def _apply(self, conn: Any, existing: Alert | None, finding: Finding) -> AlertChange | None:
+        if not finding.active:
+            if existing is None:
+                return None
+            alert = self.store.change(
+                conn,
+                existing,
+                at_ms=finding.at_ms,
+                who=SYSTEM,
+                action="resolved",
+                note=finding.message,
+                state="resolved",
+            )
+            return AlertChange("resolved", alert)
+        if existing is None:
+            alert = self.store.insert(
+                conn,
+                rule=finding.rule,
+                audience=finding.audience,
+                subject=finding.subject,
+                severity=finding.severity,
+                at_ms=finding.at_ms,
+                message=finding.message,
+                evidence=finding.evidence,
+                device_id=finding.device_id,
+                who=SYSTEM,
+                note=finding.message,
+            )
+            return AlertChange("opened", alert)
+        severity = _raised(existing.severity, finding.severity)
+        values: dict[str, Any] = {"message": finding.message, "evidence": finding.evidence}
+        if finding.device_id is not None:
+            values["device_id"] = finding.device_id
+        if severity != existing.severity:
+            alert = self.store.change(
+                conn,
+                existing,
+                at_ms=finding.at_ms,
+                who=SYSTEM,
+                action="severity_raised",
+                note=finding.message,
+                severity=severity,
+                **values,
+            )
+            return AlertChange("severity_raised", alert)
+        if finding.message == existing.message and dict(finding.evidence) == dict(existing.evidence):
+            return None  # the same condition said again: nothing changed worth recording
+        alert = self.store.change(
+            conn, existing, at_ms=finding.at_ms, who=SYSTEM, action="updated", note=finding.message, **values
+        )
+        return AlertChange("updated", alert)
+
+    # -- people --------------------------------------------------------------------------------------
+
+    def ack(self, alert_id: int, who: str, note: str | None = None) -> Alert:
+        """Someone is dealing with it: stops reminders. Acknowledging twice is harmless."""
+        return self._act(alert_id, who, note, "acknowledged")
+
+    def resolve(self, alert_id: int, who: str, note: str | None = None) -> Alert:
+        """Closed by a person. A later finding for the same (rule, subject) opens a new alert."""
+        return self._act(alert_id, who, note, "resolved")
+
+    def _act(self, alert_id: int, who: str, note: str | None, target: Literal["acknowledged", "resolved"]) -> Alert:
+        if not who.strip():
+            raise ValueError("who must name the person or token acting")
+        with self._lock:
+            with self.store.transaction() as conn:
+                alert = self.store.get(alert_id, conn)
+                if alert is None:
+                    raise AlertNotFoundError(f"no alert with id {alert_id}")
+                if alert.state == "resolved":
+                    raise AlertStateError(f"alert {alert_id} is already resolved")
+                if alert.state == target:
+                    return alert
+                now = max(self.clock.now_ms(), alert.updated_at_ms)
+                alert = self.store.change(conn, alert, at_ms=now, who=who, action=target, note=note, state=target)
+            self._notify(AlertChange(target, alert))
+            return alert
+
+    # -- reminders -----------------------------------------------------------------------------------
+
+    def _configured_escalation(self, alert: Alert) -> int | None:
+        return self.config.escalation_after_ms(alert.rule, alert.audience, alert.subject)
+
+    def tick(self, now_ms: int | None = None) -> list[Alert]:
+        """Escalate and re-notify unacknowledged alerts past their escalation time. Call it every few seconds."""
+        now = self.clock.now_ms() if now_ms is None else now_ms
+        changes: list[AlertChange] = []
+        with self._lock:
+            with self.store.transaction() as conn:
+                for alert in self.store.unacknowledged(conn):
+                    after = self._escalation(alert)
+                    if after is None or alert.reminders >= self.config.escalation.max_reminders:
+                        continue
+                    if now - alert.last_notified_at_ms < after:
+                        continue
+                    severity = SEVERITY_ORDER[min(SEVERITY_ORDER.index(alert.severity) + 1, 2)]
+                    waited = (now - alert.opened_at_ms) // 60_000
+                    note = (
+                        f"Not acknowledged after {waited} min: raised to {severity}"
+                        if severity != alert.severity
+                        else f"Not acknowledged after {waited} min: reminder"
+                    )
+                    updated = self.store.change(
+                        conn,
+                        alert,
+                        at_ms=now,
+                        who=SYSTEM,
+                        action="escalated",
+                        note=note,
+                        severity=severity,
+                        last_notified_at=now,
+                        reminders=alert.reminders + 1,
+                    )
+                    changes.append(AlertChange("escalated", updated))
+            for change in changes:
+                self._notify(change)
+        return [c.alert for c in changes]
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def get(self, alert_id: int) -> Alert:
+        alert = self.store.get(alert_id)
+        if alert is None:
+            raise AlertNotFoundError(f"no alert with id {alert_id}")
+        return alert
+
+    def list_alerts(
+        self,
+        audience: str | None = None,
+        state: str | None = None,
+        subject: str | None = None,
+        subjects: frozenset[str] | None = None,
+        limit: int = 500,
+    ) -> list[Alert]:
+        """Newest first; ``state='active'`` means open or acknowledged; ``subjects`` limits to a token's homes."""
+        return self.store.query(audience=audience, state=state, subject=subject, subjects=subjects, limit=limit)
+
+    def _notify(self, change: AlertChange) -> None:
+        for publisher in list(self._publishers):
+            try:
+                publisher.publish(change)
+            except Exception:  # a broken notifier must never break the lifecycle
+                log.exception("alert publisher %s failed for alert %s", type(publisher).__name__, change.alert.id)

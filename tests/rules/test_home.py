@@ -1,0 +1,223 @@
+"""Home care rules on an event clock: each fires on its scenario at the right local time, clears, and a run of
+ordinary days raises nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from devices.readings import Reading
+from rules.engine import RuleEngine
+from rules.findings import Finding
+from tests.rules.factory import (
+    MINUTE,
+    engine,
+    home_reading,
+    local_hm,
+    local_ms,
+    of,
+    only_rules,
+    run,
+)
+
+CARE_RULES = {
+    "wake",
+    "inactivity",
+    "night_door",
+    "bathroom_stay",
+    "bathroom_visits",
+    "cold_home",
+    "kitchen",
+    "help_button",
+}
+
+
+def normal_day(day: int, month: int = 1, night_visits: int = 1, wake: tuple[int, int] = (7, 30)) -> list[Reading]:
+    """One ordinary day from wake-up to the small hours of the next day."""
+    t: Callable[..., int] = lambda hh, mm=0: local_ms(day, hh, mm, month) if hh < 24 else local_ms(  # noqa: E731
+        day + 1, hh - 24, mm, month
+    )
+    wh, wm = wake
+    readings = [
+        home_reading("bed", t(wh, wm), occupied=0),
+        home_reading("pir-bedroom", t(wh, wm + 1), motion=1),
+        home_reading("pir-bathroom", t(wh, wm + 5), motion=1),
+        home_reading("pir-hallway", t(wh, wm + 15), motion=1),
+        home_reading("pir-kitchen", t(wh, wm + 20), motion=1),
+        home_reading("plug-kettle", t(wh, wm + 22), power_w=2000),
+        home_reading("plug-kettle", t(wh, wm + 25), power_w=0),
+        home_reading("door-fridge", t(wh, wm + 26), door_open=1),
+        home_reading("door-fridge", t(wh, wm + 27), door_open=0),
+    ]
+    for minutes in range(8 * 60 + 20, 22 * 60 + 20, 20):
+        room = "pir-kitchen" if minutes % 180 == 0 else "pir-living"
+        readings.append(home_reading(room, t(minutes // 60, minutes % 60), motion=1))
+    readings += [
+        home_reading("pir-bathroom", t(22, 35), motion=1),
+        home_reading("pir-bedroom", t(22, 40), motion=1),
+        home_reading("bed", t(22, 45), occupied=1),
+    ]
+    for visit in range(night_visits):
+        hh = 25 + visit  # 01:00, 02:00, ... next morning
+        readings += [
+            home_reading("bed", t(hh, 0), occupied=0),
+            home_reading("pir-bedroom", t(hh, 1), motion=1),
+            home_reading("pir-bathroom", t(hh, 3), motion=1),
+            home_reading("pir-bedroom", t(hh, 9), motion=1),
+            home_reading("bed", t(hh, 10), occupied=1),
+        ]
+    for hh in range(0, 24):
+        readings.append(home_reading("climate", t(hh, 5), temperature_c=19.5 + (hh % 3) * 0.3))
+        readings.append(home_reading("climate-bed", t(hh, 7), temperature_c=18.0))
+    return readings
+
+
+def _care_engine(**overrides: dict[str, object]) -> RuleEngine:
+    config: dict[str, object] = dict(only_rules(CARE_RULES))
+    for name, fields in overrides.items():
+        config[name] = {"enabled": True, **fields}
+    return engine(config)
+
+
+def _days(first: int, last: int, **kwargs: object) -> list[Reading]:
+    return [r for day in range(first, last + 1) for r in normal_day(day, **kwargs)]  # type: ignore[arg-type]
+
+
+def _between(readings: list[Reading], start: int, end: int) -> list[Reading]:
+    """Drop the readings in [start, end)."""
+    return [r for r in readings if not start <= r.ts_ms < end]
+
+
+def test_ordinary_days_raise_nothing() -> None:
+    eng = _care_engine()
+    assert run(eng, _days(1, 14), until_ms=local_ms(15, 7, 5)) == []
+
+
+def test_not_up_by_the_deadline_fires_at_0930_and_clears_at_first_activity() -> None:
+    eng = _care_engine()
+    readings = _days(1, 9) + [r for r in normal_day(10, wake=(11, 5)) if r.ts_ms >= local_ms(10, 5)]
+    findings = run(eng, _between(readings, local_ms(10, 5), local_ms(10, 11, 5)))
+    not_up = of(findings, "not_up")
+    assert [(f.active, local_hm(f.at_ms)) for f in not_up] == [(True, "09:30"), (False, "11:20")]
+    assert not_up[0].at_ms == local_ms(10, 9, 30)
+    assert "Not up yet at 09:30" in not_up[0].message and "usually up 07:45–07:45" in not_up[0].message
+    assert not_up[1].message == "First activity 11:20 (hallway); usually up by 07:45."
+    assert not_up[0].audience == "care" and not_up[0].subject.startswith("h-")
+
+
+def test_wake_deadline_is_local_time_in_summer() -> None:
+    eng = _care_engine()
+    findings = run(eng, [home_reading("pir-bedroom", local_ms(1, 22, month=7), motion=1)], local_ms(2, 12, 0, 7))
+    [not_up] = of(findings, "not_up")
+    assert not_up.at_ms == local_ms(2, 9, 30, month=7)
+
+
+def test_per_subject_deadline_override() -> None:
+    from tests.rules.factory import HOME
+
+    eng = engine({**only_rules({"wake"}), "subjects": {HOME: {"wake": {"deadline": "08:15"}}}})
+    findings = run(eng, [home_reading("pir-bedroom", local_ms(1, 22), motion=1)], local_ms(2, 12))
+    assert [local_hm(f.at_ms) for f in of(findings, "not_up")] == ["08:15"]
+
+
+def test_no_kitchen_use_by_1100() -> None:
+    eng = _care_engine()
+    day = [r for r in normal_day(8) if not r.device_id.endswith(("plug-kettle", "door-fridge"))]
+    late_tea = [home_reading("plug-kettle", local_ms(8, 12, 40), power_w=1800)]
+    findings = run(eng, _days(1, 7) + day + late_tea)
+    kitchen = of(findings, "no_kitchen_use")
+    assert [(f.active, local_hm(f.at_ms)) for f in kitchen] == [(True, "11:00"), (False, "12:40")]
+    assert "No kettle or fridge use yet today by 11:00; usually first used around 07:52" in kitchen[0].message
+    assert kitchen[1].message.startswith("Kettle used at 12:40")
+
+
+def test_long_inactivity_during_the_day() -> None:
+    eng = _care_engine()
+    readings = _between(_days(1, 9), local_ms(9, 13, 6), local_ms(9, 16, 30))
+    findings = of(run(eng, readings), "inactivity")
+    # Last movement 13:00 (living room, every 20 min); 3 h later with nothing: 16:00.
+    assert [(f.active, local_hm(f.at_ms)) for f in findings] == [(True, "16:00"), (False, "16:40")]
+    assert findings[0].message.startswith("No movement anywhere since 13:00 (3 h)")
+    assert "usually active at this time (8 of the last 8 days)" in findings[0].message
+
+
+def test_no_inactivity_alert_while_out() -> None:
+    eng = _care_engine()
+    readings = _between(_days(1, 9), local_ms(9, 13, 6), local_ms(9, 17, 30))
+    readings += [
+        home_reading("pir-hallway", local_ms(9, 13, 8), motion=1),
+        home_reading("door-front", local_ms(9, 13, 9), door_open=1),
+        home_reading("door-front", local_ms(9, 13, 10), door_open=0),
+        home_reading("door-front", local_ms(9, 17, 25), door_open=1),
+        home_reading("door-front", local_ms(9, 17, 26), door_open=0),
+    ]
+    assert of(run(eng, readings), "inactivity") == []
+
+
+def test_front_door_at_night() -> None:
+    eng = _care_engine()
+    readings = _days(1, 3) + [
+        home_reading("door-front", local_ms(3, 14), door_open=1),  # daytime: fine
+        home_reading("door-front", local_ms(3, 14, 1), door_open=0),
+        home_reading("door-front", local_ms(4, 2, 14), door_open=1),
+        home_reading("door-front", local_ms(4, 2, 16), door_open=0),
+        home_reading("door-front", local_ms(4, 2, 16) + 30 * MINUTE, door_open=0),  # a check-in: not an opening
+    ]
+    [door] = of(run(eng, readings), "night_door")
+    assert door.at_ms == local_ms(4, 2, 14)
+    assert door.message == "Front door opened at 02:14, during the night (23:00–06:00); opened once tonight."
+
+
+def test_long_stay_in_the_bathroom() -> None:
+    eng = _care_engine()
+    readings = _between(_days(1, 5), local_ms(5, 9, 50), local_ms(5, 12))
+    readings += [home_reading("pir-bathroom", local_ms(5, 10, m), motion=1) for m in range(0, 25, 5)]
+    readings += [home_reading("pir-living", local_ms(5, 11, 15), motion=1)]
+    stay = of(run(eng, readings), "bathroom_stay")
+    assert [(f.active, local_hm(f.at_ms)) for f in stay] == [(True, "11:00"), (False, "11:15")]
+    assert stay[0].message.startswith("In the bathroom since 10:00 (1 h) with no movement anywhere else")
+    assert "last movement in the bathroom at 10:20" in stay[0].message
+
+
+def test_more_night_time_bathroom_visits_than_usual() -> None:
+    eng = _care_engine()
+    readings = _days(1, 10) + normal_day(11, night_visits=4) + normal_day(12)
+    visits = of(run(eng, readings, until_ms=local_ms(13, 12)), "bathroom_visits")
+    assert [(f.active, f.at_ms) for f in visits] == [(True, local_ms(12, 7)), (False, local_ms(13, 7))]
+    # The bedtime visit at 22:35 is inside the night window too: usually 2, this night 5.
+    assert visits[0].message.startswith("5 bathroom visits last night (22:00–07:00); usually 2 (at most 2)")
+
+
+def test_cold_home_for_two_hours_with_hysteresis() -> None:
+    eng = _care_engine()
+    readings = [r for r in _days(1, 2) if "climate" not in r.device_id]
+    temps = [(0, 18.0), (1, 15.5), (2, 16.4), (3, 15.8), (4, 16.8), (5, 17.4)]
+    readings += [home_reading("climate", local_ms(2, hh, 30), temperature_c=c) for hh, c in temps]
+    readings += [home_reading("climate-bed", local_ms(2, hh, 30), temperature_c=18.0) for hh in range(6)]
+    cold = of(run(eng, readings), "cold_home")
+    assert [(f.active, local_hm(f.at_ms)) for f in cold] == [(True, "03:30"), (False, "05:30")]
+    assert cold[0].message.startswith("Cold home: living room below 16 °C since 01:30 (2 h)")
+
+
+def test_temperature_hovering_near_16_does_not_flap() -> None:
+    eng = _care_engine()
+    readings = [home_reading("climate", local_ms(2, 0) + m * 20 * MINUTE, temperature_c=15.9 + (m % 2) * 1.2)
+                for m in range(30)]
+    # 15.9 / 17.1 alternating every 20 minutes: never below 16 for two hours in a row.
+    assert of(run(eng, readings), "cold_home") == []
+
+
+def test_help_button_is_critical_and_immediate() -> None:
+    eng = _care_engine()
+    [help_finding] = run(eng, [home_reading("help", local_ms(3, 14, 32), help_pressed=1)])
+    assert help_finding.rule == "help_button" and help_finding.severity == "critical"
+    assert help_finding.at_ms == local_ms(3, 14, 32)
+    assert help_finding.message == "Help button pressed at 14:32 (living room). Call or visit now."
+
+
+def test_replays_are_deterministic() -> None:
+    readings = _between(_days(1, 9), local_ms(9, 13, 6), local_ms(9, 16, 30))
+
+    def once() -> list[Finding]:
+        return run(_care_engine(), readings, until_ms=local_ms(10, 12))
+
+    assert once() == once()

@@ -1,0 +1,120 @@
+"""Watering: the list holds exactly the beds below threshold or predicted within 24 h, most urgent first;
+rain and watering clear them; hysteresis keeps a bed at its threshold from flapping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rules.engine import RuleEngine
+from rules.findings import Finding
+from rules.watering import drying_rate
+from tests.rules.factory import HOUR, MINUTE, engine, local_ms, of, only_rules, registry, soil_reading
+
+START = local_ms(6, 6, 0, month=7)
+STEP = 30 * MINUTE
+
+# bed -> moisture as a function of hours since START
+BEDS: dict[int, Callable[[float], float]] = {
+    0: lambda h: 40.0 - 1.0 * h,  # 28 % after 12 h, drying 1 %/h: threshold in about 3 h -> soon
+    1: lambda h: 31.0 - 0.75 * h,  # 22 % after 12 h: needs water now, 3 points below
+    2: lambda h: 50.0 + 0.1 * ((h * 2) % 2),  # steady and wet: never listed
+    3: lambda h: 45.0 - 0.5 * h,  # 39 % after 12 h, 0.5 %/h: 28 h to go, beyond a day -> not listed
+    4: lambda h: 29.0 - 0.5 * h,  # 23 % after 12 h: needs water now, 2 points below
+}
+
+
+def _dry_spell(eng: RuleEngine, hours: float = 12.0) -> list[Finding]:
+    findings: list[Finding] = []
+    steps = int(hours * HOUR / STEP)
+    for step in range(steps + 1):
+        for bed, curve in BEDS.items():
+            findings += eng.process(soil_reading(bed, START + step * STEP, curve(step * STEP / HOUR)))
+    return findings
+
+
+def _engine() -> RuleEngine:
+    return engine(only_rules({"watering", "over_watered"}), registry(beds=5))
+
+
+def test_robust_drying_rate_ignores_a_single_odd_reading() -> None:
+    points = [(i * HOUR, 40.0 - i * 0.5) for i in range(10)]
+    points[4] = (4 * HOUR, 60.0)
+    rate = drying_rate(points)
+    assert rate is not None and abs(rate + 0.5) < 1e-9
+
+
+def test_list_is_exactly_the_beds_due_within_a_day_most_urgent_first() -> None:
+    eng = _engine()
+    _dry_spell(eng)
+    now = START + 12 * HOUR
+    listing = eng.watering_list(now)
+    assert [(row.bed_id, row.status) for row in listing] == [("bed-1", "now"), ("bed-4", "now"), ("bed-0", "soon")]
+    soon = listing[2]
+    assert soon.drying_pct_per_hour is not None and abs(soon.drying_pct_per_hour - 1.0) < 0.01
+    assert abs(soon.hours_to_threshold - 3.0) < 0.1
+    assert soon.predicted_dry_ms is not None and abs(soon.predicted_dry_ms - (now + 3 * HOUR)) < 10 * MINUTE
+    # Later with no new readings: bed-3's prediction (28 h at 12 h) comes within a day after 4 more hours.
+    assert "bed-3" not in {row.bed_id for row in eng.watering_list(now + 3 * HOUR)}
+    assert "bed-3" in {row.bed_id for row in eng.watering_list(now + 5 * HOUR)}
+
+
+def test_findings_fire_when_a_bed_crosses_its_threshold_and_rain_clears_them() -> None:
+    eng = _engine()
+    findings = of(_dry_spell(eng), "needs_water")
+    by_bed = {f.subject: f for f in findings if f.active and f.severity == "warning"}
+    # bed-1 crosses 25 % at 8 h (31 - 0.75 h), bed-4 at 8 h (29 - 0.5 h) -> first reading strictly below.
+    assert by_bed["bed-1"].at_ms == START + 8 * HOUR + STEP
+    assert by_bed["bed-4"].at_ms == START + 8 * HOUR + STEP
+    assert "needs water now" in by_bed["bed-1"].message and "below its 25 % threshold" in by_bed["bed-1"].message
+    soon = [f for f in findings if f.subject == "bed-0" and f.active]
+    assert soon and soon[0].severity == "info" and "will need water within" in soon[0].message
+
+    # Rain: every bed rises by 20 points over an hour.
+    rain_at = START + 12 * HOUR + STEP
+    cleared: list[Finding] = []
+    for step in range(3):
+        for bed, curve in BEDS.items():
+            cleared += eng.process(soil_reading(bed, rain_at + step * STEP, curve(12.5) + 10 * (step + 1)))
+    assert {f.subject for f in of(cleared, "needs_water") if not f.active} == {"bed-0", "bed-1", "bed-4"}
+    assert eng.watering_list(rain_at + 2 * STEP) == []
+    assert "after rain or watering" in of(cleared, "needs_water")[-1].message
+
+
+def test_watering_one_bed_clears_only_that_bed() -> None:
+    eng = _engine()
+    _dry_spell(eng)
+    watered_at = START + 12 * HOUR + STEP
+    cleared = eng.process(soil_reading(1, watered_at, 45.0))
+    assert [(f.subject, f.active) for f in cleared] == [("bed-1", False)]
+    assert [row.bed_id for row in eng.watering_list(watered_at)] == ["bed-4", "bed-0"]
+
+
+def test_a_bed_hovering_at_its_threshold_does_not_flap() -> None:
+    eng = _engine()
+    findings: list[Finding] = []
+    for step in range(48):
+        moisture = 24.6 if step % 2 else 25.6  # hovering either side of 25 %, inside the 2-point hysteresis
+        findings += eng.process(soil_reading(0, START + step * STEP, moisture))
+    assert [f.active for f in of(findings, "needs_water")] == [True]
+
+
+def test_over_watered_with_hysteresis() -> None:
+    eng = _engine()
+    findings: list[Finding] = []
+    values = [60, 72, 69.5, 71, 69, 70.5, 67.5, 66]
+    for step, value in enumerate(values):
+        findings += eng.process(soil_reading(2, START + step * STEP, float(value)))
+    over = of(findings, "over_watered")
+    assert [(f.active, f.at_ms) for f in over] == [(True, START + STEP), (False, START + 6 * STEP)]
+    assert "over-watered" in over[0].message and "72 %" in over[0].message
+
+
+def test_per_bed_thresholds_come_from_the_registry() -> None:
+    reg = registry(beds=1)
+    data = reg.to_data()
+    data["flowerbeds"][0]["dry_below_pct"] = 35.0
+    from devices.registry import Registry
+
+    eng = engine(only_rules({"watering"}), Registry.from_data(data))
+    [finding] = eng.process(soil_reading(0, START, 33.0))
+    assert finding.active and "below its 35 % threshold" in finding.message

@@ -85,6 +85,20 @@ class Simulation:
         )
         self.waterings: list[tuple[str, int]] = []  # (flowerbed, time), filled while events() runs
 
+    def home_model(self, home_id: str) -> HomeModel:
+        """The model of one home, for its resident's habits (``.resident``, ``.usual_wake_h(day)``)."""
+        model = self._planner[home_id]
+        if not isinstance(model, HomeModel):
+            raise KeyError(f"{home_id!r} is not a home")
+        return model
+
+    def day(self, index: int) -> Day:
+        """The local day ``index`` (0 = the day containing the start)."""
+        found = self._day(index)
+        if found is None:
+            raise KeyError(f"the simulation has no day {index}")
+        return found
+
     # --- planning
 
     def _models(self, injections: Sequence[Injection]) -> dict[str, HomeModel | BedModel | AirSiteModel]:

@@ -1,4 +1,8 @@
-"""The FastAPI application factory. Routes live in their own modules; this file assembles them."""
+"""The FastAPI application factory. Routes live in their own modules; this file assembles them.
+
+``create_app(service)`` loads the API tokens, opens the audit log on the service's engine, installs the
+problem-details error handlers and includes every router. It must not hold route logic.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,38 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
 
+from api import (
+    air,
+    alerts,
+    deadletters,
+    devices,
+    flowerbeds,
+    homes,
+    operations,
+    readings,
+    sensor_community,
+    views,
+)
+from api.audit import AuditLog
+from api.auth import TokenStore, load_tokens
+from api.deps import ApiContext
+from api.problems import install_problem_handlers
 from placesense import __version__
 
+DESCRIPTION = """Readings, alerts, homes' routines, the watering list, air quality, devices and dead letters.
 
-def create_app(service: Any, *, manage_lifecycle: bool = True) -> FastAPI:
-    """Build the app around a ``placesense.service.Service``; start and stop it with the app if asked."""
+Every `/api/v1` path needs `Authorization: Bearer <token>`; roles and scopes are described in docs/api.md.
+Errors are `application/problem+json`."""
+
+
+def create_app(service: Any, *, manage_lifecycle: bool = True, tokens: TokenStore | None = None) -> FastAPI:
+    """Build the app around a ``placesense.service.Service``; start and stop it with the app if asked.
+
+    ``tokens`` overrides the tokens file named by the service's settings (tests use this).
+    """
+    token_store = tokens if tokens is not None else load_tokens(service.settings.tokens_path)
+    audit = AuditLog(service.extras["engine"])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -25,23 +54,12 @@ def create_app(service: Any, *, manage_lifecycle: bool = True) -> FastAPI:
             if manage_lifecycle:
                 service.stop()
 
-    app = FastAPI(title="placesense", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="placesense", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.service = service
-
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, Any]:
-        """Liveness and the state of the broker and InfluxDB connections."""
-        pipeline = service.pipeline
-        return {
-            "status": "ok",
-            "mqtt_connected": pipeline.consumer.connected.is_set(),
-            "influx_up": pipeline.writer.influx_up,
-            "spool_segments": len(pipeline.writer.spool),
-        }
-
-    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
-    def metrics() -> str:
-        """Prometheus text format."""
-        return str(service.metrics.render())
-
+    app.state.api = ApiContext(service=service, tokens=token_store, audit=audit)
+    install_problem_handlers(app)
+    for module in (
+        operations, readings, devices, deadletters, alerts, homes, flowerbeds, air, sensor_community, views,
+    ):
+        app.include_router(module.router)
     return app

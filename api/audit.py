@@ -1,0 +1,101 @@
+"""The audit log of who read or acted on which home's data through the API. Append-only.
+
+Each row: when, the token's name and role, the action (``readings``, ``routine``, ``alerts``, ``devices``,
+``alert.ack``, ``alert.resolve``), the pseudonymous home id and a short detail (device, alert id). Rows are only
+ever inserted: this module offers no update or delete, and on SQLite triggers refuse both, so even a bug
+elsewhere in the process cannot rewrite history. The table lives on its own ``MetaData`` in the shared engine.
+This module must not decide who may read what (``api.auth`` does) nor build responses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import DDL, BigInteger, Column, Engine, Integer, MetaData, String, Table, event, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.auth import Principal
+from placesense.errors import RetryableStorageError
+
+metadata = MetaData()
+
+api_audit = Table(
+    "api_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False, index=True),
+    Column("token_name", String(80), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("home_id", String(64), nullable=False, index=True),
+    Column("detail", String(200), nullable=False, default=""),
+)
+
+for _verb in ("UPDATE", "DELETE"):
+    event.listen(
+        api_audit,
+        "after_create",
+        DDL(  # type: ignore[no-untyped-call]
+            f"CREATE TRIGGER IF NOT EXISTS api_audit_no_{_verb.lower()} BEFORE {_verb} ON api_audit "
+            "BEGIN SELECT RAISE(ABORT, 'the API audit log is append-only'); END"
+        ).execute_if(dialect="sqlite"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at_ms: int
+    token_name: str
+    role: str
+    action: str
+    home_id: str
+    detail: str
+
+
+class AuditLog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        try:
+            metadata.create_all(engine)
+        except SQLAlchemyError as exc:
+            raise RetryableStorageError(f"cannot prepare the API audit table: {exc}") from exc
+
+    def record(self, principal: Principal, action: str, homes: Iterable[str], detail: str = "") -> None:
+        """Append one row per home; nothing to do when no home's data was involved."""
+        now = time.time_ns() // 1_000_000
+        rows: list[dict[str, Any]] = [
+            {
+                "at_ms": now,
+                "token_name": principal.name,
+                "role": principal.role,
+                "action": action,
+                "home_id": home,
+                "detail": detail[:200],
+            }
+            for home in sorted(set(homes))
+        ]
+        if not rows:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(api_audit), rows)
+        except SQLAlchemyError as exc:
+            # Refusing the read is right: data about a home must not leave unaudited.
+            raise RetryableStorageError(f"cannot write the API audit log: {exc}") from exc
+
+    def list(self, *, home_id: str | None = None, limit: int = 100, before_id: int | None = None) -> list[AuditEntry]:
+        query = select(api_audit).order_by(api_audit.c.id.desc()).limit(limit)
+        if home_id:
+            query = query.where(api_audit.c.home_id == home_id)
+        if before_id is not None:
+            query = query.where(api_audit.c.id < before_id)
+        with self.engine.connect() as conn:
+            return [AuditEntry(**row._mapping) for row in conn.execute(query)]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(api_audit)).scalar_one())

@@ -1,0 +1,183 @@
+"""API tokens and what each may see: loading the tokens file, identifying a caller, and the scope checks.
+
+The tokens file (``PLACESENSE_TOKENS_PATH``) lists each token by the SHA-256 of its secret, never the secret
+itself, with a name (who holds it, shown in the audit log), a role and, for care tokens, the homes it covers::
+
+    tokens:
+      - name: north-care-team
+        role: care
+        homes: [h-0001, h-0002]
+        sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+
+Roles: ``admin`` sees and does everything; ``care`` sees only its homes (their devices, readings, routine and
+care alerts) and may act on those alerts; ``street`` sees flowerbeds, air sites and street/ops alerts and never
+home data; ``display`` is read-only and pseudonymous (a wall screen); ``sensor`` may only push readings
+(Sensor.Community firmware). This module decides *whether* a principal may see something; it must not query
+stores or build responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from devices.registry import DeviceSpec, Identifier
+from placesense.errors import ConfigError
+
+Role = Literal["admin", "care", "street", "display", "sensor"]
+ROLES: tuple[Role, ...] = ("admin", "care", "street", "display", "sensor")
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the token, lower-case hex")]
+MIN_TOKEN_LENGTH = 16  # a shorter bearer secret can be guessed; refuse it before hashing
+
+
+class TokenEntry(BaseModel):
+    """One token as written in the tokens file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=80)
+    role: Role
+    sha256: Sha256Hex
+    homes: list[Identifier] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _homes_only_for_care(self) -> TokenEntry:
+        if self.role == "care" and not self.homes:
+            raise ValueError("a care token needs the homes it may see (homes: [h-0001, ...])")
+        if self.role != "care" and self.homes:
+            raise ValueError(f"homes only apply to care tokens, not {self.role}")
+        return self
+
+
+class TokensFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: list[TokenEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> TokensFile:
+        hashes: set[str] = set()
+        names: set[str] = set()
+        for entry in self.tokens:
+            if entry.sha256 in hashes:
+                raise ValueError(f"token {entry.name!r} has the same hash as another token")
+            if entry.name in names:
+                raise ValueError(f"token name {entry.name!r} is used twice; names identify callers in the audit log")
+            hashes.add(entry.sha256)
+            names.add(entry.name)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller behind a token: who, in what role, over which homes."""
+
+    name: str
+    role: Role
+    homes: frozenset[str] = field(default_factory=frozenset)
+
+    # --- what this principal may see ---------------------------------------------------------------
+
+    @property
+    def sees_all(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def sees_names(self) -> bool:
+        """Residents' names (from the registry) only reach admins and the care team of that home."""
+        return self.role in ("admin", "care")
+
+    def may_see_home(self, home_id: str) -> bool:
+        if self.role == "admin":
+            return True
+        return self.role == "care" and home_id in self.homes
+
+    def may_see_device(self, device: DeviceSpec) -> bool:
+        if self.role == "admin":
+            return True
+        if device.domain == "home":
+            # The wall display lists offline devices, but only as "a device in h-0001": see device_view.
+            return self.role == "display" or (self.role == "care" and device.subject in self.homes)
+        return self.role in ("street", "display")
+
+    def may_read_readings(self, device: DeviceSpec) -> bool:
+        """Time series are finer-grained than device status: the display never reads a home's series."""
+        if device.domain == "home":
+            return self.may_see_home(device.subject)
+        return self.role in ("admin", "street", "display")
+
+    def may_see_alert(self, audience: str, subject: str, home_ids: Iterable[str] | None = None) -> bool:
+        """``home_ids`` (all homes in the registry) lets a street token refuse any alert about a home."""
+        if self.role in ("admin", "display"):
+            return True
+        is_home = audience == "care" or (home_ids is not None and subject in set(home_ids))
+        if self.role == "care":
+            return is_home and subject in self.homes
+        if self.role == "street":
+            return not is_home and audience in ("street", "ops")
+        return False
+
+    def may_act_on_alerts(self) -> bool:
+        return self.role in ("admin", "care", "street")
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class TokenStore:
+    """The tokens an API process accepts, looked up by hash."""
+
+    def __init__(self, entries: Iterable[TokenEntry] = ()) -> None:
+        self._by_hash = {e.sha256: e for e in entries}
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def identify(self, secret: str) -> Principal | None:
+        if len(secret) < MIN_TOKEN_LENGTH:
+            return None
+        digest = hash_token(secret)
+        entry = self._by_hash.get(digest)
+        # The dict look-up is on a hash, so timing reveals nothing useful about the secret; compare_digest
+        # keeps the final check constant-time anyway.
+        if entry is None or not hmac.compare_digest(entry.sha256, digest):
+            return None
+        return Principal(entry.name, entry.role, frozenset(entry.homes))
+
+    @classmethod
+    def from_data(cls, data: object, source: str = "tokens") -> TokenStore:
+        try:
+            parsed = TokensFile.model_validate(data if data is not None else {})
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "tokens file"
+                problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+            raise ConfigError(f"invalid tokens file {source}:\n  " + "\n  ".join(problems)) from exc
+        return cls(parsed.tokens)
+
+
+def load_tokens(path: Path | None) -> TokenStore:
+    """The tokens in ``path``; no file configured means no token is accepted (every call gets 401)."""
+    if path is None:
+        return TokenStore()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the API tokens file {path}: {exc.strerror}. "
+            "Set PLACESENSE_TOKENS_PATH or copy config/tokens.example.yaml."
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return TokenStore.from_data(data, str(path))

@@ -1,0 +1,99 @@
+"""``GET /api/v1/flowerbeds/watering``: the beds that need water now or within a day, and a walking order.
+
+The list and its urgency order come from the rules room (``service.rules.watering_list(now_ms)``). This module
+adds the one thing an operative on foot needs on top: a walking order — nearest neighbour from the most urgent
+bed, by great-circle distance — which is short enough for the tens of beds a council has and never sends anyone
+back and forth across a park. It must not decide which bed needs water.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api.adapt import as_mapping
+from api.deps import Ctx, StreetSide
+from api.problems import AUTH_ERRORS, not_available
+from api.timefmt import rfc3339
+
+router = APIRouter(tags=["flowerbeds"])
+EARTH_RADIUS_M = 6_371_000.0
+
+
+class BedToWater(BaseModel):
+    bed_id: str
+    name: str
+    status: Literal["now", "soon"] = Field(description="now: below its threshold; soon: predicted within a day")
+    moisture_pct: float
+    dry_below_pct: float
+    hours_to_threshold: float
+    predicted_dry: str | None
+    drying_pct_per_hour: float | None
+    last_reading: str | None
+    lat: float
+    lon: float
+    walk_position: int = Field(description="1-based position in the suggested walking order")
+
+
+class WateringOut(BaseModel):
+    generated_at: str | None
+    beds: list[BedToWater] = Field(description="most urgent first")
+    walking_order: list[str] = Field(description="bed ids, nearest neighbour from the most urgent bed")
+    walking_distance_m: float
+
+
+def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance (haversine) between two (lat, lon) points in metres."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
+
+
+def walking_order(places: list[tuple[str, float, float]]) -> tuple[list[str], float]:
+    """Nearest-neighbour tour starting at the first place (the most urgent bed)."""
+    if not places:
+        return [], 0.0
+    remaining = list(places[1:])
+    order = [places[0]]
+    total = 0.0
+    while remaining:
+        here = (order[-1][1], order[-1][2])
+        nearest = min(remaining, key=lambda p: distance_m(here, (p[1], p[2])))
+        total += distance_m(here, (nearest[1], nearest[2]))
+        remaining.remove(nearest)
+        order.append(nearest)
+    return [p[0] for p in order], round(total, 1)
+
+
+@router.get("/api/v1/flowerbeds/watering", response_model=WateringOut, responses=AUTH_ERRORS)
+def watering(ctx: Ctx, _caller: StreetSide) -> WateringOut:
+    """Beds that need water now or within a day, most urgent first, with a walking order."""
+    rules = ctx.part("rules")
+    listing = getattr(rules, "watering_list", None)
+    if listing is None:
+        raise not_available("the watering list")
+    now = ctx.service.clock.now_ms()
+    rows: list[dict[str, Any]] = [dict(as_mapping(r)) for r in listing(now)]
+    order, distance = walking_order([(r["bed_id"], float(r["lat"]), float(r["lon"])) for r in rows])
+    position = {bed: i + 1 for i, bed in enumerate(order)}
+    beds = [
+        BedToWater(
+            bed_id=r["bed_id"],
+            name=r["name"],
+            status=r["status"],
+            moisture_pct=r["moisture_pct"],
+            dry_below_pct=r["dry_below_pct"],
+            hours_to_threshold=r["hours_to_threshold"],
+            predicted_dry=rfc3339(r.get("predicted_dry_ms")),
+            drying_pct_per_hour=r.get("drying_pct_per_hour"),
+            last_reading=rfc3339(r.get("last_reading_ms")),
+            lat=r["lat"],
+            lon=r["lon"],
+            walk_position=position[r["bed_id"]],
+        )
+        for r in rows
+    ]
+    return WateringOut(generated_at=rfc3339(now), beds=beds, walking_order=order, walking_distance_m=distance)

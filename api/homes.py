@@ -1,0 +1,133 @@
+"""Homes for the care team: the homes a token covers, today's routine against the learned normal, and the
+last 24 hours of activity per room and hour (the timeline a care team reads).
+
+The routine comes from the anomaly room (``service.routine.routine_today(home_id)``); the activity timeline is
+read from InfluxDB here, as counts of motion, door and occupancy events and appliance use per room and hour.
+Every read is written to the audit log. A home outside the token's scope answers 404, the same as a home that
+does not exist, so a token cannot learn which homes there are. This module must not learn or judge routines.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field
+
+from api.adapt import jsonable
+from api.auth import Principal
+from api.deps import ApiContext, Ctx, require
+from api.problems import AUTH_ERRORS, Problem, not_available
+from api.readings import quote_ident, quote_string
+from api.timefmt import rfc3339
+from placesense.errors import PermanentStorageError
+
+router = APIRouter(tags=["homes"])
+CareSide = Annotated[Principal, Depends(require("admin", "care"))]
+HomeId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="pseudonymous home id")]
+HOUR_MS = 3_600_000
+# Booleans are stored as 1.0/0.0, so a sum counts the moments something happened.
+ACTIVITY_FIELDS = ("motion", "door_open", "occupied", "help_pressed")
+
+
+class HomeOut(BaseModel):
+    id: str
+    name: str | None = Field(default=None, description="the resident's name, from the registry")
+    care_team: str | None
+    timezone: str
+    devices: int
+
+
+class HomesOut(BaseModel):
+    homes: list[HomeOut]
+
+
+class RoutineOut(BaseModel):
+    home: str
+    routine: dict[str, Any] = Field(description="today against the learned baseline, as the detector reports it")
+
+
+class ActivityHour(BaseModel):
+    hour: str = Field(description="start of the hour, RFC 3339")
+    room: str
+    events: dict[str, float] = Field(description="motion, door_open, occupied, help_pressed events; power_w max")
+
+
+class ActivityOut(BaseModel):
+    home: str
+    start: str | None
+    end: str | None
+    hours: list[ActivityHour]
+
+
+def _home_for(ctx: ApiContext, caller: Principal, home: str) -> None:
+    if home not in ctx.service.registry.homes or not caller.may_see_home(home):
+        raise Problem(404, f"no home {home!r} that this token may see", kind="unknown-home")
+
+
+@router.get("/api/v1/homes", response_model=HomesOut, responses=AUTH_ERRORS)
+def list_homes(ctx: Ctx, caller: CareSide) -> HomesOut:
+    """The homes this token covers."""
+    registry = ctx.service.registry
+    counts: dict[str, int] = {}
+    for device in registry.devices.values():
+        if device.domain == "home":
+            counts[device.subject] = counts.get(device.subject, 0) + 1
+    homes = [
+        HomeOut(id=h.id, name=h.name, care_team=h.care_team, timezone=h.timezone, devices=counts.get(h.id, 0))
+        for h in sorted(registry.homes.values(), key=lambda h: h.id)
+        if caller.may_see_home(h.id)
+    ]
+    ctx.audit.record(caller, "homes", [h.id for h in homes])
+    return HomesOut(homes=homes)
+
+
+@router.get("/api/v1/homes/{home}/routine", response_model=RoutineOut, responses=AUTH_ERRORS)
+def routine(ctx: Ctx, caller: CareSide, home: HomeId) -> RoutineOut:
+    """Today in this home against the resident's learned normal."""
+    _home_for(ctx, caller, home)
+    part = ctx.part("routine")
+    today = getattr(part, "routine_today", None)
+    if today is None:
+        raise not_available("routine detection")
+    ctx.audit.record(caller, "routine", [home])
+    result = jsonable(today(home))
+    return RoutineOut(home=home, routine=result if isinstance(result, dict) else {"value": result})
+
+
+@router.get("/api/v1/homes/{home}/activity", response_model=ActivityOut, responses=AUTH_ERRORS)
+def activity(
+    ctx: Ctx,
+    caller: CareSide,
+    home: HomeId,
+    hours: Annotated[int, Query(ge=1, le=168, description="how many hours back from now")] = 24,
+) -> ActivityOut:
+    """Events per room and hour: the 24-hour timeline of a day at home."""
+    _home_for(ctx, caller, home)
+    ctx.audit.record(caller, "activity", [home])
+    end_ms = ctx.service.clock.now_ms()
+    end_ms = (end_ms // HOUR_MS + 1) * HOUR_MS  # include the current hour
+    start_ms = end_ms - hours * HOUR_MS
+    sums = ", ".join(f"sum({quote_ident(f)}) AS {quote_ident(f)}" for f in ACTIVITY_FIELDS)
+    query = (
+        f"SELECT {sums}, max({quote_ident('power_w')}) AS {quote_ident('power_w')} FROM {quote_ident('home')} "
+        f"WHERE {quote_ident('subject')} = {quote_string(home)} AND time >= {start_ms}ms AND time < {end_ms}ms "
+        f"GROUP BY time(1h), {quote_ident('room')}"
+    )
+    try:
+        series = ctx.service.influx.series(query)
+    except PermanentStorageError as exc:
+        if "database not found" not in str(exc):
+            raise
+        series = []
+    out: list[ActivityHour] = []
+    for one in series:
+        room = str((one.get("tags") or {}).get("room") or "other")
+        columns = one["columns"]
+        for values in one.get("values", []):
+            row = dict(zip(columns, values, strict=True))
+            events = {k: float(v) for k, v in row.items() if k != "time" and v is not None}
+            if events:
+                out.append(ActivityHour(hour=rfc3339(int(row["time"])) or "", room=room, events=events))
+    out.sort(key=lambda a: (a.hour, a.room))
+    return ActivityOut(home=home, start=rfc3339(start_ms), end=rfc3339(end_ms), hours=out)

@@ -1,0 +1,151 @@
+"""``POST /api/v1/push/sensor-community``: DIY air sensors (Sensor.Community / airrohr firmware) post here.
+
+The firmware's "send to own API" option posts the same JSON it sends to Sensor.Community, with the chip in an
+``X-Sensor: esp8266-<chipid>`` header, and can add HTTP Basic credentials: the password is a placesense token
+with the ``sensor`` (or ``admin``) role; a bearer token works too. The chip must be registered with
+``format: sensor_community``. The body is decoded by ``devices.formats`` and checked by ``devices.decode.finish``
+like any MQTT message, then stored through the service's durable path (InfluxDB or the spool). A body that
+fails is dead-lettered with the reason — exactly as over MQTT — and answered with a problem. This module must
+not interpret metrics itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from api.auth import Principal
+from api.deps import ApiContext, Ctx, identify
+from api.problems import AUTH_ERRORS, Problem, not_available
+from devices.decode import DecodeLimits, finish, parse_json_object
+from devices.formats import FORMAT_DECODERS
+from devices.registry import DeviceSpec
+from devices.topics import TopicInfo
+from ingest.deadletters import DeadLetter
+from placesense.errors import DecodeError
+
+router = APIRouter(tags=["ingest"])
+CHIP_RE = re.compile(r"^(esp8266|esp32)-[0-9a-z]{1,32}$")
+PUSH_TOPIC = "http:/api/v1/push/sensor-community/"
+
+
+class PushAccepted(BaseModel):
+    device: str
+    stored: int
+    metrics: list[str]
+
+
+def _push_principal(ctx: ApiContext, authorization: str | None) -> Principal:
+    secret: str | None = None
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            secret = value.strip()
+        elif scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise Problem(401, "the Basic credentials are not valid base64", kind="unauthenticated") from exc
+            secret = decoded.partition(":")[2]  # the user name is free text (the firmware requires one)
+    principal = identify(ctx, secret)
+    if principal.role not in ("sensor", "admin"):
+        raise Problem(403, f"a {principal.role} token may not push readings; use a sensor token",
+                      kind="forbidden-role")
+    return principal
+
+
+def _device_for(ctx: ApiContext, chip: str) -> DeviceSpec | None:
+    registry = ctx.service.registry
+    bare = chip.split("-", 1)[1]
+    spec: DeviceSpec | None = registry.lookup("sensor_community", chip) or registry.lookup("sensor_community", bare)
+    return spec
+
+
+def _dead_letter(ctx: ApiContext, chip: str, body: bytes, reason: str, kind: str, device_id: str | None) -> None:
+    letter = DeadLetter(
+        topic=PUSH_TOPIC + chip,
+        payload=body,
+        reason=reason,
+        kind=kind,
+        received_ms=time.time_ns() // 1_000_000,
+        device_id=device_id,
+        source_format="sensor_community",
+        source_id=chip,
+    )
+    ctx.service.dead_letters.add_many([letter])
+    ctx.service.metrics.inc("placesense_dead_letters_total", kind=kind)
+
+
+@router.post(
+    "/api/v1/push/sensor-community",
+    response_model=PushAccepted,
+    status_code=201,
+    responses={**AUTH_ERRORS, 404: {"description": "the chip is not registered"}, 413: {"description": "too big"}},
+)
+async def push(
+    request: Request,
+    ctx: Ctx,
+    x_sensor: Annotated[str, Header(description="esp8266-<chipid> or esp32-<chipid>, as the firmware sends")],
+    authorization: Annotated[str | None, Header(description="Basic (password = token) or Bearer")] = None,
+) -> PushAccepted:
+    """Accept one Sensor.Community-style upload from a registered DIY air sensor."""
+    _push_principal(ctx, authorization)
+    chip = x_sensor.strip().lower()
+    if not CHIP_RE.match(chip):
+        raise Problem(422, "X-Sensor must look like esp8266-<chipid> (or esp32-<chipid>)", kind="invalid-parameters")
+    settings = ctx.service.settings
+    limits = DecodeLimits(
+        max_payload_bytes=settings.max_payload_bytes,
+        max_future_ms=settings.max_future_s * 1000,
+        max_past_ms=settings.max_past_days * 86_400_000,
+    )
+    body = await _read_capped(request, limits.max_payload_bytes)
+    # Decoding is quick, but storing waits on InfluxDB or the disk: keep that off the event loop.
+    return await run_in_threadpool(_accept, ctx, chip, body, limits)
+
+
+def _accept(ctx: ApiContext, chip: str, body: bytes, limits: DecodeLimits) -> PushAccepted:
+    received_ms = time.time_ns() // 1_000_000
+    spec = _device_for(ctx, chip)
+    if spec is None:
+        reason = f"unknown device {chip!r} (sensor_community); register it in the device registry"
+        _dead_letter(ctx, chip, body, reason, "unknown_device", None)
+        raise Problem(404, reason, kind="unknown-device")
+    info = TopicInfo("sensor_community", "telemetry", spec.source_key, domain=spec.domain)
+    try:
+        decoded = FORMAT_DECODERS["sensor_community"](info, parse_json_object(body), spec)
+        reading = finish(decoded, info, spec, received_ms, limits)
+    except DecodeError as exc:
+        _dead_letter(ctx, chip, body, exc.reason, exc.kind, spec.id)
+        raise Problem(422, exc.reason, kind=f"invalid-reading-{exc.kind.replace('_', '-')}") from exc
+    ingest = getattr(ctx.service, "ingest_readings", None)
+    if ingest is None:
+        raise not_available("storage of pushed readings")
+    stored = int(ingest([reading]))
+    if not stored:
+        reason = "InfluxDB refused the reading"
+        _dead_letter(ctx, chip, body, reason, "refused_by_influxdb", spec.id)
+        raise Problem(422, reason, kind="refused-by-storage")
+    return PushAccepted(device=spec.id, stored=stored, metrics=sorted(reading.metrics))
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body, refusing more than ``limit`` bytes without reading it all into memory."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"the body is {declared} bytes; the limit is {limit}", kind="payload-too-large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"the body is over the {limit}-byte limit", kind="payload-too-large")
+        chunks.append(chunk)
+    return b"".join(chunks)

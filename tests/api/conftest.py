@@ -1,0 +1,148 @@
+"""Fixtures for API tests: one running Service (real mosquitto, InfluxDB, SQLite) for the whole package, tokens
+for every role, and the API served by a real uvicorn on a loopback port (so streaming responses behave as in
+production), called with httpx. The alert store, rules' lists and routine are stand-ins from ``fakes`` until
+the rules and anomaly rooms put theirs on the Service.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.auth import TokenEntry, TokenStore, hash_token
+from devices.registry import Registry
+from placesense.localstack import InfluxDB, Mosquitto
+from placesense.service import Service
+from placesense.settings import Settings
+from tests.api.fakes import FakeAlerts, FakeRoutine, FakeRules
+
+REGISTRY: dict[str, Any] = {
+    "homes": [
+        {"id": "h-0001", "name": "Test Resident One", "care_team": "north"},
+        {"id": "h-0002", "name": "Test Resident Two", "care_team": "south"},
+    ],
+    "flowerbeds": [
+        {"id": "bed-01", "name": "Rose bed", "lat": 53.04, "lon": -2.99},
+        {"id": "bed-02", "name": "Near bed", "lat": 53.0401, "lon": -2.9901},
+        {"id": "bed-03", "name": "Far bed", "lat": 53.05, "lon": -2.99},
+    ],
+    "air_sites": [{"id": "air-01", "name": "High Street", "lat": 53.05, "lon": -2.99}],
+    "devices": [
+        {"id": "h-0001-kitchen-pir", "domain": "home", "subject": "h-0001", "kind": "motion", "room": "kitchen"},
+        {"id": "h-0002-kitchen-pir", "domain": "home", "subject": "h-0002", "kind": "motion", "room": "kitchen"},
+        {"id": "bed-01-soil", "domain": "soil", "subject": "bed-01", "kind": "soil"},
+        {"id": "air-01-aq", "domain": "air", "subject": "air-01", "kind": "air"},
+        {"id": "air-01-diy", "domain": "air", "subject": "air-01", "kind": "air", "format": "sensor_community",
+         "source_id": "esp8266-1520847"},
+    ],
+}
+
+ROLES = ("admin", "care", "care2", "street", "display", "sensor")
+
+
+@dataclass(frozen=True)
+class Stack:
+    service: Service
+    alerts: FakeAlerts
+    client: httpx.Client
+    base_url: str
+    tokens: dict[str, str]
+    prefix: str
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def get(self, path: str, who: str | None, **kwargs: Any) -> httpx.Response:
+        headers = self.auth(who) if who else {}
+        return self.client.get(path, headers=headers, **kwargs)
+
+    def post(self, path: str, who: str | None, **kwargs: Any) -> httpx.Response:
+        headers = {**(self.auth(who) if who else {}), **kwargs.pop("headers", {})}
+        return self.client.post(path, headers=headers, **kwargs)
+
+
+def make_tokens() -> tuple[dict[str, str], TokenStore]:
+    secrets = {who: f"tok-{who}-{uuid.uuid4().hex}" for who in ROLES}
+    entries = [
+        TokenEntry(name="ops-admin", role="admin", sha256=hash_token(secrets["admin"])),
+        TokenEntry(name="north-care", role="care", homes=["h-0001"], sha256=hash_token(secrets["care"])),
+        TokenEntry(name="south-care", role="care", homes=["h-0002"], sha256=hash_token(secrets["care2"])),
+        TokenEntry(name="parks-team", role="street", sha256=hash_token(secrets["street"])),
+        TokenEntry(name="ops-wall", role="display", sha256=hash_token(secrets["display"])),
+        TokenEntry(name="diy-sensors", role="sensor", sha256=hash_token(secrets["sensor"])),
+    ]
+    return secrets, TokenStore(entries)
+
+
+def serve(app: Any) -> tuple[uvicorn.Server, str]:
+    """Run ``app`` on a free loopback port in a daemon thread; return the server and its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    threading.Thread(target=server.run, name="api-under-test", daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    return server, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="package")
+def stack(mosquitto: Mosquitto, influx: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    unique = uuid.uuid4().hex[:10]
+    tmp = tmp_path_factory.mktemp("api")
+    db = f"t_api_{unique}"
+    settings = Settings(
+        mqtt_url=mosquitto.url,
+        mqtt_client_id=f"ingest-api-{unique}",
+        topic_prefix=f"t{unique}/",
+        influx_url=influx.url,
+        influx_db=db,
+        database_url=f"sqlite:///{tmp / 'placesense.db'}",
+        spool_dir=tmp / "spool",
+        state_dir=tmp / "state",
+        batch_max_ms=50,
+        influx_timeout_s=2.0,
+    )
+    service = Service.build(settings, registry=Registry.from_data(REGISTRY))
+    alerts = FakeAlerts()
+    # The composition root's attribute names for the parts other rooms provide.
+    service.alerts = alerts  # type: ignore[attr-defined]
+    service.rules = FakeRules()  # type: ignore[attr-defined]
+    service.routine = FakeRoutine()  # type: ignore[attr-defined]
+    service.start()
+    assert service.pipeline.consumer.wait_connected(10), "ingest did not connect to the broker"
+    secrets, store = make_tokens()
+    app = create_app(service, manage_lifecycle=False, tokens=store)
+    server, base_url = serve(app)
+    with httpx.Client(base_url=base_url, timeout=20) as client:
+        yield Stack(service, alerts, client, base_url, secrets, settings.topic_prefix)
+    server.should_exit = True
+    service.stop()
+    httpx.post(f"{influx.url}/query", data={"q": f'DROP DATABASE "{db}"'}, timeout=30)
+
+
+@pytest.fixture(scope="package")
+def publish(mosquitto: Mosquitto) -> Iterator[Callable[[str, bytes], None]]:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-api-{uuid.uuid4().hex[:8]}")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+
+    def send(topic: str, payload: bytes) -> None:
+        client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    yield send
+    client.disconnect()
+    client.loop_stop()

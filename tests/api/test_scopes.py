@@ -1,0 +1,130 @@
+"""Every role against every path, and every scope boundary: a token never reads what its scope excludes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Stack
+
+PROBLEM = "application/problem+json"
+
+# path -> expected status per token (None: no token). 404 means "not yours" answered as "no such thing".
+MATRIX: list[tuple[str, dict[str | None, int]]] = [
+    ("/healthz", {None: 200, "admin": 200, "care": 200, "street": 200, "display": 200, "sensor": 200}),
+    ("/metrics", {None: 401, "admin": 200, "care": 403, "street": 403, "display": 403, "sensor": 403}),
+    ("/api/v1/devices", {None: 401, "admin": 200, "care": 200, "street": 200, "display": 200, "sensor": 403}),
+    ("/api/v1/devices/discovered", {None: 401, "admin": 200, "care": 403, "street": 403, "display": 403}),
+    ("/api/v1/dead-letters", {None: 401, "admin": 200, "care": 403, "street": 403, "display": 403, "sensor": 403}),
+    ("/api/v1/alerts", {None: 401, "admin": 200, "care": 200, "street": 200, "display": 200, "sensor": 403}),
+    ("/api/v1/homes", {None: 401, "admin": 200, "care": 200, "street": 403, "display": 403, "sensor": 403}),
+    ("/api/v1/homes/h-0001/routine", {None: 401, "admin": 200, "care": 200, "care2": 404, "street": 403,
+                                      "display": 403, "sensor": 403}),
+    ("/api/v1/homes/h-0002/routine", {"admin": 200, "care": 404, "care2": 200}),
+    ("/api/v1/homes/h-0001/activity", {None: 401, "admin": 200, "care": 200, "care2": 404, "street": 403,
+                                       "display": 403}),
+    ("/api/v1/homes/h-9999/routine", {"admin": 404, "care": 404}),
+    ("/api/v1/flowerbeds/watering", {None: 401, "admin": 200, "care": 403, "street": 200, "display": 200,
+                                     "sensor": 403}),
+    ("/api/v1/air/sites", {None: 401, "admin": 200, "care": 403, "street": 200, "display": 200, "sensor": 403}),
+    ("/api/v1/readings?device=h-0001-kitchen-pir", {None: 401, "admin": 200, "care": 200, "care2": 404,
+                                                    "street": 404, "display": 404, "sensor": 403}),
+    ("/api/v1/readings?device=h-0002-kitchen-pir", {"admin": 200, "care": 404, "care2": 200}),
+    ("/api/v1/readings?device=bed-01-soil", {"admin": 200, "care": 404, "street": 200, "display": 200}),
+    ("/api/v1/readings?device=air-01-aq", {"admin": 200, "care": 404, "street": 200, "display": 200}),
+    ("/api/v1/audit", {None: 401, "admin": 200, "care": 403, "street": 403, "display": 403}),
+]
+CASES = [(path, who, status) for path, expected in MATRIX for who, status in expected.items()]
+
+
+@pytest.mark.parametrize(("path", "who", "status"), CASES, ids=[f"{p}-{w}" for p, w, _ in CASES])
+def test_role_and_scope_matrix(stack: Stack, path: str, who: str | None, status: int) -> None:
+    resp = stack.get(path, who)
+    assert resp.status_code == status, resp.text
+    if status >= 400:
+        assert resp.headers["content-type"] == PROBLEM
+        body = resp.json()
+        assert body["status"] == status and body["title"] and body["type"].startswith("/problems/")
+        assert len(body["detail"]) > 15
+    if status == 401:
+        assert resp.headers["www-authenticate"].startswith("Bearer")
+
+
+def _device_ids(stack: Stack, who: str) -> set[str]:
+    return {d["id"] for d in stack.get("/api/v1/devices", who).json()["devices"]}
+
+
+def test_devices_are_scoped_and_names_stay_with_care_and_admin(stack: Stack) -> None:
+    assert _device_ids(stack, "care") == {"h-0001-kitchen-pir"}
+    assert _device_ids(stack, "care2") == {"h-0002-kitchen-pir"}
+    assert _device_ids(stack, "street") == {"bed-01-soil", "air-01-aq", "air-01-diy"}
+    assert _device_ids(stack, "admin") == _device_ids(stack, "display")
+    for who in ("street", "display"):
+        text = stack.get("/api/v1/devices", who).text
+        assert "Test Resident" not in text
+    display = {d["id"]: d for d in stack.get("/api/v1/devices", "display").json()["devices"]}
+    assert display["h-0001-kitchen-pir"]["room"] is None and display["h-0001-kitchen-pir"]["subject_name"] is None
+    care = stack.get("/api/v1/devices", "care").json()["devices"][0]
+    assert care["subject_name"] == "Test Resident One" and care["room"] == "kitchen"
+
+
+def _raise_one_of_each(stack: Stack) -> dict[str, Any]:
+    alerts = stack.alerts
+    return {
+        "care1": alerts.raise_alert("late_wake", "care", "h-0001", "First activity 11:05; usually 07:40–08:30"),
+        "care2": alerts.raise_alert("cold_home", "care", "h-0002", "Living room 15.2 °C for 4 h"),
+        "street": alerts.raise_alert("watering", "street", "bed-01", "Rose bed at 18 % moisture"),
+        "ops_home": alerts.raise_alert("device_offline", "ops", "h-0001", "Kitchen sensor silent for 3 h"),
+        "ops": alerts.raise_alert("influx_down", "ops", "placesense", "InfluxDB unreachable"),
+    }
+
+
+def test_alerts_are_scoped_per_pair(stack: Stack) -> None:
+    raised = {k: str(v.id) for k, v in _raise_one_of_each(stack).items()}
+
+    def seen(who: str) -> set[str]:
+        ids = {a["id"] for a in stack.get("/api/v1/alerts", who).json()["alerts"]}
+        return {k for k, v in raised.items() if v in ids}
+
+    assert seen("admin") == set(raised)
+    assert seen("display") == set(raised)
+    assert seen("care") == {"care1", "ops_home"}
+    assert seen("care2") == {"care2"}
+    assert seen("street") == {"street", "ops"}
+    # Filters narrow within the scope, never widen it.
+    assert stack.get("/api/v1/alerts?subject=h-0002", "care").json()["alerts"] == []
+    assert stack.get("/api/v1/alerts?audience=care", "street").json()["alerts"] == []
+
+
+def test_display_sees_care_alerts_only_pseudonymously(stack: Stack) -> None:
+    alert = stack.alerts.raise_alert("night_door", "care", "h-0001", "Front door opened at 03:12")
+    shown = {a["id"]: a for a in stack.get("/api/v1/alerts?audience=care", "display").json()["alerts"]}
+    mine = shown[str(alert.id)]
+    assert mine["redacted"] is True and "03:12" not in mine["message"] and mine["evidence"] == {}
+    assert mine["subject"] == "h-0001" and mine["severity"] == "warning"
+
+
+def test_acting_on_alerts_follows_scope(stack: Stack) -> None:
+    raised = _raise_one_of_each(stack)
+    care1, care2, street = raised["care1"].id, raised["care2"].id, raised["street"].id
+    assert stack.post(f"/api/v1/alerts/{care1}/ack", "display").status_code == 403
+    assert stack.post(f"/api/v1/alerts/{care1}/ack", "street").status_code == 404
+    assert stack.post(f"/api/v1/alerts/{care2}/ack", "care").status_code == 404
+    assert stack.post(f"/api/v1/alerts/{street}/resolve", "care").status_code == 404
+    assert stack.post(f"/api/v1/alerts/{street}/ack", "street").status_code == 200
+    assert stack.post(f"/api/v1/alerts/{care2}/resolve", "care2", json={"note": "heating fixed"}).status_code == 200
+    assert stack.post(f"/api/v1/alerts/{care1}/ack", "sensor").status_code == 403
+    assert stack.post(f"/api/v1/alerts/{care1}/ack", None).status_code == 401
+
+
+def test_sensor_token_reads_nothing(stack: Stack) -> None:
+    for path in ("/api/v1/devices", "/api/v1/alerts", "/api/v1/air/sites", "/api/v1/readings?device=air-01-aq"):
+        assert stack.get(path, "sensor").status_code == 403
+
+
+def test_unknown_and_malformed_tokens_are_401(stack: Stack) -> None:
+    for header in ("Bearer not-a-real-token-at-all", "Bearer short", "Basic abc", "Token x"):
+        resp = stack.client.get("/api/v1/devices", headers={"Authorization": header})
+        assert resp.status_code == 401, header
+        assert resp.headers["content-type"] == PROBLEM

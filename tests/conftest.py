@@ -7,13 +7,16 @@ data. Tests that restart or kill a server ask for their own instance (``own_mosq
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
 
 from placesense.localstack import InfluxDB, Mosquitto
+from placesense.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +67,42 @@ def influx_db(influx: InfluxDB, unique: str) -> Iterator[str]:
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'placesense.db'}"
+
+
+@pytest.fixture
+def settings_for(
+    tmp_path: Path, unique: str, database_url: str
+) -> Callable[..., Settings]:
+    def build(broker: Mosquitto, influx: InfluxDB, db: str, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "mqtt_url": broker.url,
+            "mqtt_client_id": f"ingest-{unique}",
+            "topic_prefix": f"t{unique}/",
+            "influx_url": influx.url,
+            "influx_db": db,
+            "database_url": database_url,
+            "spool_dir": tmp_path / "spool",
+            "state_dir": tmp_path / "state",
+            "batch_max_ms": 50,
+            "influx_timeout_s": 2.0,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def publisher(mosquitto: Mosquitto, unique: str) -> Iterator[Callable[..., None]]:
+    """Publish QoS 1 messages and wait until the broker has them all."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{unique}")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+
+    def publish(topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
+        info = client.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(10)
+
+    yield publish
+    client.disconnect()
+    client.loop_stop()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from devices.registry import Registry
@@ -33,29 +31,6 @@ def registry() -> Registry:
 
 
 @pytest.fixture
-def settings_for(
-    tmp_path: Path, unique: str, database_url: str
-) -> Callable[..., Settings]:
-    def build(broker: Mosquitto, influx: InfluxDB, db: str, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "mqtt_url": broker.url,
-            "mqtt_client_id": f"ingest-{unique}",
-            "topic_prefix": f"t{unique}/",
-            "influx_url": influx.url,
-            "influx_db": db,
-            "database_url": database_url,
-            "spool_dir": tmp_path / "spool",
-            "state_dir": tmp_path / "state",
-            "batch_max_ms": 50,
-            "influx_timeout_s": 2.0,
-        }
-        values.update(overrides)
-        return Settings(**values)
-
-    return build
-
-
-@pytest.fixture
 def service(
     mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry: Registry, settings_for: Callable[..., Settings]
 ) -> Iterator[Service]:
@@ -64,19 +39,3 @@ def service(
     assert svc.pipeline.consumer.wait_connected(10), "ingest did not connect to the broker"
     yield svc
     svc.stop()
-
-
-@pytest.fixture
-def publisher(mosquitto: Mosquitto, unique: str) -> Iterator[Callable[..., None]]:
-    """Publish QoS 1 messages and wait until the broker has them all."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{unique}")
-    client.connect("127.0.0.1", mosquitto.port)
-    client.loop_start()
-
-    def publish(topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
-        info = client.publish(topic, payload, qos=qos, retain=retain)
-        info.wait_for_publish(10)
-
-    yield publish
-    client.disconnect()
-    client.loop_stop()

@@ -1,0 +1,157 @@
+"""``placesense demo`` (what ``make demo`` runs): a whole working system on one machine, under ``var/``.
+
+Starts mosquitto and InfluxDB as local processes, writes a simulated fleet's registry, starts
+``placesense serve`` and ``placesense simulate``, waits until they answer, and prints where to look.
+``placesense demo --stop`` (``make stop``) stops them all. Every process is recorded in ``var/run/*.pid``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from placesense.errors import PlacesenseError
+from placesense.localstack import InfluxDB, LocalStackError, Mosquitto, pid_file_stop
+
+VAR = Path("var")
+RUN = VAR / "run"
+LOGS = VAR / "log"
+ORDER = ("simulate", "serve", "influxd", "mosquitto")  # stop order: producers first
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stop", action="store_true", help="stop everything a previous 'placesense demo' started")
+    parser.add_argument("--homes", type=int, default=4, help="simulated homes (default 4)")
+    parser.add_argument("--beds", type=int, default=8, help="simulated flowerbeds (default 8)")
+    parser.add_argument("--air-sites", type=int, default=3, help="simulated air-quality sites (default 3)")
+    parser.add_argument("--history-days", type=float, default=3.0,
+                        help="days of past readings to publish at full speed first (default 3)")
+    parser.add_argument("--mqtt-port", type=int, default=1883, help="broker port (default 1883)")
+    parser.add_argument("--influx-port", type=int, default=8086, help="InfluxDB port (default 8086)")
+    parser.add_argument("--api-port", type=int, default=8080, help="API port (default 8080)")
+
+
+def _alive(name: str) -> bool:
+    try:
+        pid = int((RUN / f"{name}.pid").read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _record(name: str, pid: int) -> None:
+    RUN.mkdir(parents=True, exist_ok=True)
+    (RUN / f"{name}.pid").write_text(str(pid))
+
+
+def stop() -> int:
+    stopped = [name for name in ORDER if pid_file_stop(RUN / f"{name}.pid")]
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str]) -> int:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with (LOGS / f"{name}.log").open("ab") as log:
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    _record(name, proc.pid)
+    return proc.pid
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.stop:
+        return stop()
+    VAR.mkdir(exist_ok=True)
+    broker = Mosquitto(VAR.resolve() / "mosquitto", port=args.mqtt_port)
+    influx = InfluxDB(VAR.resolve() / "influxdb", port=args.influx_port)
+    for name, server in (("mosquitto", broker), ("influxd", influx)):
+        if _alive(name):
+            print(f"{name} is already running")
+            continue
+        try:
+            server.start()
+        except LocalStackError as exc:
+            raise PlacesenseError(
+                f"{exc}\nIs another {name} using the port? Stop it, or pass --mqtt-port/--influx-port."
+            ) from exc
+        assert server.proc.process is not None
+        _record(name, server.proc.process.pid)
+        print(f"started {name} (data in {server.data_dir})")
+
+    from firmware_sim.fleet import build_fleet, write_registry
+
+    registry_path = VAR / "demo" / "registry.yaml"
+    registry_path.parent.mkdir(parents=True, exist_ok=True)
+    write_registry(build_fleet(homes=args.homes, beds=args.beds, air_sites=args.air_sites, seed=7, formats="mix"),
+                   registry_path)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLACESENSE_")}
+    env.update(
+        {
+            "PLACESENSE_MQTT_URL": broker.url,
+            "PLACESENSE_INFLUX_URL": influx.url,
+            "PLACESENSE_REGISTRY_PATH": str(registry_path),
+            "PLACESENSE_DATABASE_URL": f"sqlite:///{VAR / 'placesense.db'}",
+            "PLACESENSE_SPOOL_DIR": str(VAR / "spool"),
+            "PLACESENSE_STATE_DIR": str(VAR / "state"),
+            "PLACESENSE_API_BIND": f"127.0.0.1:{args.api_port}",
+        }
+    )
+    tokens = VAR / "demo" / "tokens.yaml"
+    if _write_demo_tokens(tokens):
+        env["PLACESENSE_TOKENS_PATH"] = str(tokens)
+    cli = [sys.executable, "-m", "placesense.cli"]
+    if not _alive("serve"):
+        _spawn("serve", [*cli, "serve"], env)
+    api = f"http://127.0.0.1:{args.api_port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{api}/healthz", timeout=1).json().get("mqtt_connected"):
+                break
+        except (httpx.HTTPError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise PlacesenseError(f"placesense serve did not come up; see {LOGS / 'serve.log'}")
+        time.sleep(0.3)
+    if not _alive("simulate"):
+        _spawn(
+            "simulate",
+            [*cli, "simulate", "--homes", str(args.homes), "--beds", str(args.beds), "--air-sites",
+             str(args.air_sites), "--seed", "7", "--formats", "mix", "--days", str(args.history_days),
+             "--speed", "max", "--anomalies", "3", "--truth", str(VAR / "demo" / "truth.jsonl")],
+            env,
+        )
+    print(
+        f"""
+placesense is running.
+  API and health:   {api}/healthz   ·   OpenAPI: {api}/docs
+  wall display:     {api}/display
+  street view:      {api}/street
+  metrics:          {api}/metrics
+  demo API tokens:  {tokens if tokens.exists() else '(API tokens not configured)'}
+  InfluxDB:         {influx.url} (database 'placesense')
+  MQTT broker:      {broker.url}
+  logs:             {LOGS}/
+  registry:         {registry_path}
+Stop everything with: make stop
+"""
+    )
+    return 0
+
+
+def _write_demo_tokens(path: Path) -> bool:
+    """Demo API tokens for each role, if the API's token module is present."""
+    try:
+        from api.auth import write_demo_tokens  # type: ignore[attr-defined]
+    except ImportError:
+        return False
+    write_demo_tokens(path)
+    return True

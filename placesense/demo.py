@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -122,13 +123,15 @@ def run(args: argparse.Namespace) -> int:
             raise PlacesenseError(f"placesense serve did not come up; see {LOGS / 'serve.log'}")
         time.sleep(0.3)
     if not _alive("simulate"):
-        _spawn(
-            "simulate",
-            [*cli, "simulate", "--homes", str(args.homes), "--beds", str(args.beds), "--air-sites",
-             str(args.air_sites), "--seed", "7", "--formats", "mix", "--days", str(args.history_days),
-             "--speed", "max", "--anomalies", "3", "--truth", str(VAR / "demo" / "truth.jsonl")],
-            env,
-        )
+        # First the recent past at full speed (so there is history to look at), then live, in real time.
+        common = [*cli, "simulate", "--registry", str(registry_path), "--formats", "mix"]
+        history = [*common, "--seed", "7", "--days", str(args.history_days), "--speed", "max",
+                   "--anomalies", "3", "--truth", str(VAR / "demo" / "truth.jsonl"), "--client-id", "demo-history"]
+        live_start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 5))
+        live = [*common, "--seed", "8", "--start", live_start, "--days", "7", "--speed", "1",
+                "--client-id", "demo-live"]
+        script = f"{shlex.join(history)} && {shlex.join(live)}"
+        _spawn("simulate", ["/bin/sh", "-c", script], env)
     print(
         f"""
 placesense is running.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def test_gradual_decline(anomaly_run: Run) -> None:
 def test_bed_drying_out(anomaly_run: Run) -> None:
     dry = _truth(anomaly_run, "bed_drying_out", "bed-001")
     readings = _values(anomaly_run, "bed-001-soil", "soil_moisture_pct", dry.start_ms, dry.end_ms)
-    assert all(b - a < 1.0 for a, b in zip(readings, readings[1:], strict=False)), "no rain, no watering"
+    assert all(b - a < 1.0 for a, b in itertools.pairwise(readings)), "no rain, no watering"
     lost_per_day = (readings[0] - readings[-1]) / int(dry.details["days"])
     assert lost_per_day > 3
     assert not [w for bed, w in anomaly_run.simulation.waterings if bed == "bed-001" and dry.covers(w)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import defaultdict
 from datetime import datetime
@@ -84,12 +85,13 @@ def test_kettle_boils_at_two_to_three_kilowatts_and_is_otherwise_off(normal_run:
 def test_indoor_temperature_follows_the_heating(normal_run: Run) -> None:
     for home_id in normal_run.homes:
         readings = _series(normal_run, f"{home_id}-climate", "temperature_c")
-        gaps_min = [(b - a) / MINUTE_MS for (a, _), (b, _) in zip(readings, readings[1:], strict=False)]
+        gaps_min = [(b - a) / MINUTE_MS for (a, _), (b, _) in itertools.pairwise(readings)]
         assert all(9.5 <= gap <= 15.5 for gap in gaps_min)
         temperatures = [t for _, t in readings]
         assert min(temperatures) >= 16 and max(temperatures) <= 26
         evening = [t for ts, t in readings if 19 <= _local_hour(ts) < 22]
-        assert abs(statistics.mean(evening) - normal_run.simulation.home_model(home_id).resident.heating_setpoint_c) < 1.5
+        setpoint_c = normal_run.simulation.home_model(home_id).resident.heating_setpoint_c
+        assert abs(statistics.mean(evening) - setpoint_c) < 1.5
 
 
 def test_beds_dry_and_rain_and_watering_raise_moisture(normal_run: Run) -> None:
@@ -98,9 +100,9 @@ def test_beds_dry_and_rain_and_watering_raise_moisture(normal_run: Run) -> None:
     dried_pct = rose_with_rain = 0.0
     for bed_id in normal_run.registry.flowerbeds:
         readings = _series(normal_run, f"{bed_id}-soil", "soil_moisture_pct")
-        gaps_min = [(b - a) / MINUTE_MS for (a, _), (b, _) in zip(readings, readings[1:], strict=False)]
+        gaps_min = [(b - a) / MINUTE_MS for (a, _), (b, _) in itertools.pairwise(readings)]
         assert all(19 <= gap <= 31 for gap in gaps_min)
-        for (a_ms, a_pct), (b_ms, b_pct) in zip(readings, readings[1:], strict=False):
+        for (a_ms, a_pct), (b_ms, b_pct) in itertools.pairwise(readings):
             rain_mm = sum(weather.rain_mm_per_h(t) for t in range(a_ms, b_ms, 10 * MINUTE_MS)) / 6
             if rain_mm == 0 and not any(a_ms <= w <= b_ms for bed, w in simulation.waterings if bed == bed_id):
                 assert b_pct - a_pct < 1.5, "no water, no rise beyond the sensor's noise"
@@ -142,7 +144,7 @@ def test_air_sites_read_every_5_to_15_minutes_and_some_have_ozone(normal_run: Ru
     with_ozone = 0
     for readings in events.values():
         stamps = [e.measurement.ts_ms for e in readings]
-        gap_min = statistics.median((b - a) / MINUTE_MS for a, b in zip(stamps, stamps[1:], strict=False))
+        gap_min = statistics.median((b - a) / MINUTE_MS for a, b in itertools.pairwise(stamps))
         assert 4.5 <= gap_min <= 15.5
         with_ozone += all("o3_ugm3" in e.measurement.metrics for e in readings)
         pm = [float(e.measurement.metrics["pm2_5_ugm3"]) for e in readings]

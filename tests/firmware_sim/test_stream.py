@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -52,10 +53,10 @@ def test_per_device_time_strictly_increases_and_seq_is_contiguous(normal_run: Ru
     assert set(by_device) == set(normal_run.registry.devices), "every device sends something"
     for device_id, readings in by_device.items():
         stamps = [ts for ts, _, _ in readings]
-        assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False)), device_id
+        assert all(b > a for a, b in itertools.pairwise(stamps)), device_id
         assert [seq for _, seq, _ in readings] == list(range(1, len(readings) + 1)), device_id
         batteries = [battery for _, _, battery in readings if battery is not None]
-        assert all(b <= a for a, b in zip(batteries, batteries[1:], strict=False)), device_id
+        assert all(b <= a for a, b in itertools.pairwise(batteries)), device_id
         if batteries:
             assert 0 < batteries[-1] <= batteries[0] <= 100
             assert batteries[0] - batteries[-1] < 5, "batteries drain slowly"

@@ -47,9 +47,7 @@ def registry(beds: int = 3, sites: int = 1, device_rules: dict[str, dict[str, An
     return Registry.from_data(
         {
             "homes": [{"id": HOME}],
-            "flowerbeds": [
-                {"id": f"bed-{i}", "name": f"Bed {i}", "lat": 53.0, "lon": -3.0} for i in range(beds)
-            ],
+            "flowerbeds": [{"id": f"bed-{i}", "name": f"Bed {i}", "lat": 53.0, "lon": -3.0} for i in range(beds)],
             "air_sites": [{"id": f"air-{i}", "name": f"Site {i}", "lat": 53.0, "lon": -3.0} for i in range(sites)],
             "devices": devices,
         }
@@ -79,7 +77,13 @@ def air_reading(site: int, ts_ms: int, **metrics: float) -> Reading:
 
 
 def _reading(
-    domain: Domain, device: str, subject: str, room: str | None, ts: int, metrics: dict[str, float], battery: float | None
+    domain: Domain,
+    device: str,
+    subject: str,
+    room: str | None,
+    ts: int,
+    metrics: dict[str, float],
+    battery: float | None,
 ) -> Reading:
     return Reading(
         domain=domain, device_id=device, subject=subject, room=room, ts_ms=ts, metrics=metrics, battery_pct=battery

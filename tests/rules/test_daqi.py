@@ -8,6 +8,7 @@ from rules.daqi import POLLUTANTS, daqi_band, daqi_index
 from tests.rules.factory import HOUR, MINUTE, air_reading, engine, local_ms, of, only_rules
 
 # The table in DESIGN.md: (lowest value, highest value) of indexes 1..10 in whole µg/m³ (10 is open-ended).
+# fmt: off
 TABLE = {
     "no2_ugm3": [(0, 67), (68, 134), (135, 200), (201, 267), (268, 334), (335, 400), (401, 467), (468, 534),
                  (535, 600), (601, 2000)],
@@ -18,6 +19,7 @@ TABLE = {
     "o3_ugm3": [(0, 33), (34, 66), (67, 100), (101, 120), (121, 140), (141, 160), (161, 187), (188, 213),
                 (214, 240), (241, 1000)],
 }
+# fmt: on
 BOUNDARIES = [
     (metric, value, index)
     for metric, rows in TABLE.items()

@@ -3,8 +3,6 @@ ordinary days raises nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from devices.readings import Reading
 from rules.engine import RuleEngine
 from rules.findings import Finding
@@ -33,9 +31,10 @@ CARE_RULES = {
 
 def normal_day(day: int, month: int = 1, night_visits: int = 1, wake: tuple[int, int] = (7, 30)) -> list[Reading]:
     """One ordinary day from wake-up to the small hours of the next day."""
-    t: Callable[..., int] = lambda hh, mm=0: local_ms(day, hh, mm, month) if hh < 24 else local_ms(  # noqa: E731
-        day + 1, hh - 24, mm, month
-    )
+
+    def t(hh: int, mm: int = 0) -> int:  # hours past 24 are the small hours of the next day
+        return local_ms(day, hh, mm, month) if hh < 24 else local_ms(day + 1, hh - 24, mm, month)
+
     wh, wm = wake
     readings = [
         home_reading("bed", t(wh, wm), occupied=0),
@@ -155,7 +154,8 @@ def test_no_inactivity_alert_while_out() -> None:
 
 def test_front_door_at_night() -> None:
     eng = _care_engine()
-    readings = _days(1, 3) + [
+    readings = [
+        *_days(1, 3),
         home_reading("door-front", local_ms(3, 14), door_open=1),  # daytime: fine
         home_reading("door-front", local_ms(3, 14, 1), door_open=0),
         home_reading("door-front", local_ms(4, 2, 14), door_open=1),
@@ -200,8 +200,9 @@ def test_cold_home_for_two_hours_with_hysteresis() -> None:
 
 def test_temperature_hovering_near_16_does_not_flap() -> None:
     eng = _care_engine()
-    readings = [home_reading("climate", local_ms(2, 0) + m * 20 * MINUTE, temperature_c=15.9 + (m % 2) * 1.2)
-                for m in range(30)]
+    readings = [
+        home_reading("climate", local_ms(2, 0) + m * 20 * MINUTE, temperature_c=15.9 + (m % 2) * 1.2) for m in range(30)
+    ]
     # 15.9 / 17.1 alternating every 20 minutes: never below 16 for two hours in a row.
     assert of(run(eng, readings), "cold_home") == []
 

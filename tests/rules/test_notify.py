@@ -1,0 +1,158 @@
+"""Notifications: an alert raised by a reading reaches the real MQTT alert topic; webhooks are signed and retried
+after a 500 against a real local HTTP server; the in-process feed fans out to bounded subscriber queues."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+
+from placesense.clock import EventClock
+from placesense.db import make_engine
+from placesense.localstack import Mosquitto
+from rules.alert_store import AlertStore
+from rules.alerts import AlertChange, AlertService
+from rules.findings import Finding
+from rules.notify import AlertFeed, MqttAlertPublisher, WebhookPublisher, alert_topic, verify
+from tests.helpers import eventually
+from tests.rules.factory import HOME, engine, home_reading, local_ms, only_rules
+
+SECRET = b"test-webhook-secret-3f9a"
+
+
+def _client(url: str, client_id: str) -> mqtt.Client:
+    parts = urlsplit(url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+    client.loop_start()
+    return client
+
+
+def test_alert_from_a_reading_reaches_the_mqtt_alert_topic(
+    mosquitto: Mosquitto, unique: str, database_url: str
+) -> None:
+    prefix = f"t-{unique}/"
+    received: list[tuple[str, dict[str, object]]] = []
+    subscribed = threading.Event()
+    subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{unique}", protocol=mqtt.MQTTv311)
+    subscriber.on_message = lambda _c, _u, msg: received.append((msg.topic, orjson.loads(msg.payload)))
+    subscriber.on_subscribe = lambda *_args: subscribed.set()
+    subscriber.on_connect = lambda c, *_args: c.subscribe(f"{prefix}placesense/v1/alerts/#", qos=1)
+    parts = urlsplit(mosquitto.url)
+    subscriber.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+    subscriber.loop_start()
+    publisher_client = _client(mosquitto.url, f"pub-{unique}")
+    try:
+        eventually(subscribed.is_set, what="subscription")
+        rules = engine(only_rules({"help_button"}))
+        clock = EventClock()
+        service = AlertService(
+            AlertStore(make_engine(database_url)), clock, publishers=[MqttAlertPublisher(publisher_client, prefix)]
+        )
+        pressed = local_ms(3, 14, 32)
+        clock.observe(pressed)
+        service.apply_all(rules.process(home_reading("help", pressed, help_pressed=1)))
+
+        topic, body = eventually(lambda: received[0] if received else None, what="alert on MQTT")
+        assert topic == f"{prefix}placesense/v1/alerts/care/{HOME}"
+        assert body["rule"] == "help_button" and body["severity"] == "critical" and body["action"] == "opened"
+        assert body["subject"] == HOME and body["state"] == "open"
+        assert body["message"] == "Help button pressed at 14:32 (living room). Call or visit now."
+    finally:
+        for client in (subscriber, publisher_client):
+            client.loop_stop()
+            client.disconnect()
+
+
+def test_alert_topic_refuses_wildcards() -> None:
+    assert alert_topic("street", "bed-001", "c/") == "c/placesense/v1/alerts/street/bed-001"
+    with pytest.raises(ValueError):
+        alert_topic("care", "h-1/#")
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    fail_first = 1
+    calls: ClassVar[list[tuple[int, bytes, str]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = 500 if len(self.calls) < self.fail_first else 204
+        if self.path.endswith("-missing"):
+            status = 404
+        self.calls.append((status, body, self.headers.get("X-Placesense-Signature", "")))
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
+    handler = type("Receiver", (_Receiver,), {"calls": [], "fail_first": 1})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_webhook_is_signed_and_retried_after_a_500(receiver: tuple[str, type[_Receiver]], database_url: str) -> None:
+    url, handler = receiver
+    webhook = WebhookPublisher([url], SECRET, backoff_s=0.05)
+    try:
+        service = AlertService(AlertStore(make_engine(database_url)), EventClock(1), publishers=[webhook])
+        service.apply(Finding("needs_water", "street", "bed-001", "warning", "Bed 1 needs water now", 1_000))
+        eventually(lambda: webhook.delivered == 1, what="webhook delivery")
+        assert [status for status, _, _ in handler.calls] == [500, 204]
+        for _, body, signature in handler.calls:
+            assert signature.startswith("sha256=") and verify(body, SECRET, signature)
+            assert not verify(body, b"another secret", signature)
+        assert orjson.loads(handler.calls[-1][1])["message"] == "Bed 1 needs water now"
+    finally:
+        webhook.close()
+
+
+def test_webhook_gives_up_on_a_4xx_and_keeps_working(receiver: tuple[str, type[_Receiver]]) -> None:
+    url, handler = receiver
+    handler.fail_first = 0
+    webhook = WebhookPublisher([url + "-missing", url], SECRET, backoff_s=0.01, max_attempts=2)
+    try:
+        from tests.rules.test_alerts import finding
+
+        service = AlertService(AlertStore(make_engine("sqlite://")), EventClock(1), publishers=[webhook])
+        service.apply(finding(1_000))
+        eventually(lambda: webhook.delivered + webhook.failed == 2, what="both deliveries")
+        assert (webhook.delivered, webhook.failed) == (1, 1)
+        assert sorted(status for status, _, _ in handler.calls) == [204, 404]  # the 404 was not retried
+    finally:
+        webhook.close()
+
+
+def test_feed_fans_out_to_bounded_subscriber_queues(database_url: str) -> None:
+    feed = AlertFeed(maxsize=2)
+    service = AlertService(AlertStore(make_engine(database_url)), EventClock(1), publishers=[feed])
+    with feed.subscription() as fast, feed.subscription() as slow:
+        assert len(feed) == 2
+        for minute in range(3):
+            service.apply(Finding("daqi", "street", "air-01", "info", f"Moderate ({minute})", 1_000 + minute))
+        first = fast.get(timeout_s=1)
+        assert isinstance(first, AlertChange)
+        # Queues hold 2: the oldest change was dropped, the newest kept.
+        assert first.alert.message == "Moderate (1)" and fast.dropped == 1
+        second = slow.get(timeout_s=1)
+        third = slow.get(timeout_s=1)
+        assert second is not None and third is not None and third.alert.message == "Moderate (2)"
+        assert slow.get(timeout_s=0.01) is None
+    assert len(feed) == 0

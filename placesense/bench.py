@@ -1,0 +1,611 @@
+"""``placesense bench``: the whole pipeline measured against the raw limits of the same broker and InfluxDB.
+
+One run, four timed parts, each on its own topic prefix and database so none sees another's messages:
+
+1. raw InfluxDB: the line protocol of the workload written in 5,000-point batches to a scratch database;
+2. raw MQTT: a bare paho subscriber (MQTT 5, QoS 1, paho's automatic PUBACK) draining a backlog of the workload;
+3. pipeline capacity: the full service (``Service.build``: decode, validate, durable write, ack, sinks)
+   draining the same backlog — messages/s from its first receive to its last stored reading;
+4. pipeline latency: the service running while a publisher process publishes the workload live at
+   ``--live-rate`` — publish→stored latency per message.
+
+Capacity is measured from a backlog on both sides because on a small machine a live Python publisher, the
+broker and the subscriber share the cores: a live run measures the publisher as much as the subscriber. The
+publisher (``placesense.bench_workers``) is always a separate process. ``lost`` is what the two pipeline parts
+published minus the points found in InfluxDB afterwards. The last stdout line is the JSON object DESIGN.md
+fixes; progress goes to stderr.
+
+This module measures; it must not change how ingest works. Its only hook into the pipeline is a sink, which
+the pipeline calls with readings right after their durable write and PUBACK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+import orjson
+import paho.mqtt.client as mqtt
+import psutil
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from devices.readings import Reading
+from devices.registry import Registry
+from ingest.pipeline import subscriptions
+from placesense.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats
+from placesense.errors import PlacesenseError
+from placesense.localstack import InfluxDB, Mosquitto, running
+from placesense.service import Service
+from placesense.settings import Settings, load_settings
+
+MEASUREMENTS = ("home", "soil", "air")
+ALERT_NOTE = (
+    "the service exposes no alert feed yet (rules and detectors have not landed in Service.build), "
+    "so event-to-alert latency is not measured; the zeros are placeholders"
+)
+
+
+class BenchError(PlacesenseError):
+    """The benchmark could not run or could not finish in time."""
+
+
+def _progress(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+class Worker:
+    """A ``placesense.bench_workers`` child process and its JSON-lines conversation."""
+
+    def __init__(self, role: str, argv: Sequence[str]) -> None:
+        self.role = role
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "placesense.bench_workers", role, *argv],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        # A reader thread, so that waiting for a line can time out without blocking on a pipe.
+        self._reader = threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: TextIO | None) -> None:
+        assert stream is not None
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def expect(self, event: str, timeout_s: float) -> dict[str, Any]:
+        """Wait for the next ``{"event": event, …}`` line."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = self._lines.get(timeout=max(0.0, remaining))
+            except queue.Empty:
+                raise BenchError(f"the {self.role} worker said nothing for {timeout_s:.0f} s") from None
+            if line is None:
+                code = self.process.wait()
+                raise BenchError(f"the {self.role} worker exited ({code}) before '{event}'")
+            message: dict[str, Any] = orjson.loads(line)
+            if message.get("event") == event:
+                return message
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._reader.join(5)
+
+
+@contextlib.contextmanager
+def worker(role: str, argv: Sequence[str]) -> Iterator[Worker]:
+    w = Worker(role, argv)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending sequence; 0.0 when it is empty."""
+    if not sorted_values:
+        return 0.0
+    rank = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    return float(sorted_values[rank])
+
+
+def _quantiles(values: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"p50": round(percentile(ordered, 50), 2), "p99": round(percentile(ordered, 99), 2)}
+
+
+class RssSampler:
+    """Peak resident memory of this process (the pipeline runs here) and of children that are not ours to
+    exclude (servers, publisher, probes), sampled in the background."""
+
+    def __init__(self, exclude: set[int], interval_s: float = 0.1) -> None:
+        self.exclude = exclude
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-rss", daemon=True)
+        self._me = psutil.Process()
+
+    def sample(self) -> None:
+        total = self._me.memory_info().rss
+        for child in self._me.children(recursive=True):
+            if child.pid in self.exclude:
+                continue
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+        self.peak_bytes = max(self.peak_bytes, total)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            with contextlib.suppress(psutil.Error):
+                self.sample()
+
+    def __enter__(self) -> RssSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+@dataclass
+class StoredLog:
+    """What the bench's sink saw: per batch, when it was handed on, and its readings' event and receive times."""
+
+    batches: list[tuple[float, array[int], array[int]]] = field(default_factory=list)
+    count: int = 0
+
+    def __call__(self, readings: Sequence[Reading]) -> None:
+        # Called on the pipeline's hand-on thread right after the durable write and PUBACK; kept cheap
+        # (two compact arrays per batch) so the bench disturbs the pipeline as little as it can.
+        now_ms = time.time() * 1000.0
+        self.batches.append(
+            (now_ms, array("q", [r.ts_ms for r in readings]), array("q", [r.received_ms for r in readings]))
+        )
+        self.count += len(readings)
+
+    def first_received_ms(self) -> float:
+        return float(min((min(received) for _, _, received in self.batches if received), default=0))
+
+    def last_stored_ms(self) -> float:
+        return max((stored for stored, _, _ in self.batches), default=0.0)
+
+    def throughput(self) -> float:
+        span_s = (self.last_stored_ms() - self.first_received_ms()) / 1000.0
+        return self.count / span_s if span_s > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+@dataclass
+class BenchRun:
+    args: argparse.Namespace
+    formats: tuple[str, ...]
+    registry: Registry
+    workload: Workload
+    mqtt_url: str
+    influx_url: str
+    workdir: Path
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    exclude_pids: set[int] = field(default_factory=set)
+    client_ids: list[str] = field(default_factory=list)
+    databases: list[str] = field(default_factory=list)
+
+    @property
+    def mqtt_host(self) -> str:
+        return self.settings("x").mqtt_host
+
+    @property
+    def mqtt_port(self) -> int:
+        return self.settings("x").mqtt_port
+
+    def settings(self, part: str) -> Settings:
+        return load_settings(
+            mqtt_url=self.mqtt_url,
+            influx_url=self.influx_url,
+            influx_db=f"bench_{self.run_id}_{part}",
+            mqtt_client_id=f"bench-{self.run_id}-{part}",
+            topic_prefix=f"bench/{self.run_id}/{part}/",
+            database_url=f"sqlite:///{self.workdir / f'bench-{part}.db'}",
+            spool_dir=self.workdir / f"spool-{part}",
+            state_dir=self.workdir / f"state-{part}",
+        )
+
+    def workload_argv(self) -> list[str]:
+        return [
+            "--devices", str(len(self.registry.devices)),
+            "--messages", str(self.workload.messages),
+            "--formats", ",".join(self.formats),
+            "--base-ms", str(self.workload.base_ms),
+        ]  # fmt: skip
+
+    def publisher(self, prefix: str, client_id: str, times_out: Path, rate: float = 0.0) -> Worker:
+        return Worker(
+            "publish",
+            [
+                *self.workload_argv(),
+                "--host", self.mqtt_host, "--port", str(self.mqtt_port),
+                "--prefix", prefix, "--client-id", client_id,
+                "--inflight", str(self.args.inflight), "--rate", str(rate),
+                "--times-out", str(times_out),
+            ],
+        )  # fmt: skip
+
+    def publish_all(self, prefix: str, part: str, rate: float = 0.0) -> tuple[Worker, Path]:
+        times = self.workdir / f"published-{part}.bin"
+        pub = self.publisher(prefix, f"bench-{self.run_id}-{part}-pub", times, rate)
+        self.exclude_pids.add(pub.process.pid)
+        pub.expect("ready", 120)
+        pub.go()
+        return pub, times
+
+    # raw limits
+
+    def raw_influx(self) -> float:
+        db = f"bench_{self.run_id}_raw"
+        _progress(f"raw InfluxDB: writing {self.workload.messages:,} points in 5,000-point batches")
+        with worker("influx-write", [*self.workload_argv(), "--url", self.influx_url, "--db", db]) as w:
+            self.exclude_pids.add(w.process.pid)
+            w.expect("ready", 300)
+            w.go()
+            done = w.expect("done", self.args.timeout)
+        rate = float(done["rate"])
+        _progress(f"raw InfluxDB: {rate:,.0f} points/s")
+        return rate
+
+    def raw_mqtt(self) -> tuple[float, float]:
+        prefix = f"bench/{self.run_id}/raw/"
+        client_id = f"bench-{self.run_id}-raw-sub"
+        self.client_ids.append(client_id)
+        _progress(f"raw MQTT: publishing a backlog of {self.workload.messages:,} messages for a bare subscriber")
+        argv = [
+            "--host", self.mqtt_host, "--port", str(self.mqtt_port), "--prefix", prefix,
+            "--client-id", client_id, "--expect", str(self.workload.messages),
+            "--timeout", str(self.args.timeout),
+        ]  # fmt: skip
+        with worker("subscribe", argv) as sub:
+            self.exclude_pids.add(sub.process.pid)
+            sub.expect("ready", 60)
+            pub, _ = self.publish_all(prefix, "raw")
+            try:
+                published = pub.expect("done", self.args.timeout)
+            finally:
+                pub.close()
+            sub.go()
+            done = sub.expect("done", self.args.timeout + 10)
+        if int(done["received"]) < self.workload.messages:
+            raise BenchError(f"the bare subscriber received {done['received']} of {self.workload.messages}")
+        rate = float(done["rate"])
+        _progress(f"raw MQTT: {rate:,.0f} messages/s received (publisher: {published['rate']:,.0f}/s)")
+        return rate, float(published["rate"])
+
+    # the pipeline
+
+    def prime_session(self, settings: Settings) -> None:
+        """Create ingest's persistent session and subscriptions before anything is published, as a deployed
+        service has them, so that nothing published before its first SUBACK is missed."""
+        subscribed = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id,
+                             protocol=mqtt.MQTTv5)
+        client.on_subscribe = lambda *_: subscribed.set()
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        client.connect(settings.mqtt_host, settings.mqtt_port, clean_start=True, properties=props)
+        client.loop_start()
+        try:
+            client.subscribe([(topic, 1) for topic in subscriptions(settings.topic_prefix)])
+            if not subscribed.wait(10):
+                raise BenchError("the broker did not acknowledge the bench's subscriptions within 10 s")
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        self.client_ids.append(settings.mqtt_client_id)
+        self.databases.append(settings.influx_db)
+
+    def wait_stored(self, service: Service, log: StoredLog, what: str, expect: int) -> None:
+        deadline = time.monotonic() + self.args.timeout
+        last_report = 0.0
+        while True:
+            done = service.metrics.value("placesense_readings_stored_total") + service.metrics.value(
+                "placesense_dead_letters_total"
+            )
+            # The sink runs on the hand-on thread just after the counters move; wait for it too.
+            if done >= expect and log.count + service.metrics.value("placesense_dead_letters_total") >= expect:
+                return
+            now = time.monotonic()
+            if now - last_report >= 1.0:
+                last_report = now
+                received = service.metrics.value("placesense_messages_received_total")
+                _progress(f"{what}: {int(received):,} received, {int(done):,}/{expect:,} stored")
+            if now > deadline:
+                raise BenchError(f"{what}: only {int(done)} of {expect} messages stored within {self.args.timeout} s")
+            time.sleep(0.05)
+
+    def pipeline_capacity(self) -> tuple[float, int]:
+        settings = self.settings("drain")
+        self.prime_session(settings)
+        _progress(f"pipeline capacity: publishing a backlog of {self.workload.messages:,} messages")
+        pub, _ = self.publish_all(settings.topic_prefix, "drain")
+        try:
+            pub.expect("done", self.args.timeout)
+        finally:
+            pub.close()
+        log = StoredLog()
+        service = Service.build(settings, registry=self.registry, sinks=[log])
+        _progress("pipeline capacity: service started, draining the backlog")
+        service.start()
+        try:
+            self.wait_stored(service, log, "pipeline capacity", self.workload.messages)
+        finally:
+            service.stop()
+        dead = int(service.metrics.value("placesense_dead_letters_total"))
+        rate = log.throughput()
+        _progress(f"pipeline capacity: {rate:,.0f} messages/s end to end ({dead} dead letters)")
+        return rate, dead
+
+    def pipeline_live(self, rate: float) -> dict[str, Any]:
+        settings = self.settings("live")
+        self.prime_session(settings)
+        log = StoredLog()
+        service = Service.build(settings, registry=self.registry, sinks=[log])
+        service.start()
+        try:
+            if not service.pipeline.consumer.wait_connected(15):
+                raise BenchError(f"the pipeline could not connect to {self.mqtt_url}")
+            pace = f"at {rate:,.0f}/s" if rate else "as fast as the broker takes"
+            _progress(f"pipeline latency: publishing {self.workload.messages:,} messages live {pace}")
+            pub, times_path = self.publish_all(settings.topic_prefix, "live", rate)
+            try:
+                published = pub.expect("done", self.args.timeout)
+            finally:
+                pub.close()
+            self.wait_stored(service, log, "pipeline latency", self.workload.messages)
+        finally:
+            service.stop()
+        published_ms = array("d")
+        published_ms.frombytes(times_path.read_bytes())
+        to_stored: list[float] = []
+        to_received: list[float] = []
+        received_to_stored: list[float] = []
+        base = self.workload.base_ms
+        for stored_ms, event_times, received_times in log.batches:
+            for ts_ms, received_ms in zip(event_times, received_times, strict=True):
+                sent = published_ms[ts_ms - base]
+                to_stored.append(stored_ms - sent)
+                to_received.append(received_ms - sent)
+                received_to_stored.append(stored_ms - received_ms)
+        result: dict[str, Any] = {
+            "target_msgs_per_s": float(rate),
+            "publish_msgs_per_s": round(float(published["rate"]), 1),
+            "throughput_msgs_per_s": round(log.throughput(), 1),
+            "publish_to_stored_ms": _quantiles(to_stored),
+            "publish_to_received_ms": _quantiles(to_received),
+            "received_to_stored_ms": _quantiles(received_to_stored),
+            "dead_letters": int(service.metrics.value("placesense_dead_letters_total")),
+        }
+        _progress(f"pipeline latency: publish→stored p50 {result['publish_to_stored_ms']['p50']:.0f} ms, "
+                  f"p99 {result['publish_to_stored_ms']['p99']:.0f} ms")
+        return result
+
+    # afterwards
+
+    def count_stored(self, db: str) -> int:
+        """Points in ``db``: per device, the count of its most complete field (each device always sends the
+        same fields), summed over devices."""
+        total = 0
+        with httpx.Client(base_url=self.influx_url, timeout=120) as http:
+            for measurement in MEASUREMENTS:
+                resp = http.post(
+                    "/query",
+                    params={"db": db},
+                    data={"q": f'SELECT count(*) FROM "{measurement}" GROUP BY "device"'},
+                )
+                resp.raise_for_status()
+                result = resp.json()["results"][0]
+                if "error" in result and "database not found" not in result["error"]:
+                    raise BenchError(f"cannot count stored readings: {result['error']}")
+                for series in result.get("series", []):
+                    row = series["values"][0]
+                    total += max(int(v or 0) for c, v in zip(series["columns"], row, strict=True) if c != "time")
+        return total
+
+    def clean_up(self) -> None:
+        """Drop the bench's databases and broker sessions (they matter on servers the bench did not start)."""
+        with httpx.Client(base_url=self.influx_url, timeout=60) as http:
+            for db in self.databases:
+                with contextlib.suppress(httpx.HTTPError):
+                    http.post("/query", data={"q": f'DROP DATABASE "{db}"'})
+        for client_id in self.client_ids:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0
+            with contextlib.suppress(OSError):
+                client.connect(self.mqtt_host, self.mqtt_port, clean_start=True, properties=props)
+                client.loop_start()
+                deadline = time.monotonic() + 5
+                while not client.is_connected() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                client.disconnect()
+                client.loop_stop()
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model or platform.processor(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def measure(bench: BenchRun) -> dict[str, Any]:
+    args = bench.args
+    started = time.monotonic()
+    influx_rate = bench.raw_influx()
+    mqtt_rate, raw_publish_rate = bench.raw_mqtt()
+    with RssSampler(bench.exclude_pids) as rss:
+        capacity, drain_dead = bench.pipeline_capacity()
+        live = bench.pipeline_live(args.live_rate)
+    found = sum(bench.count_stored(db) for db in bench.databases)
+    published = 2 * args.messages
+    lost = published - found
+    _progress(f"InfluxDB holds {found:,} of the {published:,} readings the pipeline was sent (lost {lost})")
+    slower_raw = min(mqtt_rate, influx_rate)
+    return {
+        "messages": args.messages,
+        "devices": args.devices,
+        "formats": list(bench.formats),
+        "throughput_msgs_per_s": round(capacity, 1),
+        "publish_to_stored_ms": live["publish_to_stored_ms"],
+        "event_to_alert_ms": {"p50": 0.0, "p99": 0.0, "note": ALERT_NOTE},
+        "peak_rss_mb": round(rss.peak_bytes / 2**20, 1),
+        "lost": lost,
+        "raw": {
+            "mqtt_receive_msgs_per_s": round(mqtt_rate, 1),
+            "influx_write_points_per_s": round(influx_rate, 1),
+            "publisher_msgs_per_s": round(raw_publish_rate, 1),
+        },
+        "ratio": round(capacity / slower_raw, 3) if slower_raw else 0.0,
+        "live": live,
+        "published": published,
+        "dead_letters": drain_dead + int(live["dead_letters"]),
+        "machine": machine(),
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = (
+        "Measure the whole pipeline (decode, validate, durable write to InfluxDB, ack, sinks) against the raw\n"
+        "limits of the same broker and InfluxDB: a bare paho subscriber's receive rate and InfluxDB's write rate\n"
+        "in 5,000-point batches. Capacity is measured by draining a backlog; latency while a separate publisher\n"
+        "process publishes live. Starts its own mosquitto and InfluxDB in a temporary folder unless\n"
+        "--mqtt-url and --influx-url are given. Progress goes to stderr; the last stdout line is one JSON object:\n"
+        "messages, devices, throughput_msgs_per_s, publish_to_stored_ms {p50,p99}, event_to_alert_ms {p50,p99},\n"
+        "peak_rss_mb, lost, raw {mqtt_receive_msgs_per_s, influx_write_points_per_s}, ratio (pipeline rate /\n"
+        "lower raw rate), plus details. See docs/benchmarks.md for recorded results."
+    )
+    parser.add_argument("--messages", type=int, default=100_000, metavar="N",
+                        help="messages per timed part (default: %(default)s)")
+    parser.add_argument("--devices", type=int, default=2_000, metavar="D",
+                        help="simulated devices, messages go round-robin over them (default: %(default)s)")
+    parser.add_argument("--formats", default=",".join(BENCH_FORMATS),
+                        help="source formats, comma-separated, devices spread over them (default: %(default)s)")
+    parser.add_argument("--mqtt-url", help="use this broker (mqtt://host:port) instead of starting one")
+    parser.add_argument("--influx-url", help="use this InfluxDB (http://host:port) instead of starting one")
+    parser.add_argument("--live-rate", type=float, default=10_000.0, metavar="MSGS_PER_S",
+                        help="publish rate of the latency part; 0 = as fast as the broker takes (default: %(default)s)")
+    parser.add_argument("--inflight", type=int, default=1000,
+                        help="the publisher's bound on unacknowledged QoS 1 messages (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="deadline for each part to finish (default: 60 s + 2 ms per message)")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep servers' data, spool and SQLite here (default: a temporary folder, removed after)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        formats = parse_formats(args.formats)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from exc
+    if args.messages < 1 or args.devices < 1:
+        raise BenchError("--messages and --devices must be at least 1")
+    if bool(args.mqtt_url) != bool(args.influx_url):
+        raise BenchError("give both --mqtt-url and --influx-url, or neither to start local servers")
+    if args.timeout is None:
+        args.timeout = 60.0 + args.messages * 0.002
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="placesense-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    _progress(f"building {args.devices:,} devices over {', '.join(formats)}; working in {workdir}")
+    registry = build_registry(args.devices, formats)
+    # Event times end a minute before now: inside ingest's accepted window, and distinct per message.
+    base_ms = int(time.time() * 1000) - args.messages - 60_000
+    workload = Workload(registry, args.messages, base_ms)
+    try:
+        if args.mqtt_url:
+            result = _measure_with(args, formats, registry, workload, args.mqtt_url, args.influx_url, workdir, [])
+        else:
+            broker = Mosquitto(workdir / "mosquitto")
+            influx = InfluxDB(workdir / "influxdb")
+            _progress(f"starting mosquitto on {broker.url} and InfluxDB on {influx.url}")
+            with running(broker, influx):
+                servers = [p.process.pid for p in (broker.proc, influx.proc) if p.process is not None]
+                result = _measure_with(args, formats, registry, workload, broker.url, influx.url, workdir, servers)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(orjson.dumps(result).decode(), flush=True)
+    return 0
+
+
+def _measure_with(
+    args: argparse.Namespace,
+    formats: tuple[str, ...],
+    registry: Registry,
+    workload: Workload,
+    mqtt_url: str,
+    influx_url: str,
+    workdir: Path,
+    server_pids: list[int],
+) -> dict[str, Any]:
+    bench = BenchRun(args, formats, registry, workload, mqtt_url, influx_url, workdir)
+    bench.exclude_pids.update(server_pids)
+    try:
+        return measure(bench)
+    finally:
+        bench.clean_up()

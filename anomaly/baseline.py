@@ -1,0 +1,84 @@
+"""A home's learned normal for one daily feature: the last few weeks of values, weekdays and weekends apart.
+
+The baseline is a rolling window (28 values per day type by default), so it adapts to slow, healthy drift
+— a resident who gradually gets up later is "normal" again after a few weeks — while a sudden change stands
+out. Robust statistics only (median, MAD, quantiles): one odd day does not move the usual range.
+
+This module knows nothing about sensors or findings; it stores numbers and answers "is this usual?".
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+
+def quantile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated quantile of an already sorted, non-empty list."""
+    position = q * (len(sorted_values) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+@dataclass(frozen=True, slots=True)
+class Usual:
+    """What is usual for a feature on this kind of day: the range a carer reads, and robust centre/scale."""
+
+    median: float
+    low: float  # 10th percentile
+    high: float  # 90th percentile
+    scale: float  # robust standard deviation (1.4826 × MAD), floored
+    days: int  # how many days this is based on
+    highest: float
+    lowest: float
+
+    def z(self, value: float) -> float:
+        return (value - self.median) / self.scale
+
+
+class DailyBaseline:
+    """Rolling per-feature history with weekday/weekend separation and a minimum scale.
+
+    >>> wake = DailyBaseline(min_scale=15.0)
+    >>> for day in range(14):
+    ...     wake.add(480.0 + (day % 3) * 10, weekend=False)
+    >>> usual = wake.usual(weekend=False)
+    >>> (usual.low, usual.high, usual.days)
+    (480.0, 500.0, 14)
+    >>> round(usual.z(600.0), 1)
+    8.0
+    """
+
+    def __init__(self, min_scale: float, window: int = 28, min_same_type: int = 4) -> None:
+        self.min_scale = min_scale
+        self.window = window
+        self.min_same_type = min_same_type
+        self._weekday: deque[float] = deque(maxlen=window)
+        self._weekend: deque[float] = deque(maxlen=window)
+
+    def __len__(self) -> int:
+        return len(self._weekday) + len(self._weekend)
+
+    def add(self, value: float, weekend: bool) -> None:
+        (self._weekend if weekend else self._weekday).append(value)
+
+    def usual(self, weekend: bool) -> Usual | None:
+        same = self._weekend if weekend else self._weekday
+        # Weekends are judged against weekends once there are a few of them; until then against every day.
+        values = list(same) if len(same) >= self.min_same_type else [*self._weekday, *self._weekend]
+        if len(values) < 3:
+            return None
+        ordered = sorted(values)
+        median = quantile(ordered, 0.5)
+        mad = quantile(sorted(abs(v - median) for v in ordered), 0.5)
+        return Usual(
+            median=median,
+            low=quantile(ordered, 0.1),
+            high=quantile(ordered, 0.9),
+            scale=max(1.4826 * mad, self.min_scale),
+            days=len(ordered),
+            highest=ordered[-1],
+            lowest=ordered[0],
+        )

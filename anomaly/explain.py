@@ -1,0 +1,58 @@
+"""Plain sentences for carers: today's value, the usual range and over how many days.
+
+"Got up at 10:40; usually 07:40–08:30 over the last 14 days." Times of day are local clock times; counts are
+whole numbers; nothing here decides whether something is unusual.
+"""
+
+from __future__ import annotations
+
+from anomaly.baseline import Usual
+
+# feature -> (how a carer names it, unit kind)
+FEATURES: dict[str, tuple[str, str]] = {
+    "wake_min": ("got up", "clock"),
+    "bedtime_min": ("went to bed", "clock"),
+    "motion_count": ("movements detected", "count"),
+    "kitchen_visits": ("kitchen visits", "count"),
+    "kettle_uses": ("kettle boils", "count"),
+    "fridge_opens": ("fridge openings", "count"),
+    "bathroom_day": ("bathroom visits in the day", "count"),
+    "bathroom_night": ("bathroom visits at night", "count"),
+    "night_activity": ("movements outside the bedroom at night", "count"),
+    "out_min": ("time out of the home", "duration"),
+    "temperature_c": ("average room temperature", "celsius"),
+}
+
+
+def clock(minutes: float) -> str:
+    """Minutes after local midnight (may exceed a day) as HH:MM."""
+    whole = round(minutes) % 1440
+    return f"{whole // 60:02d}:{whole % 60:02d}"
+
+
+def amount(feature: str, value: float) -> str:
+    kind = FEATURES.get(feature, (feature, "count"))[1]
+    if kind == "clock":
+        return clock(value)
+    if kind == "duration":
+        hours, minutes = divmod(round(value), 60)
+        return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    if kind == "celsius":
+        return f"{value:.1f} °C"
+    return str(round(value))
+
+
+def usual_range(feature: str, usual: Usual) -> str:
+    low, high = amount(feature, usual.low), amount(feature, usual.high)
+    span = low if low == high else f"{low}–{high}"
+    return f"usually {span} over the last {usual.days} days"
+
+
+def feature_sentence(feature: str, value: float, usual: Usual) -> str:
+    """One feature against its usual range, e.g. ``Got up at 10:40; usually 07:40–08:30 over the last 14 days``."""
+    name, kind = FEATURES.get(feature, (feature, "count"))
+    if kind == "clock":
+        head = f"{name.capitalize()} at {amount(feature, value)}"
+    else:
+        head = f"{name.capitalize()}: {amount(feature, value)}"
+    return f"{head}; {usual_range(feature, usual)}"

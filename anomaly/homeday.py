@@ -1,0 +1,233 @@
+"""What one home's sensors say about the resident's day, accumulated event by event.
+
+A *routine day* runs from one getting-up to the next, so the night belongs to the day before it. ``HomeDay``
+follows the resident through it: getting up (leaving the bed for good after 04:00, or the first kitchen or
+living-room movement when there is no bed sensor), going to bed, bathroom and kitchen visits, the kettle, the
+fridge, going out (front door and then no movement), movement outside the bedroom at night, room temperature,
+and the longest stretch without any movement while awake and at home. ``features()`` is the day's vector.
+
+This module only observes; it never judges what is unusual and never emits findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+VISIT_GAP_MS = 10 * MINUTE_MS  # movement in a room after this much quiet there is a new visit
+CONFIRM_MS = 30 * MINUTE_MS  # out of bed (or in bed) this long before it counts as up (or gone to bed)
+AWAY_AFTER_MS = 3 * MINUTE_MS  # front door used and no movement since: out
+EARLIEST_WAKE_MIN = 4 * 60
+EARLIEST_BED_MIN = 19 * 60
+KETTLE_ON_W = 500.0
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_minute(ts_ms: int, timezone: str) -> tuple[int, bool]:
+    """Minutes after local midnight and whether the local day is a Saturday or Sunday."""
+    stamp = datetime.fromtimestamp(ts_ms / 1000, tz=_zone(timezone))
+    return stamp.hour * 60 + stamp.minute, stamp.weekday() >= 5
+
+
+@dataclass
+class HomeDay:
+    """One routine day of one home, from getting up (``wake_ms``) onwards."""
+
+    wake_ms: int
+    wake_min: float
+    weekend: bool
+    bedtime_ms: int | None = None
+    bedtime_min: float | None = None
+    motion_count: int = 0
+    kitchen_visits: int = 0
+    kettle_uses: int = 0
+    fridge_opens: int = 0
+    bathroom_day: int = 0
+    bathroom_night: int = 0
+    night_activity: int = 0
+    night_door_opens: int = 0
+    out_ms: int = 0
+    temperature_sum: float = 0.0
+    temperature_n: int = 0
+    longest_still_ms: int = 0
+    kitchen_by_hour: dict[int, int] = field(default_factory=dict)  # hours since getting up -> kitchen events so far
+    active_hours: set[int] = field(default_factory=set)  # local hours of day with any movement
+
+    def features(self) -> dict[str, float]:
+        features: dict[str, float] = {
+            "wake_min": self.wake_min,
+            "motion_count": float(self.motion_count),
+            "kitchen_visits": float(self.kitchen_visits),
+            "kettle_uses": float(self.kettle_uses),
+            "fridge_opens": float(self.fridge_opens),
+            "bathroom_day": float(self.bathroom_day),
+            "bathroom_night": float(self.bathroom_night),
+            "night_activity": float(self.night_activity + self.night_door_opens),
+            "out_min": self.out_ms / MINUTE_MS,
+        }
+        if self.bedtime_min is not None:
+            features["bedtime_min"] = self.bedtime_min
+        if self.temperature_n:
+            features["temperature_c"] = self.temperature_sum / self.temperature_n
+        return features
+
+    @property
+    def kitchen_events(self) -> int:
+        return self.kitchen_visits + self.kettle_uses + self.fridge_opens
+
+
+@dataclass
+class HomeTracker:
+    """Where the resident is in their day: asleep or up, home or out, and the current ``HomeDay``."""
+
+    timezone: str
+    has_bed_sensor: bool = False
+    day: HomeDay | None = None
+    asleep: bool = True
+    bed_occupied: bool | None = None
+    bed_left_ms: int | None = None  # candidate getting-up time
+    bed_entered_ms: int | None = None  # candidate bedtime
+    last_activity_ms: int | None = None
+    last_motion_ms: int | None = None
+    last_door_ms: int | None = None
+    out_since_ms: int | None = None
+    room_last_ms: dict[str, int] = field(default_factory=dict)
+    kettle_on: bool = False
+    doors_open: dict[str, bool] = field(default_factory=dict)
+
+    # -- presence -------------------------------------------------------------------------------------------
+
+    def is_out(self, now_ms: int) -> bool:
+        if self.last_door_ms is None or now_ms - self.last_door_ms < AWAY_AFTER_MS:
+            return False
+        # Movement a minute or more after the door means someone came in (or never left).
+        return self.last_motion_ms is None or self.last_motion_ms < self.last_door_ms + MINUTE_MS
+
+    def still_for_ms(self, now_ms: int) -> int:
+        return 0 if self.last_activity_ms is None else now_ms - self.last_activity_ms
+
+    # -- events ---------------------------------------------------------------------------------------------
+
+    def activity(self, ts_ms: int) -> None:
+        """Any sign of life: track the longest stillness while awake and at home."""
+        day = self.day
+        if day is not None and not self.asleep and self.last_activity_ms is not None:
+            went_out = self.last_door_ms is not None and self.last_activity_ms <= self.last_door_ms
+            if not went_out:
+                day.longest_still_ms = max(day.longest_still_ms, ts_ms - self.last_activity_ms)
+        if self.out_since_ms is not None and day is not None:
+            day.out_ms += max(0, ts_ms - self.out_since_ms)
+            self.out_since_ms = None
+        self.last_activity_ms = max(ts_ms, self.last_activity_ms or ts_ms)
+
+    def motion(self, ts_ms: int, room: str | None, minute: int) -> None:
+        if self.is_out(ts_ms) and self.last_door_ms is not None and self.out_since_ms is None:
+            self.out_since_ms = self.last_door_ms
+        self.activity(ts_ms)
+        self.last_motion_ms = ts_ms
+        previous = self.room_last_ms.get(room or "other")
+        self.room_last_ms[room or "other"] = ts_ms
+        new_visit = previous is None or ts_ms - previous > VISIT_GAP_MS
+        day = self.day
+        if day is None:
+            return
+        day.motion_count += 1
+        day.active_hours.add(minute // 60)
+        if self.asleep:
+            if room in ("kitchen", "living_room") and day.bedtime_ms is not None:
+                day.night_activity += 1
+            if room == "bathroom" and new_visit and day.bedtime_ms is not None:
+                day.bathroom_night += 1
+            return
+        if room == "bathroom" and new_visit:
+            day.bathroom_day += 1
+        if room == "kitchen" and new_visit:
+            day.kitchen_visits += 1
+            self._kitchen_tick(ts_ms)
+
+    def _kitchen_tick(self, ts_ms: int) -> None:
+        day = self.day
+        if day is not None:
+            hour = max(0, (ts_ms - day.wake_ms) // HOUR_MS)
+            day.kitchen_by_hour[int(hour)] = day.kitchen_events
+
+    def door(self, ts_ms: int, kind: str, is_open: bool) -> None:
+        was_open = self.doors_open.get(kind, False)
+        self.doors_open[kind] = is_open
+        if not is_open or was_open:
+            return
+        self.activity(ts_ms)
+        day = self.day
+        if kind == "front_door":
+            self.last_door_ms = ts_ms
+            if day is not None and self.asleep and day.bedtime_ms is not None:
+                day.night_door_opens += 1
+        elif kind == "fridge_door" and day is not None and not self.asleep:
+            day.fridge_opens += 1
+            self._kitchen_tick(ts_ms)
+
+    def kettle(self, ts_ms: int, power_w: float) -> None:
+        on = power_w >= KETTLE_ON_W
+        if on and not self.kettle_on:
+            self.activity(ts_ms)
+            if self.day is not None and not self.asleep:
+                self.day.kettle_uses += 1
+                self._kitchen_tick(ts_ms)
+        self.kettle_on = on
+
+    def temperature(self, value: float) -> None:
+        if self.day is not None:
+            self.day.temperature_sum += value
+            self.day.temperature_n += 1
+
+    def bed(self, ts_ms: int, occupied: bool, minute: int) -> None:
+        if self.bed_occupied is occupied:
+            return  # a check-in repeating the state, not a change
+        self.bed_occupied = occupied
+        self.activity(ts_ms)
+        if occupied:
+            self.bed_left_ms = None
+            if not self.asleep and (minute >= EARLIEST_BED_MIN or minute < EARLIEST_WAKE_MIN):
+                self.bed_entered_ms = ts_ms
+        else:
+            self.bed_entered_ms = None
+            if self.asleep and minute >= EARLIEST_WAKE_MIN and minute < 20 * 60:
+                self.bed_left_ms = ts_ms
+
+    def pending_wake(self, now_ms: int) -> int | None:
+        """The getting-up time once it is confirmed (out of bed for ``CONFIRM_MS``), else None."""
+        if self.bed_left_ms is not None and now_ms - self.bed_left_ms >= CONFIRM_MS:
+            return self.bed_left_ms
+        return None
+
+    def pending_bedtime(self, now_ms: int) -> int | None:
+        if self.bed_entered_ms is not None and now_ms - self.bed_entered_ms >= CONFIRM_MS:
+            return self.bed_entered_ms
+        return None
+
+    def start_day(self, wake_ms: int) -> HomeDay | None:
+        """Begin a new routine day at ``wake_ms``; returns the day that ends."""
+        ended = self.day
+        minute, weekend = local_minute(wake_ms, self.timezone)
+        self.day = HomeDay(wake_ms=wake_ms, wake_min=float(minute), weekend=weekend)
+        self.asleep = False
+        self.bed_left_ms = None
+        self.day.active_hours.add(minute // 60)
+        return ended
+
+    def go_to_bed(self, bedtime_ms: int) -> None:
+        self.asleep = True
+        self.bed_entered_ms = None
+        if self.day is not None:
+            minute, _ = local_minute(bedtime_ms, self.timezone)
+            # After midnight counts as late evening of the same routine day.
+            self.day.bedtime_min = float(minute + (1440 if minute < EARLIEST_WAKE_MIN else 0))
+            self.day.bedtime_ms = bedtime_ms

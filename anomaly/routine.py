@@ -1,0 +1,562 @@
+"""Routine-change detection per home: learn each resident's normal, say plainly when today departs from it.
+
+``RoutineDetector`` takes home ``Reading``s one at a time (``process``) and the passing of time (``tick``), and
+returns ``rules.findings.Finding``s for the care team. For each home it learns, from the home's own history:
+
+- daily features (getting-up time, bedtime, movements, kitchen visits, kettle boils, fridge openings, bathroom
+  visits by day and night, movement outside the bedroom at night, time out, room temperature), each against a
+  rolling weekday/weekend baseline (``anomaly.baseline``) that follows slow, healthy drift;
+- an hour-of-day activity profile and the usual longest still spell, so "no movement" is judged against what is
+  normal at that hour for that person;
+- an hour-of-day room-temperature profile.
+
+Checks run as early as the evidence allows: *not up yet* once the usual getting-up range has clearly passed,
+*no movement* while the person is at home and normally active, *night-time wandering* as it happens, *more
+bathroom visits* and *less kitchen use* during the day, *cold home* against the usual temperature at that hour,
+and at the end of each routine day a multivariate check over the whole feature vector (robust z-scores against
+the baselines, combined; see ``docs/anomaly.md`` for why this and not HalfSpaceTrees). Nothing is raised until
+a home has ``warm_up_days`` of learned days. Days flagged for a feature are kept out of that feature's
+baseline unless the change lasts ``accept_after_days`` days, so one bad day does not become normal.
+
+This module must not talk to MQTT, InfluxDB or the alert store: readings in, findings out.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from anomaly.baseline import DailyBaseline, Usual, quantile
+from anomaly.explain import FEATURES, amount, clock, feature_sentence
+from anomaly.homeday import (
+    EARLIEST_WAKE_MIN,
+    HOUR_MS,
+    MINUTE_MS,
+    HomeDay,
+    HomeTracker,
+    local_minute,
+)
+from devices.readings import Reading
+from devices.registry import Registry
+from placesense.clock import Clock
+from rules.findings import Finding, Severity
+
+STATE_FILE = "routine.pkl"
+STATE_VERSION = 1
+
+# feature -> smallest robust scale, so a very regular resident is not alarmed by tiny changes
+MIN_SCALE: dict[str, float] = {
+    "wake_min": 20.0,
+    "bedtime_min": 25.0,
+    "motion_count": 40.0,
+    "kitchen_visits": 1.5,
+    "kettle_uses": 1.5,
+    "fridge_opens": 2.0,
+    "bathroom_day": 1.5,
+    "bathroom_night": 1.0,
+    "night_activity": 1.0,
+    "out_min": 45.0,
+    "temperature_c": 0.7,
+}
+PIR_HOLD_MS = 60_000  # a PIR's "no motion" comes about a minute after the last movement it saw
+
+
+def poisson_upper_tail(k: int, mean: float) -> float:
+    """P(X ≥ k) for X ~ Poisson(mean)."""
+    if k <= 0:
+        return 1.0
+    term = math.exp(-mean)
+    below = term
+    for i in range(1, k):
+        term *= mean / i
+        below += term
+    return max(0.0, 1.0 - below)
+
+
+def poisson_lower_tail(k: int, mean: float) -> float:
+    """P(X ≤ k) for X ~ Poisson(mean)."""
+    return 1.0 - poisson_upper_tail(k + 1, mean)
+
+
+@dataclass
+class HomeModel:
+    """Everything learned and tracked for one home; pickled as it is by ``save_state``."""
+
+    tracker: HomeTracker
+    baselines: dict[str, DailyBaseline] = field(default_factory=dict)
+    still: DailyBaseline = field(default_factory=lambda: DailyBaseline(min_scale=5.0))
+    kitchen_curves: deque[tuple[bool, dict[int, int]]] = field(default_factory=lambda: deque(maxlen=28))
+    hour_active: list[float] = field(default_factory=lambda: [0.0] * 24)
+    temperature_mean: list[float] = field(default_factory=lambda: [0.0] * 24)
+    temperature_dev: list[float] = field(default_factory=lambda: [0.0] * 24)
+    temperature_n: list[int] = field(default_factory=lambda: [0] * 24)
+    days_learned: int = 0
+    held: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)
+    open_rules: set[str] = field(default_factory=set)
+    flagged_today: set[str] = field(default_factory=set)
+    last_kitchen_check_hour: int = -1
+
+    def baseline(self, feature: str) -> DailyBaseline:
+        if feature not in self.baselines:
+            self.baselines[feature] = DailyBaseline(min_scale=MIN_SCALE.get(feature, 1.0))
+        return self.baselines[feature]
+
+    def usual(self, feature: str, weekend: bool) -> Usual | None:
+        baseline = self.baselines.get(feature)
+        return baseline.usual(weekend) if baseline is not None else None
+
+
+class RoutineDetector:
+    """Per-home routine learning and routine-change findings.
+
+    Feed every home ``Reading`` to ``process``; call ``tick(now_ms)`` every minute or so (with an event clock,
+    after each batch of readings) so time-based checks fire when nothing arrives.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        clock: Clock,
+        warm_up_days: int = 14,
+        accept_after_days: int = 3,
+        significance: float = 1e-3,
+    ) -> None:
+        self.registry = registry
+        self.clock = clock
+        self.warm_up_days = warm_up_days
+        self.accept_after_days = accept_after_days
+        self.significance = significance
+        self._homes: dict[str, HomeModel] = {}
+
+    # -- public -------------------------------------------------------------------------------------------------
+
+    def process(self, reading: Reading) -> list[Finding]:
+        """Take one reading; returns the findings it triggers (often none)."""
+        if reading.domain != "home":
+            return []
+        device = self.registry.devices.get(reading.device_id)
+        kind = device.kind if device is not None else None
+        model = self._home(reading.subject)
+        if model is None:
+            return []
+        tracker = model.tracker
+        ts = reading.ts_ms
+        findings = self._advance(reading.subject, model, ts)
+        minute, _ = local_minute(ts, tracker.timezone)
+        metrics = reading.metrics
+        room = reading.room or (device.room if device is not None else None)
+        if "motion" in metrics:
+            if metrics["motion"] >= 0.5:
+                if tracker.asleep and minute >= EARLIEST_WAKE_MIN and room in ("kitchen", "living_room"):
+                    # Up and about in the kitchen or living room in the morning: whatever the bed said, up.
+                    wake = tracker.bed_left_ms if tracker.bed_left_ms is not None else ts
+                    if tracker.bed_left_ms is not None or not tracker.has_bed_sensor:
+                        findings += self._wake(reading.subject, model, wake, ts)
+                tracker.motion(ts, room, minute)
+                findings += self._night_check(reading.subject, model, ts)
+                findings += self._bathroom_check(reading.subject, model, ts)
+            else:
+                tracker.activity(ts - PIR_HOLD_MS)
+        if "door_open" in metrics and kind in ("front_door", "fridge_door", "door"):
+            tracker.door(ts, kind, metrics["door_open"] >= 0.5)
+            if kind == "front_door":
+                findings += self._night_check(reading.subject, model, ts)
+        if "occupied" in metrics and kind == "bed":
+            tracker.has_bed_sensor = True
+            tracker.bed(ts, metrics["occupied"] >= 0.5, minute)
+        if "power_w" in metrics and kind == "kettle":
+            tracker.kettle(ts, metrics["power_w"])
+        if "temperature_c" in metrics and kind == "climate":
+            findings += self._temperature(reading.subject, model, ts, metrics["temperature_c"], minute)
+        return findings
+
+    def tick(self, now_ms: int | None = None) -> list[Finding]:
+        """Time-based checks for every home (not up yet, no movement, little kitchen use)."""
+        now = self.clock.now_ms() if now_ms is None else now_ms
+        findings: list[Finding] = []
+        for home_id, model in self._homes.items():
+            findings += self._advance(home_id, model, now)
+            findings += self._late_wake_check(home_id, model, now)
+            findings += self._stillness_check(home_id, model, now)
+            findings += self._kitchen_check(home_id, model, now)
+        return findings
+
+    def warm_up(self, home_id: str) -> dict[str, Any]:
+        """Warm-up status for the API: days learned, days needed, whether routine alerts can be raised."""
+        model = self._homes.get(home_id)
+        learned = model.days_learned if model else 0
+        return {"days_learned": learned, "days_needed": self.warm_up_days, "ready": learned >= self.warm_up_days}
+
+    def routine_today(self, home_id: str) -> dict[str, Any]:
+        """Today so far against the learned baseline, for ``GET /api/v1/homes/{home}/routine``."""
+        model = self._homes.get(home_id)
+        result: dict[str, Any] = {"home": home_id, "warm_up": self.warm_up(home_id), "features": [], "state": None}
+        if model is None:
+            return result
+        tracker = model.tracker
+        now = self.clock.now_ms()
+        result["state"] = "asleep" if tracker.asleep else ("out" if tracker.is_out(now) else "up")
+        result["open_findings"] = sorted(model.open_rules)
+        result["hour_activity"] = [round(p, 3) for p in model.hour_active]
+        day = tracker.day
+        if day is None:
+            return result
+        result["day_started"] = clock(day.wake_min)
+        for feature, value in day.features().items():
+            usual = model.usual(feature, day.weekend)
+            entry: dict[str, Any] = {"feature": feature, "label": FEATURES[feature][0], "today": round(value, 2)}
+            if usual is not None:
+                entry |= {
+                    "usual_low": round(usual.low, 2),
+                    "usual_high": round(usual.high, 2),
+                    "usual_median": round(usual.median, 2),
+                    "days": usual.days,
+                    "text": feature_sentence(feature, value, usual),
+                }
+            result["features"].append(entry)
+        return result
+
+    def homes(self) -> list[str]:
+        return sorted(self._homes)
+
+    # -- persistence --------------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "homes": self._homes}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"routine state version {state.get('version')!r} is not {STATE_VERSION}")
+        self._homes = dict(state["homes"])
+
+    def save_state(self, directory: Path) -> Path:
+        """Write the learned state to ``directory/routine.pkl`` atomically; returns the file."""
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / STATE_FILE
+        partial = target.with_suffix(".tmp")
+        with partial.open("wb") as handle:
+            pickle.dump(self.state_dict(), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(target)
+        return target
+
+    def load_state(self, directory: Path) -> bool:
+        """Restore state saved by ``save_state``; False when there is none yet (a first start)."""
+        source = directory / STATE_FILE
+        if not source.exists():
+            return False
+        with source.open("rb") as handle:
+            self.load_state_dict(pickle.load(handle))  # our own file, written by save_state
+        return True
+
+    # -- day boundaries -----------------------------------------------------------------------------------------
+
+    def _home(self, home_id: str) -> HomeModel | None:
+        model = self._homes.get(home_id)
+        if model is None:
+            home = self.registry.homes.get(home_id)
+            if home is None:
+                return None
+            model = HomeModel(tracker=HomeTracker(timezone=home.timezone))
+            self._homes[home_id] = model
+        return model
+
+    def _advance(self, home_id: str, model: HomeModel, now: int) -> list[Finding]:
+        tracker = model.tracker
+        findings: list[Finding] = []
+        wake = tracker.pending_wake(now)
+        if wake is not None and tracker.asleep:
+            findings += self._wake(home_id, model, wake, now)
+        bedtime = tracker.pending_bedtime(now)
+        if bedtime is not None and not tracker.asleep:
+            tracker.go_to_bed(bedtime)
+        if not tracker.has_bed_sensor and not tracker.asleep and tracker.last_activity_ms is not None:
+            minute, _ = local_minute(now, tracker.timezone)
+            if (minute >= 21 * 60 or minute < EARLIEST_WAKE_MIN) and now - tracker.last_activity_ms >= HOUR_MS:
+                tracker.go_to_bed(tracker.last_activity_ms)
+        return findings
+
+    def _wake(self, home_id: str, model: HomeModel, wake_ms: int, now: int) -> list[Finding]:
+        tracker = model.tracker
+        ended = tracker.start_day(wake_ms)
+        model.last_kitchen_check_hour = -1
+        findings: list[Finding] = []
+        for rule in ("routine_late_wakeup", "routine_night_wandering"):
+            if rule in model.open_rules:
+                model.open_rules.discard(rule)
+                findings.append(self._finding(rule, home_id, "info", "Up and about again.", now, active=False))
+        if ended is not None:
+            findings += self._close_day(home_id, model, ended, now)
+        model.flagged_today = set()
+        return findings
+
+    def _close_day(self, home_id: str, model: HomeModel, day: HomeDay, now: int) -> list[Finding]:
+        features = day.features()
+        findings: list[Finding] = []
+        flagged: set[str] = set()
+        if self._ready(model):
+            findings, flagged = self._daily_check(home_id, model, day, features, now)
+        flagged |= {name for name in model.flagged_today if name in features}
+        for feature, value in features.items():
+            if feature in flagged:
+                held = model.held.setdefault(feature, [])
+                held.append((value, day.weekend))
+                if len(held) >= self.accept_after_days:
+                    # A change that lasts is the new normal (the carers have been told); learn it.
+                    for old_value, old_weekend in held:
+                        model.baseline(feature).add(old_value, old_weekend)
+                    held.clear()
+            else:
+                model.held.pop(feature, None)
+                model.baseline(feature).add(value, day.weekend)
+        model.still.add(day.longest_still_ms / MINUTE_MS, day.weekend)
+        model.kitchen_curves.append((day.weekend, dict(day.kitchen_by_hour)))
+        rate = max(1.0 / (model.days_learned + 1), 1.0 / 14)
+        for hour in range(24):
+            seen = 1.0 if hour in day.active_hours else 0.0
+            model.hour_active[hour] += rate * (seen - model.hour_active[hour])
+        model.days_learned += 1
+        return findings
+
+    def _ready(self, model: HomeModel) -> bool:
+        return model.days_learned >= self.warm_up_days
+
+    # -- checks ---------------------------------------------------------------------------------------------
+
+    def _daily_check(
+        self, home_id: str, model: HomeModel, day: HomeDay, features: dict[str, float], now: int
+    ) -> tuple[list[Finding], set[str]]:
+        """The multivariate check: robust z per feature, combined; several moderate moves or one big one."""
+        moved: list[tuple[float, str, float, Usual]] = []
+        for feature, value in features.items():
+            usual = model.usual(feature, day.weekend)
+            if usual is None:
+                continue
+            z = usual.z(value)
+            outside = value > usual.highest or value < usual.lowest
+            if abs(z) >= 3.0 and outside:
+                moved.append((abs(z), feature, value, usual))
+        moved.sort(reverse=True)
+        findings: list[Finding] = []
+        flagged = {feature for _, feature, _, _ in moved}
+        strength = sum(min(z, 10.0) for z, _, _, _ in moved)
+        fresh = [m for m in moved if m[1] not in model.flagged_today]
+        if not fresh or not (len(moved) >= 2 and strength >= 8.0 or moved[0][0] >= 6.0):
+            return findings, flagged
+        sentences = [feature_sentence(feature, value, usual) for _, feature, value, usual in moved[:4]]
+        evidence: dict[str, float | int | str | None] = {"features_moved": len(moved), "strength": round(strength, 2)}
+        for z, feature, value, usual in moved[:4]:
+            evidence[f"{feature}"] = round(value, 2)
+            evidence[f"{feature}_usual_low"] = round(usual.low, 2)
+            evidence[f"{feature}_usual_high"] = round(usual.high, 2)
+            evidence[f"{feature}_z"] = round(z, 2)
+        evidence["days"] = moved[0][3].days
+        message = "Routine changed yesterday. " + ". ".join(sentences) + "."
+        severity: Severity = "warning" if len(moved) >= 2 else "info"
+        findings.append(self._finding("routine_change", home_id, severity, message, now, evidence=evidence))
+        return findings, flagged
+
+    def _late_wake_check(self, home_id: str, model: HomeModel, now: int) -> list[Finding]:
+        tracker = model.tracker
+        if not self._ready(model) or not tracker.asleep or "routine_late_wakeup" in model.open_rules:
+            return []
+        if tracker.bed_left_ms is not None:
+            return []  # out of bed, waiting to see whether it is for good
+        minute, weekend = local_minute(now, tracker.timezone)
+        usual = model.usual("wake_min", weekend)
+        if usual is None or not EARLIEST_WAKE_MIN <= minute < 18 * 60:
+            return []  # in bed in the evening or at night is not "not up yet"
+        limit = max(usual.high + 45.0, usual.median + 3.0 * usual.scale)
+        if minute < limit:
+            return []
+        message = (
+            f"Not up yet at {clock(minute)}; usually up {clock(usual.low)}–{clock(usual.high)} "
+            f"over the last {usual.days} days."
+        )
+        evidence: dict[str, float | int | str | None] = {
+            "now_min": minute, "usual_low_min": round(usual.low), "usual_high_min": round(usual.high),
+            "days": usual.days,
+        }
+        model.open_rules.add("routine_late_wakeup")
+        model.flagged_today.add("wake_min")
+        return [self._finding("routine_late_wakeup", home_id, "warning", message, now, evidence=evidence)]
+
+    def _stillness_check(self, home_id: str, model: HomeModel, now: int) -> list[Finding]:
+        tracker = model.tracker
+        rule = "routine_no_movement"
+        still_ms = tracker.still_for_ms(now)
+        if rule in model.open_rules:
+            if still_ms < 5 * MINUTE_MS:
+                model.open_rules.discard(rule)
+                return [self._finding(rule, home_id, "info", "Movement seen again.", now, active=False)]
+            return []
+        day = tracker.day
+        if not self._ready(model) or day is None or tracker.asleep or tracker.is_out(now):
+            return []
+        minute, weekend = local_minute(now, tracker.timezone)
+        hour = minute // 60
+        if now - day.wake_ms < HOUR_MS or min(model.hour_active[hour], model.hour_active[(hour + 23) % 24]) < 0.8:
+            return []
+        bedtime = model.usual("bedtime_min", weekend)
+        if bedtime is not None and minute + 60 > bedtime.low and minute >= EARLIEST_WAKE_MIN:
+            return []  # getting close to bedtime: stillness may be sleep
+        usual_still = model.still.usual(weekend)
+        typical = usual_still.high if usual_still is not None else 30.0
+        limit_min = min(50.0, max(30.0, 1.5 * typical))
+        if still_ms < limit_min * MINUTE_MS or tracker.last_activity_ms is None:
+            return []
+        since = local_minute(tracker.last_activity_ms, tracker.timezone)[0]
+        message = (
+            f"No movement for {round(still_ms / MINUTE_MS)} min since {clock(since)}, at home and not in bed; "
+            f"at this time of day there is usually movement, and the longest still spell is usually under "
+            f"{round(typical)} min"
+            + (f" over the last {usual_still.days} days." if usual_still is not None else ".")
+        )
+        evidence: dict[str, float | int | str | None] = {
+            "still_min": round(still_ms / MINUTE_MS), "since_min": since, "limit_min": round(limit_min),
+            "hour_active_share": round(model.hour_active[hour], 2),
+        }
+        model.open_rules.add(rule)
+        return [self._finding(rule, home_id, "critical", message, now, evidence=evidence)]
+
+    def _night_check(self, home_id: str, model: HomeModel, now: int) -> list[Finding]:
+        tracker = model.tracker
+        day = tracker.day
+        rule = "routine_night_wandering"
+        if not self._ready(model) or day is None or not tracker.asleep or day.bedtime_ms is None:
+            return []
+        if rule in model.open_rules:
+            return []
+        count = day.night_activity + day.night_door_opens
+        usual = model.usual("night_activity", day.weekend)
+        usual_most = usual.highest if usual is not None else 0.0
+        if count < max(3.0, usual_most + 2.0) and not (day.night_door_opens and usual_most < 1.0):
+            return []
+        minute, _ = local_minute(now, tracker.timezone)
+        doors = f" and the front door opened {day.night_door_opens} time(s)" if day.night_door_opens else ""
+        message = (
+            f"Up and about at night: movement in the kitchen or living room {day.night_activity} time(s){doors} "
+            f"by {clock(minute)}; usually {round(usual_most)} at most a night"
+            + (f" over the last {usual.days} days." if usual is not None else ".")
+        )
+        evidence: dict[str, float | int | str | None] = {
+            "night_movements": day.night_activity, "night_door_opens": day.night_door_opens,
+            "usual_most": usual_most,
+        }
+        model.open_rules.add(rule)
+        model.flagged_today.add("night_activity")
+        return [self._finding(rule, home_id, "warning", message, now, evidence=evidence)]
+
+    def _bathroom_check(self, home_id: str, model: HomeModel, now: int) -> list[Finding]:
+        tracker = model.tracker
+        day = tracker.day
+        rule = "routine_more_bathroom_visits"
+        if not self._ready(model) or day is None or "bathroom_day" in model.flagged_today:
+            return []
+        usual = model.usual("bathroom_day", day.weekend)
+        night = model.usual("bathroom_night", day.weekend)
+        if usual is None or night is None:
+            return []
+        bedtime, wake = model.usual("bedtime_min", day.weekend), model.usual("wake_min", day.weekend)
+        awake_min = bedtime.median - wake.median if bedtime is not None and wake is not None else 900.0
+        share = min(1.0, max(0.1, (now - day.wake_ms) / MINUTE_MS / max(awake_min, 60.0)))
+        visits = day.bathroom_day + day.bathroom_night
+        expected = max(usual.median * share + (night.median if day.bathroom_night else 0.0), 1.0)
+        if visits < usual.highest + 2 or poisson_upper_tail(visits, expected) >= self.significance:
+            return []
+        minute, _ = local_minute(now, tracker.timezone)
+        message = (
+            f"Bathroom visits: {visits} so far today by {clock(minute)}; usually "
+            f"{amount('bathroom_day', usual.low)}–{amount('bathroom_day', usual.high)} in a whole day "
+            f"over the last {usual.days} days."
+        )
+        evidence: dict[str, float | int | str | None] = {
+            "visits": visits, "usual_low": usual.low, "usual_high": usual.high, "days": usual.days,
+            "expected_by_now": round(expected, 1),
+        }
+        model.flagged_today |= {"bathroom_day", "bathroom_night"}
+        return [self._finding(rule, home_id, "warning", message, now, evidence=evidence)]
+
+    def _kitchen_check(self, home_id: str, model: HomeModel, now: int) -> list[Finding]:
+        tracker = model.tracker
+        day = tracker.day
+        if not self._ready(model) or day is None or tracker.asleep or "kitchen_visits" in model.flagged_today:
+            return []
+        hour = int((now - day.wake_ms) // HOUR_MS)
+        if hour < 6 or hour > 15 or hour == model.last_kitchen_check_hour:
+            return []
+        model.last_kitchen_check_hour = hour
+        curves = [c for w, c in model.kitchen_curves if w == day.weekend]
+        if len(curves) < 4:
+            curves = [c for _, c in model.kitchen_curves]
+        if len(curves) < 5:
+            return []
+        by_now = sorted(float(max((n for h, n in c.items() if h < hour), default=0)) for c in curves)
+        today = max((n for h, n in day.kitchen_by_hour.items() if h < hour), default=0)
+        median = quantile(by_now, 0.5)
+        if today > 0.5 * median or median - today < 4 or poisson_lower_tail(today, median) >= self.significance:
+            return []
+        minute, _ = local_minute(now, tracker.timezone)
+        message = (
+            f"Little kitchen use: {today} kitchen visits, kettle boils and fridge openings by {clock(minute)}; "
+            f"by this time usually {round(quantile(by_now, 0.1))}–{round(quantile(by_now, 0.9))} "
+            f"over the last {len(curves)} days."
+        )
+        evidence: dict[str, float | int | str | None] = {
+            "kitchen_events": today, "usual_median": median, "days": len(curves), "hours_since_up": hour,
+        }
+        model.flagged_today |= {"kitchen_visits", "kettle_uses", "fridge_opens"}
+        return [self._finding("routine_reduced_kitchen_use", home_id, "warning", message, now, evidence=evidence)]
+
+    def _temperature(self, home_id: str, model: HomeModel, now: int, value: float, minute: int) -> list[Finding]:
+        model.tracker.temperature(value)
+        hour = minute // 60
+        rule = "routine_cold_home"
+        n = model.temperature_n[hour]
+        mean, dev = model.temperature_mean[hour], model.temperature_dev[hour]
+        limit = mean - max(2.5, 4.0 * dev)
+        cold = self._ready(model) and n >= 20 and value < min(18.0, limit)
+        findings: list[Finding] = []
+        if cold and rule not in model.open_rules:
+            model.open_rules.add(rule)
+            message = (
+                f"Room temperature {value:.1f} °C at {clock(minute)}; usually about {mean:.1f} °C at this time "
+                f"of day over the last {model.days_learned} days."
+            )
+            evidence: dict[str, float | int | str | None] = {
+                "temperature_c": value, "usual_c": round(mean, 2), "limit_c": round(limit, 2),
+            }
+            findings.append(self._finding(rule, home_id, "warning", message, now, evidence=evidence))
+        elif rule in model.open_rules and value >= min(18.0, mean - 1.5):
+            model.open_rules.discard(rule)
+            findings.append(self._finding(rule, home_id, "info", "Room temperature back to usual.", now, active=False))
+        if not cold and rule not in model.open_rules:
+            model.temperature_n[hour] = n + 1
+            rate = max(1.0 / (n + 1), 1.0 / 80)
+            model.temperature_mean[hour] = mean + rate * (value - mean)
+            model.temperature_dev[hour] = dev + rate * (abs(value - mean) - dev)
+        return findings
+
+    # -- findings -----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _finding(
+        rule: str,
+        home_id: str,
+        severity: Severity,
+        message: str,
+        at_ms: int,
+        active: bool = True,
+        evidence: Mapping[str, float | int | str | None] | None = None,
+    ) -> Finding:
+        return Finding(
+            rule=rule, audience="care", subject=home_id, severity=severity, message=message, at_ms=at_ms,
+            active=active, evidence=dict(evidence or {}),
+        )

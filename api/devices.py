@@ -25,7 +25,9 @@ class DeviceOut(BaseModel):
     id: str
     domain: Literal["home", "soil", "air"]
     subject: str = Field(description="pseudonymous home id, flowerbed id or air site id")
-    subject_name: str | None = Field(default=None, description="bed or site name; a resident's name only for admin/care")
+    subject_name: str | None = Field(
+        default=None, description="bed or site name; a resident's name only for admin/care"
+    )
     kind: str
     room: str | None = None
     format: str
@@ -35,7 +37,9 @@ class DeviceOut(BaseModel):
     last_seen: str | None = Field(default=None, description="when ingest last received a message (RFC 3339)")
     last_event: str | None = Field(default=None, description="event time of the newest reading (RFC 3339)")
     battery_pct: float | None = None
-    online: bool | None = Field(default=None, description="from the retained status topic or recent data; null if unknown")
+    online: bool | None = Field(
+        default=None, description="from the retained status topic or recent data; null if unknown"
+    )
 
 
 class DevicesOut(BaseModel):

@@ -106,6 +106,7 @@ def readings(
     # Same answer for "no such device" and "not yours", so a token cannot probe which devices exist.
     if spec is None or not caller.may_read_readings(spec):
         raise Problem(404, f"no device {device!r} that this token may read", kind="unknown-device")
+    metric = metric or None  # "?metric=" from a form means "all metrics", as omitting it does
     if metric is not None and metric not in READABLE_METRICS:
         raise Problem(422, f"unknown metric {metric!r}; known metrics: {', '.join(sorted(READABLE_METRICS))}",
                       kind="invalid-parameters")

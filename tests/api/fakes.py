@@ -109,7 +109,8 @@ class FakeRules:
     def air_quality(self) -> list[dict[str, Any]]:
         return [
             {
-                "site_id": "air-01", "name": "High Street", "index": 4, "band": "Moderate", "updated_ms": 1_700_000_000_000,
+                "site_id": "air-01", "name": "High Street", "index": 4, "band": "Moderate",
+                "updated_ms": 1_700_000_000_000,
                 "pollutants": [
                     {"metric": "no2_ugm3", "label": "NO2", "averaging_hours": 1, "mean_ugm3": 210.0, "index": 4,
                      "band": "Moderate", "complete": True},

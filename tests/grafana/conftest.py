@@ -1,4 +1,9 @@
-"""Fixtures of the grafana room: one InfluxDB database per module, filled with two days of a fleet's readings."""
+"""Fixtures of the grafana room: one InfluxDB database per module, filled by the firmware simulator.
+
+Two days of a small fleet's messages from ``firmware_sim.generate`` (with a cold home injected) are turned into
+readings exactly as the canonical decoder does — same metric names and units, booleans as 1.0/0.0 — and written
+as line protocol with ingest's own encoder.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,16 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from firmware_sim.fleet import build_fleet
+from firmware_sim import build_fleet, generate, ground_truth
 
+from devices.readings import Reading
 from devices.registry import Registry
 from ingest.lineprotocol import encode_batch
 from placesense.localstack import InfluxDB
-from tests.grafana.support import HOUR_MS, fleet_readings
+
+HOUR_MS = 3_600_000
+SEED = 5
+ANOMALIES = ["cold_home"]
 
 
 @dataclass(frozen=True)
@@ -24,10 +33,25 @@ class FilledInflux:
     registry: Registry
     start_ms: int
     end_ms: int
+    cold_home: str
 
 
 def grafana_fleet() -> Registry:
-    return build_fleet(homes=3, beds=4, air_sites=2, seed=5, formats="canonical")
+    return build_fleet(homes=3, beds=4, air_sites=2, seed=SEED, formats="canonical")
+
+
+def simulated_readings(registry: Registry, start_ms: int, end_ms: int) -> Iterator[Reading]:
+    for device, m in generate(registry, start_ms, end_ms, seed=SEED, anomalies=ANOMALIES):
+        yield Reading(
+            domain=device.domain,
+            device_id=device.id,
+            subject=device.subject,
+            room=device.room,
+            ts_ms=m.ts_ms,
+            metrics={name: float(value) for name, value in m.metrics.items()},
+            battery_pct=m.battery_pct,
+            seq=m.seq,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +59,11 @@ def filled_influx(influx: InfluxDB) -> Iterator[FilledInflux]:
     registry = grafana_fleet()
     end_ms = (int(time.time() * 1000) // HOUR_MS) * HOUR_MS
     start_ms = end_ms - 48 * HOUR_MS
+    (cold,) = ground_truth(registry, start_ms, end_ms, seed=SEED, anomalies=ANOMALIES)
     db = f"g_{uuid.uuid4().hex[:10]}"
     httpx.post(f"{influx.url}/query", data={"q": f'CREATE DATABASE "{db}"'}, timeout=30).raise_for_status()
-    body = encode_batch(fleet_readings(registry, start_ms, end_ms))
+    body = encode_batch(simulated_readings(registry, start_ms, end_ms))
     resp = httpx.post(f"{influx.url}/write", params={"db": db, "precision": "ms"}, content=body, timeout=60)
     assert resp.status_code == 204, resp.text
-    yield FilledInflux(influx.url, db, registry, start_ms, end_ms)
+    yield FilledInflux(influx.url, db, registry, start_ms, end_ms, cold.subject)
     httpx.post(f"{influx.url}/query", data={"q": f'DROP DATABASE "{db}"'}, timeout=30)

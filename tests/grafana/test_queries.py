@@ -1,8 +1,8 @@
 """Every panel's InfluxQL, interpolated as Grafana would, run against the real test InfluxDB and returning data.
 
-The database holds two days of readings for a small fleet (three homes, four beds, two air sites) written as
-line protocol, the same encoding ingest uses. Template variables take their "All" values from running the
-variable's own ``SHOW TAG VALUES`` query, as Grafana does.
+The database holds two days of the firmware simulator's readings for a small fleet (three homes, four beds, two
+air sites, one home going cold) written as line protocol, the same encoding ingest uses. Template variables
+take their "All" values from running the variable's own ``SHOW TAG VALUES`` query, as Grafana does.
 """
 
 from __future__ import annotations
@@ -88,8 +88,7 @@ def test_activity_is_counted_per_hour(filled_influx: FilledInflux) -> None:
 def test_cold_home_is_below_the_threshold(filled_influx: FilledInflux) -> None:
     temperature = DASHBOARDS[0].panels[1].targets[0]
     assert isinstance(temperature, InfluxQLTarget)
-    cold_home = sorted(filled_influx.registry.homes)[0]
-    series = _run(filled_influx, temperature.query, {"home": [cold_home]})
+    series = _run(filled_influx, temperature.query, {"home": [filled_influx.cold_home]})
     lowest = min(v for s in series for _, v in s["values"] if v is not None)
     assert lowest < 16
 

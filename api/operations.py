@@ -1,5 +1,6 @@
 """Operations endpoints: ``/api/v1/audit`` (admin), ``/healthz`` (no token: load balancers and
-``placesense doctor`` call it) and ``/metrics`` (Prometheus text; an admin token, which Prometheus sends with ``authorization: credentials_file``).
+``placesense doctor`` call it) and ``/metrics`` (Prometheus text; an admin token, which Prometheus sends
+with ``authorization: credentials_file``).
 
 ``/metrics`` needs a token because counters by dead-letter kind and device counts describe the estate; a
 loopback-only deployment can still scrape it with the admin token. This module must not change any state.

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
-from firmware_sim.encoders import encode
+from firmware_sim.encoders import ENCODERS, encode
 from firmware_sim.firmware import SimEvent
 from firmware_sim.timebase import rfc3339
 from paho.mqtt.enums import CallbackAPIVersion
@@ -163,6 +163,11 @@ def publish(
     """Publish ``events`` (from ``Simulation.events()``) for ``devices`` and wait for every PUBACK."""
     if speed != "max" and (not isinstance(speed, int | float) or speed <= 0):
         raise ValueError("speed must be 'max' or a positive number of simulated seconds per second")
+    unsendable = {d.id for d in devices if d.format not in ENCODERS}
+    if unsendable:
+        log.warning("skipping %d device(s) whose source format has no encoder yet: %s",
+                    len(unsendable), ", ".join(sorted(unsendable)[:10]))
+        devices = [d for d in devices if d.id not in unsendable]
     links: dict[str, _Link] = {}
     shared: _Link | None = None
     status_devices = [d for d in devices if d.format == "canonical"] if statuses else []
@@ -193,7 +198,8 @@ def publish(
         next_report = started + progress_every_s
         first_send: int | None = None
         last_send: int | None = None
-        for sent, event in enumerate(events, start=1):
+        sendable = (event for event in events if event.device.id not in unsendable)
+        for sent, event in enumerate(sendable, start=1):
             if first_send is None:
                 first_send = event.send_ms
             last_send = event.send_ms

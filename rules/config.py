@@ -92,8 +92,12 @@ class WateringRule(_Section):
     hysteresis_pct: float = Field(default=2.0, ge=0, le=20, description="must rise this far above dry to clear")
     predict_hours: float = Field(default=24.0, gt=0, le=168)
     predict_clear_hours: float = Field(default=30.0, gt=0, le=336, description="prediction hysteresis")
-    slope_window_hours: float = Field(default=12.0, gt=0, le=72, description="recent hours the drying rate uses")
-    min_slope_hours: float = Field(default=3.0, gt=0, le=48, description="need this much dry-spell data to predict")
+    # A whole day of readings averages out the daily cycle (soil dries in daylight, hardly at night).
+    slope_window_hours: float = Field(default=24.0, gt=0, le=72, description="recent hours the drying rate uses")
+    min_slope_hours: float = Field(default=12.0, gt=0, le=48, description="need this much dry-spell data to predict")
+    settle_hours: float = Field(
+        default=6.0, ge=0, le=48, description="after rain or watering, excess water drains this long: not drying"
+    )
     rise_pct: float = Field(default=3.0, gt=0, le=100, description="a rise this big is rain or watering")
     min_drying_pct_per_hour: float = Field(default=0.02, ge=0, description="slower than this is not drying")
 
@@ -169,7 +173,14 @@ class SensorFaultRule(_Section):
 
 
 class WakeRule(_Section):
+    """Not up by the deadline: ``deadline`` until the home's usual wake-up time is learned, then the usual
+    latest (90th percentile of recent days) plus ``margin_minutes``, never later than ``latest_deadline``."""
+
     deadline: ClockTime = Field(default=time(9, 30))
+    learn: bool = True
+    margin_minutes: float = Field(default=60.0, ge=0, le=360)
+    min_history_days: int = Field(default=7, ge=3)
+    latest_deadline: ClockTime = Field(default=time(11, 30))
     day_starts: ClockTime = Field(default=time(5, 0), description="activity before this is still night")
     history_days: int = Field(default=14, ge=3, le=60)
 
@@ -198,12 +209,18 @@ class BathroomVisitsRule(_Section):
     min_history_nights: int = Field(default=7, ge=3)
     min_extra_visits: int = Field(default=2, ge=1, description="above the usual by at least this many visits")
     separate_minutes: float = Field(default=10.0, gt=0, description="bathroom motion this far apart is a new visit")
+    # Visits are counts: a night or day is unusual when the home's own average makes it this improbable.
+    improbability: float = Field(default=0.0005, gt=0, lt=0.5, description="Poisson tail probability to alert")
 
 
 class ColdHomeRule(_Section):
+    """Below ``below_c`` for ``for_minutes`` counted within ``counted`` hours: heating is commonly timed off at
+    night while the resident is in bed, so a cool small hours is not a cold home."""
+
     below_c: float = Field(default=16.0, ge=-10, le=30)
     for_minutes: float = Field(default=120.0, gt=0)
     clear_above_c: float = Field(default=17.0, ge=-10, le=30)
+    counted: Window = Field(default_factory=lambda: Window(start=time(7, 0), end=time(23, 0)))
 
     @model_validator(mode="after")
     def _hysteresis(self) -> ColdHomeRule:
@@ -216,6 +233,11 @@ class KitchenRule(_Section):
     deadline: ClockTime = Field(default=time(11, 0))
     day_starts: ClockTime = Field(default=time(5, 0))
     kettle_on_w: float = Field(default=300.0, gt=0, description="power above this means the kettle is on")
+    # Reduced use over a whole day (kettle boils + fridge openings) against the home's own recent days.
+    history_days: int = Field(default=14, ge=3, le=60)
+    min_history_days: int = Field(default=7, ge=3)
+    improbability: float = Field(default=0.0005, gt=0, lt=0.5, description="Poisson tail probability to alert")
+    max_share_of_usual: float = Field(default=0.5, gt=0, le=1, description="and at most this share of usual")
 
 
 class HelpButtonRule(_Section):
@@ -269,6 +291,7 @@ RULE_SECTION: dict[str, str] = {
     "bathroom_visits": "bathroom_visits",
     "cold_home": "cold_home",
     "no_kitchen_use": "kitchen",
+    "reduced_kitchen_use": "kitchen",
     "help_button": "help_button",
 }
 

@@ -7,7 +7,7 @@ Rules (all in the home's own time zone; defaults in ``rules.config``):
 - ``night_door``: the front door opened during the night window (23:00–06:00).
 - ``bathroom_stay``: in the bathroom (last movement there, none elsewhere) for over 60 minutes.
 - ``bathroom_visits``: more night-time bathroom visits than this home's own recent nights.
-- ``cold_home``: a room below 16 °C for 2 hours; clears once every room is back above 17 °C.
+- ``cold_home``: a room below 16 °C for 2 hours (counted 07:00–23:00); clears once every room is above 17 °C.
 - ``no_kitchen_use``: no kettle or fridge use by 11:00; clears at the first use.
 - ``help_button``: the help button was pressed (critical).
 
@@ -38,6 +38,7 @@ from rules.config import (
     NightDoorRule,
     SectionLookup,
     WakeRule,
+    Window,
 )
 from rules.findings import Finding, Severity
 from rules.localtime import (
@@ -64,6 +65,39 @@ Evidence = dict[str, float | int | str | None]
 
 def _room(name: str | None) -> str:
     return (name or "home").replace("_", " ")
+
+
+def poisson_sf(count: int, mean: float) -> float:
+    """P(X >= count) for X ~ Poisson(mean): how surprising at least this many events are."""
+    return 1.0 - poisson_cdf(count - 1, mean) if count > 0 else 1.0
+
+
+def poisson_cdf(count: int, mean: float) -> float:
+    """P(X <= count) for X ~ Poisson(mean)."""
+    if count < 0:
+        return 0.0
+    term = total = math.exp(-mean)
+    for k in range(1, count + 1):
+        term *= mean / k
+        total += term
+    return min(1.0, total)
+
+
+def counted_until(since_ms: int, minutes: float, window: Window, tz: ZoneInfo) -> int:
+    """When ``minutes`` of time inside the daily ``window`` will have passed since ``since_ms``."""
+    remaining = minutes * MINUTE_MS
+    day = local(since_ms, tz).date() - timedelta(days=1)
+    for offset in range(400):
+        start = at_local(day + timedelta(days=offset), window.start, tz)
+        end_day = day + timedelta(days=offset + (1 if window.end <= window.start else 0))
+        end = at_local(end_day, window.end, tz)
+        begin = max(start, since_ms)
+        if end <= begin:
+            continue
+        if end - begin >= remaining:
+            return int(begin + remaining)
+        remaining -= end - begin
+    raise AssertionError("unreachable: a daily window adds time every day")
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -98,9 +132,16 @@ class _Home:
     bath_enter_ms: int | None = None
     bath_last_ms: int | None = None
     bath_stay_active: bool = False
-    night_visits: dict[date, int] = field(default_factory=dict)
-    visit_history: deque[int] = field(default_factory=lambda: deque(maxlen=60))
+    # bathroom visits per period (a day and the night after it), keyed by the period's date: (night, total)
+    visits: dict[date, list[int]] = field(default_factory=dict)
+    visit_history: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=60))
+    last_period_total: int | None = None
     visits_active: bool = False
+    # kitchen uses (kettle boils, fridge openings) per day
+    kitchen_uses: dict[date, int] = field(default_factory=dict)
+    kitchen_history: deque[int] = field(default_factory=lambda: deque(maxlen=60))
+    reduced_kitchen_active: bool = False
+    kettle_on: bool = False
     # night door
     night_door_openings: dict[date, int] = field(default_factory=dict)
     # cold home
@@ -124,11 +165,11 @@ class HomeRules:
 
     def start(self, now_ms: int) -> None:
         for home_id, home in self._homes.items():
-            wake = self._lookup.get(WakeRule, home_id)
             kitchen = self._lookup.get(KitchenRule, home_id)
             visits = self._lookup.get(BathroomVisitsRule, home_id)
-            self._timers.set((home_id, "wake"), next_local(now_ms, wake.deadline, home.tz))
+            self._schedule_wake(home_id, home, now_ms)
             self._timers.set((home_id, "kitchen"), next_local(now_ms, kitchen.deadline, home.tz))
+            self._timers.set((home_id, "kitchen_day"), next_local(now_ms, kitchen.day_starts, home.tz))
             self._timers.set((home_id, "visits"), next_local(now_ms, visits.night.end, home.tz))
             self._schedule_inactivity(home_id, home, now_ms)
 
@@ -147,6 +188,8 @@ class HomeRules:
                 findings += self._wake_deadline(home_id, home, due_ms)
             elif what == "kitchen":
                 findings += self._kitchen_deadline(home_id, home, due_ms)
+            elif what == "kitchen_day":
+                findings += self._kitchen_day_over(home_id, home, due_ms)
             elif what == "visits":
                 findings += self._night_over(home_id, home, due_ms)
             elif what == "inactivity":
@@ -197,9 +240,12 @@ class HomeRules:
             active = True
         elif device.kind in ("kettle", "plug") and "power_w" in metrics:
             cfg = self._lookup.get(KitchenRule, reading.subject)
-            if device.kind == "kettle" and metrics["power_w"] >= cfg.kettle_on_w:
+            switched_on = metrics["power_w"] >= cfg.kettle_on_w
+            if device.kind == "kettle" and switched_on and not home.kettle_on:
                 active = True
                 kitchen_use = True
+            if device.kind == "kettle":
+                home.kettle_on = switched_on
         if active:
             findings += self._activity(reading, device, home, room or "other")
         if kitchen_use:
@@ -275,9 +321,31 @@ class HomeRules:
             )
         ]
 
+    def _deadline_for(self, home: _Home, cfg: WakeRule, day: date) -> time:
+        """The configured deadline until the usual wake-up is learned; then the usual latest plus a margin."""
+        recent = [m for d, m in home.wake_minutes if day - timedelta(days=cfg.history_days) <= d < day]
+        if not cfg.learn or len(recent) < cfg.min_history_days:
+            return cfg.deadline
+        minutes = min(
+            _quantile(recent, 0.9) + cfg.margin_minutes,
+            cfg.latest_deadline.hour * 60 + cfg.latest_deadline.minute,
+        )
+        whole = round(minutes)
+        return time(whole // 60 % 24, whole % 60)
+
+    def _schedule_wake(self, home_id: str, home: _Home, after_ms: int) -> None:
+        cfg = self._lookup.get(WakeRule, home_id)
+        day = day_of(after_ms, cfg.day_starts, home.tz)
+        for offset in range(3):
+            candidate = day + timedelta(days=offset)
+            due = at_local(candidate, self._deadline_for(home, cfg, candidate), home.tz)
+            if due > after_ms:
+                self._timers.set((home_id, "wake"), due)
+                return
+
     def _wake_deadline(self, home_id: str, home: _Home, due_ms: int) -> list[Finding]:
         cfg = self._lookup.get(WakeRule, home_id)
-        self._timers.set((home_id, "wake"), next_local(due_ms, cfg.deadline, home.tz))
+        self._schedule_wake(home_id, home, due_ms)
         today = day_of(due_ms, cfg.day_starts, home.tz)
         if not cfg.enabled or home.up_day == today:
             return []
@@ -292,11 +360,11 @@ class HomeRules:
         if home.last_activity_ms is not None and due_ms - home.last_activity_ms < 24 * HOUR_MS:
             last = f" Last movement: {_room(home.last_activity_room)} at {hm(home.last_activity_ms, home.tz)}."
         message = (
-            f"Not up yet at {cfg.deadline:%H:%M}: no activity outside the bedroom since "
+            f"Not up yet at {hm(due_ms, home.tz)}: no activity outside the bedroom since "
             f"{cfg.day_starts:%H:%M}; {usual_words}.{last}"
         )
         evidence: Evidence = {
-            "deadline": f"{cfg.deadline:%H:%M}",
+            "deadline": hm(due_ms, home.tz),
             "usual_from": usual[0] if usual else None,
             "usual_to": usual[1] if usual else None,
         }
@@ -307,6 +375,7 @@ class HomeRules:
     def _kitchen_used(self, reading: Reading, home: _Home, device: DeviceSpec) -> list[Finding]:
         cfg = self._lookup.get(KitchenRule, reading.subject)
         today = day_of(reading.ts_ms, cfg.day_starts, home.tz)
+        home.kitchen_uses[today] = home.kitchen_uses.get(today, 0) + 1
         if home.kitchen_day == today:
             return []
         home.kitchen_day = today
@@ -335,6 +404,35 @@ class HomeRules:
                 "no_kitchen_use", home_id, cfg.severity, message, due_ms, True, {"deadline": f"{cfg.deadline:%H:%M}"}
             )
         ]
+
+    def _kitchen_day_over(self, home_id: str, home: _Home, due_ms: int) -> list[Finding]:
+        """At the start of a day: was yesterday's kitchen use far below this home's usual?"""
+        cfg = self._lookup.get(KitchenRule, home_id)
+        self._timers.set((home_id, "kitchen_day"), next_local(due_ms, cfg.day_starts, home.tz))
+        day = day_of(due_ms - 1, cfg.day_starts, home.tz)
+        uses = home.kitchen_uses.pop(day, 0)
+        for old in [d for d in home.kitchen_uses if d < day]:
+            del home.kitchen_uses[old]
+        history = list(home.kitchen_history)[-cfg.history_days :]
+        if len(history) < cfg.min_history_days:
+            home.kitchen_history.append(uses)
+            return []
+        usual = statistics.fmean(history)
+        low = uses <= cfg.max_share_of_usual * usual and poisson_cdf(uses, usual) < cfg.improbability
+        evidence: Evidence = {"uses": uses, "usual_mean": round(usual, 1), "days": len(history)}
+        if low and cfg.enabled:
+            home.reduced_kitchen_active = True
+            message = (
+                f"Kitchen hardly used yesterday: {uses} kettle or fridge uses; usually about {usual:.0f} a day "
+                f"over the last {len(history)} days."
+            )
+            return [self._finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, True, evidence)]
+        home.kitchen_history.append(uses)
+        if home.reduced_kitchen_active:
+            home.reduced_kitchen_active = False
+            message = f"Kitchen used {uses} times yesterday, back to about the usual {usual:.0f}."
+            return [self._finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, False, evidence)]
+        return []
 
     # -- inactivity ----------------------------------------------------------------------------------
 
@@ -412,9 +510,11 @@ class HomeRules:
             if stay.enabled:
                 self._timers.set((home_id, "bath_stay"), ts + int(stay.minutes * MINUTE_MS))
         home.bath_last_ms = ts
-        if new_visit and visits.night.contains(local(ts, home.tz).time()):
-            night = day_of(ts, visits.night.end, home.tz)
-            home.night_visits[night] = home.night_visits.get(night, 0) + 1
+        if new_visit:
+            period = home.visits.setdefault(day_of(ts, visits.night.end, home.tz), [0, 0])
+            period[1] += 1
+            if visits.night.contains(local(ts, home.tz).time()):
+                period[0] += 1
         return []
 
     def _leave_bathroom(self, home_id: str, home: _Home, ts: int, where: str) -> list[Finding]:
@@ -464,46 +564,53 @@ class HomeRules:
         ]
 
     def _night_over(self, home_id: str, home: _Home, due_ms: int) -> list[Finding]:
+        """At the end of the night: were there unusually many bathroom visits, at night or over the day?"""
         cfg = self._lookup.get(BathroomVisitsRule, home_id)
         self._timers.set((home_id, "visits"), next_local(due_ms, cfg.night.end, home.tz))
-        night = day_of(due_ms - 1, cfg.night.end, home.tz)
-        count = home.night_visits.pop(night, 0)
-        for old in [d for d in home.night_visits if d < night]:
-            del home.night_visits[old]
-        for old in [d for d in home.night_door_openings if d < night - timedelta(days=2)]:
+        period = day_of(due_ms - 1, cfg.night.end, home.tz)
+        night, total = home.visits.pop(period, [0, 0])
+        for old in [d for d in home.visits if d < period]:
+            del home.visits[old]
+        for old in [d for d in home.night_door_openings if d < period - timedelta(days=2)]:
             del home.night_door_openings[old]
+        previous_total, home.last_period_total = home.last_period_total, total
         history = list(home.visit_history)[-cfg.history_nights :]
-        findings: list[Finding] = []
-        if len(history) >= cfg.min_history_nights:
-            usual = statistics.median(history)
-            limit = max(math.ceil(usual) + cfg.min_extra_visits, math.ceil(_quantile(history, 0.9)) + 1)
-            more = count >= limit
-            evidence: Evidence = {
-                "visits": count,
-                "usual_median": usual,
-                "usual_max": max(history),
-                "nights": len(history),
-                "threshold": limit,
-            }
-            if more and cfg.enabled:
-                message = (
-                    f"{count} bathroom visits last night ({cfg.night.label()}); usually {usual:g} "
-                    f"(at most {max(history)}) over the last {len(history)} nights. "
-                    "More visits can be an early sign of a urinary infection."
-                )
-                home.visits_active = True
-                findings.append(
-                    self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)
-                )
-                return findings  # an unusual night is not learned as normal
-            if home.visits_active:
-                home.visits_active = False
-                message = f"{count} bathroom visits last night, back within the usual (about {usual:g})."
-                findings.append(
-                    self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, False, evidence)
-                )
-        home.visit_history.append(count)
-        return findings
+        if len(history) < cfg.min_history_nights:
+            home.visit_history.append((night, total))
+            return []
+        usual_night = max(0.25, statistics.fmean(n for n, _ in history))
+        usual_total = max(1.0, statistics.fmean(t for _, t in history))
+
+        def unusual(count: int, mean: float) -> bool:
+            return count >= mean + cfg.min_extra_visits and poisson_sf(count, mean) < cfg.improbability
+
+        two_days = previous_total is not None and unusual(total + previous_total, 2 * usual_total)
+        more = unusual(night, usual_night) or unusual(total, usual_total) or two_days
+        evidence: Evidence = {
+            "night_visits": night,
+            "visits_24h": total,
+            "usual_night": round(usual_night, 1),
+            "usual_24h": round(usual_total, 1),
+            "nights": len(history),
+        }
+        if more and cfg.enabled:
+            home.visits_active = True
+            over = f" ({total + (previous_total or 0)} over two days)" if two_days else ""
+            message = (
+                f"More bathroom visits than usual: {night} last night ({cfg.night.label()}) and {total} in the last "
+                f"24 hours{over}; usually about {usual_night:.0f} at night and {usual_total:.0f} a day over the "
+                f"last {len(history)} days. More visits can be an early sign of a urinary infection."
+            )
+            return [self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)]
+        home.visit_history.append((night, total))  # an unusual day is not learned as normal
+        if home.visits_active:
+            home.visits_active = False
+            message = (
+                f"Bathroom visits back to usual: {night} last night and {total} in the last 24 hours "
+                f"(usually about {usual_night:.0f} and {usual_total:.0f})."
+            )
+            return [self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, False, evidence)]
+        return []
 
     # -- night door, help, cold ----------------------------------------------------------------------
 
@@ -546,8 +653,10 @@ class HomeRules:
             if device.id not in home.below_since:
                 home.below_since[device.id] = reading.ts_ms
                 if cfg.enabled:
-                    self._timers.set(key, reading.ts_ms + int(cfg.for_minutes * MINUTE_MS))
-        elif celsius >= cfg.clear_above_c:
+                    self._timers.set(key, counted_until(reading.ts_ms, cfg.for_minutes, cfg.counted, home.tz))
+        elif device.id not in home.cold_devices or celsius >= cfg.clear_above_c:
+            # Onset needs two hours strictly below; once alerting, only a clear rise above 17 °C ends it,
+            # so a room hovering around 16 °C neither flaps nor piles up half-cold spells.
             home.below_since.pop(device.id, None)
             self._timers.cancel(key)
             if device.id in home.cold_devices:

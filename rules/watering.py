@@ -115,7 +115,8 @@ class WateringRules:
         if not bed.history:
             return None
         last_ts = bed.history[-1][0]
-        since = max(last_ts - int(cfg.slope_window_hours * HOUR_MS), bed.last_rise_ms or 0)
+        settled = (bed.last_rise_ms + int(cfg.settle_hours * HOUR_MS)) if bed.last_rise_ms is not None else 0
+        since = max(last_ts - int(cfg.slope_window_hours * HOUR_MS), settled)
         points = [(t, v) for t, v in bed.history if t >= since]
         if len(points) < 3 or points[-1][0] - points[0][0] < cfg.min_slope_hours * HOUR_MS:
             return None

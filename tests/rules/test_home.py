@@ -91,16 +91,24 @@ def test_ordinary_days_raise_nothing() -> None:
     assert run(eng, _days(1, 14), until_ms=local_ms(15, 7, 5)) == []
 
 
-def test_not_up_by_the_deadline_fires_at_0930_and_clears_at_first_activity() -> None:
+def test_not_up_by_the_learned_time_and_clears_at_first_activity() -> None:
     eng = _care_engine()
     readings = _days(1, 9) + [r for r in normal_day(10, wake=(11, 5)) if r.ts_ms >= local_ms(10, 5)]
     findings = run(eng, _between(readings, local_ms(10, 5), local_ms(10, 11, 5)))
     not_up = of(findings, "not_up")
-    assert [(f.active, local_hm(f.at_ms)) for f in not_up] == [(True, "09:30"), (False, "11:20")]
-    assert not_up[0].at_ms == local_ms(10, 9, 30)
-    assert "Not up yet at 09:30" in not_up[0].message and "usually up 07:45–07:45" in not_up[0].message
+    # Up at 07:45 (first activity outside the bedroom) every day: the deadline learned is 07:45 + 60 min.
+    assert [(f.active, local_hm(f.at_ms)) for f in not_up] == [(True, "08:45"), (False, "11:20")]
+    assert not_up[0].at_ms == local_ms(10, 8, 45)
+    assert "Not up yet at 08:45" in not_up[0].message and "usually up 07:45–07:45" in not_up[0].message
     assert not_up[1].message == "First activity 11:20 (hallway); usually up by 07:45."
     assert not_up[0].audience == "care" and not_up[0].subject.startswith("h-")
+
+
+def test_configured_deadline_without_learning() -> None:
+    eng = _care_engine(wake={"learn": False})
+    readings = _days(1, 9) + [r for r in normal_day(10, wake=(11, 5)) if r.ts_ms >= local_ms(10, 5)]
+    findings = run(eng, _between(readings, local_ms(10, 5), local_ms(10, 11, 5)))
+    assert [local_hm(f.at_ms) for f in of(findings, "not_up") if f.active] == ["09:30"]
 
 
 def test_wake_deadline_is_local_time_in_summer() -> None:
@@ -178,32 +186,59 @@ def test_long_stay_in_the_bathroom() -> None:
     assert "last movement in the bathroom at 10:20" in stay[0].message
 
 
-def test_more_night_time_bathroom_visits_than_usual() -> None:
+def test_more_bathroom_visits_than_usual() -> None:
     eng = _care_engine()
-    readings = _days(1, 10) + normal_day(11, night_visits=4) + normal_day(12)
-    visits = of(run(eng, readings, until_ms=local_ms(13, 12)), "bathroom_visits")
-    assert [(f.active, f.at_ms) for f in visits] == [(True, local_ms(12, 7)), (False, local_ms(13, 7))]
-    # The bedtime visit at 22:35 is inside the night window too: usually 2, this night 5.
-    assert visits[0].message.startswith("5 bathroom visits last night (22:00–07:00); usually 2 (at most 2)")
+    # An infection-like day: bathroom every hour in the afternoon, then four trips in the night.
+    extra = [home_reading("pir-bathroom", local_ms(11, hh, 10), motion=1) for hh in range(13, 21)]
+    readings = _days(1, 10) + normal_day(11, night_visits=4) + extra + _days(12, 13)
+    visits = of(run(eng, readings, until_ms=local_ms(14, 12)), "bathroom_visits")
+    # The next morning the two-day count still stands out; a second ordinary day clears it.
+    assert [(f.active, f.at_ms) for f in visits] == [
+        (True, local_ms(12, 7)),
+        (True, local_ms(13, 7)),
+        (False, local_ms(14, 7)),
+    ]
+    assert "(17 over two days)" in visits[1].message
+    # Usual: the bedtime visit at 22:35 and one at 01:00 at night, plus the morning wash: 3 a day.
+    assert visits[0].message.startswith(
+        "More bathroom visits than usual: 5 last night (22:00–07:00) and 14 in the last 24 hours"
+    )
+    assert "usually about 2 at night and 3 a day over the last 11 days" in visits[0].message
+
+
+def test_a_few_more_visits_on_one_night_is_not_unusual() -> None:
+    eng = _care_engine()
+    readings = _days(1, 10) + normal_day(11, night_visits=2) + normal_day(12)
+    assert of(run(eng, readings, until_ms=local_ms(13, 12)), "bathroom_visits") == []
 
 
 def test_cold_home_for_two_hours_with_hysteresis() -> None:
     eng = _care_engine()
     readings = [r for r in _days(1, 2) if "climate" not in r.device_id]
-    temps = [(0, 18.0), (1, 15.5), (2, 16.4), (3, 15.8), (4, 16.8), (5, 17.4)]
+    temps = [(13, 18.0), (14, 15.5), (15, 15.8), (16, 15.9), (17, 16.8), (18, 17.4)]
     readings += [home_reading("climate", local_ms(2, hh, 30), temperature_c=c) for hh, c in temps]
-    readings += [home_reading("climate-bed", local_ms(2, hh, 30), temperature_c=18.0) for hh in range(6)]
+    readings += [home_reading("climate-bed", local_ms(2, hh, 30), temperature_c=18.0) for hh in range(13, 19)]
     cold = of(run(eng, readings), "cold_home")
-    assert [(f.active, local_hm(f.at_ms)) for f in cold] == [(True, "03:30"), (False, "05:30")]
-    assert cold[0].message.startswith("Cold home: living room below 16 °C since 01:30 (2 h)")
+    assert [(f.active, local_hm(f.at_ms)) for f in cold] == [(True, "16:30"), (False, "18:30")]
+    assert cold[0].message.startswith("Cold home: living room below 16 °C since 14:30 (2 h)")
+
+
+def test_cold_nights_count_only_from_the_morning() -> None:
+    # Heating timed off overnight: 15 °C from 01:30 is counted from 07:00, so a still-cold 09:00 alerts.
+    eng = _care_engine()
+    readings = [home_reading("climate", local_ms(2, hh, 30), temperature_c=15.0) for hh in range(1, 10)]
+    readings.append(home_reading("climate", local_ms(2, 10, 30), temperature_c=18.0))
+    cold = of(run(eng, readings), "cold_home")
+    assert [(f.active, local_hm(f.at_ms)) for f in cold] == [(True, "09:00"), (False, "10:30")]
 
 
 def test_temperature_hovering_near_16_does_not_flap() -> None:
     eng = _care_engine()
     readings = [
-        home_reading("climate", local_ms(2, 0) + m * 20 * MINUTE, temperature_c=15.9 + (m % 2) * 1.2) for m in range(30)
+        home_reading("climate", local_ms(2, 10) + m * 20 * MINUTE, temperature_c=15.9 + (m % 2) * 0.5)
+        for m in range(30)
     ]
-    # 15.9 / 17.1 alternating every 20 minutes: never below 16 for two hours in a row.
+    # 15.9 / 16.4 alternating every 20 minutes: never below 16 for two hours in a row.
     assert of(run(eng, readings), "cold_home") == []
 
 

@@ -48,7 +48,7 @@ class DailyBaseline:
     >>> (usual.low, usual.high, usual.days)
     (480.0, 500.0, 14)
     >>> round(usual.z(600.0), 1)
-    8.0
+    7.3
     """
 
     def __init__(self, min_scale: float, window: int = 28, min_same_type: int = 4) -> None:

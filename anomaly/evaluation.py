@@ -73,11 +73,8 @@ def anomaly_plan(homes: list[str], days: int, warm_up_days: int) -> list[str]:
     others = [t for t in ROUTINE_TYPES if t != "gradual_decline"]
     for index, home in enumerate(homes):
         for slot_index, day in enumerate(slots):
-            last = slot_index == len(slots) - 1
-            if last and index % 3 == 0:
-                kind = "gradual_decline"
-            else:
-                kind = others[(index + slot_index * 2) % len(others)]
+            decline = slot_index == len(slots) - 1 and index % 3 == 0
+            kind = "gradual_decline" if decline else others[(index + slot_index * 2) % len(others)]
             plan.append(f"{kind}:{home}@{day}")
     return plan
 
@@ -165,4 +162,15 @@ def score(
         "false_alerts": len(false_alerts),
         "false_alerts_by_rule": dict(by_rule),
         "false_alerts_per_home_month": round(len(false_alerts) / months, 3),
+        "false_alert_examples": [
+            {"rule": f.rule, "subject": f.subject, "day": (f.at_ms - START_MS) // DAY_MS, "message": f.message}
+            for f in false_alerts[:8]
+        ],
+        "missed": [
+            {"type": i.type, "subject": i.subject, "day": (i.start_ms - START_MS) // DAY_MS}
+            for i in truth
+            if not any(
+                f.subject == i.subject and i.start_ms - HOUR_MS <= f.at_ms <= i.end_ms + DAY_MS for f in raised
+            )
+        ][:12],
     }

@@ -102,6 +102,7 @@ class HomeTracker:
     room_last_ms: dict[str, int] = field(default_factory=dict)
     kettle_on: bool = False
     doors_open: dict[str, bool] = field(default_factory=dict)
+    motion_on: dict[str, bool] = field(default_factory=dict)  # PIR device id -> last reported state
 
     # -- presence -------------------------------------------------------------------------------------------
 
@@ -125,6 +126,9 @@ class HomeTracker:
                 day.longest_still_ms = max(day.longest_still_ms, ts_ms - self.last_activity_ms)
         if self.out_since_ms is not None and day is not None:
             day.out_ms += max(0, ts_ms - self.out_since_ms)
+            # Hours spent out count as "accounted for": the hour-of-day profile is about movement at home.
+            for moment in range(self.out_since_ms, ts_ms + 1, HOUR_MS // 2):
+                day.active_hours.add(local_minute(moment, self.timezone)[0] // 60)
             self.out_since_ms = None
         self.last_activity_ms = max(ts_ms, self.last_activity_ms or ts_ms)
 

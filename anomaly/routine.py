@@ -101,6 +101,9 @@ class HomeModel:
     open_rules: set[str] = field(default_factory=set)
     flagged_today: set[str] = field(default_factory=set)
     last_kitchen_check_hour: int = -1
+    recent_z: dict[str, deque[float]] = field(default_factory=dict)  # feature -> robust z of the last days
+    trend_quiet_days: int = 0
+    cold_streak: int = 0
 
     def baseline(self, feature: str) -> DailyBaseline:
         if feature not in self.baselines:
@@ -152,7 +155,10 @@ class RoutineDetector:
         metrics = reading.metrics
         room = reading.room or (device.room if device is not None else None)
         if "motion" in metrics:
-            if metrics["motion"] >= 0.5:
+            moving = metrics["motion"] >= 0.5
+            was_moving = tracker.motion_on.get(reading.device_id, False)
+            tracker.motion_on[reading.device_id] = moving
+            if moving:
                 if tracker.asleep and minute >= EARLIEST_WAKE_MIN and room in ("kitchen", "living_room"):
                     # Up and about in the kitchen or living room in the morning: whatever the bed said, up.
                     wake = tracker.bed_left_ms if tracker.bed_left_ms is not None else ts
@@ -161,7 +167,9 @@ class RoutineDetector:
                 tracker.motion(ts, room, minute)
                 findings += self._night_check(reading.subject, model, ts)
                 findings += self._bathroom_check(reading.subject, model, ts)
-            else:
+            elif was_moving:
+                # The PIR saw movement until about a minute ago. A "no motion" check-in repeating the
+                # state says nothing about the resident.
                 tracker.activity(ts - PIR_HOLD_MS)
         if "door_open" in metrics and kind in ("front_door", "fridge_door", "door"):
             tracker.door(ts, kind, metrics["door_open"] >= 0.5)
@@ -344,12 +352,12 @@ class RoutineDetector:
             if abs(z) >= 3.0 and outside:
                 moved.append((abs(z), feature, value, usual))
         moved.sort(reverse=True)
-        findings: list[Finding] = []
+        trend = self._trend(home_id, model, day, features, now)
         flagged = {feature for _, feature, _, _ in moved}
         strength = sum(min(z, 10.0) for z, _, _, _ in moved)
         fresh = [m for m in moved if m[1] not in model.flagged_today]
-        if not fresh or not (len(moved) >= 2 and strength >= 8.0 or moved[0][0] >= 6.0):
-            return findings, flagged
+        if not fresh or not ((len(moved) >= 2 and strength >= 8.0) or moved[0][0] >= 6.0):
+            return trend, flagged
         sentences = [feature_sentence(feature, value, usual) for _, feature, value, usual in moved[:4]]
         evidence: dict[str, float | int | str | None] = {"features_moved": len(moved), "strength": round(strength, 2)}
         for z, feature, value, usual in moved[:4]:
@@ -360,8 +368,49 @@ class RoutineDetector:
         evidence["days"] = moved[0][3].days
         message = "Routine changed yesterday. " + ". ".join(sentences) + "."
         severity: Severity = "warning" if len(moved) >= 2 else "info"
-        findings.append(self._finding("routine_change", home_id, severity, message, now, evidence=evidence))
-        return findings, flagged
+        return [self._finding("routine_change", home_id, severity, message, now, evidence=evidence)], flagged
+
+    def _trend(
+        self, home_id: str, model: HomeModel, day: HomeDay, features: dict[str, float], now: int
+    ) -> list[Finding]:
+        """A change sustained over two or three days: the mean robust z, which grows with √days."""
+        for feature, value in features.items():
+            usual = model.usual(feature, day.weekend)
+            if usual is not None:
+                model.recent_z.setdefault(feature, deque(maxlen=3)).append(max(-10.0, min(10.0, usual.z(value))))
+        if model.trend_quiet_days > 0:
+            model.trend_quiet_days -= 1
+            return []
+        moved: list[tuple[float, str, int]] = []
+        for feature, history in model.recent_z.items():
+            for days in (2, 3):
+                if len(history) >= days:
+                    last = list(history)[-days:]
+                    same_sign = all(z > 0 for z in last) or all(z < 0 for z in last)
+                    combined = abs(sum(last)) / math.sqrt(days)
+                    if same_sign and combined >= 3.0:
+                        moved.append((combined, feature, days))
+                        break
+        moved.sort(reverse=True)
+        if len(moved) < 2 or sum(z for z, _, _ in moved) < 7.0:
+            return []
+        model.trend_quiet_days = 7  # one heads-up a week about the same slow change is enough
+        parts = []
+        evidence: dict[str, float | int | str | None] = {"features_moved": len(moved)}
+        for combined, feature, days in moved[:4]:
+            usual = model.usual(feature, day.weekend)
+            if usual is None:
+                continue
+            direction = "higher" if model.recent_z[feature][-1] > 0 else "lower"
+            parts.append(
+                f"{FEATURES[feature][0]} {direction} than usual for {days} days "
+                f"(yesterday {amount(feature, features.get(feature, usual.median))}; "
+                f"usually {amount(feature, usual.low)}–{amount(feature, usual.high)})"
+            )
+            evidence[f"{feature}_z"] = round(combined, 2)
+            evidence[f"{feature}_days"] = days
+        message = "Routine has been changing: " + "; ".join(parts) + f", over the last {model.days_learned} days."
+        return [self._finding("routine_change", home_id, "warning", message, now, evidence=evidence)]
 
     def _late_wake_check(self, home_id: str, model: HomeModel, now: int) -> list[Finding]:
         tracker = model.tracker
@@ -402,7 +451,7 @@ class RoutineDetector:
             return []
         minute, weekend = local_minute(now, tracker.timezone)
         hour = minute // 60
-        if now - day.wake_ms < HOUR_MS or min(model.hour_active[hour], model.hour_active[(hour + 23) % 24]) < 0.8:
+        if now - day.wake_ms < HOUR_MS or min(model.hour_active[hour], model.hour_active[(hour + 23) % 24]) < 0.7:
             return []
         bedtime = model.usual("bedtime_min", weekend)
         if bedtime is not None and minute + 60 > bedtime.low and minute >= EARLIEST_WAKE_MIN:
@@ -469,7 +518,7 @@ class RoutineDetector:
         share = min(1.0, max(0.1, (now - day.wake_ms) / MINUTE_MS / max(awake_min, 60.0)))
         visits = day.bathroom_day + day.bathroom_night
         expected = max(usual.median * share + (night.median if day.bathroom_night else 0.0), 1.0)
-        if visits < usual.highest + 2 or poisson_upper_tail(visits, expected) >= self.significance:
+        if visits < usual.high + 3 or poisson_upper_tail(visits, expected) >= 10 * self.significance:
             return []
         minute, _ = local_minute(now, tracker.timezone)
         message = (
@@ -501,7 +550,8 @@ class RoutineDetector:
         by_now = sorted(float(max((n for h, n in c.items() if h < hour), default=0)) for c in curves)
         today = max((n for h, n in day.kitchen_by_hour.items() if h < hour), default=0)
         median = quantile(by_now, 0.5)
-        if today > 0.5 * median or median - today < 4 or poisson_lower_tail(today, median) >= self.significance:
+        # Kitchen counts are steadier than Poisson (meals come every day), so the tail test can be looser.
+        if today > 0.5 * median or median - today < 4 or poisson_lower_tail(today, median) >= 10 * self.significance:
             return []
         minute, _ = local_minute(now, tracker.timezone)
         message = (
@@ -522,9 +572,12 @@ class RoutineDetector:
         n = model.temperature_n[hour]
         mean, dev = model.temperature_mean[hour], model.temperature_dev[hour]
         limit = mean - max(2.5, 4.0 * dev)
-        cold = self._ready(model) and n >= 20 and value < min(18.0, limit)
+        # Below 16 °C is where care teams start to worry (DESIGN.md); relative to usual so a cool house is not.
+        cold = self._ready(model) and n >= 20 and value < min(16.0, limit)
+        # Three readings in a row (half an hour or more): a cold snap at dawn before the heating is not it.
+        model.cold_streak = model.cold_streak + 1 if cold else 0
         findings: list[Finding] = []
-        if cold and rule not in model.open_rules:
+        if model.cold_streak >= 3 and rule not in model.open_rules:
             model.open_rules.add(rule)
             message = (
                 f"Room temperature {value:.1f} °C at {clock(minute)}; usually about {mean:.1f} °C at this time "

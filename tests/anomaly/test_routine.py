@@ -1,0 +1,97 @@
+"""Routine-change detection on simulated homes: each injected change is found and explained, a normal month
+stays quiet after warm-up, and a restart keeps what was learned."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from anomaly.evaluation import DAY_MS, HOUR_MS, START_MS
+from anomaly.routine import RoutineDetector
+from placesense.clock import EventClock
+from tests.anomaly.conftest import RoutineRun, feed, readings
+
+RULES = {
+    "late_wakeup": "routine_late_wakeup",
+    "night_wandering": "routine_night_wandering",
+    "no_movement": "routine_no_movement",
+    "cold_home": "routine_cold_home",
+    "reduced_kitchen_use": "routine_reduced_kitchen_use",
+    "more_bathroom_visits": "routine_more_bathroom_visits",
+}
+
+
+def test_a_normal_month_raises_no_routine_finding_after_warm_up(normal_month: RoutineRun) -> None:
+    raised = [f for f in normal_month.findings if f.active]
+    # 3 homes × 30 days after warm-up: allow at most one false alert in all of it
+    assert len(raised) <= 1, [f.message for f in raised]
+    for home in normal_month.registry.homes:
+        status = normal_month.detector.warm_up(home)
+        assert status["ready"] and status["days_needed"] == 14 and status["days_learned"] >= 40
+
+
+def test_no_finding_during_warm_up() -> None:
+    run_findings = [f for f in _short_run().findings if f.active]
+    assert run_findings == []
+
+
+def _short_run() -> RoutineRun:
+    from tests.anomaly.conftest import run_homes
+
+    return run_homes(days=10, anomalies=["late_wakeup@5", "no_movement@6"], seed=3, homes=2)
+
+
+@pytest.mark.parametrize("kind", sorted(RULES))
+def test_each_injected_change_is_detected_and_explained(changed_homes: RoutineRun, kind: str) -> None:
+    injection = next(i for i in changed_homes.truth if i.type == kind)
+    hits = [
+        f for f in changed_homes.findings
+        if f.active and f.subject == injection.subject and f.rule == RULES[kind]
+        and injection.start_ms - HOUR_MS <= f.at_ms <= injection.end_ms + DAY_MS
+    ]
+    assert hits, f"{kind} on {injection.subject} not detected"
+    finding = hits[0]
+    assert finding.audience == "care"
+    assert re.search(r"\d", finding.message) and "usually" in finding.message
+    assert finding.evidence
+    if kind == "no_movement":
+        assert finding.at_ms - injection.start_ms <= HOUR_MS
+    if kind == "late_wakeup":
+        assert re.match(r"Not up yet at \d\d:\d\d; usually up \d\d:\d\d–\d\d:\d\d over the last \d+ days\.",
+                        finding.message)
+
+
+def test_routine_today_compares_with_the_baseline(normal_month: RoutineRun) -> None:
+    home = sorted(normal_month.registry.homes)[0]
+    today = normal_month.detector.routine_today(home)
+    assert today["warm_up"]["ready"] is True
+    features = {f["feature"]: f for f in today["features"]}
+    assert "wake_min" in features and "usual_low" in features["wake_min"]
+    assert "over the last" in features["wake_min"]["text"]
+    assert len(today["hour_activity"]) == 24
+    assert normal_month.detector.routine_today("h-unknown")["warm_up"]["days_learned"] == 0
+
+
+def test_save_and_restore_keep_the_learned_baselines(tmp_path: Path, normal_month: RoutineRun) -> None:
+    detector = normal_month.detector
+    detector.save_state(tmp_path)
+    restarted = RoutineDetector(normal_month.registry, EventClock(normal_month.clock.now_ms()))
+    assert restarted.load_state(tmp_path)
+    for home in normal_month.registry.homes:
+        assert restarted.warm_up(home) == detector.warm_up(home)
+        assert restarted.routine_today(home)["features"] == detector.routine_today(home)["features"]
+    # and it carries on: a late morning right after the restart is caught without a new warm-up
+    start = normal_month.end_ms
+    stream = readings(normal_month.registry, start, start + 2 * DAY_MS, 7, ["late_wakeup@1"])
+    found = feed(restarted, restarted.clock, stream, start)  # type: ignore[arg-type]
+    assert any(f.rule == "routine_late_wakeup" and f.active for f in found)
+    assert not RoutineDetector(normal_month.registry, EventClock()).load_state(tmp_path / "empty")
+
+
+def test_non_home_readings_are_ignored(normal_month: RoutineRun) -> None:
+    from devices.readings import Reading
+
+    reading = Reading(domain="soil", device_id="x", subject="bed-1", room=None, ts_ms=START_MS, metrics={})
+    assert normal_month.detector.process(reading) == []

@@ -45,7 +45,7 @@ AlertBand = Literal["Moderate", "High", "Very High"]
 
 # Home sensors check in about hourly even when nothing happens; soil and air sensors report every few minutes.
 OFFLINE_MINUTES: dict[DomainName, float] = {"home": 180.0, "soil": 120.0, "air": 60.0}
-STUCK_HOURS: dict[Literal["soil", "air"], float] = {"soil": 12.0, "air": 6.0}
+STUCK_HOURS: dict[Literal["soil", "air", "climate"], float] = {"soil": 12.0, "air": 6.0, "climate": 6.0}
 BAND_SEVERITY: dict[AlertBand, Severity] = {"Moderate": "info", "High": "warning", "Very High": "critical"}
 ESCALATE_MINUTES: dict[AudienceName, float] = {"care": 30.0, "street": 24 * 60.0, "ops": 4 * 60.0}
 
@@ -151,7 +151,7 @@ class BatteryRule(_Section):
 class SensorFaultRule(_Section):
     """A soil or air sensor is broken: the same value for hours, or a jump no real soil or air makes."""
 
-    stuck_hours: dict[Literal["soil", "air"], float] = Field(default_factory=lambda: dict(STUCK_HOURS))
+    stuck_hours: dict[Literal["soil", "air", "climate"], float] = Field(default_factory=lambda: dict(STUCK_HOURS))
     stuck_min_readings: int = Field(default=6, ge=2)
     stuck_ignore_zero: bool = Field(default=True, description="clean air legitimately reads 0 for hours")
     max_jump: dict[str, float] = Field(
@@ -210,7 +210,7 @@ class BathroomVisitsRule(_Section):
     min_extra_visits: int = Field(default=2, ge=1, description="above the usual by at least this many visits")
     separate_minutes: float = Field(default=10.0, gt=0, description="bathroom motion this far apart is a new visit")
     # Visits are counts: a night or day is unusual when the home's own average makes it this improbable.
-    improbability: float = Field(default=0.0005, gt=0, lt=0.5, description="Poisson tail probability to alert")
+    improbability: float = Field(default=0.001, gt=0, lt=0.5, description="Poisson tail probability to alert")
 
 
 class ColdHomeRule(_Section):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 from devices.readings import Reading
 from devices.registry import DeviceSpec, Registry
@@ -26,11 +27,14 @@ from rules.timers import Timers
 
 SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "critical": 2}
 WATCHED_FOR_FAULTS: dict[str, tuple[str, ...]] = {
+    "climate": ("temperature_c", "humidity_pct"),
     "soil": ("soil_moisture_pct",),
     "air": ("pm2_5_ugm3", "pm10_ugm3", "no2_ugm3", "o3_ugm3"),
 }
 METRIC_WORDS = {
     "soil_moisture_pct": "% soil moisture",
+    "temperature_c": "°C",
+    "humidity_pct": "% humidity",
     "pm2_5_ugm3": "µg/m³ PM2.5",
     "pm10_ugm3": "µg/m³ PM10",
     "no2_ugm3": "µg/m³ NO2",
@@ -162,7 +166,7 @@ class DeviceHealthRules:
                 findings += self._report_offline(device, reading.ts_ms)
         if reading.battery_pct is not None:
             findings += self._battery(reading, device, state)
-        if device.domain in WATCHED_FOR_FAULTS:
+        if self._watched(device):
             findings += self._faults(reading, device, state)
         return findings
 
@@ -198,8 +202,10 @@ class DeviceHealthRules:
         if not cfg.enabled:
             return []
         before = dict(state.faults)
-        stuck_ms = int(cfg.stuck_hours[device.domain] * HOUR_MS)  # type: ignore[index]
-        for metric in WATCHED_FOR_FAULTS[device.domain]:
+        watched = self._watched(device)
+        assert watched is not None
+        stuck_ms = int(cfg.stuck_hours[watched] * HOUR_MS)
+        for metric in WATCHED_FOR_FAULTS[watched]:
             value = reading.metrics.get(metric)
             if value is None:
                 continue
@@ -214,7 +220,7 @@ class DeviceHealthRules:
                     state.last_jump_ms = reading.ts_ms
                     state.faults[f"{metric}:jump"] = (
                         f"{describe(device)} jumped from {track.value:g} to {value:g} in "
-                        f"{duration(reading.ts_ms - track.last_ms)}, which real {device.domain} cannot do"
+                        f"{duration(reading.ts_ms - track.last_ms)}, which is not physically possible"
                     )
             if track.value is not None and value == track.value:
                 track.repeats += 1
@@ -246,6 +252,13 @@ class DeviceHealthRules:
             for key, text in sorted(self._devices[other.id].faults.items())
         }
         return self._report("sensor_fault", device, reading.ts_ms, reasons, "Sensors read normally again.")
+
+    @staticmethod
+    def _watched(device: DeviceSpec) -> Literal["soil", "air", "climate"] | None:
+        """Which fault checks apply: soil and air sensors, and a home's temperature sensors."""
+        if device.domain in ("soil", "air"):
+            return device.domain
+        return "climate" if device.kind == "climate" else None
 
     # -- shared --------------------------------------------------------------------------------------
 

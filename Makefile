@@ -22,9 +22,12 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@echo "placesense: creating the Python environment in $(VENV) (first time takes a few minutes)"
+	@mkdir -p build
 	@$(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	@$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip > build/pip.log 2>&1 \
+		|| { tail -n 30 build/pip.log; exit 1; }
+	@$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' >> build/pip.log 2>&1 \
+		|| { tail -n 30 build/pip.log; echo "placesense: installing Python packages failed; see build/pip.log"; exit 1; }
 	@mkdir -p build/typecheck && ln -sfn ../../firmware-sim build/typecheck/firmware_sim
 	@touch $@
 

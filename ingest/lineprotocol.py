@@ -8,28 +8,41 @@ series and timestamp, so a redelivered message overwrites itself instead of doub
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 from devices.readings import Reading
 
 PRECISION = "ms"
 
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"})
-_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control(text: str) -> str:
+    # Line protocol has no escape for newlines or other control characters in names and tags: refuse them
+    # rather than store something other than what was meant. The registry's id rules keep them out anyway.
+    if _CONTROL.search(text):
+        raise ValueError(f"line protocol cannot carry a control character in {text!r}")
+    return text
 
 
 def escape_measurement(name: str) -> str:
-    return _escape_backslash_tail(name.translate(_MEASUREMENT_ESCAPES))
+    return _escape_backslash_tail(_no_control(name).translate(_MEASUREMENT_ESCAPES))
 
 
 def escape_key(text: str) -> str:
     """Escape a tag key, tag value or field key."""
-    return _escape_backslash_tail(text.translate(_KEY_ESCAPES))
+    return _escape_backslash_tail(_no_control(text).translate(_KEY_ESCAPES))
 
 
 def _escape_backslash_tail(text: str) -> str:
-    # A trailing backslash would escape the separator that follows it.
-    return text + " " if text.endswith("\\") else text
+    # A trailing backslash escapes the separator after it, and InfluxDB has no way to say "a literal backslash
+    # at the end" (checked against 1.6: doubling it does not help). Refuse rather than store something else.
+    if text.endswith("\\"):
+        raise ValueError(f"line protocol cannot carry a name or tag ending in a backslash: {text!r}")
+    return text
 
 
 def escape_string_field(text: str) -> str:

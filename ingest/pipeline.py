@@ -156,8 +156,13 @@ class Pipeline:
         except RecursionError:
             self._reject(batch, message, "payload nests too deeply", "malformed_json", device_id=device.id)
             return
+        try:
+            line = encode_reading(reading)
+        except ValueError as exc:
+            self._reject(batch, message, str(exc), "unstorable", device_id=device.id)
+            return
         batch.readings.append(reading)
-        batch.lines.append(encode_reading(reading))
+        batch.lines.append(line)
         batch.line_messages.append(message)
 
     def _status(self, message: Message, info: TopicInfo, batch: _Batch) -> None:

@@ -27,7 +27,7 @@ from ingest.devicestate import DeviceStates
 from ingest.lineprotocol import encode_reading
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message, MqttConfig, MqttConsumer
-from ingest.writer import StorageWriter
+from ingest.writer import Rejected, StorageWriter
 from placesense.errors import DecodeError, RetryableStorageError
 
 log = logging.getLogger("placesense.ingest")
@@ -264,15 +264,30 @@ class Pipeline:
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 10.0)
         self.consumer.ack(batch.messages)
-        stored = [r for i, r in enumerate(batch.readings) if i not in refused] if refused else batch.readings
         self.metrics.inc("placesense_batches_total")
-        self.metrics.inc("placesense_readings_stored_total", len(stored))
         for letter in dead:
             self.metrics.inc("placesense_dead_letters_total", kind=letter.kind)
-        if stored:
-            self.device_states.saw_readings(stored)
+        self._stored([r for i, r in enumerate(batch.readings) if i not in refused])
+
+    def _stored(self, readings: list[Reading]) -> None:
+        """Count durably stored readings, note them in device state and hand them on to the sinks."""
+        self.metrics.inc("placesense_readings_stored_total", len(readings))
+        if readings:
+            self.device_states.saw_readings(readings)
             if self.sinks:
-                self._handoff.put(stored)
+                self._handoff.put(readings)
+
+    def ingest_readings(self, readings: Sequence[Reading]) -> list[Rejected]:
+        """Store readings that arrived outside MQTT (HTTP push) through the same durable path.
+
+        Returns the readings InfluxDB refused for good (the caller has the raw request to dead-letter). Raises
+        ``RetryableStorageError`` if neither InfluxDB nor the spool could take them: the caller answers 503.
+        """
+        lines = [encode_reading(r) for r in readings]
+        rejected = self.writer.store(lines)
+        refused = {r.index for r in rejected}
+        self._stored([r for i, r in enumerate(readings) if i not in refused])
+        return rejected
 
     def _dead_letter_spooled(self, refused: list[tuple[str, str]]) -> None:
         now = time.time_ns() // 1_000_000

@@ -30,9 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop", action="store_true", help="stop everything a previous 'placesense demo' started")
     parser.add_argument("--homes", type=int, default=4, help="simulated homes (default 4)")
     parser.add_argument("--beds", type=int, default=8, help="simulated flowerbeds (default 8)")
-    parser.add_argument("--air-sites", type=int, default=3, help="simulated air-quality sites (default 3)")
-    parser.add_argument("--history-days", type=float, default=3.0,
-                        help="days of past readings to publish at full speed first (default 3)")
+    parser.add_argument("--air-sites", type=int, default=3, help="simulated air-quality sites (default 7)")
+    parser.add_argument("--history-days", type=float, default=7.0,
+                        help="days of past readings to publish at full speed first (default 7)")
     parser.add_argument("--mqtt-port", type=int, default=1883, help="broker port (default 1883)")
     parser.add_argument("--influx-port", type=int, default=8086, help="InfluxDB port (default 8086)")
     parser.add_argument("--api-port", type=int, default=8080, help="API port (default 8080)")
@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         # First the recent past at full speed (so there is history to look at), then live, in real time.
         common = [*cli, "simulate", "--registry", str(registry_path), "--formats", "mix"]
         history = [*common, "--seed", "7", "--days", str(args.history_days), "--speed", "max",
-                   "--anomalies", "3", "--truth", str(VAR / "demo" / "truth.jsonl"), "--client-id", "demo-history"]
+                   "--anomaly", "late_wakeup@5", "--anomaly", "cold_home@4", "--anomaly", "bed_drying_out@1",
+                   "--anomaly", "pollution_episode@5", "--truth", str(VAR / "demo" / "truth.jsonl"), "--client-id", "demo-history"]
         live_start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 5))
         live = [*common, "--seed", "8", "--start", live_start, "--days", "7", "--speed", "1",
                 "--client-id", "demo-live"]

@@ -7,7 +7,6 @@ This is the only place that builds clients and wires the rooms together. ``Servi
 from __future__ import annotations
 
 import logging
-import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,28 +112,8 @@ class Service:
         self.pipeline.start()
 
     def ingest_readings(self, readings: Sequence[Reading]) -> int:
-        """Store readings that arrived outside MQTT (the API's HTTP push) through ingest's durable path.
-
-        Written to InfluxDB or the spool like MQTT readings, then counted, recorded in device state and handed
-        to the same sinks (rules, detectors) on ingest's hand-on thread. Returns how many were stored; a reading
-        InfluxDB refuses for good is dead-lettered by the caller (it has the raw request).
-        """
-        from ingest.lineprotocol import encode_reading
-
-        writer: StorageWriter = self.extras["writer"]
-        rejected = {r.index for r in writer.store([encode_reading(r) for r in readings])}
-        stored = [r for i, r in enumerate(readings) if i not in rejected]
-        self.metrics.inc("placesense_readings_stored_total", len(stored))
-        if stored:
-            self.device_states.saw_readings(stored)
-            # Same thread as MQTT readings, so rules never see two threads at once.
-            # TODO(ingest): a public Pipeline.hand_on(readings) would replace this private access.
-            if self.pipeline.sinks:
-                try:
-                    self.pipeline._handoff.put(stored, timeout=10)
-                except queue.Full:
-                    log.warning("rules are behind; %d pushed readings stored but not evaluated", len(stored))
-        return len(stored)
+        """Store readings that arrived outside MQTT (the API's HTTP push); return how many were stored."""
+        return len(readings) - len(self.pipeline.ingest_readings(readings))
 
     def stop(self) -> None:
         for stopper in reversed(self._stoppers):

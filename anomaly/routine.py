@@ -388,11 +388,11 @@ class RoutineDetector:
                     last = list(history)[-days:]
                     same_sign = all(z > 0 for z in last) or all(z < 0 for z in last)
                     combined = abs(sum(last)) / math.sqrt(days)
-                    if same_sign and combined >= 3.0:
+                    if same_sign and combined >= 3.5:
                         moved.append((combined, feature, days))
                         break
         moved.sort(reverse=True)
-        if len(moved) < 2 or sum(z for z, _, _ in moved) < 7.0:
+        if len(moved) < 2 or sum(z for z, _, _ in moved) < 8.0:
             return []
         model.trend_quiet_days = 7  # one heads-up a week about the same slow change is enough
         parts = []
@@ -401,9 +401,13 @@ class RoutineDetector:
             usual = model.usual(feature, day.weekend)
             if usual is None:
                 continue
-            direction = "higher" if model.recent_z[feature][-1] > 0 else "lower"
+            later = model.recent_z[feature][-1] > 0
+            if FEATURES[feature][1] == "clock":
+                direction = "later" if later else "earlier"
+            else:
+                direction = "more" if later else "less"
             parts.append(
-                f"{FEATURES[feature][0]} {direction} than usual for {days} days "
+                f"{FEATURES[feature][0]}: {direction} than usual for {days} days "
                 f"(yesterday {amount(feature, features.get(feature, usual.median))}; "
                 f"usually {amount(feature, usual.low)}–{amount(feature, usual.high)})"
             )

@@ -496,7 +496,8 @@ def measure(bench: BenchRun) -> dict[str, Any]:
     mqtt_rate, raw_publish_rate = bench.raw_mqtt()
     with RssSampler(bench.exclude_pids) as rss:
         capacity, drain_dead = bench.pipeline_capacity()
-        live = bench.pipeline_live(args.live_rate)
+        live_rate = args.live_rate if args.live_rate is not None else round(capacity / 2, -2) or 100.0
+        live = bench.pipeline_live(live_rate)
     found = sum(bench.count_stored(db) for db in bench.databases)
     published = 2 * args.messages
     lost = published - found
@@ -548,8 +549,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="source formats, comma-separated, devices spread over them (default: %(default)s)")
     parser.add_argument("--mqtt-url", help="use this broker (mqtt://host:port) instead of starting one")
     parser.add_argument("--influx-url", help="use this InfluxDB (http://host:port) instead of starting one")
-    parser.add_argument("--live-rate", type=float, default=10_000.0, metavar="MSGS_PER_S",
-                        help="publish rate of the latency part; 0 = as fast as the broker takes (default: %(default)s)")
+    parser.add_argument("--live-rate", type=float, default=None, metavar="MSGS_PER_S",
+                        help="publish rate of the latency part; 0 = as fast as the broker takes (default: half the "
+                        "measured pipeline capacity, so latency is measured below saturation, not in a growing queue)")
     parser.add_argument("--inflight", type=int, default=1000,
                         help="the publisher's bound on unacknowledged QoS 1 messages (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",

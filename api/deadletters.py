@@ -57,7 +57,7 @@ def dead_letters(
 ) -> DeadLettersPage:
     """Refused messages, newest first."""
     store = ctx.service.dead_letters
-    rows = store.list(limit=limit, offset=offset, kind=kind)
+    rows = store.recent(limit=limit, offset=offset, kind=kind)
     out = []
     for row in rows:
         payload = bytes(row["payload"])

@@ -123,14 +123,14 @@ def _lorawan_payload(
     device: DeviceSpec, m: SimMeasurement, decoded: bool | None
 ) -> tuple[int, bytes | None, dict[str, object] | None]:
     """(fPort, raw frame or None, decoded object or None) for a LoRaWAN uplink of ``m``."""
-    measured = {name: float(value) for name, value in m.metrics.items() if name not in _RADIO}
+    measured: dict[str, float] = {name: float(value) for name, value in m.metrics.items() if name not in _RADIO}
     if m.battery_pct is not None:
         measured.setdefault("battery_pct", m.battery_pct)
     codec = codec_for(device.model)
     if codec is None:
         if decoded is False:
             raise ValueError(f"model {device.model!r} has no codec, so the uplink cannot be sent as raw bytes")
-        return 1, None, measured  # a council-written payload formatter emitting our own names
+        return 1, None, dict(measured)  # a council-written payload formatter emitting our own names
     frame = codec.encode(measured)
     return codec.f_port, frame, codec.to_vendor_object(measured) if decoded else None
 

@@ -127,7 +127,7 @@ class DeadLetterStore:
                 )
             )
 
-    def list(self, *, limit: int = 100, offset: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
+    def recent(self, *, limit: int = 100, offset: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
         query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit).offset(offset)
         if kind:
             query = query.where(dead_letters.c.kind == kind)

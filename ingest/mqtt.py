@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -70,7 +71,7 @@ class MqttConsumer:
         self._ack_lock = threading.Lock()
         self.connected = threading.Event()
         self.client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=mqtt.MQTTv5,
             manual_ack=True,
@@ -90,7 +91,7 @@ class MqttConsumer:
         return self._generation
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         props.ReceiveMaximum = self.config.receive_maximum
         self.client.connect_async(
@@ -152,7 +153,7 @@ class MqttConsumer:
         self._on_message_cb(
             Message(
                 topic=msg.topic,
-                payload=msg.payload,
+                payload=bytes(msg.payload),
                 mid=msg.mid,
                 qos=msg.qos,
                 retain=bool(msg.retain),

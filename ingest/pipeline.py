@@ -82,10 +82,11 @@ class Pipeline:
         self._inbox: queue.Queue[Message] = queue.Queue(maxsize=max(1000, config.mqtt.receive_maximum * 2))
         self._handoff: queue.Queue[list[Reading] | None] = queue.Queue(maxsize=64)
         self._stopping = threading.Event()
+        self._evaluate_until = 0.0
         self._threads: list[threading.Thread] = []
         writer.on_refused = self._dead_letter_spooled
         metrics.gauge("placesense_spool_segments", lambda: float(len(writer.spool)))
-        metrics.gauge("placesense_spool_bytes", lambda: float(writer.spool.bytes))
+        metrics.gauge("placesense_spool_bytes", lambda: float(writer.spool.size_bytes))
         metrics.gauge("placesense_influx_up", lambda: 1.0 if writer.influx_up else 0.0)
         metrics.gauge("placesense_mqtt_connected", lambda: 1.0 if self.consumer.connected.is_set() else 0.0)
         metrics.gauge("placesense_ingest_queue_depth", lambda: float(self._inbox.qsize()))
@@ -111,6 +112,8 @@ class Pipeline:
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop receiving, flush and acknowledge what is held, then stop the threads."""
         self.consumer.client.on_message = None  # nothing new while the last batch flushes
+        # Rules may be behind; give them a while to catch up, but never hold a shutdown hostage.
+        self._evaluate_until = time.monotonic() + min(10.0, timeout_s / 3)
         self._stopping.set()
         for thread in self._threads:
             thread.join(timeout_s)
@@ -321,10 +324,16 @@ class Pipeline:
                 self._stopping.wait(idle)
 
     def _handoff_loop(self) -> None:
+        skipped = 0
         while True:
             readings = self._handoff.get()
             if readings is None:
+                if skipped:
+                    log.warning("stopped with %d stored readings not yet evaluated by the rules", skipped)
                 return
+            if self._stopping.is_set() and time.monotonic() > self._evaluate_until:
+                skipped += len(readings)  # stored and acknowledged already; only evaluation is skipped
+                continue
             for sink in self.sinks:
                 try:
                     sink(readings)

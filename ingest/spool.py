@@ -36,7 +36,7 @@ class Spool:
         return sorted(self.directory.glob("*.lp"))
 
     @property
-    def bytes(self) -> int:
+    def size_bytes(self) -> int:
         return self._bytes
 
     def __len__(self) -> int:

@@ -19,6 +19,9 @@ class Clock(Protocol):
     def observe(self, event_ms: int) -> None:
         """Tell the clock an event with this timestamp arrived."""
 
+    def arrival_ms(self, event_ms: int, received_ms: int) -> int:
+        """When, on this clock, a reading stamped ``event_ms`` and received at ``received_ms`` was heard."""
+
 
 class LiveClock:
     """Wall-clock time; events do not move it."""
@@ -28,6 +31,11 @@ class LiveClock:
 
     def observe(self, event_ms: int) -> None:
         return None
+
+    def arrival_ms(self, event_ms: int, received_ms: int) -> int:
+        # A backlog replayed after an outage carries old event times but was heard now: "last heard" must be
+        # now, or every replayed reading would look like a device that has been silent for hours.
+        return received_ms or event_ms
 
 
 class EventClock:
@@ -44,6 +52,9 @@ class EventClock:
         with self._lock:
             if event_ms > self._now:
                 self._now = event_ms
+
+    def arrival_ms(self, event_ms: int, received_ms: int) -> int:
+        return event_ms
 
 
 def make_clock(kind: str) -> Clock:

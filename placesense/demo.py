@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         common = [*cli, "simulate", "--registry", str(registry_path), "--formats", "mix"]
         history = [*common, "--seed", "7", "--days", str(args.history_days), "--speed", "max",
                    "--anomaly", "late_wakeup@5", "--anomaly", "cold_home@4", "--anomaly", "bed_drying_out@1",
-                   "--anomaly", "pollution_episode@5", "--truth", str(VAR / "demo" / "truth.jsonl"), "--client-id", "demo-history"]
+                   "--anomaly", "pollution_episode@5", "--truth", str(VAR / "demo" / "truth.jsonl"),
+                   "--client-id", "demo-history"]
         live_start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 5))
         live = [*common, "--seed", "8", "--start", live_start, "--days", "7", "--speed", "1",
                 "--client-id", "demo-live"]

@@ -74,6 +74,7 @@ def _registry(settings: Settings) -> str:
 
 def _mqtt(settings: Settings, timeout_s: float) -> str:
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     host, port = settings.mqtt_host, settings.mqtt_port
     try:
@@ -85,7 +86,7 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
             "For the local demo run 'make demo'; otherwise check PLACESENSE_MQTT_URL."
         ) from exc
     result: dict[str, object] = {}
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"placesense-doctor-{int(time.time())}",
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"placesense-doctor-{int(time.time())}",
                          protocol=mqtt.MQTTv5)
     if settings.mqtt_username:
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
@@ -93,7 +94,10 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
     if settings.mqtt_tls:
         ca = settings.mqtt_ca_file
         client.tls_set_context(ssl.create_default_context(cafile=str(ca) if ca else None))
-    client.on_connect = lambda c, u, f, reason, p: result.setdefault("reason", reason)
+    def on_connect(client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        result.setdefault("reason", reason)
+
+    client.on_connect = on_connect
     try:
         client.connect(host, port, keepalive=10)
     except (OSError, ssl.SSLError) as exc:

@@ -7,9 +7,13 @@ This is the only place that builds clients and wires the rooms together. ``Servi
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.decode import DecodeLimits
 from devices.readings import Reading
@@ -24,7 +28,14 @@ from ingest.spool import Spool
 from ingest.writer import StorageWriter
 from placesense.clock import Clock, make_clock
 from placesense.db import make_engine
+from placesense.evaluation import Evaluator
 from placesense.settings import Settings
+
+if TYPE_CHECKING:
+    from anomaly.routine import RoutineDetector
+    from rules.alerts import AlertService
+    from rules.engine import RuleEngine
+    from rules.notify import AlertFeed
 
 log = logging.getLogger("placesense.service")
 
@@ -67,12 +78,25 @@ class Service:
     dead_letters: DeadLetterStore
     device_states: DeviceStates
     pipeline: Pipeline
+    alerts: AlertService
+    alert_feed: AlertFeed
+    rules: RuleEngine
+    routine: RoutineDetector
+    evaluator: Evaluator
     extras: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, registry: Registry | None = None, sinks: Sequence[Sink] = ()) -> Service:
+        from anomaly.routine import RoutineDetector
+        from rules.alert_store import AlertStore
+        from rules.alerts import AlertService
+        from rules.config import load_rules
+        from rules.engine import RuleEngine
+        from rules.notify import AlertFeed, MqttAlertPublisher, WebhookPublisher
+
         registry = registry or load_registry(settings.registry_path)
+        rules_config = load_rules(settings.rules_path)
         clock = make_clock(settings.clock)
         metrics = IngestMetrics()
         engine = make_engine(settings.database_url)
@@ -82,9 +106,19 @@ class Service:
         dead_letters = DeadLetterStore(engine)
         device_states = DeviceStates(engine)
 
-        def observe(readings: Sequence[Reading]) -> None:
-            for reading in readings:
-                clock.observe(reading.ts_ms)
+        alert_feed = AlertFeed()
+        alert_client = _alert_mqtt_client(settings)
+        publishers: list[Any] = [alert_feed, MqttAlertPublisher(alert_client, settings.topic_prefix)]
+        stoppers: list[Callable[[], None]] = [lambda: _stop_client(alert_client)]
+        if settings.webhook_urls:
+            assert settings.webhook_secret is not None  # settings refuse URLs without a secret
+            webhooks = WebhookPublisher(settings.webhook_urls, settings.webhook_secret.get_secret_value())
+            publishers.append(webhooks)
+            stoppers.append(webhooks.close)
+        alerts = AlertService(AlertStore(engine), clock, rules_config, publishers=publishers)
+        rules = RuleEngine(registry, rules_config, clock)
+        routine = RoutineDetector(registry, clock)
+        evaluator = Evaluator(rules, routine, alerts, clock, settings.state_dir, settings.tick_interval_s)
 
         pipeline = Pipeline(
             PipelineConfig(
@@ -103,12 +137,21 @@ class Service:
             dead_letters,
             device_states,
             metrics,
-            sinks=[observe, *sinks],
+            sinks=[evaluator, *sinks],
         )
-        return cls(settings, registry, clock, metrics, influx, dead_letters, device_states, pipeline,
-                   extras={"engine": engine, "spool": spool, "writer": writer})
+        service = cls(
+            settings, registry, clock, metrics, influx, dead_letters, device_states, pipeline,
+            alerts=alerts, alert_feed=alert_feed, rules=rules, routine=routine, evaluator=evaluator,
+            extras={"engine": engine, "spool": spool, "writer": writer, "alert_client": alert_client},
+        )
+        service._stoppers.extend(stoppers)
+        return service
 
     def start(self) -> None:
+        alert_client: mqtt.Client = self.extras["alert_client"]
+        alert_client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
+        alert_client.loop_start()
+        self.evaluator.start()
         self.pipeline.start()
 
     def ingest_readings(self, readings: Sequence[Reading]) -> int:
@@ -116,10 +159,34 @@ class Service:
         return len(readings) - len(self.pipeline.ingest_readings(readings))
 
     def stop(self) -> None:
+        self.pipeline.stop()  # first: the last readings are stored, acknowledged and evaluated
+        self.evaluator.stop()
         for stopper in reversed(self._stoppers):
             try:
                 stopper()
             except Exception:
                 log.exception("error while stopping")
-        self.pipeline.stop()
         self.influx.close()
+
+
+def _alert_mqtt_client(settings: Settings) -> mqtt.Client:
+    """The paho client alerts are published with: its own id, so it never takes over ingest's session."""
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"{settings.mqtt_client_id}-alerts",
+        protocol=mqtt.MQTTv5,
+    )
+    if settings.mqtt_username:
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        client.username_pw_set(settings.mqtt_username, password)
+    if settings.mqtt_tls:
+        ca = settings.mqtt_ca_file
+        client.tls_set_context(ssl.create_default_context(cafile=str(ca) if ca else None))
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.max_queued_messages_set(10_000)  # alerts wait for a broker outage to end; a bound keeps memory flat
+    return client
+
+
+def _stop_client(client: mqtt.Client) -> None:
+    client.disconnect()
+    client.loop_stop()

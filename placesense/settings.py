@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     clock: Literal["live", "event"] = "live"
     rules_path: Path | None = Field(None, description="rules file; built-in defaults if unset")
     state_dir: Path = Field(Path("var/state"), description="learned detector state")
+    webhook_urls: list[str] = Field(default_factory=list, description="URLs that receive alert changes")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC key for the X-Placesense-Signature header")
+    tick_interval_s: float = Field(5.0, gt=0, le=300, description="how often time-based rules are checked (live)")
     api_bind: str = Field("127.0.0.1:8080", description="host:port for the HTTP API")
     tokens_path: Path | None = Field(None, description="API tokens file")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -106,7 +109,7 @@ class Settings(BaseSettings):
             raise ValueError("must look like http://host:8086")
         return value.rstrip("/")
 
-    @field_validator("mqtt_password", "influx_password", "influx_token")
+    @field_validator("mqtt_password", "influx_password", "influx_token", "webhook_secret")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
@@ -121,6 +124,12 @@ class Settings(BaseSettings):
         if value and not value.endswith("/"):
             value += "/"
         return value
+
+    @model_validator(mode="after")
+    def _webhooks_signed(self) -> Settings:
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError("PLACESENSE_WEBHOOK_SECRET is required when PLACESENSE_WEBHOOK_URLS is set")
+        return self
 
     @property
     def mqtt_host(self) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -96,9 +97,17 @@ class _SubjectView:
 class DeviceHealthRules:
     """Offline, battery and broken-sensor rules for every device in the registry."""
 
-    def __init__(self, registry: Registry, lookup: SectionLookup) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        lookup: SectionLookup,
+        arrival: Callable[[int, int], int] = lambda event_ms, received_ms: event_ms,
+    ) -> None:
         self._registry = registry
         self._lookup = lookup
+        # When a reading was heard, on the engine's clock (receive time on the wall clock, event time on an
+        # event clock): silence is measured from that, not from the device's own timestamp.
+        self._arrival = arrival
         self._devices: dict[str, _Device] = {d: _Device() for d in registry.devices}
         self._timers: Timers[str] = Timers()
         self._views: dict[tuple[str, str], _SubjectView] = {}
@@ -155,9 +164,10 @@ class DeviceHealthRules:
     def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]:
         state = self._devices.setdefault(device.id, _Device())
         findings: list[Finding] = []
-        if state.last_ms is not None and reading.ts_ms > state.last_ms:
-            state.gaps.append(reading.ts_ms - state.last_ms)
-        state.last_ms = max(state.last_ms or reading.ts_ms, reading.ts_ms)
+        heard_ms = self._arrival(reading.ts_ms, reading.received_ms)
+        if state.last_ms is not None and heard_ms > state.last_ms:
+            state.gaps.append(heard_ms - state.last_ms)
+        state.last_ms = max(state.last_ms or heard_ms, heard_ms)
         offline_cfg = self._lookup.get(OfflineRule, device.subject, device)
         if offline_cfg.enabled:
             self._timers.set(device.id, state.last_ms + self._offline_after_ms(device, state))

@@ -54,7 +54,7 @@ class RuleEngine:
         self.home = HomeRules(registry, lookup)
         self.watering = WateringRules(registry, lookup)
         self.daqi = DaqiRules(registry, lookup)
-        self.health = DeviceHealthRules(registry, lookup)
+        self.health = DeviceHealthRules(registry, lookup, clock.arrival_ms)
         self._families: tuple[RuleFamily, ...] = (self.health, self.home, self.watering, self.daqi)
         self._lock = threading.RLock()
         self._started = False

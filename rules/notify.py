@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import httpx
 import orjson
+import paho.mqtt.client as mqtt
 
 from rules.alerts import AlertChange, alert_to_json
 
@@ -86,7 +87,7 @@ class MqttAlertPublisher:
         topic = alert_topic(change.alert.audience, change.alert.subject, self._prefix)
         info = self._client.publish(topic, alert_payload(change), qos=1, retain=False)
         rc = getattr(info, "rc", 0)
-        if rc not in (0, None):
+        if rc not in (0, None, mqtt.MQTT_ERR_NO_CONN):
             # Not connected right now is fine: paho keeps QoS 1 messages queued. Anything else is worth a log.
             log.warning("MQTT publish of alert %s to %s returned rc=%s", change.alert.id, topic, rc)
 

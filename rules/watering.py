@@ -23,6 +23,7 @@ from rules.findings import Finding
 from rules.localtime import HOUR_MS, duration, hm, zone
 
 METRIC = "soil_moisture_pct"
+HISTORY_STEP_MS = 5 * 60_000
 HISTORY_MS = 48 * HOUR_MS
 MAX_SLOPE_POINTS = 48  # Theil–Sen is quadratic; a subsample keeps it cheap and barely changes the median
 DEVICE_STALE_MS = 6 * HOUR_MS  # a bed's moisture ignores a co-located sensor silent for this long
@@ -96,7 +97,12 @@ class WateringRules:
         recent_low = min((v for t, v in bed.history if reading.ts_ms - t <= 3 * HOUR_MS), default=moisture)
         if moisture > recent_low + cfg.rise_pct:
             bed.last_rise_ms = reading.ts_ms
-        bed.history.append((reading.ts_ms, moisture))
+        # Soil moisture moves over hours: one point per few minutes is all the slope needs, and it keeps the
+        # per-reading work bounded even for a sensor that reports every second.
+        if len(bed.history) >= 2 and reading.ts_ms - bed.history[-2][0] < HISTORY_STEP_MS:
+            bed.history[-1] = (reading.ts_ms, moisture)
+        else:
+            bed.history.append((reading.ts_ms, moisture))
         while bed.history and reading.ts_ms - bed.history[0][0] > HISTORY_MS:
             bed.history.popleft()
 

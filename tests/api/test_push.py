@@ -52,7 +52,7 @@ def test_push_refusals(stack: Stack) -> None:
                             b' "value": "lots"}]}', headers={**sensor, "X-Sensor": "esp8266-1520847"})
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
     assert stack.service.dead_letters.count() == before + 2
-    kinds = {d["kind"] for d in stack.service.dead_letters.list(limit=2)}
+    kinds = {d["kind"] for d in stack.service.dead_letters.recent(limit=2)}
     assert "unknown_device" in kinds
     assert stack.client.post(PUSH, content=BODY, headers={**sensor, "X-Sensor": "nonsense"}).status_code == 422
     assert stack.client.post(PUSH, content=b"x" * 70_000,

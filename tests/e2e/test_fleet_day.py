@@ -58,7 +58,7 @@ def test_a_simulated_day_of_every_format_is_stored_exactly(
         assert result.total == len(events)
         eventually(lambda: _stored_per_device(influx.url, influx_db) == result.per_device, 120,
                    "every published reading stored, per device")
-        assert service.dead_letters.count() == 0, service.dead_letters.list(limit=5)
+        assert service.dead_letters.count() == 0, service.dead_letters.recent(limit=5)
     finally:
         service.stop()
 

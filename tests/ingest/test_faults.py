@@ -51,7 +51,8 @@ class SteadyPublisher:
     def _run(self) -> None:
         topic = f"{self.prefix}placesense/v1/soil/bed-01-soil/telemetry"
         for i in range(self.total):
-            body = {"ts": self.base + i, "metrics": {"soil_moisture_pct": 20 + (i % 500) / 10}, "seq": i}
+            # Moist soil that varies a little: stored faithfully, and no watering alerts to distract.
+            body = {"ts": self.base + i, "metrics": {"soil_moisture_pct": 40 + (i % 50) / 10}, "seq": i}
             self.last = self.client.publish(topic, orjson.dumps(body), qos=1)
             self.sent = i + 1
             if i % 200 == 199:

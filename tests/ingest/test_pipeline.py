@@ -84,7 +84,7 @@ def test_every_bad_input_class_is_dead_lettered_while_good_traffic_flows(
 
     eventually(lambda: service.dead_letters.count() == len(BAD_INPUT), what="every bad message dead-lettered")
     eventually(lambda: influx_count(influx.url, influx_db, "air") == good, what="good readings around them stored")
-    letters = {d["kind"]: d for d in service.dead_letters.list(limit=100)}
+    letters = {d["kind"]: d for d in service.dead_letters.recent(limit=100)}
     assert set(letters) == {kind for kind, _, _ in BAD_INPUT}
     for kind, topic, _ in BAD_INPUT:
         letter = letters[kind]

@@ -237,18 +237,45 @@ class FeedSubscription:
 
 
 class AlertFeed:
-    """Thread-safe fan-out of alert changes to in-process subscribers (the API's SSE stream)."""
+    """Thread-safe fan-out of alert changes to in-process subscribers (the API's SSE stream).
+
+    Two ways to receive: ``subscribe()`` gives a bounded queue to pull from; ``listen(callback)`` pushes each
+    change to ``callback`` on the publishing thread, for a consumer with its own queue (an event loop).
+    """
 
     def __init__(self, maxsize: int = 256) -> None:
         self._maxsize = maxsize
         self._subscribers: set[FeedSubscription] = set()
+        self._listeners: dict[int, Callable[[AlertChange], None]] = {}
+        self._next_listener = 0
         self._lock = threading.Lock()
 
     def publish(self, change: AlertChange) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
+            listeners = list(self._listeners.values())
         for subscription in subscribers:
             subscription.offer(change)
+        for listener in listeners:
+            try:
+                listener(change)
+            except Exception:  # one broken listener must not starve the others
+                log.exception("alert feed listener %r failed for alert %s", listener, change.alert.id)
+
+    def listen(self, callback: Callable[[AlertChange], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` on the publishing thread for every change from now on; returns the
+        function that stops it (safe to call more than once). ``callback`` must return at once: hand the change
+        over (``loop.call_soon_threadsafe``), never wait, or it holds up the alert lifecycle."""
+        with self._lock:
+            key = self._next_listener
+            self._next_listener += 1
+            self._listeners[key] = callback
+
+        def stop() -> None:
+            with self._lock:
+                self._listeners.pop(key, None)
+
+        return stop
 
     def subscribe(self) -> FeedSubscription:
         subscription = FeedSubscription(self._maxsize)
@@ -269,5 +296,6 @@ class AlertFeed:
             self.unsubscribe(subscription)
 
     def __len__(self) -> int:
+        """Subscriptions and listeners currently receiving changes."""
         with self._lock:
-            return len(self._subscribers)
+            return len(self._subscribers) + len(self._listeners)

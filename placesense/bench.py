@@ -57,10 +57,6 @@ from placesense.service import Service
 from placesense.settings import Settings, load_settings
 
 MEASUREMENTS = ("home", "soil", "air")
-ALERT_NOTE = (
-    "the service exposes no alert feed yet (rules and detectors have not landed in Service.build), "
-    "so event-to-alert latency is not measured; the zeros are placeholders"
-)
 
 
 class BenchError(PlacesenseError):
@@ -216,6 +212,36 @@ class StoredLog:
     def throughput(self) -> float:
         span_s = (self.last_stored_ms() - self.first_received_ms()) / 1000.0
         return self.count / span_s if span_s > 0 else 0.0
+
+
+class AlertLog:
+    """Alert changes seen on the service's in-process feed, with the wall time each was published."""
+
+    def __init__(self, service: Service) -> None:
+        self.changes: list[tuple[float, int]] = []  # (published at, ms; the alert's event time, ms)
+        self._subscription = service.alert_feed.subscribe()
+        self._service = service
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-alerts", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            change = self._subscription.get(timeout_s=0.2)
+            if change is not None:
+                self.changes.append((time.time() * 1000.0, change.alert.updated_at_ms))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._service.alert_feed.unsubscribe(self._subscription)
+
+    def latencies(self, log: StoredLog) -> list[float]:
+        """Reading received → alert published, for changes a reading caused (its event time is the alert's)."""
+        received: dict[int, int] = {}
+        for _, event_times, received_times in log.batches:
+            received.update(zip(event_times, received_times, strict=True))
+        return [at - received[event] for at, event in self.changes if event in received]
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -392,6 +418,7 @@ class BenchRun:
         self.prime_session(settings)
         log = StoredLog()
         service = Service.build(settings, registry=self.registry, sinks=[log])
+        alerts = AlertLog(service)
         service.start()
         try:
             if not service.pipeline.consumer.wait_connected(15):
@@ -406,6 +433,8 @@ class BenchRun:
             self.wait_stored(service, log, "pipeline latency", self.workload.messages)
         finally:
             service.stop()
+            alerts.close()
+        event_to_alert = alerts.latencies(log)
         published_ms = array("d")
         published_ms.frombytes(times_path.read_bytes())
         to_stored: list[float] = []
@@ -426,6 +455,8 @@ class BenchRun:
             "publish_to_received_ms": _quantiles(to_received),
             "received_to_stored_ms": _quantiles(received_to_stored),
             "dead_letters": int(service.metrics.value("placesense_dead_letters_total")),
+            "event_to_alert_ms": _quantiles(event_to_alert),
+            "alert_changes": len(event_to_alert),
         }
         _progress(f"pipeline latency: publish→stored p50 {result['publish_to_stored_ms']['p50']:.0f} ms, "
                   f"p99 {result['publish_to_stored_ms']['p99']:.0f} ms")
@@ -509,7 +540,7 @@ def measure(bench: BenchRun) -> dict[str, Any]:
         "formats": list(bench.formats),
         "throughput_msgs_per_s": round(capacity, 1),
         "publish_to_stored_ms": live["publish_to_stored_ms"],
-        "event_to_alert_ms": {"p50": 0.0, "p99": 0.0, "note": ALERT_NOTE},
+        "event_to_alert_ms": live["event_to_alert_ms"],
         "peak_rss_mb": round(rss.peak_bytes / 2**20, 1),
         "lost": lost,
         "raw": {

@@ -32,6 +32,7 @@ _PLAN: dict[str, tuple[tuple[str, str, str | None, str | None], ...]] = {
         ("soil", "soil", None, None),
         ("air", "air", None, None),
         ("home", "motion", "kitchen", None),
+        ("home", "help_button", "living_room", None),
     ),
     "zigbee2mqtt": (
         ("home", "motion", "bedroom", "aqara-rtcgq11lm"),
@@ -98,34 +99,49 @@ def build_registry(devices: int, formats: Sequence[str]) -> Registry:
     )
 
 
-def _metrics(device: DeviceSpec, rng: random.Random) -> tuple[dict[str, float | bool], float | None]:
+def _walk(state: dict[str, float], name: str, rng: random.Random, start: tuple[float, float], step: float,
+          low: float, high: float) -> float:
+    """A bounded random walk: sensors drift, they do not jump to a fresh random value on every message (which
+    would make every threshold rule flap and measure alert churn instead of a realistic load)."""
+    value = state.get(name)
+    value = rng.uniform(*start) if value is None else min(high, max(low, value + rng.uniform(-step, step)))
+    state[name] = value
+    return value
+
+
+def _metrics(device: DeviceSpec, rng: random.Random, state: dict[str, float]) -> tuple[dict[str, float | bool],
+                                                                                      float | None]:
     """Plausible metrics for one message of ``device``; each device always sends the same metric names."""
     kind = device.kind
+    battery = round(_walk(state, "battery", rng, (40, 100), 0.01, 21, 100), 1)
+    if kind == "help_button":
+        # Now and then a press: each raises (or updates) a critical care alert, which gives event→alert latency.
+        return {"help_pressed": rng.random() < 0.05}, battery
     if kind == "motion":
-        return {"motion": rng.random() < 0.3}, round(rng.uniform(40, 100), 1)
+        return {"motion": rng.random() < 0.3}, battery
     if kind == "front_door":
-        return {"door_open": rng.random() < 0.1}, round(rng.uniform(40, 100), 1)
+        return {"door_open": rng.random() < 0.1}, battery
     if kind == "bed":
-        return {"occupied": rng.random() < 0.4}, round(rng.uniform(40, 100), 1)
+        return {"occupied": rng.random() < 0.4}, battery
     if kind == "kettle":
         return {"power_w": round(rng.choice((0.0, 0.0, 0.0, rng.uniform(1800, 3000))), 1)}, None
     if kind == "climate":
         return {
-            "temperature_c": round(rng.uniform(15, 24), 2),
-            "humidity_pct": round(rng.uniform(35, 70), 1),
-        }, round(rng.uniform(40, 100), 1)
+            "temperature_c": round(_walk(state, "t", rng, (18, 22), 0.05, 17, 24), 2),
+            "humidity_pct": round(_walk(state, "h", rng, (35, 60), 0.2, 30, 70), 1),
+        }, battery
     if kind == "soil":
         return {
-            "soil_moisture_pct": round(rng.uniform(10, 80), 2),
-            "soil_temperature_c": round(rng.uniform(4, 22), 2),
-            "soil_conductivity_us_cm": float(rng.randint(50, 900)),
-        }, round(rng.uniform(30, 100), 1)
+            "soil_moisture_pct": round(_walk(state, "m", rng, (35, 60), 0.05, 30, 65), 2),
+            "soil_temperature_c": round(_walk(state, "t", rng, (6, 18), 0.05, 4, 22), 2),
+            "soil_conductivity_us_cm": float(round(_walk(state, "ec", rng, (100, 800), 2, 50, 900))),
+        }, battery
     return {
-        "pm2_5_ugm3": round(rng.uniform(2, 40), 1),
-        "pm10_ugm3": round(rng.uniform(5, 60), 1),
-        "no2_ugm3": round(rng.uniform(5, 150), 1),
-        "temperature_c": round(rng.uniform(2, 25), 1),
-        "humidity_pct": round(rng.uniform(40, 95), 1),
+        "pm2_5_ugm3": round(_walk(state, "pm25", rng, (3, 10), 0.2, 1, 11), 1),
+        "pm10_ugm3": round(_walk(state, "pm10", rng, (6, 14), 0.3, 2, 16), 1),
+        "no2_ugm3": round(_walk(state, "no2", rng, (10, 50), 1, 5, 65), 1),
+        "temperature_c": round(_walk(state, "t", rng, (5, 15), 0.1, 2, 25), 1),
+        "humidity_pct": round(_walk(state, "h", rng, (50, 80), 0.3, 40, 95), 1),
     }, None
 
 
@@ -151,9 +167,10 @@ class Workload:
         devices = self.device_list
         rng = random.Random(self.seed)
         count = len(devices)
+        states: list[dict[str, float]] = [{} for _ in devices]
         for index in range(self.messages):
             device = devices[index % count]
-            metrics, battery = _metrics(device, rng)
+            metrics, battery = _metrics(device, rng, states[index % count])
             measurement = SimMeasurement(
                 ts_ms=self.base_ms + index, metrics=metrics, battery_pct=battery, seq=index // count
             )

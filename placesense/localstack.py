@@ -104,18 +104,48 @@ class ManagedProcess:
             return "(no log)"
 
 
+@dataclass(frozen=True)
+class BrokerAuth:
+    """Files that turn anonymous access off: a mosquitto password file and an ACL file.
+
+    ``placesense broker-config`` (``placesense.broker``) generates both from the device registry.
+    """
+
+    password_file: Path
+    acl_file: Path
+
+
+@dataclass(frozen=True)
+class TlsListener:
+    """A second, TLS-only listener on loopback with the given CA, server certificate and key (PEM files)."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    port: int = 0
+
+
 @dataclass
 class Mosquitto:
-    """A mosquitto broker on a loopback port with persistence in ``data_dir``."""
+    """A mosquitto broker on a loopback port with persistence in ``data_dir``.
+
+    By default it is anonymous and plain, as the tests and the demo have always run it; ``auth`` switches on
+    passwords and ACLs, ``tls`` adds a TLS listener (``tls_port``, ``tls_url``) next to the plain one.
+    """
 
     data_dir: Path
     port: int = 0
     extra_config: str = ""
+    auth: BrokerAuth | None = None
+    tls: TlsListener | None = None
     proc: ManagedProcess = field(init=False)
+    tls_port: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         if self.port == 0:
             self.port = free_port()
+        if self.tls is not None:
+            self.tls_port = self.tls.port or free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         binary = _require_binary("mosquitto", "mosquitto")
         conf = self.data_dir / "mosquitto.conf"
@@ -129,7 +159,7 @@ class Mosquitto:
         return "\n".join(
             [
                 f"listener {self.port} 127.0.0.1",
-                "allow_anonymous true" if "password_file" not in self.extra_config else "",
+                *self._auth_lines(),
                 "persistence true",
                 f"persistence_location {self.data_dir}/",
                 "autosave_interval 5",
@@ -144,13 +174,42 @@ class Mosquitto:
                 "log_type notice",
                 "log_timestamp true",
                 self.extra_config,
+                # Listener-specific options follow their own ``listener`` line, so the TLS one comes last.
+                *self._tls_lines(),
                 "",
             ]
         )
 
+    def _auth_lines(self) -> list[str]:
+        if self.auth is None:
+            return ["allow_anonymous true" if "password_file" not in self.extra_config else ""]
+        return [
+            "allow_anonymous false",
+            f"password_file {self.auth.password_file}",
+            f"acl_file {self.auth.acl_file}",
+        ]
+
+    def _tls_lines(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            f"listener {self.tls_port} 127.0.0.1",
+            f"cafile {self.tls.cafile}",
+            f"certfile {self.tls.certfile}",
+            f"keyfile {self.tls.keyfile}",
+            "tls_version tlsv1.2",
+        ]
+
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        """The TLS listener's URL; the server certificate must name 127.0.0.1."""
+        if self.tls is None:
+            raise LocalStackError("this mosquitto has no TLS listener")
+        return f"mqtts://127.0.0.1:{self.tls_port}"
 
     def start(self) -> None:
         self.proc.start()

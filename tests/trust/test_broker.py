@@ -1,0 +1,216 @@
+"""Broker accounts and ACLs generated from the registry, enforced by a real mosquitto; TLS with a local CA."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from devices.registry import Registry
+from placesense.broker import BrokerFiles, hash_password, make_local_ca, write_broker_config
+from placesense.localstack import BrokerAuth, InfluxDB, Mosquitto, TlsListener
+from placesense.service import Service
+from placesense.settings import Settings
+from tests.helpers import eventually, influx_count
+from tests.trust.conftest import INGEST_USER, MqttUser
+
+NOT_AUTHORIZED = 135
+
+
+def _telemetry(seq: int, **extra: object) -> bytes:
+    return orjson.dumps({"ts": int(time.time() * 1000), "metrics": {"motion": 1}, "seq": seq, **extra})
+
+
+def _topic(prefix: str, domain: str, device: str, kind: str = "telemetry") -> str:
+    return f"{prefix}placesense/v1/{domain}/{device}/{kind}"
+
+
+@pytest.fixture
+def secure_service(
+    secure_broker: Mosquitto, influx: InfluxDB, influx_db: str, trust_registry: Registry,
+    broker_files: BrokerFiles, settings_for: Callable[..., Settings],
+) -> Iterator[Service]:
+    settings = settings_for(
+        secure_broker, influx, influx_db, mqtt_username=INGEST_USER, mqtt_password=broker_files.password(INGEST_USER)
+    )
+    svc = Service.build(settings, registry=trust_registry)
+    svc.start()
+    assert svc.pipeline.consumer.wait_connected(10), "ingest did not log in to the secured broker"
+    yield svc
+    svc.stop()
+
+
+def test_generated_files_cover_every_account_and_keep_secrets_private(broker_files: BrokerFiles, prefix: str) -> None:
+    names = {a.username: a.role for a in broker_files.accounts}
+    assert names == {
+        "h-0001-kitchen-pir": "device", "h-0001-climate": "device", "h-0002-kitchen-pir": "device",
+        "bed-01-soil": "device", "bridge-zigbee2mqtt": "bridge", INGEST_USER: "ingest",
+        "placesense-alerts-reader": "alerts_reader",
+    }
+    for private in (broker_files.secrets_file, broker_files.password_file):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    acl = broker_files.acl_file.read_text()
+    assert f"user bed-01-soil\ntopic write {prefix}placesense/v1/soil/bed-01-soil/telemetry\n" in acl
+    assert "h-0002-hall-door" not in acl  # a bridged device has no account of its own
+    # Regenerating keeps the passwords devices were given; --rotate changes them.
+    again = write_broker_config(
+        Registry.from_data({"homes": [{"id": "h-0001"}], "devices": [
+            {"id": "h-0001-kitchen-pir", "domain": "home", "subject": "h-0001", "kind": "motion", "room": "kitchen"}
+        ]}), broker_files.directory, prefix=prefix, ingest_user=INGEST_USER,
+    )
+    assert again.password("h-0001-kitchen-pir") == broker_files.password("h-0001-kitchen-pir")
+    assert "h-0002-kitchen-pir" not in again.password_file.read_text()  # a removed device loses its login
+
+
+def test_password_hash_is_mosquittos_pbkdf2_format() -> None:
+    # Known answer computed independently (mosquitto_passwd -U on Debian) for this salt and password.
+    salt = bytes.fromhex("03195690 02e4a9e6 6b34e8b2".replace(" ", ""))
+    assert hash_password("s3cret", salt=salt) == (
+        "$7$101$AxlWkALkqeZrNOiy$96KROzDHIj28tEKAd+5KCE6zgGKz8HahS+p9BlR4Jb49hUA2b/ma1qGN396WpEKgkQqTf/EfTLpD2F2SFYYM9A=="
+    )
+
+
+def test_device_publishes_on_its_own_topic_and_the_reading_is_stored(
+    secure_service: Service, secure_broker: Mosquitto, broker_files: BrokerFiles, login: Callable[..., MqttUser],
+    influx: InfluxDB, influx_db: str, prefix: str,
+) -> None:
+    device = login(secure_broker.port, "h-0001-kitchen-pir", broker_files.password("h-0001-kitchen-pir"))
+    assert device.connected.is_set()
+    assert not device.publish(_topic(prefix, "home", "h-0001-kitchen-pir"), _telemetry(1)).is_failure
+    eventually(
+        lambda: influx_count(influx.url, influx_db, "home", "WHERE device = 'h-0001-kitchen-pir'") == 1,
+        what="the device's reading in InfluxDB",
+    )
+
+
+def test_device_cannot_publish_on_another_devices_topic(
+    secure_broker: Mosquitto, broker_files: BrokerFiles, login: Callable[..., MqttUser], prefix: str
+) -> None:
+    ingest = login(secure_broker.port, INGEST_USER, broker_files.password(INGEST_USER))
+    assert all(not c.is_failure for c in ingest.subscribe(f"{prefix}placesense/v1/+/+/telemetry"))
+    mallory = login(secure_broker.port, "h-0002-kitchen-pir", broker_files.password("h-0002-kitchen-pir"))
+    victim_topic = _topic(prefix, "home", "h-0001-kitchen-pir")
+    forged = mallory.publish(victim_topic, _telemetry(1))
+    own_topic = _topic(prefix, "home", "h-0002-kitchen-pir")
+    assert not mallory.publish(own_topic, _telemetry(2)).is_failure
+    # The broker handles one client's publishes in order, so once the later one has arrived the forged one
+    # would have too.
+    eventually(lambda: ingest.received(own_topic), what="the device's own message")
+    assert ingest.received(victim_topic) == []
+    assert forged.value == NOT_AUTHORIZED
+    # Nor may it write other kinds of topics: alerts, bridges' trees.
+    for topic in (f"{prefix}placesense/v1/alerts/care/h-0001", f"{prefix}zigbee2mqtt/hall_door_2"):
+        assert mallory.publish(topic, b"{}").value == NOT_AUTHORIZED
+
+
+def test_device_reads_nothing(
+    secure_broker: Mosquitto, broker_files: BrokerFiles, login: Callable[..., MqttUser], prefix: str
+) -> None:
+    eve = login(secure_broker.port, "h-0002-kitchen-pir", broker_files.password("h-0002-kitchen-pir"))
+    victim_topic = _topic(prefix, "home", "h-0001-kitchen-pir")
+    # mosquitto 2.0 grants the subscriptions themselves; its ACL check is on delivery, message by message.
+    for topic_filter in ("#", victim_topic, f"{prefix}placesense/v1/alerts/#"):
+        eve.subscribe(topic_filter)
+    ingest = login(secure_broker.port, INGEST_USER, broker_files.password(INGEST_USER))
+    ingest.subscribe("#")
+    victim = login(secure_broker.port, "h-0001-kitchen-pir", broker_files.password("h-0001-kitchen-pir"))
+    assert not victim.publish(victim_topic, _telemetry(1)).is_failure
+    eventually(lambda: ingest.received(victim_topic), what="delivery to an account allowed to read it")
+    assert not ingest.publish(f"{prefix}placesense/v1/alerts/care/h-0001", b"{}").is_failure
+    # eve's PUBACK for a later message of hers comes after anything the broker queued to her before it.
+    assert not eve.publish(_topic(prefix, "home", "h-0002-kitchen-pir"), _telemetry(2)).is_failure
+    assert eve.messages == []
+
+
+def test_wrong_or_missing_credentials_are_refused(
+    secure_broker: Mosquitto, broker_files: BrokerFiles, login: Callable[..., MqttUser]
+) -> None:
+    for username, password in (
+        ("h-0001-kitchen-pir", "not-the-password"),
+        ("h-0001-kitchen-pir", broker_files.password("h-0002-kitchen-pir")),  # another device's password
+        ("nobody", "anything"),
+        (None, None),  # anonymous
+    ):
+        user = login(secure_broker.port, username, password)
+        assert user.connack is not None and user.connack.is_failure, (username, user.connack)
+        assert not user.connected.is_set()
+
+
+def test_bridge_writes_its_own_tree_only_and_alerts_reader_reads_alerts(
+    secure_broker: Mosquitto, broker_files: BrokerFiles, login: Callable[..., MqttUser], prefix: str
+) -> None:
+    ingest = login(secure_broker.port, INGEST_USER, broker_files.password(INGEST_USER))
+    ingest.subscribe(f"{prefix}zigbee2mqtt/+")
+    ingest.subscribe(f"{prefix}placesense/v1/+/+/telemetry")
+    reader = login(secure_broker.port, "placesense-alerts-reader", broker_files.password("placesense-alerts-reader"))
+    reader.subscribe(f"{prefix}placesense/v1/alerts/#")
+    bridge = login(secure_broker.port, "bridge-zigbee2mqtt", broker_files.password("bridge-zigbee2mqtt"))
+    assert not bridge.publish(f"{prefix}zigbee2mqtt/hall_door_2", b'{"contact": true}').is_failure
+    assert bridge.publish(_topic(prefix, "home", "h-0001-kitchen-pir"), _telemetry(1)).value == NOT_AUTHORIZED
+    eventually(lambda: ingest.received(f"{prefix}zigbee2mqtt/hall_door_2"), what="the bridged message")
+    alert_topic = f"{prefix}placesense/v1/alerts/care/h-0001"
+    assert not ingest.publish(alert_topic, b'{"rule": "test"}').is_failure
+    eventually(lambda: reader.received(alert_topic), what="the alert at the alerts reader")
+    assert reader.publish(alert_topic, b"{}").value == NOT_AUTHORIZED  # reading alerts is not writing them
+
+
+def test_misconfigured_anonymous_broker_still_dead_letters_a_payload_claiming_another_device(
+    mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, trust_registry: Registry,
+    settings_for: Callable[..., Settings], login: Callable[..., MqttUser], prefix: str,
+) -> None:
+    svc = Service.build(settings_for(mosquitto, influx, influx_db), registry=trust_registry)
+    svc.start()
+    try:
+        assert svc.pipeline.consumer.wait_connected(10)
+        anonymous = login(mosquitto.port, None, None)
+        forged = _telemetry(1, device_id="h-0002-kitchen-pir")
+        assert not anonymous.publish(_topic(prefix, "home", "h-0001-kitchen-pir"), forged).is_failure
+        eventually(lambda: svc.dead_letters.count("wrong_device") == 1, what="a wrong_device dead letter")
+        letter = svc.dead_letters.recent(kind="wrong_device")[0]
+        assert letter["payload"] == forged and "h-0002-kitchen-pir" in letter["reason"]
+        assert influx_count(influx.url, influx_db, "home") == 0
+    finally:
+        svc.stop()
+
+
+def test_ingest_over_tls_with_a_local_ca(
+    tmp_path: Path, broker_files: BrokerFiles, influx: InfluxDB, influx_db: str, trust_registry: Registry,
+    settings_for: Callable[..., Settings], login: Callable[..., MqttUser], prefix: str,
+) -> None:
+    tls = make_local_ca(tmp_path / "tls")
+    assert stat.S_IMODE(tls.server_key.stat().st_mode) == 0o600
+    broker = Mosquitto(
+        tmp_path / "tls-mosquitto",
+        auth=BrokerAuth(broker_files.password_file, broker_files.acl_file),
+        tls=TlsListener(tls.ca_cert, tls.server_cert, tls.server_key),
+    )
+    broker.start()
+    try:
+        settings = settings_for(
+            broker, influx, influx_db, mqtt_url=broker.tls_url, mqtt_ca_file=tls.ca_cert,
+            mqtt_username=INGEST_USER, mqtt_password=broker_files.password(INGEST_USER),
+        )
+        svc = Service.build(settings, registry=trust_registry)
+        svc.start()
+        try:
+            assert svc.pipeline.consumer.wait_connected(10), "ingest did not connect over TLS"
+            device = login(broker.tls_port, "bed-01-soil", broker_files.password("bed-01-soil"), ca_file=tls.ca_cert)
+            body = orjson.dumps({"ts": int(time.time() * 1000), "metrics": {"soil_moisture_pct": 31.5}, "seq": 1})
+            assert not device.publish(_topic(prefix, "soil", "bed-01-soil"), body).is_failure
+            eventually(lambda: influx_count(influx.url, influx_db, "soil") == 1, what="the reading sent over TLS")
+        finally:
+            svc.stop()
+        # A client that does not trust the local CA cannot even start the handshake.
+        with (
+            socket.create_connection(("127.0.0.1", broker.tls_port), timeout=5) as raw,
+            pytest.raises(ssl.SSLCertVerificationError),
+        ):
+            ssl.create_default_context().wrap_socket(raw, server_hostname="127.0.0.1").close()
+    finally:
+        broker.stop()

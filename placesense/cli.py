@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "grafana": ("grafana.cli", "build or push the Grafana dashboards"),
     "doctor": ("placesense.doctor", "check the broker, InfluxDB, database and config, and say what to fix"),
     "demo": ("placesense.demo", "start a local broker, InfluxDB, placesense and a simulated fleet"),
+    "broker-config": ("placesense.broker", "write mosquitto accounts, ACLs and TLS files from the device registry"),
 }
 
 

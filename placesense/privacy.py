@@ -1,0 +1,425 @@
+"""Privacy controls for UK GDPR: retention, a subject-access export of one home, erasure of one home, audit export.
+
+A home is known outside the registry only by its pseudonymous id (``h-…``). Its personal data lives in:
+InfluxDB (every measurement, tag ``subject`` = the home), the relational store (alerts and their history, dead
+letters and device status of the home's devices), the routine detector's learned state (``state_dir``), and the
+registry file itself (the resident's name), which an admin edits by hand. ``export_home`` gathers all of it into
+one JSON document; ``delete_home`` removes all of it except the registry entries, which it names for the admin.
+
+Erasure is recorded in the append-only API audit log (``api.audit``) under the pseudonymous id only: the
+council must be able to show that and when it erased (UK GDPR Art. 5(2), accountability), and the id alone no
+longer identifies anyone once the registry entry is gone.
+
+This module reads and deletes through the rooms' public tables and functions; it must not be used while
+``placesense serve`` runs against the same state folder (the service keeps the learned routines in memory and
+would save the home's model back), and it refuses to erase while readings wait in the spool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import getpass
+import json
+import os
+import pickle
+import time
+import tomllib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import Engine, and_, delete, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from devices.registry import Registry
+from devices.topics import DEVICE_ID_RE
+from ingest.influx import InfluxClient
+from placesense.errors import ConfigError, PlacesenseError, StorageError
+
+ROUTINE_STATE_FILE = "routine.pkl"  # anomaly.routine.STATE_FILE; read here so erasure needs no running detector
+MEASUREMENTS = ("home", "soil", "air")
+DAY_MS = 86_400_000
+
+
+class Retention(BaseModel):
+    """How long each kind of data is kept, in days. The defaults are the documented ones (docs/security.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    home_days: int = Field(default=90, ge=1, description="raw home events (motion, doors, power, climate)")
+    soil_days: int = Field(default=400, ge=1, description="flowerbed soil readings (a year and a season to compare)")
+    air_days: int = Field(default=400, ge=1, description="street air-quality readings")
+    dead_letter_days: int = Field(default=30, ge=1, description="refused messages, with their raw payloads")
+    resolved_alert_days: int = Field(default=730, ge=1, description="resolved alerts and their history")
+
+    def measurement_days(self) -> dict[str, int]:
+        return {"home": self.home_days, "soil": self.soil_days, "air": self.air_days}
+
+
+def load_retention(path: Path | None) -> Retention:
+    """The ``retention`` section of a YAML or TOML file (``.toml`` by suffix), or the defaults without a file."""
+    if path is None:
+        return Retention()
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read the retention file {path}: {exc}") from exc
+    section = data.get("retention", {}) if isinstance(data, dict) else None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: expected a 'retention' mapping")
+    try:
+        return Retention.model_validate(section)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: invalid retention: {problems}") from exc
+
+
+def _check_home_id(home_id: str) -> str:
+    # Ids go into InfluxQL string literals: the registry's id pattern has no quote or backslash to escape.
+    if not DEVICE_ID_RE.match(home_id):
+        raise ConfigError(f"{home_id!r} is not a home id (a-z, 0-9, '.', '_', '-')")
+    return home_id
+
+
+def _rfc3339(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class PrivacyControls:
+    """Export, erase and expire personal data across InfluxDB, the relational store and the learned state."""
+
+    def __init__(
+        self,
+        influx: InfluxClient,
+        engine: Engine,
+        registry: Registry,
+        state_dir: Path,
+        spool_dir: Path | None = None,
+    ) -> None:
+        from api.audit import AuditLog
+        from ingest.deadletters import DeadLetterStore
+        from ingest.devicestate import DeviceStates
+        from rules.alert_store import AlertStore
+
+        self.influx = influx
+        self.engine = engine
+        self.registry = registry
+        self.state_dir = state_dir
+        self.spool_dir = spool_dir
+        # Building the stores creates their tables, so a fresh database exports and deletes without errors.
+        self.alerts = AlertStore(engine)
+        self.audit = AuditLog(engine)
+        DeadLetterStore(engine)
+        DeviceStates(engine)
+
+    # -- one home ----------------------------------------------------------------------------------------------
+
+    def home_devices(self, home_id: str) -> list[str]:
+        """The home's devices: those in the registry, and any InfluxDB still holds for it (removed devices)."""
+        devices = {d.id for d in self.registry.devices.values() if d.subject == home_id}
+        for series in self.influx.series(f'SHOW TAG VALUES WITH KEY = "device" WHERE "subject" = \'{home_id}\''):
+            devices.update(str(value) for _key, value in series.get("values", []))
+        return sorted(devices)
+
+    def export_home(self, home_id: str, *, operator: str = "") -> dict[str, Any]:
+        """Everything held about one home, as one JSON-ready document (a subject-access request)."""
+        from api.auth import Principal
+        from ingest.deadletters import dead_letters
+        from ingest.devicestate import device_status
+
+        home_id = _check_home_id(home_id)
+        devices = self.home_devices(home_id)
+        home = self.registry.homes.get(home_id)
+        readings: dict[str, list[dict[str, Any]]] = {}
+        for series in self.influx.series(f'SELECT * FROM /.*/ WHERE "subject" = \'{home_id}\''):
+            columns = series["columns"]
+            rows = [dict(zip(columns, values, strict=True)) for values in series.get("values", [])]
+            for row in rows:
+                row["time"] = _rfc3339(int(row["time"]))
+                for key in [k for k, v in row.items() if v is None]:
+                    del row[key]  # a point carries only its own metrics; nulls are other points' columns
+            readings.setdefault(series["name"], []).extend(rows)
+        with self._mapped(), self.engine.connect() as conn:
+            letters = [dict(r._mapping) for r in conn.execute(
+                select(dead_letters).where(self._letters_of(devices)).order_by(dead_letters.c.id)
+            )]
+            statuses = [dict(r._mapping) for r in conn.execute(
+                select(device_status).where(device_status.c.device_id.in_(devices))
+            )]
+        alerts = self.alerts.query(subject=home_id, limit=1_000_000)
+        document = {
+            "exported_at": _rfc3339(time.time_ns() // 1_000_000),
+            "home_id": home_id,
+            "registry": {
+                "home": home.model_dump(mode="json") if home else None,
+                "devices": [
+                    d.model_dump(mode="json", exclude_none=True)
+                    for d in self.registry.devices.values() if d.subject == home_id
+                ],
+            },
+            "readings": readings,
+            "alerts": [dataclasses.asdict(a) for a in alerts],
+            "dead_letters": letters,
+            "device_status": statuses,
+            "learned_routine": self._routine_of(home_id),
+            "notes": (
+                "Times are UTC. Readings are kept for a limited period (see docs/security.md); learned_routine is "
+                "the statistical model of the home's usual day that routine-change alerts are based on."
+            ),
+        }
+        self.audit.record(Principal(operator or "privacy-cli", "admin"), "privacy.export", [home_id])
+        return dict(_jsonable(document))
+
+    def delete_home(self, home_id: str, *, operator: str = "") -> dict[str, Any]:
+        """Erase one home everywhere placesense keeps it, record the erasure, and say what is left to the admin."""
+        from api.auth import Principal
+        from ingest.deadletters import dead_letters
+        from ingest.devicestate import device_status
+
+        home_id = _check_home_id(home_id)
+        if self.spool_dir is not None and any(self.spool_dir.glob("*.lp")):
+            raise PlacesenseError(
+                f"readings wait in the spool {self.spool_dir}; they may include this home's and would be written "
+                "back after the erasure. Let InfluxDB drain the spool first (placesense doctor shows it)."
+            )
+        devices = self.home_devices(home_id)
+        report: dict[str, Any] = {"home_id": home_id, "devices": devices}
+        before = self._count_points(home_id)
+        # DROP SERIES removes the series' index entries as well as the points, in every retention policy.
+        self.influx.query(f'DROP SERIES FROM /.*/ WHERE "subject" = \'{home_id}\'')
+        report["influx_points"] = before
+        report["alerts"] = self.alerts.delete_subject(home_id)
+        with self._mapped(), self.engine.begin() as conn:
+            report["dead_letters"] = int(conn.execute(delete(dead_letters).where(self._letters_of(devices))).rowcount)
+            report["device_status"] = int(
+                conn.execute(delete(device_status).where(device_status.c.device_id.in_(devices))).rowcount
+            )
+        report["learned_routine"] = forget_routine(self.state_dir, home_id)
+        detail = ", ".join(f"{k}={v}" for k, v in report.items() if k not in ("home_id", "devices"))
+        self.audit.record(Principal(operator or "privacy-cli", "admin"), "privacy.delete_home", [home_id], detail)
+        report["registry_entries_to_remove"] = [f"homes: {home_id}"] + [
+            f"devices: {d.id}" for d in self.registry.devices.values() if d.subject == home_id
+        ]
+        return report
+
+    def _count_points(self, home_id: str) -> int:
+        total = 0
+        for series in self.influx.series(f'SELECT count(*) FROM /.*/ WHERE "subject" = \'{home_id}\''):
+            row = series["values"][0]
+            # count(*) gives one count per field; the largest is the number of points (every point has one).
+            total += max((int(v or 0) for c, v in zip(series["columns"], row, strict=True) if c != "time"), default=0)
+        return total
+
+    def _letters_of(self, devices: Iterable[str]) -> Any:
+        """Dead letters of these devices: by the id ingest recorded, or by the device's topic level when it did
+        not get that far (malformed JSON on a canonical topic, for one)."""
+        from ingest.deadletters import dead_letters
+
+        ids = sorted(devices)
+        keys = {d.source_key for d in self.registry.devices.values() if d.id in ids} | set(ids)
+        conditions = [dead_letters.c.device_id.in_(ids)]
+        for key in sorted(keys):
+            escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(dead_letters.c.topic.like(f"%/{escaped}/%", escape="\\"))
+            conditions.append(dead_letters.c.topic.like(f"%/{escaped}", escape="\\"))
+        return or_(*conditions)
+
+    def _routine_of(self, home_id: str) -> dict[str, Any] | None:
+        from anomaly.routine import RoutineDetector
+        from placesense.clock import make_clock
+
+        detector = RoutineDetector(self.registry, make_clock("live"))
+        try:
+            if not detector.load_state(self.state_dir) or home_id not in detector.homes():
+                return None
+            return detector.routine_today(home_id)
+        except (OSError, ValueError, pickle.UnpicklingError) as exc:
+            return {"error": f"cannot read the learned state: {exc}"}
+
+    # -- retention ---------------------------------------------------------------------------------------------
+
+    def apply_retention(self, retention: Retention, *, now_ms: int | None = None, apply: bool = True) -> dict[str, int]:
+        """Delete what is older than its retention period; with ``apply=False`` only count it. Returns counts."""
+        from ingest.deadletters import dead_letters
+        from rules.alert_store import alerts_table, history_table
+
+        now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        report: dict[str, int] = {}
+        for measurement, days in retention.measurement_days().items():
+            cutoff = _rfc3339(now_ms - days * DAY_MS)
+            where = f"WHERE time < '{cutoff}'"
+            series = self.influx.series(f'SELECT count(*) FROM "{measurement}" {where}')
+            report[f"influx.{measurement}"] = max(
+                (int(v or 0) for c, v in zip(series[0]["columns"], series[0]["values"][0], strict=True) if c != "time"),
+                default=0,
+            ) if series else 0
+            if apply and report[f"influx.{measurement}"]:
+                self.influx.query(f'DELETE FROM "{measurement}" {where}')
+        old_letters = dead_letters.c.received_ms < now_ms - retention.dead_letter_days * DAY_MS
+        old_alerts = and_(
+            alerts_table.c.state == "resolved",
+            alerts_table.c.updated_at < now_ms - retention.resolved_alert_days * DAY_MS,
+        )
+        with self._mapped(), self.engine.begin() as conn:
+            report["dead_letters"] = int(
+                conn.execute(select(func.count()).select_from(dead_letters).where(old_letters)).scalar_one()
+            )
+            report["resolved_alerts"] = int(
+                conn.execute(select(func.count()).select_from(alerts_table).where(old_alerts)).scalar_one()
+            )
+            if apply:
+                conn.execute(delete(dead_letters).where(old_letters))
+                ids = select(alerts_table.c.id).where(old_alerts)
+                conn.execute(delete(history_table).where(history_table.c.alert_id.in_(ids)))
+                conn.execute(delete(alerts_table).where(old_alerts))
+        return report
+
+    # -- audit -------------------------------------------------------------------------------------------------
+
+    def export_audit(self, out: Path) -> int:
+        """Write the whole audit log, oldest first, as JSON lines; return the number of entries."""
+        entries = []
+        before: int | None = None
+        while batch := self.audit.list(limit=5000, before_id=before):
+            entries.extend(batch)
+            before = batch[-1].id
+        with out.open("w", encoding="utf-8") as handle:
+            for entry in reversed(entries):
+                row = dataclasses.asdict(entry) | {"at": _rfc3339(entry.at_ms)}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return len(entries)
+
+    @staticmethod
+    def _mapped() -> Any:
+        return _SqlErrors()
+
+
+class _SqlErrors:
+    """Map SQLAlchemy errors to ``StorageError`` once, here, so the CLI prints one readable line."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> None:
+        if isinstance(exc, SQLAlchemyError):
+            raise StorageError(f"database: {type(exc).__name__}: {exc}") from exc
+
+
+def forget_routine(state_dir: Path, home_id: str) -> bool:
+    """Remove one home's learned model from the routine detector's saved state; True if it was there.
+
+    The state is a dict ``{"version": …, "homes": {home_id: model}}`` (``RoutineDetector.state_dict``); the
+    file is our own, written by ``save_state``, and is written back atomically the same way.
+    """
+    path = state_dir / ROUTINE_STATE_FILE
+    if not path.exists():
+        return False
+    with path.open("rb") as handle:
+        state = pickle.load(handle)  # our own file, never user input
+    homes = state.get("homes") if isinstance(state, dict) else None
+    if not isinstance(homes, dict):
+        raise StorageError(f"{path} is not a routine state file")
+    if homes.pop(home_id, None) is None:
+        return False
+    partial = path.with_suffix(".tmp")
+    with partial.open("wb") as handle:
+        pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.replace(path)
+    return True
+
+
+# -- placesense privacy ---------------------------------------------------------------------------------------
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="privacy_command", metavar="ACTION", required=True)
+    export = sub.add_parser("export", help="write everything held about one home to a JSON file (subject access)")
+    export.add_argument("--home", required=True, help="the home's pseudonymous id, e.g. h-7f3a")
+    export.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    erase = sub.add_parser("delete-home", help="erase one home everywhere (stop placesense serve first)")
+    erase.add_argument("--home", required=True, help="the home's pseudonymous id")
+    erase.add_argument("--yes", action="store_true", help="really erase: without it nothing is deleted")
+    retention = sub.add_parser("retention", help="delete data older than its retention period")
+    retention.add_argument("--config", type=Path, help="YAML/TOML file with a 'retention' section (else defaults)")
+    retention.add_argument("--apply", action="store_true", help="delete; without it only count")
+    audit = sub.add_parser("audit-export", help="write the append-only audit log as JSON lines")
+    audit.add_argument("--out", type=Path, required=True, help="file to write")
+    for each in (export, erase):
+        each.add_argument("--operator", default=getpass.getuser(), help="who asks, for the audit log")
+
+
+def run(args: argparse.Namespace) -> int:
+    from devices.registry import load_registry
+    from placesense.db import make_engine
+    from placesense.service import influx_config
+    from placesense.settings import load_settings
+
+    settings = load_settings()
+    registry = load_registry(settings.registry_path)
+    influx = InfluxClient(influx_config(settings))
+    try:
+        controls = PrivacyControls(
+            influx, make_engine(settings.database_url), registry, settings.state_dir, settings.spool_dir
+        )
+        return _run_action(controls, args)
+    finally:
+        influx.close()
+
+
+def _run_action(controls: PrivacyControls, args: argparse.Namespace) -> int:
+    if args.privacy_command == "export":
+        document = controls.export_home(args.home, operator=args.operator)
+        _write_private(args.out, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        points = sum(len(rows) for rows in document["readings"].values())
+        print(f"wrote {args.out}: {points} readings, {len(document['alerts'])} alerts, "
+              f"{len(document['dead_letters'])} dead letters (mode 0600: it is special-category data)")
+        return 0
+    if args.privacy_command == "delete-home":
+        if not args.yes:
+            print(f"would erase home {args.home} from InfluxDB, alerts, dead letters, device status and learned "
+                  "routines. Stop 'placesense serve' first, then run again with --yes.")
+            return 2
+        report = controls.delete_home(args.home, operator=args.operator)
+        for key, value in report.items():
+            if key != "registry_entries_to_remove":
+                print(f"{key}: {value}")
+        print("now remove from the registry file (the resident's name lives there):")
+        for entry in report["registry_entries_to_remove"]:
+            print(f"  {entry}")
+        return 0
+    if args.privacy_command == "retention":
+        report = controls.apply_retention(load_retention(args.config), apply=args.apply)
+        verb = "deleted" if args.apply else "would delete (run with --apply)"
+        for key, value in report.items():
+            print(f"{verb}: {key}: {value}")
+        return 0
+    count = controls.export_audit(args.out)
+    print(f"wrote {count} audit entries to {args.out}")
+    return 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -1,0 +1,183 @@
+"""Subject access, erasure and retention against a real InfluxDB and a real SQLite file; the audit log stays
+append-only."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from sqlalchemy.exc import DatabaseError
+
+from anomaly.routine import RoutineDetector
+from api.audit import AuditLog, api_audit
+from devices.readings import Reading
+from devices.registry import Registry
+from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.devicestate import DeviceStates
+from ingest.influx import InfluxClient, InfluxConfig
+from placesense.clock import EventClock
+from placesense.db import make_engine
+from placesense.localstack import InfluxDB
+from placesense.privacy import PrivacyControls, Retention, forget_routine, load_retention
+from rules.alert_store import AlertStore
+from tests.helpers import influx_count
+
+DAY_MS = 86_400_000
+NOW_MS = int(time.time() * 1000)
+HOMES = ("h-0001", "h-0002")
+
+
+@pytest.fixture
+def controls(
+    influx: InfluxDB, influx_db: str, database_url: str, trust_registry: Registry, tmp_path: Path
+) -> Iterator[PrivacyControls]:
+    client = InfluxClient(InfluxConfig(influx.url, influx_db))
+    client.ensure_database()
+    engine = make_engine(database_url)
+    _seed(client, engine, trust_registry, tmp_path / "state")
+    yield PrivacyControls(client, engine, trust_registry, tmp_path / "state", tmp_path / "spool")
+    client.close()
+    engine.dispose()
+
+
+def _seed(client: InfluxClient, engine: sqlalchemy.Engine, registry: Registry, state_dir: Path) -> None:
+    """Two homes alike: readings 100 days old and 1 day old, an open and an old resolved alert, dead letters,
+    device status and a learned routine each; and a flowerbed's soil readings, 500 and 10 days old."""
+    lines = []
+    for home in HOMES:
+        for age_days in (100, 1):
+            ts = NOW_MS - age_days * DAY_MS
+            tags = f"device={home}-kitchen-pir,room=kitchen,source=canonical,subject={home}"
+            lines += [f"home,{tags} motion=1 {ts}", f"home,{tags} motion=0 {ts + 1}"]
+    for age_days in (500, 10):
+        ts = NOW_MS - age_days * DAY_MS
+        lines.append(f"soil,device=bed-01-soil,source=canonical,subject=bed-01 soil_moisture_pct=30 {ts}")
+    client.write("\n".join(lines).encode())
+
+    alerts = AlertStore(engine)
+    letters = DeadLetterStore(engine)
+    states = DeviceStates(engine)
+    detector = RoutineDetector(registry, EventClock(NOW_MS))
+    for home in HOMES:
+        with alerts.transaction() as conn:
+            for age_days, rule in ((800, "cold_home"), (0, "late_wake")):
+                alert = alerts.insert(
+                    conn, rule=rule, audience="care", subject=home, severity="warning",
+                    at_ms=NOW_MS - age_days * DAY_MS, message=f"{rule} at {home}", evidence={"value": 1},
+                    device_id=None, who="rules", note=None,
+                )
+                if rule == "cold_home":
+                    alerts.change(conn, alert, at_ms=alert.opened_at_ms, who="carer-1", action="resolved",
+                                  note="heating fixed", state="resolved")
+        device = f"{home}-kitchen-pir"
+        letters.add_many([
+            DeadLetter(f"x/placesense/v1/home/{device}/telemetry", b"{bad", "malformed JSON", "malformed_json",
+                       NOW_MS - age_days * DAY_MS, device_id=None)
+            for age_days in (40, 1)
+        ])
+        states.saw_status(device, True, NOW_MS)
+        detector.process(Reading("home", device, home, "kitchen", NOW_MS - 3600_000, {"motion": 1.0}))
+    states.flush()
+    detector.save_state(state_dir)
+
+
+def test_export_contains_the_home_and_nothing_of_another(controls: PrivacyControls, tmp_path: Path) -> None:
+    document = controls.export_home("h-0001", operator="dpo")
+    text = json.dumps(document)
+    assert "h-0002" not in text and "Resident Two" not in text and "bed-01" not in text
+    assert document["registry"]["home"]["name"] == "Resident One"
+    assert {d["id"] for d in document["registry"]["devices"]} == {"h-0001-kitchen-pir", "h-0001-climate"}
+    assert len(document["readings"]["home"]) == 4
+    assert {a["rule"] for a in document["alerts"]} == {"cold_home", "late_wake"}
+    resolved = next(a for a in document["alerts"] if a["rule"] == "cold_home")
+    assert [h["action"] for h in resolved["history"]] == ["opened", "resolved"]
+    assert len(document["dead_letters"]) == 2 and document["dead_letters"][0]["payload"] == "{bad"
+    assert [s["device_id"] for s in document["device_status"]] == ["h-0001-kitchen-pir"]
+    assert document["learned_routine"]["home"] == "h-0001"
+    # The disclosure itself is accounted for.
+    assert [(e.action, e.home_id, e.token_name) for e in controls.audit.list()] == [("privacy.export", "h-0001", "dpo")]
+
+
+def test_delete_home_erases_it_everywhere_and_leaves_other_homes(
+    controls: PrivacyControls, influx: InfluxDB, influx_db: str, tmp_path: Path
+) -> None:
+    report = controls.delete_home("h-0001", operator="dpo")
+    assert report["influx_points"] == 4 and report["alerts"] == 2 and report["dead_letters"] == 2
+    assert report["device_status"] == 1 and report["learned_routine"] is True
+    assert "homes: h-0001" in report["registry_entries_to_remove"]
+
+    assert influx_count(influx.url, influx_db, "home", "WHERE subject = 'h-0001'") == 0
+    assert influx_count(influx.url, influx_db, "home", "WHERE subject = 'h-0002'") == 4
+    assert influx_count(influx.url, influx_db, "soil") == 2
+    assert controls.alerts.query(subject="h-0001") == []
+    assert len(controls.alerts.query(subject="h-0002")) == 2
+    after = controls.export_home("h-0001")
+    assert after["readings"] == {} and after["alerts"] == [] and after["dead_letters"] == []
+    assert after["device_status"] == [] and after["learned_routine"] is None
+    other = controls.export_home("h-0002")
+    assert len(other["dead_letters"]) == 2 and len(other["device_status"]) == 1
+    assert other["learned_routine"]["home"] == "h-0002"
+    assert forget_routine(tmp_path / "state", "h-0001") is False  # already gone
+
+
+def test_delete_home_refuses_while_readings_wait_in_the_spool(controls: PrivacyControls, tmp_path: Path) -> None:
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / "000001.lp").write_bytes(b"home,subject=h-0001 motion=1 1\n")
+    with pytest.raises(Exception, match="spool"):
+        controls.delete_home("h-0001")
+    assert len(controls.alerts.query(subject="h-0001")) == 2
+
+
+def test_retention_deletes_old_data_and_keeps_recent(
+    controls: PrivacyControls, influx: InfluxDB, influx_db: str
+) -> None:
+    dry = controls.apply_retention(Retention(), now_ms=NOW_MS, apply=False)
+    assert dry == {"influx.home": 4, "influx.soil": 1, "influx.air": 0, "dead_letters": 2, "resolved_alerts": 2}
+    assert influx_count(influx.url, influx_db, "home") == 8  # counting deletes nothing
+
+    assert controls.apply_retention(Retention(), now_ms=NOW_MS) == dry
+    assert influx_count(influx.url, influx_db, "home") == 4  # the 1-day-old points of both homes
+    assert influx_count(influx.url, influx_db, "home", f"WHERE time < {(NOW_MS - 90 * DAY_MS) * 1_000_000}") == 0
+    assert influx_count(influx.url, influx_db, "soil") == 1
+    for home in HOMES:
+        assert [a.rule for a in controls.alerts.query(subject=home)] == ["late_wake"]
+        assert len(controls.export_home(home)["dead_letters"]) == 1
+    assert controls.apply_retention(Retention(), now_ms=NOW_MS)["dead_letters"] == 0
+
+
+def test_retention_file_overrides_defaults(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text("retention:\n  home_days: 30\n")
+    (tmp_path / "r.toml").write_text("[retention]\ndead_letter_days = 7\n")
+    assert load_retention(tmp_path / "r.yaml").home_days == 30
+    assert load_retention(tmp_path / "r.toml") == Retention(dead_letter_days=7)
+    assert load_retention(None) == Retention(home_days=90, soil_days=400, air_days=400, dead_letter_days=30,
+                                             resolved_alert_days=730)
+    (tmp_path / "bad.yaml").write_text("retention:\n  home_days: 0\n")
+    with pytest.raises(Exception, match="home_days"):
+        load_retention(tmp_path / "bad.yaml")
+
+
+def test_audit_log_records_the_erasure_is_append_only_and_exports(
+    controls: PrivacyControls, database_url: str, tmp_path: Path
+) -> None:
+    controls.delete_home("h-0002", operator="dpo")
+    entries = controls.audit.list()
+    assert [(e.action, e.home_id, e.token_name) for e in entries] == [("privacy.delete_home", "h-0002", "dpo")]
+    assert "alerts=2" in entries[0].detail
+    engine = make_engine(database_url)
+    with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.execute(sqlalchemy.update(api_audit).values(home_id="h-9999"))
+    with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.execute(sqlalchemy.delete(api_audit))
+    engine.dispose()
+    assert AuditLog(controls.engine).count() == 1
+
+    out = tmp_path / "audit.jsonl"
+    assert controls.export_audit(out) == 1
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0]["action"] == "privacy.delete_home" and rows[0]["home_id"] == "h-0002"
+    assert rows[0]["at"].endswith("Z")

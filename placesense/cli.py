@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("placesense.doctor", "check the broker, InfluxDB, database and config, and say what to fix"),
     "demo": ("placesense.demo", "start a local broker, InfluxDB, placesense and a simulated fleet"),
     "broker-config": ("placesense.broker", "write mosquitto accounts, ACLs and TLS files from the device registry"),
+    "privacy": ("placesense.privacy", "retention, subject-access export, erasure of a home, audit export"),
 }
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     insert,
     select,
     update,
@@ -245,6 +246,14 @@ class AlertStore:
         found = self.get(alert.id, conn)
         assert found is not None
         return found
+
+    def delete_subject(self, subject: str) -> int:
+        """Erase every alert about ``subject`` with its history (UK GDPR erasure); return how many alerts."""
+        with self.transaction() as conn:
+            ids = select(alerts_table.c.id).where(alerts_table.c.subject == subject)
+            # History first: SQLite only cascades when its foreign_keys pragma is on, so do not rely on it.
+            conn.execute(delete(history_table).where(history_table.c.alert_id.in_(ids)))
+            return int(conn.execute(delete(alerts_table).where(alerts_table.c.subject == subject)).rowcount)
 
     def _history(
         self, conn: Connection, alert_id: int, at_ms: int, who: str, action: str, note: str | None, severity: str

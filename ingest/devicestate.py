@@ -65,18 +65,27 @@ class DeviceStates:
             }
 
     def saw_readings(self, readings: list[Reading]) -> None:
+        # One update per device per batch: the latest times and the last battery it reported.
+        latest: dict[str, tuple[int, int, float | None]] = {}
+        for r in readings:
+            seen, event, battery = latest.get(r.device_id, (0, 0, None))
+            latest[r.device_id] = (
+                max(seen, r.received_ms),
+                max(event, r.ts_ms),
+                r.battery_pct if r.battery_pct is not None else battery,
+            )
         with self._lock:
-            for r in readings:
-                old = self._states.get(r.device_id) or DeviceState(r.device_id)
-                self._states[r.device_id] = replace(
+            for device_id, (seen, event, battery) in latest.items():
+                old = self._states.get(device_id) or DeviceState(device_id)
+                self._states[device_id] = replace(
                     old,
-                    last_seen_ms=max(old.last_seen_ms or 0, r.received_ms),
-                    last_event_ms=max(old.last_event_ms or 0, r.ts_ms),
-                    battery_pct=r.battery_pct if r.battery_pct is not None else old.battery_pct,
+                    last_seen_ms=max(old.last_seen_ms or 0, seen),
+                    last_event_ms=max(old.last_event_ms or 0, event),
+                    battery_pct=battery if battery is not None else old.battery_pct,
                     # A device that sends data is online, whatever its last status said.
-                    online=True if old.online is False and r.received_ms > (old.status_ms or 0) else old.online,
+                    online=True if old.online is False and seen > (old.status_ms or 0) else old.online,
                 )
-                self._dirty.add(r.device_id)
+                self._dirty.add(device_id)
 
     def saw_status(self, device_id: str, online: bool, at_ms: int) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ from devices.registry import Registry
 from devices.topics import SUBSCRIPTIONS, TopicInfo, classify_topic
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.devicestate import DeviceStates
-from ingest.lineprotocol import encode_reading
+from ingest.lineprotocol import LineEncoder
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message, MqttConfig, MqttConsumer
 from ingest.writer import Rejected, StorageWriter
@@ -79,6 +79,7 @@ class Pipeline:
         self.metrics = metrics
         self.sinks = list(sinks)
         self.consumer = MqttConsumer(config.mqtt, self._enqueue, metrics)
+        self._encoder = LineEncoder()
         self._inbox: queue.Queue[Message] = queue.Queue(maxsize=max(1000, config.mqtt.receive_maximum * 2))
         self._handoff: queue.Queue[list[Reading] | None] = queue.Queue(maxsize=64)
         self._stopping = threading.Event()
@@ -126,7 +127,6 @@ class Pipeline:
     # receive (paho network thread)
 
     def _enqueue(self, message: Message) -> None:
-        self.metrics.inc("placesense_messages_received_total")
         # Blocking here stops paho reading the socket, which pushes back on the broker; the Receive Maximum
         # keeps this from happening for QoS 1 traffic in normal operation.
         self._inbox.put(message)
@@ -160,7 +160,7 @@ class Pipeline:
             self._reject(batch, message, "payload nests too deeply", "malformed_json", device_id=device.id)
             return
         try:
-            line = encode_reading(reading)
+            line = self._encoder.encode(reading)
         except ValueError as exc:
             self._reject(batch, message, str(exc), "unstorable", device_id=device.id)
             return
@@ -206,6 +206,7 @@ class Pipeline:
 
     def _batch_loop(self) -> None:
         batch = _Batch()
+        counted = 0
         max_age = self.config.batch_max_ms / 1000
         while True:
             timeout = max_age if not batch.messages else max(0.0, batch.started + max_age - time.monotonic())
@@ -226,11 +227,16 @@ class Pipeline:
                         break
                     batch.messages.append(message)
                     self._classify(message, batch)
+            if message is not None:
+                # Counted here, once per drain, rather than per message on paho's network thread.
+                self.metrics.inc("placesense_messages_received_total", len(batch.messages) - counted)
+                counted = len(batch.messages)
             full = len(batch.messages) >= self.config.batch_max_points
             old = bool(batch.messages) and time.monotonic() - batch.started >= max_age
             if full or old or (self._stopping.is_set() and batch.messages):
                 self._flush(batch)
                 batch = _Batch()
+                counted = 0
             if self._stopping.is_set() and self._inbox.empty() and not batch.messages:
                 self._handoff.put(None)
                 return
@@ -286,7 +292,7 @@ class Pipeline:
         Returns the readings InfluxDB refused for good (the caller has the raw request to dead-letter). Raises
         ``RetryableStorageError`` if neither InfluxDB nor the spool could take them: the caller answers 503.
         """
-        lines = [encode_reading(r) for r in readings]
+        lines = [self._encoder.encode(r) for r in readings]
         rejected = self.writer.store(lines)
         refused = {r.index for r in rejected}
         self._stored([r for i, r in enumerate(readings) if i not in refused])

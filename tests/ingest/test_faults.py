@@ -128,7 +128,8 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
     try:
         for kill in range(2):
             # Kill while the stream is flowing: some readings stored, many still coming.
-            eventually(lambda: influx_count(influx.url, influx_db, "soil") > 2000 * (kill + 1), 60, "progress")
+            goal = 2000 * (kill + 1)
+            eventually(lambda goal=goal: influx_count(influx.url, influx_db, "soil") > goal, 60, "progress")
             first.send_signal(signal.SIGKILL)
             first.wait(10)
             first = serve_process(settings)

@@ -6,18 +6,15 @@ with each site's place from the registry. It must not compute an index.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.adapt import as_mapping
 from api.deps import Ctx, StreetSide
-from api.problems import AUTH_ERRORS, not_available
+from api.problems import AUTH_ERRORS
 from api.timefmt import rfc3339
+from rules.daqi import Band
 
 router = APIRouter(tags=["air"])
-Band = Literal["Low", "Moderate", "High", "Very High"]
 
 
 class PollutantOut(BaseModel):
@@ -48,25 +45,31 @@ class AirSitesOut(BaseModel):
 @router.get("/api/v1/air/sites", response_model=AirSitesOut, responses=AUTH_ERRORS)
 def air_sites(ctx: Ctx, _caller: StreetSide) -> AirSitesOut:
     """Every air site with its latest DAQI index and band, per pollutant."""
-    rules = ctx.part("rules")
-    latest = getattr(rules, "air_quality", None)
-    if latest is None:
-        raise not_available("the air quality index")
     registry = ctx.service.registry
     sites = []
-    for raw in latest():
-        site: dict[str, Any] = dict(as_mapping(raw))
-        spec = registry.air_sites.get(site["site_id"])
+    for site in ctx.service.rules.air_quality():
+        spec = registry.air_sites.get(site.site_id)
         sites.append(
             AirSiteOut(
-                site_id=site["site_id"],
-                name=site["name"],
+                site_id=site.site_id,
+                name=site.name,
                 lat=spec.lat if spec else None,
                 lon=spec.lon if spec else None,
-                index=site.get("index"),
-                band=site.get("band"),
-                updated=rfc3339(site.get("updated_ms") or None),
-                pollutants=[PollutantOut.model_validate(dict(as_mapping(p))) for p in site.get("pollutants", ())],
+                index=site.index,
+                band=site.band,
+                updated=rfc3339(site.updated_ms or None),
+                pollutants=[
+                    PollutantOut(
+                        metric=p.metric,
+                        label=p.label,
+                        averaging_hours=p.averaging_hours,
+                        mean_ugm3=p.mean_ugm3,
+                        index=p.index,
+                        band=p.band,
+                        complete=p.complete,
+                    )
+                    for p in site.pollutants
+                ],
             )
         )
     return AirSitesOut(sites=sites)

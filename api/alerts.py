@@ -1,16 +1,10 @@
 """Alerts over HTTP: list, acknowledge, resolve, and a server-sent event stream of new and changed alerts.
 
-The alert lifecycle belongs to ``rules`` (one store, one history); this module only calls it through the
-service's ``alerts`` part and filters by the caller's scope:
-
-- ``list(audience=, state=, subject=)`` → alerts; ``get(id)`` → alert or None;
-- ``acknowledge(id, by=, note=)`` and ``resolve(id, by=, note=)`` → the changed alert
-  (``LookupError`` for an unknown id, ``ValueError`` for a change the lifecycle refuses);
-- ``subscribe(callback)`` → an unsubscribe function; ``callback(alert)`` runs on any thread for each change.
-
-An alert may be a dataclass, a pydantic model or a mapping; timestamps epoch ms or datetimes. The wall display
-sees care alerts only as "a care alert in h-0001" — the message and evidence describe a person's day and stay
-with the care team. This module must not store alerts or decide their state.
+The alert lifecycle belongs to ``rules`` (one store, one history): this module lists through
+``AlertService.list_alerts``, acts through ``ack``/``resolve`` in the caller's name, streams the changes the
+``AlertFeed`` pushes, and filters everything by the caller's scope. The wall display sees care alerts only as
+"a care alert in h-0001" — the message and evidence describe a person's day and stay with the care team.
+This module must not store alerts or decide their state.
 """
 
 from __future__ import annotations
@@ -18,50 +12,55 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.adapt import as_mapping, first, when
 from api.auth import Principal
 from api.deps import ApiContext, Caller, Ctx, StreamCaller
-from api.problems import AUTH_ERRORS, Problem, not_available
+from api.problems import AUTH_ERRORS, Problem
+from api.timefmt import rfc3339
+from rules.alerts import Alert, AlertChange, AlertNotFoundError, AlertStateError
 
 log = logging.getLogger("placesense.api.alerts")
 router = APIRouter(tags=["alerts"])
 
 Audience = Literal["care", "street", "ops"]
 State = Literal["open", "acknowledged", "resolved"]
+StateFilter = Literal["open", "acknowledged", "resolved", "active"]
 Severity = Literal["info", "warning", "critical"]
-AlertId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="the alert's id")]
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the alert's id")]
 HEARTBEAT_S = 15.0
 STREAM_QUEUE = 1000
 REDACTED_MESSAGE = "Care alert: details are shown to the care team only"
 
 
-class HistoryEntry(BaseModel):
-    at: str | None
-    by: str | None = None
-    action: str | None = None
+class HistoryEntryOut(BaseModel):
+    at: str
+    by: str
+    action: str
     note: str | None = None
+    severity: Severity
 
 
 class AlertOut(BaseModel):
-    id: str
+    id: int
     rule: str
     audience: Audience
     subject: str
     severity: Severity
     state: State
-    opened_at: str | None
-    updated_at: str | None
+    opened_at: str
+    updated_at: str
     message: str
     evidence: dict[str, Any] = Field(default_factory=dict)
-    history: list[HistoryEntry] = Field(default_factory=list)
+    device_id: str | None = None
+    history: list[HistoryEntryOut] = Field(default_factory=list)
     redacted: bool = Field(default=False, description="true when details were withheld from this token (wall display)")
 
 
@@ -73,48 +72,45 @@ class AlertAction(BaseModel):
     note: str | None = Field(default=None, max_length=2000, description="why, for the alert's history")
 
 
-# --- reading the rules room's alert objects -----------------------------------------------------------
-
-
-def alert_view(alert: Any, caller: Principal) -> AlertOut:
-    data = as_mapping(alert)
-    history = []
-    for raw in first(data, "history") or ():
-        entry = as_mapping(raw)
-        history.append(
-            HistoryEntry(
-                at=when(first(entry, "at", "at_ms", "ts_ms", "when")),
-                by=first(entry, "by", "actor", "who"),
-                action=first(entry, "action", "change", "state", "event"),
-                note=first(entry, "note"),
-            )
+def alert_view(alert: Alert, caller: Principal) -> AlertOut:
+    """The alert as this caller may see it: care alerts reach the wall display without their details."""
+    if caller.role == "display" and alert.audience == "care":
+        return AlertOut(
+            id=alert.id,
+            rule=alert.rule,
+            audience=alert.audience,
+            subject=alert.subject,
+            severity=alert.severity,
+            state=alert.state,
+            opened_at=_at(alert.opened_at_ms),
+            updated_at=_at(alert.updated_at_ms),
+            message=REDACTED_MESSAGE,
+            redacted=True,
         )
-    out = AlertOut(
-        id=str(data["id"]),
-        rule=str(data["rule"]),
-        audience=data["audience"],
-        subject=str(data["subject"]),
-        severity=data["severity"],
-        state=data["state"],
-        opened_at=when(first(data, "opened_at", "opened_ms", "opened_at_ms")),
-        updated_at=when(first(data, "updated_at", "updated_ms", "updated_at_ms")),
-        message=str(first(data, "message") or ""),
-        evidence=dict(first(data, "evidence") or {}),
-        history=history,
+    return AlertOut(
+        id=alert.id,
+        rule=alert.rule,
+        audience=alert.audience,
+        subject=alert.subject,
+        severity=alert.severity,
+        state=alert.state,
+        opened_at=_at(alert.opened_at_ms),
+        updated_at=_at(alert.updated_at_ms),
+        message=alert.message,
+        evidence=dict(alert.evidence),
+        device_id=alert.device_id,
+        history=[
+            HistoryEntryOut(at=_at(h.at_ms), by=h.who, action=h.action, note=h.note, severity=h.severity)
+            for h in alert.history
+        ],
     )
-    if caller.role == "display" and out.audience == "care":
-        out = out.model_copy(update={"message": REDACTED_MESSAGE, "evidence": {}, "history": [], "redacted": True})
-    return out
 
 
-def _alerts_part(ctx: ApiContext) -> Any:
-    part = ctx.part("alerts")
-    if part is None:
-        raise not_available("the alert store")
-    return part
+def _at(ts_ms: int) -> str:
+    return rfc3339(ts_ms) or ""
 
 
-def _visible(ctx: ApiContext, caller: Principal, alert: AlertOut) -> bool:
+def _visible(ctx: ApiContext, caller: Principal, alert: Alert) -> bool:
     return caller.may_see_alert(alert.audience, alert.subject, ctx.service.registry.homes)
 
 
@@ -123,8 +119,30 @@ def _audit(ctx: ApiContext, caller: Principal, action: str, alerts: list[AlertOu
     ctx.audit.record(caller, action, homes, detail)
 
 
-def _store_id(alert_id: str) -> int | str:
-    return int(alert_id) if alert_id.isdigit() else alert_id
+def visible_alerts(
+    ctx: ApiContext,
+    caller: Principal,
+    *,
+    audience: str | None,
+    state: str | None,
+    subject: str | None,
+    limit: int,
+) -> list[Alert]:
+    """Up to ``limit`` alerts the caller may see, newest first.
+
+    A care token's homes go to the store as a filter. Other scopes cannot be said in the store's terms (a street
+    token sees ``ops`` alerts unless they are about a home), so a page that scope thinned out is fetched again,
+    larger, until it is full or the store has no more.
+    """
+    service = ctx.service.alerts
+    subjects = caller.homes if caller.role == "care" else None
+    fetch = limit
+    while True:
+        found = service.list_alerts(audience=audience, state=state, subject=subject, subjects=subjects, limit=fetch)
+        shown = [a for a in found if _visible(ctx, caller, a)]
+        if len(shown) >= limit or len(found) < fetch:
+            return shown[:limit]
+        fetch *= 4
 
 
 # --- routes -------------------------------------------------------------------------------------------
@@ -135,40 +153,43 @@ def list_alerts(
     ctx: Ctx,
     caller: Caller,
     audience: Annotated[Audience | None, Query()] = None,
-    state: Annotated[State | None, Query()] = None,
+    state: Annotated[StateFilter | None, Query(description="'active' means open or acknowledged")] = None,
     subject: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> AlertsOut:
-    """Alerts the token may see, as the alert store orders them (newest first)."""
-    store = _alerts_part(ctx)
-    out: list[AlertOut] = []
-    for alert in store.list(audience=audience, state=state, subject=subject):
-        view = alert_view(alert, caller)
-        if _visible(ctx, caller, view):
-            out.append(view)
-            if len(out) >= limit:
-                break
+    """Alerts the token may see, most recently changed first."""
+    alerts = visible_alerts(ctx, caller, audience=audience, state=state, subject=subject, limit=limit)
+    out = [alert_view(a, caller) for a in alerts]
     _audit(ctx, caller, "alerts", out)
     return AlertsOut(alerts=out)
 
 
-def _act(ctx: ApiContext, caller: Principal, alert_id: str, body: AlertAction | None, verb: str) -> AlertOut:
+def _unknown(alert_id: int) -> Problem:
+    return Problem(404, f"no alert {alert_id} that this token may see", kind="unknown-alert")
+
+
+def _act(
+    ctx: ApiContext, caller: Principal, alert_id: int, body: AlertAction | None, verb: Literal["ack", "resolve"]
+) -> AlertOut:
     if not caller.may_act_on_alerts():
         raise Problem(403, f"a {caller.role} token is read-only and may not change alerts", kind="forbidden-role")
-    store = _alerts_part(ctx)
-    key = _store_id(alert_id)
-    current = store.get(key)
-    if current is None or not _visible(ctx, caller, alert_view(current, caller)):
-        raise Problem(404, f"no alert {alert_id!r} that this token may see", kind="unknown-alert")
-    method = getattr(store, verb, None) or getattr(store, "ack" if verb == "acknowledge" else verb)
+    service = ctx.service.alerts
     try:
-        changed = method(key, by=caller.name, note=body.note if body else None)
-    except LookupError as exc:
-        raise Problem(404, f"no alert {alert_id!r}", kind="unknown-alert") from exc
-    except ValueError as exc:
+        current = service.get(alert_id)
+    except AlertNotFoundError as exc:
+        raise _unknown(alert_id) from exc
+    if not _visible(ctx, caller, current):
+        raise _unknown(alert_id)  # not yours is answered as "no such alert": ids reveal nothing
+    act = service.ack if verb == "ack" else service.resolve
+    note = body.note if body else None
+    try:
+        changed = act(alert_id, caller.name, note)
+    except AlertNotFoundError as exc:
+        raise _unknown(alert_id) from exc
+    except AlertStateError as exc:
         raise Problem(409, f"cannot {verb} alert {alert_id}: {exc}", kind="invalid-transition") from exc
-    view = alert_view(changed if changed is not None else store.get(key), caller)
-    _audit(ctx, caller, f"alert.{'ack' if verb == 'acknowledge' else verb}", [view], detail=view.id)
+    view = alert_view(changed, caller)
+    _audit(ctx, caller, f"alert.{verb}", [view], detail=str(view.id))
     return view
 
 
@@ -178,13 +199,56 @@ ActionBody = Annotated[AlertAction | None, Body(description="optional note for t
 @router.post("/api/v1/alerts/{alert_id}/ack", response_model=AlertOut, responses=AUTH_ERRORS)
 def acknowledge(ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
     """Acknowledge: someone is dealing with it (stops reminders and escalation)."""
-    return _act(ctx, caller, alert_id, body, "acknowledge")
+    return _act(ctx, caller, alert_id, body, "ack")
 
 
 @router.post("/api/v1/alerts/{alert_id}/resolve", response_model=AlertOut, responses=AUTH_ERRORS)
 def resolve(ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
     """Resolve: the situation is over."""
     return _act(ctx, caller, alert_id, body, "resolve")
+
+
+# --- the event stream ---------------------------------------------------------------------------------
+
+Resync = Literal["resync"]
+RESYNC: Resync = "resync"
+
+
+class StreamInbox:
+    """One stream client's changes: pushed on the alert lifecycle's thread, read on the client's event loop.
+
+    Bounded: a client too slow to keep up does not grow memory. On overflow the queued changes are dropped and
+    the next read says ``"resync"`` — the client fetches the list again, which holds everything it missed.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int) -> None:
+        self._loop = loop
+        self._queue: asyncio.Queue[AlertChange] = asyncio.Queue(maxsize=maxsize)
+        self._overflowed = False
+
+    def push(self, change: AlertChange) -> None:
+        """Any thread. Never blocks the publisher."""
+        # RuntimeError: the loop has closed; the client is gone and the listener is being removed.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._offer, change)
+
+    def _offer(self, change: AlertChange) -> None:
+        try:
+            self._queue.put_nowait(change)
+        except asyncio.QueueFull:
+            self._overflowed = True
+
+    async def next(self, timeout_s: float) -> AlertChange | Resync | None:
+        """The next change, ``"resync"`` after an overflow, or ``None`` after ``timeout_s`` with nothing new."""
+        if self._overflowed:
+            self._overflowed = False
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            return RESYNC
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout_s)
+        except TimeoutError:
+            return None
 
 
 @router.get(
@@ -196,45 +260,28 @@ async def stream(request: Request, ctx: Ctx, caller: StreamCaller) -> StreamingR
     """Server-sent events: ``event: alert`` with the alert as JSON on every new or changed alert the token may
     see; a comment every 15 s keeps proxies from closing the connection; ``event: resync`` means events were
     dropped (a slow client) and the list should be fetched again."""
-    store = _alerts_part(ctx)
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=STREAM_QUEUE)
-    overflowed = asyncio.Event()
-
-    def offer(alert: Any) -> None:
-        try:
-            queue.put_nowait(alert)
-        except asyncio.QueueFull:
-            overflowed.set()
-
-    def on_change(alert: Any) -> None:
-        # Called on the rules thread; hand over to the event loop that serves this client.
-        # RuntimeError: the loop has closed, the client is gone and unsubscribe is on its way.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(offer, alert)
-
-    unsubscribe: Callable[[], None] = store.subscribe(on_change)
-
     async def events() -> AsyncIterator[str]:
+        # Listen from inside the body: a client gone before the body starts leaves no listener behind.
+        inbox = StreamInbox(asyncio.get_running_loop(), STREAM_QUEUE)
+        stop_listening = ctx.service.alert_feed.listen(inbox.push)
         try:
-            yield "retry: 5000\n: connected\n\n"
+            yield "retry: 5000\n: connected\n\n"  # after listen(): a client that saw this misses no change
             while not await request.is_disconnected():
-                if overflowed.is_set():
-                    overflowed.clear()
-                    yield "event: resync\ndata: {}\n\n"
-                try:
-                    alert = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
-                except TimeoutError:
+                change = await inbox.next(HEARTBEAT_S)
+                if change is None:
                     yield ": keep-alive\n\n"
                     continue
-                view = alert_view(alert, caller)
-                if not _visible(ctx, caller, view):
+                if isinstance(change, str):
+                    yield "event: resync\ndata: {}\n\n"
                     continue
-                _audit(ctx, caller, "alerts.stream", [view], detail=view.id)
+                if not _visible(ctx, caller, change.alert):
+                    continue
+                view = alert_view(change.alert, caller)
+                await run_in_threadpool(_audit, ctx, caller, "alerts.stream", [view], str(view.id))
                 data = orjson.dumps(view.model_dump(mode="json")).decode()
                 yield f"id: {view.id}\nevent: alert\ndata: {data}\n\n"
         finally:
-            unsubscribe()
+            stop_listening()
 
     return StreamingResponse(
         events(),

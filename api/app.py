@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -29,6 +28,7 @@ from api.auth import TokenStore, load_tokens
 from api.deps import ApiContext
 from api.problems import install_problem_handlers
 from placesense import __version__
+from placesense.service import Service
 
 DESCRIPTION = """Readings, alerts, homes' routines, the watering list, air quality, devices and dead letters.
 
@@ -36,8 +36,8 @@ Every `/api/v1` path needs `Authorization: Bearer <token>`; roles and scopes are
 Errors are `application/problem+json`."""
 
 
-def create_app(service: Any, *, manage_lifecycle: bool = True, tokens: TokenStore | None = None) -> FastAPI:
-    """Build the app around a ``placesense.service.Service``; start and stop it with the app if asked.
+def create_app(service: Service, *, manage_lifecycle: bool = True, tokens: TokenStore | None = None) -> FastAPI:
+    """Build the app around a ``Service``; start and stop it with the app if asked.
 
     ``tokens`` overrides the tokens file named by the service's settings (tests use this).
     """

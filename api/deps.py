@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,19 +17,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.audit import AuditLog
 from api.auth import Principal, Role, TokenStore
 from api.problems import Problem
+from placesense.service import Service
 
 
 @dataclass
 class ApiContext:
     """What routes need from the composition root, built once by ``create_app``."""
 
-    service: Any  # placesense.service.Service; typed loosely so rooms still being built can add attributes
+    service: Service
     tokens: TokenStore
     audit: AuditLog
-
-    def part(self, name: str) -> Any:
-        """An optional part of the service (``alerts``, ``rules``, ``routine``), or None while it is absent."""
-        return getattr(self.service, name, None)
 
 
 def get_context(request: Request) -> ApiContext:

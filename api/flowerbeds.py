@@ -9,15 +9,14 @@ back and forth across a park. It must not decide which bed needs water.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.adapt import as_mapping
 from api.deps import Ctx, StreetSide
-from api.problems import AUTH_ERRORS, not_available
+from api.problems import AUTH_ERRORS
 from api.timefmt import rfc3339
+from rules.watering import WaterLevel
 
 router = APIRouter(tags=["flowerbeds"])
 EARTH_RADIUS_M = 6_371_000.0
@@ -26,7 +25,7 @@ EARTH_RADIUS_M = 6_371_000.0
 class BedToWater(BaseModel):
     bed_id: str
     name: str
-    status: Literal["now", "soon"] = Field(description="now: below its threshold; soon: predicted within a day")
+    status: WaterLevel = Field(description="now: below its threshold; soon: predicted within a day")
     moisture_pct: float
     dry_below_pct: float
     hours_to_threshold: float
@@ -71,29 +70,25 @@ def walking_order(places: list[tuple[str, float, float]]) -> tuple[list[str], fl
 @router.get("/api/v1/flowerbeds/watering", response_model=WateringOut, responses=AUTH_ERRORS)
 def watering(ctx: Ctx, _caller: StreetSide) -> WateringOut:
     """Beds that need water now or within a day, most urgent first, with a walking order."""
-    rules = ctx.part("rules")
-    listing = getattr(rules, "watering_list", None)
-    if listing is None:
-        raise not_available("the watering list")
     now = ctx.service.clock.now_ms()
-    rows: list[dict[str, Any]] = [dict(as_mapping(r)) for r in listing(now)]
-    order, distance = walking_order([(r["bed_id"], float(r["lat"]), float(r["lon"])) for r in rows])
+    needs = ctx.service.rules.watering_list(now)
+    order, distance = walking_order([(n.bed_id, n.lat, n.lon) for n in needs])
     position = {bed: i + 1 for i, bed in enumerate(order)}
     beds = [
         BedToWater(
-            bed_id=r["bed_id"],
-            name=r["name"],
-            status=r["status"],
-            moisture_pct=r["moisture_pct"],
-            dry_below_pct=r["dry_below_pct"],
-            hours_to_threshold=r["hours_to_threshold"],
-            predicted_dry=rfc3339(r.get("predicted_dry_ms")),
-            drying_pct_per_hour=r.get("drying_pct_per_hour"),
-            last_reading=rfc3339(r.get("last_reading_ms")),
-            lat=r["lat"],
-            lon=r["lon"],
-            walk_position=position[r["bed_id"]],
+            bed_id=n.bed_id,
+            name=n.name,
+            status=n.status,
+            moisture_pct=n.moisture_pct,
+            dry_below_pct=n.dry_below_pct,
+            hours_to_threshold=n.hours_to_threshold,
+            predicted_dry=rfc3339(n.predicted_dry_ms),
+            drying_pct_per_hour=n.drying_pct_per_hour,
+            last_reading=rfc3339(n.last_reading_ms),
+            lat=n.lat,
+            lon=n.lon,
+            walk_position=position[n.bed_id],
         )
-        for r in rows
+        for n in needs
     ]
     return WateringOut(generated_at=rfc3339(now), beds=beds, walking_order=order, walking_distance_m=distance)

@@ -14,10 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from api.adapt import jsonable
 from api.auth import Principal
 from api.deps import ApiContext, Ctx, require
-from api.problems import AUTH_ERRORS, Problem, not_available
+from api.problems import AUTH_ERRORS, Problem
 from api.readings import quote_ident, quote_string
 from api.timefmt import rfc3339
 from placesense.errors import PermanentStorageError
@@ -44,7 +43,10 @@ class HomesOut(BaseModel):
 
 class RoutineOut(BaseModel):
     home: str
-    routine: dict[str, Any] = Field(description="today against the learned baseline, as the detector reports it")
+    routine: dict[str, Any] = Field(
+        description="today against the learned baseline, as the routine detector reports it: warm_up (days "
+        "learned, days needed, ready), state, features with today's value and the usual range"
+    )
 
 
 class ActivityHour(BaseModel):
@@ -86,13 +88,8 @@ def list_homes(ctx: Ctx, caller: CareSide) -> HomesOut:
 def routine(ctx: Ctx, caller: CareSide, home: HomeId) -> RoutineOut:
     """Today in this home against the resident's learned normal."""
     _home_for(ctx, caller, home)
-    part = ctx.part("routine")
-    today = getattr(part, "routine_today", None)
-    if today is None:
-        raise not_available("routine detection")
     ctx.audit.record(caller, "routine", [home])
-    result = jsonable(today(home))
-    return RoutineOut(home=home, routine=result if isinstance(result, dict) else {"value": result})
+    return RoutineOut(home=home, routine=ctx.service.routine.routine_today(home))
 
 
 @router.get("/api/v1/homes/{home}/activity", response_model=ActivityOut, responses=AUTH_ERRORS)

@@ -77,16 +77,6 @@ def problem_response(problem: Problem) -> JSONResponse:
     return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
-def not_available(what: str) -> Problem:
-    """503 for a part of placesense that this process does not run (yet)."""
-    return Problem(
-        503,
-        f"{what} is not available in this placesense process; the part that provides it is not running",
-        kind="not-available",
-        title="Not available",
-    )
-
-
 # OpenAPI: the error responses every authenticated route can give, described once.
 PROBLEM_SCHEMA: dict[str, Any] = {
     "content": {

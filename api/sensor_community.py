@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from api.auth import Principal
 from api.deps import ApiContext, Ctx, identify
-from api.problems import AUTH_ERRORS, Problem, not_available
+from api.problems import AUTH_ERRORS, Problem
 from devices.decode import DecodeLimits, finish, parse_json_object
 from devices.formats import FORMAT_DECODERS
 from devices.registry import DeviceSpec
@@ -125,10 +125,7 @@ def _accept(ctx: ApiContext, chip: str, body: bytes, limits: DecodeLimits) -> Pu
     except DecodeError as exc:
         _dead_letter(ctx, chip, body, exc.reason, exc.kind, spec.id)
         raise Problem(422, exc.reason, kind=f"invalid-reading-{exc.kind.replace('_', '-')}") from exc
-    ingest = getattr(ctx.service, "ingest_readings", None)
-    if ingest is None:
-        raise not_available("storage of pushed readings")
-    stored = int(ingest([reading]))
+    stored = ctx.service.ingest_readings([reading])
     if not stored:
         reason = "InfluxDB refused the reading"
         _dead_letter(ctx, chip, body, reason, "refused_by_influxdb", spec.id)

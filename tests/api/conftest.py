@@ -1,7 +1,9 @@
-"""Fixtures for API tests: one running Service (real mosquitto, InfluxDB, SQLite) for the whole package, tokens
-for every role, and the API served by a real uvicorn on a loopback port (so streaming responses behave as in
-production), called with httpx. The alert store, rules' lists and routine are stand-ins from ``fakes`` until
-the rules and anomaly rooms put theirs on the Service.
+"""Fixtures for API tests: one running Service (real mosquitto, InfluxDB, SQLite, and the real rule engine,
+routine detector and alert lifecycle it builds) for the whole package, tokens for every role, and the API served
+by a real uvicorn on a loopback port (so streaming responses behave as in production), called with httpx.
+
+Alerts come from the real ``AlertService``: either by publishing readings over MQTT that make a rule fire, or by
+applying a ``Finding`` as a rule would (``Stack.raise_alert``) where a test needs one of each audience at once.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import paho.mqtt.client as mqtt
 import pytest
 import uvicorn
@@ -25,7 +28,8 @@ from devices.registry import Registry
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
-from tests.api.fakes import FakeAlerts, FakeRoutine, FakeRules
+from rules.alerts import Alert
+from rules.findings import Audience, Finding, Severity
 
 REGISTRY: dict[str, Any] = {
     "homes": [
@@ -40,8 +44,11 @@ REGISTRY: dict[str, Any] = {
     "air_sites": [{"id": "air-01", "name": "High Street", "lat": 53.05, "lon": -2.99}],
     "devices": [
         {"id": "h-0001-kitchen-pir", "domain": "home", "subject": "h-0001", "kind": "motion", "room": "kitchen"},
+        {"id": "h-0001-help", "domain": "home", "subject": "h-0001", "kind": "help_button", "room": "hallway"},
         {"id": "h-0002-kitchen-pir", "domain": "home", "subject": "h-0002", "kind": "motion", "room": "kitchen"},
         {"id": "bed-01-soil", "domain": "soil", "subject": "bed-01", "kind": "soil"},
+        {"id": "bed-02-soil", "domain": "soil", "subject": "bed-02", "kind": "soil"},
+        {"id": "bed-03-soil", "domain": "soil", "subject": "bed-03", "kind": "soil"},
         {"id": "air-01-aq", "domain": "air", "subject": "air-01", "kind": "air"},
         {"id": "air-01-diy", "domain": "air", "subject": "air-01", "kind": "air", "format": "sensor_community",
          "source_id": "esp8266-1520847"},
@@ -51,10 +58,13 @@ REGISTRY: dict[str, Any] = {
 ROLES = ("admin", "care", "care2", "street", "display", "sensor")
 
 
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 @dataclass(frozen=True)
 class Stack:
     service: Service
-    alerts: FakeAlerts
     client: httpx.Client
     base_url: str
     tokens: dict[str, str]
@@ -70,6 +80,35 @@ class Stack:
     def post(self, path: str, who: str | None, **kwargs: Any) -> httpx.Response:
         headers = {**(self.auth(who) if who else {}), **kwargs.pop("headers", {})}
         return self.client.post(path, headers=headers, **kwargs)
+
+    def topic(self, domain: str, device: str) -> str:
+        return f"{self.prefix}placesense/v1/{domain}/{device}/telemetry"
+
+    def raise_alert(
+        self,
+        rule: str,
+        audience: Audience,
+        subject: str,
+        message: str,
+        severity: Severity = "warning",
+        evidence: Mapping[str, float | int | str | None] | None = None,
+    ) -> Alert:
+        """Open an alert as a rule would: a finding applied to the real alert lifecycle."""
+        finding = Finding(rule, audience, subject, severity, message, now_ms(), evidence=evidence or {"minutes": 42})
+        alert = self.service.alerts.apply(finding)
+        assert alert is not None
+        return alert
+
+    def resolve_open(self, rule: str, subject: str) -> None:
+        """Close what an earlier test left open, so the next reading opens a fresh alert."""
+        for alert in self.service.alerts.list_alerts(state="active", subject=subject):
+            if alert.rule == rule:
+                self.service.alerts.resolve(alert.id, "test-cleanup")
+
+
+def telemetry(ts_ms: int, seq: int, **metrics: float) -> bytes:
+    """A canonical telemetry payload."""
+    return orjson.dumps({"ts": ts_ms, "metrics": metrics, "seq": seq})
 
 
 def make_tokens() -> tuple[dict[str, str], TokenStore]:
@@ -117,18 +156,13 @@ def stack(mosquitto: Mosquitto, influx: InfluxDB, tmp_path_factory: pytest.TempP
         influx_timeout_s=2.0,
     )
     service = Service.build(settings, registry=Registry.from_data(REGISTRY))
-    alerts = FakeAlerts()
-    # The composition root's attribute names for the parts other rooms provide.
-    service.alerts = alerts  # type: ignore[attr-defined]
-    service.rules = FakeRules()  # type: ignore[attr-defined]
-    service.routine = FakeRoutine()  # type: ignore[attr-defined]
     service.start()
     assert service.pipeline.consumer.wait_connected(10), "ingest did not connect to the broker"
     secrets, store = make_tokens()
     app = create_app(service, manage_lifecycle=False, tokens=store)
     server, base_url = serve(app)
     with httpx.Client(base_url=base_url, timeout=20) as client:
-        yield Stack(service, alerts, client, base_url, secrets, settings.topic_prefix)
+        yield Stack(service, client, base_url, secrets, settings.topic_prefix)
     server.should_exit = True
     service.stop()
     httpx.post(f"{influx.url}/query", data={"q": f'DROP DATABASE "{db}"'}, timeout=30)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 import pytest
 
+from rules.alerts import Alert
 from tests.api.conftest import Stack
 
 PROBLEM = "application/problem+json"
@@ -56,35 +57,37 @@ def _device_ids(stack: Stack, who: str) -> set[str]:
 
 
 def test_devices_are_scoped_and_names_stay_with_care_and_admin(stack: Stack) -> None:
-    assert _device_ids(stack, "care") == {"h-0001-kitchen-pir"}
+    assert _device_ids(stack, "care") == {"h-0001-kitchen-pir", "h-0001-help"}
     assert _device_ids(stack, "care2") == {"h-0002-kitchen-pir"}
-    assert _device_ids(stack, "street") == {"bed-01-soil", "air-01-aq", "air-01-diy"}
+    assert _device_ids(stack, "street") == {"bed-01-soil", "bed-02-soil", "bed-03-soil", "air-01-aq", "air-01-diy"}
     assert _device_ids(stack, "admin") == _device_ids(stack, "display")
     for who in ("street", "display"):
         text = stack.get("/api/v1/devices", who).text
         assert "Test Resident" not in text
     display = {d["id"]: d for d in stack.get("/api/v1/devices", "display").json()["devices"]}
     assert display["h-0001-kitchen-pir"]["room"] is None and display["h-0001-kitchen-pir"]["subject_name"] is None
-    care = stack.get("/api/v1/devices", "care").json()["devices"][0]
+    care = {d["id"]: d for d in stack.get("/api/v1/devices", "care").json()["devices"]}["h-0001-kitchen-pir"]
     assert care["subject_name"] == "Test Resident One" and care["room"] == "kitchen"
 
 
-def _raise_one_of_each(stack: Stack) -> dict[str, Any]:
-    alerts = stack.alerts
+def _raise_one_of_each(stack: Stack) -> dict[str, Alert]:
+    """One open alert per audience and kind of subject, in the real lifecycle. A fresh tag per call keeps each
+    test's alerts its own: the lifecycle keeps one open alert per (rule, subject)."""
+    tag = uuid.uuid4().hex[:6]
     return {
-        "care1": alerts.raise_alert("late_wake", "care", "h-0001", "First activity 11:05; usually 07:40–08:30"),
-        "care2": alerts.raise_alert("cold_home", "care", "h-0002", "Living room 15.2 °C for 4 h"),
-        "street": alerts.raise_alert("watering", "street", "bed-01", "Rose bed at 18 % moisture"),
-        "ops_home": alerts.raise_alert("device_offline", "ops", "h-0001", "Kitchen sensor silent for 3 h"),
-        "ops": alerts.raise_alert("influx_down", "ops", "placesense", "InfluxDB unreachable"),
+        "care1": stack.raise_alert(f"late_wake.{tag}", "care", "h-0001", "First activity 11:05; usually 07:40–08:30"),
+        "care2": stack.raise_alert(f"cold_home.{tag}", "care", "h-0002", "Living room 15.2 °C for 4 h"),
+        "street": stack.raise_alert(f"needs_water.{tag}", "street", "bed-01", "Rose bed at 18 % moisture"),
+        "ops_home": stack.raise_alert(f"device_offline.{tag}", "ops", "h-0001", "Kitchen sensor silent for 3 h"),
+        "ops": stack.raise_alert(f"influx_down.{tag}", "ops", "placesense", "InfluxDB unreachable"),
     }
 
 
 def test_alerts_are_scoped_per_pair(stack: Stack) -> None:
-    raised = {k: str(v.id) for k, v in _raise_one_of_each(stack).items()}
+    raised = {k: v.id for k, v in _raise_one_of_each(stack).items()}
 
-    def seen(who: str) -> set[str]:
-        ids = {a["id"] for a in stack.get("/api/v1/alerts", who).json()["alerts"]}
+    def seen(who: str, query: str = "") -> set[str]:
+        ids = {a["id"] for a in stack.get(f"/api/v1/alerts{query}", who).json()["alerts"]}
         return {k for k, v in raised.items() if v in ids}
 
     assert seen("admin") == set(raised)
@@ -95,27 +98,41 @@ def test_alerts_are_scoped_per_pair(stack: Stack) -> None:
     # Filters narrow within the scope, never widen it.
     assert stack.get("/api/v1/alerts?subject=h-0002", "care").json()["alerts"] == []
     assert stack.get("/api/v1/alerts?audience=care", "street").json()["alerts"] == []
+    assert seen("care", "?audience=ops") == {"ops_home"}
+    assert seen("street", "?subject=h-0001") == set()
 
 
 def test_display_sees_care_alerts_only_pseudonymously(stack: Stack) -> None:
-    alert = stack.alerts.raise_alert("night_door", "care", "h-0001", "Front door opened at 03:12")
+    alert = stack.raise_alert(f"night_door.{uuid.uuid4().hex[:6]}", "care", "h-0001", "Front door opened at 03:12")
     shown = {a["id"]: a for a in stack.get("/api/v1/alerts?audience=care", "display").json()["alerts"]}
-    mine = shown[str(alert.id)]
+    mine = shown[alert.id]
     assert mine["redacted"] is True and "03:12" not in mine["message"] and mine["evidence"] == {}
-    assert mine["subject"] == "h-0001" and mine["severity"] == "warning"
+    assert mine["history"] == [] and mine["device_id"] is None
+    assert mine["subject"] == "h-0001" and mine["severity"] == "warning" and mine["rule"] == alert.rule
+    care = {a["id"]: a for a in stack.get("/api/v1/alerts?audience=care", "care").json()["alerts"]}[alert.id]
+    assert care["redacted"] is False and care["message"] == "Front door opened at 03:12"
+    assert care["evidence"] == {"minutes": 42}
 
 
 def test_acting_on_alerts_follows_scope(stack: Stack) -> None:
     raised = _raise_one_of_each(stack)
-    care1, care2, street = raised["care1"].id, raised["care2"].id, raised["street"].id
+    care1, care2, street, ops = raised["care1"].id, raised["care2"].id, raised["street"].id, raised["ops"].id
     assert stack.post(f"/api/v1/alerts/{care1}/ack", "display").status_code == 403
     assert stack.post(f"/api/v1/alerts/{care1}/ack", "street").status_code == 404
     assert stack.post(f"/api/v1/alerts/{care2}/ack", "care").status_code == 404
     assert stack.post(f"/api/v1/alerts/{street}/resolve", "care").status_code == 404
-    assert stack.post(f"/api/v1/alerts/{street}/ack", "street").status_code == 200
-    assert stack.post(f"/api/v1/alerts/{care2}/resolve", "care2", json={"note": "heating fixed"}).status_code == 200
+    assert stack.post(f"/api/v1/alerts/{ops}/resolve", "care").status_code == 404
     assert stack.post(f"/api/v1/alerts/{care1}/ack", "sensor").status_code == 403
     assert stack.post(f"/api/v1/alerts/{care1}/ack", None).status_code == 401
+    # Nothing above changed an alert; only the calls below do.
+    assert {stack.service.alerts.get(i).state for i in (care1, care2, street, ops)} == {"open"}
+    assert stack.post(f"/api/v1/alerts/{street}/ack", "street").status_code == 200
+    assert stack.post(f"/api/v1/alerts/{care2}/resolve", "care2", json={"note": "heating fixed"}).status_code == 200
+    assert stack.post(f"/api/v1/alerts/{ops}/ack", "admin").status_code == 200
+    assert stack.service.alerts.get(street).history[-1].who == "parks-team"
+    resolved = stack.service.alerts.get(care2)
+    assert resolved.state == "resolved" and resolved.history[-1].note == "heating fixed"
+    assert resolved.history[-1].who == "south-care"
 
 
 def test_sensor_token_reads_nothing(stack: Stack) -> None:

@@ -260,6 +260,7 @@ async def stream(request: Request, ctx: Ctx, caller: StreamCaller) -> StreamingR
     """Server-sent events: ``event: alert`` with the alert as JSON on every new or changed alert the token may
     see; a comment every 15 s keeps proxies from closing the connection; ``event: resync`` means events were
     dropped (a slow client) and the list should be fetched again."""
+
     async def events() -> AsyncIterator[str]:
         # Listen from inside the body: a client gone before the body starts leaves no listener behind.
         inbox = StreamInbox(asyncio.get_running_loop(), STREAM_QUEUE)

@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     registry_path = VAR / "demo" / "registry.yaml"
     registry_path.parent.mkdir(parents=True, exist_ok=True)
-    write_registry(build_fleet(homes=args.homes, beds=args.beds, air_sites=args.air_sites, seed=7, formats="mix"),
-                   registry_path)
+    fleet = build_fleet(homes=args.homes, beds=args.beds, air_sites=args.air_sites, seed=7, formats="mix")
+    write_registry(fleet, registry_path)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLACESENSE_")}
     env.update(
@@ -105,9 +105,12 @@ def run(args: argparse.Namespace) -> int:
             "PLACESENSE_API_BIND": f"127.0.0.1:{args.api_port}",
         }
     )
-    tokens = VAR / "demo" / "tokens.yaml"
-    if _write_demo_tokens(tokens):
-        env["PLACESENSE_TOKENS_PATH"] = str(tokens)
+    tokens_path = VAR / "demo" / "tokens.yaml"
+    if _alive("serve") and (VAR / "demo" / "tokens.txt").exists():
+        tokens = dict(line.split("\t", 1) for line in (VAR / "demo" / "tokens.txt").read_text().split("\n") if line)
+    else:
+        tokens = _write_demo_tokens(tokens_path, sorted(fleet.homes))
+    env["PLACESENSE_TOKENS_PATH"] = str(tokens_path)
     cli = [sys.executable, "-m", "placesense.cli"]
     if not _alive("serve"):
         _spawn("serve", [*cli, "serve"], env)
@@ -136,27 +139,44 @@ def run(args: argparse.Namespace) -> int:
         _spawn("simulate", ["/bin/sh", "-c", script], env)
     print(
         f"""
-placesense is running.
-  API and health:   {api}/healthz   ·   OpenAPI: {api}/docs
-  wall display:     {api}/display
-  street view:      {api}/street
-  metrics:          {api}/metrics
-  demo API tokens:  {tokens if tokens.exists() else '(API tokens not configured)'}
+placesense is running. Open these in a browser on this machine (each link carries a demo token):
+  wall display:     {api}/display#token={tokens['display']}
+  street view:      {api}/street#token={tokens['street']}
+  care view:        {api}/care#token={tokens['care']}
+  API docs:         {api}/docs   (admin token: {tokens['admin']})
+  health:           {api}/healthz
+  demo tokens:      {VAR / 'demo' / 'tokens.txt'}
   InfluxDB:         {influx.url} (database 'placesense')
   MQTT broker:      {broker.url}
-  logs:             {LOGS}/
-  registry:         {registry_path}
+  logs:             {LOGS}/   ·   registry: {registry_path}
+The simulator first publishes the past {args.history_days:g} days at full speed, then carries on live.
 Stop everything with: make stop
 """
     )
     return 0
 
 
-def _write_demo_tokens(path: Path) -> bool:
-    """Demo API tokens for each role, if the API's token module is present."""
-    try:
-        from api.auth import write_demo_tokens  # type: ignore[attr-defined]
-    except ImportError:
-        return False
-    write_demo_tokens(path)
-    return True
+def _write_demo_tokens(path: Path, homes: list[str]) -> dict[str, str]:
+    """Fresh demo API tokens, one per role: hashes in ``path`` (what the API reads), the tokens themselves in
+    ``tokens.txt`` beside it, readable by this user only. Returns role -> token."""
+    import secrets
+
+    import yaml
+
+    from api.auth import hash_token
+
+    roles: dict[str, dict[str, object]] = {
+        "admin": {"name": "demo-admin", "role": "admin"},
+        "care": {"name": "demo-care-team", "role": "care", "homes": homes},
+        "street": {"name": "demo-street-team", "role": "street"},
+        "display": {"name": "demo-wall-display", "role": "display"},
+    }
+    tokens = {role: secrets.token_urlsafe(24) for role in roles}
+    entries = [{**roles[role], "sha256": hash_token(token)} for role, token in tokens.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"tokens": entries}, sort_keys=False))
+    secret_file = path.with_name("tokens.txt")
+    secret_file.touch(mode=0o600)
+    secret_file.chmod(0o600)
+    secret_file.write_text("".join(f"{role}\t{token}\n" for role, token in tokens.items()))
+    return tokens

@@ -23,14 +23,16 @@ This module must not talk to MQTT, InfluxDB or the alert store: readings in, fin
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import pickle
+import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from anomaly.baseline import DailyBaseline, Usual, quantile
 from anomaly.explain import FEATURES, amount, clock, feature_sentence
@@ -84,6 +86,9 @@ def poisson_lower_tail(k: int, mean: float) -> float:
     return 1.0 - poisson_upper_tail(k + 1, mean)
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class HomeModel:
     """Everything learned and tracked for one home; pickled as it is by ``save_state``."""
@@ -115,6 +120,15 @@ class HomeModel:
         return baseline.usual(weekend) if baseline is not None else None
 
 
+def _locked(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def wrapper(self: RoutineDetector, *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class RoutineDetector:
     """Per-home routine learning and routine-change findings.
 
@@ -136,9 +150,12 @@ class RoutineDetector:
         self.accept_after_days = accept_after_days
         self.significance = significance
         self._homes: dict[str, HomeModel] = {}
+        # The evaluator feeds readings on ingest's thread while the API asks for today's routine on its own.
+        self._lock = threading.RLock()
 
     # -- public -------------------------------------------------------------------------------------------------
 
+    @_locked
     def process(self, reading: Reading) -> list[Finding]:
         """Take one reading; returns the findings it triggers (often none)."""
         if reading.domain != "home":
@@ -184,6 +201,7 @@ class RoutineDetector:
             findings += self._temperature(reading.subject, model, ts, metrics["temperature_c"], minute)
         return findings
 
+    @_locked
     def tick(self, now_ms: int | None = None) -> list[Finding]:
         """Time-based checks for every home (not up yet, no movement, little kitchen use)."""
         now = self.clock.now_ms() if now_ms is None else now_ms
@@ -195,12 +213,14 @@ class RoutineDetector:
             findings += self._kitchen_check(home_id, model, now)
         return findings
 
+    @_locked
     def warm_up(self, home_id: str) -> dict[str, Any]:
         """Warm-up status for the API: days learned, days needed, whether routine alerts can be raised."""
         model = self._homes.get(home_id)
         learned = model.days_learned if model else 0
         return {"days_learned": learned, "days_needed": self.warm_up_days, "ready": learned >= self.warm_up_days}
 
+    @_locked
     def routine_today(self, home_id: str) -> dict[str, Any]:
         """Today so far against the learned baseline, for ``GET /api/v1/homes/{home}/routine``."""
         model = self._homes.get(home_id)
@@ -230,19 +250,23 @@ class RoutineDetector:
             result["features"].append(entry)
         return result
 
+    @_locked
     def homes(self) -> list[str]:
         return sorted(self._homes)
 
     # -- persistence --------------------------------------------------------------------------------------------
 
+    @_locked
     def state_dict(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "homes": self._homes}
 
+    @_locked
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"routine state version {state.get('version')!r} is not {STATE_VERSION}")
         self._homes = dict(state["homes"])
 
+    @_locked
     def save_state(self, directory: Path) -> Path:
         """Write the learned state to ``directory/routine.pkl`` atomically; returns the file."""
         directory.mkdir(parents=True, exist_ok=True)
@@ -255,6 +279,7 @@ class RoutineDetector:
         partial.replace(target)
         return target
 
+    @_locked
     def load_state(self, directory: Path) -> bool:
         """Restore state saved by ``save_state``; False when there is none yet (a first start)."""
         source = directory / STATE_FILE

@@ -68,6 +68,7 @@ class MqttConsumer:
         self._on_message_cb = on_message
         self._metrics = metrics
         self._generation = 0
+        self._subscribe_mid = -1
         self._ack_lock = threading.Lock()
         self.connected = threading.Event()
         self.client = mqtt.Client(
@@ -85,6 +86,7 @@ class MqttConsumer:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     @property
     def generation(self) -> int:
@@ -139,9 +141,22 @@ class MqttConsumer:
             self._generation += 1
         session = "resumed" if flags.session_present else "new"
         log.info("connected to MQTT broker %s:%d (%s session)", self.config.host, self.config.port, session)
-        client.subscribe([(topic, 1) for topic in self.config.subscriptions])
+        _, mid = client.subscribe([(topic, 1) for topic in self.config.subscriptions])
+        self._subscribe_mid = -1 if mid is None else mid
         if self._metrics is not None:
             self._metrics.inc("placesense_mqtt_connects_total")
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        # Ready only once the broker has confirmed the subscriptions: before that, a new session would miss
+        # messages published meanwhile.
+        if mid != self._subscribe_mid:
+            return
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error(
+                "the broker refused %d of our subscriptions (%s); check the ACL of the ingest account",
+                len(refused), ", ".join(str(r) for r in refused),
+            )
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:

@@ -3,7 +3,9 @@
 Builds a fleet (or reads an existing registry), simulates it over a window of days with optional injected
 anomalies, writes the registry and the ground truth if asked, and publishes the messages in accelerated time.
 Only argparse is imported at module level so ``placesense --help`` stays fast; the MQTT password is read only
-from ``PLACESENSE_MQTT_PASSWORD`` (through the settings), never from the command line.
+from ``PLACESENSE_MQTT_PASSWORD`` (through the settings), never from the command line. For a broker secured by
+``placesense broker-config``, ``--credentials`` names its secrets file instead: each device then logs in as
+itself, and bridged devices through their bridge's account.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ examples:
   placesense simulate --homes 5 --beds 10 --air-sites 3 --days 30 --speed max
   placesense simulate --days 14 --anomaly late_wakeup@10 --anomaly cold_home:h-3fa2c1 --truth var/truth.jsonl
   placesense simulate --write-registry config/registry.yaml --registry-only
+  placesense simulate --registry config/registry.yaml --per-device-connections \
+      --credentials var/broker/broker-secrets.json
 
 anomaly types: late_wakeup, night_wandering, more_bathroom_visits, no_movement, cold_home,
   reduced_kitchen_use, gradual_decline, bed_drying_out, stuck_sensor, pollution_episode, device_offline.
@@ -89,7 +93,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     mqtt.add_argument("--topic-prefix", help="prepended to every topic (default PLACESENSE_TOPIC_PREFIX)")
     mqtt.add_argument("--per-device-connections", action="store_true",
                       help="one MQTT connection per device with an 'offline' Last Will, like real firmware")
-    mqtt.add_argument("--client-id", default="placesense-sim", help="MQTT client id (default placesense-sim)")
+    mqtt.add_argument("--credentials", type=Path, metavar="FILE.json",
+                      help="broker passwords per account (the broker-secrets.json 'placesense broker-config' "
+                      "writes), for --per-device-connections: each canonical device logs in as itself, bridged "
+                      "devices share their bridge's account; --mqtt-username and PLACESENSE_MQTT_PASSWORD are "
+                      "then not used")
+    mqtt.add_argument("--client-id", default="placesense-sim",
+                      help="MQTT client id, or the prefix of each connection's id (default placesense-sim)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,6 +162,15 @@ def run(args: argparse.Namespace) -> int:
         overrides["topic_prefix"] = args.topic_prefix
     settings = load_settings(**overrides)
     password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    credentials: dict[str, str] | None = None
+    if args.credentials is not None:
+        if not args.per_device_connections:
+            raise ConfigError("--credentials needs --per-device-connections: every device logs in as itself")
+        from placesense.broker import load_secrets
+
+        if not args.credentials.is_file():
+            raise ConfigError(f"the credentials file {args.credentials} does not exist")
+        credentials = load_secrets(args.credentials)
 
     from firmware_sim.publisher import publish
 
@@ -167,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         speed=args.speed,
         client_id=args.client_id,
         per_device_connections=args.per_device_connections,
+        credentials=credentials,
         ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
     )
     domains = ", ".join(f"{domain} {count}" for domain, count in sorted(result.per_domain.items()))

@@ -1,7 +1,11 @@
 """The publisher: puts a simulated stream on a real MQTT broker, paced in accelerated time.
 
 paho-mqtt v2 API, QoS 1. By default the whole fleet shares one connection; ``per_device_connections`` gives
-each device its own client with a retained ``offline`` status as its Last Will, as real firmware has. Canonical
+each device its own client with a retained ``offline`` status as its Last Will, as real firmware has.
+``credentials`` (username -> password, as in the broker-secrets file ``placesense broker-config`` writes) logs
+in as a secured broker's ACLs expect: each canonical device as itself, and the devices of each bridged format
+(Zigbee2MQTT, TTN, ChirpStack) over one shared connection of that bridge's account; these links speak MQTT 5, so
+a publish the ACL refuses comes back as a failed PUBACK instead of being dropped silently. Canonical
 devices publish a retained ``online`` status before their first reading and ``offline`` after their last.
 ``speed="max"`` publishes as fast as the broker acknowledges, with at most ``max_inflight`` unacknowledged
 messages; a number publishes that many simulated seconds per wall-clock second. ``publish`` returns only when
@@ -15,7 +19,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -28,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.registry import DeviceSpec
 from devices.topics import canonical_topic
+from placesense.broker import BRIDGE_TREES
 from placesense.errors import PlacesenseError
 
 log = logging.getLogger("firmware_sim.publisher")
@@ -60,13 +65,19 @@ class _Link:
     """One paho client with a bound on unacknowledged QoS 1 publishes."""
 
     def __init__(self, client_id: str, url: str, username: str | None, password: str | None,
-                 max_inflight: int, ca_file: str | None, will: tuple[str, bytes] | None) -> None:
+                 max_inflight: int, ca_file: str | None, will: tuple[str, bytes] | None,
+                 mqtt5: bool = False) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise PublishError(f"MQTT URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
         self._host = parts.hostname
         self._port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        self._mqtt5 = mqtt5
+        if mqtt5:
+            # MQTT 5 brokers answer a publish the ACL refuses with a PUBACK reason code; 3.1.1 ones drop it.
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        else:
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(0)
         if username:
@@ -108,7 +119,10 @@ class _Link:
 
     def connect(self, timeout_s: float = 15.0) -> None:
         try:
-            self.client.connect(self._host, self._port, keepalive=30)
+            if self._mqtt5:
+                self.client.connect(self._host, self._port, keepalive=30, clean_start=True)
+            else:
+                self.client.connect(self._host, self._port, keepalive=30)
         except (OSError, ValueError) as exc:
             raise PublishError(f"cannot reach the MQTT broker at {self._host}:{self._port}: {exc}") from exc
         self.client.loop_start()
@@ -154,13 +168,19 @@ def publish(
     speed: Speed = "max",
     client_id: str = "placesense-sim",
     per_device_connections: bool = False,
+    credentials: Mapping[str, str] | None = None,
     statuses: bool = True,
     max_inflight: int = 1000,
     ca_file: str | None = None,
     progress_every_s: float = 5.0,
     ack_timeout_s: float = 120.0,
 ) -> SimResult:
-    """Publish ``events`` (from ``Simulation.events()``) for ``devices`` and wait for every PUBACK."""
+    """Publish ``events`` (from ``Simulation.events()``) for ``devices`` and wait for every PUBACK.
+
+    With ``credentials`` (username -> password) every canonical device connects as its own account and each
+    bridged format through its bridge's account (``placesense.broker.BRIDGE_TREES``); ``username`` and
+    ``password`` are then not used, and connections are per device whatever ``per_device_connections`` says.
+    """
     if speed != "max" and (not isinstance(speed, int | float) or speed <= 0):
         raise ValueError("speed must be 'max' or a positive number of simulated seconds per second")
     unsendable = {d.id for d in devices if d.format not in ENCODERS}
@@ -176,7 +196,9 @@ def publish(
         return canonical_topic(device.domain, device.id, "status", topic_prefix)
 
     try:
-        if per_device_connections:
+        if credentials is not None:
+            links = _account_links(devices, credentials, mqtt_url, client_id, max_inflight, ca_file, status_topic)
+        elif per_device_connections:
             for device in devices:
                 will = (status_topic(device), b"offline") if device.format == "canonical" else None
                 links[device.id] = _Link(f"{client_id}-{device.id}", mqtt_url, username, password,
@@ -213,7 +235,7 @@ def publish(
             link_for(event.device.id).publish(topic, payload, event.device.id)
             next_report = _report(next_report, progress_every_s, event.send_ms, sent, started)
 
-        every_link = [shared] if shared is not None else list(links.values())
+        every_link = [shared] if shared is not None else _distinct(links.values())
         deadline = time.monotonic() + ack_timeout_s
         while any(link.outstanding for link in every_link):
             if time.monotonic() > deadline:
@@ -248,8 +270,61 @@ def publish(
         return SimResult(total, dict(sorted(per_device.items())), status_count, elapsed, first_send, last_send,
                          dict(per_domain))
     finally:
-        for link in ([shared] if shared is not None else []) + list(links.values()):
+        for link in ([shared] if shared is not None else []) + _distinct(links.values()):
             link.close()
+
+
+def account_of(device: DeviceSpec) -> str:
+    """The broker account ``device``'s messages arrive with: its own id, or its bridge's account."""
+    if device.format == "canonical":
+        return device.id
+    bridge = BRIDGE_TREES.get(device.format)
+    if bridge is None:
+        raise PublishError(f"device {device.id}: no broker account for source format {device.format!r}")
+    return bridge[0]
+
+
+def _account_links(
+    devices: Sequence[DeviceSpec],
+    credentials: Mapping[str, str],
+    mqtt_url: str,
+    client_id: str,
+    max_inflight: int,
+    ca_file: str | None,
+    status_topic: Callable[[DeviceSpec], str],
+) -> dict[str, _Link]:
+    """Device id -> its link, one connection per account; links of bridged devices are shared."""
+    accounts = {device.id: account_of(device) for device in devices}
+    missing = sorted({account for account in accounts.values() if account not in credentials})
+    if missing:
+        raise PublishError(
+            f"no password for {len(missing)} broker account(s) in the credentials, e.g. {', '.join(missing[:5])}; "
+            "regenerate them with 'placesense broker-config' for this registry"
+        )
+    inflight = max(10, max_inflight // max(1, len(set(accounts.values()))))
+    by_account: dict[str, _Link] = {}
+    links: dict[str, _Link] = {}
+    try:
+        for device in devices:
+            account = accounts[device.id]
+            link = by_account.get(account)
+            if link is None:
+                will = (status_topic(device), b"offline") if device.format == "canonical" else None
+                link = _Link(f"{client_id}-{account}", mqtt_url, account, credentials[account], inflight, ca_file,
+                             will, mqtt5=True)
+                by_account[account] = link
+                link.connect()
+            links[device.id] = link
+    except BaseException:
+        for link in by_account.values():
+            link.close()
+        raise
+    return links
+
+
+def _distinct(links: Iterable[_Link]) -> list[_Link]:
+    """Each link once, in first-seen order (bridged devices share one)."""
+    return list({id(link): link for link in links}.values())
 
 
 def _report(next_report: float, every_s: float, sim_ms: int, sent: int, started: float) -> float:

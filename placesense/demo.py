@@ -1,15 +1,20 @@
 """``placesense demo`` (what ``make demo`` runs): a whole working system on one machine, under ``var/``.
 
-Starts mosquitto and InfluxDB as local processes, writes a simulated fleet's registry, starts
-``placesense serve`` and ``placesense simulate``, waits until they answer, and prints where to look.
+Writes a simulated fleet's registry and the broker accounts and ACLs generated from it (``var/broker``, as
+``placesense broker-config`` would), starts mosquitto with them (no anonymous access: every device may publish
+only on its own topics and read nothing) and InfluxDB as local processes, then ``placesense serve`` with the
+ingest account and ``placesense simulate`` with one login per device (bridged devices through their bridge's
+account), waits until they answer, and prints where to look; passwords are never printed.
 ``placesense demo --stop`` (``make stop``) stops them all. Every process is recorded in ``var/run/*.pid``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -17,12 +22,15 @@ from pathlib import Path
 
 import httpx
 
+from placesense.broker import BrokerFiles, load_secrets, write_broker_config
 from placesense.errors import PlacesenseError
-from placesense.localstack import InfluxDB, LocalStackError, Mosquitto, pid_file_stop
+from placesense.localstack import BrokerAuth, InfluxDB, LocalStackError, Mosquitto, pid_file_stop
 
 VAR = Path("var")
 RUN = VAR / "run"
 LOGS = VAR / "log"
+BROKER_DIR = VAR / "broker"
+INGEST_USER = "placesense-ingest"  # also the service's default client id; its alert client adds "-alerts"
 ORDER = ("simulate", "serve", "influxd", "mosquitto")  # stop order: producers first
 
 
@@ -70,11 +78,31 @@ def run(args: argparse.Namespace) -> int:
     if args.stop:
         return stop()
     VAR.mkdir(exist_ok=True)
-    broker = Mosquitto(VAR.resolve() / "mosquitto", port=args.mqtt_port)
+    from firmware_sim.fleet import build_fleet, write_registry
+
+    registry_path = VAR / "demo" / "registry.yaml"
+    registry_path.parent.mkdir(parents=True, exist_ok=True)
+    fleet = build_fleet(homes=args.homes, beds=args.beds, air_sites=args.air_sites, seed=7, formats="mix")
+    write_registry(fleet, registry_path)
+    # Passwords are kept across runs, so a broker, service or simulator still running keeps working.
+    broker_files = write_broker_config(fleet, BROKER_DIR, ingest_user=INGEST_USER)
+    sim_credentials = write_device_credentials(broker_files, VAR / "demo" / "sim-credentials.json")
+
+    broker = Mosquitto(
+        VAR.resolve() / "mosquitto",
+        port=args.mqtt_port,
+        auth=BrokerAuth(broker_files.password_file.resolve(), broker_files.acl_file.resolve()),
+    )
     influx = InfluxDB(VAR.resolve() / "influxdb", port=args.influx_port)
     for name, server in (("mosquitto", broker), ("influxd", influx)):
         if _alive(name):
-            print(f"{name} is already running")
+            if name == "mosquitto":
+                # Reload the (re)generated passwords and ACLs, and switch off anonymous access if an older
+                # demo's broker still allowed it.
+                os.kill(int((RUN / "mosquitto.pid").read_text()), signal.SIGHUP)
+                print("mosquitto is already running; reloaded its accounts and ACLs")
+            else:
+                print(f"{name} is already running")
             continue
         try:
             server.start()
@@ -85,13 +113,6 @@ def run(args: argparse.Namespace) -> int:
         assert server.proc.process is not None
         _record(name, server.proc.process.pid)
         print(f"started {name} (data in {server.data_dir})")
-
-    from firmware_sim.fleet import build_fleet, write_registry
-
-    registry_path = VAR / "demo" / "registry.yaml"
-    registry_path.parent.mkdir(parents=True, exist_ok=True)
-    fleet = build_fleet(homes=args.homes, beds=args.beds, air_sites=args.air_sites, seed=7, formats="mix")
-    write_registry(fleet, registry_path)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLACESENSE_")}
     env.update(
@@ -105,15 +126,22 @@ def run(args: argparse.Namespace) -> int:
             "PLACESENSE_API_BIND": f"127.0.0.1:{args.api_port}",
         }
     )
+    # Only the service gets the ingest account; the simulator gets the devices' own passwords (a file).
+    serve_env = {
+        **env,
+        "PLACESENSE_MQTT_CLIENT_ID": INGEST_USER,
+        "PLACESENSE_MQTT_USERNAME": INGEST_USER,
+        "PLACESENSE_MQTT_PASSWORD": broker_files.password(INGEST_USER),
+    }
     tokens_path = VAR / "demo" / "tokens.yaml"
     if _alive("serve") and (VAR / "demo" / "tokens.txt").exists():
         tokens = dict(line.split("\t", 1) for line in (VAR / "demo" / "tokens.txt").read_text().split("\n") if line)
     else:
         tokens = _write_demo_tokens(tokens_path, sorted(fleet.homes))
-    env["PLACESENSE_TOKENS_PATH"] = str(tokens_path)
+    serve_env["PLACESENSE_TOKENS_PATH"] = str(tokens_path)
     cli = [sys.executable, "-m", "placesense.cli"]
     if not _alive("serve"):
-        _spawn("serve", [*cli, "serve"], env)
+        _spawn("serve", [*cli, "serve"], serve_env)
     api = f"http://127.0.0.1:{args.api_port}"
     deadline = time.monotonic() + 60
     while True:
@@ -127,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         time.sleep(0.3)
     if not _alive("simulate"):
         # First the recent past at full speed (so there is history to look at), then live, in real time.
-        common = [*cli, "simulate", "--registry", str(registry_path), "--formats", "mix"]
+        common = [*cli, "simulate", "--registry", str(registry_path), "--formats", "mix",
+                  "--per-device-connections", "--credentials", str(sim_credentials)]
         history = [*common, "--seed", "7", "--days", str(args.history_days), "--speed", "max",
                    "--anomaly", "late_wakeup@5", "--anomaly", "cold_home@4", "--anomaly", "bed_drying_out@1",
                    "--anomaly", "pollution_episode@5", "--truth", str(VAR / "demo" / "truth.jsonl"),
@@ -147,7 +176,8 @@ placesense is running. Open these in a browser on this machine (each link carrie
   health:           {api}/healthz
   demo tokens:      {VAR / 'demo' / 'tokens.txt'}
   InfluxDB:         {influx.url} (database 'placesense')
-  MQTT broker:      {broker.url}
+  MQTT broker:      {broker.url} (no anonymous access; accounts and ACLs from the registry in {BROKER_DIR}/,
+                    passwords in {broker_files.secrets_file}, readable by you only)
   logs:             {LOGS}/   ·   registry: {registry_path}
 The simulator first publishes the past {args.history_days:g} days at full speed, then carries on live.
 Stop everything with: make stop
@@ -180,3 +210,22 @@ def _write_demo_tokens(path: Path, homes: list[str]) -> dict[str, str]:
     secret_file.chmod(0o600)
     secret_file.write_text("".join(f"{role}\t{token}\n" for role, token in tokens.items()))
     return tokens
+
+
+def write_device_credentials(files: BrokerFiles, path: Path) -> Path:
+    """The passwords of the device and bridge accounts only, in the secrets file's format, readable by this user
+    only: what the simulator needs to stand in for the fleet, without the ingest or alerts-reader logins."""
+    passwords = load_secrets(files.secrets_file)
+    wanted = {a.username: a.role for a in files.accounts if a.role in ("device", "bridge")}
+    doc = {
+        "note": "broker passwords of the simulated devices and bridges (placesense demo); do not share",
+        "accounts": {name: {"role": role, "password": passwords[name]} for name, role in wanted.items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(doc, indent=2) + "\n")
+    partial.replace(path)
+    return path

@@ -1,4 +1,4 @@
-"""Evaluation wiring: stored readings → rules and routine detector → findings → the alert lifecycle.
+"""Evaluation wiring: stored readings → rules and detectors → findings → the alert lifecycle.
 
 Built by the composition root. Readings arrive on ingest's hand-on thread; time-based checks run from a ticker
 thread (live clock) or right after each batch (event clock, so a replay is deterministic). One lock keeps the
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from anomaly.routine import RoutineDetector
+from anomaly.sensors import SensorDetectors
 from devices.readings import Reading
 from placesense.clock import Clock, EventClock
 from rules.alerts import AlertService
@@ -37,9 +38,11 @@ class Evaluator:
         clock: Clock,
         state_dir: Path,
         tick_interval_s: float = 5.0,
+        sensors: SensorDetectors | None = None,
     ) -> None:
         self.rules = rules
         self.routine = routine
+        self.sensors = sensors
         self.alerts = alerts
         self.clock = clock
         self.state_dir = state_dir
@@ -61,6 +64,8 @@ class Evaluator:
                 self.clock.observe(reading.ts_ms)
                 findings.extend(self.rules.process(reading))
                 findings.extend(self.routine.process(reading))
+                if self.sensors is not None:
+                    findings.extend(self.sensors.process(reading))
             if self.event_clock:
                 findings.extend(self._time_findings())
             self.evaluated += len(readings)

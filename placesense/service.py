@@ -89,6 +89,7 @@ class Service:
     @classmethod
     def build(cls, settings: Settings, registry: Registry | None = None, sinks: Sequence[Sink] = ()) -> Service:
         from anomaly.routine import RoutineDetector
+        from anomaly.sensors import SensorDetectors
         from rules.alert_store import AlertStore
         from rules.alerts import AlertService
         from rules.config import load_rules
@@ -118,7 +119,8 @@ class Service:
         alerts = AlertService(AlertStore(engine), clock, rules_config, publishers=publishers)
         rules = RuleEngine(registry, rules_config, clock)
         routine = RoutineDetector(registry, clock)
-        evaluator = Evaluator(rules, routine, alerts, clock, settings.state_dir, settings.tick_interval_s)
+        evaluator = Evaluator(rules, routine, alerts, clock, settings.state_dir, settings.tick_interval_s,
+                              sensors=SensorDetectors(registry, clock))
 
         pipeline = Pipeline(
             PipelineConfig(

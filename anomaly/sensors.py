@@ -1,0 +1,174 @@
+"""Per-sensor detectors for flowerbed and street-air streams: spikes, level shifts, flat-lines, drift.
+
+Each soil or air device gets the generic streaming detector (``anomaly.series.SeriesDetector`` behind an
+``EpisodeFilter``) on the metrics that matter for decisions: soil moisture, PM2.5, PM10 and NO2. Air sensors are
+also compared with their neighbours: the difference between a site and the median of the other sites' latest
+values is itself a series, and a lasting shift in it is a sensor drifting away from the others (street air is
+much the same across a town centre; flowerbeds are watered one by one, so soil is not compared).
+
+A flag becomes a ``Finding`` for the street team (rule ``sensor_anomaly``) with a plain sentence saying what
+changed; it clears after a run of normal readings. This module must not talk to MQTT, InfluxDB or the alert
+store: readings in, findings out.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from dataclasses import dataclass, field
+
+from anomaly.base import EpisodeFilter, Features
+from anomaly.series import SeriesDetector
+from devices.readings import METRIC_UNITS, Reading
+from devices.registry import Registry
+from placesense.clock import Clock
+from rules.findings import Finding
+
+WATCHED: dict[str, tuple[str, ...]] = {
+    "soil": ("soil_moisture_pct",),
+    "air": ("pm2_5_ugm3", "pm10_ugm3", "no2_ugm3"),
+}
+# Watering and rain raise soil moisture in one step: a rise there is the point of the bed, not a fault.
+EXPECTED_RISES = frozenset({"soil_moisture_pct"})
+_RISES = frozenset({"spike_up", "shift_up", "pattern_up"})
+_SHIFTS = frozenset({"shift_up", "shift_down"})
+NEIGHBOUR_WINDOW_MS = 2 * 3_600_000  # a neighbour's value older than this is not compared
+MIN_NEIGHBOURS = 2
+CLEAR_AFTER = 24  # normal readings after a flag before the finding clears
+
+_WHAT = {
+    "spike_up": "jumped up suddenly",
+    "spike_down": "dropped suddenly",
+    "shift_up": "rose to a new level and stayed there",
+    "shift_down": "fell to a new level and stayed there",
+    "noisier": "became much more erratic than usual",
+    "quieter": "became unusually steady",
+    "pattern_up": "is higher than usual for this time of day",
+    "pattern_down": "is lower than usual for this time of day",
+    "flat": "has not changed at all for many readings (possibly stuck)",
+}
+
+
+@dataclass
+class _Watch:
+    detector: EpisodeFilter
+    flagged: bool = False
+    normal_since_flag: int = 0
+
+
+@dataclass
+class _Device:
+    watches: dict[str, _Watch] = field(default_factory=dict)
+
+
+def _new_watch(expect_rises: bool) -> _Watch:
+    # Where rises are expected, take a new level as normal after a few readings, so the detector is watching
+    # again soon after a watering rather than treating the wetter bed as an anomaly for a day.
+    accept_after = 6 if expect_rises else 40
+    return _Watch(EpisodeFilter(SeriesDetector(warm_up=100), cooldown=50, accept_after=accept_after))
+
+
+class SensorDetectors:
+    """Spike, shift, flat-line and neighbour-drift detection for soil and air devices."""
+
+    def __init__(self, registry: Registry, clock: Clock) -> None:
+        self.registry = registry
+        self.clock = clock
+        self._devices: dict[str, _Device] = {}
+        # metric -> device id -> (event time, latest value): the neighbours' side of the comparison
+        self._latest: dict[str, dict[str, tuple[int, float]]] = {}
+        self._lock = threading.Lock()
+
+    def process(self, reading: Reading) -> list[Finding]:
+        metrics = WATCHED.get(reading.domain)
+        if metrics is None:
+            return []
+        findings: list[Finding] = []
+        with self._lock:
+            device = self._devices.setdefault(reading.device_id, _Device())
+            for metric in metrics:
+                value = reading.metrics.get(metric)
+                if value is None:
+                    continue
+                x: Features = {"value": value, "timestamp": reading.ts_ms}
+                findings += self._watch(device, metric, x, reading, f"{_label(metric)} {value:g} {_unit(metric)}")
+                if reading.domain == "air":
+                    others = self._neighbours(metric, reading)
+                    self._latest.setdefault(metric, {})[reading.device_id] = (reading.ts_ms, value)
+                    if others is not None:
+                        gap = value - others
+                        findings += self._watch(
+                            device, f"{metric}:vs_neighbours", {"value": gap, "timestamp": reading.ts_ms}, reading,
+                            f"{_label(metric)} {value:g} {_unit(metric)} against {others:g} at the other sites",
+                        )
+        return findings
+
+    def _neighbours(self, metric: str, reading: Reading) -> float | None:
+        latest = self._latest.get(metric, {})
+        values = [
+            value for device_id, (ts, value) in latest.items()
+            if device_id != reading.device_id and reading.ts_ms - ts <= NEIGHBOUR_WINDOW_MS
+        ]
+        return statistics.median(values) if len(values) >= MIN_NEIGHBOURS else None
+
+    def _watch(self, device: _Device, key: str, x: Features, reading: Reading, now_text: str) -> list[Finding]:
+        watch = device.watches.get(key)
+        expect_rises = key in EXPECTED_RISES
+        if watch is None:
+            watch = device.watches[key] = _new_watch(expect_rises)
+        detector = watch.detector.anomaly_detector
+        explanation = detector.explain_one(x) if isinstance(detector, SeriesDetector) else {}
+        score, flagged = watch.detector.process_one(x)
+        rule_key = key.replace(":", "_")
+        driver = max(explanation, key=lambda name: explanation[name]) if explanation else "shift_up"
+        # Against the neighbours only a lasting shift is drift; a momentary gap is a local event (a bus idling
+        # by one sensor), not a fault.
+        drift_only = key.endswith(":vs_neighbours")
+        if flagged and not (expect_rises and driver in _RISES) and not (drift_only and driver not in _SHIFTS):
+            watch.flagged, watch.normal_since_flag = True, 0
+            what = _WHAT.get(driver, "behaves unusually")
+            if key.endswith(":vs_neighbours"):
+                what = f"has drifted away from the other sites ({what.split(' (')[0]})"
+            return [
+                Finding(
+                    rule=f"sensor_anomaly_{rule_key}",
+                    audience="street",
+                    subject=reading.subject,
+                    severity="info",
+                    message=f"{_describe(reading)}: {_label(key.split(':')[0])} {what}; now {now_text}. "
+                    "Check the sensor and the site.",
+                    at_ms=reading.ts_ms,
+                    evidence={"score": round(score, 3), "kind": driver, "value": x["value"]},
+                    device_id=reading.device_id,
+                )
+            ]
+        if watch.flagged and score < watch.detector.threshold:
+            watch.normal_since_flag += 1
+            if watch.normal_since_flag >= CLEAR_AFTER:
+                watch.flagged = False
+                return [
+                    Finding(
+                        rule=f"sensor_anomaly_{rule_key}",
+                        audience="street",
+                        subject=reading.subject,
+                        severity="info",
+                        message=f"{_describe(reading)}: {_label(key.split(':')[0])} reads normally again.",
+                        at_ms=reading.ts_ms,
+                        active=False,
+                        device_id=reading.device_id,
+                    )
+                ]
+        return []
+
+
+def _label(metric: str) -> str:
+    return METRIC_UNITS[metric][1] if metric in METRIC_UNITS else metric
+
+
+def _unit(metric: str) -> str:
+    return METRIC_UNITS[metric][0] if metric in METRIC_UNITS else ""
+
+
+def _describe(reading: Reading) -> str:
+    kind = "Soil sensor" if reading.domain == "soil" else "Air sensor"
+    return f"{kind} {reading.device_id} ({reading.subject})"

@@ -301,7 +301,10 @@ class HomeModel:
                more_bathroom: bool) -> None:
         wander = next((i for i in self.injections if i.type == "night_wandering"
                        and in_bed < i.start_ms < next_wake), None)
-        count = _poisson(rng, self.resident.night_bathroom_visits + (2 if more_bathroom else 0))
+        # A urinary infection typically doubles or triples night-time trips: the usual rate twice over plus
+        # one and a half more, so even a resident who rarely gets up at night visibly does.
+        usual = self.resident.night_bathroom_visits
+        count = _poisson(rng, 2 * usual + 1.5 if more_bathroom else usual)
         earliest, latest = in_bed + 45 * MINUTE_MS, next_wake - 40 * MINUTE_MS
         times = sorted(round(rng.uniform(earliest, latest)) for _ in range(count) if latest > earliest)
         trips: list[tuple[int, str]] = [(t, "bathroom") for t in times]
@@ -313,8 +316,8 @@ class HomeModel:
         for trip_ms, what in trips:
             if what == "wander":
                 trip_ms = max(trip_ms, t + MINUTE_MS)
-            elif trip_ms < t + 15 * MINUTE_MS:
-                continue  # still settling back after the last trip
+            elif trip_ms < t + (8 if more_bathroom else 15) * MINUTE_MS:
+                continue  # still settling back after the last trip (urgency shortens the wait)
             plan.stay(t, trip_ms, "bedroom", None)  # asleep: a PIR does not see someone lying still
             plan.actions.append((trip_ms, "bed", False))
             t = plan.stay(trip_ms, trip_ms + round(rng.uniform(0.5, 1.0) * MINUTE_MS), "bedroom", 20)

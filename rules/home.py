@@ -135,7 +135,8 @@ class _Home:
     # bathroom visits per period (a day and the night after it), keyed by the period's date: (night, total)
     visits: dict[date, list[int]] = field(default_factory=dict)
     visit_history: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=60))
-    last_period_total: int | None = None
+    # the totals of the periods before this one, newest last: a rise that lasts several days adds up
+    recent_totals: deque[int] = field(default_factory=lambda: deque(maxlen=2))
     visits_active: bool = False
     # kitchen uses (kettle boils, fridge openings) per day
     kitchen_uses: dict[date, int] = field(default_factory=dict)
@@ -573,7 +574,8 @@ class HomeRules:
             del home.visits[old]
         for old in [d for d in home.night_door_openings if d < period - timedelta(days=2)]:
             del home.night_door_openings[old]
-        previous_total, home.last_period_total = home.last_period_total, total
+        previous = list(home.recent_totals)
+        home.recent_totals.append(total)
         history = list(home.visit_history)[-cfg.history_nights :]
         if len(history) < cfg.min_history_nights:
             home.visit_history.append((night, total))
@@ -581,11 +583,23 @@ class HomeRules:
         usual_night = max(0.25, statistics.fmean(n for n, _ in history))
         usual_total = max(1.0, statistics.fmean(t for _, t in history))
 
-        def unusual(count: int, mean: float) -> bool:
-            return count >= mean + cfg.min_extra_visits and poisson_sf(count, mean) < cfg.improbability
+        def unusual(count: int, mean: float, improbability: float = cfg.improbability) -> bool:
+            return count >= mean + cfg.min_extra_visits and poisson_sf(count, mean) < improbability
 
-        two_days = previous_total is not None and unusual(total + previous_total, 2 * usual_total)
-        more = unusual(night, usual_night) or unusual(total, usual_total) or two_days
+        # An infection raises the count for days; one day may not be improbable on its own, but two or three
+        # in a row are. Three days count only when each of them is above the usual, so one busy day does
+        # not hold the alert open for three. The longest window that is unusual is the one reported.
+        span_days, span_total = 1, total
+        for days in (3, 2):
+            window = [*previous[-(days - 1):], total]
+            sustained = days == 2 or all(count >= usual_total + 1 for count in window)
+            # Requiring every day of three to be up already rules out most chance; the sum may then be a
+            # little less improbable than a single day must be.
+            limit = cfg.improbability * (5 if days == 3 else 1)
+            if len(window) == days and sustained and unusual(sum(window), days * usual_total, limit):
+                span_days, span_total = days, sum(window)
+                break
+        more = unusual(night, usual_night) or unusual(total, usual_total) or span_days > 1
         evidence: Evidence = {
             "night_visits": night,
             "visits_24h": total,
@@ -595,7 +609,7 @@ class HomeRules:
         }
         if more and cfg.enabled:
             home.visits_active = True
-            over = f" ({total + (previous_total or 0)} over two days)" if two_days else ""
+            over = f" ({span_total} over {'two' if span_days == 2 else 'three'} days)" if span_days > 1 else ""
             message = (
                 f"More bathroom visits than usual: {night} last night ({cfg.night.label()}) and {total} in the last "
                 f"24 hours{over}; usually about {usual_night:.0f} at night and {usual_total:.0f} a day over the "

@@ -1,0 +1,75 @@
+"""The public surface of each room: what other rooms and outside code import. A change here is deliberate.
+
+Packages with an ``__all__`` list it exactly; the composition root's entry points into the rooms without one
+(they keep imports light by exporting modules, not names) are listed by module and name.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+EXPORTS = {
+    "devices": [
+        "AirSite", "DOMAINS", "DeviceSpec", "Domain", "Flowerbed", "Home", "METRIC_UNITS", "Reading", "Registry",
+        "SourceFormat", "TopicInfo", "classify_topic", "load_registry",
+    ],
+    "devices.formats": ["FORMAT_DECODERS"],
+    "anomaly": ["EpisodeFilter", "RoutineDetector", "SeriesDetector"],
+    "firmware_sim": [
+        "ANOMALY_TYPES", "AnomalyRequest", "AnomalyType", "Injection", "PublishError", "Quirks", "SimEvent",
+        "SimMeasurement", "SimResult", "Simulation", "build_fleet", "generate", "ground_truth", "parse_anomaly",
+        "publish", "random_requests", "read_ground_truth", "write_ground_truth", "write_registry",
+    ],
+}
+
+ENTRY_POINTS = [
+    ("devices.decode", "decode_message"),
+    ("devices.decode", "DecodeLimits"),
+    ("ingest.pipeline", "Pipeline"),
+    ("ingest.pipeline", "PipelineConfig"),
+    ("ingest.writer", "StorageWriter"),
+    ("ingest.influx", "InfluxClient"),
+    ("ingest.spool", "Spool"),
+    ("ingest.deadletters", "DeadLetterStore"),
+    ("ingest.devicestate", "DeviceStates"),
+    ("ingest.lineprotocol", "encode_reading"),
+    ("rules.engine", "RuleEngine"),
+    ("rules.config", "load_rules"),
+    ("rules.alerts", "AlertService"),
+    ("rules.alert_store", "AlertStore"),
+    ("rules.notify", "AlertFeed"),
+    ("rules.notify", "MqttAlertPublisher"),
+    ("rules.notify", "WebhookPublisher"),
+    ("rules.findings", "Finding"),
+    ("anomaly.sensors", "SensorDetectors"),
+    ("api.app", "create_app"),
+    ("placesense.service", "Service"),
+    ("placesense.settings", "Settings"),
+    ("placesense.clock", "EventClock"),
+    ("placesense.clock", "LiveClock"),
+]
+
+
+@pytest.mark.parametrize("package", sorted(EXPORTS))
+def test_package_exports_exactly_its_public_names(package: str) -> None:
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(EXPORTS[package])
+    for name in module.__all__:
+        assert getattr(module, name) is not None
+
+
+@pytest.mark.parametrize(("module", "name"), ENTRY_POINTS)
+def test_entry_points_the_composition_root_uses_exist(module: str, name: str) -> None:
+    assert hasattr(importlib.import_module(module), name)
+
+
+def test_every_cli_command_has_help() -> None:
+    from placesense.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([command, "--help"])
+        assert exit_info.value.code == 0

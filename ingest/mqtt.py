@@ -108,6 +108,8 @@ class MqttConsumer:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # paho closes its wake-up socket pair only when a connected loop ends (not when stopped mid-connect).
+        self.client._reset_sockets()
         self.connected.clear()
 
     def wait_connected(self, timeout_s: float) -> bool:
@@ -145,6 +147,10 @@ class MqttConsumer:
         self._subscribe_mid = -1 if mid is None else mid
         if self._metrics is not None:
             self._metrics.inc("placesense_mqtt_connects_total")
+        if flags.session_present:
+            # A resumed session already holds our subscriptions, and the broker may send its backlog before it
+            # confirms the new SUBSCRIBE: we are consuming now.
+            self.connected.set()
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         # Ready only once the broker has confirmed the subscriptions: before that, a new session would miss

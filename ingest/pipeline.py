@@ -41,6 +41,7 @@ class PipelineConfig:
     topic_prefix: str = ""
     batch_max_points: int = 5000
     batch_max_ms: int = 200
+    batch_linger_ms: int = 10
     limits: DecodeLimits = field(default_factory=DecodeLimits)
 
 
@@ -208,8 +209,12 @@ class Pipeline:
         batch = _Batch()
         counted = 0
         max_age = self.config.batch_max_ms / 1000
+        linger = min(self.config.batch_linger_ms / 1000, max_age)
         while True:
-            timeout = max_age if not batch.messages else max(0.0, batch.started + max_age - time.monotonic())
+            # With a batch open, wait a little for more, but a quiet moment ends it: under load the inbox is never
+            # quiet and batches grow to their limits; at a trickle each reading is stored (and alerted on) at once.
+            remaining = batch.started + max_age - time.monotonic()
+            timeout = max(0.0, min(linger, remaining)) if batch.messages else max_age
             try:
                 message = self._inbox.get(timeout=timeout)
             except queue.Empty:
@@ -233,7 +238,8 @@ class Pipeline:
                 counted = len(batch.messages)
             full = len(batch.messages) >= self.config.batch_max_points
             old = bool(batch.messages) and time.monotonic() - batch.started >= max_age
-            if full or old or (self._stopping.is_set() and batch.messages):
+            quiet = message is None and bool(batch.messages)
+            if full or old or quiet or (self._stopping.is_set() and batch.messages):
                 self._flush(batch)
                 batch = _Batch()
                 counted = 0

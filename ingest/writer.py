@@ -140,6 +140,9 @@ class StorageWriter:
             self._prepare()
             self.influx.write(body)
         except RetryableStorageError as exc:
+            # Also how a process that starts with a full spool learns InfluxDB is down: it never tried a direct
+            # write, so nothing else would tell it (or /metrics and /healthz) so.
+            self._mark(False, str(exc))
             log.debug("spool replay waits: %s", exc)
             return False
         except PermanentStorageError as exc:

@@ -128,6 +128,7 @@ class Service:
                 topic_prefix=settings.topic_prefix,
                 batch_max_points=settings.batch_max_points,
                 batch_max_ms=settings.batch_max_ms,
+                batch_linger_ms=settings.batch_linger_ms,
                 limits=DecodeLimits(
                     max_payload_bytes=settings.max_payload_bytes,
                     max_future_ms=settings.max_future_s * 1000,
@@ -192,3 +193,6 @@ def _alert_mqtt_client(settings: Settings) -> mqtt.Client:
 def _stop_client(client: mqtt.Client) -> None:
     client.disconnect()
     client.loop_stop()
+    # paho closes its wake-up socket pair only when a connected loop ends; a client stopped while still
+    # connecting (broker down, or a very short run) would leak it.
+    client._reset_sockets()

@@ -499,14 +499,6 @@ def test_soak_fleet_survives_many_kills_and_outages(
     check_and_report(run_faults(LONG, own_mosquitto, own_influx, tmp_path, unique, admin_token))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest bug: a process that starts with segments left in the spool never marks InfluxDB down. "
-    "StorageWriter.store() sends every batch straight to the spool while the spool is not empty, and "
-    "replay_once() swallows the RetryableStorageError without _mark(False), so /healthz influx_up and the "
-    "placesense_influx_up gauge stay 1 and no 'InfluxDB unavailable' warning is logged while InfluxDB is down "
-    "(seen in the suite above after a kill -9 during an outage). Nothing is lost; only the reporting is wrong.",
-)
 def test_a_process_restarted_during_an_outage_reports_influxdb_down(
     mosquitto: Mosquitto, own_influx: InfluxDB, trust_registry: Registry, settings_for: Callable[..., Settings],
     publisher: Callable[..., None], prefix: str, tmp_path: Path,

@@ -12,6 +12,7 @@ help:
 	@echo "make stop   - stop everything 'make demo' started"
 	@echo "make test   - the same set-up, then lint, type checks and the whole test suite"
 	@echo "make bench  - the same set-up, then 'placesense bench \$$(BENCH_ARGS)'"
+	@echo "make screenshots - the same set-up, then docs/screenshots/*.png of the pages in headless Chromium"
 
 setup: system venv
 
@@ -48,6 +49,9 @@ stop: venv
 
 bench: setup
 	$(BIN)/placesense bench $(BENCH_ARGS)
+
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

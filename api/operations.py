@@ -72,7 +72,9 @@ def audit_log(
     _admin: Admin,
     home: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="only this home")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, description="next_before_id of the previous page")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="next_before_id of the previous page")
+    ] = None,
 ) -> AuditPage:
     """Who read or acted on which home's data, newest first (append-only)."""
     rows = ctx.audit.list(home_id=home, limit=limit, before_id=before_id)

@@ -8,6 +8,10 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Headless browser tests (tests/pages) and `make screenshots`: Debian's Chromium and its ChromeDriver.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+dpkg -s fonts-liberation >/dev/null 2>&1 || need+=(fonts-liberation)  # Arial's metrics; only recommended
 for extra in ${PLACESENSE_EXTRA_DEBS:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || need+=("$extra")
 done

@@ -19,7 +19,8 @@
       a.state === "acknowledged" ? el("span", { class: "tag acknowledged" }, "acknowledged") : null,
       el("p", {}, el("strong", {}, a.message)),
       el("p", { class: "hint" }, `${a.rule.replace(/_/g, " ")} · since ${dateTime(a.opened_at)}`),
-      a.history.map((h) => el("p", { class: "hint" }, `${h.action} by ${h.by} at ${dateTime(h.at)}${h.note ? `: ${h.note}` : ""}`)),
+      a.history.map((h) => el("p", { class: "hint" },
+        `${h.action} by ${h.by} at ${dateTime(h.at)}${h.note && h.note !== a.message ? `: ${h.note}` : ""}`)),
       el("label", {}, "Note (optional)"), note,
       el("div", {},
         a.state === "open" ? el("button", { type: "button", onclick: () => act("ack") }, "Acknowledge") : null,
@@ -27,18 +28,32 @@
   }
 
   async function loadAlerts() {
+    const shown = home;
     try {
       const [open, acked] = await Promise.all([
-        api(`/api/v1/alerts?subject=${home}&state=open`), api(`/api/v1/alerts?subject=${home}&state=acknowledged`),
+        api(`/api/v1/alerts?subject=${shown}&state=open`), api(`/api/v1/alerts?subject=${shown}&state=acknowledged`),
       ]);
+      if (shown !== home) return; // another home was chosen meanwhile: its own load draws the list
+      // A live update redraws the list: keep the notes being typed, and the cursor in the one being typed.
+      const notes = new Map([...document.querySelectorAll("#alerts [data-alert] textarea")]
+        .map((t) => [t.closest("[data-alert]").dataset.alert, t.value]));
+      const focused = document.activeElement && document.activeElement.closest("#alerts [data-alert]");
+      const focusedId = focused && document.activeElement.tagName === "TEXTAREA" ? focused.dataset.alert : null;
       const all = [...open.alerts, ...acked.alerts];
       replace("alerts", all.length ? all.map(alertCard) : el("p", { class: "empty" }, "No open alerts for this home."));
-    } catch (error) { replace("alerts", el("div", { class: "error-summary" }, error.message)); }
+      document.querySelectorAll("#alerts [data-alert] textarea").forEach((t) => {
+        const id = t.closest("[data-alert]").dataset.alert;
+        if (notes.has(id)) t.value = notes.get(id);
+        if (id === focusedId) t.focus();
+      });
+    } catch (error) { if (shown === home) replace("alerts", el("div", { class: "error-summary" }, error.message)); }
   }
 
   async function loadTimeline() {
+    const shown = home;
     try {
-      const activity = await api(`/api/v1/homes/${home}/activity?hours=24`);
+      const activity = await api(`/api/v1/homes/${shown}/activity?hours=24`);
+      if (shown !== home) return;
       const end = new Date(activity.end).getTime();
       const hours = Array.from({ length: 24 }, (_, i) => new Date(end - (24 - i) * 3600_000));
       const rooms = [...new Set(activity.hours.map((h) => h.room))].sort();
@@ -56,15 +71,17 @@
             return el("td", { class: `cell ${level(cell)}`, title: `${room} ${time(h.toISOString())}` });
           })))))
         : el("p", { class: "empty" }, "No activity recorded in the last 24 hours."));
-    } catch (error) { replace("timeline", el("div", { class: "error-summary" }, error.message)); }
+    } catch (error) { if (shown === home) replace("timeline", el("div", { class: "error-summary" }, error.message)); }
   }
 
   async function loadRoutine() {
+    const shown = home;
     try {
-      const routine = await api(`/api/v1/homes/${home}/routine`);
+      const routine = await api(`/api/v1/homes/${shown}/routine`);
+      if (shown !== home) return;
       replace("routine", el("table", {}, el("tbody", {}, Object.entries(routine.routine).map(([k, v]) =>
         el("tr", {}, el("th", {}, k.replace(/_/g, " ")), el("td", {}, typeof v === "object" ? JSON.stringify(v) : String(v)))))));
-    } catch (error) { replace("routine", el("p", { class: "empty" }, error.message)); }
+    } catch (error) { if (shown === home) replace("routine", el("p", { class: "empty" }, error.message)); }
   }
 
   function show() {

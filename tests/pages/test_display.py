@@ -1,0 +1,61 @@
+"""The wall display in headless Chromium: a help button pressed over MQTT shows up live, without a reload, and
+redacted; resolving it takes it off the wall, live too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.pages.stack import PageStack, press_help
+
+# The wall re-renders on every event, so read what it shows in one go rather than through element handles.
+CARDS_JS = """return [...document.querySelectorAll('#alerts [data-alert]')].map((c) => ({
+  id: c.dataset.alert, text: c.innerText, group: c.parentElement.querySelector('h3').innerText}));"""
+CRITICAL_JS = "return document.querySelector('.count.critical b').innerText;"
+
+
+def _open_alert(stack: PageStack, home: str, rule: str) -> dict[str, Any] | None:
+    alerts = stack.api(f"/api/v1/alerts?state=open&subject={home}", "admin")["alerts"]
+    return next((a for a in alerts if a["rule"] == rule), None)
+
+
+def _cards(browser: webdriver.Chrome) -> dict[str, dict[str, str]]:
+    return {card["id"]: card for card in browser.execute_script(CARDS_JS)}
+
+
+def test_wall_display_shows_a_new_alert_live_without_reload(pages: PageStack, wall_browser: webdriver.Chrome) -> None:
+    # A home outside the care token's scope, whose button is a Zigbee one (through the Zigbee2MQTT bridge).
+    home = next(h for h in pages.homes_with("help_button") if h not in pages.care_homes)
+    assert _open_alert(pages, home, "help_button") is None
+    wait = WebDriverWait(wall_browser, 30, poll_frequency=0.1)
+    wall_browser.get(pages.url("display", "display"))
+    # The token leaves the address bar at once; the page is loaded and its live feed connected.
+    wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("Live"))
+    assert "token=" not in wall_browser.current_url
+    wait.until(lambda d: d.find_element(By.ID, "alerts").text.strip() != "")
+    wall_browser.execute_script("window.__sameDocument = true;")
+    critical_before = int(wall_browser.execute_script(CRITICAL_JS))
+    before = _cards(wall_browser)
+
+    press_help(pages, home)
+
+    new = wait.until(lambda d: [c for i, c in _cards(d).items() if i not in before and "help button" in c["text"]])
+    alert = _open_alert(pages, home, "help_button")
+    assert alert is not None and alert["severity"] == "critical", new
+    assert [c["id"] for c in new] == [str(alert["id"])]
+    card = new[0]
+    assert home in card["text"] and "help button" in card["text"] and "CRITICAL" in card["text"].upper()
+    assert card["group"].startswith("Care (")
+    # Pseudonymous and redacted: a wall display never shows what happened to the person.
+    assert "details are shown to the care team only" in card["text"]
+    assert "Help button pressed" not in wall_browser.find_element(By.TAG_NAME, "body").text
+    assert int(wall_browser.execute_script(CRITICAL_JS)) == critical_before + 1
+    assert wall_browser.execute_script("return window.__sameDocument === true;"), "the page was reloaded"
+
+    pages.service.alerts.resolve(alert["id"], "test-cleanup")
+    wait.until(lambda d: str(alert["id"]) not in _cards(d))
+    assert int(wall_browser.execute_script(CRITICAL_JS)) == critical_before
+    assert wall_browser.execute_script("return window.__sameDocument === true;"), "the page was reloaded"

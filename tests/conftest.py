@@ -17,6 +17,7 @@ import pytest
 
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.settings import Settings
+from tests.helpers import stack_settings
 
 
 @pytest.fixture(scope="session")
@@ -74,20 +75,7 @@ def settings_for(
     tmp_path: Path, unique: str, database_url: str
 ) -> Callable[..., Settings]:
     def build(broker: Mosquitto, influx: InfluxDB, db: str, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "mqtt_url": broker.url,
-            "mqtt_client_id": f"ingest-{unique}",
-            "topic_prefix": f"t{unique}/",
-            "influx_url": influx.url,
-            "influx_db": db,
-            "database_url": database_url,
-            "spool_dir": tmp_path / "spool",
-            "state_dir": tmp_path / "state",
-            "batch_max_ms": 50,
-            "influx_timeout_s": 2.0,
-        }
-        values.update(overrides)
-        return Settings(**values)
+        return stack_settings(broker, influx, db, tmp_path, unique, database_url=database_url, **overrides)
 
     return build
 

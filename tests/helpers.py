@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+
+from devices.readings import Reading
+from devices.registry import Registry
+from placesense.localstack import InfluxDB, Mosquitto
+from placesense.settings import Settings
 
 T = TypeVar("T")
 
@@ -43,3 +49,41 @@ def influx_count(url: str, db: str, measurement: str, where: str = "") -> int:
     columns = series[0]["columns"]
     row = series[0]["values"][0]
     return max(int(v or 0) for c, v in zip(columns, row, strict=True) if c != "time")
+
+
+def stack_settings(broker: Mosquitto, influx: InfluxDB, db: str, tmp: Path, unique: str, **overrides: Any) -> Settings:
+    """Settings for a Service on the test servers, with everything it writes under ``tmp`` and names unique to
+    the caller (client id, topic prefix, database)."""
+    values: dict[str, Any] = {
+        "mqtt_url": broker.url,
+        "mqtt_client_id": f"ingest-{unique}",
+        "topic_prefix": f"t{unique}/",
+        "influx_url": influx.url,
+        "influx_db": db,
+        "database_url": f"sqlite:///{tmp / 'placesense.db'}",
+        "spool_dir": tmp / "spool",
+        "state_dir": tmp / "state",
+        "batch_max_ms": 50,
+        "influx_timeout_s": 2.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def sim_readings(
+    registry: Registry, start_ms: int, end_ms: int, seed: int, anomalies: Iterable[str] = ()
+) -> Iterator[Reading]:
+    """The simulator's measurements as the readings ingest would hand on (canonical fleets: no decoding)."""
+    from firmware_sim import generate
+
+    for device, m in generate(registry, start_ms, end_ms, seed=seed, anomalies=list(anomalies)):
+        yield Reading(
+            domain=device.domain,
+            device_id=device.id,
+            subject=device.subject,
+            room=device.room,
+            ts_ms=m.ts_ms,
+            metrics={name: float(value) for name, value in m.metrics.items()},
+            battery_pct=m.battery_pct,
+            seq=m.seq,
+        )

@@ -27,9 +27,9 @@ from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import Registry
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
-from placesense.settings import Settings
 from rules.alerts import Alert
 from rules.findings import Audience, Finding, Severity
+from tests.helpers import stack_settings
 
 REGISTRY: dict[str, Any] = {
     "homes": [
@@ -143,18 +143,7 @@ def stack(mosquitto: Mosquitto, influx: InfluxDB, tmp_path_factory: pytest.TempP
     unique = uuid.uuid4().hex[:10]
     tmp = tmp_path_factory.mktemp("api")
     db = f"t_api_{unique}"
-    settings = Settings(
-        mqtt_url=mosquitto.url,
-        mqtt_client_id=f"ingest-api-{unique}",
-        topic_prefix=f"t{unique}/",
-        influx_url=influx.url,
-        influx_db=db,
-        database_url=f"sqlite:///{tmp / 'placesense.db'}",
-        spool_dir=tmp / "spool",
-        state_dir=tmp / "state",
-        batch_max_ms=50,
-        influx_timeout_s=2.0,
-    )
+    settings = stack_settings(mosquitto, influx, db, tmp, f"api-{unique}")
     service = Service.build(settings, registry=Registry.from_data(REGISTRY))
     service.start()
     assert service.pipeline.consumer.wait_connected(10), "ingest did not connect to the broker"

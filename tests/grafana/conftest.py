@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from firmware_sim import build_fleet, generate, ground_truth
+from firmware_sim import build_fleet, ground_truth
 
 from devices.readings import Reading
 from devices.registry import Registry
 from ingest.lineprotocol import encode_batch
 from placesense.localstack import InfluxDB
+from tests.helpers import sim_readings
 
 HOUR_MS = 3_600_000
 SEED = 5
@@ -41,17 +42,7 @@ def grafana_fleet() -> Registry:
 
 
 def simulated_readings(registry: Registry, start_ms: int, end_ms: int) -> Iterator[Reading]:
-    for device, m in generate(registry, start_ms, end_ms, seed=SEED, anomalies=ANOMALIES):
-        yield Reading(
-            domain=device.domain,
-            device_id=device.id,
-            subject=device.subject,
-            room=device.room,
-            ts_ms=m.ts_ms,
-            metrics={name: float(value) for name, value in m.metrics.items()},
-            battery_pct=m.battery_pct,
-            seq=m.seq,
-        )
+    return sim_readings(registry, start_ms, end_ms, seed=SEED, anomalies=ANOMALIES)
 
 
 @pytest.fixture(scope="module")

@@ -35,8 +35,8 @@ from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import DeviceSpec, Registry
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
-from placesense.settings import Settings
 from tests.api.conftest import serve
+from tests.helpers import stack_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -108,18 +108,7 @@ def running_stack(mosquitto: Mosquitto, influx: InfluxDB, tmp: Path) -> Iterator
     unique = uuid.uuid4().hex[:10]
     db = f"t_pages_{unique}"
     registry = demo_fleet()
-    settings = Settings(
-        mqtt_url=mosquitto.url,
-        mqtt_client_id=f"ingest-pages-{unique}",
-        topic_prefix=f"t{unique}/",
-        influx_url=influx.url,
-        influx_db=db,
-        database_url=f"sqlite:///{tmp / 'placesense.db'}",
-        spool_dir=tmp / "spool",
-        state_dir=tmp / "state",
-        batch_max_ms=50,
-        influx_timeout_s=5.0,
-    )
+    settings = stack_settings(mosquitto, influx, db, tmp, f"pages-{unique}", influx_timeout_s=5.0)
     service = Service.build(settings, registry=registry)
     service.start()
     server = None

@@ -16,6 +16,7 @@ from placesense.clock import EventClock
 from rules.config import RulesConfig
 from rules.engine import RuleEngine
 from rules.findings import Finding
+from tests.helpers import sim_readings
 from tests.rules.factory import DAY, HOUR, LONDON
 
 firmware_sim = pytest.importorskip("firmware_sim")
@@ -44,17 +45,7 @@ SLACK_MS = {"more_bathroom_visits": 2 * DAY, "reduced_kitchen_use": DAY, "bed_dr
 
 
 def _readings(registry: Registry, start_ms: int, end_ms: int, anomalies: Iterable[str] = ()) -> Iterable[Reading]:
-    for device, m in firmware_sim.generate(registry, start_ms, end_ms, seed=11, anomalies=list(anomalies)):
-        yield Reading(
-            domain=device.domain,
-            device_id=device.id,
-            subject=device.subject,
-            room=device.room,
-            ts_ms=m.ts_ms,
-            metrics={name: float(value) for name, value in m.metrics.items()},
-            battery_pct=m.battery_pct,
-            seq=m.seq,
-        )
+    return sim_readings(registry, start_ms, end_ms, seed=11, anomalies=anomalies)
 
 
 def _run(registry: Registry, start_ms: int, end_ms: int, anomalies: Iterable[str] = ()) -> list[Finding]:

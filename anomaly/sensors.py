@@ -1,10 +1,10 @@
-"""Per-sensor detectors for flowerbed and street-air streams: spikes, level shifts, flat-lines, drift.
+"""Per-sensor detectors for flowerbed and street-air streams: sudden drops, flat-lines, erratic readings, drift.
 
-Each soil or air device gets the generic streaming detector (``anomaly.series.SeriesDetector`` behind an
-``EpisodeFilter``) on the metrics that matter for decisions: soil moisture, PM2.5, PM10 and NO2. Air sensors are
-also compared with their neighbours: the difference between a site and the median of the other sites' latest
-values is itself a series, and a lasting shift in it is a sensor drifting away from the others (street air is
-much the same across a town centre; flowerbeds are watered one by one, so soil is not compared).
+Each soil sensor's moisture series gets the generic streaming detector (``anomaly.series.SeriesDetector`` behind
+an ``EpisodeFilter``). Air sensors are compared with their neighbours on PM2.5 and NO2: the difference between a
+site and the median of the other sites' latest values is itself a series, and a lasting shift in it is a sensor
+drifting away from the others (street air is much the same across a town centre; flowerbeds are watered one by
+one, so soil is not compared).
 
 A flag becomes a ``Finding`` for the street team (rule ``sensor_anomaly``) with a plain sentence saying what
 changed; it clears after a run of normal readings. This module must not talk to MQTT, InfluxDB or the alert
@@ -24,10 +24,11 @@ from devices.registry import Registry
 from placesense.clock import Clock
 from rules.findings import Finding
 
-WATCHED: dict[str, tuple[str, ...]] = {
-    "soil": ("soil_moisture_pct",),
-    "air": ("pm2_5_ugm3", "pm10_ugm3", "no2_ugm3"),
-}
+# What each domain's own series are watched for (soil), and which air metrics are compared with the neighbours.
+# Air sensors' own series are left to the DAQI and the rules' stuck/jump checks: a pollution episode is real, not
+# a fault, and a detector per pollutant per site would cost memory a large fleet does not have to spare.
+WATCHED: dict[str, tuple[str, ...]] = {"soil": ("soil_moisture_pct",)}
+COMPARED: dict[str, tuple[str, ...]] = {"air": ("pm2_5_ugm3", "no2_ugm3")}
 # Watering and rain raise soil moisture in one step: a rise there is the point of the bed, not a fault.
 EXPECTED_RISES = frozenset({"soil_moisture_pct"})
 _RISES = frozenset({"spike_up", "shift_up", "pattern_up"})
@@ -65,7 +66,10 @@ def _new_watch(expect_rises: bool) -> _Watch:
     # Where rises are expected, take a new level as normal after a few readings, so the detector is watching
     # again soon after a watering rather than treating the wetter bed as an anomaly for a day.
     accept_after = 6 if expect_rises else 40
-    return _Watch(EpisodeFilter(SeriesDetector(warm_up=100), cooldown=50, accept_after=accept_after))
+    # A shorter warm-up and memory than the CSV detector's: sensors report every few minutes to an hour, so a
+    # watch starts judging within a day. The reference window stays long enough to see a slow drift.
+    detector = SeriesDetector(warm_up=60, memory=1000, seasonal_days=3.0)
+    return _Watch(EpisodeFilter(detector, cooldown=50, accept_after=accept_after))
 
 
 class SensorDetectors:
@@ -80,27 +84,30 @@ class SensorDetectors:
         self._lock = threading.Lock()
 
     def process(self, reading: Reading) -> list[Finding]:
-        metrics = WATCHED.get(reading.domain)
-        if metrics is None:
+        own = WATCHED.get(reading.domain, ())
+        compared = COMPARED.get(reading.domain, ())
+        if not own and not compared:
             return []
         findings: list[Finding] = []
         with self._lock:
             device = self._devices.setdefault(reading.device_id, _Device())
-            for metric in metrics:
+            for metric in own:
+                value = reading.metrics.get(metric)
+                if value is not None:
+                    x: Features = {"value": value, "timestamp": reading.ts_ms}
+                    findings += self._watch(device, metric, x, reading, f"{_label(metric)} {value:g} {_unit(metric)}")
+            for metric in compared:
                 value = reading.metrics.get(metric)
                 if value is None:
                     continue
-                x: Features = {"value": value, "timestamp": reading.ts_ms}
-                findings += self._watch(device, metric, x, reading, f"{_label(metric)} {value:g} {_unit(metric)}")
-                if reading.domain == "air":
-                    others = self._neighbours(metric, reading)
-                    self._latest.setdefault(metric, {})[reading.device_id] = (reading.ts_ms, value)
-                    if others is not None:
-                        gap = value - others
-                        findings += self._watch(
-                            device, f"{metric}:vs_neighbours", {"value": gap, "timestamp": reading.ts_ms}, reading,
-                            f"{_label(metric)} {value:g} {_unit(metric)} against {others:g} at the other sites",
-                        )
+                others = self._neighbours(metric, reading)
+                self._latest.setdefault(metric, {})[reading.device_id] = (reading.ts_ms, value)
+                if others is not None:
+                    gap: Features = {"value": value - others, "timestamp": reading.ts_ms}
+                    findings += self._watch(
+                        device, f"{metric}:vs_neighbours", gap, reading,
+                        f"{_label(metric)} {value:g} {_unit(metric)} against {others:g} at the other sites",
+                    )
         return findings
 
     def _neighbours(self, metric: str, reading: Reading) -> float | None:

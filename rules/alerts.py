@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
 
 from placesense.clock import Clock
 from placesense.errors import PlacesenseError
@@ -34,7 +35,9 @@ log = logging.getLogger(__name__)
 
 SYSTEM = "placesense"
 SEVERITY_ORDER: tuple[Severity, ...] = ("info", "warning", "critical")
-ChangeAction = Literal["opened", "updated", "severity_raised", "escalated", "acknowledged", "resolved"]
+ChangeAction = Literal[
+    "opened", "updated", "severity_raised", "escalated", "acknowledged", "resolved", "reminder"
+]
 
 __all__ = [
     "Alert",
@@ -126,6 +129,8 @@ class AlertService:
         # One writer at a time in this process keeps "read the open alert, then change it" consistent; the
         # database's unique open_key still guards against a second process.
         self._lock = threading.RLock()
+        self._quiet_since: dict[str, int] = {}
+        self._ticked = False
 
     def add_publisher(self, publisher: AlertPublisher) -> None:
         with self._lock:
@@ -255,9 +260,15 @@ class AlertService:
         """Escalate and re-notify unacknowledged alerts past their escalation time. Call it every few seconds."""
         now = self.clock.now_ms() if now_ms is None else now_ms
         changes: list[AlertChange] = []
+        reminders = self._quiet_hours_over(now)
         with self._lock:
             with self.store.transaction() as conn:
                 for alert in self.store.unacknowledged(conn):
+                    if alert.audience in reminders and alert.opened_at_ms >= reminders[alert.audience]:
+                        changes.append(AlertChange("reminder", alert))
+                        continue
+                    if alert.severity != "critical" and self._quiet(alert.audience, now):
+                        continue  # nobody on shift to remind; the reminder goes out when the quiet hours end
                     after = self._escalation(alert)
                     if after is None or alert.reminders >= self.config.escalation.max_reminders:
                         continue
@@ -286,6 +297,21 @@ class AlertService:
                 self._notify(change)
         return [c.alert for c in changes]
 
+    def _quiet_hours_over(self, now: int) -> dict[str, int]:
+        """Audiences whose quiet hours ended since the last tick, with when those hours began."""
+        ended: dict[str, int] = {}
+        for audience in self.config.quiet_hours.windows:
+            quiet = self._quiet(audience, now)
+            since = self._quiet_since.get(audience)
+            if quiet and since is None:
+                # A start inside quiet hours counts them from a day back: nothing raised in them is missed.
+                self._quiet_since[audience] = now if self._ticked else now - 86_400_000
+            elif not quiet and since is not None:
+                ended[audience] = since
+                del self._quiet_since[audience]
+        self._ticked = True
+        return ended
+
     # -- reads ---------------------------------------------------------------------------------------
 
     def get(self, alert_id: int) -> Alert:
@@ -305,8 +331,22 @@ class AlertService:
         """Newest first; ``state='active'`` means open or acknowledged; ``subjects`` limits to a token's homes."""
         return self.store.query(audience=audience, state=state, subject=subject, subjects=subjects, limit=limit)
 
+    def _quiet(self, audience: str, at_ms: int) -> bool:
+        """Whether ``audience`` is in its quiet hours at ``at_ms`` (local time of the configured zone)."""
+        window = self.config.quiet_hours.windows.get(audience)  # type: ignore[call-overload]
+        if window is None:
+            return False
+        local = datetime.fromtimestamp(at_ms / 1000, tz=ZoneInfo(self.config.quiet_hours.timezone))
+        return bool(window.contains(local.time()))
+
+    def _held(self, change: AlertChange) -> bool:
+        return change.alert.severity != "critical" and self._quiet(change.alert.audience, self.clock.now_ms())
+
     def _notify(self, change: AlertChange) -> None:
+        held = self._held(change)
         for publisher in list(self._publishers):
+            if held and not getattr(publisher, "live", False):
+                continue  # quiet hours: stored and on screen, sent when they end (see tick)
             try:
                 publisher.publish(change)
             except Exception:  # a broken notifier must never break the lifecycle

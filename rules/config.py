@@ -260,6 +260,27 @@ class EscalationConfig(BaseModel):
         return {**ESCALATE_MINUTES, **value}
 
 
+def _default_quiet_windows() -> dict[AudienceName, Window]:
+    return {"street": Window(start=time(20, 0), end=time(7, 0))}
+
+
+class QuietHoursConfig(BaseModel):
+    """Hours in which an audience is not sent non-critical alerts by MQTT or webhook (nobody is on shift to act).
+
+    Alerts are still raised, stored and shown on the live pages; escalation waits. When the quiet hours end,
+    every alert still open and unacknowledged that was raised during them is sent as one ``reminder``.
+    Critical alerts always go out at once.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    windows: dict[AudienceName, Window] = Field(
+        default_factory=lambda: _default_quiet_windows(),
+        description="audience -> local-time window; care has none by default: a care alert is never held",
+    )
+    timezone: str = "Europe/London"
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "watering": WateringRule,
     "over_watered": OverWateredRule,
@@ -318,6 +339,7 @@ class RulesConfig(BaseModel):
     kitchen: KitchenRule = Field(default_factory=KitchenRule)
     help_button: HelpButtonRule = Field(default_factory=HelpButtonRule)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    quiet_hours: QuietHoursConfig = Field(default_factory=QuietHoursConfig)
     subjects: dict[str, dict[str, dict[str, Any]]] = Field(
         default_factory=dict, description="subject id -> section -> overridden fields"
     )

@@ -34,7 +34,7 @@ from rules.alerts import AlertChange, alert_to_json
 log = logging.getLogger(__name__)
 
 # Changes worth interrupting someone for; a repeat that only refreshes the wording goes to the feed only.
-NOTIFY_ACTIONS = frozenset({"opened", "severity_raised", "escalated", "acknowledged", "resolved"})
+NOTIFY_ACTIONS = frozenset({"opened", "severity_raised", "escalated", "acknowledged", "resolved", "reminder"})
 SIGNATURE_HEADER = "X-Placesense-Signature"
 
 
@@ -239,9 +239,13 @@ class FeedSubscription:
 class AlertFeed:
     """Thread-safe fan-out of alert changes to in-process subscribers (the API's SSE stream).
 
+    ``live``: the feed drives screens people look at, so quiet hours never hold it back.
+
     Two ways to receive: ``subscribe()`` gives a bounded queue to pull from; ``listen(callback)`` pushes each
     change to ``callback`` on the publishing thread, for a consumer with its own queue (an event loop).
     """
+
+    live = True
 
     def __init__(self, maxsize: int = 256) -> None:
         self._maxsize = maxsize

@@ -25,6 +25,9 @@ from tests.rules.factory import HOME, engine, home_reading, local_ms, only_rules
 
 SECRET = b"test-webhook-secret-3f9a"
 
+# Street alerts are held in the street team's quiet hours (20:00–07:00): these tests run at midday.
+MIDDAY = 1_780_315_200_000  # 2026-06-01 12:00 UTC
+
 
 def _client(url: str, client_id: str) -> mqtt.Client:
     parts = urlsplit(url)
@@ -112,8 +115,8 @@ def test_webhook_is_signed_and_retried_after_a_500(receiver: tuple[str, type[_Re
     url, handler = receiver
     webhook = WebhookPublisher([url], SECRET, backoff_s=0.05)
     try:
-        service = AlertService(AlertStore(make_engine(database_url)), EventClock(1), publishers=[webhook])
-        service.apply(Finding("needs_water", "street", "bed-001", "warning", "Bed 1 needs water now", 1_000))
+        service = AlertService(AlertStore(make_engine(database_url)), EventClock(MIDDAY), publishers=[webhook])
+        service.apply(Finding("needs_water", "street", "bed-001", "warning", "Bed 1 needs water now", MIDDAY + 1_000))
         eventually(lambda: webhook.delivered == 1, what="webhook delivery")
         assert [status for status, _, _ in handler.calls] == [500, 204]
         for _, body, signature in handler.calls:
@@ -131,8 +134,8 @@ def test_webhook_gives_up_on_a_4xx_and_keeps_working(receiver: tuple[str, type[_
     try:
         from tests.rules.test_alerts import finding
 
-        service = AlertService(AlertStore(make_engine("sqlite://")), EventClock(1), publishers=[webhook])
-        service.apply(finding(1_000))
+        service = AlertService(AlertStore(make_engine("sqlite://")), EventClock(MIDDAY), publishers=[webhook])
+        service.apply(finding(MIDDAY + 1_000))
         eventually(lambda: webhook.delivered + webhook.failed == 2, what="both deliveries")
         assert (webhook.delivered, webhook.failed) == (1, 1)
         assert sorted(status for status, _, _ in handler.calls) == [204, 404]  # the 404 was not retried
@@ -142,11 +145,11 @@ def test_webhook_gives_up_on_a_4xx_and_keeps_working(receiver: tuple[str, type[_
 
 def test_feed_fans_out_to_bounded_subscriber_queues(database_url: str) -> None:
     feed = AlertFeed(maxsize=2)
-    service = AlertService(AlertStore(make_engine(database_url)), EventClock(1), publishers=[feed])
+    service = AlertService(AlertStore(make_engine(database_url)), EventClock(MIDDAY), publishers=[feed])
     with feed.subscription() as fast, feed.subscription() as slow:
         assert len(feed) == 2
         for minute in range(3):
-            service.apply(Finding("daqi", "street", "air-01", "info", f"Moderate ({minute})", 1_000 + minute))
+            service.apply(Finding("daqi", "street", "air-01", "info", f"Moderate ({minute})", MIDDAY + 1_000 + minute))
         first = fast.get(timeout_s=1)
         assert isinstance(first, AlertChange)
         # Queues hold 2: the oldest change was dropped, the newest kept.

@@ -74,19 +74,7 @@ class AlertAction(BaseModel):
 
 def alert_view(alert: Alert, caller: Principal) -> AlertOut:
     """The alert as this caller may see it: care alerts reach the wall display without their details."""
-    if caller.role == "display" and alert.audience == "care":
-        return AlertOut(
-            id=alert.id,
-            rule=alert.rule,
-            audience=alert.audience,
-            subject=alert.subject,
-            severity=alert.severity,
-            state=alert.state,
-            opened_at=_at(alert.opened_at_ms),
-            updated_at=_at(alert.updated_at_ms),
-            message=REDACTED_MESSAGE,
-            redacted=True,
-        )
+    redact = caller.role == "display" and alert.audience == "care"
     return AlertOut(
         id=alert.id,
         rule=alert.rule,
@@ -96,13 +84,14 @@ def alert_view(alert: Alert, caller: Principal) -> AlertOut:
         state=alert.state,
         opened_at=_at(alert.opened_at_ms),
         updated_at=_at(alert.updated_at_ms),
-        message=alert.message,
-        evidence=dict(alert.evidence),
-        device_id=alert.device_id,
-        history=[
+        message=REDACTED_MESSAGE if redact else alert.message,
+        evidence={} if redact else dict(alert.evidence),
+        device_id=None if redact else alert.device_id,
+        history=[] if redact else [
             HistoryEntryOut(at=_at(h.at_ms), by=h.who, action=h.action, note=h.note, severity=h.severity)
             for h in alert.history
         ],
+        redacted=redact,
     )
 
 

@@ -154,6 +154,24 @@ def _grid(grid: tuple[int, int, int, int]) -> GridPos:
     return GridPos(x=x, y=y, w=w, h=h)
 
 
+def _battery_panel(
+    panel_id: int, title: str, grid: tuple[int, int, int, int], measurement: str, subject_filter: str,
+    description: str | None = None,
+) -> Panel:
+    """Last battery level per device of one measurement, red below the low-battery alert level."""
+    return _bargauge(
+        panel_id,
+        title,
+        grid,
+        f"""SELECT last("battery_pct") AS "battery_pct" FROM "{measurement}"
+            WHERE {subject_filter} AND $timeFilter GROUP BY "device" """,
+        unit="percent",
+        thresholds=_steps("red", (BATTERY_LOW_PCT, "orange"), (BATTERY_OK_PCT, "green")),
+        label_field="device",
+        description=description,
+    )
+
+
 def _bargauge(
     panel_id: int, title: str, grid: tuple[int, int, int, int], query: str, *, unit: str, thresholds: Thresholds,
     label_field: str, description: str | None = None,
@@ -214,15 +232,8 @@ def care_dashboard() -> Dashboard:
         description="Below 18 °C raises health risks for older people (orange); below 16 °C for hours is a "
         "cold home (red).",
     )
-    battery = _bargauge(
-        3,
-        "Device battery",
-        (16, 8, 8, 9),
-        f"""SELECT last("battery_pct") AS "battery_pct" FROM "home"
-            WHERE {HOME_FILTER} AND $timeFilter GROUP BY "device" """,
-        unit="percent",
-        thresholds=_steps("red", (BATTERY_LOW_PCT, "orange"), (BATTERY_OK_PCT, "green")),
-        label_field="device",
+    battery = _battery_panel(
+        3, "Device battery", (16, 8, 8, 9), "home", HOME_FILTER,
         description="Last battery level each device reported in the time range; mains-powered plugs report none.",
     )
     return Dashboard(
@@ -343,16 +354,7 @@ def flowerbeds_dashboard(registry: Registry) -> Dashboard:
         minimum=0,
         description="Drying between waterings; a line that never moves may be a stuck sensor.",
     )
-    battery = _bargauge(
-        4,
-        "Soil sensor battery",
-        (16, 14, 8, 9),
-        f"""SELECT last("battery_pct") AS "battery_pct" FROM "soil"
-            WHERE {BED_FILTER} AND $timeFilter GROUP BY "device" """,
-        unit="percent",
-        thresholds=_steps("red", (BATTERY_LOW_PCT, "orange"), (BATTERY_OK_PCT, "green")),
-        label_field="device",
-    )
+    battery = _battery_panel(4, "Soil sensor battery", (16, 14, 8, 9), "soil", BED_FILTER)
     return Dashboard(
         uid=FLOWERBEDS_UID,
         title="placesense · flowerbeds",

@@ -378,6 +378,7 @@ class RoutineDetector:
                 moved.append((abs(z), feature, value, usual))
         moved.sort(reverse=True)
         trend = self._trend(home_id, model, day, features, now)
+        trend += self._bathroom_trend(home_id, model, day, features, now)
         flagged = {feature for _, feature, _, _ in moved}
         strength = sum(min(z, 10.0) for z, _, _, _ in moved)
         fresh = [m for m in moved if m[1] not in model.flagged_today]
@@ -440,6 +441,42 @@ class RoutineDetector:
             evidence[f"{feature}_days"] = days
         message = "Routine has been changing: " + "; ".join(parts) + f", over the last {model.days_learned} days."
         return [self._finding("routine_change", home_id, "warning", message, now, evidence=evidence)]
+
+    def _bathroom_trend(
+        self, home_id: str, model: HomeModel, day: HomeDay, features: dict[str, float], now: int
+    ) -> list[Finding]:
+        """More bathroom visits, by day and at night together, for two or three days running: an early sign of
+        a urinary infection that one busy day on its own does not show. Uses the robust z that ``_trend`` keeps."""
+        rule = "routine_more_bathroom_visits"
+        if "bathroom_day" in model.flagged_today or "bathroom_night" in model.flagged_today:
+            return []  # already told today, by the check that runs during the day
+        by_day, at_night = model.recent_z.get("bathroom_day"), model.recent_z.get("bathroom_night")
+        if not by_day or not at_night:
+            return []
+        for days in (2, 3):
+            if len(by_day) < days or len(at_night) < days:
+                break
+            totals = [d + n for d, n in zip(list(by_day)[-days:], list(at_night)[-days:], strict=True)]
+            if all(t > 1.5 for t in totals) and sum(totals) / math.sqrt(2 * days) >= 4.0:
+                usual_day = model.usual("bathroom_day", day.weekend)
+                usual_night = model.usual("bathroom_night", day.weekend)
+                if usual_day is None or usual_night is None:
+                    return []
+                message = (
+                    f"More bathroom visits than usual for {days} days: yesterday "
+                    f"{amount('bathroom_day', features.get('bathroom_day', 0.0))} by day and "
+                    f"{amount('bathroom_night', features.get('bathroom_night', 0.0))} at night; usually "
+                    f"{amount('bathroom_day', usual_day.low)}–{amount('bathroom_day', usual_day.high)} by day and "
+                    f"{amount('bathroom_night', usual_night.low)}–{amount('bathroom_night', usual_night.high)} at "
+                    f"night over the last {usual_day.days} days. More visits can be an early sign of an infection."
+                )
+                evidence: dict[str, float | int | str | None] = {
+                    "days": days, "combined_z": round(sum(totals) / math.sqrt(2 * days), 2),
+                    "bathroom_day": features.get("bathroom_day"), "bathroom_night": features.get("bathroom_night"),
+                }
+                model.flagged_today |= {"bathroom_day", "bathroom_night"}
+                return [self._finding(rule, home_id, "warning", message, now, evidence=evidence)]
+        return []
 
     def _late_wake_check(self, home_id: str, model: HomeModel, now: int) -> list[Finding]:
         tracker = model.tracker

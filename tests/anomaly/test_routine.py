@@ -95,3 +95,16 @@ def test_non_home_readings_are_ignored(normal_month: RoutineRun) -> None:
 
     reading = Reading(domain="soil", device_id="x", subject="bed-1", room=None, ts_ms=START_MS, metrics={})
     assert normal_month.detector.process(reading) == []
+
+
+def test_more_bathroom_visits_over_several_days_is_reported_as_such(changed_homes: RoutineRun) -> None:
+    injection = next(i for i in changed_homes.truth if i.type == "more_bathroom_visits")
+    sustained = [
+        f for f in changed_homes.findings
+        if f.subject == injection.subject and f.rule == "routine_more_bathroom_visits"
+        and injection.start_ms <= f.at_ms <= injection.end_ms and "than usual for" in f.message
+    ]
+    assert sustained, "no several-day bathroom finding inside the injected window"
+    assert re.match(r"More bathroom visits than usual for [23] days: yesterday \d+ by day and \d+ at night; "
+                    r"usually \d+–\d+ by day and \d+–\d+ at night", sustained[0].message)
+    assert sustained[0].evidence["combined_z"] >= 4.0  # type: ignore[operator]

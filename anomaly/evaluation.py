@@ -17,6 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from firmware_sim.anomalies import ANOMALY_TYPES, HOME_ANOMALIES
+
 from anomaly.routine import RoutineDetector
 from devices.readings import Reading
 from placesense.clock import EventClock
@@ -24,15 +26,8 @@ from rules.findings import Finding
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-ROUTINE_TYPES = (
-    "late_wakeup",
-    "night_wandering",
-    "more_bathroom_visits",
-    "no_movement",
-    "cold_home",
-    "reduced_kitchen_use",
-    "gradual_decline",
-)
+# the simulator's home anomalies, in its own order (the evaluation schedules injections round-robin over them)
+ROUTINE_TYPES: tuple[str, ...] = tuple(t for t in ANOMALY_TYPES if t in HOME_ANOMALIES)
 # the rule that names each type; any routine finding in the window still counts as detecting it
 RULE_FOR_TYPE = {
     "late_wakeup": "routine_late_wakeup",

@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,11 +41,11 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_until(predicate: object, timeout_s: float, what: str) -> None:
+def wait_until(predicate: Callable[[], object], timeout_s: float, what: str) -> None:
     """Poll ``predicate`` until it returns true or ``timeout_s`` passes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.05)
     raise LocalStackError(f"{what} did not become ready within {timeout_s:.0f} s")
@@ -244,8 +244,7 @@ class InfluxDB:
         binary = _require_binary("influxd", "influxdb")
         conf = self.data_dir / "influxdb.conf"
         conf.write_text(self.config_text())
-        env_free = [binary, "-config", str(conf)]
-        self.proc = ManagedProcess("influxd", env_free, self.data_dir / "influxd.log")
+        self.proc = ManagedProcess("influxd", [binary, "-config", str(conf)], self.data_dir / "influxd.log")
 
     def config_text(self) -> str:
         d = self.data_dir

@@ -13,8 +13,8 @@ store: readings in, findings out.
 
 from __future__ import annotations
 
-import statistics
 import threading
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from anomaly.base import EpisodeFilter, Features
@@ -35,6 +35,9 @@ _RISES = frozenset({"spike_up", "shift_up", "pattern_up"})
 _SHIFTS = frozenset({"shift_up", "shift_down"})
 NEIGHBOUR_WINDOW_MS = 2 * 3_600_000  # a neighbour's value older than this is not compared
 MIN_NEIGHBOURS = 2
+# The other sites' values are sorted once per minute of event time, not per reading: sorting every site's latest
+# value for each reading made the comparison grow with the fleet (20 % of evaluation time at 350 air sites).
+NEIGHBOURS_REFRESH_MS = 60_000
 CLEAR_AFTER = 24  # normal readings after a flag before the finding clears
 
 _WHAT = {
@@ -62,6 +65,40 @@ class _Device:
     watches: dict[str, _Watch] = field(default_factory=dict)
 
 
+class _Neighbourhood:
+    """Every site's latest value of one metric, and the median of the other sites' values."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, tuple[int, float]] = {}
+        self._sorted: list[float] = []
+        self._included: dict[str, float] = {}  # device -> its value inside ``_sorted``
+        self._refreshed_ms: int | None = None
+
+    def update(self, device_id: str, ts_ms: int, value: float) -> None:
+        self.latest[device_id] = (ts_ms, value)
+
+    def median_of_others(self, device_id: str, ts_ms: int) -> float | None:
+        """The median of the other sites' values heard within ``NEIGHBOUR_WINDOW_MS`` (as of at most a minute of
+        event time ago), or None with fewer than ``MIN_NEIGHBOURS`` of them."""
+        refreshed = self._refreshed_ms
+        if refreshed is None or not 0 <= ts_ms - refreshed < NEIGHBOURS_REFRESH_MS:
+            self._included = {d: v for d, (t, v) in self.latest.items() if ts_ms - t <= NEIGHBOUR_WINDOW_MS}
+            self._sorted = sorted(self._included.values())
+            self._refreshed_ms = ts_ms
+        values = self._sorted
+        own = self._included.get(device_id)
+        skip = len(values) if own is None else bisect_left(values, own)
+        count = len(values) - (own is not None)
+        if count < MIN_NEIGHBOURS:
+            return None
+
+        def kth(k: int) -> float:
+            return values[k] if k < skip else values[k + 1]
+
+        middle = count // 2
+        return kth(middle) if count % 2 else (kth(middle - 1) + kth(middle)) / 2
+
+
 def _new_watch(expect_rises: bool) -> _Watch:
     # Where rises are expected, take a new level as normal after a few readings, so the detector is watching
     # again soon after a watering rather than treating the wetter bed as an anomaly for a day.
@@ -79,8 +116,8 @@ class SensorDetectors:
         self.registry = registry
         self.clock = clock
         self._devices: dict[str, _Device] = {}
-        # metric -> device id -> (event time, latest value): the neighbours' side of the comparison
-        self._latest: dict[str, dict[str, tuple[int, float]]] = {}
+        # metric -> every site's latest value: the neighbours' side of the comparison
+        self._neighbourhoods: dict[str, _Neighbourhood] = {}
         self._lock = threading.Lock()
 
     def process(self, reading: Reading) -> list[Finding]:
@@ -100,8 +137,11 @@ class SensorDetectors:
                 value = reading.metrics.get(metric)
                 if value is None:
                     continue
-                others = self._neighbours(metric, reading)
-                self._latest.setdefault(metric, {})[reading.device_id] = (reading.ts_ms, value)
+                neighbourhood = self._neighbourhoods.get(metric)
+                if neighbourhood is None:
+                    neighbourhood = self._neighbourhoods[metric] = _Neighbourhood()
+                others = neighbourhood.median_of_others(reading.device_id, reading.ts_ms)
+                neighbourhood.update(reading.device_id, reading.ts_ms, value)
                 if others is not None:
                     gap: Features = {"value": value - others, "timestamp": reading.ts_ms}
                     findings += self._watch(
@@ -109,14 +149,6 @@ class SensorDetectors:
                         f"{_label(metric)} {value:g} {_unit(metric)} against {others:g} at the other sites",
                     )
         return findings
-
-    def _neighbours(self, metric: str, reading: Reading) -> float | None:
-        latest = self._latest.get(metric, {})
-        values = [
-            value for device_id, (ts, value) in latest.items()
-            if device_id != reading.device_id and reading.ts_ms - ts <= NEIGHBOUR_WINDOW_MS
-        ]
-        return statistics.median(values) if len(values) >= MIN_NEIGHBOURS else None
 
     def _watch(self, device: _Device, key: str, x: Features, reading: Reading, now_text: str) -> list[Finding]:
         watch = device.watches.get(key)

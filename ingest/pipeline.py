@@ -113,7 +113,7 @@ class Pipeline:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop receiving, flush and acknowledge what is held, then stop the threads."""
-        self.consumer.client.on_message = None  # nothing new while the last batch flushes
+        self.consumer.pause()  # nothing new while the last batch flushes
         # Rules may be behind; give them a while to catch up, but never hold a shutdown hostage.
         self._evaluate_until = time.monotonic() + min(10.0, timeout_s / 3)
         self._stopping.set()

@@ -26,6 +26,7 @@ import contextlib
 import os
 import platform
 import queue
+import resource
 import shutil
 import subprocess
 import sys
@@ -150,41 +151,11 @@ def _quantiles(values: Sequence[float]) -> dict[str, float]:
     return {"p50": round(percentile(ordered, 50), 2), "p99": round(percentile(ordered, 99), 2)}
 
 
-class RssSampler:
-    """Peak resident memory of this process (the pipeline runs here) and of children that are not ours to
-    exclude (servers, publisher, probes), sampled in the background."""
-
-    def __init__(self, exclude: set[int], interval_s: float = 0.1) -> None:
-        self.exclude = exclude
-        self.interval_s = interval_s
-        self.peak_bytes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-rss", daemon=True)
-        self._me = psutil.Process()
-
-    def sample(self) -> None:
-        total = self._me.memory_info().rss
-        for child in self._me.children(recursive=True):
-            if child.pid in self.exclude:
-                continue
-            with contextlib.suppress(psutil.Error):
-                total += child.memory_info().rss
-        self.peak_bytes = max(self.peak_bytes, total)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            with contextlib.suppress(psutil.Error):
-                self.sample()
-
-    def __enter__(self) -> RssSampler:
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far. The pipeline runs in this process; the publisher, the probes
+    and the servers are others. The kernel keeps the high-water mark, so reading it costs the pipeline nothing
+    (a sampling thread here took the GIL ten times a second, from the pipeline being measured)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 @dataclass
@@ -195,7 +166,8 @@ class StoredLog:
     count: int = 0
 
     def __call__(self, readings: Sequence[Reading]) -> None:
-        # Called on the pipeline's hand-on thread right after the durable write and PUBACK; kept cheap
+        # Called on the pipeline's hand-on thread after the durable write and PUBACK, before the rules see the
+        # batch (but after they finished the batch before: the capacity figure includes evaluation); kept cheap
         # (two compact arrays per batch) so the bench disturbs the pipeline as little as it can.
         now_ms = time.time() * 1000.0
         self.batches.append(
@@ -257,7 +229,6 @@ class BenchRun:
     influx_url: str
     workdir: Path
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    exclude_pids: set[int] = field(default_factory=set)
     client_ids: list[str] = field(default_factory=list)
     databases: list[str] = field(default_factory=list)
 
@@ -304,7 +275,6 @@ class BenchRun:
     def publish_all(self, prefix: str, part: str, rate: float = 0.0) -> tuple[Worker, Path]:
         times = self.workdir / f"published-{part}.bin"
         pub = self.publisher(prefix, f"bench-{self.run_id}-{part}-pub", times, rate)
-        self.exclude_pids.add(pub.process.pid)
         pub.expect("ready", 120)
         pub.go()
         return pub, times
@@ -315,7 +285,6 @@ class BenchRun:
         db = f"bench_{self.run_id}_raw"
         _progress(f"raw InfluxDB: writing {self.workload.messages:,} points in 5,000-point batches")
         with worker("influx-write", [*self.workload_argv(), "--url", self.influx_url, "--db", db]) as w:
-            self.exclude_pids.add(w.process.pid)
             w.expect("ready", 300)
             w.go()
             done = w.expect("done", self.args.timeout)
@@ -334,7 +303,6 @@ class BenchRun:
             "--timeout", str(self.args.timeout),
         ]  # fmt: skip
         with worker("subscribe", argv) as sub:
-            self.exclude_pids.add(sub.process.pid)
             sub.expect("ready", 60)
             pub, _ = self.publish_all(prefix, "raw")
             try:
@@ -525,10 +493,9 @@ def measure(bench: BenchRun) -> dict[str, Any]:
     started = time.monotonic()
     influx_rate = bench.raw_influx()
     mqtt_rate, raw_publish_rate = bench.raw_mqtt()
-    with RssSampler(bench.exclude_pids) as rss:
-        capacity, drain_dead = bench.pipeline_capacity()
-        live_rate = args.live_rate if args.live_rate is not None else round(capacity / 2, -2) or 100.0
-        live = bench.pipeline_live(live_rate)
+    capacity, drain_dead = bench.pipeline_capacity()
+    live_rate = args.live_rate if args.live_rate is not None else round(capacity / 2, -2) or 100.0
+    live = bench.pipeline_live(live_rate)
     found = sum(bench.count_stored(db) for db in bench.databases)
     published = 2 * args.messages
     lost = published - found
@@ -541,7 +508,7 @@ def measure(bench: BenchRun) -> dict[str, Any]:
         "throughput_msgs_per_s": round(capacity, 1),
         "publish_to_stored_ms": live["publish_to_stored_ms"],
         "event_to_alert_ms": live["event_to_alert_ms"],
-        "peak_rss_mb": round(rss.peak_bytes / 2**20, 1),
+        "peak_rss_mb": round(peak_rss_bytes() / 2**20, 1),
         "lost": lost,
         "raw": {
             "mqtt_receive_msgs_per_s": round(mqtt_rate, 1),
@@ -611,14 +578,13 @@ def run(args: argparse.Namespace) -> int:
     workload = Workload(registry, args.messages, base_ms)
     try:
         if args.mqtt_url:
-            result = _measure_with(args, formats, registry, workload, args.mqtt_url, args.influx_url, workdir, [])
+            result = _measure_with(args, formats, registry, workload, args.mqtt_url, args.influx_url, workdir)
         else:
             broker = Mosquitto(workdir / "mosquitto")
             influx = InfluxDB(workdir / "influxdb")
             _progress(f"starting mosquitto on {broker.url} and InfluxDB on {influx.url}")
             with running(broker, influx):
-                servers = [p.process.pid for p in (broker.proc, influx.proc) if p.process is not None]
-                result = _measure_with(args, formats, registry, workload, broker.url, influx.url, workdir, servers)
+                result = _measure_with(args, formats, registry, workload, broker.url, influx.url, workdir)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -634,10 +600,8 @@ def _measure_with(
     mqtt_url: str,
     influx_url: str,
     workdir: Path,
-    server_pids: list[int],
 ) -> dict[str, Any]:
     bench = BenchRun(args, formats, registry, workload, mqtt_url, influx_url, workdir)
-    bench.exclude_pids.update(server_pids)
     try:
         return measure(bench)
     finally:

@@ -40,7 +40,7 @@ class PipelineConfig:
     mqtt: MqttConfig
     topic_prefix: str = ""
     batch_max_points: int = 5000
-    batch_max_ms: int = 200
+    batch_max_ms: int = 50
     batch_linger_ms: int = 10
     limits: DecodeLimits = field(default_factory=DecodeLimits)
 

@@ -54,7 +54,7 @@ from ingest.pipeline import subscriptions
 from placesense.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats
 from placesense.errors import PlacesenseError
 from placesense.localstack import InfluxDB, Mosquitto, running
-from placesense.service import Service
+from placesense.service import Service, settle_memory
 from placesense.settings import Settings, load_settings
 
 MEASUREMENTS = ("home", "soil", "air")
@@ -370,6 +370,7 @@ class BenchRun:
             pub.close()
         log = StoredLog()
         service = Service.build(settings, registry=self.registry, sinks=[log])
+        settle_memory()  # as ``placesense serve`` does
         _progress("pipeline capacity: service started, draining the backlog")
         service.start()
         try:
@@ -387,6 +388,7 @@ class BenchRun:
         log = StoredLog()
         service = Service.build(settings, registry=self.registry, sinks=[log])
         alerts = AlertLog(service)
+        settle_memory()
         service.start()
         try:
             if not service.pipeline.consumer.wait_connected(15):

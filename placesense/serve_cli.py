@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from placesense.service import Service
+    from placesense.service import Service, settle_memory
 
     overrides = {}
     if args.clock:
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     service = Service.build(settings)
     app = create_app(service)
+    settle_memory()
     log.info("API on http://%s (clock: %s)", settings.api_bind, settings.clock)
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="warning", access_log=False)
     return 0

@@ -64,7 +64,7 @@ class MqttConfig:
     password: str | None = None
     tls: bool = False
     ca_file: Path | None = None
-    receive_maximum: int = 20000
+    receive_maximum: int = 5000
     keepalive_s: int = 30
 
 

@@ -26,7 +26,6 @@ import contextlib
 import os
 import platform
 import queue
-import resource
 import shutil
 import subprocess
 import sys
@@ -151,11 +150,24 @@ def _quantiles(values: Sequence[float]) -> dict[str, float]:
     return {"p50": round(percentile(ordered, 50), 2), "p99": round(percentile(ordered, 99), 2)}
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory so far. The pipeline runs in this process; the publisher, the probes
-    and the servers are others. The kernel keeps the high-water mark, so reading it costs the pipeline nothing
-    (a sampling thread here took the GIL ten times a second, from the pipeline being measured)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+class RssPeak:
+    """The largest resident memory of this process seen while a pipeline part runs. The pipeline runs in this
+    process; the publisher, the probes and the servers are others. Sampled from ``/proc/self/statm`` by the
+    bench's own progress loop, so measuring adds no thread competing with the pipeline for the GIL (a sampling
+    thread that walked every process ten times a second did)."""
+
+    def __init__(self) -> None:
+        self.peak_bytes = 0
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._me = psutil.Process()
+
+    def sample(self) -> None:
+        try:
+            with open("/proc/self/statm", "rb") as statm:
+                rss = int(statm.read().split()[1]) * self._page
+        except OSError:  # not Linux
+            rss = self._me.memory_info().rss
+        self.peak_bytes = max(self.peak_bytes, rss)
 
 
 @dataclass
@@ -229,6 +241,7 @@ class BenchRun:
     influx_url: str
     workdir: Path
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    rss: RssPeak = field(default_factory=RssPeak)
     client_ids: list[str] = field(default_factory=list)
     databases: list[str] = field(default_factory=list)
 
@@ -300,6 +313,7 @@ class BenchRun:
         argv = [
             "--host", self.mqtt_host, "--port", str(self.mqtt_port), "--prefix", prefix,
             "--client-id", client_id, "--expect", str(self.workload.messages),
+            "--receive-maximum", str(self.settings("raw").mqtt_receive_maximum),
             "--timeout", str(self.args.timeout),
         ]  # fmt: skip
         with worker("subscribe", argv) as sub:
@@ -344,6 +358,7 @@ class BenchRun:
         deadline = time.monotonic() + self.args.timeout
         last_report = 0.0
         while True:
+            self.rss.sample()
             done = service.metrics.value("placesense_readings_stored_total") + service.metrics.value(
                 "placesense_dead_letters_total"
             )
@@ -510,7 +525,7 @@ def measure(bench: BenchRun) -> dict[str, Any]:
         "throughput_msgs_per_s": round(capacity, 1),
         "publish_to_stored_ms": live["publish_to_stored_ms"],
         "event_to_alert_ms": live["event_to_alert_ms"],
-        "peak_rss_mb": round(peak_rss_bytes() / 2**20, 1),
+        "peak_rss_mb": round(bench.rss.peak_bytes / 2**20, 1),
         "lost": lost,
         "raw": {
             "mqtt_receive_msgs_per_s": round(mqtt_rate, 1),

@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--prefix", required=True)
     sub.add_argument("--client-id", required=True)
     sub.add_argument("--expect", type=int, required=True)
-    sub.add_argument("--receive-maximum", type=int, default=20000)
+    sub.add_argument("--receive-maximum", type=int, default=5000)
     sub.add_argument("--protocol", choices=("5", "3.1.1"), default="5")
     sub.add_argument("--timeout", type=float, default=600.0)
     sub.set_defaults(run=subscribe)

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     mqtt_client_id: str = Field("placesense-ingest", description="fixed id: the broker keeps its session")
     topic_prefix: str = Field("", description="prepended to every topic, e.g. 'council-a/'")
     mqtt_receive_maximum: int = Field(
-        20000, ge=10, le=65535, description="bound on un-acknowledged messages held in memory"
+        5000, ge=10, le=65535, description="bound on un-acknowledged messages held in memory"
     )
 
     # InfluxDB (v1 HTTP API: 1.x natively, 2.x via its compatibility API, 3.x natively)

@@ -447,13 +447,14 @@ class SectionLookup:
 
     def __init__(self, config: RulesConfig) -> None:
         self.config = config
-        self._cache: dict[tuple[str, str | None, str | None], _Section] = {}
+        self._cache: dict[tuple[type[_Section], str | None, str | None], _Section] = {}
 
     def get(self, cls: type[S], subject: str | None = None, device: DeviceSpec | None = None) -> S:
-        key = (cls.__name__, subject, device.id if device is not None else None)
-        found = self._cache.get(key)
-        if found is None:
+        # Called several times per reading: one dict look-up, no validation, on the way through.
+        key = (cls, subject, None if device is None else device.id)
+        try:
+            return self._cache[key]  # type: ignore[return-value]
+        except KeyError:
             found = self.config.section(cls, subject, device.rules if device is not None else None)
             self._cache[key] = found
-        assert isinstance(found, cls)
-        return found
+            return found

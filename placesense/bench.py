@@ -305,20 +305,24 @@ class BenchRun:
         _progress(f"raw InfluxDB: {rate:,.0f} points/s")
         return rate
 
-    def raw_mqtt(self) -> tuple[float, float]:
-        prefix = f"bench/{self.run_id}/raw/"
-        client_id = f"bench-{self.run_id}-raw-sub"
+    def raw_mqtt(self, role: str = "subscribe") -> tuple[float, float]:
+        """Drain a backlog with a bare paho subscriber (``subscribe``) or with ingest's own MQTT consumer and
+        nothing else of the pipeline (``ingest-receive``); return the receive rate and the publisher's rate."""
+        part = "raw" if role == "subscribe" else "rawingest"
+        who = "a bare paho subscriber" if role == "subscribe" else "ingest's MQTT consumer alone"
+        prefix = f"bench/{self.run_id}/{part}/"
+        client_id = f"bench-{self.run_id}-{part}-sub"
         self.client_ids.append(client_id)
-        _progress(f"raw MQTT: publishing a backlog of {self.workload.messages:,} messages for a bare subscriber")
+        _progress(f"raw MQTT: publishing a backlog of {self.workload.messages:,} messages for {who}")
         argv = [
             "--host", self.mqtt_host, "--port", str(self.mqtt_port), "--prefix", prefix,
             "--client-id", client_id, "--expect", str(self.workload.messages),
-            "--receive-maximum", str(self.settings("raw").mqtt_receive_maximum),
+            "--receive-maximum", str(self.settings(part).mqtt_receive_maximum),
             "--timeout", str(self.args.timeout),
         ]  # fmt: skip
-        with worker("subscribe", argv) as sub:
+        with worker(role, argv) as sub:
             sub.expect("ready", 60)
-            pub, _ = self.publish_all(prefix, "raw")
+            pub, _ = self.publish_all(prefix, part)
             try:
                 published = pub.expect("done", self.args.timeout)
             finally:
@@ -326,9 +330,9 @@ class BenchRun:
             sub.go()
             done = sub.expect("done", self.args.timeout + 10)
         if int(done["received"]) < self.workload.messages:
-            raise BenchError(f"the bare subscriber received {done['received']} of {self.workload.messages}")
+            raise BenchError(f"{who} received {done['received']} of {self.workload.messages}")
         rate = float(done["rate"])
-        _progress(f"raw MQTT: {rate:,.0f} messages/s received (publisher: {published['rate']:,.0f}/s)")
+        _progress(f"raw MQTT: {who}: {rate:,.0f} messages/s received (publisher: {published['rate']:,.0f}/s)")
         return rate, float(published["rate"])
 
     # the pipeline
@@ -510,6 +514,7 @@ def measure(bench: BenchRun) -> dict[str, Any]:
     started = time.monotonic()
     influx_rate = bench.raw_influx()
     mqtt_rate, raw_publish_rate = bench.raw_mqtt()
+    ingest_receive_rate, _ = bench.raw_mqtt("ingest-receive")
     capacity, drain_dead = bench.pipeline_capacity()
     live_rate = args.live_rate if args.live_rate is not None else round(capacity / 2, -2) or 100.0
     live = bench.pipeline_live(live_rate)
@@ -531,6 +536,8 @@ def measure(bench: BenchRun) -> dict[str, Any]:
             "mqtt_receive_msgs_per_s": round(mqtt_rate, 1),
             "influx_write_points_per_s": round(influx_rate, 1),
             "publisher_msgs_per_s": round(raw_publish_rate, 1),
+            # not a raw limit: ingest's own receive path with nothing behind it, to show where the rest goes
+            "ingest_receive_msgs_per_s": round(ingest_receive_rate, 1),
         },
         "ratio": round(capacity / slower_raw, 3) if slower_raw else 0.0,
         "live": live,

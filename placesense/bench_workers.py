@@ -10,6 +10,8 @@ Roles:
 - ``publish``: publishes every message with QoS 1 as fast as the broker acknowledges, keeping at most
   ``--inflight`` unacknowledged, optionally paced to ``--rate``; writes each message's publish wall time.
 - ``subscribe``: a bare paho subscriber (QoS 1, paho's automatic acknowledgement) counting what it receives.
+- ``ingest-receive``: ingest's own MQTT consumer (``ingest.mqtt.MqttConsumer``: persistent session, manual
+  PUBACKs sent per 200 messages) counting what it receives, and nothing else of the pipeline.
 - ``influx-write``: the line protocol of the same messages, written to a scratch database in large batches.
 
 Nothing here is imported by the service; it exists only for measuring it.
@@ -35,6 +37,7 @@ from paho.mqtt.properties import Properties
 from devices.decode import DecodeLimits, decode_message
 from devices.topics import classify_topic
 from ingest.lineprotocol import encode_reading
+from ingest.mqtt import Message, MqttConfig, MqttConsumer
 from placesense.bench_workload import Workload, build_registry, parse_formats
 
 
@@ -186,6 +189,45 @@ def subscribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def ingest_receive(args: argparse.Namespace) -> int:
+    received = 0
+    first_ms = 0.0
+    last_ms = 0.0
+    done = threading.Event()
+    held: list[Message] = []
+
+    def on_message(message: Message) -> None:
+        nonlocal received, first_ms, last_ms
+        now = _now_ms()
+        if received == 0:
+            first_ms = now
+        last_ms = now
+        received += 1
+        held.append(message)
+        if len(held) >= 200 or received >= args.expect:
+            consumer.ack(held)
+            held.clear()
+        if received >= args.expect:
+            done.set()
+
+    config = MqttConfig(args.host, args.port, args.client_id, (f"{args.prefix}#",),
+                        receive_maximum=args.receive_maximum)
+    consumer = MqttConsumer(config, on_message)
+    consumer.start()
+    if not consumer.wait_connected(10):
+        raise SystemExit("ingest's consumer was not subscribed within 10 s")
+    consumer.stop()  # the broker keeps the session and queues the backlog, as for the bare subscriber
+    _say("ready")
+    _wait_for_go()
+    consumer = MqttConsumer(config, on_message)
+    consumer.start()
+    done.wait(args.timeout)
+    consumer.stop()
+    elapsed_s = (last_ms - first_ms) / 1000.0
+    _say("done", received=received, seconds=elapsed_s, rate=(received - 1) / elapsed_s if elapsed_s > 0 else 0.0)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- influx-write
 
 
@@ -261,6 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--protocol", choices=("5", "3.1.1"), default="5")
     sub.add_argument("--timeout", type=float, default=600.0)
     sub.set_defaults(run=subscribe)
+
+    own = roles.add_parser("ingest-receive")
+    own.add_argument("--host", required=True)
+    own.add_argument("--port", type=int, required=True)
+    own.add_argument("--prefix", required=True)
+    own.add_argument("--client-id", required=True)
+    own.add_argument("--expect", type=int, required=True)
+    own.add_argument("--receive-maximum", type=int, default=5000)
+    own.add_argument("--timeout", type=float, default=600.0)
+    own.set_defaults(run=ingest_receive)
 
     write = roles.add_parser("influx-write")
     workload_args(write)

@@ -483,7 +483,11 @@ class RoutineDetector:
         if by_day is None or at_night is None or usual_day is None or usual_night is None:
             return []
         if "bathroom_day" in model.flagged_today or "bathroom_night" in model.flagged_today:
-            return []  # told today by the check that runs during the day; the days around it still count
+            # told today by the check that runs during the day: count afresh from tomorrow, so the days before
+            # are not told again later, while the days after can still show that the rise goes on
+            model.bathroom_cusum = 0.0
+            model.bathroom_run.clear()
+            return []
         ratio = self.bathroom_rate_ratio
         rate_day, rate_night = max(usual_day.mean, 1.0), max(usual_night.mean, 0.5)
         evidence_today = (by_day + at_night) * math.log(ratio) - (ratio - 1.0) * (rate_day + rate_night)

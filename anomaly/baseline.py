@@ -33,6 +33,7 @@ class Usual:
     days: int  # how many days this is based on
     highest: float
     lowest: float
+    mean: float  # for counts, the rate a Poisson model needs (a median of small counts is too coarse)
 
     def z(self, value: float) -> float:
         return (value - self.median) / self.scale
@@ -81,4 +82,5 @@ class DailyBaseline:
             days=len(ordered),
             highest=ordered[-1],
             lowest=ordered[0],
+            mean=sum(ordered) / len(ordered),
         )

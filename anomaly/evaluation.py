@@ -36,7 +36,7 @@ RULE_FOR_TYPE = {
     "no_movement": "routine_no_movement",
     "cold_home": "routine_cold_home",
     "reduced_kitchen_use": "routine_reduced_kitchen_use",
-    "gradual_decline": "routine_change",
+    "gradual_decline": "routine_gradual_decline",
 }
 START_MS = 1_704_067_200_000  # Monday 1 January 2024, 00:00 UTC
 

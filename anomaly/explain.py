@@ -16,6 +16,7 @@ FEATURES: dict[str, tuple[str, str]] = {
     "kitchen_visits": ("kitchen visits", "count"),
     "kettle_uses": ("kettle boils", "count"),
     "fridge_opens": ("fridge openings", "count"),
+    "kitchen_events": ("kitchen visits, kettle boils and fridge openings", "count"),
     "bathroom_day": ("bathroom visits in the day", "count"),
     "bathroom_night": ("bathroom visits at night", "count"),
     "night_activity": ("movements outside the bedroom at night", "count"),
@@ -56,3 +57,20 @@ def feature_sentence(feature: str, value: float, usual: Usual) -> str:
     else:
         head = f"{name.capitalize()}: {amount(feature, value)}"
     return f"{head}; {usual_range(feature, usual)}"
+
+
+def change_sentence(feature: str, recent: float, usual: float) -> str:
+    """A change over several days in words, e.g. ``got up at 08:05 on average, 40 min later than usual (07:25)``
+    or ``movements detected: 150 a day on average, 25 % fewer than usual (200)``."""
+    name, kind = FEATURES.get(feature, (feature, "count"))
+    if kind == "clock":
+        shift = round(recent - usual)
+        direction = "later" if shift >= 0 else "earlier"
+        return f"{name} at {clock(recent)} on average, {abs(shift)} min {direction} than usual ({clock(usual)})"
+    if kind == "duration":
+        return f"{name} {amount(feature, recent)} a day on average instead of {amount(feature, usual)}"
+    if kind == "celsius":
+        return f"{name} {amount(feature, recent)} on average instead of {amount(feature, usual)}"
+    change = round(100 * (recent - usual) / usual) if usual else 0
+    direction = "fewer" if change < 0 else "more"
+    return f"{name}: {round(recent)} a day on average, {abs(change)} % {direction} than usual ({round(usual)})"

@@ -14,15 +14,19 @@ Checks run as early as the evidence allows: *not up yet* once the usual getting-
 *no movement* while the person is at home and normally active, *night-time wandering* as it happens, *more
 bathroom visits* and *less kitchen use* during the day, *cold home* against the usual temperature at that hour,
 and at the end of each routine day a multivariate check over the whole feature vector (robust z-scores against
-the baselines, combined; see ``docs/anomaly.md`` for why this and not HalfSpaceTrees). Nothing is raised until
-a home has ``warm_up_days`` of learned days. Days flagged for a feature are kept out of that feature's
-baseline unless the change lasts ``accept_after_days`` days, so one bad day does not become normal.
+the baselines, combined; see ``docs/anomaly.md`` for why this and not HalfSpaceTrees). Two checks accumulate
+evidence over days instead: *more bathroom visits* over several days (a Poisson CUSUM against the usual rate), and
+a *gradual decline* (``anomaly.decline``: later mornings, fewer movements, less kitchen use, less time out,
+judged against the same person three to eight weeks earlier so the slow change cannot become its own normal).
+Nothing is raised until a home has ``warm_up_days`` of learned days. Days flagged for a feature are kept out of
+that feature's baseline unless the change lasts ``accept_after_days`` days, so one bad day does not become normal.
 
 This module must not talk to MQTT, InfluxDB or the alert store: readings in, findings out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -35,7 +39,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from anomaly.baseline import DailyBaseline, Usual, quantile
-from anomaly.explain import FEATURES, amount, clock, feature_sentence
+from anomaly.decline import Decline, DeclineWatch
+from anomaly.explain import FEATURES, amount, change_sentence, clock, feature_sentence
 from anomaly.homeday import (
     EARLIEST_WAKE_MIN,
     HOUR_MS,
@@ -50,7 +55,7 @@ from placesense.clock import Clock
 from rules.findings import Finding, Severity
 
 STATE_FILE = "routine.pkl"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: decline watch and bathroom CUSUM per home; a version 1 file loads with them fresh
 
 # feature -> smallest robust scale, so a very regular resident is not alarmed by tiny changes
 MIN_SCALE: dict[str, float] = {
@@ -109,6 +114,20 @@ class HomeModel:
     recent_z: dict[str, deque[float]] = field(default_factory=dict)  # feature -> robust z of the last days
     trend_quiet_days: int = 0
     cold_streak: int = 0
+    decline: DeclineWatch = field(default_factory=DeclineWatch)
+    bathroom_cusum: float = 0.0  # evidence of more bathroom visits over the last days (see _bathroom_trend)
+    bathroom_quiet_days: int = 0
+    bathroom_run: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=7))  # (day, night) visits
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A model saved before a field existed gets that field's default, so older state files still load.
+        for spec in dataclasses.fields(self):
+            if spec.name not in state:
+                if spec.default_factory is not dataclasses.MISSING:
+                    state[spec.name] = spec.default_factory()
+                elif spec.default is not dataclasses.MISSING:
+                    state[spec.name] = spec.default
+        self.__dict__.update(state)
 
     def baseline(self, feature: str) -> DailyBaseline:
         if feature not in self.baselines:
@@ -143,12 +162,18 @@ class RoutineDetector:
         warm_up_days: int = 14,
         accept_after_days: int = 3,
         significance: float = 1e-3,
+        bathroom_rate_ratio: float = 1.5,
+        bathroom_threshold: float = 4.5,
+        bathroom_quiet_days: int = 5,
     ) -> None:
         self.registry = registry
         self.clock = clock
         self.warm_up_days = warm_up_days
         self.accept_after_days = accept_after_days
         self.significance = significance
+        self.bathroom_rate_ratio = bathroom_rate_ratio
+        self.bathroom_threshold = bathroom_threshold
+        self.bathroom_quiet_days = bathroom_quiet_days
         self._homes: dict[str, HomeModel] = {}
         # The evaluator feeds readings on ingest's thread while the API asks for today's routine on its own.
         self._lock = threading.RLock()
@@ -262,7 +287,7 @@ class RoutineDetector:
 
     @_locked
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"routine state version {state.get('version')!r} is not {STATE_VERSION}")
         self._homes = dict(state["homes"])
 
@@ -336,6 +361,7 @@ class RoutineDetector:
         flagged: set[str] = set()
         if self._ready(model):
             findings, flagged = self._daily_check(home_id, model, day, features, now)
+        findings += self._decline_check(home_id, model, day, features, now)
         flagged |= {name for name in model.flagged_today if name in features}
         for feature, value in features.items():
             if feature in flagged:
@@ -445,38 +471,89 @@ class RoutineDetector:
     def _bathroom_trend(
         self, home_id: str, model: HomeModel, day: HomeDay, features: dict[str, float], now: int
     ) -> list[Finding]:
-        """More bathroom visits, by day and at night together, for two or three days running: an early sign of
-        a urinary infection that one busy day on its own does not show. Uses the robust z that ``_trend`` keeps."""
+        """More bathroom visits, by day and at night together, over several days: an early sign of a urinary
+        infection that one busy day on its own does not show.
+
+        A Poisson CUSUM: each day adds the log-likelihood ratio of its day and night counts under "visits are
+        ``bathroom_rate_ratio`` times the usual mean" against "as usual", and the sum never goes below zero, so
+        a rise of half again is found in two to four days while ordinary ups and downs cancel out."""
         rule = "routine_more_bathroom_visits"
-        if "bathroom_day" in model.flagged_today or "bathroom_night" in model.flagged_today:
-            return []  # already told today, by the check that runs during the day
-        by_day, at_night = model.recent_z.get("bathroom_day"), model.recent_z.get("bathroom_night")
-        if not by_day or not at_night:
+        by_day, at_night = features.get("bathroom_day"), features.get("bathroom_night")
+        usual_day, usual_night = model.usual("bathroom_day", day.weekend), model.usual("bathroom_night", day.weekend)
+        if by_day is None or at_night is None or usual_day is None or usual_night is None:
             return []
-        for days in (2, 3):
-            if len(by_day) < days or len(at_night) < days:
-                break
-            totals = [d + n for d, n in zip(list(by_day)[-days:], list(at_night)[-days:], strict=True)]
-            if all(t > 1.5 for t in totals) and sum(totals) / math.sqrt(2 * days) >= 4.0:
-                usual_day = model.usual("bathroom_day", day.weekend)
-                usual_night = model.usual("bathroom_night", day.weekend)
-                if usual_day is None or usual_night is None:
-                    return []
-                message = (
-                    f"More bathroom visits than usual for {days} days: yesterday "
-                    f"{amount('bathroom_day', features.get('bathroom_day', 0.0))} by day and "
-                    f"{amount('bathroom_night', features.get('bathroom_night', 0.0))} at night; usually "
-                    f"{amount('bathroom_day', usual_day.low)}–{amount('bathroom_day', usual_day.high)} by day and "
-                    f"{amount('bathroom_night', usual_night.low)}–{amount('bathroom_night', usual_night.high)} at "
-                    f"night over the last {usual_day.days} days. More visits can be an early sign of an infection."
-                )
-                evidence: dict[str, float | int | str | None] = {
-                    "days": days, "combined_z": round(sum(totals) / math.sqrt(2 * days), 2),
-                    "bathroom_day": features.get("bathroom_day"), "bathroom_night": features.get("bathroom_night"),
-                }
-                model.flagged_today |= {"bathroom_day", "bathroom_night"}
-                return [self._finding(rule, home_id, "warning", message, now, evidence=evidence)]
-        return []
+        if "bathroom_day" in model.flagged_today or "bathroom_night" in model.flagged_today:
+            # told today by the check that runs during the day: count afresh from tomorrow, so the days before
+            # are not told again later, while the days after can still show that the rise goes on
+            model.bathroom_cusum = 0.0
+            model.bathroom_run.clear()
+            return []
+        ratio = self.bathroom_rate_ratio
+        rate_day, rate_night = max(usual_day.mean, 1.0), max(usual_night.mean, 0.5)
+        evidence_today = (by_day + at_night) * math.log(ratio) - (ratio - 1.0) * (rate_day + rate_night)
+        model.bathroom_cusum = max(0.0, model.bathroom_cusum + evidence_today)
+        if model.bathroom_cusum == 0.0:
+            model.bathroom_run.clear()
+        else:
+            model.bathroom_run.append((round(by_day), round(at_night)))
+        if model.bathroom_quiet_days > 0:
+            model.bathroom_quiet_days -= 1
+            return []
+        if model.bathroom_cusum < self.bathroom_threshold or len(model.bathroom_run) < 2:
+            return []
+        days = len(model.bathroom_run)
+        totals = [str(d + n) for d, n in model.bathroom_run]
+        listed = ", ".join(totals[:-1]) + f" and {totals[-1]}"
+        message = (
+            f"More bathroom visits than usual for {days} days: {listed} a day, by day and at night together "
+            f"(yesterday {round(by_day)} by day and {round(at_night)} at night); usually about "
+            f"{round(rate_day + rate_night)} a day ({amount('bathroom_day', usual_day.low)}–"
+            f"{amount('bathroom_day', usual_day.high)} by day and {amount('bathroom_night', usual_night.low)}–"
+            f"{amount('bathroom_night', usual_night.high)} at night) over the last {usual_day.days} days. "
+            "More visits can be an early sign of an infection."
+        )
+        evidence: dict[str, float | int | str | None] = {
+            "days": days, "cusum": round(model.bathroom_cusum, 2), "visits_per_day": " ".join(totals),
+            "usual_per_day": round(rate_day + rate_night, 2), "bathroom_day": by_day, "bathroom_night": at_night,
+        }
+        model.bathroom_cusum, model.bathroom_quiet_days = 0.0, self.bathroom_quiet_days
+        model.bathroom_run.clear()
+        model.flagged_today |= {"bathroom_day", "bathroom_night"}
+        return [self._finding(rule, home_id, "warning", message, now, evidence=evidence)]
+
+    def _decline_check(self, home_id: str, model: HomeModel, day: HomeDay, features: dict[str, float], now: int
+                       ) -> list[Finding]:
+        """Feed the day to the home's ``DeclineWatch`` (always, so its lagged reference fills during warm-up);
+        a gradual decline it reports becomes a finding once the home is past warm-up."""
+        kitchen = ("kitchen_visits", "kettle_uses", "fridge_opens")
+        told = model.flagged_today  # what a same-day check has reported is not counted twice
+        values: dict[str, float | None] = {
+            "wake_min": None if "wake_min" in told else features.get("wake_min"),
+            "motion_count": features.get("motion_count"),
+            "kitchen_events": None if told & set(kitchen) else sum(features.get(k, 0.0) for k in kitchen),
+            "out_min": features.get("out_min"),
+        }
+        decline = model.decline.add_day(values, day.weekend)
+        if decline is None or not self._ready(model):
+            return []
+        return [self._decline_finding(home_id, decline, now)]
+
+    def _decline_finding(self, home_id: str, decline: Decline, now: int) -> Finding:
+        parts = [change_sentence(moved.feature, moved.recent, moved.usual) for moved in decline.moved]
+        weeks_from, weeks_to = decline.reference_to_days_ago // 7, decline.reference_from_days_ago // 7
+        message = (
+            f"Gradual change over the last {decline.days} days, compared with {weeks_from}–{weeks_to} weeks "
+            f"earlier: " + "; ".join(parts) + ". Slow changes like these together can be an early sign of "
+            "declining health or mood."
+        )
+        evidence: dict[str, float | int | str | None] = {
+            "days": decline.days, "cusum": round(decline.cusum, 2), "reference_days": decline.reference_days,
+        }
+        for moved in decline.moved:
+            evidence[moved.feature] = round(moved.recent, 2)
+            evidence[f"{moved.feature}_usual"] = round(moved.usual, 2)
+            evidence[f"{moved.feature}_z"] = round(moved.z, 2)
+        return self._finding("routine_gradual_decline", home_id, "warning", message, now, evidence=evidence)
 
     def _late_wake_check(self, home_id: str, model: HomeModel, now: int) -> list[Finding]:
         tracker = model.tracker

@@ -73,3 +73,20 @@ def changed_homes() -> RoutineRun:
              "more_bathroom_visits"]
     anomalies = [f"{kind}:{home}@18" for kind, home in zip(kinds, homes, strict=True)]
     return run_homes(days=23, anomalies=anomalies, seed=11, homes=6)
+
+
+@pytest.fixture(scope="session")
+def declining_home() -> RoutineRun:
+    """Three homes for 52 days; in the first a gradual decline starts on day 38 and goes on to the end."""
+    registry = build_fleet(homes=3, beds=0, air_sites=0, seed=5, formats="canonical")
+    first = sorted(registry.homes)[0]
+    return run_homes(days=52, anomalies=[f"gradual_decline:{first}@38"], seed=5, homes=3)
+
+
+@pytest.fixture(scope="session")
+def infection_home() -> RoutineRun:
+    """Two homes for 26 days; in the first, more bathroom visits for three days from day 19 (a urinary
+    infection) that no single day shows clearly enough for the check that runs during the day."""
+    registry = build_fleet(homes=2, beds=0, air_sites=0, seed=7, formats="canonical")
+    first = sorted(registry.homes)[0]
+    return run_homes(days=26, anomalies=[f"more_bathroom_visits:{first}@19"], seed=7, homes=2)

@@ -97,14 +97,54 @@ def test_non_home_readings_are_ignored(normal_month: RoutineRun) -> None:
     assert normal_month.detector.process(reading) == []
 
 
-def test_more_bathroom_visits_over_several_days_is_reported_as_such(changed_homes: RoutineRun) -> None:
-    injection = next(i for i in changed_homes.truth if i.type == "more_bathroom_visits")
+def test_more_bathroom_visits_over_several_days_is_reported_as_such(infection_home: RoutineRun) -> None:
+    injection = next(i for i in infection_home.truth if i.type == "more_bathroom_visits")
+    raised = [f for f in infection_home.findings if f.active and f.rule == "routine_more_bathroom_visits"]
+    assert {f.subject for f in raised} == {injection.subject}
     sustained = [
-        f for f in changed_homes.findings
-        if f.subject == injection.subject and f.rule == "routine_more_bathroom_visits"
-        and injection.start_ms <= f.at_ms <= injection.end_ms and "than usual for" in f.message
+        f for f in raised
+        if injection.start_ms <= f.at_ms <= injection.end_ms + DAY_MS and "than usual for" in f.message
     ]
     assert sustained, "no several-day bathroom finding inside the injected window"
-    assert re.match(r"More bathroom visits than usual for [23] days: yesterday \d+ by day and \d+ at night; "
-                    r"usually \d+–\d+ by day and \d+–\d+ at night", sustained[0].message)
-    assert sustained[0].evidence["combined_z"] >= 4.0  # type: ignore[operator]
+    assert re.match(r"More bathroom visits than usual for [2-7] days: (\d+, )*\d+ and \d+ a day, by day and at "
+                    r"night together \(yesterday \d+ by day and \d+ at night\); usually about \d+ a day "
+                    r"\(\d+–\d+ by day and \d+–\d+ at night\) over the last \d+ days\. More visits can be an early "
+                    r"sign of an infection\.", sustained[0].message)
+    evidence = sustained[0].evidence
+    assert evidence["cusum"] >= 4.5  # type: ignore[operator]
+    per_day = [int(n) for n in str(evidence["visits_per_day"]).split()]
+    assert len(per_day) == evidence["days"] and sum(per_day) > evidence["days"] * evidence["usual_per_day"]  # type: ignore[operator]
+
+
+def test_a_gradual_decline_is_reported_against_weeks_earlier_and_explained(declining_home: RoutineRun) -> None:
+    injection = next(i for i in declining_home.truth if i.type == "gradual_decline")
+    declines = [f for f in declining_home.findings if f.active and f.rule == "routine_gradual_decline"]
+    assert declines, "gradual decline not reported"
+    assert {f.subject for f in declines} == {injection.subject}  # the two homes living as usual: nothing
+    first = declines[0]
+    assert injection.start_ms < first.at_ms <= injection.start_ms + 9 * DAY_MS
+    assert re.match(r"Gradual change over the last \d+ days, compared with 3–\d weeks earlier: ", first.message)
+    assert "early sign of declining health" in first.message
+    # what moved, in words and numbers: later getting up, fewer movements or less kitchen use
+    assert re.search(r"got up at \d\d:\d\d on average, \d+ min later than usual \(\d\d:\d\d\)", first.message)
+    assert re.search(r"(movements detected|kitchen visits, kettle boils and fridge openings): \d+ a day on "
+                     r"average, \d+ % fewer than usual \(\d+\)", first.message)
+    evidence = first.evidence
+    assert evidence["wake_min"] > evidence["wake_min_usual"]  # type: ignore[operator]
+    assert evidence["cusum"] >= 2.0  # type: ignore[operator]
+
+
+def test_a_state_file_from_before_the_decline_watch_still_loads(tmp_path: Path, normal_month: RoutineRun) -> None:
+    import pickle
+
+    state = pickle.loads(pickle.dumps(normal_month.detector.state_dict()))
+    for model in state["homes"].values():
+        for name in ("decline", "bathroom_cusum", "bathroom_quiet_days", "bathroom_run"):
+            del model.__dict__[name]
+    state["version"] = 1
+    restarted = RoutineDetector(normal_month.registry, EventClock(normal_month.clock.now_ms()))
+    restarted.load_state_dict(pickle.loads(pickle.dumps(state)))
+    for home in normal_month.registry.homes:
+        model = restarted._homes[home]
+        assert model.decline.cusum == 0.0 and model.bathroom_cusum == 0.0
+        assert restarted.routine_today(home)["features"] == normal_month.detector.routine_today(home)["features"]

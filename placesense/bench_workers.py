@@ -120,22 +120,37 @@ def publish(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- subscribe
 
 
+class _Tally:
+    """How many messages a receiver has had, and when the first and the last arrived."""
+
+    def __init__(self, expect: int) -> None:
+        self.expect = expect
+        self.received = 0
+        self.first_ms = 0.0
+        self.last_ms = 0.0
+        self.done = threading.Event()
+
+    def count(self) -> None:
+        now = _now_ms()
+        if self.received == 0:
+            self.first_ms = now
+        self.last_ms = now
+        self.received += 1
+        if self.received >= self.expect:
+            self.done.set()
+
+    def report(self) -> None:
+        elapsed_s = (self.last_ms - self.first_ms) / 1000.0
+        rate = (self.received - 1) / elapsed_s if elapsed_s > 0 else 0.0
+        _say("done", received=self.received, seconds=elapsed_s, rate=rate)
+
+
 def subscribe(args: argparse.Namespace) -> int:
-    received = 0
-    first_ms = 0.0
-    last_ms = 0.0
-    done = threading.Event()
+    tally = _Tally(args.expect)
     subscribed = threading.Event()
 
     def on_message(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        nonlocal received, first_ms, last_ms
-        now = _now_ms()
-        if received == 0:
-            first_ms = now
-        last_ms = now
-        received += 1
-        if received >= args.expect:
-            done.set()
+        tally.count()
 
     def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         client.subscribe(f"{args.prefix}#", qos=1)
@@ -176,39 +191,23 @@ def subscribe(args: argparse.Namespace) -> int:
     else:
         client.connect(args.host, args.port, keepalive=60)
     client.loop_start()
-    done.wait(args.timeout)
+    tally.done.wait(args.timeout)
     client.disconnect()
     client.loop_stop()
-    elapsed_s = (last_ms - first_ms) / 1000.0
-    _say(
-        "done",
-        received=received,
-        seconds=elapsed_s,
-        rate=(received - 1) / elapsed_s if elapsed_s > 0 else 0.0,
-    )
+    tally.report()
     return 0
 
 
 def ingest_receive(args: argparse.Namespace) -> int:
-    received = 0
-    first_ms = 0.0
-    last_ms = 0.0
-    done = threading.Event()
+    tally = _Tally(args.expect)
     held: list[Message] = []
 
     def on_message(message: Message) -> None:
-        nonlocal received, first_ms, last_ms
-        now = _now_ms()
-        if received == 0:
-            first_ms = now
-        last_ms = now
-        received += 1
+        tally.count()
         held.append(message)
-        if len(held) >= 200 or received >= args.expect:
+        if len(held) >= 200 or tally.done.is_set():
             consumer.ack(held)
             held.clear()
-        if received >= args.expect:
-            done.set()
 
     config = MqttConfig(args.host, args.port, args.client_id, (f"{args.prefix}#",),
                         receive_maximum=args.receive_maximum)
@@ -221,10 +220,9 @@ def ingest_receive(args: argparse.Namespace) -> int:
     _wait_for_go()
     consumer = MqttConsumer(config, on_message)
     consumer.start()
-    done.wait(args.timeout)
+    tally.done.wait(args.timeout)
     consumer.stop()
-    elapsed_s = (last_ms - first_ms) / 1000.0
-    _say("done", received=received, seconds=elapsed_s, rate=(received - 1) / elapsed_s if elapsed_s > 0 else 0.0)
+    tally.report()
     return 0
 
 
@@ -293,25 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--timeout", type=float, default=600.0)
     pub.set_defaults(run=publish)
 
+    def receiver_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", required=True)
+        p.add_argument("--port", type=int, required=True)
+        p.add_argument("--prefix", required=True)
+        p.add_argument("--client-id", required=True)
+        p.add_argument("--expect", type=int, required=True)
+        p.add_argument("--receive-maximum", type=int, default=5000)
+        p.add_argument("--timeout", type=float, default=600.0)
+
     sub = roles.add_parser("subscribe")
-    sub.add_argument("--host", required=True)
-    sub.add_argument("--port", type=int, required=True)
-    sub.add_argument("--prefix", required=True)
-    sub.add_argument("--client-id", required=True)
-    sub.add_argument("--expect", type=int, required=True)
-    sub.add_argument("--receive-maximum", type=int, default=5000)
+    receiver_args(sub)
     sub.add_argument("--protocol", choices=("5", "3.1.1"), default="5")
-    sub.add_argument("--timeout", type=float, default=600.0)
     sub.set_defaults(run=subscribe)
 
     own = roles.add_parser("ingest-receive")
-    own.add_argument("--host", required=True)
-    own.add_argument("--port", type=int, required=True)
-    own.add_argument("--prefix", required=True)
-    own.add_argument("--client-id", required=True)
-    own.add_argument("--expect", type=int, required=True)
-    own.add_argument("--receive-maximum", type=int, default=5000)
-    own.add_argument("--timeout", type=float, default=600.0)
+    receiver_args(own)
     own.set_defaults(run=ingest_receive)
 
     write = roles.add_parser("influx-write")

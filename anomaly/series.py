@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
 from anomaly.base import NEUTRAL_SCORE, Detector, Features, severity_to_score
 
+_BUCKETS = 48  # hours of a weekday and of a weekend day: see ``SeriesDetector._bucket``
 _COMPONENTS = (
     "spike_up", "spike_down", "shift_up", "shift_down", "noisier", "quieter", "pattern_up", "pattern_down", "flat",
 )
@@ -114,14 +116,19 @@ class SeriesDetector(Detector):
         self._run = 0
         self._records = dict.fromkeys(_COMPONENTS, 0.0)
         self._decay = 0.5 ** (1.0 / memory)
-        self._pending: deque[dict[str, float]] = deque()
+        # Statistics waiting to become records, one compact row per point in ``_COMPONENTS`` order (0.0 for a
+        # statistic not computed: records are never negative, so it can never raise one). A dict per point here
+        # was half of a soil sensor's detector memory.
+        self._pending: deque[array[float]] = deque()
         # seasonal state
         self._first_ts: float | None = None
         self._last_ts: float | None = None
         self._interval_s = 0.0
-        self._profile: dict[tuple[bool, int], float] = {}
-        self._profile_count: dict[tuple[bool, int], int] = {}
-        self._profile_step: dict[tuple[bool, int], float] = {}
+        # Per ``_bucket`` (48 hours of the week's two kinds of day), in flat arrays: a dict of floats per
+        # statistic was a third of a soil sensor's detector memory. A step not learned yet is NaN.
+        self._profile = array("d", bytes(8 * _BUCKETS))
+        self._profile_count = array("q", bytes(8 * _BUCKETS))
+        self._profile_step = array("d", [math.nan]) * _BUCKETS
         self._pattern_scale = 0.0
         self._pattern_n = 0
         self._pattern_residuals: deque[float] = deque(maxlen=2 * short_window)
@@ -157,7 +164,9 @@ class SeriesDetector(Detector):
             # (a mean of residuals creeping upwards) must not raise its own bar as it grows. A statistic
             # above its limit (learned only when the filter accepts a lasting change) counts as the limit, so
             # one accepted episode raises a bar by the margin, not to the size of the episode.
-            self._pending.append({name: min(stat, self._limit(name)) for name, stat in stats.items()})
+            self._pending.append(
+                array("d", [min(stats[name], self._limit(name)) if name in stats else 0.0 for name in _COMPONENTS])
+            )
             if len(self._pending) > 3 * self.short_window:
                 self._update_records(self._pending.popleft())
         self._update_state(value, ts)
@@ -232,14 +241,12 @@ class SeriesDetector(Detector):
 
     # -- learning -----------------------------------------------------------------------------------------------
 
-    def _update_records(self, stats: dict[str, float]) -> None:
+    def _update_records(self, stats: array[float]) -> None:
         decay = self._decay
-        for name in _COMPONENTS:
-            self._records[name] *= decay
-        if stats:
-            for name, value in stats.items():
-                if value > self._records[name]:
-                    self._records[name] = value
+        records = self._records
+        for name, value in zip(_COMPONENTS, stats, strict=True):
+            record = records[name] * decay
+            records[name] = value if value > record else record
 
     def _update_state(self, value: float, ts: float | None) -> None:
         rate = 2.0 / (self.reference_window + 1.0)
@@ -278,9 +285,11 @@ class SeriesDetector(Detector):
     # -- seasonality --------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _bucket(ts: float) -> tuple[bool, int]:
-        stamp = datetime.fromtimestamp(ts, tz=UTC)
-        return (stamp.weekday() >= 5, stamp.hour)
+    def _bucket(ts: float) -> int:
+        """The hour of day in UTC, plus 24 at weekends (0-47)."""
+        hours = int(ts // 3600)
+        weekday = (hours // 24 + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+        return hours % 24 + (24 if weekday >= 5 else 0)
 
     def _seasonal_active(self) -> bool:
         if self._first_ts is None or self._last_ts is None or not 0 < self._interval_s <= 3600:
@@ -291,17 +300,17 @@ class SeriesDetector(Detector):
         return self._pattern_scale < 0.6 * self._long_scale
 
     def _expected(self, ts: float) -> float | None:
-        weekend, hour = self._bucket(ts)
-        for key in ((weekend, hour), (not weekend, hour)):
-            if self._profile_count.get(key, 0) >= 3 * max(1, int(3600 / max(self._interval_s, 1.0))):
+        bucket = self._bucket(ts)
+        for key in (bucket, (bucket + 24) % 48):  # this kind of day, else the other
+            if self._profile_count[key] >= 3 * max(1, int(3600 / max(self._interval_s, 1.0))):
                 return self._profile[key]
         return None
 
     def _usual_step(self, ts: float) -> float:
-        weekend, hour = self._bucket(ts)
+        bucket = self._bucket(ts)
         needed = 3 * max(1, int(3600 / max(self._interval_s, 1.0)))
-        for key in ((weekend, hour), (not weekend, hour)):
-            if self._profile_count.get(key, 0) >= needed and key in self._profile_step:
+        for key in (bucket, (bucket + 24) % 48):
+            if self._profile_count[key] >= needed and not math.isnan(self._profile_step[key]):
                 return self._floor_scale(self._profile_step[key])
         return self._floor_scale(self._step_scale)
 
@@ -324,15 +333,17 @@ class SeriesDetector(Detector):
             self._pattern_scale += max(0.01, 1.0 / self._pattern_n) * (size - self._pattern_scale)
             self._pattern_residuals.append(residual)
         key = self._bucket(ts)
-        count = self._profile_count.get(key, 0) + 1
+        count = self._profile_count[key] + 1
         self._profile_count[key] = count
         per_day = max(1.0, 3600.0 / self._interval_s)
         rate = max(1.0 / count, 1.0 / (per_day * self.seasonal_days))
-        previous = self._profile.get(key, value)
+        previous = self._profile[key] if count > 1 else value
         self._profile[key] = previous + rate * (value - previous)
         if self._last is not None:
             step = abs(value - self._last)
-            usual = self._profile_step.get(key, step)
+            usual = self._profile_step[key]
+            if math.isnan(usual):
+                usual = step
             if count > 10:
                 step = min(step, 4.0 * usual)
             self._profile_step[key] = usual + rate * (step - usual)

@@ -12,7 +12,8 @@ keeps a bed hovering at a threshold from flapping.
 from __future__ import annotations
 
 import statistics
-from collections import deque
+from array import array
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,10 +49,51 @@ class WateringNeed:
     lon: float
 
 
+class _History:
+    """A bed's moisture over the last ``HISTORY_MS``, one point per ``HISTORY_STEP_MS``, in two flat arrays
+    (16 bytes a point; a deque of tuples took about 120, most of a bed's memory)."""
+
+    __slots__ = ("ts", "values")
+
+    def __init__(self) -> None:
+        self.ts: array[int] = array("q")
+        self.values: array[float] = array("d")
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def last(self) -> tuple[int, float]:
+        return self.ts[-1], self.values[-1]
+
+    def add(self, ts_ms: int, value: float) -> None:
+        """Add a point, or move the newest one if the one before it is less than a step old. A late reading
+        (older than the newest point) goes in its place in time."""
+        if self.ts and ts_ms < self.ts[-1]:
+            at = bisect_right(self.ts, ts_ms)
+            self.ts.insert(at, ts_ms)
+            self.values.insert(at, value)
+        elif len(self.ts) >= 2 and ts_ms - self.ts[-2] < HISTORY_STEP_MS:
+            self.ts[-1], self.values[-1] = ts_ms, value
+        else:
+            self.ts.append(ts_ms)
+            self.values.append(value)
+        old = bisect_left(self.ts, ts_ms - HISTORY_MS)
+        if old:
+            del self.ts[:old], self.values[:old]
+
+    def since(self, ts_ms: int) -> list[tuple[int, float]]:
+        start = bisect_left(self.ts, ts_ms)
+        return list(zip(self.ts[start:], self.values[start:], strict=True))
+
+    def lowest_since(self, ts_ms: int) -> float | None:
+        start = bisect_left(self.ts, ts_ms)
+        return min(self.values[start:]) if start < len(self.ts) else None
+
+
 @dataclass
 class _Bed:
     latest_by_device: dict[str, tuple[int, float]] = field(default_factory=dict)
-    history: deque[tuple[int, float]] = field(default_factory=deque)
+    history: _History = field(default_factory=_History)
     last_rise_ms: int | None = None
     level: WaterLevel | None = None
     over: bool = False
@@ -94,17 +136,12 @@ class WateringRules:
         cfg = self._lookup.get(WateringRule, reading.subject)
         bed.latest_by_device[device.id] = (reading.ts_ms, value)
         moisture = statistics.fmean(v for t, v in bed.latest_by_device.values() if reading.ts_ms - t <= DEVICE_STALE_MS)
-        recent_low = min((v for t, v in bed.history if reading.ts_ms - t <= 3 * HOUR_MS), default=moisture)
-        if moisture > recent_low + cfg.rise_pct:
+        recent_low = bed.history.lowest_since(reading.ts_ms - 3 * HOUR_MS)
+        if moisture > (moisture if recent_low is None else recent_low) + cfg.rise_pct:
             bed.last_rise_ms = reading.ts_ms
         # Soil moisture moves over hours: one point per few minutes is all the slope needs, and it keeps the
         # per-reading work bounded even for a sensor that reports every second.
-        if len(bed.history) >= 2 and reading.ts_ms - bed.history[-2][0] < HISTORY_STEP_MS:
-            bed.history[-1] = (reading.ts_ms, moisture)
-        else:
-            bed.history.append((reading.ts_ms, moisture))
-        while bed.history and reading.ts_ms - bed.history[0][0] > HISTORY_MS:
-            bed.history.popleft()
+        bed.history.add(reading.ts_ms, moisture)
 
         findings: list[Finding] = []
         if cfg.enabled:
@@ -120,10 +157,10 @@ class WateringRules:
         """Drying rate in % per hour (positive = drying), or ``None`` without a long enough dry spell."""
         if not bed.history:
             return None
-        last_ts = bed.history[-1][0]
+        last_ts, _ = bed.history.last()
         settled = (bed.last_rise_ms + int(cfg.settle_hours * HOUR_MS)) if bed.last_rise_ms is not None else 0
         since = max(last_ts - int(cfg.slope_window_hours * HOUR_MS), settled)
-        points = [(t, v) for t, v in bed.history if t >= since]
+        points = bed.history.since(since)
         if len(points) < 3 or points[-1][0] - points[0][0] < cfg.min_slope_hours * HOUR_MS:
             return None
         slope = drying_rate(points)
@@ -135,7 +172,7 @@ class WateringRules:
         self, bed_spec: Flowerbed, bed: _Bed, cfg: WateringRule, now_ms: int
     ) -> tuple[WaterLevel | None, float, float | None]:
         """(level, hours to threshold from ``now_ms``, drying rate), honouring hysteresis of the last level."""
-        last_ts, moisture = bed.history[-1]
+        last_ts, moisture = bed.history.last()
         dry = bed_spec.dry_below_pct
         rate = self._estimate(bed, cfg)
         hours_left = 0.0
@@ -154,7 +191,7 @@ class WateringRules:
         if level == bed.level:
             return []
         before, bed.level = bed.level, level
-        moisture = bed.history[-1][1]
+        _, moisture = bed.history.last()
         tz = zone()
         rate_words = f"; drying about {rate:.2f} % an hour" if rate is not None else ""
         evidence: dict[str, float | int | str | None] = {
@@ -242,7 +279,7 @@ class WateringRules:
             level, hours_left, rate = self._assess(bed_spec, bed, cfg, now_ms)
             if level is None:
                 continue
-            last_ts, moisture = bed.history[-1]
+            last_ts, moisture = bed.history.last()
             rows.append(
                 WateringNeed(
                     bed_id=bed_id,

@@ -75,6 +75,45 @@ class SeriesDetector(Detector):
     True
     """
 
+    # Slots: a fleet holds thousands of these, and a per-instance dict of 35 attributes cost ~1 KiB each.
+    __slots__ = (
+        "_decay",
+        "_deviation_scale",
+        "_first_ts",
+        "_interval_s",
+        "_last",
+        "_last_ts",
+        "_long_mean",
+        "_long_scale",
+        "_n",
+        "_pattern_n",
+        "_pattern_residuals",
+        "_pattern_scale",
+        "_pending",
+        "_profile",
+        "_profile_count",
+        "_profile_step",
+        "_recent",
+        "_records",
+        "_reference",
+        "_reference_sorted",
+        "_run",
+        "_step_scale",
+        "_steps",
+        "flat_floor",
+        "margin",
+        "memory",
+        "pattern_floor",
+        "quieter_floor",
+        "reference_window",
+        "seasonal_days",
+        "shift_floor",
+        "short_window",
+        "spike_floor",
+        "variance_floor",
+        "warm_up",
+    )
+
     def __init__(
         self,
         warm_up: int = 150,
@@ -125,10 +164,11 @@ class SeriesDetector(Detector):
         self._last_ts: float | None = None
         self._interval_s = 0.0
         # Per ``_bucket`` (48 hours of the week's two kinds of day), in flat arrays: a dict of floats per
-        # statistic was a third of a soil sensor's detector memory. A step not learned yet is NaN.
-        self._profile = array("d", bytes(8 * _BUCKETS))
-        self._profile_count = array("q", bytes(8 * _BUCKETS))
-        self._profile_step = array("d", [math.nan]) * _BUCKETS
+        # statistic was a third of a soil sensor's detector memory. A step not learned yet is NaN. Empty until the
+        # first timestamped point, so a fleet's new detectors cost little.
+        self._profile: array[float] = array("d")
+        self._profile_count: array[int] = array("q")
+        self._profile_step: array[float] = array("d")
         self._pattern_scale = 0.0
         self._pattern_n = 0
         self._pattern_residuals: deque[float] = deque(maxlen=2 * short_window)
@@ -300,6 +340,8 @@ class SeriesDetector(Detector):
         return self._pattern_scale < 0.6 * self._long_scale
 
     def _expected(self, ts: float) -> float | None:
+        if not self._profile_count:
+            return None
         bucket = self._bucket(ts)
         for key in (bucket, (bucket + 24) % 48):  # this kind of day, else the other
             if self._profile_count[key] >= 3 * max(1, int(3600 / max(self._interval_s, 1.0))):
@@ -307,6 +349,8 @@ class SeriesDetector(Detector):
         return None
 
     def _usual_step(self, ts: float) -> float:
+        if not self._profile_count:
+            return self._floor_scale(self._step_scale)
         bucket = self._bucket(ts)
         needed = 3 * max(1, int(3600 / max(self._interval_s, 1.0)))
         for key in (bucket, (bucket + 24) % 48):
@@ -332,6 +376,10 @@ class SeriesDetector(Detector):
             size = abs(residual) if self._pattern_n <= 10 else min(abs(residual), 4.0 * self._pattern_scale)
             self._pattern_scale += max(0.01, 1.0 / self._pattern_n) * (size - self._pattern_scale)
             self._pattern_residuals.append(residual)
+        if not self._profile_count:
+            self._profile = array("d", bytes(8 * _BUCKETS))
+            self._profile_count = array("q", bytes(8 * _BUCKETS))
+            self._profile_step = array("d", [math.nan]) * _BUCKETS
         key = self._bucket(ts)
         count = self._profile_count[key] + 1
         self._profile_count[key] = count

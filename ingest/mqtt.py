@@ -67,6 +67,14 @@ class MqttConfig:
     receive_maximum: int = 5000
     keepalive_s: int = 30
 
+    def secure(self, client: mqtt.Client) -> None:
+        """Give a paho client this configuration's login and, for ``mqtts://``, TLS verified against
+        ``ca_file`` (the system's CAs when unset)."""
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        if self.tls:
+            client.tls_set_context(ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None))
+
 
 class MqttConnectionError(PlacesenseError):
     pass
@@ -179,11 +187,7 @@ class MqttConsumer:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if config.username:
-            self.client.username_pw_set(config.username, config.password)
-        if config.tls:
-            context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
-            self.client.tls_set_context(context)
+        config.secure(self.client)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -76,6 +76,8 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
+    from placesense.service import mqtt_config
+
     host, port = settings.mqtt_host, settings.mqtt_port
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
@@ -88,12 +90,8 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
     result: dict[str, object] = {}
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"placesense-doctor-{int(time.time())}",
                          protocol=mqtt.MQTTv5)
-    if settings.mqtt_username:
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        client.username_pw_set(settings.mqtt_username, password)
-    if settings.mqtt_tls:
-        ca = settings.mqtt_ca_file
-        client.tls_set_context(ssl.create_default_context(cafile=str(ca) if ca else None))
+    mqtt_config(settings).secure(client)
+
     def on_connect(client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         result.setdefault("reason", reason)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -198,12 +197,7 @@ def _alert_mqtt_client(settings: Settings) -> mqtt.Client:
         client_id=f"{settings.mqtt_client_id}-alerts",
         protocol=mqtt.MQTTv5,
     )
-    if settings.mqtt_username:
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        client.username_pw_set(settings.mqtt_username, password)
-    if settings.mqtt_tls:
-        ca = settings.mqtt_ca_file
-        client.tls_set_context(ssl.create_default_context(cafile=str(ca) if ca else None))
+    mqtt_config(settings).secure(client)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     client.max_queued_messages_set(10_000)  # alerts wait for a broker outage to end; a bound keeps memory flat
     return client

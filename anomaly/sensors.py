@@ -158,7 +158,6 @@ class SensorDetectors:
         detector = watch.detector.anomaly_detector
         explanation = detector.explain_one(x) if isinstance(detector, SeriesDetector) else {}
         score, flagged = watch.detector.process_one(x)
-        rule_key = key.replace(":", "_")
         driver = max(explanation, key=lambda name: explanation[name]) if explanation else "shift_up"
         # Against the neighbours only a lasting shift is drift; a momentary gap is a local event (a bus idling
         # by one sensor), not a fault.
@@ -169,35 +168,38 @@ class SensorDetectors:
             if key.endswith(":vs_neighbours"):
                 what = f"has drifted away from the other sites ({what.split(' (')[0]})"
             return [
-                Finding(
-                    rule=f"sensor_anomaly_{rule_key}",
-                    audience="street",
-                    subject=reading.subject,
-                    severity="info",
-                    message=f"{_describe(reading)}: {_label(key.split(':')[0])} {what}; now {now_text}. "
-                    "Check the sensor and the site.",
-                    at_ms=reading.ts_ms,
+                _finding(
+                    reading, key, f"{what}; now {now_text}. Check the sensor and the site.",
                     evidence={"score": round(score, 3), "kind": driver, "value": x["value"]},
-                    device_id=reading.device_id,
                 )
             ]
         if watch.flagged and score < watch.detector.threshold:
             watch.normal_since_flag += 1
             if watch.normal_since_flag >= CLEAR_AFTER:
                 watch.flagged = False
-                return [
-                    Finding(
-                        rule=f"sensor_anomaly_{rule_key}",
-                        audience="street",
-                        subject=reading.subject,
-                        severity="info",
-                        message=f"{_describe(reading)}: {_label(key.split(':')[0])} reads normally again.",
-                        at_ms=reading.ts_ms,
-                        active=False,
-                        device_id=reading.device_id,
-                    )
-                ]
+                return [_finding(reading, key, "reads normally again.", active=False)]
         return []
+
+
+def _finding(
+    reading: Reading,
+    key: str,
+    what: str,
+    active: bool = True,
+    evidence: dict[str, float | int | str | None] | None = None,
+) -> Finding:
+    """A street-team finding about one sensor's watch ``key`` (a metric, or ``metric:vs_neighbours``)."""
+    return Finding(
+        rule=f"sensor_anomaly_{key.replace(':', '_')}",
+        audience="street",
+        subject=reading.subject,
+        severity="info",
+        message=f"{_describe(reading)}: {_label(key.split(':')[0])} {what}",
+        at_ms=reading.ts_ms,
+        active=active,
+        evidence=evidence or {},
+        device_id=reading.device_id,
+    )
 
 
 def _label(metric: str) -> str:

@@ -5,7 +5,7 @@ messages while we are down; ``manual_ack`` lets the pipeline send PUBACK only af
 Receive Maximum we announce bounds how many unacknowledged messages the broker sends us, which keeps memory
 flat under load. paho reconnects by itself with a doubling back-off. Nothing here decodes or stores.
 
-Two changes to how paho moves bytes, both measured with ``placesense bench`` (docs/benchmarks.md):
+Three changes to how paho moves bytes, each measured with ``placesense bench`` (docs/benchmarks.md):
 - paho reads each packet with three or more ``recv`` calls (command byte, each length byte, body) and one
   ``select`` per packet. ``_BufferedSocket`` takes up to 256 KiB from the kernel at once and serves those small
   reads from memory, and ``_IngestClient.loop_read`` handles every packet already buffered before returning to
@@ -81,9 +81,8 @@ class MqttConnectionError(PlacesenseError):
 
 
 _RECV_CHUNK = 256 * 1024
-# paho's private packet-type constant for PUBACK, with the fixed header of a PUBACK that has no reason code
-# (MQTT 3.1.1, and MQTT 5's short form for "success").
-_PUBACK = 0x40
+# The fixed header and packet id of a PUBACK without a reason code (MQTT 3.1.1, and MQTT 5's short form for
+# "success").
 _PUBACK_HEADER = struct.Struct("!BBH")
 # How many buffered packets loop_read handles before giving paho's loop a turn to write (PUBACKs, PINGREQ).
 _READ_BURST = 1000
@@ -165,8 +164,8 @@ class _IngestClient(mqtt.Client):
     def ack_many(self, mids: list[int]) -> None:
         """Queue the PUBACKs of ``mids`` as one write."""
         if mids:
-            packet = b"".join([_PUBACK_HEADER.pack(_PUBACK, 2, mid) for mid in mids])
-            self._packet_queue(_PUBACK, packet, 0, 1)
+            packet = b"".join([_PUBACK_HEADER.pack(mqtt.PUBACK, 2, mid) for mid in mids])
+            self._packet_queue(mqtt.PUBACK, packet, 0, 1)
 
 
 class MqttConsumer:

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from placesense.errors import StorageError
+from placesense.errors import EvaluationUnavailable, StorageError
 
 log = logging.getLogger("placesense.api")
 
@@ -140,6 +140,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             Problem(503, f"a store placesense reads is unavailable: {exc}", kind="storage-unavailable",
                     headers={"Retry-After": "10"})
+        )
+
+    @app.exception_handler(EvaluationUnavailable)
+    async def _evaluation(_request: Request, exc: EvaluationUnavailable) -> JSONResponse:
+        # The rules and detectors run in their own process; after a crash it is started again within seconds.
+        log.warning("rule state unavailable answering a request: %s", exc)
+        return problem_response(
+            Problem(503, f"the rules and detectors are not answering ({exc}); try again in a few seconds",
+                    kind="evaluation-unavailable", headers={"Retry-After": "5"})
         )
 
     @app.exception_handler(Exception)

@@ -19,6 +19,9 @@ _HELP = {
     "placesense_batches_total": "batches flushed",
     "placesense_status_messages_total": "device status (online/offline) messages",
     "placesense_mqtt_connects_total": "MQTT (re)connections",
+    "placesense_readings_evaluated_total": "stored readings the rules and detectors have evaluated",
+    "placesense_readings_unevaluated_total": "stored readings never evaluated (the evaluation process died first)",
+    "placesense_evaluation_restarts_total": "times the evaluation process was started again after it died",
 }
 
 

@@ -151,23 +151,34 @@ def _quantiles(values: Sequence[float]) -> dict[str, float]:
 
 
 class RssPeak:
-    """The largest resident memory of this process seen while a pipeline part runs. The pipeline runs in this
-    process; the publisher, the probes and the servers are others. Sampled from ``/proc/self/statm`` by the
-    bench's own progress loop, so measuring adds no thread competing with the pipeline for the GIL (a sampling
-    thread that walked every process ten times a second did)."""
+    """The largest resident memory of the service seen while a pipeline part runs: this process (ingest and the
+    API) plus its evaluation process, summed. The publisher, the probes and the servers are other processes.
+    Sampled from ``/proc/<pid>/statm`` by the bench's own progress loop, so measuring adds no thread competing with
+    the pipeline for the GIL (a sampling thread that walked every process ten times a second did). The sum counts
+    pages the two processes share twice, so it errs high."""
 
     def __init__(self) -> None:
         self.peak_bytes = 0
+        self.peak_parts: dict[str, int] = {}
         self._page = os.sysconf("SC_PAGE_SIZE")
-        self._me = psutil.Process()
 
-    def sample(self) -> None:
+    def _rss(self, pid: int | str) -> int:
         try:
-            with open("/proc/self/statm", "rb") as statm:
-                rss = int(statm.read().split()[1]) * self._page
-        except OSError:  # not Linux
-            rss = self._me.memory_info().rss
-        self.peak_bytes = max(self.peak_bytes, rss)
+            with open(f"/proc/{pid}/statm", "rb") as statm:
+                return int(statm.read().split()[1]) * self._page
+        except OSError:  # gone, or not Linux
+            try:
+                return int(psutil.Process(None if pid == "self" else int(pid)).memory_info().rss)
+            except psutil.Error:
+                return 0
+
+    def sample(self, evaluation_pid: int | None = None) -> None:
+        parts = {"ingest_api": self._rss("self")}
+        if evaluation_pid is not None:
+            parts["evaluation"] = self._rss(evaluation_pid)
+        for name, value in parts.items():
+            self.peak_parts[name] = max(self.peak_parts.get(name, 0), value)
+        self.peak_bytes = max(self.peak_bytes, sum(parts.values()))
 
 
 @dataclass
@@ -176,11 +187,12 @@ class StoredLog:
 
     batches: list[tuple[float, array[int], array[int]]] = field(default_factory=list)
     count: int = 0
+    evaluated_ms: float = 0.0  # when the evaluation process had finished with every stored reading
 
     def __call__(self, readings: Sequence[Reading]) -> None:
-        # Called on the pipeline's hand-on thread after the durable write and PUBACK, before the rules see the
-        # batch (but after they finished the batch before: the capacity figure includes evaluation); kept cheap
-        # (two compact arrays per batch) so the bench disturbs the pipeline as little as it can.
+        # Called on the pipeline's hand-on thread after the durable write and PUBACK, before the batch is sent to
+        # the evaluation process; kept cheap (two compact arrays per batch) so the bench disturbs the pipeline as
+        # little as it can.
         now_ms = time.time() * 1000.0
         self.batches.append(
             (now_ms, array("q", [r.ts_ms for r in readings]), array("q", [r.received_ms for r in readings]))
@@ -194,7 +206,8 @@ class StoredLog:
         return max((stored for stored, _, _ in self.batches), default=0.0)
 
     def throughput(self) -> float:
-        span_s = (self.last_stored_ms() - self.first_received_ms()) / 1000.0
+        """Readings per second from the first received to the last stored and evaluated."""
+        span_s = (max(self.last_stored_ms(), self.evaluated_ms) - self.first_received_ms()) / 1000.0
         return self.count / span_s if span_s > 0 else 0.0
 
 
@@ -362,18 +375,28 @@ class BenchRun:
         deadline = time.monotonic() + self.args.timeout
         last_report = 0.0
         while True:
-            self.rss.sample()
+            self.rss.sample(service.evaluator.pid)
             done = service.metrics.value("placesense_readings_stored_total") + service.metrics.value(
                 "placesense_dead_letters_total"
             )
-            # The sink runs on the hand-on thread just after the counters move; wait for it too.
+            # The sink runs on the hand-on thread just after the counters move; wait for it too, and for the
+            # evaluation process to finish with what was stored: the rules and detectors are part of the pipeline.
             if done >= expect and log.count + service.metrics.value("placesense_dead_letters_total") >= expect:
-                return
+                judged = service.metrics.value("placesense_readings_evaluated_total") + service.metrics.value(
+                    "placesense_readings_unevaluated_total"
+                )
+                if judged >= log.count:
+                    log.evaluated_ms = time.time() * 1000.0
+                    return
+                time.sleep(0.005)  # only evaluation is left: look often, it ends the measured span
+                continue
             now = time.monotonic()
             if now - last_report >= 1.0:
                 last_report = now
                 received = service.metrics.value("placesense_messages_received_total")
-                _progress(f"{what}: {int(received):,} received, {int(done):,}/{expect:,} stored")
+                evaluated = service.metrics.value("placesense_readings_evaluated_total")
+                _progress(f"{what}: {int(received):,} received, {int(done):,}/{expect:,} stored, "
+                          f"{int(evaluated):,} evaluated")
             if now > deadline:
                 raise BenchError(f"{what}: only {int(done)} of {expect} messages stored within {self.args.timeout} s")
             time.sleep(0.05)
@@ -531,6 +554,7 @@ def measure(bench: BenchRun) -> dict[str, Any]:
         "publish_to_stored_ms": live["publish_to_stored_ms"],
         "event_to_alert_ms": live["event_to_alert_ms"],
         "peak_rss_mb": round(bench.rss.peak_bytes / 2**20, 1),
+        "peak_rss_mb_by_process": {name: round(v / 2**20, 1) for name, v in bench.rss.peak_parts.items()},
         "lost": lost,
         "raw": {
             "mqtt_receive_msgs_per_s": round(mqtt_rate, 1),

@@ -38,3 +38,7 @@ class RetryableStorageError(StorageError):
 
 class PermanentStorageError(StorageError):
     """The store refused the data itself (400, field type conflict): retrying cannot help."""
+
+
+class EvaluationUnavailable(PlacesenseError):
+    """The evaluation process (rules and detectors) did not answer: starting again after a failure, or overloaded."""

@@ -1,120 +1,442 @@
-"""Evaluation wiring: stored readings → rules and detectors → findings → the alert lifecycle.
+"""Evaluation wiring: stored readings → rules and detectors (in their own process) → findings → alerts.
 
-Built by the composition root. Readings arrive on ingest's hand-on thread; time-based checks run from a ticker
-thread (live clock) or right after each batch (event clock, so a replay is deterministic). One lock keeps the
-rules and detectors single-threaded. Learned routines are saved to ``state_dir`` periodically and at stop, so a
-restart does not forget them.
+The rules and detectors cost more CPU per reading than receiving, decoding and storing it, and Python runs one
+thread at a time per process. So they run in a child process, on the machine's other core, and ingest's process
+keeps a core for the durable path:
+
+- ingest's hand-on thread sends each stored batch down a pipe (``Evaluator.__call__``); the pipe's small buffer is
+  the back-pressure (a busy child makes the hand-on queue fill, never ingest's acknowledgements wait);
+- the child (``_child_main``) feeds the readings to the rule engine, the routine detector and the sensor detectors,
+  fires time-based checks (after each batch on the event clock, on the parent's ticks on the live clock), and
+  sends the findings back; it saves learned routines periodically, at stop, and when its parent vanishes;
+- a receiver thread in the parent applies the findings to the alert lifecycle, which stays in the API's process
+  with the alert store and the alert feed;
+- the API's questions about rule state (the watering list, air quality, today's routine) are calls answered by
+  the child in turn with the batches (``RulesView``, ``RoutineView``).
+
+Delivery to the rules is as before: readings are handed on after they are stored and acknowledged, so a crash
+never loses a reading, only its evaluation. A child that dies is started again from its last saved state.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
-from anomaly.routine import RoutineDetector
-from anomaly.sensors import SensorDetectors
 from devices.readings import Reading
-from placesense.clock import Clock, EventClock
+from devices.registry import Registry
+from ingest.metrics import IngestMetrics
+from placesense.clock import Clock, EventClock, make_clock
+from placesense.errors import EvaluationUnavailable, PlacesenseError
 from rules.alerts import AlertService
-from rules.engine import RuleEngine
+from rules.config import RulesConfig
+from rules.daqi import SiteAirQuality
 from rules.findings import Finding
+from rules.watering import WateringNeed
 
 log = logging.getLogger("placesense.evaluation")
 
 SAVE_EVERY_S = 600.0
+CALL_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 30.0
+RESTART_DELAY_S = (1.0, 30.0)  # first and longest wait before starting a child that died
+
+# A reading crosses the pipe as a tuple of its fields: a third of the bytes and time of pickling the dataclass.
+_FIELDS = Reading.__slots__
 
 
-class Evaluator:
-    """Feeds readings and time to the rule engine and the routine detector, and their findings to alerts."""
+def _row(reading: Reading) -> tuple[Any, ...]:
+    return tuple(getattr(reading, name) for name in _FIELDS)
 
-    def __init__(
-        self,
-        rules: RuleEngine,
-        routine: RoutineDetector,
-        alerts: AlertService,
-        clock: Clock,
-        state_dir: Path,
-        tick_interval_s: float = 5.0,
-        sensors: SensorDetectors | None = None,
-    ) -> None:
-        self.rules = rules
-        self.routine = routine
-        self.sensors = sensors
-        self.alerts = alerts
-        self.clock = clock
-        self.state_dir = state_dir
-        self.tick_interval_s = tick_interval_s
-        self.event_clock = isinstance(clock, EventClock)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
-        self._last_save = time.monotonic()
-        self.evaluated = 0
-        if routine.load_state(state_dir):
-            log.info("restored learned routines of %d homes from %s", len(routine.homes()), state_dir)
 
-    def __call__(self, readings: Sequence[Reading]) -> None:
-        """The ingest sink: evaluate a batch of stored readings."""
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """What the child needs to build the rules and detectors: the same inputs the composition root has."""
+
+    registry: Registry
+    rules: RulesConfig
+    clock: str
+    state_dir: Path
+    log_level: int
+
+
+# -- the child process ------------------------------------------------------------------------------------------
+
+
+class _Core:
+    """The rules and detectors, driven by the child's loop (one thread: no lock is ever contended)."""
+
+    def __init__(self, spec: EvaluationSpec) -> None:
+        from anomaly.routine import RoutineDetector
+        from anomaly.sensors import SensorDetectors
+        from rules.engine import RuleEngine
+
+        self.clock = make_clock(spec.clock)
+        self.event_clock = isinstance(self.clock, EventClock)
+        self.state_dir = spec.state_dir
+        self.rules = RuleEngine(spec.registry, spec.rules, self.clock)
+        self.routine = RoutineDetector(spec.registry, self.clock)
+        self.sensors = SensorDetectors(spec.registry, self.clock)
+        if self.routine.load_state(spec.state_dir):
+            log.info("restored learned routines of %d homes from %s", len(self.routine.homes()), spec.state_dir)
+
+    def readings(self, rows: list[tuple[Any, ...]]) -> list[Finding]:
         findings: list[Finding] = []
-        with self._lock:
-            for reading in readings:
-                self.clock.observe(reading.ts_ms)
-                findings.extend(self.rules.process(reading))
-                findings.extend(self.routine.process(reading))
-                if self.sensors is not None:
-                    findings.extend(self.sensors.process(reading))
-            if self.event_clock:
-                findings.extend(self._time_findings())
-            self.evaluated += len(readings)
-        self._apply(findings)
+        rules, routine, sensors, observe = self.rules, self.routine, self.sensors, self.clock.observe
+        for row in rows:
+            reading = Reading(*row)
+            observe(reading.ts_ms)
+            findings.extend(rules.process(reading))
+            findings.extend(routine.process(reading))
+            findings.extend(sensors.process(reading))
         if self.event_clock:
-            self.alerts.tick(self.clock.now_ms())
+            findings.extend(self.tick())
+        return findings
 
-    def _time_findings(self) -> list[Finding]:
+    def tick(self) -> list[Finding]:
         now = self.clock.now_ms()
         return [*self.rules.tick(now), *self.routine.tick(now)]
 
-    def _apply(self, findings: list[Finding]) -> None:
-        if findings:
-            self.alerts.apply_all(findings)
-
-    def tick(self) -> None:
-        """Time-based checks and escalation, at the clock's current time."""
-        with self._lock:
-            findings = self._time_findings()
-        self._apply(findings)
-        self.alerts.tick(self.clock.now_ms())
-        if time.monotonic() - self._last_save > SAVE_EVERY_S:
-            self.save()
-
     def save(self) -> None:
-        with self._lock:
-            try:
-                path = self.routine.save_state(self.state_dir)
-            except OSError as exc:
-                log.error("cannot save learned routines to %s: %s", self.state_dir, exc)
-                return
-        self._last_save = time.monotonic()
+        try:
+            path = self.routine.save_state(self.state_dir)
+        except OSError as exc:
+            log.error("cannot save learned routines to %s: %s", self.state_dir, exc)
+            return
         log.debug("saved learned routines to %s", path)
 
-    def start(self) -> None:
-        if self.event_clock:
-            return  # time moves with the readings; the sink ticks after each batch
-        self._ticker = threading.Thread(target=self._run, name="placesense-ticker", daemon=True)
-        self._ticker.start()
+    # what the API asks
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.tick_interval_s):
+    def watering_list(self, now_ms: int | None) -> list[WateringNeed]:
+        return self.rules.watering_list(now_ms)
+
+    def air_quality(self) -> list[SiteAirQuality]:
+        return self.rules.air_quality()
+
+    def routine_today(self, home_id: str) -> dict[str, Any]:
+        return self.routine.routine_today(home_id)
+
+
+_CALLS = frozenset({"watering_list", "air_quality", "routine_today"})
+
+
+def _child_main(conn: Connection, spec: EvaluationSpec) -> None:
+    logging.basicConfig(
+        level=spec.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+    core = _Core(spec)
+    try:
+        conn.send(("ready", os.getpid()))
+        _serve(conn, core)
+    except (EOFError, OSError):  # the pipe broke: the service died without a word (kill -9, out of memory)
+        log.warning("the service stopped without saying so; saving learned routines and exiting")
+        core.save()
+
+
+def _serve(conn: Connection, core: _Core) -> None:
+    """Answer the parent until it says stop; a broken pipe ends this with EOFError or OSError."""
+    last_save = time.monotonic()
+    while True:
+        if not conn.poll(SAVE_EVERY_S):
+            core.save()
+            last_save = time.monotonic()
+            continue
+        message = conn.recv()
+        kind = message[0]
+        if kind == "readings":
+            try:
+                findings = core.readings(message[1])
+            except Exception:  # a failing rule must not take the others down with it
+                log.exception("evaluating a batch of %d readings failed; the rules skip it", len(message[1]))
+                findings = []
+            conn.send(("findings", findings, core.clock.now_ms(), len(message[1]), core.event_clock))
+        elif kind == "tick":
+            conn.send(("findings", core.tick(), core.clock.now_ms(), 0, True))
+        elif kind == "call":
+            _, call_id, name, args = message
+            try:
+                if name == "save":
+                    core.save()
+                    last_save = time.monotonic()
+                    result: Any = None
+                elif name in _CALLS:
+                    result = getattr(core, name)(*args)
+                else:
+                    raise ValueError(f"no such call: {name}")
+            except Exception as exc:  # the caller gets the error; the loop carries on
+                log.exception("evaluation call %s failed", name)
+                conn.send(("result", call_id, None, f"{type(exc).__name__}: {exc}"))
+            else:
+                conn.send(("result", call_id, result, None))
+        elif kind == "stop":
+            core.save()
+            conn.send(("stopped",))
+            return
+        if time.monotonic() - last_save > SAVE_EVERY_S:
+            core.save()
+            last_save = time.monotonic()
+
+
+# -- the parent's side --------------------------------------------------------------------------------------------
+
+
+class _Call:
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: str | None = None
+
+
+class Evaluator:
+    """The ingest sink and the API's way to the rules and detectors running in the evaluation process."""
+
+    def __init__(
+        self,
+        spec: EvaluationSpec,
+        alerts: AlertService,
+        clock: Clock,
+        metrics: IngestMetrics,
+        tick_interval_s: float = 5.0,
+    ) -> None:
+        self.spec = spec
+        self.alerts = alerts
+        self.clock = clock
+        self.metrics = metrics
+        self.tick_interval_s = tick_interval_s
+        self.event_clock = isinstance(clock, EventClock)
+        self._context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or locks copied
+        self._send_lock = threading.Lock()
+        self._calls: dict[int, _Call] = {}
+        self._ids = itertools.count(1)
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._conn: Connection | None = None
+        self._process: Any = None
+        self._receiver: threading.Thread | None = None
+        self._ticker: threading.Thread | None = None
+        self._in_flight = 0
+
+    # lifecycle
+
+    def start(self) -> None:
+        self._spawn()
+        self._receiver = threading.Thread(target=self._receive_loop, name="evaluation-receive", daemon=True)
+        self._receiver.start()
+        if not self.event_clock:
+            self._ticker = threading.Thread(target=self._tick_loop, name="evaluation-ticker", daemon=True)
+            self._ticker.start()
+
+    def _spawn(self) -> None:
+        parent, child = self._context.Pipe(duplex=True)
+        process = self._context.Process(target=_child_main, args=(child, self.spec), name="placesense-evaluation",
+                                        daemon=True)
+        process.start()
+        child.close()  # the child holds its end; when the child dies, our reads see EOF
+        try:
+            ready = parent.recv() if parent.poll(120) else None
+        except EOFError:
+            ready = None
+        if not ready or ready[0] != "ready":
+            process.kill()
+            parent.close()
+            raise PlacesenseError("the evaluation process did not start (within 120 s); see the log lines above")
+        with self._send_lock:
+            self._conn, self._process = parent, process
+        log.info("evaluation process %d started (rules, routine and sensor detectors)", process.pid)
+
+    @property
+    def backlog(self) -> int:
+        """Readings sent to the child and not yet evaluated."""
+        return self._in_flight
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def stop(self) -> None:
+        """Finish what was sent, save the learned routines and end the child."""
+        self._stopping.set()
+        if self._ticker is not None:
+            self._ticker.join(self.tick_interval_s + 5)
+        if self._receiver is None:
+            return
+        with contextlib.suppress(EvaluationUnavailable):  # already gone: nothing to stop
+            self._send(("stop",))
+        if not self._stopped.wait(STOP_TIMEOUT_S):
+            log.error("the evaluation process did not stop within %.0f s; ending it", STOP_TIMEOUT_S)
+        self._receiver.join(5)
+        if self._process is not None:
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(5)
+        if self._conn is not None:
+            self._conn.close()
+
+    # the ingest sink
+
+    def __call__(self, readings: Sequence[Reading]) -> None:
+        """Send a batch of stored readings to be evaluated; blocks while the child is a batch or two behind."""
+        self.clock.observe(max(r.ts_ms for r in readings))  # the API's clock follows event time as the child's does
+        try:
+            self._send(("readings", [_row(r) for r in readings]), count=len(readings))
+        except EvaluationUnavailable:
+            self.metrics.inc("placesense_readings_unevaluated_total", len(readings))
+            log.warning("%d stored readings not evaluated: the evaluation process is restarting", len(readings))
+
+    def tick(self) -> None:
+        """Ask for the time-based checks now (the ticker does this every ``tick_interval_s`` on the live clock)."""
+        self._send(("tick",))
+
+    def save(self) -> None:
+        self.call("save")
+
+    def call(self, name: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
+        """Ask the child a question; waits behind the batches sent before it."""
+        call_id = next(self._ids)
+        pending = self._calls[call_id] = _Call()
+        try:
+            self._send(("call", call_id, name, args))
+            if not pending.done.wait(timeout_s):
+                raise EvaluationUnavailable(f"the evaluation process did not answer {name} within {timeout_s:.0f} s")
+        finally:
+            self._calls.pop(call_id, None)
+        if pending.error is not None:
+            raise EvaluationUnavailable(f"the evaluation process could not answer {name}: {pending.error}")
+        return pending.result
+
+    def _send(self, message: tuple[Any, ...], count: int = 0) -> None:
+        with self._send_lock:
+            conn = self._conn
+            if conn is None:
+                raise EvaluationUnavailable("the evaluation process is not running")
+            try:
+                conn.send(message)
+            except OSError as exc:  # the child died; the receiver starts another
+                raise EvaluationUnavailable(f"the evaluation process is gone ({exc})") from exc
+            self._in_flight += count
+
+    # the receiver thread
+
+    def _receive_loop(self) -> None:
+        delay = RESTART_DELAY_S[0]
+        while True:
+            conn = self._conn
+            assert conn is not None
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                next_delay = None if self._stopping.is_set() else self._restart(delay)
+                if next_delay is None:  # stopping
+                    self._stopped.set()
+                    return
+                delay = next_delay
+                continue
+            kind = message[0]
+            if kind == "findings":
+                self._findings(*message[1:])
+                delay = RESTART_DELAY_S[0]
+            elif kind == "result":
+                pending = self._calls.get(message[1])
+                if pending is not None:
+                    pending.result, pending.error = message[2], message[3]
+                    pending.done.set()
+            elif kind == "stopped":
+                self._stopped.set()
+                return
+
+    def _findings(self, findings: list[Finding], now_ms: int, count: int, tick_alerts: bool) -> None:
+        try:
+            if findings:
+                self.alerts.apply_all(findings)
+            if tick_alerts:
+                self.alerts.tick(now_ms if self.event_clock else self.clock.now_ms())
+        except Exception:  # a failing store or publisher must not stop the next findings
+            log.exception("applying %d findings to alerts failed", len(findings))
+        with self._send_lock:
+            self._in_flight -= count
+        if count:
+            self.metrics.inc("placesense_readings_evaluated_total", count)
+
+    def _restart(self, delay: float) -> float | None:
+        """Start a new child after one died; returns the wait before the next restart, None when stopping."""
+        code = None
+        if self._process is not None:
+            self._process.join(1)
+            code = self._process.exitcode
+        with self._send_lock:
+            lost, self._in_flight = self._in_flight, 0
+            dead, self._conn = self._conn, None
+        if dead is not None:
+            dead.close()
+        self.metrics.inc("placesense_readings_unevaluated_total", lost)
+        for pending in list(self._calls.values()):
+            pending.error = "it stopped while answering"
+            pending.done.set()
+        log.error(
+            "the evaluation process exited unexpectedly (exit code %s) with %d readings not yet evaluated; "
+            "starting it again in %.0f s from the learned state saved last",
+            code, lost, delay,
+        )
+        while not self._stopping.wait(delay):
+            try:
+                self._spawn()
+            except Exception:
+                log.exception("could not start the evaluation process; will try again")
+                delay = min(delay * 2, RESTART_DELAY_S[1])
+                continue
+            self.metrics.inc("placesense_evaluation_restarts_total")
+            return min(delay * 2, RESTART_DELAY_S[1])
+        return None
+
+    def _tick_loop(self) -> None:
+        while not self._stopping.wait(self.tick_interval_s):
             try:
                 self.tick()
+            except EvaluationUnavailable:
+                pass  # the receiver is starting a new child
             except Exception:  # a failing check must not stop the others next time
                 log.exception("time-based checks failed; will try again")
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join(self.tick_interval_s + 5)
-        self.save()
+
+class RulesView:
+    """What the API reads from the rule engine, asked of the evaluation process."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self._evaluator = evaluator
+
+    def watering_list(self, now_ms: int | None = None) -> list[WateringNeed]:
+        """Beds that need water now or within a day, most urgent first."""
+        result: list[WateringNeed] = self._evaluator.call("watering_list", now_ms)
+        return result
+
+    def air_quality(self) -> list[SiteAirQuality]:
+        """Latest DAQI band per site and pollutant."""
+        result: list[SiteAirQuality] = self._evaluator.call("air_quality")
+        return result
+
+
+class RoutineView:
+    """What the API reads from the routine detector, asked of the evaluation process."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self._evaluator = evaluator
+
+    def routine_today(self, home_id: str) -> dict[str, Any]:
+        """Today's routine against the learned baseline for one home."""
+        result: dict[str, Any] = self._evaluator.call("routine_today", home_id)
+        return result

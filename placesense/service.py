@@ -28,13 +28,11 @@ from ingest.spool import Spool
 from ingest.writer import StorageWriter
 from placesense.clock import Clock, make_clock
 from placesense.db import make_engine
-from placesense.evaluation import Evaluator
+from placesense.evaluation import EvaluationSpec, Evaluator, RoutineView, RulesView
 from placesense.settings import Settings
 
 if TYPE_CHECKING:
-    from anomaly.routine import RoutineDetector
     from rules.alerts import AlertService
-    from rules.engine import RuleEngine
     from rules.notify import AlertFeed
 
 log = logging.getLogger("placesense.service")
@@ -83,20 +81,17 @@ class Service:
     pipeline: Pipeline
     alerts: AlertService
     alert_feed: AlertFeed
-    rules: RuleEngine
-    routine: RoutineDetector
+    rules: RulesView
+    routine: RoutineView
     evaluator: Evaluator
     extras: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, registry: Registry | None = None, sinks: Sequence[Sink] = ()) -> Service:
-        from anomaly.routine import RoutineDetector
-        from anomaly.sensors import SensorDetectors
         from rules.alert_store import AlertStore
         from rules.alerts import AlertService
         from rules.config import load_rules
-        from rules.engine import RuleEngine
         from rules.notify import AlertFeed, MqttAlertPublisher, WebhookPublisher
 
         registry = registry or load_registry(settings.registry_path)
@@ -120,10 +115,11 @@ class Service:
             publishers.append(webhooks)
             stoppers.append(webhooks.close)
         alerts = AlertService(AlertStore(engine), clock, rules_config, publishers=publishers)
-        rules = RuleEngine(registry, rules_config, clock)
-        routine = RoutineDetector(registry, clock)
-        evaluator = Evaluator(rules, routine, alerts, clock, settings.state_dir, settings.tick_interval_s,
-                              sensors=SensorDetectors(registry, clock))
+        rules_config.check_registry(registry)  # here, so a bad config fails the start and not only the child
+        spec = EvaluationSpec(registry, rules_config, settings.clock, settings.state_dir,
+                              logging.getLogger().getEffectiveLevel())
+        evaluator = Evaluator(spec, alerts, clock, metrics, settings.tick_interval_s)
+        metrics.gauge("placesense_evaluation_backlog", lambda: float(evaluator.backlog))
 
         pipeline = Pipeline(
             PipelineConfig(
@@ -149,7 +145,8 @@ class Service:
         )
         service = cls(
             settings, registry, clock, metrics, influx, dead_letters, device_states, pipeline,
-            alerts=alerts, alert_feed=alert_feed, rules=rules, routine=routine, evaluator=evaluator,
+            alerts=alerts, alert_feed=alert_feed, rules=RulesView(evaluator), routine=RoutineView(evaluator),
+            evaluator=evaluator,
             extras={"engine": engine, "spool": spool, "writer": writer, "alert_client": alert_client},
         )
         service._stoppers.extend(stoppers)

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 import paho.mqtt.client as mqtt
+import psutil
 import pytest
 import yaml
 
@@ -130,8 +131,14 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
             # Kill while the stream is flowing: some readings stored, many still coming.
             goal = 2000 * (kill + 1)
             eventually(lambda goal=goal: influx_count(influx.url, influx_db, "soil") > goal, 60, "progress")
+            evaluation = psutil.Process(first.pid).children()
+            assert evaluation, "serve runs its rules and detectors in a child process"
             first.send_signal(signal.SIGKILL)
             first.wait(10)
+            # Its evaluation process notices its parent is gone, saves what it learned and exits: no orphan.
+            _, alive = psutil.wait_procs(evaluation, timeout=30)
+            assert not alive, "the evaluation process outlived a killed placesense serve"
+            assert (tmp_path / "state" / "routine.pkl").exists()
             first = serve_process(settings)
         publisher.join()
         eventually(lambda: influx_count(influx.url, influx_db, "soil") >= total, 120, f"{total} readings stored")

@@ -1,0 +1,89 @@
+"""The rules and detectors run in a child process: it answers the API, survives being killed, and saves at stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+
+import orjson
+import psutil
+import pytest
+
+from devices.registry import Registry
+from placesense.errors import EvaluationUnavailable
+from placesense.localstack import InfluxDB, Mosquitto
+from placesense.service import Service
+from placesense.settings import Settings
+from tests.helpers import eventually
+
+SOIL = "placesense/v1/soil/bed-01-soil/telemetry"
+
+
+def _soil(ts_ms: int, seq: int, moisture: float) -> bytes:
+    return orjson.dumps({"ts": ts_ms, "metrics": {"soil_moisture_pct": moisture}, "seq": seq})
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _beds_to_water(service: Service) -> list[str]:
+    return [need.bed_id for need in service.rules.watering_list()]
+
+
+def test_rules_run_in_their_own_process_and_answer_the_api(service: Service, publisher: Callable[..., None]) -> None:
+    child = service.evaluator.pid
+    assert child is not None and child != os.getpid()
+    assert psutil.Process(child).ppid() == os.getpid()
+    now = int(time.time() * 1000)
+    publisher(service.settings.topic_prefix + SOIL, _soil(now - 60_000, 1, 4.0))  # bone dry
+    eventually(lambda: _beds_to_water(service) == ["bed-01"], what="the dry bed on the watering list")
+    assert service.metrics.value("placesense_readings_evaluated_total") == 1
+
+
+def test_killed_evaluation_process_is_restarted_and_ingest_never_stops(
+    service: Service, publisher: Callable[..., None]
+) -> None:
+    prefix = service.settings.topic_prefix
+    now = int(time.time() * 1000)
+    publisher(prefix + SOIL, _soil(now - 120_000, 1, 45.0))
+    eventually(lambda: service.metrics.value("placesense_readings_evaluated_total") == 1, what="first evaluated")
+    first = service.evaluator.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    eventually(lambda: _gone(first), what="the evaluation process gone")
+    # Until the new one is up the API says so plainly (a 503 over HTTP) rather than answering from nothing.
+    with pytest.raises(EvaluationUnavailable):
+        service.rules.watering_list()
+    # Ingest carries on meanwhile: this reading is stored whatever the rules are doing.
+    publisher(prefix + SOIL, _soil(now - 60_000, 2, 3.0))
+    eventually(lambda: service.metrics.value("placesense_readings_stored_total") == 2, what="stored while down")
+    eventually(lambda: service.metrics.value("placesense_evaluation_restarts_total") == 1, what="a restart")
+    assert service.evaluator.pid not in (None, first)
+    # Readings after the restart are evaluated by the new process.
+    publisher(prefix + SOIL, _soil(now - 30_000, 3, 2.0))
+    eventually(lambda: _beds_to_water(service) == ["bed-01"], what="the dry bed seen by the new process")
+    stored = service.metrics.value("placesense_readings_stored_total")
+    judged = service.metrics.value("placesense_readings_evaluated_total") + service.metrics.value(
+        "placesense_readings_unevaluated_total"
+    )
+    assert stored == judged == 3  # every stored reading is either evaluated or counted as not
+
+
+def test_stop_saves_learned_routines_and_ends_the_child(
+    mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry: Registry, settings_for: Callable[..., Settings]
+) -> None:
+    service = Service.build(settings_for(mosquitto, influx, influx_db), registry=registry)
+    service.start()
+    child = service.evaluator.pid
+    assert child is not None
+    state = service.settings.state_dir / "routine.pkl"
+    assert not state.exists()
+    service.stop()
+    assert state.exists()
+    assert _gone(child)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from collections import deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,9 +36,11 @@ _BUCKETS = 48  # hours of a weekday and of a weekend day: see ``SeriesDetector._
 _COMPONENTS = (
     "spike_up", "spike_down", "shift_up", "shift_down", "noisier", "quieter", "pattern_up", "pattern_down", "flat",
 )
+_COMPONENT_INDEX = {name: index for index, name in enumerate(_COMPONENTS)}
+_ROW = len(_COMPONENTS)  # values per point in ``SeriesDetector._pending``
 
 
-def _median_sorted(values: list[float]) -> float:
+def _median_sorted(values: Sequence[float]) -> float:
     n = len(values)
     mid = n // 2
     return values[mid] if n % 2 else 0.5 * (values[mid - 1] + values[mid])
@@ -46,6 +48,17 @@ def _median_sorted(values: list[float]) -> float:
 
 def _median(values: list[float]) -> float:
     return _median_sorted(sorted(values))
+
+
+def _push(window: array[float], value: float, limit: int) -> None:
+    """Append ``value`` to a window of at most ``limit`` values, dropping the oldest (a deque's ``maxlen``).
+
+    A flat array holds a value in 8 bytes where a deque holds a pointer to a 24-byte float, in a 760-byte
+    object even when nearly empty; the windows are short, so moving them down by one on each append is cheap.
+    """
+    window.append(value)
+    if len(window) > limit:
+        del window[0]
 
 
 def _timestamp_s(raw: Any) -> float | None:
@@ -143,22 +156,25 @@ class SeriesDetector(Detector):
         self.seasonal_days = seasonal_days
 
         self._n = 0
-        self._recent: deque[float] = deque(maxlen=short_window)
-        self._steps: deque[float] = deque(maxlen=2 * short_window)
-        self._reference: deque[float] = deque()
-        self._reference_sorted: list[float] = []
+        # The windows are flat arrays of floats, oldest first (see ``_push``): a fleet holds thousands of
+        # detectors, and as deques of floats these windows were most of a young detector's memory.
+        self._recent: array[float] = array("d")  # at most ``short_window``
+        self._steps: array[float] = array("d")  # at most ``2 * short_window``
+        self._reference: array[float] = array("d")  # at most ``reference_window``
+        self._reference_sorted: array[float] = array("d")
         self._last: float | None = None
         self._step_scale = 0.0
         self._deviation_scale = 0.0
         self._long_mean = 0.0
         self._long_scale = 0.0
         self._run = 0
-        self._records = dict.fromkeys(_COMPONENTS, 0.0)
+        self._records: array[float] = array("d", bytes(8 * _ROW))  # in ``_COMPONENTS`` order
         self._decay = 0.5 ** (1.0 / memory)
-        # Statistics waiting to become records, one compact row per point in ``_COMPONENTS`` order (0.0 for a
-        # statistic not computed: records are never negative, so it can never raise one). A dict per point here
-        # was half of a soil sensor's detector memory.
-        self._pending: deque[array[float]] = deque()
+        # Statistics waiting to become records, oldest first: one row of ``_ROW`` values per point,
+        # in ``_COMPONENTS`` order (0.0 for a statistic not computed: records are never negative, so it can
+        # never raise one), all rows in one flat array. A dict per point here was half of a soil sensor's
+        # detector memory, and an array per point a deque of them still a third of a young one's.
+        self._pending: array[float] = array("d")
         # seasonal state
         self._first_ts: float | None = None
         self._last_ts: float | None = None
@@ -171,7 +187,7 @@ class SeriesDetector(Detector):
         self._profile_step: array[float] = array("d")
         self._pattern_scale = 0.0
         self._pattern_n = 0
-        self._pattern_residuals: deque[float] = deque(maxlen=2 * short_window)
+        self._pattern_residuals: array[float] = array("d")  # at most ``2 * short_window``
 
     # -- public -------------------------------------------------------------------------------------------------
 
@@ -204,11 +220,12 @@ class SeriesDetector(Detector):
             # (a mean of residuals creeping upwards) must not raise its own bar as it grows. A statistic
             # above its limit (learned only when the filter accepts a lasting change) counts as the limit, so
             # one accepted episode raises a bar by the margin, not to the size of the episode.
-            self._pending.append(
-                array("d", [min(stats[name], self._limit(name)) if name in stats else 0.0 for name in _COMPONENTS])
+            self._pending.extend(
+                [min(stats[name], self._limit(name)) if name in stats else 0.0 for name in _COMPONENTS]
             )
-            if len(self._pending) > 3 * self.short_window:
-                self._update_records(self._pending.popleft())
+            if len(self._pending) > 3 * self.short_window * _ROW:
+                self._update_records(self._pending[:_ROW])
+                del self._pending[:_ROW]
         self._update_state(value, ts)
         self._n += 1
 
@@ -223,7 +240,7 @@ class SeriesDetector(Detector):
         # With a daily cycle the pattern statistic judges level; a plain level comparison would see every
         # evening as a "shift".
         seasonal = self._seasonal_active()
-        recent = list(self._recent)
+        recent = self._recent.tolist()
         # Against whichever of "the last value" and "the recent median" is closer: the median ignores a
         # single earlier spike, the last value follows a series that wanders.
         median = _median(recent) if recent else value
@@ -263,7 +280,7 @@ class SeriesDetector(Detector):
         return stats
 
     def _limit(self, component: str) -> float:
-        record = self._records[component]
+        record = self._records[_COMPONENT_INDEX[component]]
         if component == "flat":
             return max(float(self.flat_floor), 2.0 * record)
         floor = {
@@ -284,9 +301,9 @@ class SeriesDetector(Detector):
     def _update_records(self, stats: array[float]) -> None:
         decay = self._decay
         records = self._records
-        for name, value in zip(_COMPONENTS, stats, strict=True):
-            record = records[name] * decay
-            records[name] = value if value > record else record
+        for index, value in enumerate(stats):
+            record = records[index] * decay
+            records[index] = value if value > record else record
 
     def _update_state(self, value: float, ts: float | None) -> None:
         rate = 2.0 / (self.reference_window + 1.0)
@@ -297,7 +314,7 @@ class SeriesDetector(Detector):
             clipped = step if early else min(step, 4.0 * self._step_scale)
             # Slower than the level's rate: a burst of noise must not talk the detector into it.
             self._step_scale += max(0.5 * rate, 1.0 / self._n) * (clipped - self._step_scale)
-            self._steps.append(step)
+            _push(self._steps, step, 2 * self.short_window)
             self._run = self._run + 1 if step <= 1e-12 * (1.0 + abs(value)) else 1
         else:
             self._run = 1
@@ -312,14 +329,15 @@ class SeriesDetector(Detector):
         self._long_scale += long_rate * (deviation_long - self._long_scale)
         self._update_seasonal(value, ts)
         # The oldest recent value moves into the reference window.
-        if len(self._recent) == self._recent.maxlen:
+        if len(self._recent) == self.short_window:
             moving = self._recent[0]
             self._reference.append(moving)
             bisect.insort(self._reference_sorted, moving)
             if len(self._reference) > self.reference_window:
-                leaving = self._reference.popleft()
+                leaving = self._reference[0]
+                del self._reference[0]
                 del self._reference_sorted[bisect.bisect_left(self._reference_sorted, leaving)]
-        self._recent.append(value)
+        _push(self._recent, value, self.short_window)
         self._last = value
 
     # -- seasonality --------------------------------------------------------------------------------------------
@@ -375,7 +393,7 @@ class SeriesDetector(Detector):
             self._pattern_n += 1
             size = abs(residual) if self._pattern_n <= 10 else min(abs(residual), 4.0 * self._pattern_scale)
             self._pattern_scale += max(0.01, 1.0 / self._pattern_n) * (size - self._pattern_scale)
-            self._pattern_residuals.append(residual)
+            _push(self._pattern_residuals, residual, 2 * self.short_window)
         if not self._profile_count:
             self._profile = array("d", bytes(8 * _BUCKETS))
             self._profile_count = array("q", bytes(8 * _BUCKETS))

@@ -7,13 +7,15 @@ import csv
 import io
 import subprocess
 import sys
+from array import array
+from collections import deque
 from pathlib import Path
 
 import pytest
 
 from anomaly.base import EpisodeFilter
 from anomaly.cli import detect_stream
-from anomaly.series import SeriesDetector
+from anomaly.series import _COMPONENTS, SeriesDetector, _push
 from tests.anomaly.synthetic import ANOMALIES, BASES, make_series
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,3 +128,38 @@ def test_detect_cli_names_a_bad_header(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "timestamp and value" in done.stderr
+
+
+@pytest.mark.parametrize("limit", [1, 3, 7])
+def test_a_bounded_window_keeps_the_newest_values_oldest_first_like_a_deque(limit: int) -> None:
+    window: array[float] = array("d")
+    expected: deque[float] = deque(maxlen=limit)
+    for i in range(3 * limit + 2):
+        _push(window, float(i), limit)
+        expected.append(float(i))
+        assert list(window) == list(expected)
+
+
+def test_the_detector_windows_hold_the_latest_values_once_they_have_wrapped_around() -> None:
+    detector = SeriesDetector(short_window=5, reference_window=20)
+    values = [float((i * 7919) % 101) + i / 1000 for i in range(200)]  # distinct, unordered
+    for i, value in enumerate(values):
+        detector.learn_one({"value": value, "timestamp": 1_700_000_000 + 600 * i})
+    assert list(detector._recent) == values[-5:]
+    assert list(detector._steps) == [abs(b - a) for a, b in zip(values[-11:-1], values[-10:], strict=True)]
+    assert list(detector._reference) == values[-25:-5]
+    assert list(detector._reference_sorted) == sorted(values[-25:-5])
+    assert len(detector._pattern_residuals) <= 10
+    assert len(detector._pending) == 3 * 5 * len(_COMPONENTS)  # three short windows of rows wait
+
+
+def test_the_oldest_waiting_row_becomes_the_records_only_when_the_queue_is_full() -> None:
+    detector = SeriesDetector(short_window=5)
+    flat = _COMPONENTS.index("flat")
+    for i in range(20 + 15):  # rows are kept from the 21st point on; 15 rows fill the queue
+        detector.learn_one({"value": float(i)})
+    assert list(detector._records) == [0.0] * len(_COMPONENTS)
+    detector.learn_one({"value": 35.0})
+    # The first row (its "flat" statistic: a run of one value) has now been learned as the records.
+    assert detector._records[flat] == 1.0
+    assert len(detector._pending) == 15 * len(_COMPONENTS)

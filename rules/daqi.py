@@ -16,7 +16,7 @@ touch alerts or storage.
 from __future__ import annotations
 
 import math
-from collections import deque
+from array import array
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -104,28 +104,51 @@ class SiteAirQuality:
     pollutants: tuple[PollutantLevel, ...]
 
 
-@dataclass
 class _RunningMean:
-    window_ms: int
-    points: deque[tuple[int, float]] = field(default_factory=deque)
-    total: float = 0.0
+    """The mean of the readings of the last ``window_ms``, in arrival order.
+
+    Times and values are kept in two flat arrays (16 bytes a reading) rather than a deque of (time, value)
+    tuples (about 100): a site keeps a day of readings for each of its pollutants. Readings that have left the
+    window are skipped by ``_head`` and cut off in one go once they are half of the arrays, so dropping the
+    oldest reading does not move the whole day's arrays on every reading.
+    """
+
+    __slots__ = ("_head", "_times", "_values", "total", "window_ms")
+
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
+        self._times: array[int] = array("q")
+        self._values: array[float] = array("d")
+        self._head = 0  # index of the oldest reading still in the window
+        self.total = 0.0
+
+    def __len__(self) -> int:
+        return len(self._times) - self._head
 
     def add(self, ts_ms: int, value: float) -> None:
-        self.points.append((ts_ms, value))
+        times, values = self._times, self._values
+        times.append(ts_ms)
+        values.append(value)
         self.total += value
-        while self.points and self.points[0][0] <= ts_ms - self.window_ms:
-            self.total -= self.points.popleft()[1]
-        if len(self.points) == 1:
+        head = self._head
+        while head < len(times) and times[head] <= ts_ms - self.window_ms:
+            self.total -= values[head]
+            head += 1
+        if 2 * head >= len(times):
+            del times[:head], values[:head]
+            head = 0
+        self._head = head
+        if len(self) == 1:
             self.total = value  # re-anchor the sum so float error cannot accumulate over months
 
     def mean(self) -> float:
-        return self.total / len(self.points)
+        return self.total / len(self)
 
     def span_ms(self) -> int:
-        return self.points[-1][0] - self.points[0][0] if self.points else 0
+        return self._times[-1] - self._times[self._head] if len(self) else 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Site:
     means: dict[str, _RunningMean] = field(default_factory=dict)
     updated_ms: int = 0
@@ -166,7 +189,7 @@ class DaqiRules:
     def _levels(self, site: _Site, cfg: DaqiRule) -> list[PollutantLevel]:
         levels = []
         for metric, running in site.means.items():
-            if not running.points:
+            if not len(running):
                 continue
             label, hours, _ = POLLUTANTS[metric]
             mean = running.mean()

@@ -128,3 +128,38 @@ def test_a_mean_hovering_at_the_moderate_boundary_does_not_flap() -> None:
         findings += eng.process(air_reading(0, ts, no2_ugm3=180.0 if (step // 6) % 2 else 222.0))
         ts += 5 * MINUTE
     assert len(of(findings, "daqi")) == 1
+
+
+def test_a_running_mean_drops_readings_once_they_are_a_whole_window_old() -> None:
+    from rules.daqi import _RunningMean
+
+    running = _RunningMean(window_ms=HOUR)
+    running.add(0, 10.0)
+    running.add(30 * MINUTE, 20.0)
+    assert (len(running), running.mean(), running.span_ms()) == (2, 15.0, 30 * MINUTE)
+    running.add(HOUR, 60.0)  # the reading at 0 is exactly one window old: out
+    assert (len(running), running.mean(), running.span_ms()) == (2, 40.0, 30 * MINUTE)
+    running.add(3 * HOUR, 7.0)  # a gap longer than the window leaves only the new reading
+    assert (len(running), running.mean(), running.span_ms()) == (1, 7.0, 0)
+
+
+def test_a_running_mean_matches_a_plain_window_over_many_wrap_arounds() -> None:
+    from collections import deque
+
+    from rules.daqi import _RunningMean
+
+    running = _RunningMean(window_ms=HOUR)
+    window: deque[tuple[int, float]] = deque()
+    ts = 0
+    for i in range(2000):
+        ts += (i * 7) % 23 * MINUTE // 4  # uneven gaps, some of them zero
+        value = float((i * 37) % 101)
+        running.add(ts, value)
+        window.append((ts, value))
+        while window[0][0] <= ts - HOUR:
+            window.popleft()
+        assert len(running) == len(window)
+        assert running.mean() == pytest.approx(sum(v for _, v in window) / len(window))
+        assert running.span_ms() == window[-1][0] - window[0][0]
+    # the readings that left the window do not pile up in memory
+    assert len(running._times) <= 2 * len(window) + 1

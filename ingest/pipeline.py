@@ -5,7 +5,8 @@ Threads and their jobs:
 - the batch worker decodes, builds line protocol, and flushes by size or age: dead letters committed to the
   relational store, readings written to InfluxDB or the spool, then — and only then — PUBACKs sent;
 - the replay thread drains the spool when InfluxDB is back;
-- the hand-on thread passes stored readings to the sinks (rules, detectors) so a slow rule never stalls ingest.
+- the hand-on thread passes stored readings to the sinks (the evaluation process's pipe, the bench's timing log)
+  so a slow rule never stalls ingest.
 A message that cannot be stored stays unacknowledged and the broker delivers it again.
 """
 

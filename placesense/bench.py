@@ -53,7 +53,8 @@ from ingest.pipeline import subscriptions
 from placesense.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats
 from placesense.errors import PlacesenseError
 from placesense.localstack import InfluxDB, Mosquitto, running
-from placesense.service import Service, settle_memory
+from placesense.memory import settle_memory
+from placesense.service import Service
 from placesense.settings import Settings, load_settings
 
 MEASUREMENTS = ("home", "soil", "air")

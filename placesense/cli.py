@@ -17,7 +17,7 @@ from placesense.errors import PlacesenseError
 
 # name -> (module with configure/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("placesense.serve_cli", "run ingest, rules, anomaly detection and the API in one process"),
+    "serve": ("placesense.serve_cli", "run ingest and the API, with rules and anomaly detection in a child process"),
     "simulate": ("firmware_sim.cli", "run simulated device firmware that publishes over MQTT"),
     "detect": ("anomaly.cli", "score a timestamp,value CSV with the streaming anomaly detector"),
     "evaluate": ("anomaly.evaluate_cli", "measure routine-change detection on simulated homes"),

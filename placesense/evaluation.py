@@ -31,18 +31,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devices.readings import Reading
 from devices.registry import Registry
-from ingest.metrics import IngestMetrics
 from placesense.clock import Clock, EventClock, make_clock
 from placesense.errors import EvaluationUnavailable, PlacesenseError
-from rules.alerts import AlertService
+from placesense.memory import settle_memory
 from rules.config import RulesConfig
-from rules.daqi import SiteAirQuality
-from rules.findings import Finding
-from rules.watering import WateringNeed
+
+if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its memory down
+    from ingest.metrics import IngestMetrics
+    from rules.alerts import AlertService
+    from rules.daqi import SiteAirQuality
+    from rules.findings import Finding
+    from rules.watering import WateringNeed
 
 log = logging.getLogger("placesense.evaluation")
 
@@ -137,6 +140,7 @@ def _child_main(conn: Connection, spec: EvaluationSpec) -> None:
         datefmt="%Y-%m-%dT%H:%M:%S",
     )
     core = _Core(spec)
+    settle_memory()  # the learned state is the big heap here; keep full collections rare and short
     try:
         conn.send(("ready", os.getpid()))
         _serve(conn, core)

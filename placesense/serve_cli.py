@@ -1,4 +1,4 @@
-"""``placesense serve``: ingest, rules, anomaly detection and the API in one process."""
+"""``placesense serve``: ingest and the API in one process, the rules and anomaly detection in a child it starts."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from placesense.service import Service, settle_memory
+    from placesense.memory import settle_memory
+    from placesense.service import Service
 
     overrides = {}
     if args.clock:

@@ -6,7 +6,6 @@ This is the only place that builds clients and wires the rooms together. ``Servi
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("placesense.service")
 
-# Allocations between young-generation collections (Python's default is 700); see ``settle_memory``.
-GC_YOUNG_THRESHOLD = 10_000
 
 
 def influx_config(settings: Settings) -> InfluxConfig:
@@ -172,19 +169,6 @@ class Service:
             except Exception:
                 log.exception("error while stopping")
         self.influx.close()
-
-
-def settle_memory() -> None:
-    """Call once the service is built, before it runs: keeps the garbage collector's pauses short.
-
-    Python's full collection walks every tracked object; with a fleet's registry, rule state and detectors that
-    took up to 160 ms each time, stalling ingest and alerts (the bench's p99 latencies). What exists now (modules,
-    the registry, configuration) lives as long as the process, so it is moved out of the collector's sight, and
-    young objects are collected in larger steps, so fewer survivors reach the old generation.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 def _alert_mqtt_client(settings: Settings) -> mqtt.Client:

@@ -34,6 +34,20 @@ def test_offline_time_grows_with_a_slow_reporting_interval() -> None:
     assert [f.at_ms for f in bed] == [START + 7 * HOUR + 4 * HOUR]  # 4 × the hourly interval
 
 
+def test_the_usual_interval_is_the_median_of_the_last_25_gaps_only() -> None:
+    eng = engine(only_rules({"offline"}), registry(beds=1, sites=0))
+    times = [START + i * 15 * MINUTE for i in range(31)]  # 30 gaps of 15 min, then 13 of 100 min
+    times += [times[-1] + i * 100 * MINUTE for i in range(1, 14)]
+    last = times[-1]
+    readings = [soil_reading(0, t, 40.0 + i % 2) for i, t in enumerate(times)]
+    findings = of(run(eng, readings, until_ms=last + 24 * HOUR), "device_offline")
+    # The 25 gaps kept are 12 of 15 min and 13 of 100 min: 4 × a 100 min median. Counting every gap ever
+    # seen, the median would be 15 min and the device offline at the 2 h floor.
+    bed = [f for f in findings if f.subject == "bed-0"]
+    assert [f.at_ms for f in bed] == [last + 4 * 100 * MINUTE]
+    assert "it usually reports every 1 h 40 min" in bed[0].message
+
+
 def test_per_device_override_from_the_registry() -> None:
     reg = registry(beds=1, sites=0, device_rules={"bed-0-soil": {"offline": {"after_minutes": {"soil": 600}}}})
     eng = engine(only_rules({"offline"}), reg)

@@ -7,9 +7,9 @@ series and timestamp, so a redelivered message overwrites itself instead of doub
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
+from math import isfinite
 
 from devices.readings import Reading
 
@@ -50,10 +50,9 @@ def escape_string_field(text: str) -> str:
 
 
 def format_float(value: float) -> str:
-    if not math.isfinite(value):
+    if not isfinite(value):
         raise ValueError("line protocol cannot carry NaN or infinity")
-    text = repr(float(value))
-    return text
+    return repr(float(value))
 
 
 def series_key(reading: Reading) -> str:
@@ -84,8 +83,22 @@ class LineEncoder:
         return f"{key} {_fields(reading)} {reading.ts_ms}"
 
 
+# Field keys are metric names, a few dozen in all: each is escaped once. Bounded in case a caller invents more.
+_FIELD_PREFIXES: dict[str, str] = {}
+_MAX_FIELD_PREFIXES = 10_000
+
+
+def _field_prefix(name: str) -> str:
+    prefix = _FIELD_PREFIXES.get(name)
+    if prefix is None:
+        prefix = escape_key(name) + "="
+        if len(_FIELD_PREFIXES) < _MAX_FIELD_PREFIXES:
+            _FIELD_PREFIXES[name] = prefix
+    return prefix
+
+
 def _fields(reading: Reading) -> str:
-    fields = [f"{escape_key(name)}={format_float(value)}" for name, value in sorted(reading.metrics.items())]
+    fields = [_field_prefix(name) + format_float(value) for name, value in sorted(reading.metrics.items())]
     if reading.battery_pct is not None:
         fields.append(f"battery_pct={format_float(reading.battery_pct)}")
     if reading.seq is not None:

@@ -20,15 +20,20 @@ class Timers(Generic[K]):
     """Deadlines by key; one deadline per key (setting again moves it)."""
 
     def __init__(self) -> None:
-        self._due: dict[K, tuple[int, int]] = {}
+        # key -> its live heap entry (the very tuple in ``_heap``, so a live deadline costs one tuple, not two).
+        # Entries in the heap that are no longer a key's live entry are stale: skipped when they come up.
+        self._due: dict[K, tuple[int, int, K]] = {}
         self._heap: list[tuple[int, int, K]] = []
-        self._serial = 0
+        self._serial = 0  # ties on the due time go in the order the timers were set
 
     def set(self, key: K, due_ms: int) -> None:
         self._serial += 1
-        self._due[key] = (due_ms, self._serial)
-        heapq.heappush(self._heap, (due_ms, self._serial, key))
-        if len(self._heap) > 4 * len(self._due) + 64:
+        entry = (due_ms, self._serial, key)
+        self._due[key] = entry
+        heapq.heappush(self._heap, entry)
+        # Every reading moves its device's deadline, leaving a stale entry behind: rebuild once they are as many
+        # as the live ones, so the heap stays under twice the timers (rebuilding costs O(n) per n sets).
+        if len(self._heap) > 2 * len(self._due) + 64:
             self._compact()
 
     def cancel(self, key: K) -> None:
@@ -40,9 +45,9 @@ class Timers(Generic[K]):
 
     def next_due(self) -> int | None:
         while self._heap:
-            due, serial, key = self._heap[0]
-            if self._due.get(key) == (due, serial):
-                return due
+            entry = self._heap[0]
+            if self._due.get(entry[2]) is entry:
+                return entry[0]
             heapq.heappop(self._heap)
         return None
 
@@ -50,12 +55,13 @@ class Timers(Generic[K]):
         """Remove and return the timers due at or before ``now_ms``, earliest first."""
         fired: list[tuple[int, K]] = []
         while self._heap and self._heap[0][0] <= now_ms:
-            due, serial, key = heapq.heappop(self._heap)
-            if self._due.get(key) == (due, serial):
+            entry = heapq.heappop(self._heap)
+            due, _, key = entry
+            if self._due.get(key) is entry:
                 del self._due[key]
                 fired.append((due, key))
         return fired
 
     def _compact(self) -> None:
-        self._heap = [(due, serial, key) for key, (due, serial) in self._due.items()]
+        self._heap = list(self._due.values())
         heapq.heapify(self._heap)

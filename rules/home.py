@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from devices.readings import Reading
@@ -61,6 +61,8 @@ NOT_UP_ROOMS = frozenset({"bedroom", "bathroom"})
 LEFT_HOME_MS = 2 * MINUTE_MS
 
 Evidence = dict[str, float | int | str | None]
+HISTORY_KEPT = 60  # days (or nights) of each learned history a home keeps
+T = TypeVar("T")
 
 
 def _room(name: str | None) -> str:
@@ -100,6 +102,14 @@ def counted_until(since_ms: int, minutes: float, window: Window, tz: ZoneInfo) -
     raise AssertionError("unreachable: a daily window adds time every day")
 
 
+def _keep_last(items: list[T], item: T, limit: int) -> None:
+    """Append ``item`` and drop the oldest beyond ``limit``: a deque's ``maxlen`` in a list, which costs 56 bytes
+    empty where a deque costs 760 (a home has five of these histories, most of them short for weeks)."""
+    items.append(item)
+    if len(items) > limit:
+        del items[0]
+
+
 def _quantile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     position = q * (len(ordered) - 1)
@@ -108,7 +118,7 @@ def _quantile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Home:
     tz: ZoneInfo
     last_activity_ms: int | None = None
@@ -120,11 +130,11 @@ class _Home:
     active_hours: dict[date, int] = field(default_factory=dict)
     # wake-up
     up_day: date | None = None
-    wake_minutes: deque[tuple[date, int]] = field(default_factory=lambda: deque(maxlen=60))
+    wake_minutes: list[tuple[date, int]] = field(default_factory=list)  # oldest first, as all the histories
     not_up_active: bool = False
     # kitchen
     kitchen_day: date | None = None
-    kitchen_minutes: deque[tuple[date, int]] = field(default_factory=lambda: deque(maxlen=60))
+    kitchen_minutes: list[tuple[date, int]] = field(default_factory=list)
     no_kitchen_active: bool = False
     # inactivity
     inactivity_active: bool = False
@@ -134,13 +144,13 @@ class _Home:
     bath_stay_active: bool = False
     # bathroom visits per period (a day and the night after it), keyed by the period's date: (night, total)
     visits: dict[date, list[int]] = field(default_factory=dict)
-    visit_history: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=60))
+    visit_history: list[tuple[int, int]] = field(default_factory=list)
     # the totals of the periods before this one, newest last: a rise that lasts several days adds up
-    recent_totals: deque[int] = field(default_factory=lambda: deque(maxlen=2))
+    recent_totals: list[int] = field(default_factory=list)  # at most two
     visits_active: bool = False
     # kitchen uses (kettle boils, fridge openings) per day
     kitchen_uses: dict[date, int] = field(default_factory=dict)
-    kitchen_history: deque[int] = field(default_factory=lambda: deque(maxlen=60))
+    kitchen_history: list[int] = field(default_factory=list)
     reduced_kitchen_active: bool = False
     kettle_on: bool = False
     # night door
@@ -310,7 +320,7 @@ class HomeRules:
         home.up_day = today
         first = minutes_of_day(ts, home.tz)
         usual = self._usual_wake(home, cfg, today)
-        home.wake_minutes.append((today, first))
+        _keep_last(home.wake_minutes, (today, first), HISTORY_KEPT)
         if not home.not_up_active:
             return []
         home.not_up_active = False
@@ -380,7 +390,7 @@ class HomeRules:
         if home.kitchen_day == today:
             return []
         home.kitchen_day = today
-        home.kitchen_minutes.append((today, minutes_of_day(reading.ts_ms, home.tz)))
+        _keep_last(home.kitchen_minutes, (today, minutes_of_day(reading.ts_ms, home.tz)), HISTORY_KEPT)
         if not home.no_kitchen_active:
             return []
         home.no_kitchen_active = False
@@ -416,7 +426,7 @@ class HomeRules:
             del home.kitchen_uses[old]
         history = list(home.kitchen_history)[-cfg.history_days :]
         if len(history) < cfg.min_history_days:
-            home.kitchen_history.append(uses)
+            _keep_last(home.kitchen_history, uses, HISTORY_KEPT)
             return []
         usual = statistics.fmean(history)
         low = uses <= cfg.max_share_of_usual * usual and poisson_cdf(uses, usual) < cfg.improbability
@@ -428,7 +438,7 @@ class HomeRules:
                 f"over the last {len(history)} days."
             )
             return [self._finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, True, evidence)]
-        home.kitchen_history.append(uses)
+        _keep_last(home.kitchen_history, uses, HISTORY_KEPT)
         if home.reduced_kitchen_active:
             home.reduced_kitchen_active = False
             message = f"Kitchen used {uses} times yesterday, back to about the usual {usual:.0f}."
@@ -575,10 +585,10 @@ class HomeRules:
         for old in [d for d in home.night_door_openings if d < period - timedelta(days=2)]:
             del home.night_door_openings[old]
         previous = list(home.recent_totals)
-        home.recent_totals.append(total)
+        _keep_last(home.recent_totals, total, 2)
         history = list(home.visit_history)[-cfg.history_nights :]
         if len(history) < cfg.min_history_nights:
-            home.visit_history.append((night, total))
+            _keep_last(home.visit_history, (night, total), HISTORY_KEPT)
             return []
         usual_night = max(0.25, statistics.fmean(n for n, _ in history))
         usual_total = max(1.0, statistics.fmean(t for _, t in history))
@@ -616,7 +626,7 @@ class HomeRules:
                 f"last {len(history)} days. More visits can be an early sign of a urinary infection."
             )
             return [self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)]
-        home.visit_history.append((night, total))  # an unusual day is not learned as normal
+        _keep_last(home.visit_history, (night, total), HISTORY_KEPT)  # an unusual day is not learned as normal
         if home.visits_active:
             home.visits_active = False
             message = (

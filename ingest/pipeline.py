@@ -82,7 +82,8 @@ class Pipeline:
         self.sinks = list(sinks)
         self.consumer = MqttConsumer(config.mqtt, self._enqueue, metrics)
         self._encoder = LineEncoder()
-        self._inbox: queue.Queue[Message] = queue.Queue(maxsize=max(1000, config.mqtt.receive_maximum * 2))
+        # Read bursts from paho's thread. The Receive Maximum bounds the messages in them; this bounds the bursts.
+        self._inbox: queue.Queue[list[Message]] = queue.Queue(maxsize=max(1000, config.mqtt.receive_maximum * 2))
         self._handoff: queue.Queue[list[Reading] | None] = queue.Queue(maxsize=64)
         self._stopping = threading.Event()
         self._evaluate_until = 0.0
@@ -92,7 +93,7 @@ class Pipeline:
         metrics.gauge("placesense_spool_bytes", lambda: float(writer.spool.size_bytes))
         metrics.gauge("placesense_influx_up", lambda: 1.0 if writer.influx_up else 0.0)
         metrics.gauge("placesense_mqtt_connected", lambda: 1.0 if self.consumer.connected.is_set() else 0.0)
-        metrics.gauge("placesense_ingest_queue_depth", lambda: float(self._inbox.qsize()))
+        metrics.gauge("placesense_ingest_queue_depth", lambda: float(self._queued()))
 
     # lifecycle
 
@@ -128,10 +129,15 @@ class Pipeline:
 
     # receive (paho network thread)
 
-    def _enqueue(self, message: Message) -> None:
+    def _enqueue(self, messages: list[Message]) -> None:
         # Blocking here stops paho reading the socket, which pushes back on the broker; the Receive Maximum
         # keeps this from happening for QoS 1 traffic in normal operation.
-        self._inbox.put(message)
+        self._inbox.put(messages)
+
+    def _queued(self) -> int:
+        """Messages received and not yet taken into a batch."""
+        with self._inbox.mutex:
+            return sum(len(burst) for burst in self._inbox.queue)
 
     # decode
 
@@ -208,43 +214,51 @@ class Pipeline:
 
     def _batch_loop(self) -> None:
         batch = _Batch()
-        counted = 0
+        carried: list[Message] = []  # the rest of a burst that did not fit in the last batch
+        max_points = self.config.batch_max_points
         max_age = self.config.batch_max_ms / 1000
         linger = min(self.config.batch_linger_ms / 1000, max_age)
         while True:
             # With a batch open, wait a little for more, but a quiet moment ends it: under load the inbox is never
             # quiet and batches grow to their limits; at a trickle each reading is stored (and alerted on) at once.
-            remaining = batch.started + max_age - time.monotonic()
-            timeout = max(0.0, min(linger, remaining)) if batch.messages else max_age
-            try:
-                message = self._inbox.get(timeout=timeout)
-            except queue.Empty:
-                message = None
-            if message is not None:
+            burst: list[Message] | None
+            if carried:
+                burst, carried = carried, []
+            else:
+                remaining = batch.started + max_age - time.monotonic()
+                timeout = max(0.0, min(linger, remaining)) if batch.messages else max_age
+                try:
+                    burst = self._inbox.get(timeout=timeout)
+                except queue.Empty:
+                    burst = None
+            if burst is not None:
                 if not batch.messages:
                     batch.started = time.monotonic()
-                batch.messages.append(message)
-                self._classify(message, batch)
-                # Drain what is already waiting without going back to the clock for each message.
-                while len(batch.messages) < self.config.batch_max_points:
+                # Take what is already waiting without going back to the clock for each burst.
+                received = 0
+                while True:
+                    room = max_points - len(batch.messages)
+                    if len(burst) > room:
+                        burst, carried = burst[:room], burst[room:]
+                    for message in burst:
+                        batch.messages.append(message)
+                        self._classify(message, batch)
+                    received += len(burst)
+                    if carried or len(batch.messages) >= max_points:
+                        break
                     try:
-                        message = self._inbox.get_nowait()
+                        burst = self._inbox.get_nowait()
                     except queue.Empty:
                         break
-                    batch.messages.append(message)
-                    self._classify(message, batch)
-            if message is not None:
                 # Counted here, once per drain, rather than per message on paho's network thread.
-                self.metrics.inc("placesense_messages_received_total", len(batch.messages) - counted)
-                counted = len(batch.messages)
-            full = len(batch.messages) >= self.config.batch_max_points
+                self.metrics.inc("placesense_messages_received_total", received)
+            full = len(batch.messages) >= max_points
             old = bool(batch.messages) and time.monotonic() - batch.started >= max_age
-            quiet = message is None and bool(batch.messages)
+            quiet = burst is None and bool(batch.messages)
             if full or old or quiet or (self._stopping.is_set() and batch.messages):
                 self._flush(batch)
                 batch = _Batch()
-                counted = 0
-            if self._stopping.is_set() and self._inbox.empty() and not batch.messages:
+            if self._stopping.is_set() and not carried and self._inbox.empty() and not batch.messages:
                 self._handoff.put(None)
                 return
 

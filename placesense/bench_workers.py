@@ -202,23 +202,24 @@ def ingest_receive(args: argparse.Namespace) -> int:
     tally = _Tally(args.expect)
     held: list[Message] = []
 
-    def on_message(message: Message) -> None:
-        tally.count()
-        held.append(message)
-        if len(held) >= 200 or tally.done.is_set():
-            consumer.ack(held)
-            held.clear()
+    def on_messages(messages: list[Message]) -> None:
+        for message in messages:
+            tally.count()
+            held.append(message)
+            if len(held) >= 200 or tally.done.is_set():
+                consumer.ack(held)
+                held.clear()
 
     config = MqttConfig(args.host, args.port, args.client_id, (f"{args.prefix}#",),
                         receive_maximum=args.receive_maximum)
-    consumer = MqttConsumer(config, on_message)
+    consumer = MqttConsumer(config, on_messages)
     consumer.start()
     if not consumer.wait_connected(10):
         raise SystemExit("ingest's consumer was not subscribed within 10 s")
     consumer.stop()  # the broker keeps the session and queues the backlog, as for the bare subscriber
     _say("ready")
     _wait_for_go()
-    consumer = MqttConsumer(config, on_message)
+    consumer = MqttConsumer(config, on_messages)
     consumer.start()
     tally.done.wait(args.timeout)
     consumer.stop()

@@ -26,9 +26,9 @@ class Inbox:
         self.messages: list[Message] = []
         self._lock = threading.Lock()
 
-    def __call__(self, message: Message) -> None:
+    def __call__(self, messages: list[Message]) -> None:
         with self._lock:
-            self.messages.append(message)
+            self.messages.extend(messages)
 
     def take(self) -> list[Message]:
         with self._lock:

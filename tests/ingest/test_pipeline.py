@@ -7,8 +7,10 @@ from collections.abc import Callable
 
 import orjson
 
-from placesense.localstack import InfluxDB
+from devices.registry import Registry
+from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
+from placesense.settings import Settings
 from tests.helpers import eventually, influx_count, influx_query
 
 
@@ -108,3 +110,30 @@ def test_status_messages_update_device_state(service: Service, publisher: Callab
     publisher(f"{prefix}placesense/v1/air/air-01-aq/status", b"offline", retain=False)
     state = eventually(lambda: service.device_states.get("air-01-aq"), what="a device state")
     assert state.online is False
+
+
+def test_a_backlog_arriving_in_large_bursts_is_cut_into_batches_of_the_configured_size(
+    mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry: Registry,
+    settings_for: Callable[..., Settings], publisher: Callable[..., None],
+) -> None:
+    # The broker queues a backlog for the persistent session while ingest is away, then sends it as fast as the
+    # Receive Maximum allows: paho's thread hands it on in bursts far larger than a batch.
+    settings = settings_for(mosquitto, influx, influx_db, batch_max_points=7)
+    first = Service.build(settings, registry=registry)
+    first.start()
+    assert first.pipeline.consumer.wait_connected(10)
+    first.stop()
+    base = int(time.time() * 1000) - 3_600_000
+    total = 500
+    for i in range(total):
+        publisher(f"{settings.topic_prefix}{AIR}", _canonical(base + i, i, pm2_5_ugm3=5 + i % 7))
+    batches: list[int] = []
+    service = Service.build(settings, registry=registry, sinks=[lambda readings: batches.append(len(readings))])
+    service.start()
+    try:
+        eventually(lambda: sum(batches) == total, what="the backlog stored")
+        assert max(batches) == 7 and len(batches) >= total // 7
+        assert service.metrics.value("placesense_messages_received_total") == total
+        assert influx_count(influx.url, influx_db, "air") == total
+    finally:
+        service.stop()

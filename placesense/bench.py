@@ -182,6 +182,34 @@ class RssPeak:
         self.peak_bytes = max(self.peak_bytes, sum(parts.values()))
 
 
+class CpuMeter:
+    """CPU time (user + system) processes spend over a part of the bench: a figure machine load barely moves,
+    unlike wall-clock rates, so it shows where the work goes."""
+
+    def __init__(self) -> None:
+        self._start: dict[str, tuple[psutil.Process, float]] = {}
+
+    def watch(self, name: str, pid: int | None) -> None:
+        if pid is None:
+            return
+        try:
+            process = psutil.Process(pid)
+            times = process.cpu_times()
+        except psutil.Error:
+            return
+        self._start[name] = (process, times.user + times.system)
+
+    def per_message_us(self, messages: int) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for name, (process, start) in self._start.items():
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            used[name] = round((times.user + times.system - start) / max(1, messages) * 1e6, 1)
+        return used
+
+
 @dataclass
 class StoredLog:
     """What the bench's sink saw: per batch, when it was handed on, and its readings' event and receive times."""
@@ -258,6 +286,8 @@ class BenchRun:
     rss: RssPeak = field(default_factory=RssPeak)
     client_ids: list[str] = field(default_factory=list)
     databases: list[str] = field(default_factory=list)
+    server_pids: dict[str, int] = field(default_factory=dict)  # the servers the bench started, if it did
+    drain_cpu_us: dict[str, float] = field(default_factory=dict)
 
     @property
     def mqtt_host(self) -> str:
@@ -415,9 +445,15 @@ class BenchRun:
         service = Service.build(settings, registry=self.registry, sinks=[log])
         settle_memory()  # as ``placesense serve`` does
         _progress("pipeline capacity: service started, draining the backlog")
+        cpu = CpuMeter()
+        cpu.watch("ingest_api", os.getpid())
+        for name, pid in self.server_pids.items():
+            cpu.watch(name, pid)
         service.start()
+        cpu.watch("evaluation", service.evaluator.pid)  # from when it is ready: its start-up is not the drain's
         try:
             self.wait_stored(service, log, "pipeline capacity", self.workload.messages)
+            self.drain_cpu_us = cpu.per_message_us(self.workload.messages)
         finally:
             service.stop()
         dead = int(service.metrics.value("placesense_dead_letters_total"))
@@ -565,6 +601,8 @@ def measure(bench: BenchRun) -> dict[str, Any]:
             "ingest_receive_msgs_per_s": round(ingest_receive_rate, 1),
         },
         "ratio": round(capacity / slower_raw, 3) if slower_raw else 0.0,
+        # CPU each process spent per message while the backlog drained; where the two cores went
+        "drain_cpu_us_per_msg": bench.drain_cpu_us,
         "live": live,
         "published": published,
         "dead_letters": drain_dead + int(live["dead_letters"]),
@@ -585,8 +623,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "process publishes live. Starts its own mosquitto and InfluxDB in a temporary folder unless\n"
         "--mqtt-url and --influx-url are given. Progress goes to stderr; the last stdout line is one JSON object:\n"
         "messages, devices, throughput_msgs_per_s, publish_to_stored_ms {p50,p99}, event_to_alert_ms {p50,p99},\n"
-        "peak_rss_mb, lost, raw {mqtt_receive_msgs_per_s, influx_write_points_per_s}, ratio (pipeline rate /\n"
-        "lower raw rate), plus details. See docs/benchmarks.md for recorded results."
+        "peak_rss_mb (the service's two processes summed), lost, raw {mqtt_receive_msgs_per_s,\n"
+        "influx_write_points_per_s}, ratio (pipeline rate / lower raw rate), plus details: peak_rss_mb_by_process,\n"
+        "drain_cpu_us_per_msg (CPU per message of each process while the backlog drained), live. See\n"
+        "docs/benchmarks.md for recorded results."
     )
     parser.add_argument("--messages", type=int, default=100_000, metavar="N",
                         help="messages per timed part (default: %(default)s)")
@@ -627,13 +667,16 @@ def run(args: argparse.Namespace) -> int:
     workload = Workload(registry, args.messages, base_ms)
     try:
         if args.mqtt_url:
-            result = _measure_with(args, formats, registry, workload, args.mqtt_url, args.influx_url, workdir)
+            result = _measure_with(args, formats, registry, workload, args.mqtt_url, args.influx_url, workdir, {})
         else:
             broker = Mosquitto(workdir / "mosquitto")
             influx = InfluxDB(workdir / "influxdb")
             _progress(f"starting mosquitto on {broker.url} and InfluxDB on {influx.url}")
             with running(broker, influx):
-                result = _measure_with(args, formats, registry, workload, broker.url, influx.url, workdir)
+                pids = {"mosquitto": broker.proc.process, "influxdb": influx.proc.process}
+                server_pids = {name: p.pid for name, p in pids.items() if p is not None}
+                result = _measure_with(args, formats, registry, workload, broker.url, influx.url, workdir,
+                                       server_pids)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -649,8 +692,9 @@ def _measure_with(
     mqtt_url: str,
     influx_url: str,
     workdir: Path,
+    server_pids: dict[str, int],
 ) -> dict[str, Any]:
-    bench = BenchRun(args, formats, registry, workload, mqtt_url, influx_url, workdir)
+    bench = BenchRun(args, formats, registry, workload, mqtt_url, influx_url, workdir, server_pids=server_pids)
     try:
         return measure(bench)
     finally:

@@ -44,6 +44,12 @@ def _check_contract(result: dict[str, Any], messages: int, devices: int) -> None
     assert result["raw"]["ingest_receive_msgs_per_s"] > 0  # ingest's consumer drained the whole backlog
     assert result["raw"]["influx_write_points_per_s"] > 0
     assert result["peak_rss_mb"] > 0
+    # both of the service's processes are counted: ingest with the API, and the rules' evaluation process
+    parts = result["peak_rss_mb_by_process"]
+    assert set(parts) == {"ingest_api", "evaluation"} and all(v > 0 for v in parts.values())
+    assert result["peak_rss_mb"] >= max(parts.values())
+    assert result["drain_cpu_us_per_msg"]["ingest_api"] > 0
+    assert result["drain_cpu_us_per_msg"]["evaluation"] > 0  # the rules did work on the drained readings
     assert 0 < result["publish_to_stored_ms"]["p50"] <= result["publish_to_stored_ms"]["p99"]
 
 

@@ -33,6 +33,8 @@ from typing import Any
 from anomaly.base import NEUTRAL_SCORE, Detector, Features, severity_to_score
 
 _BUCKETS = 48  # hours of a weekday and of a weekend day: see ``SeriesDetector._bucket``
+# Where each per-bucket statistic starts in ``SeriesDetector._profile``: level, points seen, step size.
+_LEVEL, _COUNT, _STEP = 0, _BUCKETS, 2 * _BUCKETS
 _COMPONENTS = (
     "spike_up", "spike_down", "shift_up", "shift_down", "noisier", "quieter", "pattern_up", "pattern_down", "flat",
 )
@@ -104,8 +106,6 @@ class SeriesDetector(Detector):
         "_pattern_scale",
         "_pending",
         "_profile",
-        "_profile_count",
-        "_profile_step",
         "_recent",
         "_records",
         "_reference",
@@ -179,12 +179,12 @@ class SeriesDetector(Detector):
         self._first_ts: float | None = None
         self._last_ts: float | None = None
         self._interval_s = 0.0
-        # Per ``_bucket`` (48 hours of the week's two kinds of day), in flat arrays: a dict of floats per
-        # statistic was a third of a soil sensor's detector memory. A step not learned yet is NaN. Empty until the
-        # first timestamped point, so a fleet's new detectors cost little.
+        # Per ``_bucket`` (48 hours of the week's two kinds of day), the level, the number of points (a whole
+        # number, exact as a double) and the step size, one block of 48 after another in one flat array: a dict
+        # of floats per statistic was a third of a soil sensor's detector memory, and three arrays cost two more
+        # array headers. A step not learned yet is NaN. Empty until the first timestamped point, so a fleet's new
+        # detectors cost little.
         self._profile: array[float] = array("d")
-        self._profile_count: array[int] = array("q")
-        self._profile_step: array[float] = array("d")
         self._pattern_scale = 0.0
         self._pattern_n = 0
         self._pattern_residuals: array[float] = array("d")  # at most ``2 * short_window``
@@ -358,22 +358,22 @@ class SeriesDetector(Detector):
         return self._pattern_scale < 0.6 * self._long_scale
 
     def _expected(self, ts: float) -> float | None:
-        if not self._profile_count:
+        if not self._profile:
             return None
         bucket = self._bucket(ts)
         for key in (bucket, (bucket + 24) % 48):  # this kind of day, else the other
-            if self._profile_count[key] >= 3 * max(1, int(3600 / max(self._interval_s, 1.0))):
-                return self._profile[key]
+            if self._profile[_COUNT + key] >= 3 * max(1, int(3600 / max(self._interval_s, 1.0))):
+                return self._profile[_LEVEL + key]
         return None
 
     def _usual_step(self, ts: float) -> float:
-        if not self._profile_count:
+        if not self._profile:
             return self._floor_scale(self._step_scale)
         bucket = self._bucket(ts)
         needed = 3 * max(1, int(3600 / max(self._interval_s, 1.0)))
         for key in (bucket, (bucket + 24) % 48):
-            if self._profile_count[key] >= needed and not math.isnan(self._profile_step[key]):
-                return self._floor_scale(self._profile_step[key])
+            if self._profile[_COUNT + key] >= needed and not math.isnan(self._profile[_STEP + key]):
+                return self._floor_scale(self._profile[_STEP + key])
         return self._floor_scale(self._step_scale)
 
     def _update_seasonal(self, value: float, ts: float | None) -> None:
@@ -394,22 +394,21 @@ class SeriesDetector(Detector):
             size = abs(residual) if self._pattern_n <= 10 else min(abs(residual), 4.0 * self._pattern_scale)
             self._pattern_scale += max(0.01, 1.0 / self._pattern_n) * (size - self._pattern_scale)
             _push(self._pattern_residuals, residual, 2 * self.short_window)
-        if not self._profile_count:
-            self._profile = array("d", bytes(8 * _BUCKETS))
-            self._profile_count = array("q", bytes(8 * _BUCKETS))
-            self._profile_step = array("d", [math.nan]) * _BUCKETS
+        profile = self._profile
+        if not profile:
+            profile = self._profile = array("d", bytes(8 * 2 * _BUCKETS)) + array("d", [math.nan]) * _BUCKETS
         key = self._bucket(ts)
-        count = self._profile_count[key] + 1
-        self._profile_count[key] = count
+        count = profile[_COUNT + key] + 1
+        profile[_COUNT + key] = count
         per_day = max(1.0, 3600.0 / self._interval_s)
         rate = max(1.0 / count, 1.0 / (per_day * self.seasonal_days))
-        previous = self._profile[key] if count > 1 else value
-        self._profile[key] = previous + rate * (value - previous)
+        previous = profile[_LEVEL + key] if count > 1 else value
+        profile[_LEVEL + key] = previous + rate * (value - previous)
         if self._last is not None:
             step = abs(value - self._last)
-            usual = self._profile_step[key]
+            usual = profile[_STEP + key]
             if math.isnan(usual):
                 usual = step
             if count > 10:
                 step = min(step, 4.0 * usual)
-            self._profile_step[key] = usual + rate * (step - usual)
+            profile[_STEP + key] = usual + rate * (step - usual)

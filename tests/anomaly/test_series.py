@@ -150,6 +150,10 @@ def test_the_detector_windows_hold_the_latest_values_once_they_have_wrapped_arou
     assert list(detector._reference) == values[-25:-5]
     assert list(detector._reference_sorted) == sorted(values[-25:-5])
     assert len(detector._pattern_residuals) <= 10
+    # One profile array: 48 levels, 48 counts (every point after the first, which has no interval yet), 48 steps.
+    assert len(detector._profile) == 3 * 48
+    assert sum(detector._profile[48:96]) == 199
+    assert all(count == int(count) for count in detector._profile[48:96])
     assert len(detector._pending) == 3 * 5 * len(_COMPONENTS)  # three short windows of rows wait
 
 

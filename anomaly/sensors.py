@@ -53,14 +53,15 @@ _WHAT = {
 }
 
 
-@dataclass
+# Slots: one watch per soil sensor and two per air site, so a fleet holds thousands.
+@dataclass(slots=True)
 class _Watch:
     detector: EpisodeFilter
     flagged: bool = False
     normal_since_flag: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Device:
     watches: dict[str, _Watch] = field(default_factory=dict)
 

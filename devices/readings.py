@@ -8,8 +8,7 @@ Metric names are the same across sources and carry their unit in the name (``tem
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Domain = Literal["home", "soil", "air"]
 DOMAINS: tuple[Domain, ...] = ("home", "soil", "air")
@@ -43,12 +42,14 @@ METRIC_UNITS: dict[str, tuple[str, str, float, float]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One decoded, validated message from one device.
 
     ``ts_ms`` is event time (the device's clock where it has one, receive time otherwise);
     ``received_ms`` is when ingest received it. ``seq`` is the device's message counter, if it sends one.
+
+    A named tuple: immutable, built in a fraction of a frozen dataclass's time (one is built per message), and it
+    crosses the pipe to the evaluation process as a plain tuple.
     """
 
     domain: Domain

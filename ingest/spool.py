@@ -47,7 +47,7 @@ class Spool:
         with self._lock:
             if self._bytes + len(body) > self.max_bytes:
                 raise SpoolFullError(
-                    f"the spool in {self.directory} is full ({self._bytes // 1_000_000} MB); "
+                    f"the spool in {self.directory} is full ({self._bytes / 1e6:.1f} of {self.max_bytes / 1e6:g} MB); "
                     "InfluxDB has been unreachable for long. Free disk or raise PLACESENSE_SPOOL_MAX_MB."
                 )
             name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter):08d}"

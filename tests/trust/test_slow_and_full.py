@@ -127,11 +127,11 @@ def test_a_full_spool_stops_acknowledging_and_loses_nothing(
         total = 25_000  # about 2.5 MB of line protocol: well past the 1 MB spool
         _publish_soil(fast_publisher, service.settings.topic_prefix, base, 0, total)
         spool = service.pipeline.writer.spool
-        eventually(lambda: spool.size_bytes > 900_000, 60, "the spool to fill up")
+        # Full means the next batch does not fit: how close to the limit that leaves it depends on batch sizes.
+        eventually(lambda: "is full" in caplog.text, 60, "a log line saying the spool is full")
         stored_when_full = service.metrics.value("placesense_readings_stored_total")
-        assert stored_when_full < total
-        eventually(lambda: "is full" in caplog.text, 30, "a log line saying the spool is full")
-        assert spool.size_bytes <= spool.max_bytes
+        assert 0 < stored_when_full < total
+        assert 0 < spool.size_bytes <= spool.max_bytes
         assert service.pipeline.writer.influx_up is False
         own_influx.start()
         eventually(lambda: influx_count(own_influx.url, "fullspool", "soil") >= total, 120, "everything stored")

@@ -113,6 +113,60 @@ class _BufferedSocket:
         self._pos = end
         return buffer[pos:end]
 
+    def take_qos1_publishes(self, into: list[tuple[str, bytes, int, bool]]) -> int:
+        """Parse the complete MQTT 5 QoS 1 PUBLISH packets at the front of the buffer into ``into`` as
+        ``(topic, payload, packet id, retain)``; stop at anything else (or a packet not all here yet) and leave it
+        for paho. Call only between packets (paho has no partial packet). Returns how many were taken."""
+        buffer, pos = self._buffer, self._pos
+        end_of_data = len(buffer)
+        taken = 0
+        while pos < end_of_data:
+            command = buffer[pos]
+            if command & 0xF6 != 0x32:  # PUBLISH with QoS 1; DUP and RETAIN may be set
+                break
+            # remaining length (variable byte integer, at most 4 bytes)
+            at, length, shift = pos + 1, 0, 0
+            while at < end_of_data and shift <= 21:
+                byte = buffer[at]
+                at += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            else:
+                break  # incomplete or malformed: paho reads it and reports what is wrong
+            end = at + length
+            if end > end_of_data or length < 5:
+                break
+            # topic, packet id, properties (skipped: we announce no Topic Alias Maximum), payload
+            topic_end = at + 2 + (buffer[at] << 8 | buffer[at + 1])
+            props_at = topic_end + 2
+            if props_at >= end:
+                break
+            props, shift, mark = 0, 0, props_at
+            while mark < end and shift <= 21:
+                byte = buffer[mark]
+                mark += 1
+                props |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            else:
+                break
+            if mark + props > end:
+                break
+            # The broker checked the topic is UTF-8; a bad one still reaches the pipeline, as a dead letter.
+            into.append((
+                buffer[at + 2 : topic_end].decode("utf-8", "replace"),
+                buffer[mark + props : end],
+                buffer[topic_end] << 8 | buffer[topic_end + 1],
+                bool(command & 0x01),
+            ))
+            taken += 1
+            pos = end
+        self._pos = pos
+        return taken
+
     def pending(self) -> int:
         """Bytes readable without the kernel: what we buffered plus what TLS has decrypted. paho skips its
         ``select`` while this is non-zero."""
@@ -166,10 +220,17 @@ class _IngestClient(mqtt.Client):
         self._burst = burst
         try:
             rc = super().loop_read(max_packets)
+            fast = burst is not None and self._protocol == mqtt.MQTTv5
             for _ in range(_READ_BURST):
                 sock = self._sock
                 if rc != mqtt.MQTT_ERR_SUCCESS or sock is None or not sock.pending():  # type: ignore[attr-defined]
                     break
+                # Whole QoS 1 PUBLISH packets already buffered are parsed in one pass, without paho's per-packet
+                # state machine; anything else, or a packet cut by the buffer's end, goes through paho.
+                if fast and self._in_packet["command"] == 0 and sock.take_qos1_publishes(burst):  # type: ignore[attr-defined]
+                    with self._msgtime_mutex:
+                        self._last_bytes_received = mqtt.time_func()
+                    continue
                 rc = super().loop_read(1)
         finally:
             self._burst = None

@@ -82,6 +82,30 @@ def test_every_publish_arrives_as_sent(mosquitto: Mosquitto, v5_publisher: mqtt.
         consumer.stop()
 
 
+def test_a_backlog_read_in_large_chunks_arrives_exactly_as_sent(
+    mosquitto: Mosquitto, v5_publisher: mqtt.Client, unique: str
+) -> None:
+    # Queued for the session while the consumer is away, the backlog comes back to back: many packets per read,
+    # packets cut by the end of a read, a payload larger than a read. That is the consumer's one-pass parser.
+    prefix = f"t/{unique}/"
+    inbox = Inbox()
+    _consumer(mosquitto, f"c-{unique}", prefix, inbox, receive_maximum=5000).stop()
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.UserProperty = ("k", "v" * 200)
+    sizes = [0, 1, 127, 128, 16_383, 16_384, 300_000, 2_097_151, 2_097_152, *range(3000)]
+    sent = [(f"{prefix}b/{i}", bytes([i % 256]) * size, i % 7 == 0) for i, size in enumerate(sizes)]
+    for topic, payload, with_props in sent:
+        info = v5_publisher.publish(topic, payload, qos=1, properties=props if with_props else None)
+    info.wait_for_publish(30)
+    consumer = _consumer(mosquitto, f"c-{unique}", prefix, inbox, receive_maximum=5000)
+    try:
+        got = eventually(lambda: len(inbox.messages) >= len(sent) and list(inbox.messages), 30, "the backlog")
+        assert [(m.topic, m.payload) for m in got] == [(t, p) for t, p, _ in sent]
+        assert {m.qos for m in got} == {1} and len({m.mid for m in got}) > 1000
+    finally:
+        consumer.stop()
+
+
 def test_acknowledged_messages_are_not_redelivered_and_unacknowledged_ones_are(
     mosquitto: Mosquitto, v5_publisher: mqtt.Client, unique: str
 ) -> None:

@@ -53,6 +53,7 @@ SAVE_EVERY_S = 600.0
 CALL_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 RESTART_DELAY_S = (1.0, 30.0)  # first and longest wait before starting a child that died
+STALL_TIMEOUT_S = 60.0  # a child that answers nothing for this long while work waits is ended and started again
 
 @dataclass(frozen=True)
 class EvaluationSpec:
@@ -224,7 +225,10 @@ class Evaluator:
         self._process: Any = None
         self._receiver: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
-        self._in_flight = 0
+        self._in_flight = 0  # readings sent and not yet evaluated
+        self._outstanding = 0  # messages sent that expect an answer
+        self._last_heard = time.monotonic()
+        self.stall_timeout_s = STALL_TIMEOUT_S
 
     # lifecycle
 
@@ -232,9 +236,8 @@ class Evaluator:
         self._spawn()
         self._receiver = threading.Thread(target=self._receive_loop, name="evaluation-receive", daemon=True)
         self._receiver.start()
-        if not self.event_clock:
-            self._ticker = threading.Thread(target=self._tick_loop, name="evaluation-ticker", daemon=True)
-            self._ticker.start()
+        self._ticker = threading.Thread(target=self._tick_loop, name="evaluation-ticker", daemon=True)
+        self._ticker.start()
 
     def _spawn(self) -> None:
         parent, child = self._context.Pipe(duplex=True)
@@ -321,11 +324,15 @@ class Evaluator:
             conn = self._conn
             if conn is None:
                 raise EvaluationUnavailable("the evaluation process is not running")
+            if self._outstanding == 0:
+                self._last_heard = time.monotonic()  # waiting starts now, not at the last answer
             try:
                 conn.send(message)
             except OSError as exc:  # the child died; the receiver starts another
                 raise EvaluationUnavailable(f"the evaluation process is gone ({exc})") from exc
             self._in_flight += count
+            if message[0] != "stop":
+                self._outstanding += 1
 
     # the receiver thread
 
@@ -343,6 +350,9 @@ class Evaluator:
                     return
                 delay = next_delay
                 continue
+            with self._send_lock:
+                self._last_heard = time.monotonic()
+                self._outstanding = max(0, self._outstanding - 1)
             kind = message[0]
             if kind == "findings":
                 self._findings(*message[1:])
@@ -376,7 +386,7 @@ class Evaluator:
             self._process.join(1)
             code = self._process.exitcode
         with self._send_lock:
-            lost, self._in_flight = self._in_flight, 0
+            lost, self._in_flight, self._outstanding = self._in_flight, 0, 0
             dead, self._conn = self._conn, None
         if dead is not None:
             dead.close()
@@ -401,13 +411,32 @@ class Evaluator:
         return None
 
     def _tick_loop(self) -> None:
-        while not self._stopping.wait(self.tick_interval_s):
+        """Every ``tick_interval_s``: the time-based checks (live clock) and the watchdog."""
+        while not self._stopping.wait(min(self.tick_interval_s, self.stall_timeout_s / 4)):
+            self._watchdog()
+            if self.event_clock:
+                continue  # time moves with the readings; the child checks after each batch
             try:
                 self.tick()
             except EvaluationUnavailable:
                 pass  # the receiver is starting a new child
             except Exception:  # a failing check must not stop the others next time
                 log.exception("time-based checks failed; will try again")
+
+    def _watchdog(self) -> None:
+        """End a child that has work waiting and has answered nothing for ``stall_timeout_s``: a hung rule would
+        otherwise hold every later reading back from evaluation, and ingest with it once the hand-on queue fills.
+        The receiver then starts a new one, as after a crash."""
+        with self._send_lock:
+            silent_s = time.monotonic() - self._last_heard
+            stalled = self._outstanding > 0 and silent_s > self.stall_timeout_s
+            process = self._process
+        if stalled and process is not None and process.is_alive():
+            log.error(
+                "the evaluation process %d has answered nothing for %.0f s with %d readings waiting; ending it so "
+                "that a new one can take over", process.pid, silent_s, self._in_flight,
+            )
+            process.kill()
 
 
 class RulesView:

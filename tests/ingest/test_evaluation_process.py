@@ -87,3 +87,22 @@ def test_stop_saves_learned_routines_and_ends_the_child(
     service.stop()
     assert state.exists()
     assert _gone(child)
+
+
+def test_a_hung_evaluation_process_is_replaced_and_ingest_carries_on(
+    service: Service, publisher: Callable[..., None]
+) -> None:
+    prefix = service.settings.topic_prefix
+    service.evaluator.stall_timeout_s = 2.0  # an attribute of the real evaluator; the default is a minute
+    hung = service.evaluator.pid
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)  # alive but answering nothing, as a rule stuck in a loop would be
+    now = int(time.time() * 1000)
+    for seq in range(1, 4):
+        publisher(prefix + SOIL, _soil(now - 60_000 + seq, seq, 3.0))
+    eventually(lambda: service.metrics.value("placesense_readings_stored_total") == 3, what="stored while hung")
+    eventually(lambda: _gone(hung), 20, "the hung process ended by the watchdog")
+    eventually(lambda: service.metrics.value("placesense_evaluation_restarts_total") == 1, 20, "a new process")
+    publisher(prefix + SOIL, _soil(now - 30_000, 4, 2.0))
+    eventually(lambda: _beds_to_water(service) == ["bed-01"], what="the new process evaluating again")
+    assert service.metrics.value("placesense_readings_unevaluated_total") == 3  # counted, not silently lost

@@ -4,18 +4,20 @@ The rules and detectors cost more CPU per reading than receiving, decoding and s
 thread at a time per process. So they run in a child process, on the machine's other core, and ingest's process
 keeps a core for the durable path:
 
-- ingest's hand-on thread sends each stored batch down a pipe (``Evaluator.__call__``); the pipe's small buffer is
-  the back-pressure (a busy child makes the hand-on queue fill, never ingest's acknowledgements wait);
-- the child (``_child_main``) feeds the readings to the rule engine, the routine detector and the sensor detectors,
-  fires time-based checks (after each batch on the event clock, on the parent's ticks on the live clock), and
-  sends the findings back; it saves learned routines periodically, at stop, and when its parent vanishes;
+- ingest's hand-on thread sends each stored batch down a socket pair (``Evaluator.__call__``); its small buffer
+  is the back-pressure (a busy child makes the hand-on queue fill; acknowledgements never wait for the rules);
+- the child (``python -m placesense.evaluation_process``, running ``run_child``) feeds the readings to the rule
+  engine, the routine detector and the sensor detectors, fires time-based checks (after each batch on the event
+  clock, on the parent's ticks on the live clock), and sends the findings back; it saves learned routines
+  periodically, at stop, and when its parent vanishes;
 - a receiver thread in the parent applies the findings to the alert lifecycle, which stays in the API's process
   with the alert store and the alert feed;
 - the API's questions about rule state (the watering list, air quality, today's routine) are calls answered by
   the child in turn with the batches (``RulesView``, ``RoutineView``).
 
 Delivery to the rules is as before: readings are handed on after they are stored and acknowledged, so a crash
-never loses a reading, only its evaluation. A child that dies is started again from its last saved state.
+never loses a reading, only its evaluation. A child that dies, or hangs for ``STALL_TIMEOUT_S`` with work
+waiting, is started again from its last saved state.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import multiprocessing
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -126,7 +130,8 @@ class _Core:
 _CALLS = frozenset({"watering_list", "air_quality", "routine_today"})
 
 
-def _child_main(conn: Connection, spec: EvaluationSpec) -> None:
+def run_child(conn: Connection, spec: EvaluationSpec) -> None:
+    """The evaluation process's life: build the rules and detectors, then answer ``conn`` until told to stop."""
     logging.basicConfig(
         level=spec.log_level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -215,14 +220,13 @@ class Evaluator:
         self.metrics = metrics
         self.tick_interval_s = tick_interval_s
         self.event_clock = isinstance(clock, EventClock)
-        self._context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or locks copied
         self._send_lock = threading.Lock()
         self._calls: dict[int, _Call] = {}
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._conn: Connection | None = None
-        self._process: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._receiver: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
         self._in_flight = 0  # readings sent and not yet evaluated
@@ -240,21 +244,28 @@ class Evaluator:
         self._ticker.start()
 
     def _spawn(self) -> None:
-        parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(target=_child_main, args=(child, self.spec), name="placesense-evaluation",
-                                        daemon=True)
-        process.start()
-        child.close()  # the child holds its end; when the child dies, our reads see EOF
+        # A fresh interpreter (no threads or locks copied from this one) running one module, so nothing of the
+        # caller's main script runs again there; it shares our stderr for its log lines.
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "placesense.evaluation_process", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+        )
+        theirs.close()  # the child holds its end; when the child dies, our reads see EOF
+        conn = Connection(ours.detach())
         try:
-            ready = parent.recv() if parent.poll(120) else None
-        except EOFError:
+            conn.send(self.spec)
+            ready = conn.recv() if conn.poll(120) else None
+        except (EOFError, OSError):
             ready = None
         if not ready or ready[0] != "ready":
             process.kill()
-            parent.close()
+            process.wait()
+            conn.close()
             raise PlacesenseError("the evaluation process did not start (within 120 s); see the log lines above")
         with self._send_lock:
-            self._conn, self._process = parent, process
+            self._conn, self._process = conn, process
         log.info("evaluation process %d started (rules, routine and sensor detectors)", process.pid)
 
     @property
@@ -279,10 +290,11 @@ class Evaluator:
             log.error("the evaluation process did not stop within %.0f s; ending it", STOP_TIMEOUT_S)
         self._receiver.join(5)
         if self._process is not None:
-            self._process.join(5)
-            if self._process.is_alive():
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
                 self._process.kill()
-                self._process.join(5)
+                self._process.wait(5)
         if self._conn is not None:
             self._conn.close()
 
@@ -383,8 +395,9 @@ class Evaluator:
         """Start a new child after one died; returns the wait before the next restart, None when stopping."""
         code = None
         if self._process is not None:
-            self._process.join(1)
-            code = self._process.exitcode
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(1)
+            code = self._process.returncode
         with self._send_lock:
             lost, self._in_flight, self._outstanding = self._in_flight, 0, 0
             dead, self._conn = self._conn, None
@@ -431,7 +444,7 @@ class Evaluator:
             silent_s = time.monotonic() - self._last_heard
             stalled = self._outstanding > 0 and silent_s > self.stall_timeout_s
             process = self._process
-        if stalled and process is not None and process.is_alive():
+        if stalled and process is not None and process.poll() is None:
             log.error(
                 "the evaluation process %d has answered nothing for %.0f s with %d readings waiting; ending it so "
                 "that a new one can take over", process.pid, silent_s, self._in_flight,

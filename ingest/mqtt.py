@@ -89,6 +89,10 @@ _RECV_CHUNK = 256 * 1024
 _PUBACK_HEADER = struct.Struct("!BBH")
 # How many buffered packets loop_read handles before giving paho's loop a turn to write (PUBACKs, PINGREQ).
 _READ_BURST = 1000
+# Messages handed on together at most. It bounds what one read burst holds: a broker that lets more than our
+# Receive Maximum through (mosquitto 2.0.11 does, once acknowledgements flow: eclipse-mosquitto/mosquitto#2301)
+# could otherwise fill a burst with a whole backlog, read 256 KiB at a time.
+_BURST_MESSAGES = 1000
 
 
 class _BufferedSocket:
@@ -113,14 +117,14 @@ class _BufferedSocket:
         self._pos = end
         return buffer[pos:end]
 
-    def take_qos1_publishes(self, into: list[tuple[str, bytes, int, bool]]) -> int:
-        """Parse the complete MQTT 5 QoS 1 PUBLISH packets at the front of the buffer into ``into`` as
+    def take_qos1_publishes(self, into: list[tuple[str, bytes, int, bool]], limit: int) -> int:
+        """Parse up to ``limit`` complete MQTT 5 QoS 1 PUBLISH packets at the front of the buffer into ``into`` as
         ``(topic, payload, packet id, retain)``; stop at anything else (or a packet not all here yet) and leave it
         for paho. Call only between packets (paho has no partial packet). Returns how many were taken."""
         buffer, pos = self._buffer, self._pos
         end_of_data = len(buffer)
         taken = 0
-        while pos < end_of_data:
+        while pos < end_of_data and taken < limit:
             command = buffer[pos]
             if command & 0xF6 != 0x32:  # PUBLISH with QoS 1; DUP and RETAIN may be set
                 break
@@ -225,9 +229,12 @@ class _IngestClient(mqtt.Client):
                 sock = self._sock
                 if rc != mqtt.MQTT_ERR_SUCCESS or sock is None or not sock.pending():  # type: ignore[attr-defined]
                     break
+                room = _BURST_MESSAGES - len(burst) if burst is not None else 1
+                if room <= 0:
+                    break
                 # Whole QoS 1 PUBLISH packets already buffered are parsed in one pass, without paho's per-packet
                 # state machine; anything else, or a packet cut by the buffer's end, goes through paho.
-                if fast and self._in_packet["command"] == 0 and sock.take_qos1_publishes(burst):  # type: ignore[attr-defined]
+                if fast and self._in_packet["command"] == 0 and sock.take_qos1_publishes(burst, room):  # type: ignore[attr-defined]
                     with self._msgtime_mutex:
                         self._last_bytes_received = mqtt.time_func()
                     continue

@@ -84,8 +84,13 @@ class Pipeline:
         self.sinks = list(sinks)
         self.consumer = MqttConsumer(config.mqtt, self._enqueue, metrics)
         self._encoder = LineEncoder()
-        # Read bursts from paho's thread. The Receive Maximum bounds the messages in them; this bounds the bursts.
-        self._inbox: queue.Queue[list[Message]] = queue.Queue(maxsize=max(1000, config.mqtt.receive_maximum * 2))
+        # Read bursts from paho's thread, at most ``_max_queued`` messages in all. The Receive Maximum should bound
+        # them already, but not every broker keeps to it (mosquitto 2.0.11 lets whole backlogs through once
+        # acknowledgements flow); this bound holds whatever the broker does, by making paho stop reading.
+        self._inbox: queue.Queue[list[Message]] = queue.Queue()
+        self._max_queued = max(1000, config.mqtt.receive_maximum)
+        self._queued_count = 0
+        self._room = threading.Condition()
         # Stored batches waiting for the sinks. Kept short: when the rules fall behind, the batch worker waits
         # here and the broker holds the rest, instead of this process holding up to 64 batches (320,000
         # readings, ~250 MB in the 10,000-device bench) that are stored but not yet evaluated.
@@ -124,6 +129,8 @@ class Pipeline:
         # Rules may be behind; give them a while to catch up, but never hold a shutdown hostage.
         self._evaluate_until = time.monotonic() + min(10.0, timeout_s / 3)
         self._stopping.set()
+        with self._room:
+            self._room.notify_all()  # paho's thread may be waiting for room in the inbox
         for thread in self._threads:
             thread.join(timeout_s)
         self.consumer.stop()
@@ -135,14 +142,21 @@ class Pipeline:
     # receive (paho network thread)
 
     def _enqueue(self, messages: list[Message]) -> None:
-        # Blocking here stops paho reading the socket, which pushes back on the broker; the Receive Maximum
-        # keeps this from happening for QoS 1 traffic in normal operation.
+        # Waiting here stops paho reading the socket, which pushes back on the broker through TCP.
+        with self._room:
+            while self._queued_count >= self._max_queued and not self._stopping.is_set():
+                self._room.wait(1.0)
+            self._queued_count += len(messages)
         self._inbox.put(messages)
+
+    def _taken(self, burst: list[Message]) -> None:
+        with self._room:
+            self._queued_count -= len(burst)
+            self._room.notify()
 
     def _queued(self) -> int:
         """Messages received and not yet taken into a batch."""
-        with self._inbox.mutex:
-            return sum(len(burst) for burst in self._inbox.queue)
+        return self._queued_count
 
     # decode
 
@@ -234,6 +248,7 @@ class Pipeline:
                 timeout = max(0.0, min(linger, remaining)) if batch.messages else max_age
                 try:
                     burst = self._inbox.get(timeout=timeout)
+                    self._taken(burst)
                 except queue.Empty:
                     burst = None
             if burst is not None:
@@ -255,6 +270,7 @@ class Pipeline:
                         burst = self._inbox.get_nowait()
                     except queue.Empty:
                         break
+                    self._taken(burst)
                 # Counted here, once per drain, rather than per message on paho's network thread.
                 self.metrics.inc("placesense_messages_received_total", received)
             full = len(batch.messages) >= max_points

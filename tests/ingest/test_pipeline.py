@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
 import orjson
+import paho.mqtt.client as mqtt
 
 from devices.registry import Registry
 from placesense.localstack import InfluxDB, Mosquitto
@@ -136,4 +138,52 @@ def test_a_backlog_arriving_in_large_bursts_is_cut_into_batches_of_the_configure
         assert service.metrics.value("placesense_messages_received_total") == total
         assert influx_count(influx.url, influx_db, "air") == total
     finally:
+        service.stop()
+
+
+def _gauge(service: Service, name: str) -> float:
+    """A gauge as /metrics shows it."""
+    return next(float(line.split()[1]) for line in service.metrics.render().splitlines() if line.startswith(name + " "))
+
+
+def test_received_messages_waiting_for_a_batch_stay_bounded_whatever_the_broker_sends(
+    mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry: Registry,
+    settings_for: Callable[..., Settings],
+) -> None:
+    # mosquitto 2.0.11 sends a resumed session's backlog past our Receive Maximum once acknowledgements flow. With
+    # the rules stalled (a sink that waits), ingest must still hold no more than its bound in memory: paho stops
+    # reading and the rest waits in the broker.
+    settings = settings_for(mosquitto, influx, influx_db, batch_max_points=100, mqtt_receive_maximum=1000)
+    first = Service.build(settings, registry=registry)
+    first.start()
+    assert first.pipeline.consumer.wait_connected(10)
+    first.stop()
+    base = int(time.time() * 1000) - 3_600_000
+    total = 20_000
+    bulk = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bulk-{settings.mqtt_client_id}")
+    bulk.max_inflight_messages_set(1000)
+    bulk.connect("127.0.0.1", mosquitto.port)
+    bulk.loop_start()
+    for i in range(total):
+        info = bulk.publish(f"{settings.topic_prefix}{AIR}", _canonical(base + i, i, pm2_5_ugm3=5 + i % 7), qos=1)
+    info.wait_for_publish(60)
+    bulk.disconnect()
+    bulk.loop_stop()
+    release = threading.Event()
+    service = Service.build(settings, registry=registry, sinks=[lambda _readings: release.wait(60)])
+    service.start()
+    try:
+        eventually(lambda: service.metrics.value("placesense_readings_stored_total") >= 500, what="ingest blocked")
+        deadline = time.monotonic() + 2.0
+        deepest = 0.0
+        while time.monotonic() < deadline:
+            deepest = max(deepest, _gauge(service, "placesense_ingest_queue_depth"))
+            time.sleep(0.005)
+        # the bound (the Receive Maximum, 1,000 here) plus one read burst (at most 1,000 messages)
+        assert 0 < deepest <= 2000
+        assert service.metrics.value("placesense_readings_stored_total") < total
+        release.set()
+        eventually(lambda: influx_count(influx.url, influx_db, "air") == total, 60, "the whole backlog stored")
+    finally:
+        release.set()
         service.stop()

@@ -175,7 +175,7 @@ class RoutineDetector:
         self.bathroom_threshold = bathroom_threshold
         self.bathroom_quiet_days = bathroom_quiet_days
         self._homes: dict[str, HomeModel] = {}
-        # The evaluator feeds readings on ingest's thread while the API asks for today's routine on its own.
+        # Safe from several threads: tools and tests call it directly, beside the evaluation process's one loop.
         self._lock = threading.RLock()
 
     # -- public -------------------------------------------------------------------------------------------------

@@ -95,6 +95,20 @@ _READ_BURST = 1000
 _BURST_MESSAGES = 1000
 
 
+def _varint(data: bytes | bytearray, at: int, end: int) -> tuple[int, int]:
+    """The MQTT variable byte integer at ``at`` (at most 4 bytes, before ``end``) and the position after it;
+    ``(-1, at)`` when it is cut off or too long."""
+    value, shift = 0, 0
+    while at < end and shift <= 21:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, at
+    return -1, at
+
+
 class _BufferedSocket:
     """A socket whose small reads are served from one large ``recv``; everything else goes to the socket."""
 
@@ -128,36 +142,16 @@ class _BufferedSocket:
             command = buffer[pos]
             if command & 0xF6 != 0x32:  # PUBLISH with QoS 1; DUP and RETAIN may be set
                 break
-            # remaining length (variable byte integer, at most 4 bytes)
-            at, length, shift = pos + 1, 0, 0
-            while at < end_of_data and shift <= 21:
-                byte = buffer[at]
-                at += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
-            else:
-                break  # incomplete or malformed: paho reads it and reports what is wrong
+            length, at = _varint(buffer, pos + 1, end_of_data)
             end = at + length
-            if end > end_of_data or length < 5:
+            if length < 5 or end > end_of_data:  # cut off or malformed: paho reads it and reports what is wrong
                 break
             # topic, packet id, properties (skipped: we announce no Topic Alias Maximum), payload
             topic_end = at + 2 + (buffer[at] << 8 | buffer[at + 1])
-            props_at = topic_end + 2
-            if props_at >= end:
+            if topic_end + 2 >= end:
                 break
-            props, shift, mark = 0, 0, props_at
-            while mark < end and shift <= 21:
-                byte = buffer[mark]
-                mark += 1
-                props |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
-            else:
-                break
-            if mark + props > end:
+            props, mark = _varint(buffer, topic_end + 2, end)
+            if props < 0 or mark + props > end:
                 break
             # The broker checked the topic is UTF-8; a bad one still reaches the pipeline, as a dead letter.
             into.append((
@@ -202,14 +196,9 @@ class _IngestClient(mqtt.Client):
         packet: bytearray = self._in_packet["packet"]
         end = 2 + (packet[0] << 8 | packet[1])
         mid = packet[end] << 8 | packet[end + 1]
-        pos, length, shift = end + 2, 0, 0
-        while True:
-            byte = packet[pos]
-            pos += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
+        length, pos = _varint(packet, end + 2, len(packet))
+        if length < 0:
+            return super()._handle_publish()  # malformed: paho says so
         # The broker checked the topic is UTF-8; a bad one still reaches the pipeline, as a dead letter.
         payload = bytes(memoryview(packet)[pos + length :])
         burst.append((packet[2:end].decode("utf-8", "replace"), payload, mid, bool(command & 0x01)))

@@ -114,21 +114,33 @@ def test_status_messages_update_device_state(service: Service, publisher: Callab
     assert state.online is False
 
 
-def test_a_backlog_arriving_in_large_bursts_is_cut_into_batches_of_the_configured_size(
-    mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry: Registry,
-    settings_for: Callable[..., Settings], publisher: Callable[..., None],
-) -> None:
-    # The broker queues a backlog for the persistent session while ingest is away, then sends it as fast as the
-    # Receive Maximum allows: paho's thread hands it on in bursts far larger than a batch.
-    settings = settings_for(mosquitto, influx, influx_db, batch_max_points=7)
+def _queue_backlog(settings: Settings, registry: Registry, broker: Mosquitto, total: int) -> None:
+    """Create ingest's persistent session, then publish ``total`` air readings for the broker to queue in it."""
     first = Service.build(settings, registry=registry)
     first.start()
     assert first.pipeline.consumer.wait_connected(10)
     first.stop()
     base = int(time.time() * 1000) - 3_600_000
-    total = 500
+    bulk = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bulk-{settings.mqtt_client_id}")
+    bulk.max_inflight_messages_set(1000)
+    bulk.connect("127.0.0.1", broker.port)
+    bulk.loop_start()
     for i in range(total):
-        publisher(f"{settings.topic_prefix}{AIR}", _canonical(base + i, i, pm2_5_ugm3=5 + i % 7))
+        info = bulk.publish(f"{settings.topic_prefix}{AIR}", _canonical(base + i, i, pm2_5_ugm3=5 + i % 7), qos=1)
+    info.wait_for_publish(60)
+    bulk.disconnect()
+    bulk.loop_stop()
+
+
+def test_a_backlog_arriving_in_large_bursts_is_cut_into_batches_of_the_configured_size(
+    mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry: Registry,
+    settings_for: Callable[..., Settings],
+) -> None:
+    # The broker queues a backlog for the persistent session while ingest is away, then sends it as fast as the
+    # Receive Maximum allows: paho's thread hands it on in bursts far larger than a batch.
+    settings = settings_for(mosquitto, influx, influx_db, batch_max_points=7)
+    total = 500
+    _queue_backlog(settings, registry, mosquitto, total)
     batches: list[int] = []
     service = Service.build(settings, registry=registry, sinks=[lambda readings: batches.append(len(readings))])
     service.start()
@@ -154,21 +166,8 @@ def test_received_messages_waiting_for_a_batch_stay_bounded_whatever_the_broker_
     # the rules stalled (a sink that waits), ingest must still hold no more than its bound in memory: paho stops
     # reading and the rest waits in the broker.
     settings = settings_for(mosquitto, influx, influx_db, batch_max_points=100, mqtt_receive_maximum=1000)
-    first = Service.build(settings, registry=registry)
-    first.start()
-    assert first.pipeline.consumer.wait_connected(10)
-    first.stop()
-    base = int(time.time() * 1000) - 3_600_000
     total = 20_000
-    bulk = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bulk-{settings.mqtt_client_id}")
-    bulk.max_inflight_messages_set(1000)
-    bulk.connect("127.0.0.1", mosquitto.port)
-    bulk.loop_start()
-    for i in range(total):
-        info = bulk.publish(f"{settings.topic_prefix}{AIR}", _canonical(base + i, i, pm2_5_ugm3=5 + i % 7), qos=1)
-    info.wait_for_publish(60)
-    bulk.disconnect()
-    bulk.loop_stop()
+    _queue_backlog(settings, registry, mosquitto, total)
     release = threading.Event()
     service = Service.build(settings, registry=registry, sinks=[lambda _readings: release.wait(60)])
     service.start()

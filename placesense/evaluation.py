@@ -57,6 +57,7 @@ SAVE_EVERY_S = 600.0
 CALL_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 RESTART_DELAY_S = (1.0, 30.0)  # first and longest wait before starting a child that died
+EVALUATION_CHUNK = 250  # readings evaluated between chances to send findings on (~15 ms of work)
 STALL_TIMEOUT_S = 60.0  # a child that answers nothing for this long while work waits is ended and started again
 
 @dataclass(frozen=True)
@@ -99,8 +100,6 @@ class _Core:
             findings.extend(rules.process(reading))
             findings.extend(routine.process(reading))
             findings.extend(sensors.process(reading))
-        if self.event_clock:
-            findings.extend(self.tick())
         return findings
 
     def tick(self) -> list[Finding]:
@@ -147,6 +146,35 @@ def run_child(conn: Connection, spec: EvaluationSpec) -> None:
         core.save()
 
 
+def _evaluate_batch(conn: Connection, core: _Core, rows: list[tuple[Any, ...]]) -> None:
+    """Evaluate a batch in chunks, sending findings as soon as a chunk has some: under load a batch holds
+    thousands of readings, and an alert should not wait for the rest of its batch. The last message ("findings")
+    carries the time-based findings of the event clock and ends the batch; earlier ones are "progress"."""
+    done = 0  # readings evaluated and not yet reported
+    reported = 0
+    try:
+        for start in range(0, len(rows), EVALUATION_CHUNK):
+            chunk = rows[start : start + EVALUATION_CHUNK]
+            findings = core.readings(chunk)
+            done += len(chunk)
+            if start + EVALUATION_CHUNK < len(rows):
+                if findings:
+                    conn.send(("progress", findings, core.clock.now_ms(), done, False))
+                    reported, done = reported + done, 0
+                continue
+            if core.event_clock:
+                findings.extend(core.tick())
+            conn.send(("findings", findings, core.clock.now_ms(), done, core.event_clock))
+            return
+    except (EOFError, OSError):
+        raise  # the pipe broke: the caller ends the process
+    except Exception:  # a failing rule must not take the others down with it
+        log.exception("evaluating a batch of %d readings failed; the rules skip the rest of it", len(rows))
+        conn.send(("findings", [], core.clock.now_ms(), len(rows) - reported, core.event_clock))
+        return
+    conn.send(("findings", [], core.clock.now_ms(), 0, core.event_clock))  # an empty batch
+
+
 def _serve(conn: Connection, core: _Core) -> None:
     """Answer the parent until it says stop; a broken pipe ends this with EOFError or OSError."""
     last_save = time.monotonic()
@@ -158,12 +186,7 @@ def _serve(conn: Connection, core: _Core) -> None:
         message = conn.recv()
         kind = message[0]
         if kind == "readings":
-            try:
-                findings = core.readings(message[1])
-            except Exception:  # a failing rule must not take the others down with it
-                log.exception("evaluating a batch of %d readings failed; the rules skip it", len(message[1]))
-                findings = []
-            conn.send(("findings", findings, core.clock.now_ms(), len(message[1]), core.event_clock))
+            _evaluate_batch(conn, core, message[1])
         elif kind == "tick":
             conn.send(("findings", core.tick(), core.clock.now_ms(), 0, True))
         elif kind == "call":
@@ -362,11 +385,12 @@ class Evaluator:
                     return
                 delay = next_delay
                 continue
+            kind = message[0]
             with self._send_lock:
                 self._last_heard = time.monotonic()
-                self._outstanding = max(0, self._outstanding - 1)
-            kind = message[0]
-            if kind == "findings":
+                if kind != "progress":  # the one answer its message waited for
+                    self._outstanding = max(0, self._outstanding - 1)
+            if kind in ("findings", "progress"):
                 self._findings(*message[1:])
                 delay = RESTART_DELAY_S[0]
             elif kind == "result":
@@ -379,6 +403,10 @@ class Evaluator:
                 return
 
     def _findings(self, findings: list[Finding], now_ms: int, count: int, tick_alerts: bool) -> None:
+        with self._send_lock:
+            self._in_flight -= count
+        if count:  # counted first: an alert change published below sees its readings as evaluated
+            self.metrics.inc("placesense_readings_evaluated_total", count)
         try:
             if findings:
                 self.alerts.apply_all(findings)
@@ -386,10 +414,6 @@ class Evaluator:
                 self.alerts.tick(now_ms if self.event_clock else self.clock.now_ms())
         except Exception:  # a failing store or publisher must not stop the next findings
             log.exception("applying %d findings to alerts failed", len(findings))
-        with self._send_lock:
-            self._in_flight -= count
-        if count:
-            self.metrics.inc("placesense_readings_evaluated_total", count)
 
     def _restart(self, delay: float) -> float | None:
         """Start a new child after one died; returns the wait before the next restart, None when stopping."""

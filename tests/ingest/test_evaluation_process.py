@@ -11,8 +11,10 @@ import orjson
 import psutil
 import pytest
 
+from devices.readings import Reading
 from devices.registry import Registry
 from placesense.errors import EvaluationUnavailable
+from placesense.evaluation import EVALUATION_CHUNK
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
@@ -106,3 +108,27 @@ def test_a_hung_evaluation_process_is_replaced_and_ingest_carries_on(
     publisher(prefix + SOIL, _soil(now - 30_000, 4, 2.0))
     eventually(lambda: _beds_to_water(service) == ["bed-01"], what="the new process evaluating again")
     assert service.metrics.value("placesense_readings_unevaluated_total") == 3  # counted, not silently lost
+
+
+def test_an_alert_does_not_wait_for_the_rest_of_a_large_batch(service: Service) -> None:
+    # Under load ingest hands on batches of thousands; the evaluation process sends findings on after each chunk.
+    now = int(time.time() * 1000)
+    dry = Reading("soil", "bed-01-soil", "bed-01", None, now - 600_000, {"soil_moisture_pct": 3.0}, None, 0,
+                  "canonical", now)
+    air = [Reading("air", "air-01-aq", "air-01", None, now - 599_000 + i, {"pm2_5_ugm3": 5.0}, None, i + 1,
+                   "canonical", now) for i in range(EVALUATION_CHUNK * 3)]
+    seen: list[tuple[str, float]] = []
+    stop = service.alert_feed.listen(
+        lambda change: seen.append(
+            (change.alert.rule, service.metrics.value("placesense_readings_evaluated_total"))
+        )
+    )
+    try:
+        service.evaluator([dry, *air])
+        total = 1 + len(air)
+        eventually(lambda: service.metrics.value("placesense_readings_evaluated_total") == total, what="the batch")
+        watering = [evaluated for rule, evaluated in seen if rule == "needs_water"]
+        assert watering, f"no watering alert among {seen}"
+        assert watering[0] <= EVALUATION_CHUNK  # published when its chunk was done, not the whole batch
+    finally:
+        stop()

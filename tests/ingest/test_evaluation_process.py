@@ -7,10 +7,13 @@ import signal
 import time
 from collections.abc import Callable
 
+import httpx
 import orjson
 import psutil
 import pytest
 
+from api.app import create_app
+from api.auth import TokenEntry, TokenStore, hash_token
 from devices.readings import Reading
 from devices.registry import Registry
 from placesense.errors import EvaluationUnavailable
@@ -18,6 +21,7 @@ from placesense.evaluation import EVALUATION_CHUNK
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from tests.api.conftest import serve
 from tests.helpers import eventually
 
 SOIL = "placesense/v1/soil/bed-01-soil/telemetry"
@@ -132,3 +136,24 @@ def test_an_alert_does_not_wait_for_the_rest_of_a_large_batch(service: Service) 
         assert watering[0] <= EVALUATION_CHUNK  # published when its chunk was done, not the whole batch
     finally:
         stop()
+
+
+def test_the_api_says_503_with_retry_after_while_the_evaluation_process_restarts(service: Service) -> None:
+    secret = "street-" + os.urandom(8).hex()
+    tokens = TokenStore([TokenEntry(name="parks-team", role="street", sha256=hash_token(secret))])
+    server, url = serve(create_app(service, manage_lifecycle=False, tokens=tokens))
+    try:
+        path = f"{url}/api/v1/flowerbeds/watering"
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert httpx.get(path, headers=headers, timeout=10).status_code == 200
+        child = service.evaluator.pid
+        assert child is not None
+        os.kill(child, signal.SIGKILL)
+        eventually(lambda: _gone(child), what="the evaluation process gone")
+        answer = httpx.get(path, headers=headers, timeout=10)
+        assert answer.status_code == 503
+        assert answer.headers["retry-after"] == "5"
+        assert answer.json()["type"].endswith("/evaluation-unavailable")
+        eventually(lambda: httpx.get(path, headers=headers, timeout=10).status_code == 200, what="answers again")
+    finally:
+        server.should_exit = True

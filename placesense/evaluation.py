@@ -271,9 +271,11 @@ class Evaluator:
         # caller's main script runs again there; it shares our stderr for its log lines.
         ours, theirs = socket.socketpair()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
+        # Its own session: a Ctrl-C in the terminal or `make stop` signals serve's process group, and serve then
+        # stops the child in order (it saves, then exits); killed alongside, it would be restarted mid-shutdown.
         process = subprocess.Popen(
             [sys.executable, "-m", "placesense.evaluation_process", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
         theirs.close()  # the child holds its end; when the child dies, our reads see EOF
         conn = Connection(ours.detach())
@@ -444,6 +446,9 @@ class Evaluator:
                 delay = min(delay * 2, RESTART_DELAY_S[1])
                 continue
             self.metrics.inc("placesense_evaluation_restarts_total")
+            if self._stopping.is_set():  # stop() came while this one started: its "stop" found no child
+                with contextlib.suppress(EvaluationUnavailable):
+                    self._send(("stop",))
             return min(delay * 2, RESTART_DELAY_S[1])
         return None
 

@@ -86,12 +86,12 @@ def _serve_env(settings: dict[str, str]) -> dict[str, str]:
 def serve_process(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(settings: dict[str, str]) -> subprocess.Popen[bytes]:
+    def start(settings: dict[str, str], own_session: bool = False) -> subprocess.Popen[bytes]:
         log_path = tmp_path / f"serve-{len(procs)}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "placesense.cli", "serve"], env=_serve_env(settings), stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.STDOUT, start_new_session=own_session,
             )
         procs.append(proc)
         url = f"http://{settings['api_bind']}/healthz"
@@ -145,6 +145,32 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
         assert influx_count(influx.url, influx_db, "soil") == total
     finally:
         publisher.close()
+
+
+def test_sigterm_to_the_process_group_stops_serve_in_order(
+    mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry_file: Path, tmp_path: Path, unique: str,
+    serve_process: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    # What `make stop` and a Ctrl-C in a terminal do: signal serve's whole process group. The evaluation process
+    # must not die with it and be restarted mid-shutdown; serve stops it in order, and it saves what it learned.
+    settings = {
+        "mqtt_url": mosquitto.url, "mqtt_client_id": f"ingest-{unique}", "topic_prefix": f"g{unique}/",
+        "influx_url": influx.url, "influx_db": influx_db, "database_url": f"sqlite:///{tmp_path}/ps.db",
+        "spool_dir": str(tmp_path / "spool"), "registry_path": str(registry_file),
+        "api_bind": f"127.0.0.1:{free_port()}", "state_dir": str(tmp_path / "state"),
+    }
+    serve = serve_process(settings, own_session=True)
+    evaluation = psutil.Process(serve.pid).children()
+    assert evaluation
+    os.killpg(serve.pid, signal.SIGTERM)
+    # uvicorn shuts down gracefully, then lets the signal end the process (-15); well inside the 30 s serve would
+    # wait for a child that never answers
+    assert serve.wait(25) in (0, -signal.SIGTERM)
+    _, alive = psutil.wait_procs(evaluation, timeout=10)
+    assert not alive
+    assert (tmp_path / "state" / "routine.pkl").exists()
+    log = (tmp_path / "serve-0.log").read_text()
+    assert "exited unexpectedly" not in log and "did not stop" not in log
 
 
 def test_influx_down_mid_stream_spools_and_replays_everything(

@@ -113,16 +113,23 @@ def serve_process(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], subproc
             proc.wait(30)
 
 
+def _serve_settings(
+    broker: Mosquitto, influx: InfluxDB, db: str, registry_file: Path, tmp_path: Path, name: str
+) -> dict[str, str]:
+    """``placesense serve``'s settings for a run on the test servers, everything it writes under ``tmp_path``."""
+    return {
+        "mqtt_url": broker.url, "mqtt_client_id": f"ingest-{name}", "topic_prefix": f"{name}/",
+        "influx_url": influx.url, "influx_db": db, "database_url": f"sqlite:///{tmp_path}/ps.db",
+        "spool_dir": str(tmp_path / "spool"), "registry_path": str(registry_file),
+        "api_bind": f"127.0.0.1:{free_port()}", "state_dir": str(tmp_path / "state"),
+    }
+
+
 def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
     mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry_file: Path, tmp_path: Path, unique: str,
     serve_process: Callable[[dict[str, str]], subprocess.Popen[bytes]],
 ) -> None:
-    settings = {
-        "mqtt_url": mosquitto.url, "mqtt_client_id": f"ingest-{unique}", "topic_prefix": f"k{unique}/",
-        "influx_url": influx.url, "influx_db": influx_db, "database_url": f"sqlite:///{tmp_path}/ps.db",
-        "spool_dir": str(tmp_path / "spool"), "registry_path": str(registry_file),
-        "api_bind": f"127.0.0.1:{free_port()}", "state_dir": str(tmp_path / "state"),
-    }
+    settings = _serve_settings(mosquitto, influx, influx_db, registry_file, tmp_path, f"k{unique}")
     total = 20_000
     first = serve_process(settings)
     publisher = SteadyPublisher(mosquitto, f"k{unique}/", total, f"pub-{unique}").start()
@@ -153,12 +160,7 @@ def test_sigterm_to_the_process_group_stops_serve_in_order(
 ) -> None:
     # What `make stop` and a Ctrl-C in a terminal do: signal serve's whole process group. The evaluation process
     # must not die with it and be restarted mid-shutdown; serve stops it in order, and it saves what it learned.
-    settings = {
-        "mqtt_url": mosquitto.url, "mqtt_client_id": f"ingest-{unique}", "topic_prefix": f"g{unique}/",
-        "influx_url": influx.url, "influx_db": influx_db, "database_url": f"sqlite:///{tmp_path}/ps.db",
-        "spool_dir": str(tmp_path / "spool"), "registry_path": str(registry_file),
-        "api_bind": f"127.0.0.1:{free_port()}", "state_dir": str(tmp_path / "state"),
-    }
+    settings = _serve_settings(mosquitto, influx, influx_db, registry_file, tmp_path, f"g{unique}")
     serve = serve_process(settings, own_session=True)
     evaluation = psutil.Process(serve.pid).children()
     assert evaluation

@@ -89,7 +89,7 @@ class Pipeline:
         # acknowledgements flow); this bound holds whatever the broker does, by making paho stop reading.
         self._inbox: queue.Queue[list[Message]] = queue.Queue()
         self._max_queued = max(1000, config.mqtt.receive_maximum)
-        self._queued_count = 0
+        self._queued_count = 0  # messages received and not yet taken into a batch
         self._room = threading.Condition()
         # Stored batches waiting for the sinks. Kept short: when the rules fall behind, the batch worker waits
         # here and the broker holds the rest, instead of this process holding up to 64 batches (320,000
@@ -103,7 +103,7 @@ class Pipeline:
         metrics.gauge("placesense_spool_bytes", lambda: float(writer.spool.size_bytes))
         metrics.gauge("placesense_influx_up", lambda: 1.0 if writer.influx_up else 0.0)
         metrics.gauge("placesense_mqtt_connected", lambda: 1.0 if self.consumer.connected.is_set() else 0.0)
-        metrics.gauge("placesense_ingest_queue_depth", lambda: float(self._queued()))
+        metrics.gauge("placesense_ingest_queue_depth", lambda: float(self._queued_count))
 
     # lifecycle
 
@@ -153,11 +153,6 @@ class Pipeline:
         with self._room:
             self._queued_count -= len(burst)
             self._room.notify()
-
-    def _queued(self) -> int:
-        """Messages received and not yet taken into a batch."""
-        return self._queued_count
-
     # decode
 
     def _classify(self, message: Message, batch: _Batch) -> None:

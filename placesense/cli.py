@@ -47,9 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool, level: int | None = None) -> None:
+    """Log lines to stderr; ``level`` (the evaluation process passes serve's) overrides ``verbose``."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=level if level is not None else logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S",
         stream=sys.stderr,

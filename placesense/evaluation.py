@@ -60,6 +60,7 @@ RESTART_DELAY_S = (1.0, 30.0)  # first and longest wait before starting a child 
 EVALUATION_CHUNK = 250  # readings evaluated between chances to send findings on (~15 ms of work)
 STALL_TIMEOUT_S = 60.0  # a child that answers nothing for this long while work waits is ended and started again
 
+
 @dataclass(frozen=True)
 class EvaluationSpec:
     """What the child needs to build the rules and detectors: the same inputs the composition root has."""
@@ -131,11 +132,9 @@ _CALLS = frozenset({"watering_list", "air_quality", "routine_today"})
 
 def run_child(conn: Connection, spec: EvaluationSpec) -> None:
     """The evaluation process's life: build the rules and detectors, then answer ``conn`` until told to stop."""
-    logging.basicConfig(
-        level=spec.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-    )
+    from placesense.cli import setup_logging
+
+    setup_logging(verbose=False, level=spec.log_level)  # the same log lines as serve's, on the same stderr
     core = _Core(spec)
     settle_memory()  # the learned state is the big heap here; keep full collections rare and short
     try:
@@ -150,29 +149,23 @@ def _evaluate_batch(conn: Connection, core: _Core, rows: list[tuple[Any, ...]]) 
     """Evaluate a batch in chunks, sending findings as soon as a chunk has some: under load a batch holds
     thousands of readings, and an alert should not wait for the rest of its batch. The last message ("findings")
     carries the time-based findings of the event clock and ends the batch; earlier ones are "progress"."""
-    done = 0  # readings evaluated and not yet reported
-    reported = 0
+    reported = 0  # readings already counted in a "progress" message
+    findings: list[Finding] = []
     try:
         for start in range(0, len(rows), EVALUATION_CHUNK):
-            chunk = rows[start : start + EVALUATION_CHUNK]
-            findings = core.readings(chunk)
-            done += len(chunk)
-            if start + EVALUATION_CHUNK < len(rows):
-                if findings:
-                    conn.send(("progress", findings, core.clock.now_ms(), done, False))
-                    reported, done = reported + done, 0
-                continue
-            if core.event_clock:
-                findings.extend(core.tick())
-            conn.send(("findings", findings, core.clock.now_ms(), done, core.event_clock))
-            return
+            findings = core.readings(rows[start : start + EVALUATION_CHUNK])
+            end = min(start + EVALUATION_CHUNK, len(rows))
+            if findings and end < len(rows):
+                conn.send(("progress", findings, core.clock.now_ms(), end - reported, False))
+                reported, findings = end, []
+        if core.event_clock:
+            findings.extend(core.tick())
     except (EOFError, OSError):
         raise  # the pipe broke: the caller ends the process
     except Exception:  # a failing rule must not take the others down with it
         log.exception("evaluating a batch of %d readings failed; the rules skip the rest of it", len(rows))
-        conn.send(("findings", [], core.clock.now_ms(), len(rows) - reported, core.event_clock))
-        return
-    conn.send(("findings", [], core.clock.now_ms(), 0, core.event_clock))  # an empty batch
+        findings = []
+    conn.send(("findings", findings, core.clock.now_ms(), len(rows) - reported, core.event_clock))
 
 
 def _serve(conn: Connection, core: _Core) -> None:
@@ -192,14 +185,9 @@ def _serve(conn: Connection, core: _Core) -> None:
         elif kind == "call":
             _, call_id, name, args = message
             try:
-                if name == "save":
-                    core.save()
-                    last_save = time.monotonic()
-                    result: Any = None
-                elif name in _CALLS:
-                    result = getattr(core, name)(*args)
-                else:
+                if name not in _CALLS:
                     raise ValueError(f"no such call: {name}")
+                result = getattr(core, name)(*args)
             except Exception as exc:  # the caller gets the error; the loop carries on
                 log.exception("evaluation call %s failed", name)
                 conn.send(("result", call_id, None, f"{type(exc).__name__}: {exc}"))
@@ -339,9 +327,6 @@ class Evaluator:
         """Ask for the time-based checks now (the ticker does this every ``tick_interval_s`` on the live clock)."""
         self._send(("tick",))
 
-    def save(self) -> None:
-        self.call("save")
-
     def call(self, name: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
         """Ask the child a question; waits behind the batches sent before it."""
         call_id = next(self._ids)
@@ -368,8 +353,7 @@ class Evaluator:
             except OSError as exc:  # the child died; the receiver starts another
                 raise EvaluationUnavailable(f"the evaluation process is gone ({exc})") from exc
             self._in_flight += count
-            if message[0] != "stop":
-                self._outstanding += 1
+            self._outstanding += 1  # each message gets one answer: findings, result or stopped
 
     # the receiver thread
 
@@ -391,7 +375,7 @@ class Evaluator:
             with self._send_lock:
                 self._last_heard = time.monotonic()
                 if kind != "progress":  # the one answer its message waited for
-                    self._outstanding = max(0, self._outstanding - 1)
+                    self._outstanding -= 1
             if kind in ("findings", "progress"):
                 self._findings(*message[1:])
                 delay = RESTART_DELAY_S[0]

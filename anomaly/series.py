@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from anomaly.base import NEUTRAL_SCORE, Detector, Features, severity_to_score
+from placesense.memory import keep_last
 
 _BUCKETS = 48  # hours of a weekday and of a weekend day: see ``SeriesDetector._bucket``
 # Where each per-bucket statistic starts in ``SeriesDetector._profile``: level, points seen, step size.
@@ -50,17 +51,6 @@ def _median_sorted(values: Sequence[float]) -> float:
 
 def _median(values: list[float]) -> float:
     return _median_sorted(sorted(values))
-
-
-def _push(window: array[float], value: float, limit: int) -> None:
-    """Append ``value`` to a window of at most ``limit`` values, dropping the oldest (a deque's ``maxlen``).
-
-    A flat array holds a value in 8 bytes where a deque holds a pointer to a 24-byte float, in a 760-byte
-    object even when nearly empty; the windows are short, so moving them down by one on each append is cheap.
-    """
-    window.append(value)
-    if len(window) > limit:
-        del window[0]
 
 
 def _timestamp_s(raw: Any) -> float | None:
@@ -156,8 +146,8 @@ class SeriesDetector(Detector):
         self.seasonal_days = seasonal_days
 
         self._n = 0
-        # The windows are flat arrays of floats, oldest first (see ``_push``): a fleet holds thousands of
-        # detectors, and as deques of floats these windows were most of a young detector's memory.
+        # The windows are flat arrays of floats, oldest first (see ``placesense.memory.keep_last``): a fleet holds
+        # thousands of detectors, and as deques of floats these windows were most of a young detector's memory.
         self._recent: array[float] = array("d")  # at most ``short_window``
         self._steps: array[float] = array("d")  # at most ``2 * short_window``
         self._reference: array[float] = array("d")  # at most ``reference_window``
@@ -314,7 +304,7 @@ class SeriesDetector(Detector):
             clipped = step if early else min(step, 4.0 * self._step_scale)
             # Slower than the level's rate: a burst of noise must not talk the detector into it.
             self._step_scale += max(0.5 * rate, 1.0 / self._n) * (clipped - self._step_scale)
-            _push(self._steps, step, 2 * self.short_window)
+            keep_last(self._steps, step, 2 * self.short_window)
             self._run = self._run + 1 if step <= 1e-12 * (1.0 + abs(value)) else 1
         else:
             self._run = 1
@@ -337,7 +327,7 @@ class SeriesDetector(Detector):
                 leaving = self._reference[0]
                 del self._reference[0]
                 del self._reference_sorted[bisect.bisect_left(self._reference_sorted, leaving)]
-        _push(self._recent, value, self.short_window)
+        keep_last(self._recent, value, self.short_window)
         self._last = value
 
     # -- seasonality --------------------------------------------------------------------------------------------
@@ -393,7 +383,7 @@ class SeriesDetector(Detector):
             self._pattern_n += 1
             size = abs(residual) if self._pattern_n <= 10 else min(abs(residual), 4.0 * self._pattern_scale)
             self._pattern_scale += max(0.01, 1.0 / self._pattern_n) * (size - self._pattern_scale)
-            _push(self._pattern_residuals, residual, 2 * self.short_window)
+            keep_last(self._pattern_residuals, residual, 2 * self.short_window)
         profile = self._profile
         if not profile:
             profile = self._profile = array("d", bytes(8 * 2 * _BUCKETS)) + array("d", [math.nan]) * _BUCKETS

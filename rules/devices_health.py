@@ -21,6 +21,7 @@ from typing import Literal
 
 from devices.readings import Reading
 from devices.registry import DeviceSpec, Registry
+from placesense.memory import keep_last
 from rules.config import BatteryRule, OfflineRule, SectionLookup, SensorFaultRule
 from rules.findings import Audience, Finding, Severity
 from rules.localtime import HOUR_MS, MINUTE_MS, duration, hm, zone
@@ -170,9 +171,7 @@ class DeviceHealthRules:
         findings: list[Finding] = []
         heard_ms = self._arrival(reading.ts_ms, reading.received_ms)
         if state.last_ms is not None and heard_ms > state.last_ms:
-            state.gaps.append(heard_ms - state.last_ms)
-            if len(state.gaps) > GAPS_KEPT:
-                del state.gaps[0]
+            keep_last(state.gaps, heard_ms - state.last_ms, GAPS_KEPT)
         state.last_ms = max(state.last_ms or heard_ms, heard_ms)
         offline_cfg = self._lookup.get(OfflineRule, device.subject, device)
         if offline_cfg.enabled:

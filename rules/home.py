@@ -23,11 +23,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from devices.readings import Reading
 from devices.registry import DeviceSpec, Registry
+from placesense.memory import keep_last
 from rules.config import (
     BathroomStayRule,
     BathroomVisitsRule,
@@ -62,7 +62,6 @@ LEFT_HOME_MS = 2 * MINUTE_MS
 
 Evidence = dict[str, float | int | str | None]
 HISTORY_KEPT = 60  # days (or nights) of each learned history a home keeps
-T = TypeVar("T")
 
 
 def _room(name: str | None) -> str:
@@ -100,14 +99,6 @@ def counted_until(since_ms: int, minutes: float, window: Window, tz: ZoneInfo) -
             return int(begin + remaining)
         remaining -= end - begin
     raise AssertionError("unreachable: a daily window adds time every day")
-
-
-def _keep_last(items: list[T], item: T, limit: int) -> None:
-    """Append ``item`` and drop the oldest beyond ``limit``: a deque's ``maxlen`` in a list, which costs 56 bytes
-    empty where a deque costs 760 (a home has five of these histories, most of them short for weeks)."""
-    items.append(item)
-    if len(items) > limit:
-        del items[0]
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -320,7 +311,7 @@ class HomeRules:
         home.up_day = today
         first = minutes_of_day(ts, home.tz)
         usual = self._usual_wake(home, cfg, today)
-        _keep_last(home.wake_minutes, (today, first), HISTORY_KEPT)
+        keep_last(home.wake_minutes, (today, first), HISTORY_KEPT)
         if not home.not_up_active:
             return []
         home.not_up_active = False
@@ -390,7 +381,7 @@ class HomeRules:
         if home.kitchen_day == today:
             return []
         home.kitchen_day = today
-        _keep_last(home.kitchen_minutes, (today, minutes_of_day(reading.ts_ms, home.tz)), HISTORY_KEPT)
+        keep_last(home.kitchen_minutes, (today, minutes_of_day(reading.ts_ms, home.tz)), HISTORY_KEPT)
         if not home.no_kitchen_active:
             return []
         home.no_kitchen_active = False
@@ -426,7 +417,7 @@ class HomeRules:
             del home.kitchen_uses[old]
         history = list(home.kitchen_history)[-cfg.history_days :]
         if len(history) < cfg.min_history_days:
-            _keep_last(home.kitchen_history, uses, HISTORY_KEPT)
+            keep_last(home.kitchen_history, uses, HISTORY_KEPT)
             return []
         usual = statistics.fmean(history)
         low = uses <= cfg.max_share_of_usual * usual and poisson_cdf(uses, usual) < cfg.improbability
@@ -438,7 +429,7 @@ class HomeRules:
                 f"over the last {len(history)} days."
             )
             return [self._finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, True, evidence)]
-        _keep_last(home.kitchen_history, uses, HISTORY_KEPT)
+        keep_last(home.kitchen_history, uses, HISTORY_KEPT)
         if home.reduced_kitchen_active:
             home.reduced_kitchen_active = False
             message = f"Kitchen used {uses} times yesterday, back to about the usual {usual:.0f}."
@@ -585,10 +576,10 @@ class HomeRules:
         for old in [d for d in home.night_door_openings if d < period - timedelta(days=2)]:
             del home.night_door_openings[old]
         previous = list(home.recent_totals)
-        _keep_last(home.recent_totals, total, 2)
+        keep_last(home.recent_totals, total, 2)
         history = list(home.visit_history)[-cfg.history_nights :]
         if len(history) < cfg.min_history_nights:
-            _keep_last(home.visit_history, (night, total), HISTORY_KEPT)
+            keep_last(home.visit_history, (night, total), HISTORY_KEPT)
             return []
         usual_night = max(0.25, statistics.fmean(n for n, _ in history))
         usual_total = max(1.0, statistics.fmean(t for _, t in history))
@@ -626,7 +617,7 @@ class HomeRules:
                 f"last {len(history)} days. More visits can be an early sign of a urinary infection."
             )
             return [self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)]
-        _keep_last(home.visit_history, (night, total), HISTORY_KEPT)  # an unusual day is not learned as normal
+        keep_last(home.visit_history, (night, total), HISTORY_KEPT)  # an unusual day is not learned as normal
         if home.visits_active:
             home.visits_active = False
             message = (

@@ -9,13 +9,15 @@ import subprocess
 import sys
 from array import array
 from collections import deque
+from collections.abc import MutableSequence
 from pathlib import Path
 
 import pytest
 
 from anomaly.base import EpisodeFilter
 from anomaly.cli import detect_stream
-from anomaly.series import _COMPONENTS, SeriesDetector, _push
+from anomaly.series import _COMPONENTS, SeriesDetector
+from placesense.memory import keep_last
 from tests.anomaly.synthetic import ANOMALIES, BASES, make_series
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,11 +133,12 @@ def test_detect_cli_names_a_bad_header(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("limit", [1, 3, 7])
-def test_a_bounded_window_keeps_the_newest_values_oldest_first_like_a_deque(limit: int) -> None:
-    window: array[float] = array("d")
+@pytest.mark.parametrize("kind", ["array", "list"])  # the detectors' windows, and the rules' histories
+def test_a_bounded_window_keeps_the_newest_values_oldest_first_like_a_deque(limit: int, kind: str) -> None:
+    window: MutableSequence[float] = array("d") if kind == "array" else []
     expected: deque[float] = deque(maxlen=limit)
     for i in range(3 * limit + 2):
-        _push(window, float(i), limit)
+        keep_last(window, float(i), limit)
         expected.append(float(i))
         assert list(window) == list(expected)
 

@@ -257,16 +257,3 @@ def test_replays_are_deterministic() -> None:
         return run(_care_engine(), readings, until_ms=local_ms(10, 12))
 
     assert once() == once()
-
-
-def test_a_home_history_keeps_the_newest_entries_oldest_first_like_a_bounded_deque() -> None:
-    from collections import deque
-
-    from rules.home import _keep_last
-
-    history: list[int] = []
-    expected: deque[int] = deque(maxlen=3)
-    for day in range(8):
-        _keep_last(history, day, 3)
-        expected.append(day)
-        assert history == list(expected)

@@ -96,7 +96,7 @@ _READ_BURST = 1000
 _BURST_MESSAGES = 1000
 
 
-def _varint(data: bytes | bytearray, at: int, end: int) -> tuple[int, int]:
+def read_varint(data: bytes | bytearray, at: int, end: int) -> tuple[int, int]:
     """The MQTT variable byte integer at ``at`` (at most 4 bytes, before ``end``) and the position after it;
     ``(-1, at)`` when it is cut off or too long."""
     value, shift = 0, 0
@@ -119,7 +119,7 @@ def _qos1_publish(data: bytes | bytearray, at: int, end: int, retain: bool) -> t
     topic_end = at + 2 + (data[at] << 8 | data[at + 1])
     if topic_end + 2 >= end:
         return None
-    props, mark = _varint(data, topic_end + 2, end)
+    props, mark = read_varint(data, topic_end + 2, end)
     if props < 0 or mark + props > end:
         return None
     # The broker checked the topic is UTF-8; a bad one still reaches the pipeline, as a dead letter.
@@ -164,7 +164,7 @@ class _BufferedSocket:
             command = buffer[pos]
             if command & 0xF6 != 0x32:  # PUBLISH with QoS 1; DUP and RETAIN may be set
                 break
-            length, at = _varint(buffer, pos + 1, end_of_data)
+            length, at = read_varint(buffer, pos + 1, end_of_data)
             end = at + length
             if length < 0 or end > end_of_data:  # cut off or malformed: paho reads it and reports what is wrong
                 break

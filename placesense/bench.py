@@ -445,12 +445,8 @@ class BenchRun:
         service = Service.build(settings, registry=self.registry, sinks=[log])
         settle_memory()  # as ``placesense serve`` does
         _progress("pipeline capacity: service started, draining the backlog")
-        cpu = CpuMeter()
-        cpu.watch("ingest_api", os.getpid())
-        for name, pid in self.server_pids.items():
-            cpu.watch(name, pid)
         service.start()
-        cpu.watch("evaluation", service.evaluator.pid)  # from when it is ready: its start-up is not the drain's
+        cpu = self.cpu_meter(service)  # from when the evaluation process is ready: its start-up is not the drain's
         try:
             self.wait_stored(service, log, "pipeline capacity", self.workload.messages)
             self.drain_cpu_us = cpu.per_message_us(self.workload.messages)
@@ -460,6 +456,15 @@ class BenchRun:
         rate = log.throughput()
         _progress(f"pipeline capacity: {rate:,.0f} messages/s end to end ({dead} dead letters)")
         return rate, dead
+
+    def cpu_meter(self, service: Service) -> CpuMeter:
+        """A CPU meter on the service's two processes and the servers the bench started."""
+        cpu = CpuMeter()
+        cpu.watch("ingest_api", os.getpid())
+        cpu.watch("evaluation", service.evaluator.pid)
+        for name, pid in self.server_pids.items():
+            cpu.watch(name, pid)
+        return cpu
 
     def pipeline_live(self, rate: float) -> dict[str, Any]:
         settings = self.settings("live")
@@ -475,11 +480,16 @@ class BenchRun:
             pace = f"at {rate:,.0f}/s" if rate else "as fast as the broker takes"
             _progress(f"pipeline latency: publishing {self.workload.messages:,} messages live {pace}")
             pub, times_path = self.publish_all(settings.topic_prefix, "live", rate)
+            cpu = self.cpu_meter(service)
+            cpu.watch("publisher", pub.process.pid)
             try:
                 published = pub.expect("done", self.args.timeout)
+                live_cpu = cpu.per_message_us(self.workload.messages)  # the publisher's, before it exits
             finally:
                 pub.close()
             self.wait_stored(service, log, "pipeline latency", self.workload.messages)
+            live_cpu |= {name: used for name, used in cpu.per_message_us(self.workload.messages).items()
+                         if name != "publisher"}
         finally:
             service.stop()
             alerts.close()
@@ -506,6 +516,7 @@ class BenchRun:
             "dead_letters": int(service.metrics.value("placesense_dead_letters_total")),
             "event_to_alert_ms": _quantiles(event_to_alert),
             "alert_changes": len(event_to_alert),
+            "cpu_us_per_msg": live_cpu,
         }
         _progress(f"pipeline latency: publish→stored p50 {result['publish_to_stored_ms']['p50']:.0f} ms, "
                   f"p99 {result['publish_to_stored_ms']['p99']:.0f} ms")

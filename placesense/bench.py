@@ -262,12 +262,15 @@ class AlertLog:
         self._thread.join(5)
         self._service.alert_feed.unsubscribe(self._subscription)
 
-    def latencies(self, log: StoredLog) -> list[float]:
-        """Reading received → alert published, for changes a reading caused (its event time is the alert's)."""
-        received: dict[int, int] = {}
-        for _, event_times, received_times in log.batches:
-            received.update(zip(event_times, received_times, strict=True))
-        return [at - received[event] for at, event in self.changes if event in received]
+    def latencies(self, log: StoredLog) -> tuple[list[float], list[float]]:
+        """Reading received → alert published, and reading stored → alert published, for the changes a reading
+        caused (its event time is the alert's)."""
+        seen: dict[int, tuple[int, float]] = {}  # event time → (received, stored)
+        for stored_ms, event_times, received_times in log.batches:
+            seen.update((event, (received, stored_ms)) for event, received in zip(event_times, received_times,
+                                                                                   strict=True))
+        caused = [(at, seen[event]) for at, event in self.changes if event in seen]
+        return [at - received for at, (received, _) in caused], [at - stored for at, (_, stored) in caused]
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -493,7 +496,7 @@ class BenchRun:
         finally:
             service.stop()
             alerts.close()
-        event_to_alert = alerts.latencies(log)
+        event_to_alert, stored_to_alert = alerts.latencies(log)
         published_ms = array("d")
         published_ms.frombytes(times_path.read_bytes())
         to_stored: list[float] = []
@@ -515,6 +518,7 @@ class BenchRun:
             "received_to_stored_ms": _quantiles(received_to_stored),
             "dead_letters": int(service.metrics.value("placesense_dead_letters_total")),
             "event_to_alert_ms": _quantiles(event_to_alert),
+            "stored_to_alert_ms": _quantiles(stored_to_alert),
             "alert_changes": len(event_to_alert),
             "cpu_us_per_msg": live_cpu,
         }

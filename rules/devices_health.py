@@ -69,6 +69,20 @@ def describe(device: DeviceSpec) -> str:
     return f"{room}{KIND_WORDS.get(device.kind, 'device')} ({device.id})"
 
 
+@dataclass(frozen=True, slots=True)
+class _DeviceRules:
+    """One device's health settings, resolved once: the rules config cannot change after load, and looking the
+    sections up on every reading was a good part of the rule engine's per-reading cost."""
+
+    offline: OfflineRule
+    battery: BatteryRule
+    faults: SensorFaultRule
+    watched: Literal["soil", "air", "climate"] | None
+    offline_floor_ms: int
+    long_gap_ms: float  # a usual interval above this makes the offline time longer than the floor
+    stuck_ms: int | None  # None when no fault checks apply or ``stuck_hours`` leaves this kind out
+
+
 # Slots on the per-device state: every device in the registry has one from start-up.
 @dataclass(slots=True)
 class _Metric:
@@ -80,10 +94,12 @@ class _Metric:
 
 @dataclass(slots=True)
 class _Device:
+    rules: _DeviceRules
     last_ms: int | None = None
     # The latest ``GAPS_KEPT`` gaps in ms, oldest first: a flat array is 8 bytes a gap, a deque of ints ~40
     # and 760 more for the deque itself.
     gaps: array[int] = field(default_factory=lambda: array("q"))
+    long_gaps: int = 0  # how many of ``gaps`` are above ``rules.long_gap_ms``
     offline_since: int | None = None
     battery_level: Severity | None = None
     battery_pct: float | None = None
@@ -113,23 +129,55 @@ class DeviceHealthRules:
         # When a reading was heard, on the engine's clock (receive time on the wall clock, event time on an
         # event clock): silence is measured from that, not from the device's own timestamp.
         self._arrival = arrival
-        self._devices: dict[str, _Device] = {d: _Device() for d in registry.devices}
+        self._devices: dict[str, _Device] = {d: _Device(self._resolve(spec)) for d, spec in registry.devices.items()}
+        # (subject, domain) -> its devices in registry order: the devices one finding lists.
+        self._subjects: dict[tuple[str, str], list[DeviceSpec]] = {}
+        for spec in registry.devices.values():
+            self._subjects.setdefault((spec.subject, spec.domain), []).append(spec)
         self._timers: Timers[str] = Timers()
         self._views: dict[tuple[str, str], _SubjectView] = {}
 
+    def _resolve(self, spec: DeviceSpec) -> _DeviceRules:
+        offline = self._lookup.get(OfflineRule, spec.subject, spec)
+        faults = self._lookup.get(SensorFaultRule, spec.subject, spec)
+        watched = self._watched(spec)
+        stuck_hours = None if watched is None else faults.stuck_hours.get(watched)
+        floor_ms = int(offline.after_minutes[spec.domain] * MINUTE_MS)
+        return _DeviceRules(
+            offline=offline,
+            battery=self._lookup.get(BatteryRule, spec.subject, spec),
+            faults=faults,
+            watched=watched,
+            offline_floor_ms=floor_ms,
+            long_gap_ms=floor_ms / offline.interval_factor,
+            stuck_ms=None if stuck_hours is None else int(stuck_hours * HOUR_MS),
+        )
+
     def start(self, now_ms: int) -> None:
         # A device that never reports at all must still be noticed: count its silence from start-up.
-        for device_id, spec in self._registry.devices.items():
-            if self._devices[device_id].last_ms is None and self._lookup.get(OfflineRule, spec.subject, spec).enabled:
-                self._timers.set(device_id, now_ms + self._offline_after_ms(spec, self._devices[device_id]))
+        for device_id in self._registry.devices:
+            state = self._devices[device_id]
+            if state.last_ms is None and state.rules.offline.enabled:
+                self._timers.set(device_id, now_ms + self._offline_after_ms(state))
 
     # -- offline -------------------------------------------------------------------------------------
 
-    def _offline_after_ms(self, spec: DeviceSpec, state: _Device) -> int:
-        cfg = self._lookup.get(OfflineRule, spec.subject, spec)
-        floor_ms = int(cfg.after_minutes[spec.domain] * MINUTE_MS)
-        if len(state.gaps) >= 5:
-            return max(floor_ms, int(cfg.interval_factor * statistics.median(state.gaps)))
+    @staticmethod
+    def _add_gap(state: _Device, gap_ms: int) -> None:
+        gaps, long_ms = state.gaps, state.rules.long_gap_ms
+        if len(gaps) == GAPS_KEPT:  # the oldest is about to go
+            state.long_gaps -= gaps[0] > long_ms
+        keep_last(gaps, gap_ms, GAPS_KEPT)
+        state.long_gaps += gap_ms > long_ms
+
+    @staticmethod
+    def _offline_after_ms(state: _Device) -> int:
+        floor_ms = state.rules.offline_floor_ms
+        gaps = state.gaps
+        # The median is above ``long_gap_ms`` only when more than half the gaps are: until then the floor wins,
+        # without sorting the gaps (this runs on every reading).
+        if len(gaps) >= 5 and state.long_gaps > (len(gaps) - 1) // 2:
+            return max(floor_ms, int(state.rules.offline.interval_factor * statistics.median(gaps)))
         return floor_ms
 
     def on_time(self, now_ms: int) -> list[Finding]:
@@ -142,7 +190,7 @@ class DeviceHealthRules:
         return findings
 
     def _report_offline(self, spec: DeviceSpec, at_ms: int) -> list[Finding]:
-        cfg = self._lookup.get(OfflineRule, spec.subject, spec)
+        cfg = self._devices[spec.id].rules.offline
         tz = zone(self._tz_name(spec))
         reasons: dict[str, tuple[Severity, str]] = {}
         for other in self._subject_devices(spec):
@@ -167,26 +215,28 @@ class DeviceHealthRules:
     # -- readings ------------------------------------------------------------------------------------
 
     def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]:
-        state = self._devices.setdefault(device.id, _Device())
+        state = self._devices.get(device.id)
+        if state is None:
+            state = self._devices[device.id] = _Device(self._resolve(device))
+        rules = state.rules
         findings: list[Finding] = []
         heard_ms = self._arrival(reading.ts_ms, reading.received_ms)
         if state.last_ms is not None and heard_ms > state.last_ms:
-            keep_last(state.gaps, heard_ms - state.last_ms, GAPS_KEPT)
+            self._add_gap(state, heard_ms - state.last_ms)
         state.last_ms = max(state.last_ms or heard_ms, heard_ms)
-        offline_cfg = self._lookup.get(OfflineRule, device.subject, device)
-        if offline_cfg.enabled:
-            self._timers.set(device.id, state.last_ms + self._offline_after_ms(device, state))
+        if rules.offline.enabled:
+            self._timers.set(device.id, state.last_ms + self._offline_after_ms(state))
             if state.offline_since is not None:
                 state.offline_since = None
                 findings += self._report_offline(device, reading.ts_ms)
         if reading.battery_pct is not None:
             findings += self._battery(reading, device, state)
-        if self._watched(device):
+        if rules.watched is not None:
             findings += self._faults(reading, device, state)
         return findings
 
     def _battery(self, reading: Reading, device: DeviceSpec, state: _Device) -> list[Finding]:
-        cfg = self._lookup.get(BatteryRule, device.subject, device)
+        cfg = state.rules.battery
         if not cfg.enabled or reading.battery_pct is None:
             return []
         pct = reading.battery_pct
@@ -213,14 +263,14 @@ class DeviceHealthRules:
         return self._report("low_battery", device, reading.ts_ms, reasons, "All batteries are fine again.")
 
     def _faults(self, reading: Reading, device: DeviceSpec, state: _Device) -> list[Finding]:
-        cfg = self._lookup.get(SensorFaultRule, device.subject, device)
-        if not cfg.enabled:
+        rules = state.rules
+        cfg = rules.faults
+        if not cfg.enabled or rules.watched is None:
             return []
         before = dict(state.faults)
-        watched = self._watched(device)
-        assert watched is not None
-        stuck_ms = int(cfg.stuck_hours[watched] * HOUR_MS)
-        for metric in WATCHED_FOR_FAULTS[watched]:
+        # Without the kind in ``stuck_hours`` this raises KeyError, at the reading, as it always has.
+        stuck_ms = rules.stuck_ms if rules.stuck_ms is not None else int(cfg.stuck_hours[rules.watched] * HOUR_MS)
+        for metric in WATCHED_FOR_FAULTS[rules.watched]:
             value = reading.metrics.get(metric)
             if value is None:
                 continue
@@ -278,7 +328,7 @@ class DeviceHealthRules:
     # -- shared --------------------------------------------------------------------------------------
 
     def _subject_devices(self, device: DeviceSpec) -> list[DeviceSpec]:
-        return [d for d in self._registry.devices.values() if d.subject == device.subject and d.domain == device.domain]
+        return self._subjects.get((device.subject, device.domain), [])
 
     def _tz_name(self, device: DeviceSpec) -> str:
         home = self._registry.homes.get(device.subject) if device.domain == "home" else None

@@ -3,6 +3,9 @@ stuck values and impossible jumps; per-device overrides from the registry."""
 
 from __future__ import annotations
 
+import random
+import statistics
+
 import pytest
 
 from placesense.errors import ConfigError
@@ -114,3 +117,17 @@ def test_impossible_jumps() -> None:
     # Rain or watering raises moisture fast: not a fault.
     eng2 = engine(only_rules({"sensor_fault"}), registry(beds=1, sites=0))
     assert run(eng2, [soil_reading(0, START, 12.0), soil_reading(0, START + 15 * MINUTE, 60.0)]) == []
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_offline_time_follows_the_median_as_long_gaps_come_and_go(seed: int) -> None:
+    # The engine counts the gaps long enough to matter (above 2 h / 4 for soil) instead of sorting every time;
+    # the offline time must still be exactly 4 × the median of the last 25 gaps, never below the 2 h floor.
+    rng = random.Random(seed)
+    eng = engine(only_rules({"offline"}), registry(beds=1, sites=0))
+    gaps = [rng.choice([15, 29, 30, 31, 45, 100]) * MINUTE for _ in range(rng.randrange(20, 60))]
+    times = [START + sum(gaps[:i]) for i in range(len(gaps) + 1)]
+    readings = [soil_reading(0, t, 40.0 + i % 2) for i, t in enumerate(times)]
+    findings = of(run(eng, readings, until_ms=times[-1] + 24 * HOUR), "device_offline")
+    expected = max(2 * HOUR, int(4 * statistics.median(gaps[-25:])))
+    assert [f.at_ms for f in findings if f.subject == "bed-0"] == [times[-1] + expected]

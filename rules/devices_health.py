@@ -34,6 +34,10 @@ WATCHED_FOR_FAULTS: dict[str, tuple[str, ...]] = {
     "soil": ("soil_moisture_pct",),
     "air": ("pm2_5_ugm3", "pm10_ugm3", "no2_ugm3", "o3_ugm3"),
 }
+# metric -> its keys in ``_Device.faults`` (built once: this runs for every soil, air and climate reading)
+FAULT_KEYS = {
+    metric: (f"{metric}:jump", f"{metric}:stuck") for metrics in WATCHED_FOR_FAULTS.values() for metric in metrics
+}
 METRIC_WORDS = {
     "soil_moisture_pct": "% soil moisture",
     "temperature_c": "°C",
@@ -267,56 +271,65 @@ class DeviceHealthRules:
         cfg = rules.faults
         if not cfg.enabled or rules.watched is None:
             return []
-        before = dict(state.faults)
         # Without the kind in ``stuck_hours`` this raises KeyError, at the reading, as it always has.
         stuck_ms = rules.stuck_ms if rules.stuck_ms is not None else int(cfg.stuck_hours[rules.watched] * HOUR_MS)
+        ts_ms = reading.ts_ms
+        faults = state.faults
+        # A finding goes out when a fault starts or ends (not when its wording changes). Each key is set or removed
+        # at most once below, so a flag tells that without copying the faults on every reading.
+        started_or_ended = False
         for metric in WATCHED_FOR_FAULTS[rules.watched]:
             value = reading.metrics.get(metric)
             if value is None:
                 continue
-            track = state.metrics.setdefault(metric, _Metric())
-            label = METRIC_WORDS.get(metric, metric)
-            if track.value is not None and reading.ts_ms - track.last_ms <= HOUR_MS:
+            track = state.metrics.get(metric)
+            if track is None:
+                track = state.metrics[metric] = _Metric()
+            jump_key, stuck_key = FAULT_KEYS[metric]
+            if track.value is not None and ts_ms - track.last_ms <= HOUR_MS:
                 change = value - track.value
                 jump_limit = cfg.max_jump.get(metric)
                 if (device.domain == "soil" and -change > cfg.max_drop_soil_pct) or (
                     jump_limit is not None and abs(change) > jump_limit
                 ):
-                    state.last_jump_ms = reading.ts_ms
-                    state.faults[f"{metric}:jump"] = (
+                    state.last_jump_ms = ts_ms
+                    started_or_ended = started_or_ended or jump_key not in faults
+                    faults[jump_key] = (
                         f"{describe(device)} jumped from {track.value:g} to {value:g} in "
-                        f"{duration(reading.ts_ms - track.last_ms)}, which is not physically possible"
+                        f"{duration(ts_ms - track.last_ms)}, which is not physically possible"
                     )
             if track.value is not None and value == track.value:
                 track.repeats += 1
             else:
-                track.value, track.since_ms, track.repeats = value, reading.ts_ms, 1
-            track.last_ms = reading.ts_ms
+                track.value, track.since_ms, track.repeats = value, ts_ms, 1
+            track.last_ms = ts_ms
             stuck = (
                 track.repeats >= cfg.stuck_min_readings
-                and reading.ts_ms - track.since_ms >= stuck_ms
+                and ts_ms - track.since_ms >= stuck_ms
                 and not (cfg.stuck_ignore_zero and value == 0)
             )
-            key = f"{metric}:stuck"
             if stuck:
-                state.faults[key] = (
-                    f"{describe(device)} has read exactly {value:g} {label} for "
-                    f"{duration(reading.ts_ms - track.since_ms)}: probably stuck"
+                started_or_ended = started_or_ended or stuck_key not in faults
+                faults[stuck_key] = (
+                    f"{describe(device)} has read exactly {value:g} {METRIC_WORDS.get(metric, metric)} for "
+                    f"{duration(ts_ms - track.since_ms)}: probably stuck"
                 )
-            else:
-                state.faults.pop(key, None)
-        if state.last_jump_ms is not None and reading.ts_ms - state.last_jump_ms >= cfg.clear_after_hours * HOUR_MS:
+            elif faults.pop(stuck_key, None) is not None:
+                started_or_ended = True
+        # A jump recorded just now is never cleared here: clear_after_hours is above zero.
+        if state.last_jump_ms is not None and ts_ms - state.last_jump_ms >= cfg.clear_after_hours * HOUR_MS:
             state.last_jump_ms = None
-            for key in [k for k in state.faults if k.endswith(":jump")]:
-                del state.faults[key]
-        if state.faults.keys() == before.keys():
+            for key in [k for k in faults if k.endswith(":jump")]:
+                del faults[key]
+                started_or_ended = True
+        if not started_or_ended:
             return []
         reasons = {
             f"{other.id}:{key}": (cfg.severity, text)
             for other in self._subject_devices(device)
             for key, text in sorted(self._devices[other.id].faults.items())
         }
-        return self._report("sensor_fault", device, reading.ts_ms, reasons, "Sensors read normally again.")
+        return self._report("sensor_fault", device, ts_ms, reasons, "Sensors read normally again.")
 
     @staticmethod
     def _watched(device: DeviceSpec) -> Literal["soil", "air", "climate"] | None:

@@ -11,6 +11,7 @@ keeps a bed hovering at a threshold from flapping.
 
 from __future__ import annotations
 
+import math
 import statistics
 from array import array
 from bisect import bisect_left, bisect_right
@@ -81,6 +82,11 @@ class _History:
         if old:
             del self.ts[:old], self.values[:old]
 
+    def first_since(self, ts_ms: int) -> tuple[int, int] | None:
+        """(index, time) of the first point at or after ``ts_ms``, or ``None``."""
+        start = bisect_left(self.ts, ts_ms)
+        return (start, self.ts[start]) if start < len(self.ts) else None
+
     def since(self, ts_ms: int) -> list[tuple[int, float]]:
         start = bisect_left(self.ts, ts_ms)
         return list(zip(self.ts[start:], self.values[start:], strict=True))
@@ -128,14 +134,20 @@ class WateringRules:
         return []
 
     def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]:
+        if device.domain != "soil":
+            return []
         value = reading.metrics.get(METRIC)
         bed_spec = self._registry.flowerbeds.get(reading.subject)
-        if value is None or bed_spec is None or device.domain != "soil":
+        if value is None or bed_spec is None:
             return []
-        bed = self._beds.setdefault(reading.subject, _Bed())
+        bed = self._beds.get(reading.subject)
+        if bed is None:
+            bed = self._beds[reading.subject] = _Bed()
         cfg = self._lookup.get(WateringRule, reading.subject)
         bed.latest_by_device[device.id] = (reading.ts_ms, value)
-        moisture = statistics.fmean(v for t, v in bed.latest_by_device.values() if reading.ts_ms - t <= DEVICE_STALE_MS)
+        # statistics.fmean's own arithmetic (fsum, then divide), without its overhead: this runs per soil reading.
+        fresh = [v for t, v in bed.latest_by_device.values() if reading.ts_ms - t <= DEVICE_STALE_MS]
+        moisture = math.fsum(fresh) / len(fresh)
         recent_low = bed.history.lowest_since(reading.ts_ms - 3 * HOUR_MS)
         if moisture > (moisture if recent_low is None else recent_low) + cfg.rise_pct:
             bed.last_rise_ms = reading.ts_ms
@@ -160,10 +172,11 @@ class WateringRules:
         last_ts, _ = bed.history.last()
         settled = (bed.last_rise_ms + int(cfg.settle_hours * HOUR_MS)) if bed.last_rise_ms is not None else 0
         since = max(last_ts - int(cfg.slope_window_hours * HOUR_MS), settled)
-        points = bed.history.since(since)
-        if len(points) < 3 or points[-1][0] - points[0][0] < cfg.min_slope_hours * HOUR_MS:
+        # Check the span before building the points: most readings come before a long enough dry spell.
+        first = bed.history.first_since(since)
+        if first is None or len(bed.history) - first[0] < 3 or last_ts - first[1] < cfg.min_slope_hours * HOUR_MS:
             return None
-        slope = drying_rate(points)
+        slope = drying_rate(bed.history.since(since))
         if slope is None or -slope < cfg.min_drying_pct_per_hour:
             return None
         return -slope

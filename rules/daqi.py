@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -64,11 +65,8 @@ def round_concentration(mean_ugm3: float) -> int:
 
 def daqi_index(metric: str, mean_ugm3: float) -> int:
     """The index (1–10) of one pollutant's averaged concentration, per the DESIGN.md table."""
-    value = round_concentration(mean_ugm3)
-    for index, upper in enumerate(POLLUTANTS[metric][2], start=1):
-        if value <= upper:
-            return index
-    return 10
+    # The first band whose upper bound is at least the value; past the last bound, bisect gives 9: index 10.
+    return bisect_left(POLLUTANTS[metric][2], round_concentration(mean_ugm3)) + 1
 
 
 def daqi_band(index: int) -> Band:
@@ -186,6 +184,11 @@ class DaqiRules:
         cfg = self._lookup.get(DaqiRule, reading.subject)
         return self._evaluate(reading, site, cfg) if cfg.enabled else []
 
+    @staticmethod
+    def _complete(running: _RunningMean, cfg: DaqiRule) -> bool:
+        # Readings are minutes apart; a window with readings spanning most of it is a fair mean.
+        return running.span_ms() >= cfg.min_coverage * running.window_ms - 10 * MINUTE_MS
+
     def _levels(self, site: _Site, cfg: DaqiRule) -> list[PollutantLevel]:
         levels = []
         for metric, running in site.means.items():
@@ -194,23 +197,30 @@ class DaqiRules:
             label, hours, _ = POLLUTANTS[metric]
             mean = running.mean()
             index = daqi_index(metric, mean)
-            # Readings are minutes apart; a window with readings spanning most of it is a fair mean.
-            complete = running.span_ms() >= cfg.min_coverage * running.window_ms - 10 * MINUTE_MS
+            complete = self._complete(running, cfg)
             levels.append(PollutantLevel(metric, label, hours, round(mean, 1), index, daqi_band(index), complete))
         return levels
 
     def _evaluate(self, reading: Reading, site: _Site, cfg: DaqiRule) -> list[Finding]:
-        levels = [lv for lv in self._levels(site, cfg) if lv.complete]
-        if not levels:
+        # Most readings leave the site's band as it was: find the worst (index, metric) first, and build the
+        # levels only for a finding.
+        worst_index, worst_metric = max(
+            (
+                (daqi_index(metric, running.mean()), metric)
+                for metric, running in site.means.items()
+                if len(running) and self._complete(running, cfg)
+            ),
+            default=(0, ""),
+        )
+        if not worst_metric:
             return []
-        worst = max(levels, key=lambda lv: (lv.index, lv.metric))
-        band = worst.band
-        if worst.index >= cfg.alert_from_index:
+        band = daqi_band(worst_index)
+        if worst_index >= cfg.alert_from_index:
             site.low_since_ms = None
             if band == site.alerting_band:
                 return []
             site.alerting_band = band
-            return [self._finding(reading, cfg, worst, levels, active=True)]
+            return self._finding(reading, site, cfg, worst_metric, active=True)
         if site.alerting_band is None:
             return []
         if band != "Low":
@@ -222,11 +232,11 @@ class DaqiRules:
             return []
         site.alerting_band = None
         site.low_since_ms = None
-        return [self._finding(reading, cfg, worst, levels, active=False)]
+        return self._finding(reading, site, cfg, worst_metric, active=False)
 
-    def _finding(
-        self, reading: Reading, cfg: DaqiRule, worst: PollutantLevel, levels: list[PollutantLevel], active: bool
-    ) -> Finding:
+    def _finding(self, reading: Reading, site: _Site, cfg: DaqiRule, worst_metric: str, active: bool) -> list[Finding]:
+        levels = [lv for lv in self._levels(site, cfg) if lv.complete]
+        worst = next(lv for lv in levels if lv.metric == worst_metric)
         name = self._registry.air_sites[reading.subject].name
         period = "1-hour" if worst.averaging_hours == 1 else f"{worst.averaging_hours}-hour"
         evidence: dict[str, float | int | str | None] = {
@@ -249,7 +259,7 @@ class DaqiRules:
                 f"{period} mean {worst.mean_ugm3:.0f} µg/m³. {HEALTH_MESSAGES['Low']}"
             )
             severity = "info"
-        return Finding(
+        finding = Finding(
             rule="daqi",
             audience="street",
             subject=reading.subject,
@@ -260,6 +270,7 @@ class DaqiRules:
             evidence=evidence,
             device_id=reading.device_id,
         )
+        return [finding]
 
     def air_quality(self) -> list[SiteAirQuality]:
         """The latest index and band per site and pollutant (incomplete averages are listed but not banded)."""

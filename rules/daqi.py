@@ -21,7 +21,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Literal
 
-from devices.readings import Reading
+from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Registry
 from rules.config import DaqiRule, SectionLookup
 from rules.findings import Finding
@@ -156,6 +156,8 @@ class _Site:
 
 class DaqiRules:
     """DAQI for every air site in the registry."""
+
+    domains: frozenset[Domain] = frozenset({"air"})
 
     def __init__(self, registry: Registry, lookup: SectionLookup) -> None:
         self._registry = registry

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from devices.readings import Reading
+from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
 from placesense.memory import keep_last
 from rules.config import BatteryRule, OfflineRule, SectionLookup, SensorFaultRule
@@ -121,6 +121,8 @@ class _SubjectView:
 
 class DeviceHealthRules:
     """Offline, battery and broken-sensor rules for every device in the registry."""
+
+    domains: frozenset[Domain] = frozenset(DOMAINS)
 
     def __init__(
         self,

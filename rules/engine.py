@@ -15,9 +15,10 @@ and hands the findings to ``AlertService.apply``.
 from __future__ import annotations
 
 import threading
+from operator import attrgetter
 from typing import Protocol
 
-from devices.readings import Reading
+from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
 from placesense.clock import Clock
 from rules.config import RulesConfig, SectionLookup
@@ -29,11 +30,17 @@ from rules.watering import WateringNeed, WateringRules
 
 
 class RuleFamily(Protocol):
+    # The domains whose readings the family looks at: the engine gives it no others.
+    domains: frozenset[Domain]
+
     def start(self, now_ms: int) -> None: ...
 
     def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]: ...
 
     def on_time(self, now_ms: int) -> list[Finding]: ...
+
+
+_AT_MS = attrgetter("at_ms")
 
 
 class RuleEngine:
@@ -56,6 +63,9 @@ class RuleEngine:
         self.daqi = DaqiRules(registry, lookup)
         self.health = DeviceHealthRules(registry, lookup, clock.arrival_ms)
         self._families: tuple[RuleFamily, ...] = (self.health, self.home, self.watering, self.daqi)
+        self._by_domain: dict[str, tuple[RuleFamily, ...]] = {
+            domain: tuple(family for family in self._families if domain in family.domains) for domain in DOMAINS
+        }
         self._lock = threading.RLock()
         self._started = False
         self._time_ms = 0
@@ -69,7 +79,7 @@ class RuleEngine:
             if device is None:
                 return findings
             self._ensure_started(reading.ts_ms)
-            for family in self._families:
+            for family in self._by_domain[device.domain]:
                 findings.extend(family.on_reading(reading, device))
             return findings
 
@@ -93,8 +103,9 @@ class RuleEngine:
         fired: list[Finding] = []
         for family in self._families:
             fired.extend(family.on_time(now_ms))
-        # Timers of different families interleave; keep the order time gives them.
-        fired.sort(key=lambda f: f.at_ms)
+        # Timers of different families interleave; keep the order time gives them. (Usually nothing fired.)
+        if len(fired) > 1:
+            fired.sort(key=_AT_MS)
         return fired
 
     # -- what the API reads ---------------------------------------------------------------------------

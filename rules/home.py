@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
-from devices.readings import Reading
+from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Registry
 from placesense.memory import keep_last
 from rules.config import (
@@ -154,6 +154,8 @@ class _Home:
 
 class HomeRules:
     """Routine and safety rules for every home in the registry."""
+
+    domains: frozenset[Domain] = frozenset({"home"})
 
     def __init__(self, registry: Registry, lookup: SectionLookup) -> None:
         self._registry = registry

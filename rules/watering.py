@@ -18,7 +18,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Literal
 
-from devices.readings import Reading
+from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Flowerbed, Registry
 from rules.config import OverWateredRule, SectionLookup, WateringRule
 from rules.findings import Finding
@@ -121,6 +121,8 @@ def drying_rate(points: list[tuple[int, float]]) -> float | None:
 
 class WateringRules:
     """Soil-moisture rules for every flowerbed in the registry."""
+
+    domains: frozenset[Domain] = frozenset({"soil"})
 
     def __init__(self, registry: Registry, lookup: SectionLookup) -> None:
         self._registry = registry

@@ -1,7 +1,7 @@
 """Local time for rules and messages: a home's own time zone (Europe/London by default, DST-aware).
 
 Rules think in epoch milliseconds; people read "09:30". These helpers convert between the two and write
-durations the way a carer says them ("3 h 10 min"). They must not hold state.
+durations the way a carer says them ("3 h 10 min"). They must not hold state (beyond memoised pure conversions).
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ def local(ts_ms: int, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ts_ms / 1000, tz=tz)
 
 
+# Home rules ask for the same few local times of a day (window edges, deadlines; shared by homes in one zone) on
+# every activity: remember them rather than build and convert a zoned datetime each time.
+@lru_cache(maxsize=256)
 def at_local(day: date, t: time, tz: ZoneInfo) -> int:
     """Epoch ms of local ``t`` on ``day`` (in a DST gap, the instant the clocks jump to)."""
     naive = datetime.combine(day, t)

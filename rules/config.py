@@ -41,11 +41,12 @@ def _parse_clock_time(value: object) -> object:
 ClockTime = Annotated[time, BeforeValidator(_parse_clock_time)]
 DomainName = Literal["home", "soil", "air"]
 AudienceName = Literal["care", "street", "ops"]
+FaultKind = Literal["soil", "air", "climate"]  # the devices sensor_fault watches
 AlertBand = Literal["Moderate", "High", "Very High"]
 
 # Home sensors check in about hourly even when nothing happens; soil and air sensors report every few minutes.
 OFFLINE_MINUTES: dict[DomainName, float] = {"home": 180.0, "soil": 120.0, "air": 60.0}
-STUCK_HOURS: dict[Literal["soil", "air", "climate"], float] = {"soil": 12.0, "air": 6.0, "climate": 6.0}
+STUCK_HOURS: dict[FaultKind, float] = {"soil": 12.0, "air": 6.0, "climate": 6.0}
 BAND_SEVERITY: dict[AlertBand, Severity] = {"Moderate": "info", "High": "warning", "Very High": "critical"}
 ESCALATE_MINUTES: dict[AudienceName, float] = {"care": 30.0, "street": 24 * 60.0, "ops": 4 * 60.0}
 
@@ -151,8 +152,13 @@ class BatteryRule(_Section):
 class SensorFaultRule(_Section):
     """A soil or air sensor is broken: the same value for hours, or a jump no real soil or air makes."""
 
-    stuck_hours: dict[Literal["soil", "air", "climate"], float] = Field(default_factory=lambda: dict(STUCK_HOURS))
+    stuck_hours: dict[FaultKind, float] = Field(default_factory=lambda: dict(STUCK_HOURS))
     stuck_min_readings: int = Field(default=6, ge=2)
+
+    @field_validator("stuck_hours")
+    @classmethod
+    def _with_defaults(cls, value: dict[FaultKind, float]) -> dict[FaultKind, float]:
+        return {**STUCK_HOURS, **value}  # a kind left out keeps its default, as in offline.after_minutes
     stuck_ignore_zero: bool = Field(default=True, description="clean air legitimately reads 0 for hours")
     max_jump: dict[str, float] = Field(
         default_factory=lambda: {

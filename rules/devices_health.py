@@ -17,12 +17,11 @@ import statistics
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
 from placesense.memory import keep_last
-from rules.config import BatteryRule, OfflineRule, SectionLookup, SensorFaultRule
+from rules.config import BatteryRule, FaultKind, OfflineRule, SectionLookup, SensorFaultRule
 from rules.findings import Audience, Finding, Severity
 from rules.localtime import HOUR_MS, MINUTE_MS, duration, hm, zone
 from rules.timers import Timers
@@ -81,10 +80,10 @@ class _DeviceRules:
     offline: OfflineRule
     battery: BatteryRule
     faults: SensorFaultRule
-    watched: Literal["soil", "air", "climate"] | None
+    watched: FaultKind | None
     offline_floor_ms: int
     long_gap_ms: float  # a usual interval above this makes the offline time longer than the floor
-    stuck_ms: int | None  # None when no fault checks apply or ``stuck_hours`` leaves this kind out
+    stuck_ms: int | None  # None when no fault checks apply
 
 
 # Slots on the per-device state: every device in the registry has one from start-up.
@@ -147,7 +146,6 @@ class DeviceHealthRules:
         offline = self._lookup.get(OfflineRule, spec.subject, spec)
         faults = self._lookup.get(SensorFaultRule, spec.subject, spec)
         watched = self._watched(spec)
-        stuck_hours = None if watched is None else faults.stuck_hours.get(watched)
         floor_ms = int(offline.after_minutes[spec.domain] * MINUTE_MS)
         return _DeviceRules(
             offline=offline,
@@ -156,7 +154,7 @@ class DeviceHealthRules:
             watched=watched,
             offline_floor_ms=floor_ms,
             long_gap_ms=floor_ms / offline.interval_factor,
-            stuck_ms=None if stuck_hours is None else int(stuck_hours * HOUR_MS),
+            stuck_ms=None if watched is None else int(faults.stuck_hours[watched] * HOUR_MS),
         )
 
     def start(self, now_ms: int) -> None:
@@ -271,16 +269,15 @@ class DeviceHealthRules:
     def _faults(self, reading: Reading, device: DeviceSpec, state: _Device) -> list[Finding]:
         rules = state.rules
         cfg = rules.faults
-        if not cfg.enabled or rules.watched is None:
+        stuck_ms, watched = rules.stuck_ms, rules.watched
+        if not cfg.enabled or stuck_ms is None or watched is None:
             return []
-        # Without the kind in ``stuck_hours`` this raises KeyError, at the reading, as it always has.
-        stuck_ms = rules.stuck_ms if rules.stuck_ms is not None else int(cfg.stuck_hours[rules.watched] * HOUR_MS)
         ts_ms = reading.ts_ms
         faults = state.faults
         # A finding goes out when a fault starts or ends (not when its wording changes). Each key is set or removed
         # at most once below, so a flag tells that without copying the faults on every reading.
         started_or_ended = False
-        for metric in WATCHED_FOR_FAULTS[rules.watched]:
+        for metric in WATCHED_FOR_FAULTS[watched]:
             value = reading.metrics.get(metric)
             if value is None:
                 continue
@@ -334,7 +331,7 @@ class DeviceHealthRules:
         return self._report("sensor_fault", device, ts_ms, reasons, "Sensors read normally again.")
 
     @staticmethod
-    def _watched(device: DeviceSpec) -> Literal["soil", "air", "climate"] | None:
+    def _watched(device: DeviceSpec) -> FaultKind | None:
         """Which fault checks apply: soil and air sensors, and a home's temperature sensors."""
         if device.domain in ("soil", "air"):
             return device.domain

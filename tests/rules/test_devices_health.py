@@ -96,6 +96,18 @@ def test_stuck_soil_sensor_after_twelve_hours_and_clears_when_it_moves() -> None
     assert "has read exactly 33.3 % soil moisture for 12 h: probably stuck" in faults[0].message
 
 
+def test_stuck_hours_for_one_kind_keeps_the_defaults_of_the_others() -> None:
+    config = only_rules({"sensor_fault"})
+    config["sensor_fault"]["stuck_hours"] = {"soil": 3}
+    eng = engine(config, registry(beds=1, sites=1))
+    readings = []
+    for i in range(16):  # soil and air both stuck; air for 7.5 h, past its default of 6 h
+        readings += [soil_reading(0, START + i * 30 * MINUTE, 33.3), air_reading(0, START + i * 30 * MINUTE + 1,
+                                                                                 pm2_5_ugm3=7.0)]
+    faults = [(f.subject, f.at_ms) for f in of(run(eng, readings), "sensor_fault") if f.active]
+    assert faults == [("bed-0", START + 3 * HOUR), ("air-0", START + 6 * HOUR + 1)]
+
+
 def test_clean_air_reading_zero_for_hours_is_not_stuck() -> None:
     eng = engine(only_rules({"sensor_fault"}), registry(beds=0, sites=1))
     readings = [air_reading(0, START + i * 10 * MINUTE, no2_ugm3=0.0, pm2_5_ugm3=3.0 + (i % 5)) for i in range(60)]

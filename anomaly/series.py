@@ -28,7 +28,7 @@ import math
 from array import array
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from anomaly.base import NEUTRAL_SCORE, Detector, Features, severity_to_score
 from placesense.memory import keep_last
@@ -39,7 +39,8 @@ _LEVEL, _COUNT, _STEP = 0, _BUCKETS, 2 * _BUCKETS
 _COMPONENTS = (
     "spike_up", "spike_down", "shift_up", "shift_down", "noisier", "quieter", "pattern_up", "pattern_down", "flat",
 )
-_COMPONENT_INDEX = {name: index for index, name in enumerate(_COMPONENTS)}
+# Where each kind of departure is in ``_COMPONENTS``: the rise, and the fall right after it.
+_SPIKE, _SHIFT, _VARIANCE, _PATTERN, _FLAT = 0, 2, 4, 6, 8
 _ROW = len(_COMPONENTS)  # values per point in ``SeriesDetector._pending``
 
 
@@ -62,6 +63,23 @@ def _timestamp_s(raw: Any) -> float | None:
         return stamp.timestamp()
     value = float(raw)
     return value / 1000.0 if value > 1e11 else value
+
+
+class _Point:
+    """One point's statistics and limits against a detector's state, kept for the calls that judge and learn it."""
+
+    __slots__ = ("limits", "stats", "ts", "value", "worst")
+
+    def __init__(self, value: float, ts: float | None, stats: list[float | None], limits: list[float]) -> None:
+        self.value = value
+        self.ts = ts
+        self.stats = stats  # in ``_COMPONENTS`` order; None for a statistic not computed for this point
+        self.limits = limits
+        self.worst: float | None = None  # the largest severity, once asked for
+
+    def same(self, value: float, ts: float | None) -> bool:
+        # -0.0 == 0.0, but the sign of a zero can reach a statistic (a spike of -0.0), so it must match too.
+        return value == self.value and ts == self.ts and math.copysign(1.0, value) == math.copysign(1.0, self.value)
 
 
 class SeriesDetector(Detector):
@@ -95,6 +113,7 @@ class SeriesDetector(Detector):
         "_pattern_residuals",
         "_pattern_scale",
         "_pending",
+        "_point",
         "_profile",
         "_recent",
         "_records",
@@ -178,6 +197,14 @@ class SeriesDetector(Detector):
         self._pattern_scale = 0.0
         self._pattern_n = 0
         self._pattern_residuals: array[float] = array("d")  # at most ``2 * short_window``
+        # The point last judged, until the state changes: see ``_judged``.
+        self._point: _Point | None = None
+
+    def __getstate__(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        # The judged point is a cache of what the state implies, not state: a pickle leaves it out, so judging a
+        # point changes nothing a copy would see.
+        instance_dict, slots = cast(tuple[dict[str, Any] | None, dict[str, Any]], super().__getstate__())
+        return instance_dict, {**slots, "_point": None}
 
     # -- public -------------------------------------------------------------------------------------------------
 
@@ -189,15 +216,20 @@ class SeriesDetector(Detector):
         value = float(x["value"])
         if not math.isfinite(value) or not self.warmed_up:
             return NEUTRAL_SCORE
-        stats = self._statistics(value, _timestamp_s(x.get("timestamp")))
-        return severity_to_score(self._severity(stats)[0])
+        point = self._judged(value, _timestamp_s(x.get("timestamp")))
+        if point.worst is None:
+            point.worst = max(self._severity(point).values(), default=0.0)
+        return severity_to_score(point.worst)
 
     def explain_one(self, x: Features) -> dict[str, float]:
         """Severity per statistic for ``x`` (1.0 = at its limit): which kind of departure drives the score."""
         value = float(x["value"])
         if not math.isfinite(value) or not self.warmed_up:
             return {}
-        return self._severity(self._statistics(value, _timestamp_s(x.get("timestamp"))))[1]
+        point = self._judged(value, _timestamp_s(x.get("timestamp")))
+        severity = self._severity(point)
+        point.worst = max(severity.values(), default=0.0)
+        return severity
 
     def learn_one(self, x: Features) -> None:
         value = float(x["value"])
@@ -205,17 +237,21 @@ class SeriesDetector(Detector):
             return
         ts = _timestamp_s(x.get("timestamp"))
         if self._n >= 20:
-            stats = self._statistics(value, ts)
+            point = self._judged(value, ts)
             # Records learn from statistics a little in the past: a change that builds up over a few points
             # (a mean of residuals creeping upwards) must not raise its own bar as it grows. A statistic
             # above its limit (learned only when the filter accepts a lasting change) counts as the limit, so
             # one accepted episode raises a bar by the margin, not to the size of the episode.
             self._pending.extend(
-                [min(stats[name], self._limit(name)) if name in stats else 0.0 for name in _COMPONENTS]
+                [
+                    0.0 if stat is None else min(stat, limit)
+                    for stat, limit in zip(point.stats, point.limits, strict=True)
+                ]
             )
             if len(self._pending) > 3 * self.short_window * _ROW:
                 self._update_records(self._pending[:_ROW])
                 del self._pending[:_ROW]
+        self._point = None  # the state changes now
         self._update_state(value, ts)
         self._n += 1
 
@@ -225,8 +261,19 @@ class SeriesDetector(Detector):
         # A constant series has zero scale; compare against a tiny fraction of its magnitude instead.
         return max(scale, 1e-9 * (abs(self._long_mean) + 1.0))
 
-    def _statistics(self, value: float, ts: float | None) -> dict[str, float]:
-        stats: dict[str, float] = {}
+    def _judged(self, value: float, ts: float | None) -> _Point:
+        """The statistics and limits of ``value`` at ``ts`` against the state as it is.
+
+        A filter explains, scores and then learns each point: three calls against one state, and computing the
+        statistics was most of their cost. So the last point's are kept until ``learn_one`` changes the state.
+        """
+        point = self._point
+        if point is None or not point.same(value, ts):
+            point = self._point = _Point(value, ts, self._statistics(value, ts), self._limits())
+        return point
+
+    def _statistics(self, value: float, ts: float | None) -> list[float | None]:
+        stats: list[float | None] = [None] * _ROW
         # With a daily cycle the pattern statistic judges level; a plain level comparison would see every
         # evening as a "shift".
         seasonal = self._seasonal_active()
@@ -238,14 +285,14 @@ class SeriesDetector(Detector):
         local = median if abs(value - median) < abs(value - last) else last
         step = self._floor_scale(self._step_scale)
         spike = (value - local) / step
-        stats["spike_up"] = max(spike, 0.0)
-        stats["spike_down"] = max(-spike, 0.0)
+        stats[_SPIKE] = max(spike, 0.0)
+        stats[_SPIKE + 1] = max(-spike, 0.0)
 
         if self._reference_sorted and not seasonal:
             level_now = _median([*recent, value])
             shift = (level_now - _median_sorted(self._reference_sorted)) / self._floor_scale(self._deviation_scale)
-            stats["shift_up"] = max(shift, 0.0)
-            stats["shift_down"] = max(-shift, 0.0)
+            stats[_SHIFT] = max(shift, 0.0)
+            stats[_SHIFT + 1] = max(-shift, 0.0)
 
         if self._last is not None and len(self._steps) >= self.short_window:
             steps = [*self._steps, abs(value - self._last)]
@@ -253,8 +300,8 @@ class SeriesDetector(Detector):
             # With a daily cycle the usual step size can depend on the hour (counts are noisier by day).
             usual_step = self._usual_step(ts) if seasonal and ts is not None else step
             ratio = math.log((recent_step + 0.05 * step) / (usual_step + 0.05 * step))
-            stats["noisier"] = max(ratio, 0.0)
-            stats["quieter"] = max(-ratio, 0.0)
+            stats[_VARIANCE] = max(ratio, 0.0)
+            stats[_VARIANCE + 1] = max(-ratio, 0.0)
 
         if seasonal and ts is not None:
             expected = self._expected(ts)
@@ -262,29 +309,33 @@ class SeriesDetector(Detector):
                 residuals = [*self._pattern_residuals, value - expected]
                 mean_residual = sum(residuals) / len(residuals)
                 pattern = mean_residual / self._floor_scale(self._pattern_scale)
-                stats["pattern_up"] = max(pattern, 0.0)
-                stats["pattern_down"] = max(-pattern, 0.0)
+                stats[_PATTERN] = max(pattern, 0.0)
+                stats[_PATTERN + 1] = max(-pattern, 0.0)
 
         repeated = self._last is not None and abs(value - self._last) <= 1e-12 * (1.0 + abs(value))
-        stats["flat"] = float(self._run + 1 if repeated else 1)
+        stats[_FLAT] = float(self._run + 1 if repeated else 1)
         return stats
 
-    def _limit(self, component: str) -> float:
-        record = self._records[_COMPONENT_INDEX[component]]
-        if component == "flat":
-            return max(float(self.flat_floor), 2.0 * record)
-        floor = {
-            "spike": self.spike_floor,
-            "shift": self.shift_floor,
-            "noisier": self.variance_floor,
-            "quieter": self.quieter_floor,
-            "pattern": self.pattern_floor,
-        }[component.split("_")[0]]
-        return max(floor, self.margin * record)
+    def _limits(self) -> list[float]:
+        """Each statistic's limit in ``_COMPONENTS`` order: its floor, or a margin above its record."""
+        records, margin = self._records, self.margin
+        floors = (
+            self.spike_floor, self.spike_floor, self.shift_floor, self.shift_floor,
+            self.variance_floor, self.quieter_floor, self.pattern_floor, self.pattern_floor,
+        )
+        # ``floors`` stops before "flat", whose limit is twice its record.
+        limits = [max(floor, margin * record) for floor, record in zip(floors, records, strict=False)]
+        limits.append(max(float(self.flat_floor), 2.0 * records[_FLAT]))
+        return limits
 
-    def _severity(self, stats: dict[str, float]) -> tuple[float, dict[str, float]]:
-        per_component = {name: value / self._limit(name) for name, value in stats.items()}
-        return (max(per_component.values(), default=0.0), per_component)
+    @staticmethod
+    def _severity(point: _Point) -> dict[str, float]:
+        """Severity per computed statistic (1.0 = at its limit)."""
+        return {
+            name: stat / limit
+            for name, stat, limit in zip(_COMPONENTS, point.stats, point.limits, strict=True)
+            if stat is not None
+        }
 
     # -- learning -----------------------------------------------------------------------------------------------
 

@@ -132,8 +132,7 @@ class SensorDetectors:
             for metric in own:
                 value = reading.metrics.get(metric)
                 if value is not None:
-                    x: Features = {"value": value, "timestamp": reading.ts_ms}
-                    findings += self._watch(device, metric, x, reading, f"{_label(metric)} {value:g} {_unit(metric)}")
+                    findings += self._watch(device, metric, reading, value)
             for metric in compared:
                 value = reading.metrics.get(metric)
                 if value is None:
@@ -144,21 +143,26 @@ class SensorDetectors:
                 others = neighbourhood.median_of_others(reading.device_id, reading.ts_ms)
                 neighbourhood.update(reading.device_id, reading.ts_ms, value)
                 if others is not None:
-                    gap: Features = {"value": value - others, "timestamp": reading.ts_ms}
-                    findings += self._watch(
-                        device, f"{metric}:vs_neighbours", gap, reading,
-                        f"{_label(metric)} {value:g} {_unit(metric)} against {others:g} at the other sites",
-                    )
+                    findings += self._watch(device, f"{metric}:vs_neighbours", reading, value, others)
         return findings
 
-    def _watch(self, device: _Device, key: str, x: Features, reading: Reading, now_text: str) -> list[Finding]:
+    def _watch(
+        self, device: _Device, key: str, reading: Reading, value: float, others: float | None = None
+    ) -> list[Finding]:
+        """Feed the watch ``key`` the reading's ``value``, or its gap to the ``others`` (the neighbours' median)."""
         watch = device.watches.get(key)
         expect_rises = key in EXPECTED_RISES
         if watch is None:
             watch = device.watches[key] = _new_watch(expect_rises)
-        detector = watch.detector.anomaly_detector
-        explanation = detector.explain_one(x) if isinstance(detector, SeriesDetector) else {}
-        score, flagged = watch.detector.process_one(x)
+        x: Features = {"value": value if others is None else value - others, "timestamp": reading.ts_ms}
+        flagger = watch.detector
+        detector = flagger.anomaly_detector
+        # Only a point the filter calls anomalous can be flagged, so only such a point needs explaining (a
+        # severity per statistic). Scoring it first costs nothing: the detector keeps the point's statistics.
+        explanation: dict[str, float] = {}
+        if isinstance(detector, SeriesDetector) and flagger.classify(detector.score_one(x)):
+            explanation = detector.explain_one(x)
+        score, flagged = flagger.process_one(x)
         driver = max(explanation, key=lambda name: explanation[name]) if explanation else "shift_up"
         # Against the neighbours only a lasting shift is drift; a momentary gap is a local event (a bus idling
         # by one sensor), not a fault.
@@ -168,6 +172,10 @@ class SensorDetectors:
             what = _WHAT.get(driver, "behaves unusually")
             if key.endswith(":vs_neighbours"):
                 what = f"has drifted away from the other sites ({what.split(' (')[0]})"
+            metric = key.split(":")[0]
+            now_text = f"{_label(metric)} {value:g} {_unit(metric)}"
+            if others is not None:
+                now_text += f" against {others:g} at the other sites"
             return [
                 _finding(
                     reading, key, f"{what}; now {now_text}. Check the sensor and the site.",

@@ -50,10 +50,6 @@ def _median_sorted(values: Sequence[float]) -> float:
     return values[mid] if n % 2 else 0.5 * (values[mid - 1] + values[mid])
 
 
-def _median(values: list[float]) -> float:
-    return _median_sorted(sorted(values))
-
-
 def _timestamp_s(raw: Any) -> float | None:
     """Epoch seconds from a number (seconds or milliseconds) or a datetime; None when there is no time."""
     if raw is None:
@@ -78,8 +74,10 @@ class _Point:
         self.worst: float | None = None  # the largest severity, once asked for
 
     def same(self, value: float, ts: float | None) -> bool:
+        if value != self.value or ts != self.ts:
+            return False
         # -0.0 == 0.0, but the sign of a zero can reach a statistic (a spike of -0.0), so it must match too.
-        return value == self.value and ts == self.ts and math.copysign(1.0, value) == math.copysign(1.0, self.value)
+        return value != 0.0 or math.copysign(1.0, value) == math.copysign(1.0, self.value)
 
 
 class SeriesDetector(Detector):
@@ -214,7 +212,7 @@ class SeriesDetector(Detector):
 
     def score_one(self, x: Features) -> float:
         value = float(x["value"])
-        if not math.isfinite(value) or not self.warmed_up:
+        if not math.isfinite(value) or self._n < self.warm_up:  # not ``warmed_up``: a property call per point
             return NEUTRAL_SCORE
         point = self._judged(value, _timestamp_s(x.get("timestamp")))
         if point.worst is None:
@@ -274,28 +272,31 @@ class SeriesDetector(Detector):
 
     def _statistics(self, value: float, ts: float | None) -> list[float | None]:
         stats: list[float | None] = [None] * _ROW
+        tiny = 1e-9 * (abs(self._long_mean) + 1.0)  # as in ``_floor_scale``, once for the three scales here
         # With a daily cycle the pattern statistic judges level; a plain level comparison would see every
         # evening as a "shift".
         seasonal = self._seasonal_active()
-        recent = self._recent.tolist()
+        recent = sorted(self._recent)
+        previous = self._last
         # Against whichever of "the last value" and "the recent median" is closer: the median ignores a
         # single earlier spike, the last value follows a series that wanders.
-        median = _median(recent) if recent else value
-        last = self._last if self._last is not None else value
+        median = _median_sorted(recent) if recent else value
+        last = previous if previous is not None else value
         local = median if abs(value - median) < abs(value - last) else last
-        step = self._floor_scale(self._step_scale)
+        step = max(self._step_scale, tiny)
         spike = (value - local) / step
         stats[_SPIKE] = max(spike, 0.0)
         stats[_SPIKE + 1] = max(-spike, 0.0)
 
-        if self._reference_sorted and not seasonal:
-            level_now = _median([*recent, value])
-            shift = (level_now - _median_sorted(self._reference_sorted)) / self._floor_scale(self._deviation_scale)
+        reference = self._reference_sorted
+        if reference and not seasonal:
+            bisect.insort(recent, value)
+            shift = (_median_sorted(recent) - _median_sorted(reference)) / max(self._deviation_scale, tiny)
             stats[_SHIFT] = max(shift, 0.0)
             stats[_SHIFT + 1] = max(-shift, 0.0)
 
-        if self._last is not None and len(self._steps) >= self.short_window:
-            steps = [*self._steps, abs(value - self._last)]
+        if previous is not None and len(self._steps) >= self.short_window:
+            steps = [*self._steps, abs(value - previous)]
             recent_step = sum(steps) / len(steps)
             # With a daily cycle the usual step size can depend on the hour (counts are noisier by day).
             usual_step = self._usual_step(ts) if seasonal and ts is not None else step
@@ -304,15 +305,15 @@ class SeriesDetector(Detector):
             stats[_VARIANCE + 1] = max(-ratio, 0.0)
 
         if seasonal and ts is not None:
-            expected = self._expected(ts)
+            expected = self._expected(self._bucket(ts))
             if expected is not None:
                 residuals = [*self._pattern_residuals, value - expected]
                 mean_residual = sum(residuals) / len(residuals)
-                pattern = mean_residual / self._floor_scale(self._pattern_scale)
+                pattern = mean_residual / max(self._pattern_scale, tiny)
                 stats[_PATTERN] = max(pattern, 0.0)
                 stats[_PATTERN + 1] = max(-pattern, 0.0)
 
-        repeated = self._last is not None and abs(value - self._last) <= 1e-12 * (1.0 + abs(value))
+        repeated = previous is not None and abs(value - previous) <= 1e-12 * (1.0 + abs(value))
         stats[_FLAT] = float(self._run + 1 if repeated else 1)
         return stats
 
@@ -348,37 +349,44 @@ class SeriesDetector(Detector):
 
     def _update_state(self, value: float, ts: float | None) -> None:
         rate = 2.0 / (self.reference_window + 1.0)
-        early = self._n <= 10
-        if self._last is not None:
-            step = abs(value - self._last)
+        n = self._n
+        early = n <= 10
+        last = self._last
+        if last is not None:
+            step = abs(value - last)
+            scale = self._step_scale
             # Huber-style clipping: one wild value moves a scale by a bounded amount.
-            clipped = step if early else min(step, 4.0 * self._step_scale)
+            clipped = step if early else min(step, 4.0 * scale)
             # Slower than the level's rate: a burst of noise must not talk the detector into it.
-            self._step_scale += max(0.5 * rate, 1.0 / self._n) * (clipped - self._step_scale)
+            self._step_scale = scale + max(0.5 * rate, 1.0 / n) * (clipped - scale)
             keep_last(self._steps, step, 2 * self.short_window)
             self._run = self._run + 1 if step <= 1e-12 * (1.0 + abs(value)) else 1
         else:
             self._run = 1
-        if self._reference_sorted:
-            deviation = abs(value - _median_sorted(self._reference_sorted))
-            clipped = deviation if early else min(deviation, 4.0 * self._deviation_scale)
-            weight = max(0.5 * rate, 1.0 / len(self._reference))
-            self._deviation_scale += weight * (clipped - self._deviation_scale)
-        long_rate = max(1.0 / (self._n + 1), 1.0 / self.memory)
-        deviation_long = abs(value - self._long_mean)
-        self._long_mean += long_rate * (value - self._long_mean)
+        reference, reference_sorted = self._reference, self._reference_sorted
+        if reference_sorted:
+            deviation = abs(value - _median_sorted(reference_sorted))
+            scale = self._deviation_scale
+            clipped = deviation if early else min(deviation, 4.0 * scale)
+            weight = max(0.5 * rate, 1.0 / len(reference))
+            self._deviation_scale = scale + weight * (clipped - scale)
+        long_rate = max(1.0 / (n + 1), 1.0 / self.memory)
+        long_mean = self._long_mean
+        deviation_long = abs(value - long_mean)
+        self._long_mean = long_mean + long_rate * (value - long_mean)
         self._long_scale += long_rate * (deviation_long - self._long_scale)
         self._update_seasonal(value, ts)
         # The oldest recent value moves into the reference window.
-        if len(self._recent) == self.short_window:
-            moving = self._recent[0]
-            self._reference.append(moving)
-            bisect.insort(self._reference_sorted, moving)
-            if len(self._reference) > self.reference_window:
-                leaving = self._reference[0]
-                del self._reference[0]
-                del self._reference_sorted[bisect.bisect_left(self._reference_sorted, leaving)]
-        keep_last(self._recent, value, self.short_window)
+        recent = self._recent
+        if len(recent) == self.short_window:
+            moving = recent[0]
+            reference.append(moving)
+            bisect.insort(reference_sorted, moving)
+            if len(reference) > self.reference_window:
+                leaving = reference[0]
+                del reference[0]
+                del reference_sorted[bisect.bisect_left(reference_sorted, leaving)]
+        keep_last(recent, value, self.short_window)
         self._last = value
 
     # -- seasonality --------------------------------------------------------------------------------------------
@@ -398,23 +406,29 @@ class SeriesDetector(Detector):
         # Only when the hour-of-day profile explains the series clearly better than its overall level.
         return self._pattern_scale < 0.6 * self._long_scale
 
-    def _expected(self, ts: float) -> float | None:
-        if not self._profile:
+    def _needed(self) -> int:
+        """Points an hour's profile needs before it is trusted: three hours' worth at the current interval."""
+        return 3 * max(1, int(3600 / max(self._interval_s, 1.0)))
+
+    def _expected(self, bucket: int) -> float | None:
+        profile = self._profile
+        if not profile:
             return None
-        bucket = self._bucket(ts)
-        for key in (bucket, (bucket + 24) % 48):  # this kind of day, else the other
-            if self._profile[_COUNT + key] >= 3 * max(1, int(3600 / max(self._interval_s, 1.0))):
-                return self._profile[_LEVEL + key]
-        return None
+        needed = self._needed()
+        if profile[_COUNT + bucket] >= needed:
+            return profile[_LEVEL + bucket]
+        other = (bucket + 24) % 48  # this kind of day, else the other
+        return profile[_LEVEL + other] if profile[_COUNT + other] >= needed else None
 
     def _usual_step(self, ts: float) -> float:
-        if not self._profile:
+        profile = self._profile
+        if not profile:
             return self._floor_scale(self._step_scale)
         bucket = self._bucket(ts)
-        needed = 3 * max(1, int(3600 / max(self._interval_s, 1.0)))
+        needed = self._needed()
         for key in (bucket, (bucket + 24) % 48):
-            if self._profile[_COUNT + key] >= needed and not math.isnan(self._profile[_STEP + key]):
-                return self._floor_scale(self._profile[_STEP + key])
+            if profile[_COUNT + key] >= needed and not math.isnan(profile[_STEP + key]):
+                return self._floor_scale(profile[_STEP + key])
         return self._floor_scale(self._step_scale)
 
     def _update_seasonal(self, value: float, ts: float | None) -> None:
@@ -428,7 +442,8 @@ class SeriesDetector(Detector):
         self._last_ts = ts
         if not 0 < self._interval_s <= 3600:
             return
-        expected = self._expected(ts)
+        key = self._bucket(ts)
+        expected = self._expected(key)
         if expected is not None:
             residual = value - expected
             self._pattern_n += 1
@@ -438,7 +453,6 @@ class SeriesDetector(Detector):
         profile = self._profile
         if not profile:
             profile = self._profile = array("d", bytes(8 * 2 * _BUCKETS)) + array("d", [math.nan]) * _BUCKETS
-        key = self._bucket(ts)
         count = profile[_COUNT + key] + 1
         profile[_COUNT + key] = count
         per_day = max(1.0, 3600.0 / self._interval_s)

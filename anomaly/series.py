@@ -39,9 +39,11 @@ _LEVEL, _COUNT, _STEP = 0, _BUCKETS, 2 * _BUCKETS
 _COMPONENTS = (
     "spike_up", "spike_down", "shift_up", "shift_down", "noisier", "quieter", "pattern_up", "pattern_down", "flat",
 )
-# Where each kind of departure is in ``_COMPONENTS``: the rise, and the fall right after it.
+# Where each kind of departure is in ``_COMPONENTS``: the rise, and the fall right after it; "flat" last.
 _SPIKE, _SHIFT, _VARIANCE, _PATTERN, _FLAT = 0, 2, 4, 6, 8
-_ROW = len(_COMPONENTS)  # values per point in ``SeriesDetector._pending``
+_PAIRS = (_SPIKE, _SHIFT, _VARIANCE, _PATTERN)
+_ROW = len(_COMPONENTS)  # statistics per point
+_WAITING = len(_PAIRS) + 1  # values per point in ``SeriesDetector._pending``: see ``_Point.waiting``
 
 
 def _median_sorted(values: Sequence[float]) -> float:
@@ -72,6 +74,29 @@ class _Point:
         self.stats = stats  # in ``_COMPONENTS`` order; None for a statistic not computed for this point
         self.limits = limits
         self.worst: float | None = None  # the largest severity, once asked for
+
+    def waiting(self) -> list[float]:
+        """What this point will teach the records, as ``_WAITING`` numbers (``SeriesDetector._update_records``
+        reads them back).
+
+        Each statistic is capped at its limit, and one not computed is 0.0 (records are never negative, so it
+        can never raise one). A rise and its fall are never both above zero, so each pair waits as one signed
+        number, the rise or minus the fall: with nine numbers a point, the queue was a young detector's largest
+        part. Only a zero's sign is lost, and no zero raises a record.
+        """
+        stats, limits = self.stats, self.limits
+        row: list[float] = []
+        for rise in _PAIRS:
+            rise_value, fall_value = stats[rise], stats[rise + 1]
+            if rise_value is None or fall_value is None:
+                row.append(0.0)
+            elif rise_value > 0.0:
+                row.append(min(rise_value, limits[rise]))
+            else:
+                row.append(-min(fall_value, limits[rise + 1]))
+        flat = stats[_FLAT]
+        row.append(0.0 if flat is None else min(flat, limits[_FLAT]))
+        return row
 
     def same(self, value: float, ts: float | None) -> bool:
         if value != self.value or ts != self.ts:
@@ -177,9 +202,8 @@ class SeriesDetector(Detector):
         self._run = 0
         self._records: array[float] = array("d", bytes(8 * _ROW))  # in ``_COMPONENTS`` order
         self._decay = 0.5 ** (1.0 / memory)
-        # Statistics waiting to become records, oldest first: one row of ``_ROW`` values per point,
-        # in ``_COMPONENTS`` order (0.0 for a statistic not computed: records are never negative, so it can
-        # never raise one), all rows in one flat array. A dict per point here was half of a soil sensor's
+        # Statistics waiting to become records, oldest first: one row of ``_WAITING`` values per point (see
+        # ``_Point.waiting``), all rows in one flat array. A dict per point here was half of a soil sensor's
         # detector memory, and an array per point a deque of them still a third of a young one's.
         self._pending: array[float] = array("d")
         # seasonal state
@@ -240,15 +264,10 @@ class SeriesDetector(Detector):
             # (a mean of residuals creeping upwards) must not raise its own bar as it grows. A statistic
             # above its limit (learned only when the filter accepts a lasting change) counts as the limit, so
             # one accepted episode raises a bar by the margin, not to the size of the episode.
-            self._pending.extend(
-                [
-                    0.0 if stat is None else min(stat, limit)
-                    for stat, limit in zip(point.stats, point.limits, strict=True)
-                ]
-            )
-            if len(self._pending) > 3 * self.short_window * _ROW:
-                self._update_records(self._pending[:_ROW])
-                del self._pending[:_ROW]
+            self._pending.extend(point.waiting())
+            if len(self._pending) > 3 * self.short_window * _WAITING:
+                self._update_records(self._pending[:_WAITING])
+                del self._pending[:_WAITING]
         self._point = None  # the state changes now
         self._update_state(value, ts)
         self._n += 1
@@ -340,7 +359,12 @@ class SeriesDetector(Detector):
 
     # -- learning -----------------------------------------------------------------------------------------------
 
-    def _update_records(self, stats: array[float]) -> None:
+    def _update_records(self, waiting: array[float]) -> None:
+        """Learn one point's row from ``_pending`` (see ``_Point.waiting``)."""
+        stats: list[float] = []
+        for signed in waiting[:-1]:  # a rise, or minus a fall
+            stats += (max(signed, 0.0), max(-signed, 0.0))
+        stats.append(waiting[-1])
         decay = self._decay
         records = self._records
         for index, value in enumerate(stats):

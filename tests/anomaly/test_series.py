@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import subprocess
 import sys
 from array import array
@@ -16,7 +17,7 @@ import pytest
 
 from anomaly.base import EpisodeFilter
 from anomaly.cli import detect_stream
-from anomaly.series import _COMPONENTS, SeriesDetector
+from anomaly.series import _COMPONENTS, _WAITING, SeriesDetector
 from placesense.memory import keep_last
 from tests.anomaly.synthetic import ANOMALIES, BASES, make_series
 
@@ -157,7 +158,7 @@ def test_the_detector_windows_hold_the_latest_values_once_they_have_wrapped_arou
     assert len(detector._profile) == 3 * 48
     assert sum(detector._profile[48:96]) == 199
     assert all(count == int(count) for count in detector._profile[48:96])
-    assert len(detector._pending) == 3 * 5 * len(_COMPONENTS)  # three short windows of rows wait
+    assert len(detector._pending) == 3 * 5 * _WAITING  # three short windows of rows wait
 
 
 def test_the_oldest_waiting_row_becomes_the_records_only_when_the_queue_is_full() -> None:
@@ -169,4 +170,23 @@ def test_the_oldest_waiting_row_becomes_the_records_only_when_the_queue_is_full(
     detector.learn_one({"value": 35.0})
     # The first row (its "flat" statistic: a run of one value) has now been learned as the records.
     assert detector._records[flat] == 1.0
-    assert len(detector._pending) == 15 * len(_COMPONENTS)
+    assert len(detector._pending) == 15 * _WAITING
+
+
+def test_the_records_are_what_the_nine_capped_statistics_of_each_point_teach() -> None:
+    # The queue keeps a rise and its fall as one signed number; the records must be what nine numbers gave.
+    detector = SeriesDetector(short_window=5, warm_up=30)
+    queue: list[list[float]] = []
+    records = [0.0] * len(_COMPONENTS)
+    for i in range(400):
+        value = 10.0 + math.sin(i / 6) + (8.0 if i % 37 == 0 else 0.0) - (6.0 if i % 53 == 0 else 0.0)
+        ts = 1_700_000_000.0 + 900 * i
+        if i >= 20:
+            point = detector._judged(value, ts)
+            queue.append([0.0 if s is None else min(s, lim) for s, lim in zip(point.stats, point.limits, strict=True)])
+            if len(queue) > 15:
+                row = queue.pop(0)
+                records = [max(r * detector._decay, s) for r, s in zip(records, row, strict=True)]
+        detector.learn_one({"value": value, "timestamp": ts})
+    assert list(detector._records) == records
+    assert records[_COMPONENTS.index("spike_up")] > 0 and records[_COMPONENTS.index("spike_down")] > 0

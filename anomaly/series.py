@@ -141,7 +141,8 @@ class SeriesDetector(Detector):
         "_recent",
         "_records",
         "_reference",
-        "_reference_sorted",
+        "_reference_oldest",
+        "_reference_order",
         "_run",
         "_step_scale",
         "_steps",
@@ -192,8 +193,12 @@ class SeriesDetector(Detector):
         # thousands of detectors, and as deques of floats these windows were most of a young detector's memory.
         self._recent: array[float] = array("d")  # at most ``short_window``
         self._steps: array[float] = array("d")  # at most ``2 * short_window``
-        self._reference: array[float] = array("d")  # at most ``reference_window``
-        self._reference_sorted: array[float] = array("d")
+        # The reference window (at most ``reference_window`` values) is kept once, as a ring in arrival order, and
+        # sorted as one small slot number per value (``_reference_order``, in value order): as a second array of
+        # floats, the sorted copy cost 1.2 KB a detector. See ``_enter_reference``.
+        self._reference: array[float] = array("d")
+        self._reference_oldest = 0  # the ring's slot of the oldest value, once it is full
+        self._reference_order: bytearray | array[int] = bytearray() if reference_window <= 256 else array("I")
         self._last: float | None = None
         self._step_scale = 0.0
         self._deviation_scale = 0.0
@@ -307,10 +312,9 @@ class SeriesDetector(Detector):
         stats[_SPIKE] = max(spike, 0.0)
         stats[_SPIKE + 1] = max(-spike, 0.0)
 
-        reference = self._reference_sorted
-        if reference and not seasonal:
+        if self._reference and not seasonal:
             bisect.insort(recent, value)
-            shift = (_median_sorted(recent) - _median_sorted(reference)) / max(self._deviation_scale, tiny)
+            shift = (_median_sorted(recent) - self._reference_median()) / max(self._deviation_scale, tiny)
             stats[_SHIFT] = max(shift, 0.0)
             stats[_SHIFT + 1] = max(-shift, 0.0)
 
@@ -387,12 +391,11 @@ class SeriesDetector(Detector):
             self._run = self._run + 1 if step <= 1e-12 * (1.0 + abs(value)) else 1
         else:
             self._run = 1
-        reference, reference_sorted = self._reference, self._reference_sorted
-        if reference_sorted:
-            deviation = abs(value - _median_sorted(reference_sorted))
+        if self._reference:
+            deviation = abs(value - self._reference_median())
             scale = self._deviation_scale
             clipped = deviation if early else min(deviation, 4.0 * scale)
-            weight = max(0.5 * rate, 1.0 / len(reference))
+            weight = max(0.5 * rate, 1.0 / len(self._reference))
             self._deviation_scale = scale + weight * (clipped - scale)
         long_rate = max(1.0 / (n + 1), 1.0 / self.memory)
         long_mean = self._long_mean
@@ -403,15 +406,36 @@ class SeriesDetector(Detector):
         # The oldest recent value moves into the reference window.
         recent = self._recent
         if len(recent) == self.short_window:
-            moving = recent[0]
-            reference.append(moving)
-            bisect.insort(reference_sorted, moving)
-            if len(reference) > self.reference_window:
-                leaving = reference[0]
-                del reference[0]
-                del reference_sorted[bisect.bisect_left(reference_sorted, leaving)]
+            self._enter_reference(recent[0])
         keep_last(recent, value, self.short_window)
         self._last = value
+
+    def _enter_reference(self, moving: float) -> None:
+        """Add ``moving`` to the reference window; once the window is full, its oldest value leaves.
+
+        A new value goes after its equals, so equal values are in arrival order, as in the sorted list of
+        values this replaces; the medians are the same numbers, down to the sign of a zero.
+        """
+        values, order = self._reference, self._reference_order
+        by_value = values.__getitem__
+        if len(values) < self.reference_window:
+            slot = len(values)
+            values.append(moving)
+        elif self.reference_window > 0:
+            slot = self._reference_oldest
+            self._reference_oldest = (slot + 1) % len(values)
+            # Equal values are in arrival order, so the first entry equal to the oldest value is its own.
+            del order[bisect.bisect_left(order, values[slot], key=by_value)]
+            values[slot] = moving
+        else:
+            return
+        order.insert(bisect.bisect_right(order, moving, key=by_value), slot)
+
+    def _reference_median(self) -> float:
+        values, order = self._reference, self._reference_order
+        n = len(order)
+        mid = n // 2
+        return values[order[mid]] if n % 2 else 0.5 * (values[order[mid - 1]] + values[order[mid]])
 
     # -- seasonality --------------------------------------------------------------------------------------------
 

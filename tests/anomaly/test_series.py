@@ -3,6 +3,7 @@ never looks ahead, and the CLI keeps one row out per row in."""
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import math
@@ -151,8 +152,9 @@ def test_the_detector_windows_hold_the_latest_values_once_they_have_wrapped_arou
         detector.learn_one({"value": value, "timestamp": 1_700_000_000 + 600 * i})
     assert list(detector._recent) == values[-5:]
     assert list(detector._steps) == [abs(b - a) for a, b in zip(values[-11:-1], values[-10:], strict=True)]
-    assert list(detector._reference) == values[-25:-5]
-    assert list(detector._reference_sorted) == sorted(values[-25:-5])
+    ring, oldest = list(detector._reference), detector._reference_oldest
+    assert ring[oldest:] + ring[:oldest] == values[-25:-5]
+    assert [ring[slot] for slot in detector._reference_order] == sorted(values[-25:-5])
     assert len(detector._pattern_residuals) <= 10
     # One profile array: 48 levels, 48 counts (every point after the first, which has no interval yet), 48 steps.
     assert len(detector._profile) == 3 * 48
@@ -190,3 +192,26 @@ def test_the_records_are_what_the_nine_capped_statistics_of_each_point_teach() -
         detector.learn_one({"value": value, "timestamp": ts})
     assert list(detector._records) == records
     assert records[_COMPONENTS.index("spike_up")] > 0 and records[_COMPONENTS.index("spike_down")] > 0
+
+
+@pytest.mark.parametrize("reference_window", [20, 300])  # slot numbers as bytes, and as a wider array
+def test_the_reference_window_sorts_ties_and_signed_zeros_as_a_sorted_list_of_its_values_did(
+    reference_window: int,
+) -> None:
+    # Kept as a ring and an order of slots; the sorted values must be what insort and removing the leftmost
+    # equal value gave, down to the sign of a zero (it reaches the median, and so a statistic's sign).
+    detector = SeriesDetector(short_window=3, reference_window=reference_window)
+    choices = [0.0, -0.0, 1.0, 2.0, 2.0, -1.5]
+    values = [choices[(i * 7919) % 11 % len(choices)] for i in range(3 * reference_window + 50)]
+    arrival: list[float] = []
+    model: list[float] = []
+    for i, value in enumerate(values):
+        detector.learn_one({"value": value})
+        if i >= 3:  # the value leaving the recent window enters the reference window
+            moving = values[i - 3]
+            arrival.append(moving)
+            bisect.insort(model, moving)
+            if len(arrival) > reference_window:
+                del model[bisect.bisect_left(model, arrival.pop(0))]
+        ring = detector._reference
+        assert [repr(ring[slot]) for slot in detector._reference_order] == [repr(v) for v in model]

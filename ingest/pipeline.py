@@ -43,7 +43,7 @@ class PipelineConfig:
     mqtt: MqttConfig
     topic_prefix: str = ""
     batch_max_points: int = 5000
-    batch_max_ms: int = 50
+    batch_max_ms: int = 25
     batch_linger_ms: int = 10
     limits: DecodeLimits = field(default_factory=DecodeLimits)
 

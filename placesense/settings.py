@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     spool_dir: Path = Field(Path("var/spool"), description="readings wait here while InfluxDB is down")
     spool_max_mb: int = Field(2048, ge=1, description="refuse (and stop acknowledging) past this size")
     batch_max_points: int = Field(5000, ge=1, le=100_000)
-    batch_max_ms: int = Field(50, ge=1, le=60_000)
+    batch_max_ms: int = Field(25, ge=1, le=60_000)
     batch_linger_ms: int = Field(10, ge=0, le=60_000, description="a batch ends after this quiet a spell")
     max_payload_bytes: int = Field(64 * 1024, ge=256)
     max_future_s: int = Field(600, ge=0, description="reject timestamps further ahead than this")

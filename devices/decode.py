@@ -97,18 +97,20 @@ def _lenient_rfc3339(value: str, what: str) -> datetime:
         raise DecodeError(f"{what} {value!r} is not an RFC 3339 timestamp", kind="bad_timestamp") from exc
 
 
-def number(value: object, what: str) -> float:
-    """A JSON number (or boolean) as a finite float, or a ``DecodeError`` naming the field."""
+def number(value: object, what: str, name: str | None = None) -> float:
+    """A JSON number (or boolean) as a finite float, or a ``DecodeError`` naming the field: ``what``, followed by
+    ``name`` quoted when given (apart, so that a caller on the hot path builds no text unless there is an error)."""
     if type(value) is float and value - value == 0.0:  # the common case first: finite (inf - inf and NaN are NaN)
         return value
     if isinstance(value, bool):
         return 1.0 if value else 0.0
+    label = what if name is None else f"{what} {name!r}"
     if isinstance(value, int | float):
         result = float(value)
         if not math.isfinite(result):
-            raise DecodeError(f"{what} is not a finite number", kind="not_finite")
+            raise DecodeError(f"{label} is not a finite number", kind="not_finite")
         return result
-    raise DecodeError(f"{what} must be a number, got {type(value).__name__}", kind="wrong_type")
+    raise DecodeError(f"{label} must be a number, got {type(value).__name__}", kind="wrong_type")
 
 
 def finish(
@@ -131,8 +133,7 @@ def finish(
         if spec is None:
             known = ", ".join(sorted(METRIC_UNITS))
             raise DecodeError(f"unknown metric {name!r}; known metrics: {known}", kind="unknown_metric")
-        # The common case inline (a finite float); number() handles the rest and names the metric in its error.
-        value = raw if type(raw) is float and raw - raw == 0.0 else number(raw, f"metric {name!r}")
+        value = number(raw, "metric", name)
         unit, _, low, high = spec
         if not low <= value <= high:
             raise DecodeError(

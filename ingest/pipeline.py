@@ -157,6 +157,7 @@ class Pipeline:
         with self._room:
             self._queued_count -= len(burst)
             self._room.notify()
+
     # decode
 
     def _classify(self, message: Message, batch: _Batch) -> None:

@@ -57,7 +57,7 @@ SAVE_EVERY_S = 600.0
 CALL_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 RESTART_DELAY_S = (1.0, 30.0)  # first and longest wait before starting a child that died
-EVALUATION_CHUNK = 250  # readings evaluated between chances to send findings on (~15 ms of work)
+EVALUATION_CHUNK = 250  # readings evaluated between chances to send findings on (~10 ms of work)
 STALL_TIMEOUT_S = 60.0  # a child that answers nothing for this long while work waits is ended and started again
 
 

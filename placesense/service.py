@@ -40,7 +40,6 @@ log = logging.getLogger("placesense.service")
 GIL_SWITCH_INTERVAL_S = 0.001  # see Service.start
 
 
-
 def influx_config(settings: Settings) -> InfluxConfig:
     return InfluxConfig(
         url=settings.influx_url,
@@ -155,8 +154,8 @@ class Service:
     def start(self) -> None:
         # Python hands the GIL to a waiting thread every 5 ms by default. Here the batch worker decodes without
         # pause under load, and every step of the threads that wait on I/O (hand-on to the evaluation process,
-        # findings → alert store → publishers, the API) waits that long for the GIL again: an alert went through
-        # a dozen such waits. 1 ms cut p99 stored→alert at 10,000 msgs/s from 133–392 to 92–94 ms (docs/benchmarks.md).
+        # findings → alert store → publishers, the API) waits that long for the GIL again, and an alert takes many
+        # such steps. 1 ms cut p99 stored→alert at 10,000 msgs/s from 133–392 to 92–94 ms (docs/benchmarks.md).
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         alert_client: mqtt.Client = self.extras["alert_client"]
         alert_client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)

@@ -154,11 +154,6 @@ class SensorFaultRule(_Section):
 
     stuck_hours: dict[FaultKind, float] = Field(default_factory=lambda: dict(STUCK_HOURS))
     stuck_min_readings: int = Field(default=6, ge=2)
-
-    @field_validator("stuck_hours")
-    @classmethod
-    def _with_defaults(cls, value: dict[FaultKind, float]) -> dict[FaultKind, float]:
-        return {**STUCK_HOURS, **value}  # a kind left out keeps its default, as in offline.after_minutes
     stuck_ignore_zero: bool = Field(default=True, description="clean air legitimately reads 0 for hours")
     max_jump: dict[str, float] = Field(
         default_factory=lambda: {
@@ -173,6 +168,11 @@ class SensorFaultRule(_Section):
         default=20.0, gt=0, description="soil never dries this much between readings (a rise is rain or watering)"
     )
     clear_after_hours: float = Field(default=6.0, gt=0, description="no further fault this long clears a jump")
+
+    @field_validator("stuck_hours")
+    @classmethod
+    def _with_defaults(cls, value: dict[FaultKind, float]) -> dict[FaultKind, float]:
+        return {**STUCK_HOURS, **value}  # a kind left out keeps its default, as in offline.after_minutes
 
 
 # ---- homes ------------------------------------------------------------------------------------------------

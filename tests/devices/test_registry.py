@@ -80,6 +80,25 @@ def test_round_trips_through_data(tmp_path: Path) -> None:
     assert type(registry).from_data(registry.to_data()) == registry
 
 
+def test_devices_share_repeated_values_and_keep_their_own_fields(tmp_path: Path) -> None:
+    extra = "".join(
+        f"  - {{id: h-0042-pir-{n}, domain: home, subject: h-0042, kind: motion, room: hallway}}\n" for n in range(3)
+    )
+    registry = load_registry(_write(tmp_path, GOOD + extra))
+    pirs = [registry.devices[f"h-0042-pir-{n}"] for n in range(3)]
+    # one object for each repeated value, and for each set of fields given in the file
+    assert all(p.subject is pirs[0].subject and p.room is pirs[0].room for p in pirs)
+    assert all(p.model_fields_set is pirs[0].model_fields_set for p in pirs)
+    assert pirs[0].model_fields_set == {"id", "domain", "subject", "kind", "room"}
+    assert registry.devices["h-0042-hall-pir"].model_fields_set == pirs[0].model_fields_set | {"format", "source_id"}
+    assert registry.devices["h-0042-hall-pir"].subject is pirs[0].subject
+    # what the file said is what comes back out
+    assert type(registry).from_data(registry.to_data()) == registry
+    assert registry.to_data()["devices"][3] == {
+        "id": "h-0042-pir-0", "domain": "home", "subject": "h-0042", "kind": "motion", "room": "hallway",
+    }
+
+
 def test_empty_file_is_an_empty_registry(tmp_path: Path) -> None:
     assert load_registry(_write(tmp_path, "")).devices == {}
 

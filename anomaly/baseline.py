@@ -10,8 +10,9 @@ This module knows nothing about sensors or findings; it stores numbers and answe
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
+
+from placesense.memory import keep_last
 
 
 def quantile(sorted_values: list[float], q: float) -> float:
@@ -56,14 +57,15 @@ class DailyBaseline:
         self.min_scale = min_scale
         self.window = window
         self.min_same_type = min_same_type
-        self._weekday: deque[float] = deque(maxlen=window)
-        self._weekend: deque[float] = deque(maxlen=window)
+        # Lists, not deques with a maxlen: a home keeps one baseline a feature, and an empty deque alone is 624 bytes.
+        self._weekday: list[float] = []
+        self._weekend: list[float] = []
 
     def __len__(self) -> int:
         return len(self._weekday) + len(self._weekend)
 
     def add(self, value: float, weekend: bool) -> None:
-        (self._weekend if weekend else self._weekday).append(value)
+        keep_last(self._weekend if weekend else self._weekday, value, self.window)
 
     def usual(self, weekend: bool) -> Usual | None:
         same = self._weekend if weekend else self._weekday

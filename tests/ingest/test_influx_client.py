@@ -1,0 +1,91 @@
+"""The InfluxDB client's write path against the real InfluxDB: what is stored, and how each failure is classed."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from ingest.influx import InfluxClient, InfluxConfig
+from placesense.errors import PermanentStorageError, RetryableStorageError
+from placesense.localstack import InfluxDB, free_port
+from tests.helpers import influx_query
+
+
+def _client(url: str, db: str, *, timeout_s: float = 5.0, gzip_level: int = 1) -> InfluxClient:
+    return InfluxClient(InfluxConfig(url=url, db=db, timeout_s=timeout_s, gzip_level=gzip_level))
+
+
+def _count(influx: InfluxDB, db: str) -> int:
+    series = influx_query(influx.url, db, 'SELECT count("v") FROM "m"')
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+@pytest.mark.parametrize("gzip_level", [1, 0])
+def test_writes_are_stored_on_kept_alive_connections(influx: InfluxDB, influx_db: str, gzip_level: int) -> None:
+    client = _client(influx.url, influx_db, gzip_level=gzip_level)
+    client.ensure_database()
+    try:
+        for n in range(50):
+            client.write(f"m,t=a v={n} {1_700_000_000_000 + n}\n".encode())
+        assert len(client._writes._idle) == 1  # one connection, given back after every write
+    finally:
+        client.close()
+    assert _count(influx, influx_db) == 50
+
+
+def test_a_refused_line_is_permanent_with_influxdbs_reason(influx: InfluxDB, influx_db: str) -> None:
+    client = _client(influx.url, influx_db)
+    client.ensure_database()
+    try:
+        client.write(b"m,t=a v=1 1700000000000\n")
+        with pytest.raises(PermanentStorageError, match="field type conflict"):
+            client.write(b'm,t=a v="text" 1700000000001\n')
+        client.write(b"m,t=a v=2 1700000000002\n")  # the connection is still good after a refusal
+    finally:
+        client.close()
+    assert _count(influx, influx_db) == 2
+
+
+def test_a_missing_database_is_retryable(influx: InfluxDB, influx_db: str) -> None:
+    client = _client(influx.url, influx_db)
+    try:
+        with pytest.raises(RetryableStorageError, match="does not exist"):
+            client.write(b"m,t=a v=1 1700000000000\n")
+    finally:
+        client.close()
+
+
+def test_nothing_listening_is_retryable() -> None:
+    client = _client(f"http://127.0.0.1:{free_port()}", "nowhere")
+    try:
+        with pytest.raises(RetryableStorageError, match="cannot reach InfluxDB"):
+            client.write(b"m,t=a v=1 1700000000000\n")
+    finally:
+        client.close()
+
+
+def test_a_server_that_answers_nothing_times_out_as_retryable() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()  # accepts connections (the kernel does) but never answers
+        client = _client(f"http://127.0.0.1:{listener.getsockname()[1]}", "silent", timeout_s=0.3)
+        try:
+            with pytest.raises(RetryableStorageError, match="timed out"):
+                client.write(b"m,t=a v=1 1700000000000\n")
+        finally:
+            client.close()
+
+
+def test_a_restarted_server_is_written_to_again(own_influx: InfluxDB, unique: str) -> None:
+    db = f"t_{unique}"
+    client = _client(own_influx.url, db)
+    client.ensure_database()
+    try:
+        client.write(b"m,t=a v=1 1700000000000\n")
+        own_influx.restart()  # the kept-alive connection is now closed at the server's end
+        client.write(b"m,t=a v=2 1700000000001\n")
+    finally:
+        client.close()
+    assert _count(own_influx, db) == 2
+

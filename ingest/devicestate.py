@@ -8,8 +8,8 @@ harmless: the next message restores it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -24,6 +24,8 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from devices.readings import Reading
@@ -53,12 +55,62 @@ class DeviceState:
     status_ms: int | None = None
 
 
+_FIELDS = tuple(column.name for column in device_status.columns)
+_VALUES = tuple(name for name in _FIELDS if name != "device_id")
+
+
+def _saver(dialect: str) -> Callable[[Connection, list[DeviceState]], None]:
+    """How changed states are written: one statement that inserts a device's row or replaces its values.
+
+    Deleting 10,000 devices' rows and inserting them again through SQLAlchemy took ~100 ms of CPU, holding the
+    database's write lock (which the alert store waits for) and most of the GIL. On SQLite, the default, the
+    upsert goes to the driver as tuples, executed in C: ~23 ms. PostgreSQL gets its own upsert; any other
+    database deletes and inserts.
+    """
+    if dialect == "sqlite":
+        sql = (
+            f"INSERT INTO device_status ({', '.join(_FIELDS)}) VALUES ({', '.join('?' for _ in _FIELDS)}) "
+            f"ON CONFLICT (device_id) DO UPDATE SET {', '.join(f'{name} = excluded.{name}' for name in _VALUES)}"
+        )
+
+        def save_sqlite(conn: Connection, states: list[DeviceState]) -> None:
+            conn.exec_driver_sql(sql, [_row(state) for state in states])
+
+        return save_sqlite
+    if dialect == "postgresql":
+        upsert = postgresql_upsert()
+
+        def save_postgresql(conn: Connection, states: list[DeviceState]) -> None:
+            conn.execute(upsert, [dict(zip(_FIELDS, _row(state), strict=True)) for state in states])
+
+        return save_postgresql
+
+    def delete_and_insert(conn: Connection, states: list[DeviceState]) -> None:
+        conn.execute(delete(device_status).where(device_status.c.device_id.in_([s.device_id for s in states])))
+        conn.execute(insert(device_status), [dict(zip(_FIELDS, _row(state), strict=True)) for state in states])
+
+    return delete_and_insert
+
+
+def postgresql_upsert() -> postgresql.Insert:
+    upsert = postgresql.insert(device_status)
+    return upsert.on_conflict_do_update(
+        index_elements=["device_id"], set_={name: upsert.excluded[name] for name in _VALUES}
+    )
+
+
+def _row(state: DeviceState) -> tuple[str, int | None, int | None, float | None, bool | None, int | None]:
+    return (state.device_id, state.last_seen_ms, state.last_event_ms, state.battery_pct, state.online,
+            state.status_ms)
+
+
 class DeviceStates:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._lock = threading.Lock()
         self._dirty: set[str] = set()
         metadata.create_all(engine)
+        self._save = _saver(engine.dialect.name)
         with engine.connect() as conn:
             self._states = {
                 row.device_id: DeviceState(**row._mapping) for row in conn.execute(select(device_status))
@@ -116,21 +168,9 @@ class DeviceStates:
             self._dirty.clear()
         if not dirty:
             return
-        rows: list[dict[str, Any]] = [
-            {
-                "device_id": s.device_id,
-                "last_seen_ms": s.last_seen_ms,
-                "last_event_ms": s.last_event_ms,
-                "battery_pct": s.battery_pct,
-                "online": s.online,
-                "status_ms": s.status_ms,
-            }
-            for s in dirty
-        ]
         try:
             with self.engine.begin() as conn:
-                conn.execute(delete(device_status).where(device_status.c.device_id.in_([r["device_id"] for r in rows])))
-                conn.execute(insert(device_status), rows)
+                self._save(conn, dirty)
         except SQLAlchemyError as exc:
             with self._lock:
                 self._dirty.update(s.device_id for s in dirty)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from sqlalchemy.dialects import postgresql
+
 from devices.readings import Reading
-from ingest.devicestate import DeviceStates
+from ingest.devicestate import DeviceStates, _saver, postgresql_upsert
 from placesense.db import make_engine
 
 
@@ -45,3 +48,28 @@ def test_a_reading_after_an_offline_status_means_online_again(tmp_path: Path) ->
     states.saw_readings([_reading("a", ts_ms=10_500, received_ms=11_000, battery_pct=None)])
     state = states.get("a")
     assert state is not None and state.online is True and state.status_ms == 10_000
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "any other database"])
+def test_saving_again_replaces_each_devices_row(tmp_path: Path, dialect: str) -> None:
+    # SQLite's own upsert, and the delete-and-insert any other database gets (both run here on SQLite).
+    states = DeviceStates(make_engine(f"sqlite:///{tmp_path / 'state.db'}"))
+    states._save = _saver(dialect)
+    states.saw_readings([_reading("a", 1_000, 1_100, 80.0), _reading("b", 1_000, 1_200, None)])
+    states.saw_status("b", online=False, at_ms=1_300)
+    states.flush()
+    states.saw_readings([_reading("a", 2_000, 2_100, None)])
+    states.saw_status("c", online=True, at_ms=2_200)  # a device first heard of by its status
+    states.flush()
+    reloaded = DeviceStates(states.engine).all()
+    assert reloaded == states.all()
+    assert set(reloaded) == {"a", "b", "c"}
+    assert (reloaded["a"].last_seen_ms, reloaded["a"].battery_pct, reloaded["a"].online) == (2_100, 80.0, None)
+    assert (reloaded["b"].online, reloaded["b"].status_ms) == (False, 1_300)
+    assert reloaded["c"].online is True
+
+
+def test_postgresql_gets_its_own_upsert() -> None:
+    # No PostgreSQL server runs here: this checks the statement it would be sent, not a round trip.
+    sql = str(postgresql_upsert().compile(dialect=postgresql.dialect()))
+    assert "ON CONFLICT (device_id) DO UPDATE SET" in sql and "excluded.online" in sql

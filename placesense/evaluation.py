@@ -41,7 +41,7 @@ from devices.readings import Reading
 from devices.registry import Registry
 from placesense.clock import Clock, EventClock, make_clock
 from placesense.errors import EvaluationUnavailable, PlacesenseError
-from placesense.memory import settle_memory
+from placesense.memory import collect_set_aside, set_aside, settle_memory
 from rules.config import RulesConfig
 
 if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its memory down
@@ -174,12 +174,14 @@ def _serve(conn: Connection, core: _Core) -> None:
     while True:
         if not conn.poll(SAVE_EVERY_S):
             core.save()
+            collect_set_aside()
             last_save = time.monotonic()
             continue
         message = conn.recv()
         kind = message[0]
         if kind == "readings":
             _evaluate_batch(conn, core, message[1])
+            set_aside()
         elif kind == "tick":
             conn.send(("findings", core.tick(), core.clock.now_ms(), 0, True))
         elif kind == "call":
@@ -199,6 +201,7 @@ def _serve(conn: Connection, core: _Core) -> None:
             return
         if time.monotonic() - last_save > SAVE_EVERY_S:
             core.save()
+            collect_set_aside()
             last_save = time.monotonic()
 
 

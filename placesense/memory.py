@@ -26,6 +26,27 @@ def settle_memory() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
+def set_aside() -> None:
+    """Call after each unit of work in a process whose long-lived state grows with what it sees: the evaluation
+    process, after each batch. Objects that survived the work are moved out of the collector's sight, so its
+    young collections walk only what the next batch creates.
+
+    Without it, the state a fleet's first readings build (10,000 devices' rules and detectors) reached the middle
+    generation, and one collection of it held the evaluation process for 70–90 ms (gc callbacks during the bench).
+    The rules and detectors make no garbage in reference cycles (``gc.DEBUG_SAVEALL`` over the bench workload
+    found none), so nothing is hidden that only the collector could free; ``collect_set_aside`` bounds that anyway.
+    """
+    gc.freeze()
+
+
+def collect_set_aside() -> None:
+    """A full collection, what was set aside included, then set everything aside again. Call it rarely (the
+    evaluation process does every ten minutes, when it saves): it walks the whole heap."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def keep_last(window: MutableSequence[T], item: T, limit: int) -> None:
     """Append ``item`` and drop the oldest beyond ``limit``: a deque's ``maxlen`` in a list or a flat array.
 

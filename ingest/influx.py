@@ -8,6 +8,8 @@ spool or batch; the writer does.
 Writes go through the standard library's ``http.client`` on kept-alive connections (``_WritePool``); queries use
 httpx. Each httpx request left about 48 objects in reference cycles, so at ingest's 40 writes a second the
 garbage collector stopped the service's process for 12–36 ms every 6–7 s to free them (docs/benchmarks.md).
+``http.client`` knows nothing of proxies, so where the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``)
+sends InfluxDB's URL through one, writes go through httpx too, as they always did.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import gzip
 import http.client
 import json
 import threading
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -58,10 +61,11 @@ class InfluxClient:
         if auth is not None:
             basic = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
             write_headers["Authorization"] = f"Basic {basic}"
-        self._writes = _WritePool(config.url, write_headers, config.timeout_s)
+        self._writes = None if _through_proxy(config.url) else _WritePool(config.url, write_headers, config.timeout_s)
 
     def close(self) -> None:
-        self._writes.close()
+        if self._writes is not None:
+            self._writes.close()
         self._http.close()
 
     def _params(self, **extra: str) -> dict[str, str]:
@@ -78,11 +82,16 @@ class InfluxClient:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.config.gzip_level:
             headers["Content-Encoding"] = "gzip"
+        params = self._params(precision=precision)
         try:
-            status, reason, answer = self._writes.post("/write", self._params(precision=precision), data, headers)
-        except TimeoutError as exc:
+            if self._writes is not None:
+                status, reason, answer = self._writes.post("/write", params, data, headers)
+            else:
+                resp = self._http.post("/write", params=params, content=data, headers=headers)
+                status, reason, answer = resp.status_code, resp.reason_phrase, resp.content
+        except (TimeoutError, httpx.TimeoutException) as exc:
             raise RetryableStorageError(f"InfluxDB at {self.config.url} timed out: {exc}") from exc
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, httpx.TransportError) as exc:
             raise RetryableStorageError(
                 f"cannot reach InfluxDB at {self.config.url}: {exc or type(exc).__name__}"
             ) from exc
@@ -154,6 +163,15 @@ def _error_message(body: bytes, reason: str) -> str:
     except ValueError:
         pass
     return body.decode("utf-8", "replace").strip()[:500] or reason
+
+
+def _through_proxy(url: str) -> bool:
+    """Whether the environment's proxy settings apply to ``url`` (as httpx, which follows them, would decide)."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")  # NO_PROXY
 
 
 class _WritePool:

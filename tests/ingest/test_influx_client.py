@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from ingest.influx import InfluxClient, InfluxConfig
@@ -89,3 +93,55 @@ def test_a_restarted_server_is_written_to_again(own_influx: InfluxDB, unique: st
         client.close()
     assert _count(own_influx, db) == 2
 
+
+
+class _ForwardProxy:
+    """A plain-HTTP forward proxy on loopback: takes requests for absolute URLs and sends them on."""
+
+    def __init__(self) -> None:
+        seen = self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                seen.append(self.path)
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "content-encoding")}
+                answer = httpx.post(self.path, content=body, headers=headers, trust_env=False)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def proxy() -> Iterator[_ForwardProxy]:
+    server = _ForwardProxy()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def test_writes_follow_the_environments_proxy(
+    influx: InfluxDB, influx_db: str, proxy: _ForwardProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    client = _client(influx.url, influx_db)
+    try:
+        client.ensure_database()
+        client.write(b"m,t=a v=1 1700000000000\n")
+    finally:
+        client.close()
+    assert any(path.startswith(f"{influx.url}/write?") for path in proxy.seen)
+    assert _count(influx, influx_db) == 1

@@ -171,7 +171,7 @@ class DaqiRules:
         return []
 
     def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]:
-        if device.domain != "air" or reading.subject not in self._registry.air_sites:
+        if reading.subject not in self._registry.air_sites:
             return []
         present = [m for m in POLLUTANTS if m in reading.metrics]
         if not present:

@@ -30,7 +30,8 @@ from rules.watering import WateringNeed, WateringRules
 
 
 class RuleFamily(Protocol):
-    # The domains whose readings the family looks at: the engine gives it no others.
+    # The domains whose readings the family looks at: the engine gives it no others, so ``on_reading`` need not
+    # check the device's domain.
     domains: frozenset[Domain]
 
     def start(self, now_ms: int) -> None: ...

@@ -208,7 +208,7 @@ class HomeRules:
 
     def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]:
         home = self._homes.get(reading.subject)
-        if home is None or device.domain != "home":
+        if home is None:
             return []
         metrics = reading.metrics
         ts = reading.ts_ms

@@ -136,8 +136,6 @@ class WateringRules:
         return []
 
     def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]:
-        if device.domain != "soil":
-            return []
         value = reading.metrics.get(METRIC)
         bed_spec = self._registry.flowerbeds.get(reading.subject)
         if value is None or bed_spec is None:

@@ -20,6 +20,15 @@ def _client(url: str, db: str, *, timeout_s: float = 5.0, gzip_level: int = 1) -
     return InfluxClient(InfluxConfig(url=url, db=db, timeout_s=timeout_s, gzip_level=gzip_level))
 
 
+def _first_write_fails(client: InfluxClient, match: str) -> None:
+    """The client's first write raises ``RetryableStorageError`` matching ``match``; the client is closed after."""
+    try:
+        with pytest.raises(RetryableStorageError, match=match):
+            client.write(b"m,t=a v=1 1700000000000\n")
+    finally:
+        client.close()
+
+
 def _count(influx: InfluxDB, db: str) -> int:
     series = influx_query(influx.url, db, 'SELECT count("v") FROM "m"')
     return int(series[0]["values"][0][1]) if series else 0
@@ -52,33 +61,19 @@ def test_a_refused_line_is_permanent_with_influxdbs_reason(influx: InfluxDB, inf
 
 
 def test_a_missing_database_is_retryable(influx: InfluxDB, influx_db: str) -> None:
-    client = _client(influx.url, influx_db)
-    try:
-        with pytest.raises(RetryableStorageError, match="does not exist"):
-            client.write(b"m,t=a v=1 1700000000000\n")
-    finally:
-        client.close()
+    _first_write_fails(_client(influx.url, influx_db), "does not exist")
 
 
 def test_nothing_listening_is_retryable() -> None:
-    client = _client(f"http://127.0.0.1:{free_port()}", "nowhere")
-    try:
-        with pytest.raises(RetryableStorageError, match="cannot reach InfluxDB"):
-            client.write(b"m,t=a v=1 1700000000000\n")
-    finally:
-        client.close()
+    _first_write_fails(_client(f"http://127.0.0.1:{free_port()}", "nowhere"), "cannot reach InfluxDB")
 
 
 def test_a_server_that_answers_nothing_times_out_as_retryable() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()  # accepts connections (the kernel does) but never answers
-        client = _client(f"http://127.0.0.1:{listener.getsockname()[1]}", "silent", timeout_s=0.3)
-        try:
-            with pytest.raises(RetryableStorageError, match="timed out"):
-                client.write(b"m,t=a v=1 1700000000000\n")
-        finally:
-            client.close()
+        _first_write_fails(_client(f"http://127.0.0.1:{listener.getsockname()[1]}", "silent", timeout_s=0.3),
+                           "timed out")
 
 
 def test_a_restarted_server_is_written_to_again(own_influx: InfluxDB, unique: str) -> None:

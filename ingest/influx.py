@@ -10,6 +10,9 @@ httpx. Each httpx request left about 48 objects in reference cycles, so at inges
 garbage collector stopped the service's process for 12–36 ms every 6–7 s to free them (docs/benchmarks.md).
 ``http.client`` knows nothing of proxies, so where the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``)
 sends InfluxDB's URL through one, writes go through httpx too, as they always did.
+
+Writes are compressed (gzip level 1) only when InfluxDB is on another machine: over loopback compressing costs
+more CPU on both sides than the bytes it saves (docs/benchmarks.md, sixth round). ``gzip_level`` overrides that.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
+import ipaddress
 import json
 import threading
 import urllib.request
@@ -38,7 +42,7 @@ class InfluxConfig:
     password: str | None = None
     token: str | None = None
     timeout_s: float = 10.0
-    gzip_level: int = 1
+    gzip_level: int | None = None  # None: 1 unless InfluxDB is on this machine (``default_gzip_level``)
 
 
 class InfluxClient:
@@ -46,6 +50,7 @@ class InfluxClient:
 
     def __init__(self, config: InfluxConfig) -> None:
         self.config = config
+        self.gzip_level = default_gzip_level(config.url) if config.gzip_level is None else config.gzip_level
         headers = {"User-Agent": "placesense"}
         if config.token:
             headers["Authorization"] = f"Token {config.token}"
@@ -78,9 +83,9 @@ class InfluxClient:
         """Write line protocol; raise a ``StorageError`` subclass saying whether retrying can help."""
         if not body:
             return
-        data = gzip.compress(body, compresslevel=self.config.gzip_level) if self.config.gzip_level else body
+        data = gzip.compress(body, compresslevel=self.gzip_level) if self.gzip_level else body
         headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if self.config.gzip_level:
+        if self.gzip_level:
             headers["Content-Encoding"] = "gzip"
         params = self._params(precision=precision)
         try:
@@ -163,6 +168,17 @@ def _error_message(body: bytes, reason: str) -> str:
     except ValueError:
         pass
     return body.decode("utf-8", "replace").strip()[:500] or reason
+
+
+def default_gzip_level(url: str) -> int:
+    """Compress writes (level 1) unless ``url`` names this machine (a loopback address or ``localhost``)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return 0
+    try:
+        return 0 if ipaddress.ip_address(host).is_loopback else 1
+    except ValueError:  # a name: it may resolve anywhere
+        return 1
 
 
 def _through_proxy(url: str) -> bool:

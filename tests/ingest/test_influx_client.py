@@ -10,13 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from ingest.influx import InfluxClient, InfluxConfig
+from ingest.influx import InfluxClient, InfluxConfig, default_gzip_level
 from placesense.errors import PermanentStorageError, RetryableStorageError
 from placesense.localstack import InfluxDB, free_port
 from tests.helpers import influx_query
 
 
-def _client(url: str, db: str, *, timeout_s: float = 5.0, gzip_level: int = 1) -> InfluxClient:
+def _client(url: str, db: str, *, timeout_s: float = 5.0, gzip_level: int | None = 1) -> InfluxClient:
     return InfluxClient(InfluxConfig(url=url, db=db, timeout_s=timeout_s, gzip_level=gzip_level))
 
 
@@ -94,12 +94,16 @@ class _ForwardProxy:
     """A plain-HTTP forward proxy on loopback: takes requests for absolute URLs and sends them on."""
 
     def __init__(self) -> None:
+        seen: list[str]
+        encodings: list[str | None]
         seen = self.seen = []
+        encodings = self.encodings = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 seen.append(self.path)
+                encodings.append(self.headers.get("Content-Encoding"))
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "content-encoding")}
                 answer = httpx.post(self.path, content=body, headers=headers, trust_env=False)
                 self.send_response(answer.status_code)
@@ -126,12 +130,17 @@ def proxy() -> Iterator[_ForwardProxy]:
     server.server.server_close()
 
 
-def test_writes_follow_the_environments_proxy(
-    influx: InfluxDB, influx_db: str, proxy: _ForwardProxy, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _send_through(proxy: _ForwardProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the environment's plain-HTTP proxy at ``proxy`` and nothing else."""
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
+
+
+def test_writes_follow_the_environments_proxy(
+    influx: InfluxDB, influx_db: str, proxy: _ForwardProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _send_through(proxy, monkeypatch)
     client = _client(influx.url, influx_db)
     try:
         client.ensure_database()
@@ -139,4 +148,38 @@ def test_writes_follow_the_environments_proxy(
     finally:
         client.close()
     assert any(path.startswith(f"{influx.url}/write?") for path in proxy.seen)
+    assert _count(influx, influx_db) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "level"),
+    [
+        ("http://127.0.0.1:8086", 0),
+        ("http://127.8.0.1:8086", 0),
+        ("http://[::1]:8086", 0),
+        ("http://localhost:8086", 0),
+        ("https://LOCALHOST", 0),
+        ("http://10.0.0.5:8086", 1),
+        ("https://influx.council.example", 1),
+        ("https://eu-central-1-1.aws.cloud2.influxdata.com", 1),
+    ],
+)
+def test_writes_are_compressed_only_when_influxdb_is_on_another_machine(url: str, level: int) -> None:
+    assert default_gzip_level(url) == level
+
+
+@pytest.mark.parametrize(("gzip_level", "encoding"), [(None, None), (1, "gzip")])
+def test_the_chosen_compression_is_what_influxdb_receives(
+    influx: InfluxDB, influx_db: str, proxy: _ForwardProxy, monkeypatch: pytest.MonkeyPatch,
+    gzip_level: int | None, encoding: str | None,
+) -> None:
+    _send_through(proxy, monkeypatch)  # the proxy sees the headers InfluxDB gets
+    client = _client(influx.url, influx_db, gzip_level=gzip_level)
+    try:
+        client.ensure_database()
+        client.write(b"m,t=a v=1 1700000000000\n")
+    finally:
+        client.close()
+    writes = [enc for path, enc in zip(proxy.seen, proxy.encodings, strict=True) if "/write?" in path]
+    assert writes == [encoding]
     assert _count(influx, influx_db) == 1

@@ -227,8 +227,10 @@ class Evaluator:
         clock: Clock,
         metrics: IngestMetrics,
         tick_interval_s: float = 5.0,
+        hold_fds: tuple[int, ...] = (),
     ) -> None:
         self.spec = spec
+        self.hold_fds = hold_fds  # descriptors each child inherits: the state folder's lock (placesense.statelock)
         self.alerts = alerts
         self.clock = clock
         self.metrics = metrics
@@ -266,7 +268,7 @@ class Evaluator:
         # stops the child in order (it saves, then exits); killed alongside, it would be restarted mid-shutdown.
         process = subprocess.Popen(
             [sys.executable, "-m", "placesense.evaluation_process", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+            pass_fds=(theirs.fileno(), *self.hold_fds), stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
         theirs.close()  # the child holds its end; when the child dies, our reads see EOF
         conn = Connection(ours.detach())

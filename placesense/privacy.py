@@ -10,9 +10,9 @@ Erasure is recorded in the append-only API audit log (``api.audit``) under the p
 council must be able to show that and when it erased (UK GDPR Art. 5(2), accountability), and the id alone no
 longer identifies anyone once the registry entry is gone.
 
-This module reads and deletes through the rooms' public tables and functions; it must not be used while
+This module reads and deletes through the rooms' public tables and functions. It refuses to erase while
 ``placesense serve`` runs against the same state folder (the service keeps the learned routines in memory and
-would save the home's model back), and it refuses to erase while readings wait in the spool.
+would save the home's model back; ``placesense.statelock``), and while readings wait in the spool.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from devices.registry import Registry
 from devices.topics import DEVICE_ID_RE
 from ingest.influx import InfluxClient
 from placesense.errors import ConfigError, PlacesenseError, StorageError
+from placesense.statelock import StateLock
 
 ROUTINE_STATE_FILE = "routine.pkl"  # anomaly.routine.STATE_FILE; read here so erasure needs no running detector
 MEASUREMENTS = ("home", "soil", "air")
@@ -191,11 +192,18 @@ class PrivacyControls:
 
     def delete_home(self, home_id: str, *, operator: str = "") -> dict[str, Any]:
         """Erase one home everywhere placesense keeps it, record the erasure, and say what is left to the admin."""
+        home_id = _check_home_id(home_id)
+        # A running service keeps learned routines in memory and would save this home's back: the erasure holds
+        # the state folder, which a service holds from its start until its evaluation process has saved and ended.
+        with StateLock(self.state_dir, "placesense privacy delete-home",
+                       "erasing a home: it would save the home's learned routine back"):
+            return self._delete_home(home_id, operator)
+
+    def _delete_home(self, home_id: str, operator: str) -> dict[str, Any]:
         from api.auth import Principal
         from ingest.deadletters import dead_letters
         from ingest.devicestate import device_status
 
-        home_id = _check_home_id(home_id)
         if self.spool_dir is not None and any(self.spool_dir.glob("*.lp")):
             raise PlacesenseError(
                 f"readings wait in the spool {self.spool_dir}; they may include this home's and would be written "

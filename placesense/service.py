@@ -30,9 +30,11 @@ from placesense.clock import Clock, make_clock
 from placesense.db import make_engine
 from placesense.evaluation import EvaluationSpec, Evaluator, RoutineView, RulesView
 from placesense.settings import Settings
+from placesense.statelock import StateLock
 
 if TYPE_CHECKING:
     from rules.alerts import AlertService
+    from rules.config import RulesConfig
     from rules.notify import AlertFeed
 
 log = logging.getLogger("placesense.service")
@@ -83,18 +85,36 @@ class Service:
     rules: RulesView
     routine: RoutineView
     evaluator: Evaluator
+    state_lock: StateLock
     extras: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, registry: Registry | None = None, sinks: Sequence[Sink] = ()) -> Service:
-        from rules.alert_store import AlertStore
-        from rules.alerts import AlertService
         from rules.config import load_rules
-        from rules.notify import AlertFeed, MqttAlertPublisher, WebhookPublisher
 
         registry = registry or load_registry(settings.registry_path)
         rules_config = load_rules(settings.rules_path)
+        # First, before anything connects: a second service on the same state folder stops here, with the reason.
+        state_lock = StateLock(
+            settings.state_dir, "placesense serve",
+            "starting another service on it (or give this one its own folder: PLACESENSE_STATE_DIR)",
+        )
+        try:
+            return cls._build(settings, registry, rules_config, state_lock, sinks)
+        except BaseException:
+            state_lock.release()
+            raise
+
+    @classmethod
+    def _build(
+        cls, settings: Settings, registry: Registry, rules_config: RulesConfig, state_lock: StateLock,
+        sinks: Sequence[Sink],
+    ) -> Service:
+        from rules.alert_store import AlertStore
+        from rules.alerts import AlertService
+        from rules.notify import AlertFeed, MqttAlertPublisher, WebhookPublisher
+
         clock = make_clock(settings.clock)
         metrics = IngestMetrics()
         engine = make_engine(settings.database_url)
@@ -117,7 +137,7 @@ class Service:
         rules_config.check_registry(registry)  # here, so a bad config fails the start and not only the child
         spec = EvaluationSpec(registry, rules_config, settings.clock, settings.state_dir,
                               logging.getLogger().getEffectiveLevel())
-        evaluator = Evaluator(spec, alerts, clock, metrics, settings.tick_interval_s)
+        evaluator = Evaluator(spec, alerts, clock, metrics, settings.tick_interval_s, hold_fds=(state_lock.fileno(),))
         metrics.gauge("placesense_evaluation_backlog", lambda: float(evaluator.backlog))
 
         pipeline = Pipeline(
@@ -145,7 +165,7 @@ class Service:
         service = cls(
             settings, registry, clock, metrics, influx, dead_letters, device_states, pipeline,
             alerts=alerts, alert_feed=alert_feed, rules=RulesView(evaluator), routine=RoutineView(evaluator),
-            evaluator=evaluator,
+            evaluator=evaluator, state_lock=state_lock,
             extras={"engine": engine, "spool": spool, "writer": writer, "alert_client": alert_client},
         )
         service._stoppers.extend(stoppers)
@@ -176,6 +196,7 @@ class Service:
             except Exception:
                 log.exception("error while stopping")
         self.influx.close()
+        self.state_lock.release()  # last: the evaluation process has saved and ended
 
 
 def _alert_mqtt_client(settings: Settings) -> mqtt.Client:

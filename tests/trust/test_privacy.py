@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +21,11 @@ from ingest.devicestate import DeviceStates
 from ingest.influx import InfluxClient, InfluxConfig
 from placesense.clock import EventClock
 from placesense.db import make_engine
-from placesense.localstack import InfluxDB
+from placesense.localstack import InfluxDB, Mosquitto
 from placesense.privacy import PrivacyControls, Retention, forget_routine, load_retention
+from placesense.service import Service
+from placesense.settings import Settings
+from placesense.statelock import StateFolderInUse
 from rules.alert_store import AlertStore
 from tests.helpers import influx_count
 
@@ -130,6 +133,29 @@ def test_delete_home_refuses_while_readings_wait_in_the_spool(controls: PrivacyC
     with pytest.raises(Exception, match="spool"):
         controls.delete_home("h-0001")
     assert len(controls.alerts.query(subject="h-0001")) == 2
+
+
+def test_delete_home_refuses_while_serve_runs_on_the_state_folder(
+    controls: PrivacyControls, trust_registry: Registry, mosquitto: Mosquitto, influx: InfluxDB, influx_db: str,
+    settings_for: Callable[..., Settings],
+) -> None:
+    settings = settings_for(mosquitto, influx, influx_db)
+    assert settings.state_dir == controls.state_dir
+    service = Service.build(settings, registry=trust_registry)
+    service.start()
+    try:
+        with pytest.raises(StateFolderInUse, match=r"in use by placesense serve \(pid \d+\).* before erasing a home"):
+            controls.delete_home("h-0001")
+        assert len(controls.alerts.query(subject="h-0001")) == 2  # nothing was erased
+        with pytest.raises(StateFolderInUse, match=r"in use by placesense serve .* before starting another service"):
+            Service.build(settings, registry=trust_registry)  # nor does a second service start on the folder
+        # As if serve were killed: its evaluation process, which saves last, still holds the folder.
+        service.state_lock.release()
+        with pytest.raises(StateFolderInUse):
+            controls.delete_home("h-0001")
+    finally:
+        service.stop()
+    assert controls.delete_home("h-0001")["alerts"] == 2
 
 
 def test_retention_deletes_old_data_and_keeps_recent(

@@ -61,8 +61,14 @@ def _record(name: str, pid: int) -> None:
 
 
 def stop() -> int:
-    stopped = [name for name in ORDER if pid_file_stop(RUN / f"{name}.pid")]
-    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    """Stop what ``make demo`` started, one after the other, each waited for (serve saves what it learned)."""
+    stopped = []
+    for name in ORDER:
+        if pid_file_stop(RUN / f"{name}.pid"):
+            stopped.append(name)
+            print(f"stopped {name}", flush=True)
+    if not stopped:
+        print("nothing was running")
     return 0
 
 

@@ -325,8 +325,10 @@ def running(*servers: Mosquitto | InfluxDB) -> Iterator[None]:
             server.stop()
 
 
-def pid_file_stop(pid_file: Path) -> bool:
-    """Stop a process recorded in ``pid_file`` by ``make demo``; return whether one was running."""
+def pid_file_stop(pid_file: Path, wait_s: float = 60.0) -> bool:
+    """Stop a process recorded in ``pid_file`` by ``make demo`` and wait up to ``wait_s`` for it to end; return
+    whether one was running. Waiting lets each stop in turn: serve stores, acknowledges and saves its last work
+    while the broker and InfluxDB are still there, and lets go of its state folder before the next start."""
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
@@ -337,4 +339,18 @@ def pid_file_stop(pid_file: Path) -> bool:
         pid_file.unlink(missing_ok=True)
         return False
     pid_file.unlink(missing_ok=True)
+    deadline = time.monotonic() + wait_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        print(f"{pid_file.stem} (pid {pid}) is still stopping after {wait_s:.0f} s; it finishes on its own")
     return True
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: an ended process nobody has reaped yet (a zombie) does not."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from placesense.errors import PlacesenseError
 
@@ -350,7 +351,6 @@ def pid_file_stop(pid_file: Path, wait_s: float = 60.0) -> bool:
 def _alive(pid: int) -> bool:
     """Whether ``pid`` runs: an ended process nobody has reaped yet (a zombie) does not."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return False
-    return state not in ("Z", "X")

@@ -220,20 +220,24 @@ class _WritePool:
         meanwhile is replaced once; every other failure is raised (``TimeoutError``, ``OSError``,
         ``http.client.HTTPException``)."""
         target = f"{self._prefix}{path}?{urlencode(params)}"
+        all_headers = {**self._headers, **headers}
+
+        def send(conn: http.client.HTTPConnection) -> http.client.HTTPResponse:
+            conn.request("POST", target, body, all_headers)
+            return conn.getresponse()
+
         with self._lock:
             reused = self._idle.pop() if self._idle else None
         conn = reused or self._connect()
         try:
             try:
-                conn.request("POST", target, body, {**self._headers, **headers})
-                resp = conn.getresponse()
+                resp = send(conn)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 if reused is None:
                     raise
                 conn.close()  # closed by the server while idle: once more on a new connection
                 conn = self._connect()
-                conn.request("POST", target, body, {**self._headers, **headers})
-                resp = conn.getresponse()
+                resp = send(conn)
             answer = resp.read()
         except BaseException:
             conn.close()

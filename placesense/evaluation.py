@@ -32,17 +32,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devices.readings import Reading
-from devices.registry import Registry
-from placesense.clock import Clock, EventClock, make_clock
+from placesense.clock import Clock, EventClock
 from placesense.errors import EvaluationUnavailable, PlacesenseError
+from placesense.evaluation_core import CALLS, EvaluationCore, EvaluationSpec
 from placesense.memory import collect_set_aside, set_aside, settle_memory
-from rules.config import RulesConfig
 
 if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its memory down
     from ingest.metrics import IngestMetrics
@@ -61,81 +58,12 @@ EVALUATION_CHUNK = 250  # readings evaluated between chances to send findings on
 STALL_TIMEOUT_S = 60.0  # a child that answers nothing for this long while work waits is ended and started again
 
 
-@dataclass(frozen=True)
-class EvaluationSpec:
-    """What the child needs to build the rules and detectors: the same inputs the composition root has."""
-
-    registry: Registry
-    rules: RulesConfig
-    clock: str
-    state_dir: Path
-    log_level: int
-
-
-# -- the child process ------------------------------------------------------------------------------------------
-
-
-class _Core:
-    """The rules and detectors, driven by the child's loop (one thread: no lock is ever contended)."""
-
-    def __init__(self, spec: EvaluationSpec) -> None:
-        from anomaly.routine import RoutineDetector
-        from anomaly.sensors import SensorDetectors
-        from rules.engine import RuleEngine
-
-        self.clock = make_clock(spec.clock)
-        self.event_clock = isinstance(self.clock, EventClock)
-        self.state_dir = spec.state_dir
-        self.rules = RuleEngine(spec.registry, spec.rules, self.clock)
-        self.routine = RoutineDetector(spec.registry, self.clock)
-        self.sensors = SensorDetectors(spec.registry, self.clock)
-        if self.routine.load_state(spec.state_dir):
-            log.info("restored learned routines of %d homes from %s", len(self.routine.homes()), spec.state_dir)
-
-    def readings(self, rows: list[tuple[Any, ...]]) -> list[Finding]:
-        findings: list[Finding] = []
-        rules, routine, sensors, observe = self.rules, self.routine, self.sensors, self.clock.observe
-        for row in rows:
-            reading = Reading(*row)
-            observe(reading.ts_ms)
-            findings.extend(rules.process(reading))
-            findings.extend(routine.process(reading))
-            findings.extend(sensors.process(reading))
-        return findings
-
-    def tick(self) -> list[Finding]:
-        now = self.clock.now_ms()
-        return [*self.rules.tick(now), *self.routine.tick(now)]
-
-    def save(self) -> None:
-        try:
-            path = self.routine.save_state(self.state_dir)
-        except OSError as exc:
-            log.error("cannot save learned routines to %s: %s", self.state_dir, exc)
-            return
-        log.debug("saved learned routines to %s", path)
-
-    # what the API asks
-
-    def watering_list(self, now_ms: int | None) -> list[WateringNeed]:
-        return self.rules.watering_list(now_ms)
-
-    def air_quality(self) -> list[SiteAirQuality]:
-        return self.rules.air_quality()
-
-    def routine_today(self, home_id: str) -> dict[str, Any]:
-        return self.routine.routine_today(home_id)
-
-
-_CALLS = frozenset({"watering_list", "air_quality", "routine_today"})
-
-
 def run_child(conn: Connection, spec: EvaluationSpec) -> None:
     """The evaluation process's life: build the rules and detectors, then answer ``conn`` until told to stop."""
     from placesense.cli import setup_logging
 
     setup_logging(verbose=False, level=spec.log_level)  # the same log lines as serve's, on the same stderr
-    core = _Core(spec)
+    core = EvaluationCore(spec)
     settle_memory()  # the learned state is the big heap here; keep full collections rare and short
     try:
         conn.send(("ready", os.getpid()))
@@ -145,7 +73,7 @@ def run_child(conn: Connection, spec: EvaluationSpec) -> None:
         core.save()
 
 
-def _evaluate_batch(conn: Connection, core: _Core, rows: list[tuple[Any, ...]]) -> None:
+def _evaluate_batch(conn: Connection, core: EvaluationCore, rows: list[tuple[Any, ...]]) -> None:
     """Evaluate a batch in chunks, sending findings as soon as a chunk has some: under load a batch holds
     thousands of readings, and an alert should not wait for the rest of its batch. The last message ("findings")
     carries the time-based findings of the event clock and ends the batch; earlier ones are "progress"."""
@@ -168,7 +96,7 @@ def _evaluate_batch(conn: Connection, core: _Core, rows: list[tuple[Any, ...]]) 
     conn.send(("findings", findings, core.clock.now_ms(), len(rows) - reported, core.event_clock))
 
 
-def _serve(conn: Connection, core: _Core) -> None:
+def _serve(conn: Connection, core: EvaluationCore) -> None:
     """Answer the parent until it says stop; a broken pipe ends this with EOFError or OSError."""
     last_save = time.monotonic()
     while True:
@@ -187,7 +115,7 @@ def _serve(conn: Connection, core: _Core) -> None:
         elif kind == "call":
             _, call_id, name, args = message
             try:
-                if name not in _CALLS:
+                if name not in CALLS:
                     raise ValueError(f"no such call: {name}")
                 result = getattr(core, name)(*args)
             except Exception as exc:  # the caller gets the error; the loop carries on

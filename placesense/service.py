@@ -28,7 +28,8 @@ from ingest.spool import Spool
 from ingest.writer import StorageWriter
 from placesense.clock import Clock, make_clock
 from placesense.db import make_engine
-from placesense.evaluation import EvaluationSpec, Evaluator, RoutineView, RulesView
+from placesense.evaluation import Evaluator, RoutineView, RulesView
+from placesense.evaluation_core import EvaluationSpec
 from placesense.settings import Settings
 from placesense.statelock import StateLock
 

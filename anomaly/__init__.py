@@ -3,7 +3,7 @@
 Public surface (what the composition root, the API and the CLI use):
 
 - ``RoutineDetector(registry, clock)``: ``process(reading) -> list[Finding]``, ``tick(now_ms) -> list[Finding]``,
-  ``routine_today(home_id) -> dict``, ``warm_up(home_id) -> dict``, ``save_state(dir)`` / ``load_state(dir)``.
+  ``routine_today(home_id) -> dict``, ``warm_up(home_id) -> dict``, ``state()`` / ``restore(state)`` / ``forget(home)``.
 - ``SeriesDetector`` and ``EpisodeFilter``: the generic univariate detector behind ``placesense detect``.
 
 This package never talks to MQTT, InfluxDB or the alert store; names load lazily so the CLI stays fast.

@@ -29,13 +29,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
-import pickle
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from anomaly.baseline import DailyBaseline, Usual, quantile
@@ -53,9 +50,6 @@ from devices.readings import Reading
 from devices.registry import Registry
 from placesense.clock import Clock
 from rules.findings import Finding, Severity
-
-STATE_FILE = "routine.pkl"
-STATE_VERSION = 2  # 2: decline watch and bathroom CUSUM per home; a version 1 file loads with them fresh
 
 # feature -> smallest robust scale, so a very regular resident is not alarmed by tiny changes
 MIN_SCALE: dict[str, float] = {
@@ -96,7 +90,7 @@ T = TypeVar("T")
 
 @dataclass
 class HomeModel:
-    """Everything learned and tracked for one home; pickled as it is by ``save_state``."""
+    """Everything learned and tracked for one home; saved as it is (``placesense.evaluation_state``)."""
 
     tracker: HomeTracker
     baselines: dict[str, DailyBaseline] = field(default_factory=dict)
@@ -120,7 +114,9 @@ class HomeModel:
     bathroom_run: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=7))  # (day, night) visits
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # A model saved before a field existed gets that field's default, so older state files still load.
+        # A model pickled by the previous release before a field existed gets that field's default, so its
+        # routine.pkl still loads (``placesense.evaluation_state`` reads it once). The JSON state does the same
+        # for every dataclass by itself.
         for spec in dataclasses.fields(self):
             if spec.name not in state:
                 if spec.default_factory is not dataclasses.MISSING:
@@ -287,37 +283,18 @@ class RoutineDetector:
     # -- persistence --------------------------------------------------------------------------------------------
 
     @_locked
-    def state_dict(self) -> dict[str, Any]:
-        return {"version": STATE_VERSION, "homes": self._homes}
+    def state(self) -> dict[str, Any]:
+        """Every home's learned model and tracked day (``placesense.evaluation_state``)."""
+        return {"homes": self._homes}
 
     @_locked
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if state.get("version") not in (1, STATE_VERSION):
-            raise ValueError(f"routine state version {state.get('version')!r} is not {STATE_VERSION}")
-        self._homes = dict(state["homes"])
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._homes.update({home: model for home, model in state["homes"].items() if home in self.registry.homes})
 
     @_locked
-    def save_state(self, directory: Path) -> Path:
-        """Write the learned state to ``directory/routine.pkl`` atomically; returns the file."""
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / STATE_FILE
-        partial = target.with_suffix(".tmp")
-        with partial.open("wb") as handle:
-            pickle.dump(self.state_dict(), handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(target)
-        return target
-
-    @_locked
-    def load_state(self, directory: Path) -> bool:
-        """Restore state saved by ``save_state``; False when there is none yet (a first start)."""
-        source = directory / STATE_FILE
-        if not source.exists():
-            return False
-        with source.open("rb") as handle:
-            self.load_state_dict(pickle.load(handle))  # our own file, written by save_state
-        return True
+    def forget(self, home_id: str) -> bool:
+        """Drop one home's learned model (erasure); True if there was one."""
+        return self._homes.pop(home_id, None) is not None
 
     # -- day boundaries -----------------------------------------------------------------------------------------
 

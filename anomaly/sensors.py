@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from anomaly.base import EpisodeFilter, Features
 from anomaly.series import SeriesDetector
@@ -78,6 +80,10 @@ class _Neighbourhood:
     def update(self, device_id: str, ts_ms: int, value: float) -> None:
         self.latest[device_id] = (ts_ms, value)
 
+    def refresh(self) -> None:
+        """Forget the cached median (a site was removed)."""
+        self._refreshed_ms = None
+
     def median_of_others(self, device_id: str, ts_ms: int) -> float | None:
         """The median of the other sites' values heard within ``NEIGHBOUR_WINDOW_MS`` (as of at most a minute of
         event time ago), or None with fewer than ``MIN_NEIGHBOURS`` of them."""
@@ -120,6 +126,27 @@ class SensorDetectors:
         # metric -> every site's latest value: the neighbours' side of the comparison
         self._neighbourhoods: dict[str, _Neighbourhood] = {}
         self._lock = threading.Lock()
+
+    # -- saved state ----------------------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Every watched sensor's detectors and the neighbours' latest values (``placesense.evaluation_state``)."""
+        with self._lock:
+            return {"devices": self._devices, "neighbourhoods": self._neighbourhoods}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._devices.update({d: kept for d, kept in state["devices"].items() if d in self.registry.devices})
+            self._neighbourhoods.update(state["neighbourhoods"])
+
+    def forget(self, device_ids: Collection[str]) -> None:
+        """Drop what was learned of these devices (erasure of their subject)."""
+        with self._lock:
+            for device_id in device_ids:
+                self._devices.pop(device_id, None)
+                for neighbourhood in self._neighbourhoods.values():
+                    neighbourhood.latest.pop(device_id, None)
+                    neighbourhood.refresh()
 
     def process(self, reading: Reading) -> list[Finding]:
         own = WATCHED.get(reading.domain, ())

@@ -20,7 +20,8 @@ _HELP = {
     "placesense_status_messages_total": "device status (online/offline) messages",
     "placesense_mqtt_connects_total": "MQTT (re)connections",
     "placesense_readings_evaluated_total": "stored readings the rules and detectors have evaluated",
-    "placesense_readings_unevaluated_total": "stored readings never evaluated (the evaluation process died first)",
+    "placesense_readings_reevaluated_total": "stored readings evaluated again after the evaluation process restarted",
+    "placesense_evaluation_stalls_total": "times the evaluation process was ended for answering nothing",
     "placesense_evaluation_restarts_total": "times the evaluation process was started again after it died",
 }
 

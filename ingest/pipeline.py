@@ -1,12 +1,13 @@
-"""The ingest pipeline: receive → decode → batch → durable write → acknowledge → hand on.
+"""The ingest pipeline: receive → decode → batch → durable write → journal → acknowledge → hand on.
 
 Threads and their jobs:
 - paho's network thread only timestamps a message and queues it (never blocks on storage);
 - the batch worker decodes, builds line protocol, and flushes by size or age: dead letters committed to the
-  relational store, readings written to InfluxDB or the spool, then — and only then — PUBACKs sent;
+  relational store, readings written to InfluxDB or the spool, appended to the evaluation journal
+  (``ingest.journal``, which the rules read), then — and only then — PUBACKs sent; it waits while the journal
+  holds too many readings the rules have not evaluated, so a slow rule pushes back on the broker;
 - the replay thread drains the spool when InfluxDB is back;
-- the hand-on thread passes stored readings to the sinks (the evaluation process's pipe, the bench's timing log)
-  so a slow rule never stalls ingest.
+- the hand-on thread passes stored readings to in-process sinks (the bench's timing log).
 A message that cannot be stored stays unacknowledged and the broker delivers it again.
 """
 
@@ -25,6 +26,7 @@ from devices.registry import Registry
 from devices.topics import SUBSCRIPTIONS, TopicInfo, classify_topic
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.devicestate import DeviceStates
+from ingest.journal import Journal
 from ingest.lineprotocol import LineEncoder
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message, MqttConfig, MqttConsumer
@@ -35,6 +37,7 @@ log = logging.getLogger("placesense.ingest")
 
 Sink = Callable[[Sequence[Reading]], None]
 
+HTTP_JOURNAL_WAIT_S = 10.0  # an HTTP push waits this long for the rules to make room, then gets a 503
 HANDOFF_BATCHES = 4  # stored batches that may wait for the sinks before ingest waits for them
 # How often device status (last seen, battery, online) is saved; the API reads it from memory, so this only bounds
 # what a crash forgets until each device's next reading. Saving a 10,000-device fleet every 2 s held the database
@@ -78,6 +81,7 @@ class Pipeline:
         device_states: DeviceStates,
         metrics: IngestMetrics,
         sinks: Sequence[Sink] = (),
+        journal: Journal | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
@@ -86,6 +90,7 @@ class Pipeline:
         self.device_states = device_states
         self.metrics = metrics
         self.sinks = list(sinks)
+        self.journal = journal  # where stored readings wait for the rules (``ingest.journal``)
         self.consumer = MqttConsumer(config.mqtt, self._enqueue, metrics)
         self._encoder = LineEncoder()
         # Read bursts from paho's thread, at most ``_max_queued`` messages in all. The Receive Maximum should bound
@@ -314,11 +319,18 @@ class Pipeline:
                 log.warning("cannot store a batch of %d messages yet: %s", len(batch.messages), exc)
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 10.0)
+        stored = [r for i, r in enumerate(batch.readings) if i not in refused]
+        # Journalled before the acknowledgement: from here on the reading will be evaluated even if this process
+        # dies, and the journal's bound on readings not yet evaluated is the evaluation's back-pressure.
+        if stored and self.journal is not None and self.journal.append(stored, stopping=self._stopping) is None:
+            log.warning("stopping with %d messages stored but not handed to the rules; the broker will deliver "
+                        "them again (their second write overwrites the first)", len(batch.messages))
+            return
         self.consumer.ack(batch.messages)
         self.metrics.inc("placesense_batches_total")
         for letter in dead:
             self.metrics.inc("placesense_dead_letters_total", kind=letter.kind)
-        self._stored([r for i, r in enumerate(batch.readings) if i not in refused])
+        self._stored(stored)
 
     def _stored(self, readings: list[Reading]) -> None:
         """Count durably stored readings, note them in device state and hand them on to the sinks."""
@@ -337,7 +349,12 @@ class Pipeline:
         lines = [self._encoder.encode(r) for r in readings]
         rejected = self.writer.store(lines)
         refused = {r.index for r in rejected}
-        self._stored([r for i, r in enumerate(readings) if i not in refused])
+        stored = [r for i, r in enumerate(readings) if i not in refused]
+        if stored and self.journal is not None and self.journal.append(stored, timeout_s=HTTP_JOURNAL_WAIT_S) is None:
+            raise RetryableStorageError(
+                "stored, but the rules are too far behind to take more now; send again shortly (nothing doubles)"
+            )
+        self._stored(stored)
         return rejected
 
     def _dead_letter_spooled(self, refused: list[tuple[str, str]]) -> None:

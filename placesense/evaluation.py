@@ -1,23 +1,25 @@
 """Evaluation wiring: stored readings → rules and detectors (in their own process) → findings → alerts.
 
 The rules and detectors cost more CPU per reading than receiving, decoding and storing it, and Python runs one
-thread at a time per process. So they run in a child process, on the machine's other core, and ingest's process
-keeps a core for the durable path:
+thread at a time per process. So they run in a child process (``placesense.evaluation_process``), on the
+machine's other core, and ingest's process keeps a core for the durable path.
 
-- ingest's hand-on thread sends each stored batch down a socket pair (``Evaluator.__call__``); its small buffer
-  is the back-pressure (a busy child makes the hand-on queue fill; acknowledgements never wait for the rules);
-- the child (``python -m placesense.evaluation_process``, running ``run_child``) feeds the readings to the rule
-  engine, the routine detector and the sensor detectors, fires time-based checks (after each batch on the event
-  clock, on the parent's ticks on the live clock), and sends the findings back; it saves learned routines
-  periodically, at stop, and when its parent vanishes;
-- a receiver thread in the parent applies the findings to the alert lifecycle, which stays in the API's process
-  with the alert store and the alert feed;
-- the API's questions about rule state (the watering list, air quality, today's routine) are calls answered by
-  the child in turn with the batches (``RulesView``, ``RoutineView``).
+Ingest appends every stored batch to the journal (``ingest.journal``) before it acknowledges it. The
+``Evaluator`` feeds the journal's batches to the child in order and applies the findings it sends back to the
+alert lifecycle, which stays in this process with the alert store and the alert feed. The channel
+(``placesense.evaluation_channel``) is three threads per child, none of which ever waits on another's lock:
 
-Delivery to the rules is as before: readings are handed on after they are stored and acknowledged, so a crash
-never loses a reading, only its evaluation. A child that dies, or hangs for ``STALL_TIMEOUT_S`` with work
-waiting, is started again from its last saved state.
+- the **feeder** takes the next batch from the journal once the child has granted credit for it, and queues it;
+- the **sender** is the only thread that writes to the socket; it takes messages from its queue (batches, ticks,
+  the API's questions, stop) and may block in ``send`` while the child is busy, holding no lock;
+- the **receiver** reads the child's answers, applies findings to alerts, returns credit, and lets the journal
+  go of what the child's saved state now includes.
+
+A child that dies, or owes an answer and says nothing for ``stall_kill_s``, is ended and a new one started from
+the saved state; it says where that state ends, and the feeder sends it every batch after that again, so no
+stored reading goes unevaluated and none is applied twice to learned state (a finding said twice is absorbed by
+the alert lifecycle). The watchdog judges progress from counters it reads without a lock, so it works when the
+I/O threads are stuck; ``health()`` tells the service (and so /healthz and the ops alerts) what it sees.
 """
 
 from __future__ import annotations
@@ -26,20 +28,36 @@ import contextlib
 import itertools
 import logging
 import os
+import queue
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from devices.readings import Reading
+from ingest.journal import Journal
 from placesense.clock import Clock, EventClock
 from placesense.errors import EvaluationUnavailable, PlacesenseError
-from placesense.evaluation_core import CALLS, EvaluationCore, EvaluationSpec
-from placesense.memory import collect_set_aside, set_aside, settle_memory
+from placesense.evaluation_channel import (
+    EXPECTS_ANSWER,
+    Answer,
+    Ask,
+    Checkpoint,
+    Evaluate,
+    Evaluated,
+    Partial,
+    Progress,
+    Ready,
+    Saved,
+    Stop,
+    Stopped,
+    Tick,
+    Ticked,
+)
+from placesense.evaluation_core import EvaluationSpec
 
 if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its memory down
     from ingest.metrics import IngestMetrics
@@ -50,103 +68,112 @@ if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its m
 
 log = logging.getLogger("placesense.evaluation")
 
-SAVE_EVERY_S = 600.0
 CALL_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
+DRAIN_AT_STOP_S = 10.0  # at stop, how long to let the child catch up before it saves (the rest waits in the journal)
+START_TIMEOUT_S = 120.0
 RESTART_DELAY_S = (1.0, 30.0)  # first and longest wait before starting a child that died
-EVALUATION_CHUNK = 250  # readings evaluated between chances to send findings on (~10 ms of work)
-STALL_TIMEOUT_S = 60.0  # a child that answers nothing for this long while work waits is ended and started again
+STALL_ALERT_S = 20.0  # owing an answer and silent this long: evaluation is reported stalled
+STALL_KILL_S = 60.0  # ...and this long: the child is ended and a new one takes over from the saved state
+CHECKPOINT_JOURNAL_BYTES = 256 * 1024 * 1024  # ask the child to save when the journal holds more than this
+MAX_QUESTIONS = 64  # the API's questions waiting at once; more are refused at once rather than queued
+
+EvaluationState = Literal["running", "stalled", "restarting", "stopped"]
 
 
-def run_child(conn: Connection, spec: EvaluationSpec) -> None:
-    """The evaluation process's life: build the rules and detectors, then answer ``conn`` until told to stop."""
-    from placesense.cli import setup_logging
+@dataclass(frozen=True, slots=True)
+class EvaluationHealth:
+    """What the watchdog sees: ``running`` is the only healthy state. ``since_ms`` is wall-clock time."""
 
-    setup_logging(verbose=False, level=spec.log_level)  # the same log lines as serve's, on the same stderr
-    core = EvaluationCore(spec)
-    settle_memory()  # the learned state is the big heap here; keep full collections rare and short
-    try:
-        conn.send(("ready", os.getpid()))
-        _serve(conn, core)
-    except (EOFError, OSError):  # the pipe broke: the service died without a word (kill -9, out of memory)
-        log.warning("the service stopped without saying so; saving learned routines and exiting")
-        core.save()
+    state: EvaluationState
+    since_ms: int
+    detail: str
+    pending_readings: int
 
 
-def _evaluate_batch(conn: Connection, core: EvaluationCore, rows: list[tuple[Any, ...]]) -> None:
-    """Evaluate a batch in chunks, sending findings as soon as a chunk has some: under load a batch holds
-    thousands of readings, and an alert should not wait for the rest of its batch. The last message ("findings")
-    carries the time-based findings of the event clock and ends the batch; earlier ones are "progress"."""
-    reported = 0  # readings already counted in a "progress" message
-    findings: list[Finding] = []
-    try:
-        for start in range(0, len(rows), EVALUATION_CHUNK):
-            findings = core.readings(rows[start : start + EVALUATION_CHUNK])
-            end = min(start + EVALUATION_CHUNK, len(rows))
-            if findings and end < len(rows):
-                conn.send(("progress", findings, core.clock.now_ms(), end - reported, False))
-                reported, findings = end, []
-        if core.event_clock:
-            findings.extend(core.tick())
-    except (EOFError, OSError):
-        raise  # the pipe broke: the caller ends the process
-    except Exception:  # a failing rule must not take the others down with it
-        log.exception("evaluating a batch of %d readings failed; the rules skip the rest of it", len(rows))
-        findings = []
-    conn.send(("findings", findings, core.clock.now_ms(), len(rows) - reported, core.event_clock))
+class _Link:
+    """One evaluation process and the three threads that talk to it; replaced whole when the process ends."""
 
+    def __init__(self, evaluator: Evaluator, process: subprocess.Popen[bytes], conn: Connection,
+                 ready: Ready, generation: int) -> None:
+        self.evaluator = evaluator
+        self.process = process
+        self.conn = conn
+        self.ready = ready
+        self.generation = generation
+        self.progress = Progress()
+        self.outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.credit = threading.Semaphore(ready.credit)
+        self.closing = threading.Event()  # no more batches: stopping, or the child is gone
+        self.dead = threading.Event()
+        self.stopped: Stopped | None = None
+        self.tick_outstanding = False
+        self.checkpoint_asked = False
+        # Batches up to here were stored before this child started: they are a replay, not new time.
+        self.replay_until = evaluator.journal.last_seq
+        self.threads = [
+            threading.Thread(target=self._send_loop, name=f"evaluation-send-{generation}", daemon=True),
+            threading.Thread(target=self._feed_loop, name=f"evaluation-feed-{generation}", daemon=True),
+        ]
 
-def _serve(conn: Connection, core: EvaluationCore) -> None:
-    """Answer the parent until it says stop; a broken pipe ends this with EOFError or OSError."""
-    last_save = time.monotonic()
-    while True:
-        if not conn.poll(SAVE_EVERY_S):
-            core.save()
-            collect_set_aside()
-            last_save = time.monotonic()
-            continue
-        message = conn.recv()
-        kind = message[0]
-        if kind == "readings":
-            _evaluate_batch(conn, core, message[1])
-            set_aside()
-        elif kind == "tick":
-            conn.send(("findings", core.tick(), core.clock.now_ms(), 0, True))
-        elif kind == "call":
-            _, call_id, name, args = message
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def put(self, message: Any) -> None:
+        """Queue a message for the child (never blocks)."""
+        if self.dead.is_set():
+            raise EvaluationUnavailable("the evaluation process is not running")
+        self.outbox.put(message)
+
+    # the feeder: journal → outbox, one batch per credit
+
+    def _feed_loop(self) -> None:
+        reader = self.evaluator.journal.reader(self.ready.applied_seq)
+        try:
+            while not self.closing.is_set():
+                if not self.credit.acquire(timeout=0.5):
+                    continue
+                record = None
+                while record is None and not self.closing.is_set():
+                    record = reader.next(timeout_s=0.5)
+                if record is None:
+                    return
+                self.outbox.put(Evaluate(record.seq, record.count, record.payload,
+                                         replay=record.seq <= self.replay_until))
+        finally:
+            reader.close()
+
+    # the sender: the only writer of the socket
+
+    def _send_loop(self) -> None:
+        progress = self.progress
+        while True:
+            message = self.outbox.get()
+            if message is None:
+                return
+            if isinstance(message, EXPECTS_ANSWER):
+                if progress.outstanding() <= 0:
+                    progress.waiting_since = time.monotonic()  # waiting starts now, not at the last answer
+                progress.sent += 1
             try:
-                if name not in CALLS:
-                    raise ValueError(f"no such call: {name}")
-                result = getattr(core, name)(*args)
-            except Exception as exc:  # the caller gets the error; the loop carries on
-                log.exception("evaluation call %s failed", name)
-                conn.send(("result", call_id, None, f"{type(exc).__name__}: {exc}"))
-            else:
-                conn.send(("result", call_id, result, None))
-        elif kind == "stop":
-            core.save()
-            conn.send(("stopped",))
-            return
-        if time.monotonic() - last_save > SAVE_EVERY_S:
-            core.save()
-            collect_set_aside()
-            last_save = time.monotonic()
+                self.conn.send(message)
+            except (OSError, ValueError):  # the child is gone; the receiver sees EOF and starts another
+                self.closing.set()
+                return
 
-
-# -- the parent's side --------------------------------------------------------------------------------------------
-
-
-class _Call:
-    __slots__ = ("done", "error", "result")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: str | None = None
+    def close(self) -> None:
+        self.closing.set()
+        self.dead.set()
+        self.outbox.put(None)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        for thread in self.threads:
+            thread.join(5)
 
 
 class Evaluator:
-    """The ingest sink and the API's way to the rules and detectors running in the evaluation process."""
+    """Feeds the journal to the evaluation process, applies its findings, and answers the API's questions."""
 
     def __init__(
         self,
@@ -154,40 +181,53 @@ class Evaluator:
         alerts: AlertService,
         clock: Clock,
         metrics: IngestMetrics,
+        journal: Journal,
         tick_interval_s: float = 5.0,
         hold_fds: tuple[int, ...] = (),
+        stall_alert_s: float = STALL_ALERT_S,
+        stall_kill_s: float = STALL_KILL_S,
     ) -> None:
         self.spec = spec
         self.hold_fds = hold_fds  # descriptors each child inherits: the state folder's lock (placesense.statelock)
         self.alerts = alerts
         self.clock = clock
         self.metrics = metrics
+        self.journal = journal
         self.tick_interval_s = tick_interval_s
+        self.stall_alert_s = stall_alert_s
+        self.stall_kill_s = stall_kill_s
         self.event_clock = isinstance(clock, EventClock)
-        self._send_lock = threading.Lock()
         self._calls: dict[int, _Call] = {}
         self._ids = itertools.count(1)
+        self._generations = itertools.count(1)
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._conn: Connection | None = None
-        self._process: subprocess.Popen[bytes] | None = None
+        self._link: _Link | None = None
         self._receiver: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
-        self._in_flight = 0  # readings sent and not yet evaluated
-        self._outstanding = 0  # messages sent that expect an answer
-        self._last_heard = time.monotonic()
-        self.stall_timeout_s = STALL_TIMEOUT_S
+        self._state: EvaluationState = "restarting"
+        self._state_since_ms = _wall_ms()
+        self._detail = "starting"
+        self.state_bytes = 0
+        self.saved_seq = 0
 
-    # lifecycle
+    # -- lifecycle ------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._spawn()
+        link = self._spawn()
+        # The state on disk ends at batch N: number new batches after it, and count what waits after it.
+        self.journal.continue_after(link.ready.applied_seq)
+        waiting = self.journal.track_from(link.ready.applied_seq)
+        if waiting:
+            log.info("%d stored readings were not yet evaluated when placesense last stopped; evaluating them now",
+                     waiting)
+        self._use(link)
         self._receiver = threading.Thread(target=self._receive_loop, name="evaluation-receive", daemon=True)
         self._receiver.start()
         self._ticker = threading.Thread(target=self._tick_loop, name="evaluation-ticker", daemon=True)
         self._ticker.start()
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> _Link:
         # A fresh interpreter (no threads or locks copied from this one) running one module, so nothing of the
         # caller's main script runs again there; it shares our stderr for its log lines.
         ours, theirs = socket.socketpair()
@@ -202,200 +242,265 @@ class Evaluator:
         conn = Connection(ours.detach())
         try:
             conn.send(self.spec)
-            ready = conn.recv() if conn.poll(120) else None
+            ready = conn.recv() if conn.poll(START_TIMEOUT_S) else None
         except (EOFError, OSError):
             ready = None
-        if not ready or ready[0] != "ready":
+        if not isinstance(ready, Ready):
             process.kill()
             process.wait()
             conn.close()
-            raise PlacesenseError("the evaluation process did not start (within 120 s); see the log lines above")
-        with self._send_lock:
-            self._conn, self._process = conn, process
-        log.info("evaluation process %d started (rules, routine and sensor detectors)", process.pid)
+            raise PlacesenseError(
+                f"the evaluation process did not start (within {START_TIMEOUT_S:.0f} s); see the log lines above"
+            )
+        for note in ready.notes:
+            log.info("evaluation state: %s", note)
+        link = _Link(self, process, conn, ready, next(self._generations))
+        log.info("evaluation process %d started (rules, routine and sensor detectors), its state up to batch %d",
+                 process.pid, ready.applied_seq)
+        return link
+
+    def _use(self, link: _Link) -> None:
+        self._link = link
+        link.start()
+        self._set_state("running", "")
 
     @property
     def backlog(self) -> int:
-        """Readings sent to the child and not yet evaluated."""
-        return self._in_flight
+        """Stored readings not yet evaluated."""
+        return self.journal.pending_readings
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        link = self._link
+        return link.process.pid if link is not None else None
 
     def stop(self) -> None:
-        """Finish what was sent, save the learned routines and end the child."""
+        """Let the child catch up for a while, then have it save and end; what it did not reach stays in the
+        journal for the next start."""
+        if self._link is not None and not self._link.dead.is_set():
+            self.journal.wait_until_evaluated(DRAIN_AT_STOP_S)
         self._stopping.set()
         if self._ticker is not None:
             self._ticker.join(self.tick_interval_s + 5)
-        if self._receiver is None:
-            return
-        with contextlib.suppress(EvaluationUnavailable):  # already gone: nothing to stop
-            self._send(("stop",))
+        link = self._link
+        if link is not None and not link.dead.is_set():
+            link.closing.set()
+            with contextlib.suppress(EvaluationUnavailable):
+                link.put(Stop())
         if not self._stopped.wait(STOP_TIMEOUT_S):
             log.error("the evaluation process did not stop within %.0f s; ending it", STOP_TIMEOUT_S)
-        self._receiver.join(5)
-        if self._process is not None:
+        if self._receiver is not None:
+            self._receiver.join(5)
+        link = self._link
+        if link is not None:
             try:
-                self._process.wait(5)
+                link.process.wait(5)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
-        if self._conn is not None:
-            self._conn.close()
+                link.process.kill()
+                link.process.wait(5)
+            link.close()
+        self._set_state("stopped", "placesense is stopping")
 
-    # the ingest sink
-
-    def __call__(self, readings: Sequence[Reading]) -> None:
-        """Send a batch of stored readings to be evaluated; blocks while the child is a batch or two behind."""
-        self.clock.observe(max(r.ts_ms for r in readings))  # the API's clock follows event time as the child's does
-        try:
-            # As plain tuples: pickling a named tuple goes through Python code per reading, a tuple does not.
-            self._send(("readings", [tuple(r) for r in readings]), count=len(readings))
-        except EvaluationUnavailable:
-            self.metrics.inc("placesense_readings_unevaluated_total", len(readings))
-            log.warning("%d stored readings not evaluated: the evaluation process is restarting", len(readings))
+    # -- questions and ticks --------------------------------------------------------------------------------------
 
     def tick(self) -> None:
         """Ask for the time-based checks now (the ticker does this every ``tick_interval_s`` on the live clock)."""
-        self._send(("tick",))
+        link = self._link
+        if link is None:
+            raise EvaluationUnavailable("the evaluation process is not running")
+        if not link.tick_outstanding:  # one at a time: a busy child is not handed a queue of ticks
+            link.tick_outstanding = True
+            link.put(Tick())
 
     def call(self, name: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
-        """Ask the child a question; waits behind the batches sent before it."""
+        """Ask the child a question; answered behind the batches sent before it."""
+        link = self._link
+        if link is None or link.dead.is_set():
+            raise EvaluationUnavailable("the evaluation process is restarting")
+        if len(self._calls) >= MAX_QUESTIONS:
+            raise EvaluationUnavailable("the evaluation process has too many questions waiting")
         call_id = next(self._ids)
         pending = self._calls[call_id] = _Call()
+        deadline = time.monotonic() + timeout_s
         try:
-            self._send(("call", call_id, name, args))
-            if not pending.done.wait(timeout_s):
-                raise EvaluationUnavailable(f"the evaluation process did not answer {name} within {timeout_s:.0f} s")
+            link.put(Ask(call_id, name, args))
+            while not pending.done.wait(0.2):
+                if link.closing.is_set() and link.stopped is None:
+                    raise EvaluationUnavailable("the evaluation process stopped while answering")
+                if time.monotonic() > deadline:
+                    raise EvaluationUnavailable(
+                        f"the evaluation process did not answer {name} within {timeout_s:.0f} s"
+                    )
         finally:
             self._calls.pop(call_id, None)
         if pending.error is not None:
             raise EvaluationUnavailable(f"the evaluation process could not answer {name}: {pending.error}")
         return pending.result
 
-    def _send(self, message: tuple[Any, ...], count: int = 0) -> None:
-        with self._send_lock:
-            conn = self._conn
-            if conn is None:
-                raise EvaluationUnavailable("the evaluation process is not running")
-            if self._outstanding == 0:
-                self._last_heard = time.monotonic()  # waiting starts now, not at the last answer
-            try:
-                conn.send(message)
-            except OSError as exc:  # the child died; the receiver starts another
-                raise EvaluationUnavailable(f"the evaluation process is gone ({exc})") from exc
-            self._in_flight += count
-            self._outstanding += 1  # each message gets one answer: findings, result or stopped
-
-    # the receiver thread
+    # -- the receiver ---------------------------------------------------------------------------------------------
 
     def _receive_loop(self) -> None:
         delay = RESTART_DELAY_S[0]
         while True:
-            conn = self._conn
-            assert conn is not None
+            link = self._link
+            assert link is not None
+            self._receive(link)
+            if link.stopped is not None or self._stopping.is_set():
+                self._stopped.set()
+                return
+            next_delay = self._restart(link, delay)
+            if next_delay is None:  # stopping while it restarted
+                self._stopped.set()
+                return
+            delay = next_delay
+
+    def _receive(self, link: _Link) -> None:
+        """Read the child's messages until it stops or its socket closes."""
+        conn, progress = link.conn, link.progress
+        while True:
             try:
                 message = conn.recv()
             except (EOFError, OSError):
-                next_delay = None if self._stopping.is_set() else self._restart(delay)
-                if next_delay is None:  # stopping
-                    self._stopped.set()
-                    return
-                delay = next_delay
-                continue
-            kind = message[0]
-            with self._send_lock:
-                self._last_heard = time.monotonic()
-                if kind != "progress":  # the one answer its message waited for
-                    self._outstanding -= 1
-            if kind in ("findings", "progress"):
-                self._findings(*message[1:])
-                delay = RESTART_DELAY_S[0]
-            elif kind == "result":
-                pending = self._calls.get(message[1])
+                link.closing.set()
+                return
+            progress.heard_at = time.monotonic()
+            if isinstance(message, Partial):
+                self._apply(message.findings)
+            elif isinstance(message, Evaluated):
+                progress.answered += 1
+                link.credit.release()
+                first_time = self.journal.evaluated(message.seq)
+                self.metrics.inc("placesense_readings_evaluated_total", first_time)  # counted before its alerts
+                if first_time < message.count:
+                    self.metrics.inc("placesense_readings_reevaluated_total", message.count - first_time)
+                if self.event_clock:
+                    self.clock.observe(message.now_ms)  # the API's clock follows event time as the child's does
+                self._apply(message.findings, message.now_ms if message.event_tick else None)
+                self._maybe_checkpoint(link)
+            elif isinstance(message, Ticked):
+                progress.answered += 1
+                link.tick_outstanding = False
+                self._apply(message.findings, self.clock.now_ms())
+            elif isinstance(message, Answer):
+                progress.answered += 1
+                pending = self._calls.get(message.call_id)
                 if pending is not None:
-                    pending.result, pending.error = message[2], message[3]
+                    pending.result, pending.error = message.result, message.error
                     pending.done.set()
-            elif kind == "stopped":
-                self._stopped.set()
+            elif isinstance(message, Saved):
+                self.saved_seq, self.state_bytes = message.applied_seq, message.state_bytes
+                link.checkpoint_asked = False
+                self.journal.release_through(message.applied_seq)
+            elif isinstance(message, Stopped):
+                progress.answered += 1
+                link.stopped = message
+                self.saved_seq = message.applied_seq
+                self.journal.release_through(message.applied_seq)
                 return
 
-    def _findings(self, findings: list[Finding], now_ms: int, count: int, tick_alerts: bool) -> None:
-        with self._send_lock:
-            self._in_flight -= count
-        if count:  # counted first: an alert change published below sees its readings as evaluated
-            self.metrics.inc("placesense_readings_evaluated_total", count)
+    def _apply(self, findings: list[Finding], tick_ms: int | None = None) -> None:
         try:
             if findings:
                 self.alerts.apply_all(findings)
-            if tick_alerts:
-                self.alerts.tick(now_ms if self.event_clock else self.clock.now_ms())
+            if tick_ms is not None:
+                self.alerts.tick(tick_ms)
         except Exception:  # a failing store or publisher must not stop the next findings
             log.exception("applying %d findings to alerts failed", len(findings))
 
-    def _restart(self, delay: float) -> float | None:
-        """Start a new child after one died; returns the wait before the next restart, None when stopping."""
-        code = None
-        if self._process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(1)
-            code = self._process.returncode
-        with self._send_lock:
-            lost, self._in_flight, self._outstanding = self._in_flight, 0, 0
-            dead, self._conn = self._conn, None
-        if dead is not None:
-            dead.close()
-        self.metrics.inc("placesense_readings_unevaluated_total", lost)
+    def _maybe_checkpoint(self, link: _Link) -> None:
+        if self.journal.bytes > CHECKPOINT_JOURNAL_BYTES and not link.checkpoint_asked:
+            link.checkpoint_asked = True
+            with contextlib.suppress(EvaluationUnavailable):
+                link.put(Checkpoint())
+
+    def _restart(self, dead: _Link, delay: float) -> float | None:
+        """Start a new child after one ended; returns the wait before the next restart, None when stopping."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            dead.process.wait(1)
+        dead.close()
         for pending in list(self._calls.values()):
             pending.error = "it stopped while answering"
             pending.done.set()
+        self._set_state("restarting", f"the evaluation process exited (exit code {dead.process.returncode})")
         log.error(
-            "the evaluation process exited unexpectedly (exit code %s) with %d readings not yet evaluated; "
-            "starting it again in %.0f s from the learned state saved last",
-            code, lost, delay,
+            "the evaluation process exited unexpectedly (exit code %s) with %d stored readings not yet evaluated; "
+            "starting it again in %.0f s from its saved state, then evaluating what it had not saved",
+            dead.process.returncode, self.journal.pending_readings, delay,
         )
         while not self._stopping.wait(delay):
             try:
-                self._spawn()
+                link = self._spawn()
             except Exception:
                 log.exception("could not start the evaluation process; will try again")
                 delay = min(delay * 2, RESTART_DELAY_S[1])
                 continue
             self.metrics.inc("placesense_evaluation_restarts_total")
-            if self._stopping.is_set():  # stop() came while this one started: its "stop" found no child
+            self._use(link)
+            if self._stopping.is_set():  # stop() came while this one started: its Stop found no child
+                link.closing.set()
                 with contextlib.suppress(EvaluationUnavailable):
-                    self._send(("stop",))
+                    link.put(Stop())
             return min(delay * 2, RESTART_DELAY_S[1])
         return None
 
+    # -- the ticker and the watchdog ------------------------------------------------------------------------------
+
     def _tick_loop(self) -> None:
-        """Every ``tick_interval_s``: the time-based checks (live clock) and the watchdog."""
-        while not self._stopping.wait(min(self.tick_interval_s, self.stall_timeout_s / 4)):
+        """Every ``tick_interval_s``: the time-based checks (live clock); every second: the watchdog."""
+        next_tick = time.monotonic() + self.tick_interval_s
+        while not self._stopping.wait(min(1.0, self.tick_interval_s)):
             self._watchdog()
-            if self.event_clock:
-                continue  # time moves with the readings; the child checks after each batch
-            try:
+            if self.event_clock or time.monotonic() < next_tick:
+                continue  # on the event clock, time moves with the readings; the child checks after each batch
+            next_tick = time.monotonic() + self.tick_interval_s
+            with contextlib.suppress(EvaluationUnavailable):  # the receiver is starting a new child
                 self.tick()
-            except EvaluationUnavailable:
-                pass  # the receiver is starting a new child
-            except Exception:  # a failing check must not stop the others next time
-                log.exception("time-based checks failed; will try again")
 
     def _watchdog(self) -> None:
-        """End a child that has work waiting and has answered nothing for ``stall_timeout_s``: a hung rule would
-        otherwise hold every later reading back from evaluation, and ingest with it once the hand-on queue fills.
-        The receiver then starts a new one, as after a crash."""
-        with self._send_lock:
-            silent_s = time.monotonic() - self._last_heard
-            stalled = self._outstanding > 0 and silent_s > self.stall_timeout_s
-            process = self._process
-        if stalled and process is not None and process.poll() is None:
+        """Judge the child from its channel's counters (no lock that an I/O thread takes): owing an answer and
+        silent for ``stall_alert_s`` is a stall (reported); for ``stall_kill_s``, it is ended and replaced."""
+        link = self._link
+        if link is None or link.dead.is_set():
+            return
+        silent_s = link.progress.silent_s(time.monotonic())
+        if silent_s >= self.stall_kill_s and link.process.poll() is None:
             log.error(
-                "the evaluation process %d has answered nothing for %.0f s with %d readings waiting; ending it so "
-                "that a new one can take over", process.pid, silent_s, self._in_flight,
+                "the evaluation process %d has answered nothing for %.0f s with %d stored readings waiting; ending "
+                "it so that a new one takes over from its saved state", link.process.pid, silent_s,
+                self.journal.pending_readings,
             )
-            process.kill()
+            self.metrics.inc("placesense_evaluation_stalls_total")
+            link.process.kill()
+        elif silent_s >= self.stall_alert_s:
+            if self._state == "running":
+                log.error("the evaluation process %d has answered nothing for %.0f s with %d stored readings "
+                          "waiting", link.process.pid, silent_s, self.journal.pending_readings)
+                self._set_state("stalled", f"no answer for {silent_s:.0f} s")
+        elif self._state == "stalled":
+            log.info("the evaluation process %d is answering again", link.process.pid)
+            self._set_state("running", "")
+
+    def _set_state(self, state: EvaluationState, detail: str) -> None:
+        if state != self._state:
+            self._state, self._state_since_ms = state, _wall_ms()
+        self._detail = detail
+
+    def health(self) -> EvaluationHealth:
+        """What the watchdog sees now (read without locks)."""
+        return EvaluationHealth(self._state, self._state_since_ms, self._detail, self.journal.pending_readings)
+
+
+class _Call:
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: str | None = None
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class RulesView:

@@ -7,13 +7,17 @@ the same readings, give the same findings. It must not talk to MQTT, InfluxDB or
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devices.readings import Reading
 from devices.registry import Registry
+from placesense import evaluation_state
 from placesense.clock import EventClock, make_clock
+from placesense.errors import StorageError
+from placesense.statecodec import StateCodecError
 from rules.config import RulesConfig
 
 if TYPE_CHECKING:
@@ -40,6 +44,7 @@ class EvaluationCore:
 
     The evaluation process drives one from its loop (one thread: no lock is ever contended); replays and
     evaluations (``placesense evaluate``) drive one directly, so they judge exactly what serve judges.
+    ``restore`` takes back the state ``save`` wrote (``placesense.evaluation_state``), part by part.
     """
 
     def __init__(self, spec: EvaluationSpec) -> None:
@@ -50,15 +55,97 @@ class EvaluationCore:
         self.clock = make_clock(spec.clock)
         self.event_clock = isinstance(self.clock, EventClock)
         self.state_dir = spec.state_dir
+        self.registry = spec.registry
         self.rules = RuleEngine(spec.registry, spec.rules, self.clock)
         self.routine = RoutineDetector(spec.registry, self.clock)
         self.sensors = SensorDetectors(spec.registry, self.clock)
-        if self.routine.load_state(spec.state_dir):
-            log.info("restored learned routines of %d homes from %s", len(self.routine.homes()), spec.state_dir)
+        self.applied_seq = 0  # the last journal batch applied to this state
+        self._awaiting_resume = False  # restored: the first new reading (event clock) marks the restart's time
+        self.saved_bytes = 0
 
-    def readings(self, rows: list[tuple[Any, ...]]) -> list[Finding]:
+    # -- state --------------------------------------------------------------------------------------------------
+
+    def _parts(self) -> dict[str, Stateful]:
+        return {
+            **self.rules.families(),
+            "routine": self.routine,
+            "sensors": self.sensors,
+        }
+
+    def restore(self) -> list[str]:
+        """Take back the saved state, part by part; returns plain lines on what was restored or not (for the
+        log). A part that cannot be restored starts fresh; nothing here raises for the file's content."""
+        saved = evaluation_state.load(self.state_dir)
+        notes = list(saved.problems)
+        restored: list[str] = []
+        for name, part in self._parts().items():
+            if name not in saved.parts:
+                continue
+            try:
+                part.restore(saved.parts[name])
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                notes.append(f"saved state part {name!r} does not fit this release ({exc!r}); it starts fresh")
+                self._reset_part(name)
+            else:
+                restored.append(name)
+        if "engine" in saved.parts:
+            self.rules.restore(saved.parts["engine"])
+        if restored:
+            self.applied_seq = saved.applied_seq
+            if self.event_clock and saved.clock_ms:
+                self.clock.observe(saved.clock_ms)
+            if self.event_clock:
+                self._awaiting_resume = True
+            else:
+                self.rules.resumed_at_ms = self.clock.now_ms()
+            notes.append(f"restored {', '.join(restored)} from {evaluation_state.state_path(self.state_dir)} "
+                         f"(up to journal batch {saved.applied_seq})")
+            if "routine" in restored:
+                evaluation_state.retire_legacy(self.state_dir)
+        return notes
+
+    def _reset_part(self, name: str) -> None:
+        from anomaly.routine import RoutineDetector
+        from anomaly.sensors import SensorDetectors
+
+        if name == "routine":
+            self.routine = RoutineDetector(self.registry, self.clock)
+        elif name == "sensors":
+            self.sensors = SensorDetectors(self.registry, self.clock)
+        else:
+            self.rules.reset_family(name)
+
+    def save(self) -> bool:
+        """Write the state atomically with the journal position it includes; False (logged) if it failed."""
+        parts: dict[str, Any] = {name: part.state() for name, part in self._parts().items()}
+        parts["engine"] = self.rules.state()
+        try:
+            self.saved_bytes = evaluation_state.save(
+                self.state_dir, parts, applied_seq=self.applied_seq, clock_ms=self.clock.now_ms()
+            )
+        except (OSError, StateCodecError) as exc:
+            log.error("cannot save the evaluation state to %s: %s", self.state_dir, exc)
+            return False
+        return True
+
+    def forget(self, subject: str) -> None:
+        """Drop everything kept about one home, bed or site (erasure)."""
+        devices = [d.id for d in self.registry.devices.values() if d.subject == subject]
+        for part in self.rules.families().values():
+            part.forget(subject)
+        self.routine.forget(subject)
+        self.sensors.forget(devices)
+
+    # -- evaluation ---------------------------------------------------------------------------------------------
+
+    def readings(self, rows: list[Any], *, replay: bool = False) -> list[Finding]:
+        """Evaluate readings (``Reading`` field tuples or lists). ``replay``: they were stored before this state
+        was restored (from the journal), so they say nothing about when placesense came back."""
         findings: list[Finding] = []
         rules, routine, sensors, observe = self.rules, self.routine, self.sensors, self.clock.observe
+        if self._awaiting_resume and not replay and rows:
+            self._awaiting_resume = False
+            self.rules.resumed_at_ms = max(self.clock.now_ms(), min(int(row[4]) for row in rows))
         for row in rows:
             reading = Reading(*row)
             observe(reading.ts_ms)
@@ -70,14 +157,6 @@ class EvaluationCore:
     def tick(self) -> list[Finding]:
         now = self.clock.now_ms()
         return [*self.rules.tick(now), *self.routine.tick(now)]
-
-    def save(self) -> None:
-        try:
-            path = self.routine.save_state(self.state_dir)
-        except OSError as exc:
-            log.error("cannot save learned routines to %s: %s", self.state_dir, exc)
-            return
-        log.debug("saved learned routines to %s", path)
 
     # what the API asks
 
@@ -91,7 +170,75 @@ class EvaluationCore:
         return self.routine.routine_today(home_id)
 
 
+class Stateful(Protocol):
+    """A part of the evaluation whose state is saved: plain objects out, the same objects back in."""
+
+    def state(self) -> dict[str, Any]: ...
+
+    def restore(self, state: Mapping[str, Any]) -> None: ...
 
 
 # what the API may ask of a core, by name
 CALLS = frozenset({"watering_list", "air_quality", "routine_today"})
+
+
+# -- erasure and subject access (placesense privacy; serve must be stopped: the state folder's lock) ----------
+
+
+def erase_saved_subject(state_dir: Path, registry: Registry, subject: str) -> dict[str, int | bool]:
+    """Remove one home (bed, site) from the saved evaluation state and from the journal's waiting readings."""
+    from ingest.journal import erase_subject
+
+    core = EvaluationCore(EvaluationSpec(registry, RulesConfig(), "event", state_dir, logging.WARNING))
+    saved = evaluation_state.exists(state_dir)
+    if saved:
+        core.restore()
+        had_routine = subject in core.routine.homes()
+        core.forget(subject)
+        if not core.save():
+            raise StorageError(f"could not write the evaluation state in {state_dir} without {subject}")
+    else:
+        had_routine = False
+    journal = state_dir / "journal"
+    return {
+        "saved_state": saved,
+        "learned_routine": had_routine,
+        "journal_readings": erase_subject(journal, subject) if journal.is_dir() else 0,
+    }
+
+
+def export_saved_subject(state_dir: Path, registry: Registry, subject: str) -> dict[str, Any] | None:
+    """What the saved evaluation state holds about one home: its routine against what was learned, and the
+    rules' and detectors' own records of it, as JSON-ready data; None when nothing is saved for it."""
+    from anomaly.routine import RoutineDetector
+    from placesense.clock import LiveClock
+    from placesense.statecodec import encode
+
+    saved = evaluation_state.load(state_dir)
+    ids = {subject} | {d.id for d in registry.devices.values() if d.subject == subject}
+    held: dict[str, Any] = {}
+    for name, state in saved.parts.items():
+        picked = {key: _about(value, ids) for key, value in state.items()} if isinstance(state, dict) else {}
+        picked = {key: value for key, value in picked.items() if value}
+        if picked:
+            held[name] = encode(picked)
+    if not held:
+        return None
+    routine_today = None
+    if subject in saved.parts.get("routine", {}).get("homes", {}):
+        detector = RoutineDetector(registry, LiveClock())
+        detector.restore(saved.parts["routine"])
+        routine_today = detector.routine_today(subject)
+    return {"routine_today": routine_today, "saved_state": held}
+
+
+def _about(value: Any, ids: set[str]) -> Any:
+    """The entries of a part's collection that belong to one of ``ids``: keyed by it, or a deadline naming it."""
+    def names(key: Any) -> bool:
+        return key in ids or (isinstance(key, tuple) and any(part in ids for part in key))
+
+    if isinstance(value, dict):
+        return {key: item for key, item in value.items() if names(key)}
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, tuple) and item and names(item[0])]
+    return None

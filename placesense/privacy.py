@@ -23,7 +23,6 @@ import dataclasses
 import getpass
 import json
 import os
-import pickle
 import time
 import tomllib
 from collections.abc import Iterable
@@ -42,7 +41,6 @@ from ingest.influx import InfluxClient
 from placesense.errors import ConfigError, PlacesenseError, StorageError
 from placesense.statelock import StateLock
 
-ROUTINE_STATE_FILE = "routine.pkl"  # anomaly.routine.STATE_FILE; read here so erasure needs no running detector
 MEASUREMENTS = ("home", "soil", "air")
 DAY_MS = 86_400_000
 
@@ -221,7 +219,7 @@ class PrivacyControls:
             report["device_status"] = int(
                 conn.execute(delete(device_status).where(device_status.c.device_id.in_(devices))).rowcount
             )
-        report["learned_routine"] = forget_routine(self.state_dir, home_id)
+        report.update(forget_saved_state(self.state_dir, self.registry, home_id))
         detail = ", ".join(f"{k}={v}" for k, v in report.items() if k not in ("home_id", "devices"))
         self.audit.record(Principal(operator or "privacy-cli", "admin"), "privacy.delete_home", [home_id], detail)
         report["registry_entries_to_remove"] = [f"homes: {home_id}"] + [
@@ -252,16 +250,12 @@ class PrivacyControls:
         return or_(*conditions)
 
     def _routine_of(self, home_id: str) -> dict[str, Any] | None:
-        from anomaly.routine import RoutineDetector
-        from placesense.clock import make_clock
+        from placesense.evaluation_core import export_saved_subject
 
-        detector = RoutineDetector(self.registry, make_clock("live"))
         try:
-            if not detector.load_state(self.state_dir) or home_id not in detector.homes():
-                return None
-            return detector.routine_today(home_id)
-        except (OSError, ValueError, pickle.UnpicklingError) as exc:
-            return {"error": f"cannot read the learned state: {exc}"}
+            return export_saved_subject(self.state_dir, self.registry, home_id)
+        except (OSError, StorageError) as exc:
+            return {"error": f"cannot read the saved evaluation state: {exc}"}
 
     # -- retention ---------------------------------------------------------------------------------------------
 
@@ -332,29 +326,11 @@ class _SqlErrors:
             raise StorageError(f"database: {type(exc).__name__}: {exc}") from exc
 
 
-def forget_routine(state_dir: Path, home_id: str) -> bool:
-    """Remove one home's learned model from the routine detector's saved state; True if it was there.
+def forget_saved_state(state_dir: Path, registry: Registry, home_id: str) -> dict[str, int | bool]:
+    """Remove one home from the evaluation's saved state and its journal (``placesense.evaluation_core``)."""
+    from placesense.evaluation_core import erase_saved_subject
 
-    The state is a dict ``{"version": …, "homes": {home_id: model}}`` (``RoutineDetector.state_dict``); the
-    file is our own, written by ``save_state``, and is written back atomically the same way.
-    """
-    path = state_dir / ROUTINE_STATE_FILE
-    if not path.exists():
-        return False
-    with path.open("rb") as handle:
-        state = pickle.load(handle)  # our own file, never user input
-    homes = state.get("homes") if isinstance(state, dict) else None
-    if not isinstance(homes, dict):
-        raise StorageError(f"{path} is not a routine state file")
-    if homes.pop(home_id, None) is None:
-        return False
-    partial = path.with_suffix(".tmp")
-    with partial.open("wb") as handle:
-        pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
-    return True
+    return erase_saved_subject(state_dir, registry, home_id)
 
 
 # -- placesense privacy ---------------------------------------------------------------------------------------

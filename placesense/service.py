@@ -21,6 +21,7 @@ from devices.registry import Registry, load_registry
 from ingest.deadletters import DeadLetterStore
 from ingest.devicestate import DeviceStates
 from ingest.influx import InfluxClient, InfluxConfig
+from ingest.journal import Journal
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttConfig
 from ingest.pipeline import Pipeline, PipelineConfig, Sink, subscriptions
@@ -138,8 +139,14 @@ class Service:
         rules_config.check_registry(registry)  # here, so a bad config fails the start and not only the child
         spec = EvaluationSpec(registry, rules_config, settings.clock, settings.state_dir,
                               logging.getLogger().getEffectiveLevel())
-        evaluator = Evaluator(spec, alerts, clock, metrics, settings.tick_interval_s, hold_fds=(state_lock.fileno(),))
+        journal = Journal(settings.state_dir / "journal", max_pending_readings=settings.evaluation_max_pending)
+        evaluator = Evaluator(
+            spec, alerts, clock, metrics, journal, settings.tick_interval_s, hold_fds=(state_lock.fileno(),),
+            stall_alert_s=settings.evaluation_stall_alert_s, stall_kill_s=settings.evaluation_stall_kill_s,
+        )
         metrics.gauge("placesense_evaluation_backlog", lambda: float(evaluator.backlog))
+        metrics.gauge("placesense_journal_bytes", lambda: float(journal.bytes))
+        metrics.gauge("placesense_evaluation_state_bytes", lambda: float(evaluator.state_bytes))
 
         pipeline = Pipeline(
             PipelineConfig(
@@ -159,9 +166,8 @@ class Service:
             dead_letters,
             device_states,
             metrics,
-            # Extra sinks (the bench's timing log) see a batch before the rules do, so that "stored" is not
-            # stamped after this batch's own evaluation.
-            sinks=[*sinks, evaluator],
+            sinks=sinks,
+            journal=journal,
         )
         service = cls(
             settings, registry, clock, metrics, influx, dead_letters, device_states, pipeline,
@@ -197,6 +203,7 @@ class Service:
             except Exception:
                 log.exception("error while stopping")
         self.influx.close()
+        self.evaluator.journal.close()
         self.state_lock.release()  # last: the evaluation process has saved and ended
 
 

@@ -69,7 +69,18 @@ class Settings(BaseSettings):
     # Rules, detectors, API
     clock: Literal["live", "event"] = "live"
     rules_path: Path | None = Field(None, description="rules file; built-in defaults if unset")
-    state_dir: Path = Field(Path("var/state"), description="learned detector state")
+    state_dir: Path = Field(
+        Path("var/state"), description="saved evaluation state and the journal of readings waiting for the rules"
+    )
+    evaluation_max_pending: int = Field(
+        50_000, ge=1000, description="stored readings the rules may be behind before ingest waits for them"
+    )
+    evaluation_stall_alert_s: float = Field(
+        20.0, gt=0, description="the evaluation process owing an answer this long is reported stalled"
+    )
+    evaluation_stall_kill_s: float = Field(
+        60.0, gt=0, description="...and this long, it is ended and a new one takes over from the saved state"
+    )
     webhook_urls: list[str] = Field(default_factory=list, description="URLs that receive alert changes")
     webhook_secret: SecretStr | None = Field(None, description="HMAC key for the X-Placesense-Signature header")
     tick_interval_s: float = Field(5.0, gt=0, le=300, description="how often time-based rules are checked (live)")

@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Registry
@@ -166,6 +167,20 @@ class DaqiRules:
 
     def start(self, now_ms: int) -> None:
         return None
+
+    def state(self) -> dict[str, Any]:
+        """Every site's running means and band (``placesense.evaluation_state``): without them, a restart would
+        show no band until the 1-, 8- and 24-hour windows filled again."""
+        return {"sites": self._sites}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._sites.update({site: kept for site, kept in state["sites"].items() if site in self._registry.air_sites})
+
+    def has_site(self, site_id: str) -> bool:
+        return site_id in self._sites
+
+    def forget(self, subject: str) -> None:
+        self._sites.pop(subject, None)
 
     def on_time(self, now_ms: int) -> list[Finding]:
         return []

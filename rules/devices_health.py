@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import statistics
 from array import array
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
@@ -111,6 +112,9 @@ class _Device:
     last_jump_ms: int | None = None
 
 
+_DEVICE_FIELDS = frozenset(spec.name for spec in fields(_Device)) - {"rules"}
+
+
 @dataclass(slots=True)
 class _SubjectView:
     """What was last reported for (rule, subject), so a finding goes out only when it changes."""
@@ -141,6 +145,7 @@ class DeviceHealthRules:
             self._subjects.setdefault((spec.subject, spec.domain), []).append(spec)
         self._timers: Timers[str] = Timers()
         self._views: dict[tuple[str, str], _SubjectView] = {}
+        self._registry_subjects = {spec.subject for spec in registry.devices.values()}
 
     def _resolve(self, spec: DeviceSpec) -> _DeviceRules:
         offline = self._lookup.get(OfflineRule, spec.subject, spec)
@@ -157,11 +162,44 @@ class DeviceHealthRules:
             stuck_ms=None if watched is None else int(faults.stuck_hours[watched] * HOUR_MS),
         )
 
+    # -- saved state ---------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Each device's last heard time, gaps, battery and fault state, what was last reported per subject, and
+        the offline deadlines (``placesense.evaluation_state``); the rules config is resolved again on start."""
+        devices = {
+            device_id: {spec.name: getattr(state, spec.name) for spec in fields(state) if spec.name != "rules"}
+            for device_id, state in self._devices.items()
+        }
+        return {"devices": devices, "views": self._views, "timers": self._timers.deadlines()}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        for device_id, kept in state["devices"].items():
+            current = self._devices.get(device_id)
+            if current is None:
+                continue
+            for name, value in kept.items():
+                if name in _DEVICE_FIELDS:
+                    setattr(current, name, value)
+            current.long_gaps = sum(gap > current.rules.long_gap_ms for gap in current.gaps)
+        self._views.update({key: view for key, view in state["views"].items() if key[1] in self._registry_subjects})
+        self._timers.restore([(key, due) for key, due in state["timers"] if key in self._devices])
+
+    def forget(self, subject: str) -> None:
+        """Drop what is kept about one subject's devices, to save the state without it (erasure, serve stopped)."""
+        for spec in self._registry.devices.values():
+            if spec.subject == subject:
+                self._devices.pop(spec.id, None)
+                self._timers.cancel(spec.id)
+        for key in [key for key in self._views if key[1] == subject]:
+            del self._views[key]
+
     def start(self, now_ms: int) -> None:
-        # A device that never reports at all must still be noticed: count its silence from start-up.
+        # A device that never reports at all must still be noticed: count its silence from start-up. (A saved
+        # state's deadlines stand: a device silent since before a restart is reported offline on time.)
         for device_id in self._registry.devices:
             state = self._devices[device_id]
-            if state.last_ms is None and state.rules.offline.enabled:
+            if state.last_ms is None and state.rules.offline.enabled and self._timers.get(device_id) is None:
                 self._timers.set(device_id, now_ms + self._offline_after_ms(state))
 
     # -- offline -------------------------------------------------------------------------------------

@@ -15,8 +15,10 @@ and hands the findings to ``AlertService.apply``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from dataclasses import replace
 from operator import attrgetter
-from typing import Protocol
+from typing import Any, Protocol
 
 from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
@@ -26,6 +28,7 @@ from rules.daqi import DaqiRules, SiteAirQuality
 from rules.devices_health import DeviceHealthRules
 from rules.findings import Finding
 from rules.home import HomeRules
+from rules.localtime import DEFAULT_TZ, hm, zone
 from rules.watering import WateringNeed, WateringRules
 
 
@@ -39,6 +42,12 @@ class RuleFamily(Protocol):
     def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]: ...
 
     def on_time(self, now_ms: int) -> list[Finding]: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def restore(self, state: Mapping[str, Any]) -> None: ...
+
+    def forget(self, subject: str) -> None: ...
 
 
 _AT_MS = attrgetter("at_ms")
@@ -58,18 +67,57 @@ class RuleEngine:
         self.registry = registry
         self.config = config
         self.clock = clock
-        lookup = SectionLookup(config)
-        self.home = HomeRules(registry, lookup)
-        self.watering = WateringRules(registry, lookup)
-        self.daqi = DaqiRules(registry, lookup)
-        self.health = DeviceHealthRules(registry, lookup, clock.arrival_ms)
+        self._lookup = SectionLookup(config)
+        self.home = HomeRules(registry, self._lookup)
+        self.watering = WateringRules(registry, self._lookup)
+        self.daqi = DaqiRules(registry, self._lookup)
+        self.health = DeviceHealthRules(registry, self._lookup, clock.arrival_ms)
+        self._route()
+        self._lock = threading.RLock()
+        self._started = False
+        self._time_ms = 0
+        # After a restart from saved state: deadlines due before this time fell while placesense was not
+        # running, and their findings say they were checked late. None once those have fired.
+        self.resumed_at_ms: int | None = None
+
+    # -- saved state ---------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Whether the rules have started and the time they have reached (``placesense.evaluation_state``)."""
+        return {"started": self._started, "time_ms": self._time_ms}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back the time reached; call after the families are restored. Families then schedule what the
+        saved state did not hold (homes and devices added to the registry since)."""
+        with self._lock:
+            self._started = bool(state["started"])
+            self._time_ms = int(state["time_ms"])
+            if self._started:
+                for family in self._families:
+                    family.start(self._time_ms)
+
+    def families(self) -> dict[str, RuleFamily]:
+        return {"home": self.home, "watering": self.watering, "daqi": self.daqi, "health": self.health}
+
+    def reset_family(self, name: str) -> None:
+        """Start one family afresh (its saved state could not be restored); the others keep theirs."""
+        if name == "home":
+            self.home = HomeRules(self.registry, self._lookup)
+        elif name == "watering":
+            self.watering = WateringRules(self.registry, self._lookup)
+        elif name == "daqi":
+            self.daqi = DaqiRules(self.registry, self._lookup)
+        elif name == "health":
+            self.health = DeviceHealthRules(self.registry, self._lookup, self.clock.arrival_ms)
+        else:
+            raise ValueError(f"no rule family {name!r}")
+        self._route()
+
+    def _route(self) -> None:
         self._families: tuple[RuleFamily, ...] = (self.health, self.home, self.watering, self.daqi)
         self._by_domain: dict[str, tuple[RuleFamily, ...]] = {
             domain: tuple(family for family in self._families if domain in family.domains) for domain in DOMAINS
         }
-        self._lock = threading.RLock()
-        self._started = False
-        self._time_ms = 0
 
     def process(self, reading: Reading) -> list[Finding]:
         """Evaluate one stored reading; returns the findings it (and any timer now due) produced, in time order."""
@@ -107,7 +155,19 @@ class RuleEngine:
         # Timers of different families interleave; keep the order time gives them. (Usually nothing fired.)
         if len(fired) > 1:
             fired.sort(key=_AT_MS)
+        resumed_at = self.resumed_at_ms
+        if resumed_at is not None and now_ms >= resumed_at:
+            self.resumed_at_ms = None
+            fired = [self._checked_late(f, max(now_ms, resumed_at)) if f.at_ms < resumed_at else f for f in fired]
         return fired
+
+    def _checked_late(self, finding: Finding, checked_ms: int) -> Finding:
+        """A deadline that fell while placesense was not running, fired now: say so, and when it was checked."""
+        home = self.registry.homes.get(finding.subject)
+        tz = zone(home.timezone if home is not None else DEFAULT_TZ)
+        note = f" Checked at {hm(checked_ms, tz)}, late: placesense was restarting when this was due."
+        return replace(finding, message=finding.message + note,
+                       evidence={**finding.evidence, "checked_late_at_ms": checked_ms})
 
     # -- what the API reads ---------------------------------------------------------------------------
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from devices.readings import Domain, Reading
@@ -165,10 +166,32 @@ class HomeRules:
         }
         self._timers: Timers[tuple[str, str]] = Timers()
 
+    # -- saved state ---------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Every home's tracked day and learned history, and the deadlines set (``placesense.evaluation_state``)."""
+        return {"homes": self._homes, "timers": self._timers.deadlines()}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back what ``state`` gave, for the homes still in the registry (call before ``start``)."""
+        for home_id, home in state["homes"].items():
+            if home_id in self._homes:
+                home.tz = self._homes[home_id].tz  # the registry's zone wins, should it have changed
+                self._homes[home_id] = home
+        self._timers.restore([(key, due) for key, due in state["timers"] if key[0] in self._homes])
+
+    def forget(self, subject: str) -> None:
+        """Drop everything kept about one home, to save the state without it (erasure, with serve stopped)."""
+        self._homes.pop(subject, None)
+        self._timers.cancel_where(lambda key: key[0] != subject)
+
     # -- timers --------------------------------------------------------------------------------------
 
     def start(self, now_ms: int) -> None:
+        scheduled = {key[0] for key, _ in self._timers.deadlines()}
         for home_id, home in self._homes.items():
+            if home_id in scheduled:
+                continue  # restored from a saved state: its deadlines stand, and fire late if they passed
             kitchen = self._lookup.get(KitchenRule, home_id)
             visits = self._lookup.get(BathroomVisitsRule, home_id)
             self._schedule_wake(home_id, home, now_ms)

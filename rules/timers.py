@@ -11,7 +11,7 @@ This module only keeps deadlines: it must not read clocks or build findings.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -47,6 +47,20 @@ class Timers(Generic[K]):
 
     def cancel(self, key: K) -> None:
         self._due.pop(key, None)
+
+    def deadlines(self) -> list[tuple[K, int]]:
+        """Every live deadline as (key, due), in the order they were set: what a saved state keeps."""
+        return [(key, due) for due, _, key in sorted(self._due.values(), key=lambda entry: entry[1])]
+
+    def restore(self, deadlines: list[tuple[K, int]]) -> None:
+        """Set the deadlines ``deadlines`` gives (a saved state's), on top of any set already."""
+        for key, due in deadlines:
+            self.set(key, due)
+
+    def cancel_where(self, keep: Callable[[K], bool]) -> None:
+        """Cancel every deadline whose key ``keep`` turns down."""
+        for key in [key for key in self._due if not keep(key)]:
+            self.cancel(key)
 
     def get(self, key: K) -> int | None:
         entry = self._due.get(key)

@@ -15,8 +15,9 @@ import math
 import statistics
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Flowerbed, Registry
@@ -131,6 +132,16 @@ class WateringRules:
 
     def start(self, now_ms: int) -> None:
         return None
+
+    def state(self) -> dict[str, Any]:
+        """Every bed's recent moisture and what was last announced (``placesense.evaluation_state``)."""
+        return {"beds": self._beds}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._beds.update({bed: kept for bed, kept in state["beds"].items() if bed in self._registry.flowerbeds})
+
+    def forget(self, subject: str) -> None:
+        self._beds.pop(subject, None)
 
     def on_time(self, now_ms: int) -> list[Finding]:
         return []

@@ -4,12 +4,16 @@ stays quiet after warm-up, and a restart keeps what was learned."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from anomaly.evaluation import DAY_MS, HOUR_MS, START_MS
 from anomaly.routine import RoutineDetector
+from placesense import evaluation_state
 from placesense.clock import EventClock
 from tests.anomaly.conftest import RoutineRun, feed, readings
 
@@ -74,11 +78,24 @@ def test_routine_today_compares_with_the_baseline(normal_month: RoutineRun) -> N
     assert normal_month.detector.routine_today("h-unknown")["warm_up"]["days_learned"] == 0
 
 
+def _saved_and_restored(
+    run: RoutineRun, tmp_path: Path, edit: Callable[[Any], None] = lambda _: None
+) -> RoutineDetector:
+    """The detector's state through the state file and back into a new detector, as a restart does it."""
+    evaluation_state.save(tmp_path, {"routine": run.detector.state()}, applied_seq=1, clock_ms=run.clock.now_ms())
+    body = orjson.loads((tmp_path / evaluation_state.STATE_FILE).read_bytes())
+    edit(body)
+    (tmp_path / evaluation_state.STATE_FILE).write_bytes(orjson.dumps(body))
+    saved = evaluation_state.load(tmp_path)
+    assert not saved.problems
+    restarted = RoutineDetector(run.registry, EventClock(run.clock.now_ms()))
+    restarted.restore(saved.parts["routine"])
+    return restarted
+
+
 def test_save_and_restore_keep_the_learned_baselines(tmp_path: Path, normal_month: RoutineRun) -> None:
     detector = normal_month.detector
-    detector.save_state(tmp_path)
-    restarted = RoutineDetector(normal_month.registry, EventClock(normal_month.clock.now_ms()))
-    assert restarted.load_state(tmp_path)
+    restarted = _saved_and_restored(normal_month, tmp_path)
     for home in normal_month.registry.homes:
         assert restarted.warm_up(home) == detector.warm_up(home)
         assert restarted.routine_today(home)["features"] == detector.routine_today(home)["features"]
@@ -87,7 +104,6 @@ def test_save_and_restore_keep_the_learned_baselines(tmp_path: Path, normal_mont
     stream = readings(normal_month.registry, start, start + 2 * DAY_MS, 7, ["late_wakeup@1"])
     found = feed(restarted, restarted.clock, stream, start)  # type: ignore[arg-type]
     assert any(f.rule == "routine_late_wakeup" and f.active for f in found)
-    assert not RoutineDetector(normal_month.registry, EventClock()).load_state(tmp_path / "empty")
 
 
 def test_non_home_readings_are_ignored(normal_month: RoutineRun) -> None:
@@ -135,15 +151,12 @@ def test_a_gradual_decline_is_reported_against_weeks_earlier_and_explained(decli
 
 
 def test_a_state_file_from_before_the_decline_watch_still_loads(tmp_path: Path, normal_month: RoutineRun) -> None:
-    import pickle
+    def drop_new_fields(body: Any) -> None:
+        for model in body["parts"]["routine"]["state"]["homes"].values():
+            for name in ("decline", "bathroom_cusum", "bathroom_quiet_days", "bathroom_run"):
+                del model["v"][name]
 
-    state = pickle.loads(pickle.dumps(normal_month.detector.state_dict()))
-    for model in state["homes"].values():
-        for name in ("decline", "bathroom_cusum", "bathroom_quiet_days", "bathroom_run"):
-            del model.__dict__[name]
-    state["version"] = 1
-    restarted = RoutineDetector(normal_month.registry, EventClock(normal_month.clock.now_ms()))
-    restarted.load_state_dict(pickle.loads(pickle.dumps(state)))
+    restarted = _saved_and_restored(normal_month, tmp_path, drop_new_fields)
     for home in normal_month.registry.homes:
         model = restarted._homes[home]
         assert model.decline.cusum == 0.0 and model.bathroom_cusum == 0.0

@@ -20,6 +20,9 @@ import pytest
 import yaml
 
 from devices.registry import Registry
+from ingest.journal import Journal
+from placesense import evaluation_state
+from placesense.evaluation_state import STATE_FILE
 from placesense.localstack import InfluxDB, Mosquitto, free_port
 from placesense.service import Service
 from placesense.settings import Settings
@@ -145,13 +148,19 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
             # Its evaluation process notices its parent is gone, saves what it learned and exits: no orphan.
             _, alive = psutil.wait_procs(evaluation, timeout=30)
             assert not alive, "the evaluation process outlived a killed placesense serve"
-            assert (tmp_path / "state" / "routine.pkl").exists()
+            assert (tmp_path / "state" / STATE_FILE).exists()
             first = serve_process(settings)
         publisher.join()
         eventually(lambda: influx_count(influx.url, influx_db, "soil") >= total, 120, f"{total} readings stored")
         assert influx_count(influx.url, influx_db, "soil") == total
+        first.terminate()
+        assert first.wait(30) in (0, -signal.SIGTERM)
     finally:
         publisher.close()
+    # Every stored batch reached the rules despite two kills: the saved state includes the journal's last batch.
+    saved = evaluation_state.load(tmp_path / "state")
+    assert not saved.problems
+    assert saved.applied_seq == Journal(tmp_path / "state" / "journal").last_seq > 0
 
 
 def test_sigterm_to_the_process_group_stops_serve_in_order(
@@ -170,7 +179,7 @@ def test_sigterm_to_the_process_group_stops_serve_in_order(
     assert serve.wait(25) in (0, -signal.SIGTERM)
     _, alive = psutil.wait_procs(evaluation, timeout=10)
     assert not alive
-    assert (tmp_path / "state" / "routine.pkl").exists()
+    assert (tmp_path / "state" / STATE_FILE).exists()
     log = (tmp_path / "serve-0.log").read_text()
     assert "exited unexpectedly" not in log and "did not stop" not in log
 

@@ -19,10 +19,11 @@ from devices.registry import Registry
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.devicestate import DeviceStates
 from ingest.influx import InfluxClient, InfluxConfig
+from placesense import evaluation_state
 from placesense.clock import EventClock
 from placesense.db import make_engine
 from placesense.localstack import InfluxDB, Mosquitto
-from placesense.privacy import PrivacyControls, Retention, forget_routine, load_retention
+from placesense.privacy import PrivacyControls, Retention, load_retention
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.statelock import StateFolderInUse
@@ -85,7 +86,7 @@ def _seed(client: InfluxClient, engine: sqlalchemy.Engine, registry: Registry, s
         states.saw_status(device, True, NOW_MS)
         detector.process(Reading("home", device, home, "kitchen", NOW_MS - 3600_000, {"motion": 1.0}))
     states.flush()
-    detector.save_state(state_dir)
+    evaluation_state.save(state_dir, {"routine": detector.state()}, applied_seq=0, clock_ms=NOW_MS)
 
 
 def test_export_contains_the_home_and_nothing_of_another(controls: PrivacyControls, tmp_path: Path) -> None:
@@ -100,7 +101,7 @@ def test_export_contains_the_home_and_nothing_of_another(controls: PrivacyContro
     assert [h["action"] for h in resolved["history"]] == ["opened", "resolved"]
     assert len(document["dead_letters"]) == 2 and document["dead_letters"][0]["payload"] == "{bad"
     assert [s["device_id"] for s in document["device_status"]] == ["h-0001-kitchen-pir"]
-    assert document["learned_routine"]["home"] == "h-0001"
+    assert document["learned_routine"]["routine_today"]["home"] == "h-0001"
     # The disclosure itself is accounted for.
     assert [(e.action, e.home_id, e.token_name) for e in controls.audit.list()] == [("privacy.export", "h-0001", "dpo")]
 
@@ -110,7 +111,7 @@ def test_delete_home_erases_it_everywhere_and_leaves_other_homes(
 ) -> None:
     report = controls.delete_home("h-0001", operator="dpo")
     assert report["influx_points"] == 4 and report["alerts"] == 2 and report["dead_letters"] == 2
-    assert report["device_status"] == 1 and report["learned_routine"] is True
+    assert report["device_status"] == 1 and report["learned_routine"] is True and report["saved_state"] is True
     assert "homes: h-0001" in report["registry_entries_to_remove"]
 
     assert influx_count(influx.url, influx_db, "home", "WHERE subject = 'h-0001'") == 0
@@ -123,8 +124,9 @@ def test_delete_home_erases_it_everywhere_and_leaves_other_homes(
     assert after["device_status"] == [] and after["learned_routine"] is None
     other = controls.export_home("h-0002")
     assert len(other["dead_letters"]) == 2 and len(other["device_status"]) == 1
-    assert other["learned_routine"]["home"] == "h-0002"
-    assert forget_routine(tmp_path / "state", "h-0001") is False  # already gone
+    assert other["learned_routine"]["routine_today"]["home"] == "h-0002"
+    assert "h-0001" not in (tmp_path / "state" / evaluation_state.STATE_FILE).read_text()  # gone from the file
+    assert controls.delete_home("h-0001")["learned_routine"] is False  # already gone
 
 
 def test_delete_home_refuses_while_readings_wait_in_the_spool(controls: PrivacyControls, tmp_path: Path) -> None:

@@ -8,13 +8,13 @@ loopback-only deployment can still scrape it with the admin token. This module m
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from api.deps import Admin, Ctx
+from api.deps import Admin, Caller, Ctx
 from api.problems import AUTH_ERRORS
 from api.timefmt import rfc3339
 
@@ -22,21 +22,83 @@ router = APIRouter(tags=["operations"])
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "degraded"] = Field(description="'ok' only when placesense can see everything")
+    reasons: list[str] = Field(description="why it is degraded, in plain words (empty when ok)")
+    since: str | None = Field(description="when the oldest reason began (RFC 3339)")
     mqtt_connected: bool
     influx_up: bool
     spool_segments: int
+    evaluation: str = Field(description="the rules process: running, stalled, restarting or stopped")
+    evaluation_backlog: int = Field(description="stored readings the rules have not evaluated yet")
+    homes_unmonitored: int = Field(description="homes whose every sensor is silent")
 
 
-@router.get("/healthz", response_model=Health)
-def healthz(ctx: Ctx) -> Health:
-    """Liveness and the state of the broker and InfluxDB connections."""
-    pipeline = ctx.service.pipeline
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "degraded: placesense cannot see something (see reasons)"}},
+)
+def healthz(ctx: Ctx, response: Response) -> Health:
+    """200 only when all is well; 503, with the reasons, whenever placesense cannot see (the rules process stalled
+    or restarting, InfluxDB unreachable, the broker lost, notifications failing, a home with no sensor reporting),
+    so a load balancer or uptime monitor notices. Carries no home ids: it needs no token."""
+    service = ctx.service
+    pipeline = service.pipeline
+    status = service.health.status()
+    reasons = [blind.reason for blind in status.blind]
+    if status.homes:
+        count = len(status.homes)
+        reasons.append(f"{count} home{'s' if count > 1 else ''} with no sensor reporting")
+    if not status.ok:
+        response.status_code = 503
+    evaluation = service.evaluator.health()
     return Health(
-        status="ok",
+        status="ok" if status.ok else "degraded",
+        reasons=reasons,
+        since=rfc3339(status.since_ms) if status.since_ms is not None else None,
         mqtt_connected=pipeline.consumer.connected.is_set(),
         influx_up=pipeline.writer.influx_up,
         spool_segments=len(pipeline.writer.spool),
+        evaluation=evaluation.state,
+        evaluation_backlog=evaluation.pending_readings,
+        homes_unmonitored=len(status.homes),
+    )
+
+
+class HomeMonitoring(BaseModel):
+    home: str
+    since: str
+    reason: str
+
+
+class MonitoringStatus(BaseModel):
+    ok: bool = Field(description="false while placesense cannot see everything this token may see")
+    since: str | None
+    reasons: list[str] = Field(description="service-wide reasons, in plain words")
+    homes: list[HomeMonitoring] = Field(description="homes (of this token's) with no sensor reporting")
+    homes_unmonitored: int = Field(description="how many homes have no sensor reporting (all tokens see the count)")
+
+
+@router.get("/api/v1/status", response_model=MonitoringStatus, responses=AUTH_ERRORS)
+def monitoring_status(ctx: Ctx, caller: Caller) -> MonitoringStatus:
+    """Whether placesense can see, for the pages' banner: "monitoring degraded since 09:12 …". A care token sees
+    its own homes by id; other roles see how many homes are affected, never which (a silent home says something
+    about a resident)."""
+    status = ctx.service.health.status()
+    homes = [
+        HomeMonitoring(home=home, since=rfc3339(blind.since_ms) or "", reason=blind.reason)
+        for home, blind in sorted(status.homes.items())
+        if caller.role == "admin" or (caller.role == "care" and caller.may_see_home(home))
+    ]
+    visible_since = [b.since_ms for b in status.blind] + [
+        status.homes[h.home].since_ms for h in homes
+    ]
+    return MonitoringStatus(
+        ok=not status.blind and not homes,
+        since=rfc3339(min(visible_since)) if visible_since else None,
+        reasons=[blind.reason for blind in status.blind],
+        homes=homes,
+        homes_unmonitored=len(status.homes),
     )
 
 

@@ -31,6 +31,7 @@ from placesense.clock import Clock, make_clock
 from placesense.db import make_engine
 from placesense.evaluation import Evaluator, RoutineView, RulesView
 from placesense.evaluation_core import EvaluationSpec
+from placesense.health import DeliveryHealth, HealthWatch
 from placesense.settings import Settings
 from placesense.statelock import StateLock
 
@@ -88,6 +89,7 @@ class Service:
     routine: RoutineView
     evaluator: Evaluator
     state_lock: StateLock
+    health: HealthWatch
     extras: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -128,12 +130,15 @@ class Service:
 
         alert_feed = AlertFeed()
         alert_client = _alert_mqtt_client(settings)
-        publishers: list[Any] = [alert_feed, MqttAlertPublisher(alert_client, settings.topic_prefix)]
+        mqtt_alerts = MqttAlertPublisher(alert_client, settings.topic_prefix)
+        publishers: list[Any] = [alert_feed, mqtt_alerts]
+        deliveries: list[DeliveryHealth] = [mqtt_alerts]
         stoppers: list[Callable[[], None]] = [lambda: _stop_client(alert_client)]
         if settings.webhook_urls:
             assert settings.webhook_secret is not None  # settings refuse URLs without a secret
             webhooks = WebhookPublisher(settings.webhook_urls, settings.webhook_secret.get_secret_value())
             publishers.append(webhooks)
+            deliveries.append(webhooks)
             stoppers.append(webhooks.close)
         alerts = AlertService(AlertStore(engine), clock, rules_config, publishers=publishers)
         rules_config.check_registry(registry)  # here, so a bad config fails the start and not only the child
@@ -172,7 +177,7 @@ class Service:
         service = cls(
             settings, registry, clock, metrics, influx, dead_letters, device_states, pipeline,
             alerts=alerts, alert_feed=alert_feed, rules=RulesView(evaluator), routine=RoutineView(evaluator),
-            evaluator=evaluator, state_lock=state_lock,
+            evaluator=evaluator, state_lock=state_lock, health=HealthWatch(pipeline, evaluator, alerts, deliveries),
             extras={"engine": engine, "spool": spool, "writer": writer, "alert_client": alert_client},
         )
         service._stoppers.extend(stoppers)
@@ -189,13 +194,15 @@ class Service:
         alert_client.loop_start()
         self.evaluator.start()
         self.pipeline.start()
+        self.health.start()
 
     def ingest_readings(self, readings: Sequence[Reading]) -> int:
         """Store readings that arrived outside MQTT (the API's HTTP push); return how many were stored."""
         return len(readings) - len(self.pipeline.ingest_readings(readings))
 
     def stop(self) -> None:
-        self.pipeline.stop()  # first: the last readings are stored, acknowledged and evaluated
+        self.health.stop()  # first: stopping parts are not blind spots
+        self.pipeline.stop()  # the last readings are stored, journalled and acknowledged
         self.evaluator.stop()
         for stopper in reversed(self._stoppers):
             try:

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 SYSTEM = "placesense"
 SEVERITY_ORDER: tuple[Severity, ...] = ("info", "warning", "critical")
 ChangeAction = Literal[
-    "opened", "updated", "severity_raised", "escalated", "acknowledged", "resolved", "reminder"
+    "opened", "updated", "severity_raised", "escalated", "acknowledged", "resolved", "reminder", "repeated",
+    "reopened",
 ]
 
 __all__ = [
@@ -205,6 +206,16 @@ class AlertService:
         values: dict[str, Any] = {"message": finding.message, "evidence": finding.evidence}
         if finding.device_id is not None:
             values["device_id"] = finding.device_id
+        if finding.new_event:
+            # Every new event counts, even within the same minute and with the same words: acknowledged means
+            # someone is on the way, and she pressed again. Reminders start over from it.
+            action: ChangeAction = "reopened" if existing.state == "acknowledged" else "repeated"
+            alert = self.store.change(
+                conn, existing, at_ms=max(finding.at_ms, existing.updated_at_ms), who=SYSTEM, action=action,
+                note=finding.message, state="open", severity=severity, reminders=0, last_notified_at=finding.at_ms,
+                **values,
+            )
+            return AlertChange(action, alert)
         if severity != existing.severity:
             alert = self.store.change(
                 conn,

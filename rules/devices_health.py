@@ -18,6 +18,7 @@ from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
@@ -26,6 +27,8 @@ from rules.config import BatteryRule, FaultKind, OfflineRule, SectionLookup, Sen
 from rules.findings import Audience, Finding, Severity
 from rules.localtime import HOUR_MS, MINUTE_MS, duration, hm, zone
 from rules.timers import Timers
+
+HOME_UNMONITORED = "home_unmonitored"  # placesense.health reads these ops alerts: homes it cannot see
 
 SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "critical": 2}
 GAPS_KEPT = 25  # the usual interval is the median of this many recent gaps between messages
@@ -252,7 +255,33 @@ class DeviceHealthRules:
                     f"({duration(at_ms - state.last_ms)}){usual}"
                 )
             reasons[other.id] = (cfg.severity, text)
-        return self._report("device_offline", spec, at_ms, reasons, "All devices are reporting again.")
+        findings = self._report("device_offline", spec, at_ms, reasons, "All devices are reporting again.")
+        if spec.domain == "home":
+            findings += self._home_monitoring(spec, at_ms, tz)
+        return findings
+
+    def _home_monitoring(self, spec: DeviceSpec, at_ms: int, tz: ZoneInfo) -> list[Finding]:
+        """Every sensor of a home silent: placesense cannot see her at all, which is an ops matter (the hub, the
+        internet link, the power) and the reason every care alert of that home may not come."""
+        devices = [d for d in self._subject_devices(spec) if self._devices[d.id].rules.offline.enabled]
+        silent = [self._devices[d.id] for d in devices if self._devices[d.id].offline_since is not None]
+        view = self._views.setdefault((HOME_UNMONITORED, spec.subject), _SubjectView())
+        blind = bool(devices) and len(silent) == len(devices)
+        if blind == bool(view.reported):
+            return []
+        if blind:
+            last = max((s.last_ms for s in silent if s.last_ms is not None), default=None)
+            heard = f"since {hm(last, tz)}" if last is not None else "since monitoring started"
+            view.reported = {"*": ("critical", heard)}
+            message = (
+                f"No sensor in home {spec.subject} has reported {heard} ({len(devices)} devices): placesense cannot "
+                "see whether the resident is up or needs help. Check the home's hub, power and internet link."
+            )
+            return [Finding(HOME_UNMONITORED, "ops", spec.subject, "critical", message, at_ms, True,
+                            {"devices": len(devices), "last_heard_ms": last}, spec.id)]
+        view.reported = {}
+        message = f"Sensors in home {spec.subject} are reporting again (from {hm(at_ms, tz)})."
+        return [Finding(HOME_UNMONITORED, "ops", spec.subject, "info", message, at_ms, False, {}, spec.id)]
 
     # -- readings ------------------------------------------------------------------------------------
 

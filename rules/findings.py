@@ -27,3 +27,7 @@ class Finding:
     active: bool = True
     evidence: Mapping[str, float | int | str | None] = field(default_factory=dict)
     device_id: str | None = None
+    # A new event a person must see even if they are already dealing with the alert (a second help press):
+    # it brings an acknowledged alert back to open at the finding's severity, with its own history entry and
+    # notification, instead of being folded into the alert as a repeat.
+    new_event: bool = False

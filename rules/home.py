@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -683,7 +683,8 @@ class HomeRules:
         if not cfg.enabled:
             return []
         message = f"Help button pressed at {hm(reading.ts_ms, home.tz)} ({_room(device.room)}). Call or visit now."
-        return [self._finding("help_button", reading.subject, cfg.severity, message, reading.ts_ms, True, {}, device)]
+        finding = self._finding("help_button", reading.subject, cfg.severity, message, reading.ts_ms, True, {}, device)
+        return [replace(finding, new_event=True)]  # each press counts, even after someone acknowledged the last
 
     def _temperature(self, reading: Reading, device: DeviceSpec, home: _Home, celsius: float) -> list[Finding]:
         cfg = self._lookup.get(ColdHomeRule, reading.subject, device)

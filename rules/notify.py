@@ -21,6 +21,7 @@ import hmac
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -34,8 +35,11 @@ from rules.alerts import AlertChange, alert_to_json
 log = logging.getLogger(__name__)
 
 # Changes worth interrupting someone for; a repeat that only refreshes the wording goes to the feed only.
-NOTIFY_ACTIONS = frozenset({"opened", "severity_raised", "escalated", "acknowledged", "resolved", "reminder"})
+NOTIFY_ACTIONS = frozenset({
+    "opened", "severity_raised", "escalated", "acknowledged", "resolved", "reminder", "repeated", "reopened",
+})
 SIGNATURE_HEADER = "X-Placesense-Signature"
+DELIVERY_GRACE_S = 10.0  # a channel down this long is reported failing (not a reconnect's blink)
 
 
 def alert_topic(audience: str, subject: str, prefix: str = "") -> str:
@@ -76,10 +80,24 @@ class MqttAlertPublisher:
     queues QoS 1 messages while the connection is down and sends them when it is back.
     """
 
+    name = "the alerts' MQTT connection"
+
     def __init__(self, client: MqttClientLike, prefix: str = "", actions: frozenset[str] = NOTIFY_ACTIONS) -> None:
         self._client = client
         self._prefix = prefix
         self._actions = actions
+        self._down_since: float | None = None
+
+    def failing_since_ms(self) -> int | None:
+        """Since when alerts could not be published (the client has been disconnected for a while), or None."""
+        connected = getattr(self._client, "is_connected", None)
+        if connected is None or connected():
+            self._down_since = None
+            return None
+        now = time.time()
+        if self._down_since is None:
+            self._down_since = now
+        return int(self._down_since * 1000) if now - self._down_since >= DELIVERY_GRACE_S else None
 
     def publish(self, change: AlertChange) -> None:
         if change.action not in self._actions:
@@ -132,6 +150,7 @@ class WebhookPublisher:
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
+        self._failing_since_ms: int | None = None
         self._worker = threading.Thread(target=self._run, name="placesense-webhooks", daemon=True)
         self._worker.start()
 
@@ -161,13 +180,23 @@ class WebhookPublisher:
                 return
             url, body = item
             try:
-                if self._deliver(url, body):
-                    self.delivered += 1
-                else:
-                    self.failed += 1
+                delivered = self._deliver(url, body)
             except Exception:  # never let one delivery kill the worker
-                self.failed += 1
+                delivered = False
                 log.exception("webhook delivery to %s crashed", url)
+            if delivered:
+                self.delivered += 1
+                self._failing_since_ms = None
+            else:
+                self.failed += 1
+                if self._failing_since_ms is None:
+                    self._failing_since_ms = time.time_ns() // 1_000_000
+
+    name = "webhooks"
+
+    def failing_since_ms(self) -> int | None:
+        """Since when deliveries have failed (none has succeeded since), or None."""
+        return self._failing_since_ms
 
     def _deliver(self, url: str, body: bytes) -> bool:
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self._secret)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
@@ -47,6 +47,14 @@ class Timers(Generic[K]):
 
     def cancel(self, key: K) -> None:
         self._due.pop(key, None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The heap matches its entries by identity, which a copy does not keep: save the deadlines themselves.
+        return {"deadlines": self.deadlines()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        self.restore(state["deadlines"])
 
     def deadlines(self) -> list[tuple[K, int]]:
         """Every live deadline as (key, due), in the order they were set: what a saved state keeps."""

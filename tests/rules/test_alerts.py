@@ -212,3 +212,32 @@ def test_a_failing_publisher_does_not_break_the_lifecycle(database_url: str, clo
     service = AlertService(AlertStore(make_engine(database_url)), clock, publishers=[Broken(), recorder])
     assert service.apply(finding(T0)) is not None
     assert recorder.actions == ["opened"]
+
+
+def _press(at_ms: int) -> Finding:
+    words = "Help button pressed at 10:31 (hallway). Call or visit now."
+    return Finding("help_button", "care", "h-1", "critical", words, at_ms, True, {}, "h-1-help", new_event=True)
+
+
+def test_a_press_after_acknowledgement_makes_the_alert_critical_and_open_again(
+    service: AlertService, recorder: Recorder, clock: EventClock
+) -> None:
+    first = service.apply(_press(T0))
+    assert first is not None and first.state == "open"
+    service.ack(first.id, "carer-anna", "on my way")
+    # Escalated reminders would have raised an unacknowledged alert; here the carer acknowledged at once.
+    # She presses again within the same minute, with the same words: it must not vanish into the open alert.
+    again = service.apply(_press(T0 + 20_000))
+    assert again is not None and again.id == first.id
+    assert again.state == "open" and again.severity == "critical"
+    assert [h.action for h in again.history] == ["opened", "acknowledged", "reopened"]
+    assert recorder.actions[-1] == "reopened"
+    # A third press while nobody has acknowledged the second is recorded and sent too.
+    third = service.apply(_press(T0 + 40_000))
+    assert third is not None and [h.action for h in third.history][-1] == "repeated"
+    assert recorder.actions[-1] == "repeated"
+    # The ordinary repeat of a condition (not a new event) still changes nothing.
+    service.ack(first.id, "carer-anna", "with her now")
+    unchanged = service.apply(finding(T0 + 60_000, rule="help_button", severity="critical",
+                                      message="Help button pressed at 10:31 (hallway). Call or visit now."))
+    assert unchanged is not None and unchanged.state == "acknowledged"

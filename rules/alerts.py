@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SYSTEM = "placesense"
 SEVERITY_ORDER: tuple[Severity, ...] = ("info", "warning", "critical")
+REPEAT_FOLD_MS = 60_000  # new events on an open, unacknowledged alert within this of its last change are folded
 ChangeAction = Literal[
     "opened", "updated", "severity_raised", "escalated", "acknowledged", "resolved", "reminder", "repeated",
     "reopened",
@@ -207,8 +208,12 @@ class AlertService:
         if finding.device_id is not None:
             values["device_id"] = finding.device_id
         if finding.new_event:
-            # Every new event counts, even within the same minute and with the same words: acknowledged means
-            # someone is on the way, and she pressed again. Reminders start over from it.
+            # Every new event after an acknowledgement counts, even within the same minute and with the same words:
+            # acknowledged means someone is on the way, and she pressed again. While nobody has acknowledged, the
+            # alert is already open and being escalated: presses within a minute of its last change are folded into
+            # it (a stuck button must not write a history row a second). Reminders start over from a new event.
+            if existing.state == "open" and finding.at_ms - existing.updated_at_ms < REPEAT_FOLD_MS:
+                return None
             action: ChangeAction = "reopened" if existing.state == "acknowledged" else "repeated"
             alert = self.store.change(
                 conn, existing, at_ms=max(finding.at_ms, existing.updated_at_ms), who=SYSTEM, action=action,

@@ -6,6 +6,8 @@ data. Tests that restart or kill a server ask for their own instance (``own_mosq
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.settings import Settings
-from tests.helpers import stack_settings
+from tests.helpers import eventually, serve_env, stack_settings
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +96,36 @@ def publisher(mosquitto: Mosquitto, unique: str) -> Iterator[Callable[..., None]
     yield publish
     client.disconnect()
     client.loop_stop()
+
+
+@pytest.fixture
+def serve_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start real ``placesense serve`` processes (settings as ``tests.helpers.serve_settings`` gives them); each
+    is ready once its /healthz says the broker is connected. Those still running are stopped afterwards."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: dict[str, str], own_session: bool = False) -> subprocess.Popen[bytes]:
+        log_path = tmp_path / f"serve-{len(procs)}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "placesense.cli", "serve"], env=serve_env(settings), stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=own_session,
+            )
+        procs.append(proc)
+        url = f"http://{settings['api_bind']}/healthz"
+
+        def ready() -> bool:
+            assert proc.poll() is None, f"placesense serve exited: {log_path.read_text()[-3000:]}"
+            try:
+                return bool(httpx.get(url, timeout=1).json()["mqtt_connected"])
+            except httpx.HTTPError:
+                return False
+
+        eventually(ready, 60, "placesense serve to connect")
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)

@@ -87,3 +87,26 @@ def sim_readings(
             battery_pct=m.battery_pct,
             seq=m.seq,
         )
+
+
+def serve_settings(
+    broker: Mosquitto, influx: InfluxDB, db: str, registry_file: Path, tmp_path: Path, name: str
+) -> dict[str, str]:
+    """``placesense serve``'s settings for a run on the test servers, everything it writes under ``tmp_path``."""
+    from placesense.localstack import free_port
+
+    return {
+        "mqtt_url": broker.url, "mqtt_client_id": f"ingest-{name}", "topic_prefix": f"{name}/",
+        "influx_url": influx.url, "influx_db": db, "database_url": f"sqlite:///{tmp_path}/ps.db",
+        "spool_dir": str(tmp_path / "spool"), "registry_path": str(registry_file),
+        "api_bind": f"127.0.0.1:{free_port()}", "state_dir": str(tmp_path / "state"),
+    }
+
+
+def serve_env(settings: dict[str, str]) -> dict[str, str]:
+    """The environment of a ``placesense serve`` process: ours without PLACESENSE_*, then ``settings``."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLACESENSE_")}
+    env.update({f"PLACESENSE_{k.upper()}": v for k, v in settings.items()})
+    return env

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import paho.mqtt.client as mqtt
 import psutil
@@ -23,10 +21,10 @@ from devices.registry import Registry
 from ingest.journal import Journal
 from placesense import evaluation_state
 from placesense.evaluation_state import STATE_FILE
-from placesense.localstack import InfluxDB, Mosquitto, free_port
+from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
-from tests.helpers import eventually, influx_count
+from tests.helpers import eventually, influx_count, serve_settings
 from tests.ingest.conftest import REGISTRY
 
 
@@ -79,60 +77,11 @@ def registry_file(tmp_path: Path) -> Path:
     return path
 
 
-def _serve_env(settings: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLACESENSE_")}
-    env.update({f"PLACESENSE_{k.upper()}": v for k, v in settings.items()})
-    return env
-
-
-@pytest.fixture
-def serve_process(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(settings: dict[str, str], own_session: bool = False) -> subprocess.Popen[bytes]:
-        log_path = tmp_path / f"serve-{len(procs)}.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "placesense.cli", "serve"], env=_serve_env(settings), stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=own_session,
-            )
-        procs.append(proc)
-        url = f"http://{settings['api_bind']}/healthz"
-
-        def ready() -> bool:
-            assert proc.poll() is None, f"placesense serve exited: {log_path.read_text()[-3000:]}"
-            try:
-                return bool(httpx.get(url, timeout=1).json()["mqtt_connected"])
-            except httpx.HTTPError:
-                return False
-
-        eventually(ready, 60, "placesense serve to connect")
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(30)
-
-
-def _serve_settings(
-    broker: Mosquitto, influx: InfluxDB, db: str, registry_file: Path, tmp_path: Path, name: str
-) -> dict[str, str]:
-    """``placesense serve``'s settings for a run on the test servers, everything it writes under ``tmp_path``."""
-    return {
-        "mqtt_url": broker.url, "mqtt_client_id": f"ingest-{name}", "topic_prefix": f"{name}/",
-        "influx_url": influx.url, "influx_db": db, "database_url": f"sqlite:///{tmp_path}/ps.db",
-        "spool_dir": str(tmp_path / "spool"), "registry_path": str(registry_file),
-        "api_bind": f"127.0.0.1:{free_port()}", "state_dir": str(tmp_path / "state"),
-    }
-
-
 def test_kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing(
     mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry_file: Path, tmp_path: Path, unique: str,
     serve_process: Callable[[dict[str, str]], subprocess.Popen[bytes]],
 ) -> None:
-    settings = _serve_settings(mosquitto, influx, influx_db, registry_file, tmp_path, f"k{unique}")
+    settings = serve_settings(mosquitto, influx, influx_db, registry_file, tmp_path, f"k{unique}")
     total = 20_000
     first = serve_process(settings)
     publisher = SteadyPublisher(mosquitto, f"k{unique}/", total, f"pub-{unique}").start()
@@ -169,7 +118,7 @@ def test_sigterm_to_the_process_group_stops_serve_in_order(
 ) -> None:
     # What `make stop` and a Ctrl-C in a terminal do: signal serve's whole process group. The evaluation process
     # must not die with it and be restarted mid-shutdown; serve stops it in order, and it saves what it learned.
-    settings = _serve_settings(mosquitto, influx, influx_db, registry_file, tmp_path, f"g{unique}")
+    settings = serve_settings(mosquitto, influx, influx_db, registry_file, tmp_path, f"g{unique}")
     serve = serve_process(settings, own_session=True)
     evaluation = psutil.Process(serve.pid).children()
     assert evaluation

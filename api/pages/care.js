@@ -91,6 +91,7 @@
 
   async function start() {
     if (!placesense.token()) { placesense.askForToken(); return; }
+    placesense.monitoring();
     try {
       const homes = await api("/api/v1/homes");
       const select = document.getElementById("home");

@@ -56,13 +56,16 @@
         ? devices.devices.map((d) => el("div", {}, el("span", { class: "tag offline" }, "offline"), " ",
           d.domain === "home" ? `a device in ${d.subject}` : `${d.kind} at ${d.subject_name || d.subject}`,
           el("span", { class: "hint" }, ` · last seen ${time(d.last_seen)}`)))
-        : el("p", { class: "empty" }, "All devices reporting."));
+        : el("p", { class: "empty" }, seeing ? "All devices reporting." : "Not known while monitoring is degraded."));
     } catch (error) { failures.push(`devices: ${error.message}`); }
     return failures;
   }
 
+  let seeing = true;
+
   async function start() {
     if (!placesense.token()) { placesense.askForToken(); return; }
+    placesense.monitoring((state) => { seeing = state.ok; });
     try { await loadAlerts(); } catch (error) { replace("alerts", el("div", { class: "error-summary" }, error.message)); }
     await loadSide();
     placesense.stream((alert) => { alerts.set(alert.id, alert); renderAlerts(); }, loadAlerts);

@@ -33,7 +33,8 @@
         ...offline.devices.filter((d) => d.domain !== "home").map((d) => el("div", { class: "card warning" },
           el("strong", {}, d.subject_name || d.subject), ` · ${d.kind} sensor offline since ${time(d.last_seen)}`)),
       ];
-      replace("broken", items.length ? items : el("p", { class: "empty" }, "All sensors reporting."));
+      replace("broken", items.length ? items : el("p", { class: "empty" },
+        seeing ? "All sensors reporting." : "Not known while monitoring is degraded."));
     } catch (error) { replace("broken", el("div", { class: "error-summary" }, error.message)); }
 
     try {
@@ -44,5 +45,11 @@
     } catch (error) { replace("air", el("div", { class: "error-summary" }, error.message)); }
   }
 
-  if (!placesense.token()) placesense.askForToken(); else { load(); setInterval(load, 120_000); }
+  let seeing = true;
+  if (!placesense.token()) placesense.askForToken();
+  else {
+    placesense.monitoring((state) => { seeing = state.ok; });
+    load();
+    setInterval(load, 120_000);
+  }
 })();

@@ -3,8 +3,11 @@ redacted; resolving it takes it off the wall, live too."""
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
+import httpx
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -59,3 +62,63 @@ def test_wall_display_shows_a_new_alert_live_without_reload(pages: PageStack, wa
     wait.until(lambda d: str(alert["id"]) not in _cards(d))
     assert int(wall_browser.execute_script(CRITICAL_JS)) == critical_before
     assert wall_browser.execute_script("return window.__sameDocument === true;"), "the page was reloaded"
+
+
+STATE_JS = """const card = document.querySelector(`#alerts [data-alert="${arguments[0]}"]`);
+return card ? card.innerText : null;"""
+
+
+def test_a_second_press_after_acknowledgement_shows_critical_again_live(
+    pages: PageStack, wall_browser: webdriver.Chrome
+) -> None:
+    home = next(h for h in pages.homes_with("help_button") if h not in pages.care_homes)
+    wait = WebDriverWait(wall_browser, 30, poll_frequency=0.1)
+    wall_browser.get(pages.url("display", "display"))
+    wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("Live"))
+    wall_browser.execute_script("window.__sameDocument = true;")
+    press_help(pages, home)
+    alert = wait.until(lambda _: _open_alert(pages, home, "help_button"))
+    wait.until(lambda d: d.execute_script(STATE_JS, alert["id"]))
+    critical = int(wall_browser.execute_script(CRITICAL_JS))
+    pages.service.alerts.ack(alert["id"], "carer-anna", "on my way")
+    wait.until(lambda d: "ACKNOWLEDGED" in (d.execute_script(STATE_JS, alert["id"]) or "").upper())
+
+    press_help(pages, home)  # she presses again while the carer is on the way
+
+    wait.until(lambda d: "ACKNOWLEDGED" not in (d.execute_script(STATE_JS, alert["id"]) or "ACKNOWLEDGED").upper())
+    text = wall_browser.execute_script(STATE_JS, alert["id"])
+    assert "CRITICAL" in text.upper()
+    assert int(wall_browser.execute_script(CRITICAL_JS)) == critical
+    reopened = _open_alert(pages, home, "help_button")
+    assert reopened is not None and reopened["id"] == alert["id"] and reopened["state"] == "open"
+    assert [h["action"] for h in reopened["history"]][-2:] == ["acknowledged", "reopened"]
+    assert wall_browser.execute_script("return window.__sameDocument === true;"), "the page was reloaded"
+    pages.service.alerts.resolve(alert["id"], "test-cleanup")
+
+
+def test_the_wall_says_when_placesense_cannot_see_and_when_it_can_again(
+    pages: PageStack, wall_browser: webdriver.Chrome
+) -> None:
+    evaluator = pages.service.evaluator
+    child = evaluator.pid
+    assert child is not None
+    wait = WebDriverWait(wall_browser, 40, poll_frequency=0.2)
+    wall_browser.get(pages.url("display", "display"))
+    wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("Live"))
+    assert not wall_browser.find_element(By.ID, "monitoring").is_displayed()
+    evaluator.stall_alert_s = 1.0  # an attribute of the real watchdog; the default is 20 s
+    os.kill(child, signal.SIGSTOP)  # the rules process stops answering, as a rule stuck in a loop would
+    try:
+        evaluator.tick()  # owe it an answer (the live clock's ticker would, within 5 s)
+        banner = wait.until(lambda d: d.find_element(By.ID, "monitoring") if
+                            d.find_element(By.ID, "monitoring").is_displayed() else None)
+        assert banner.text.startswith("Monitoring degraded since")
+        assert "Alerts are not being checked" in banner.text
+        assert httpx.get(f"{pages.base_url}/healthz", timeout=10).status_code == 503
+    finally:
+        os.kill(child, signal.SIGCONT)
+        evaluator.stall_alert_s = 20.0
+    wait.until(lambda d: not d.find_element(By.ID, "monitoring").is_displayed())
+    assert evaluator.pid == child
+    ops = [a for a in pages.api("/api/v1/alerts?audience=ops", "admin")["alerts"] if a["rule"] == "evaluation_stalled"]
+    assert ops and ops[0]["state"] == "resolved"

@@ -27,6 +27,7 @@ import os
 import platform
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -406,32 +407,41 @@ class BenchRun:
         self.databases.append(settings.influx_db)
 
     def wait_stored(self, service: Service, log: StoredLog, what: str, expect: int) -> None:
+        """Wait until ``expect`` messages are stored (or dead letters) and every stored reading is evaluated.
+        Ends with an error naming the stage that stopped moving when no counter moves for ``--stall-timeout``,
+        and at ``--timeout`` whatever happens: the bench never hangs."""
+        metrics = service.metrics
         deadline = time.monotonic() + self.args.timeout
         last_report = 0.0
+        moved_at = time.monotonic()
+        last: tuple[float, ...] = ()
         while True:
             self.rss.sample(service.evaluator.pid)
-            done = service.metrics.value("placesense_readings_stored_total") + service.metrics.value(
-                "placesense_dead_letters_total"
-            )
+            received = metrics.value("placesense_messages_received_total")
+            dead = metrics.value("placesense_dead_letters_total")
+            stored = metrics.value("placesense_readings_stored_total")
+            evaluated = metrics.value("placesense_readings_evaluated_total")
+            done = stored + dead
             # The sink runs on the hand-on thread just after the counters move; wait for it too, and for the
             # evaluation process to finish with what was stored: the rules and detectors are part of the pipeline.
-            if done >= expect and log.count + service.metrics.value("placesense_dead_letters_total") >= expect:
-                judged = service.metrics.value("placesense_readings_evaluated_total")
-                if judged >= log.count:
-                    log.evaluated_ms = time.time() * 1000.0
-                    return
-                time.sleep(0.005)  # only evaluation is left: look often, it ends the measured span
-                continue
+            if done >= expect and log.count + dead >= expect and evaluated >= log.count:
+                log.evaluated_ms = time.time() * 1000.0
+                return
             now = time.monotonic()
+            counters = (received, done, evaluated, float(log.count))
+            if counters != last:
+                last, moved_at = counters, now
+            elif now - moved_at > self.args.stall_timeout:
+                raise BenchError(_stalled(what, expect, received, done, evaluated, log.count, now - moved_at))
             if now - last_report >= 1.0:
                 last_report = now
-                received = service.metrics.value("placesense_messages_received_total")
-                evaluated = service.metrics.value("placesense_readings_evaluated_total")
                 _progress(f"{what}: {int(received):,} received, {int(done):,}/{expect:,} stored, "
                           f"{int(evaluated):,} evaluated")
             if now > deadline:
-                raise BenchError(f"{what}: only {int(done)} of {expect} messages stored within {self.args.timeout} s")
-            time.sleep(0.05)
+                raise BenchError(f"{what}: only {int(done)} of {expect} messages stored and {int(evaluated)} "
+                                 f"evaluated within {self.args.timeout:.0f} s")
+            # only evaluation is left: look often, it ends the measured span
+            time.sleep(0.005 if done >= expect else 0.05)
 
     def pipeline_capacity(self) -> tuple[float, int]:
         settings = self.settings("drain")
@@ -494,6 +504,8 @@ class BenchRun:
         finally:
             service.stop()
             alerts.close()
+        state_file = settings.state_dir / "evaluation-state.json"
+        state_size = state_file.stat().st_size if state_file.exists() else 0
         event_to_alert, stored_to_alert = alerts.latencies(log)
         published_ms = array("d")
         published_ms.frombytes(times_path.read_bytes())
@@ -519,6 +531,7 @@ class BenchRun:
             "stored_to_alert_ms": _quantiles(stored_to_alert),
             "alert_changes": len(event_to_alert),
             "cpu_us_per_msg": live_cpu,
+            "state_bytes_per_device": round(state_size / max(1, len(self.registry.devices)), 1),
         }
         _progress(f"pipeline latency: publish→stored p50 {result['publish_to_stored_ms']['p50']:.0f} ms, "
                   f"p99 {result['publish_to_stored_ms']['p99']:.0f} ms")
@@ -566,6 +579,55 @@ class BenchRun:
                 client.loop_stop()
 
 
+def _stalled(what: str, expect: int, received: float, done: float, evaluated: float, handed_on: int,
+             quiet_s: float) -> str:
+    """Which stage stopped moving, in words."""
+    if received < expect and received <= done:
+        stage = (f"receiving stopped at {int(received):,} of {expect:,} messages (the broker or the publisher is "
+                 "not delivering)")
+    elif done < received:
+        stage = f"storing stopped at {int(done):,} of {int(received):,} received messages (InfluxDB or the spool)"
+    elif evaluated < handed_on:
+        stage = (f"evaluation stopped at {int(evaluated):,} of {handed_on:,} stored readings (the rules process "
+                 "answers nothing)")
+    else:
+        stage = f"the pipeline stopped at {int(done):,} of {expect:,} messages"
+    return f"{what}: {stage}; nothing moved for {quiet_s:.0f} s"
+
+
+def state_bytes(days: int) -> dict[str, float]:
+    """Bytes of saved evaluation state per home, flowerbed and air site after ``days`` of simulated life
+    (firmware-sim's fleet, in-process through the same evaluation core as serve), as it is written to the state
+    file; the mean over four of each."""
+    from firmware_sim.fleet import build_fleet
+    from firmware_sim.simulation import generate
+
+    from placesense.evaluation_core import EvaluationCore, EvaluationSpec, subject_state
+    from placesense.statecodec import encode
+    from rules.config import RulesConfig
+
+    registry = build_fleet(homes=4, beds=4, air_sites=4, seed=11, formats="canonical")
+    start = 1_704_067_200_000
+    with tempfile.TemporaryDirectory(prefix="placesense-bench-state-") as folder:
+        core = EvaluationCore(EvaluationSpec(registry, RulesConfig(), "event", Path(folder), 30))
+        batch: list[tuple[Any, ...]] = []
+        for device, m in generate(registry, start, start + days * 86_400_000, seed=11, anomalies=[]):
+            batch.append((device.domain, device.id, device.subject, device.room, m.ts_ms,
+                          {k: float(v) for k, v in m.metrics.items()}, m.battery_pct, m.seq))
+            if len(batch) == 500:
+                core.readings(batch)
+                core.tick()
+                batch = []
+        core.readings(batch)
+        parts: dict[str, Any] = {name: part.state() for name, part in core._parts().items()}
+    sizes: dict[str, list[int]] = {"home": [], "bed": [], "site": []}
+    for kind, subjects in (("home", registry.homes), ("bed", registry.flowerbeds), ("site", registry.air_sites)):
+        for subject in subjects:
+            ids = {subject} | {d.id for d in registry.devices.values() if d.subject == subject}
+            sizes[kind].append(len(orjson.dumps(encode(subject_state(parts, ids)))))
+    return {kind: round(sum(values) / len(values), 1) for kind, values in sizes.items()}
+
+
 def machine() -> dict[str, Any]:
     model = ""
     with contextlib.suppress(OSError):
@@ -592,6 +654,9 @@ def measure(bench: BenchRun) -> dict[str, Any]:
     live_rate = args.live_rate if args.live_rate is not None else round(capacity / 2, -2) or 100.0
     live = bench.pipeline_live(live_rate)
     found = sum(bench.count_stored(db) for db in bench.databases)
+    _progress(f"learned state: a simulated {args.state_days}-day life of 4 homes, 4 flowerbeds and 4 air sites")
+    per_subject = state_bytes(args.state_days)
+    _progress("learned state: " + ", ".join(f"{v:,.0f} bytes per {k}" for k, v in per_subject.items()))
     published = 2 * args.messages
     lost = published - found
     _progress(f"InfluxDB holds {found:,} of the {published:,} readings the pipeline was sent (lost {lost})")
@@ -617,6 +682,11 @@ def measure(bench: BenchRun) -> dict[str, Any]:
         # CPU each process spent per message while the backlog drained; where the two cores went
         "drain_cpu_us_per_msg": bench.drain_cpu_us,
         "live": live,
+        # the saved evaluation state (docs/state.md) per subject after a simulated life of --state-days days,
+        # and of the live part's whole fleet per device
+        "state_bytes_per": per_subject,
+        "state_days": args.state_days,
+        "state_bytes_per_device": live["state_bytes_per_device"],
         "published": published,
         "dead_letters": drain_dead + int(live["dead_letters"]),
         "machine": machine(),
@@ -656,6 +726,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the publisher's bound on unacknowledged QoS 1 messages (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="deadline for each part to finish (default: 60 s + 2 ms per message)")
+    parser.add_argument("--state-days", type=int, default=30, metavar="DAYS",
+                        help="simulated days of life before the saved state is measured per home, bed and site "
+                        "(default: %(default)s)")
+    parser.add_argument("--stall-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="end the run with an error naming the stage when no count moves for this long "
+                        "(default: %(default)s)")
     parser.add_argument("--workdir", type=Path,
                         help="keep servers' data, spool and SQLite here (default: a temporary folder, removed after)")
 
@@ -673,6 +749,9 @@ def run(args: argparse.Namespace) -> int:
         args.timeout = 60.0 + args.messages * 0.002
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="placesense-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    # SIGTERM (and a closed terminal) end the run like Ctrl-C: through every ``finally``, so the servers, the
+    # service's rules process and the workers the bench started are stopped.
+    previous = {signum: signal.signal(signum, _interrupted) for signum in (signal.SIGTERM, signal.SIGHUP)}
     _progress(f"building {args.devices:,} devices over {', '.join(formats)}; working in {workdir}")
     registry = build_registry(args.devices, formats)
     # Event times end a minute before now: inside ingest's accepted window, and distinct per message.
@@ -691,10 +770,16 @@ def run(args: argparse.Namespace) -> int:
                 result = _measure_with(args, formats, registry, workload, broker.url, influx.url, workdir,
                                        server_pids)
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print(orjson.dumps(result).decode(), flush=True)
     return 0
+
+
+def _interrupted(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _measure_with(

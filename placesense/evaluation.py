@@ -70,6 +70,7 @@ log = logging.getLogger("placesense.evaluation")
 
 CALL_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
+STALLED_STOP_TIMEOUT_S = 5.0
 DRAIN_AT_STOP_S = 10.0  # at stop, how long to let the child catch up before it saves (the rest waits in the journal)
 START_TIMEOUT_S = 120.0
 RESTART_DELAY_S = (1.0, 30.0)  # first and longest wait before starting a child that died
@@ -277,7 +278,8 @@ class Evaluator:
     def stop(self) -> None:
         """Let the child catch up for a while, then have it save and end; what it did not reach stays in the
         journal for the next start."""
-        if self._link is not None and not self._link.dead.is_set():
+        stalled = self._state == "stalled"  # a child that answers nothing will not catch up, nor say it stopped
+        if self._link is not None and not self._link.dead.is_set() and not stalled:
             self.journal.wait_until_evaluated(DRAIN_AT_STOP_S)
         self._stopping.set()
         if self._ticker is not None:
@@ -287,8 +289,12 @@ class Evaluator:
             link.closing.set()
             with contextlib.suppress(EvaluationUnavailable):
                 link.put(Stop())
-        if not self._stopped.wait(STOP_TIMEOUT_S):
-            log.error("the evaluation process did not stop within %.0f s; ending it", STOP_TIMEOUT_S)
+        timeout_s = STALLED_STOP_TIMEOUT_S if stalled else STOP_TIMEOUT_S
+        if not self._stopped.wait(timeout_s):
+            log.error("the evaluation process did not stop within %.0f s; ending it (what it had not saved waits "
+                      "in the journal for the next start)", timeout_s)
+            if link is not None:
+                link.process.kill()
         if self._receiver is not None:
             self._receiver.join(5)
         link = self._link

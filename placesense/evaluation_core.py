@@ -216,12 +216,7 @@ def export_saved_subject(state_dir: Path, registry: Registry, subject: str) -> d
 
     saved = evaluation_state.load(state_dir)
     ids = {subject} | {d.id for d in registry.devices.values() if d.subject == subject}
-    held: dict[str, Any] = {}
-    for name, state in saved.parts.items():
-        picked = {key: _about(value, ids) for key, value in state.items()} if isinstance(state, dict) else {}
-        picked = {key: value for key, value in picked.items() if value}
-        if picked:
-            held[name] = encode(picked)
+    held = {name: encode(picked) for name, picked in subject_state(saved.parts, ids).items()}
     if not held:
         return None
     routine_today = None
@@ -230,6 +225,17 @@ def export_saved_subject(state_dir: Path, registry: Registry, subject: str) -> d
         detector.restore(saved.parts["routine"])
         routine_today = detector.routine_today(subject)
     return {"routine_today": routine_today, "saved_state": held}
+
+
+def subject_state(parts: Mapping[str, Any], ids: set[str]) -> dict[str, Any]:
+    """Of each part's state, what belongs to one subject (its id and its devices' ``ids``), part by part."""
+    held: dict[str, Any] = {}
+    for name, state in parts.items():
+        picked = {key: _about(value, ids) for key, value in state.items()} if isinstance(state, dict) else {}
+        picked = {key: value for key, value in picked.items() if value}
+        if picked:
+            held[name] = picked
+    return held
 
 
 def _about(value: Any, ids: set[str]) -> Any:

@@ -108,8 +108,8 @@ def decode(info: TopicInfo, payload: dict[str, Any], device: DeviceSpec) -> Deco
     for entry in values:
         value_type: str = entry["value_type"]
         target = _metric_of(value_type)
-        if target is None or target[0] in metrics or any(r.metric == target[0] for r in refused):
-            continue
+        if target is None or target[0] in metrics:
+            continue  # a PPD42NS's refused count does not stop another sensor's concentration from being stored
         name, scale = target
         if ppd42ns and value_type in ("P1", "P2"):
             refused.append(RefusedMetric(name, PPD42NS_COUNTS.format(value_type=value_type), "not_a_concentration"))

@@ -109,7 +109,8 @@ _VENDOR_FIELDS = {
 _IGNORED = frozenset({
     "Bat_status", "Ext_sensor", "TempC_DS", "TempC_TMP117", "Ext_TempC_SHT", "Ext_Hum_SHT", "No_connect",
     "Work_mode", "Exti_pin_level", "Exti_status", "ILL_lx", "ADC_V", "Exit_count", "Systimestamp", "ID",
-    "Node_type", "SENSOR_MODEL", "FIRMWARE_VERSION", "FREQUENCY_BAND", "SUB_BAND",
+    "Node_type", "SENSOR_MODEL", "FIRMWARE_VERSION", "FREQUENCY_BAND", "SUB_BAND", "DATALOG", "retransmission_Status",
+    "bat", "sensor", "Temp",
 })
 
 LHT65N = Codec(

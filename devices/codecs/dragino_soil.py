@@ -168,14 +168,16 @@ def _se01_object(metrics: Mapping[str, float]) -> dict[str, object]:
 
 
 def check_vendor_object(obj: Mapping[str, object], values: FrameValues, what: str) -> None:
-    """Honour the flags of Dragino's decoders: no probe (``s_flag`` 0) or raw mode (``Mod`` 1) means no soil value.
+    """Honour the flags of Dragino's decoders: no probe (``s_flag``, or ``Sensor_flag`` in V1.1.4, is 0) or raw mode
+    (``Mod`` 1) means no soil value.
 
     Dragino's decoders print the soil fields whatever the flags say, so without this a missing probe reads as
     0 % moisture: bone dry.
     """
-    if obj.get("s_flag") in (0, "0"):
+    flag = next((key for key in ("s_flag", "Sensor_flag") if obj.get(key) in (0, "0")), None)
+    if flag is not None:
         for metric in SOIL_METRICS:
-            values.refuse(metric, f"{what}.s_flag is 0: {PROBE_ABSENT}", "probe_absent")
+            values.refuse(metric, f"{what}.{flag} is 0: {PROBE_ABSENT}", "probe_absent")
     elif obj.get("Mod") in (1, "1") or obj.get("MOD") in (1, "1"):
         for metric in SOIL_METRICS:
             values.refuse(metric, f"{what}.Mod is 1: {RAW_MODE}", "raw_mode")
@@ -196,11 +198,13 @@ _VENDOR_FIELDS: dict[str, str] = {
     "conduct_soil": "soil_conductivity_us_cm",
 }
 # Known and not stored: the optional DS18B20 probe (air or pipe temperature, not soil), raw-mode values (not
-# calibrated: refused through ``Mod``), flags, and the status frame's descriptive fields.
+# calibrated: refused through ``Mod``), the calibration decoder's soil-specific recalculations (placesense stores
+# the sensor's own values; thresholds are per bed instead), flags, datalog text and the status frame's fields.
 _IGNORED_FIELDS = frozenset({
     "TempC_DS18B20", "temp_DS18B20", "temperature_pro", "Soil_dielectric_constant", "Raw_water_SOIL",
     "Raw_conduct_SOIL", "s_flag", "i_flag", "Mod", "MOD", "Sensor_flag", "Interrupt_flag", "Node_type",
-    "SENSOR_MODEL", "FIRMWARE_VERSION", "FREQUENCY_BAND", "SUB_BAND",
+    "SENSOR_MODEL", "FIRMWARE_VERSION", "FREQUENCY_BAND", "SUB_BAND", "Moisture_After_Cal", "EC_After_Cal",
+    "DATALOG", "PNACKMD",
 })
 
 

@@ -36,6 +36,8 @@ This module must not range-check values or fill in receive time: ``devices.decod
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from devices.decode import Decoded, number, parse_timestamp
@@ -67,7 +69,7 @@ def decode(info: TopicInfo, payload: dict[str, Any], device: DeviceSpec) -> Deco
     metrics: dict[str, object] = {}
     refused: list[RefusedMetric] = []
 
-    def take(metric: str, key: str, read: Any) -> None:
+    def take(metric: str, read: Callable[[], object]) -> None:
         try:
             metrics[metric] = read()
         except DecodeError as exc:
@@ -75,21 +77,20 @@ def decode(info: TopicInfo, payload: dict[str, Any], device: DeviceSpec) -> Deco
 
     occupancy = payload.get("occupancy")
     if occupancy is not None:
-        take("occupied" if device.kind in _PAD_KINDS else "motion", "occupancy",
-             lambda: _flag(occupancy, "occupancy"))
+        take("occupied" if device.kind in _PAD_KINDS else "motion", lambda: _flag(occupancy, "occupancy"))
     presence = payload.get("presence")
     if presence is not None:
-        take("presence", "presence", lambda: _flag(presence, "presence"))
+        take("presence", lambda: _flag(presence, "presence"))
     contact = payload.get("contact")
     if contact is not None:
-        take("door_open", "contact", lambda: not _flag(contact, "contact"))
+        take("door_open", lambda: not _flag(contact, "contact"))
     for key, name in _NUMERIC.items():
         value = payload.get(key)
         if value is not None:
-            take(name, key, lambda value=value, key=key: number(value, f"'{key}'"))
+            take(name, partial(number, value, f"'{key}'"))
     voltage = payload.get("voltage")
     if voltage is not None and device.kind not in _MAINS_KINDS:
-        take("battery_v", "voltage", lambda: number(voltage, "'voltage' (millivolts)") / 1000)
+        take("battery_v", lambda: number(voltage, "'voltage' (millivolts)") / 1000)
     action = payload.get("action")
     if action is not None and device.kind == "help_button":
         if not isinstance(action, str):

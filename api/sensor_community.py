@@ -1,12 +1,15 @@
 """``POST /api/v1/push/sensor-community``: DIY air sensors (Sensor.Community / airrohr firmware) post here.
 
-The firmware's "send to own API" option posts the same JSON it sends to Sensor.Community, with the chip in an
-``X-Sensor: esp8266-<chipid>`` header, and can add HTTP Basic credentials: the password is a placesense token
-with the ``sensor`` (or ``admin``) role; a bearer token works too. The chip must be registered with
+Both forms the airrohr firmware sends are accepted: its "send to own API" upload (every sensor in one body, the
+chip also in ``esp8266id``) and the upload it sends to Sensor.Community itself (one per sensor, the chip only in
+the ``X-Sensor: esp8266-<chipid>`` header and the sensor in ``X-PIN``), so a relay or a firmware pointed here
+in place of Sensor.Community works too. HTTP Basic credentials are the firmware's: the password is a placesense
+token with the ``sensor`` (or ``admin``) role; a bearer token works too. The chip must be registered with
 ``format: sensor_community``. The body is decoded by ``devices.formats`` and checked by ``devices.decode.finish``
 like any MQTT message, then stored through the service's durable path (InfluxDB or the spool). A body that
-fails is dead-lettered with the reason — exactly as over MQTT — and answered with a problem. This module must
-not interpret metrics itself.
+fails is dead-lettered with the reason — exactly as over MQTT — and answered with a problem; a value refused
+from a body whose other values were stored is dead-lettered alone and named in the answer. This module must not
+interpret metrics itself: it hands the headers to the decoder.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class PushAccepted(BaseModel):
     device: str
     stored: int
     metrics: list[str]
+    refused: list[str] = []  # values not stored, each dead-lettered with its reason
 
 
 def _push_principal(ctx: ApiContext, authorization: str | None) -> Principal:
@@ -94,6 +98,10 @@ async def push(
     ctx: Ctx,
     x_sensor: Annotated[str, Header(description="esp8266-<chipid> or esp32-<chipid>, as the firmware sends")],
     authorization: Annotated[str | None, Header(description="Basic (password = token) or Bearer")] = None,
+    x_pin: Annotated[
+        str | None,
+        Header(description="the sensor's pin number, as the firmware sends with Sensor.Community's form (1 PM, ...)"),
+    ] = None,
 ) -> PushAccepted:
     """Accept one Sensor.Community-style upload from a registered DIY air sensor."""
     _push_principal(ctx, authorization)
@@ -106,19 +114,24 @@ async def push(
         max_future_ms=settings.max_future_s * 1000,
         max_past_ms=settings.max_past_days * 86_400_000,
     )
+    pin: int | None = None
+    if x_pin is not None:
+        if not x_pin.strip().isdigit():
+            raise Problem(422, "X-PIN must be the sensor's pin number", kind="invalid-parameters")
+        pin = int(x_pin.strip())
     body = await _read_capped(request, limits.max_payload_bytes)
     # Decoding is quick, but storing waits on InfluxDB or the disk: keep that off the event loop.
-    return await run_in_threadpool(_accept, ctx, chip, body, limits)
+    return await run_in_threadpool(_accept, ctx, chip, body, limits, pin)
 
 
-def _accept(ctx: ApiContext, chip: str, body: bytes, limits: DecodeLimits) -> PushAccepted:
+def _accept(ctx: ApiContext, chip: str, body: bytes, limits: DecodeLimits, pin: int | None) -> PushAccepted:
     received_ms = time.time_ns() // 1_000_000
     spec = _device_for(ctx, chip)
     if spec is None:
         reason = f"unknown device {chip!r} (sensor_community); register it in the device registry"
         _dead_letter(ctx, chip, body, reason, "unknown_device", None)
         raise Problem(404, reason, kind="unknown-device")
-    info = TopicInfo("sensor_community", "telemetry", spec.source_key, domain=spec.domain)
+    info = TopicInfo("sensor_community", "telemetry", spec.source_key, domain=spec.domain, sensor_pin=pin)
     try:
         decoded = FORMAT_DECODERS["sensor_community"](info, parse_json_object(body), spec)
         reading = finish(decoded, info, spec, received_ms, limits)
@@ -130,7 +143,11 @@ def _accept(ctx: ApiContext, chip: str, body: bytes, limits: DecodeLimits) -> Pu
         reason = "InfluxDB refused the reading"
         _dead_letter(ctx, chip, body, reason, "refused_by_influxdb", spec.id)
         raise Problem(422, reason, kind="refused-by-storage")
-    return PushAccepted(device=spec.id, stored=stored, metrics=sorted(reading.metrics))
+    for refused in reading.refused:
+        _dead_letter(ctx, chip, body, refused.dead_letter_reason(), refused.kind, spec.id)
+    return PushAccepted(
+        device=spec.id, stored=stored, metrics=sorted(reading.metrics), refused=[r.metric for r in reading.refused]
+    )
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:

@@ -1,7 +1,7 @@
 """devices: what a device is (the registry) and how its bytes decode into readings.
 
 It must not store, evaluate or publish anything: decoders are pure functions from (topic, payload, device)
-to a ``Reading`` or a ``DecodeError`` with a plain reason.
+to a ``Reading`` (with the values it refused, each with its reason) or a ``DecodeError`` with a plain reason.
 """
 
 from devices.readings import DOMAINS, METRIC_UNITS, Domain, Reading

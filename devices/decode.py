@@ -1,10 +1,15 @@
 """Turn one MQTT message into a ``Reading``: parse, pick the format's decoder, validate, normalise.
 
 Each format module (``canonical``, ``zigbee2mqtt``, ``ttn``, ``chirpstack``, ``sensor_community``) maps its
-vendor JSON to a ``Decoded`` (event time, metrics in our names and units, battery, sequence). Everything that
-is the same for every format — JSON parsing, size limits, the device-identity check, finite numbers, metric
-ranges, timestamps too far ahead or behind — happens here once. Any failure is a ``DecodeError`` whose reason
-a person can read; nothing here raises anything else for bad input.
+vendor JSON to a ``Decoded`` (event time, metrics in our names and units, battery, sequence, and the values it
+already knows it cannot store). Everything that is the same for every format — JSON parsing, size limits, the
+device-identity check, finite numbers, metric ranges, timestamps too far ahead or behind — happens here once.
+
+Two levels of failure (DESIGN.md, bad input): a fault of the envelope (not JSON, wrong device, bad timestamp)
+is a ``DecodeError`` and the whole message becomes a dead letter; a fault of one value (null, a sentinel, out of
+range, not a number, unknown name) is a ``RefusedMetric`` on the ``Reading`` and the other values are stored.
+A message left with nothing to store is a ``DecodeError`` that names every refused value. Nothing here raises
+anything else for bad input.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from devices.readings import METRIC_UNITS, Reading
+from devices.readings import METRIC_UNITS, Reading, RefusedMetric
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
 from placesense.errors import DecodeError
@@ -27,11 +32,12 @@ from placesense.errors import DecodeError
 class Decoded:
     """What a format decoder extracts before the shared validation."""
 
-    metrics: Mapping[str, float | bool]
+    metrics: Mapping[str, object]  # our metric name -> number or bool; anything else is refused by ``finish``
     ts_ms: int | None = None  # None: the source has no clock of its own; receive time is used
-    battery_pct: float | None = None
+    battery_pct: object = None
     seq: int | None = None
     source_device_id: str | None = None  # the device id the payload claims, checked against the topic
+    refused: tuple[RefusedMetric, ...] = ()  # values the format decoder or codec already refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,10 @@ class DecodeLimits:
     max_future_ms: int = 600_000
     max_past_ms: int = 90 * 86_400_000
 
+
+# Values that data loggers and air stations write for "no measurement" (DESIGN.md: -200, -999). They are refused
+# as missing rather than as impossible only when they fall outside the metric's range (-200 dBm is a real RSSI).
+NO_DATA_MARKERS = frozenset({-200.0, -999.0, -9999.0})
 
 FormatDecoder = Callable[[TopicInfo, dict[str, Any], DeviceSpec], Decoded]
 
@@ -128,25 +138,25 @@ def finish(
             kind="wrong_device",
         )
     metrics: dict[str, float] = {}
+    refused = list(decoded.refused)
     for name, raw in decoded.metrics.items():
-        spec = METRIC_UNITS.get(name)
-        if spec is None:
-            known = ", ".join(sorted(METRIC_UNITS))
-            raise DecodeError(f"unknown metric {name!r}; known metrics: {known}", kind="unknown_metric")
-        value = number(raw, "metric", name)
-        unit, _, low, high = spec
-        if not low <= value <= high:
-            raise DecodeError(
-                f"metric {name!r} = {value:g} {unit} is outside the possible range {low:g}..{high:g}",
-                kind="out_of_range",
-            )
-        metrics[name] = value
-    battery = decoded.battery_pct
-    if battery is not None:
-        battery = number(battery, "battery_pct")
-        if not 0 <= battery <= 100:
-            raise DecodeError(f"battery_pct = {battery:g} is outside 0..100", kind="out_of_range")
+        try:
+            metrics[name] = checked_metric(name, raw)
+        except DecodeError as exc:
+            refused.append(RefusedMetric(name, exc.reason, exc.kind))
+    battery = None
+    if decoded.battery_pct is not None:
+        try:
+            battery = number(decoded.battery_pct, "battery_pct")
+            if not 0 <= battery <= 100:
+                raise DecodeError(f"battery_pct = {battery:g} is outside 0..100", kind="out_of_range")
+        except DecodeError as exc:
+            battery = None
+            refused.append(RefusedMetric("battery_pct", exc.reason, exc.kind))
     if not metrics and battery is None:
+        if refused:
+            reasons = "; ".join(r.reason for r in refused)
+            raise DecodeError(f"nothing in the message could be stored: {reasons}", kind=refused[0].kind)
         raise DecodeError("the message carries no metrics", kind="empty")
     ts_ms = received_ms if decoded.ts_ms is None else decoded.ts_ms
     if ts_ms > received_ms + limits.max_future_ms:
@@ -168,7 +178,29 @@ def finish(
         raise DecodeError("seq must be a non-negative integer", kind="wrong_type")
     # In field order, without keywords: a named tuple built positionally costs half as much, once per message.
     return Reading(device.domain, device.id, device.subject, device.room, ts_ms, metrics, battery, seq, device.format,
-                   received_ms)
+                   received_ms, tuple(refused) if refused else ())
+
+
+def checked_metric(name: str, raw: object) -> float:
+    """One metric's value as a finite float within its possible range, or a ``DecodeError`` saying why not."""
+    spec = METRIC_UNITS.get(name)
+    if spec is None:
+        known = ", ".join(sorted(METRIC_UNITS))
+        raise DecodeError(f"unknown metric {name!r}; known metrics: {known}", kind="unknown_metric")
+    if raw is None:
+        raise DecodeError(f"metric {name!r} is null: the device sent no value", kind="no_value")
+    value = number(raw, "metric", name)
+    unit, _, low, high = spec
+    if not low <= value <= high:
+        if value in NO_DATA_MARKERS:
+            raise DecodeError(
+                f"metric {name!r} = {value:g}, the usual 'no data' marker: the sensor had no value", kind="no_value"
+            )
+        raise DecodeError(
+            f"metric {name!r} = {value:g} {unit} is outside the possible range {low:g}..{high:g}",
+            kind="out_of_range",
+        )
+    return value
 
 
 def decode_message(

@@ -17,6 +17,7 @@ DOMAINS: tuple[Domain, ...] = ("home", "soil", "air")
 METRIC_UNITS: dict[str, tuple[str, str, float, float]] = {
     # home
     "motion": ("bool", "movement detected (PIR)", 0, 1),
+    "presence": ("bool", "someone in the room (mmWave radar: also while still)", 0, 1),
     "door_open": ("bool", "door or fridge contact open", 0, 1),
     "occupied": ("bool", "bed or chair occupied", 0, 1),
     "power_w": ("W", "appliance power (smart plug)", 0, 10_000),
@@ -25,6 +26,7 @@ METRIC_UNITS: dict[str, tuple[str, str, float, float]] = {
     "temperature_c": ("°C", "air temperature", -40, 85),
     "humidity_pct": ("%", "relative humidity", 0, 100),
     "link_quality": ("lqi", "Zigbee link quality", 0, 255),
+    "co2_ppm": ("ppm", "carbon dioxide (indoor air: ventilation)", 0, 40_000),
     # soil
     "soil_moisture_pct": ("%", "volumetric soil moisture", 0, 100),
     "soil_temperature_c": ("°C", "soil temperature", -40, 85),
@@ -42,11 +44,30 @@ METRIC_UNITS: dict[str, tuple[str, str, float, float]] = {
 }
 
 
+class RefusedMetric(NamedTuple):
+    """One value a message carried that could not be stored, while the message's other values were.
+
+    ``metric`` is our metric name, or the vendor's field name when the value never became one of ours;
+    ``kind`` is the dead-letter kind (``out_of_range``, ``no_value``, ``probe_absent``...) and ``reason`` a
+    sentence a person can act on. Ingest turns each into a dead letter of its own.
+    """
+
+    metric: str
+    reason: str
+    kind: str
+
+    def dead_letter_reason(self) -> str:
+        """The reason of this value's own dead letter: what was not stored, that the rest was, and why."""
+        return f"{self.metric} not stored (the message's other values were): {self.reason}"
+
+
 class Reading(NamedTuple):
     """One decoded, validated message from one device.
 
     ``ts_ms`` is event time (the device's clock where it has one, receive time otherwise);
     ``received_ms`` is when ingest received it. ``seq`` is the device's message counter, if it sends one.
+    ``refused`` lists the values of the same message that were not stored, each with its reason (DESIGN.md: one
+    impossible metric is dead-lettered alone and the others are kept); it is empty for nearly every message.
 
     A named tuple: immutable, built in a fraction of a frozen dataclass's time (one is built per message), and it
     crosses the pipe to the evaluation process as a plain tuple.
@@ -62,3 +83,4 @@ class Reading(NamedTuple):
     seq: int | None = None
     source: str = "canonical"
     received_ms: int = 0
+    refused: tuple[RefusedMetric, ...] = ()

@@ -18,6 +18,7 @@ _HELP = {
     "placesense_influx_write_errors_total": "failed InfluxDB writes, by retryable or permanent",
     "placesense_batches_total": "batches flushed",
     "placesense_status_messages_total": "device status (online/offline) messages",
+    "placesense_housekeeping_messages_total": "a bridge's own messages read past (Zigbee2MQTT bridge, /set, /get)",
     "placesense_mqtt_connects_total": "MQTT (re)connections",
     "placesense_readings_evaluated_total": "stored readings the rules and detectors have evaluated",
     "placesense_readings_reevaluated_total": "stored readings evaluated again after the evaluation process restarted",

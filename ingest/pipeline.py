@@ -173,6 +173,9 @@ class Pipeline:
         if info.kind == "status":
             self._status(message, info, batch)
             return
+        if info.kind == "housekeeping":  # a bridge's own topic (Zigbee2MQTT's bridge/..., /set, /availability)
+            self.metrics.inc("placesense_housekeeping_messages_total")
+            return
         device = self.registry.lookup(info.format, info.source_id)
         if device is None:
             self._reject(
@@ -199,6 +202,8 @@ class Pipeline:
         batch.readings.append(reading)
         batch.lines.append(line)
         batch.line_messages.append(message)
+        for refused in reading.refused:  # values of the message that were not stored, each with its reason
+            self._reject(batch, message, refused.dead_letter_reason(), refused.kind, device_id=device.id)
 
     def _status(self, message: Message, info: TopicInfo, batch: _Batch) -> None:
         device = self.registry.lookup("canonical", info.source_id)

@@ -2,14 +2,17 @@
 
 ``{"ts": <RFC 3339 string or epoch ms>, "metrics": {"<name>": <number|bool>}, "battery_pct": <0-100>,
 "seq": <int>}``. An optional ``device_id`` lets ingest catch a device publishing on another device's topic.
-Unknown top-level fields are ignored so that firmware can add fields before ingest learns them.
+Unknown top-level fields are ignored so that firmware can add fields before ingest learns them. A metric that
+is null, a "no data" marker (-200, -999), out of range, not a number or unknown, and a bad ``battery_pct``, is
+refused alone by ``devices.decode.finish``: the message's other metrics are stored (an air station whose NO2
+channel reads -200 keeps its PM channels).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from devices.decode import Decoded, number, parse_timestamp
+from devices.decode import Decoded, parse_timestamp
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
 from placesense.errors import DecodeError
@@ -31,7 +34,7 @@ def decode(info: TopicInfo, payload: dict[str, Any], device: DeviceSpec) -> Deco
     return Decoded(
         metrics=metrics,
         ts_ms=parse_timestamp(payload["ts"]),
-        battery_pct=None if battery is None else number(battery, "battery_pct"),
+        battery_pct=battery,
         seq=seq,
         source_device_id=claimed,
     )

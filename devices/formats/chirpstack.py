@@ -1,9 +1,10 @@
 """ChirpStack v4 integration events: ``application/{application_id}/device/{dev_eui}/event/up`` and ``/status``.
 
 ``up``: ``deviceInfo.devEui`` is checked against the topic's DevEUI by ``finish``; event time is ``time``
-(else the first gateway's ``nsTime``); ``fCnt`` is the sequence number; measurements come from ``object``
-(the device profile's codec ran) or from ``data`` (base64 frame) through our codec for the registry model;
-the first ``rxInfo`` entry gives RSSI and SNR.
+(else the first gateway's ``nsTime``); ``fCnt`` is the sequence number; measurements come from ``data`` (base64
+frame) through our codec for the registry model whenever there is one, with ``object`` (the device profile's
+codec ran) filling what the frame lacks or standing alone without a frame; the first ``rxInfo`` entry gives
+RSSI and SNR.
 
 ``status`` (TopicInfo kind ``device_status``): only ``batteryLevel`` (percent) is read. A device on mains
 power, or one whose level is unavailable, has nothing to store and is reported as such.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devices.codecs import uplink_metrics
+from devices.codecs import split_battery, uplink_values
 from devices.decode import Decoded, number, parse_timestamp
 from devices.formats.ttn import radio_metrics
 from devices.registry import DeviceSpec
@@ -61,15 +62,21 @@ def decode(info: TopicInfo, payload: dict[str, Any], device: DeviceSpec) -> Deco
     claimed = _claimed_dev_eui(payload)
     if info.kind == "device_status":
         return _status(payload, claimed)
-    metrics, battery = uplink_metrics(
+    values = uplink_values(
         device.model, payload.get("object"), payload.get("data"), payload.get("fPort"), ("object", "data")
     )
-    if not metrics and battery is None:
+    metrics, battery = split_battery(values.metrics)
+    if not metrics and battery is None and not values.refused:
         raise DecodeError("the uplink carries no measurements", kind="empty")
     metrics.update(radio_metrics(payload.get("rxInfo"), "rxInfo", ("rssi",)))
     f_cnt = payload.get("fCnt")
     if f_cnt is not None and (isinstance(f_cnt, bool) or not isinstance(f_cnt, int)):
         raise DecodeError("'fCnt' must be an integer", kind="wrong_type")
     return Decoded(
-        metrics=metrics, ts_ms=_event_time(payload), battery_pct=battery, seq=f_cnt, source_device_id=claimed
+        metrics=metrics,
+        ts_ms=_event_time(payload),
+        battery_pct=battery,
+        seq=f_cnt,
+        source_device_id=claimed,
+        refused=tuple(values.refused),
     )

@@ -31,7 +31,7 @@ def test_push_is_stored_and_readable(stack: Stack) -> None:
     resp = stack.client.post(PUSH, content=BODY, headers={"X-Sensor": "esp8266-1520847",
                                                            "Authorization": _basic(stack.tokens["sensor"])})
     assert resp.status_code == 201, resp.text
-    assert resp.json() == {"device": "air-01-diy", "stored": 1,
+    assert resp.json() == {"device": "air-01-diy", "stored": 1, "refused": [],
                            "metrics": ["pm10_ugm3", "pm2_5_ugm3", "pressure_hpa", "temperature_c"]}
 
     def pm25() -> list[float]:
@@ -61,3 +61,32 @@ def test_push_refusals(stack: Stack) -> None:
         resp = stack.client.post(PUSH, content=BODY, headers={**stack.auth(who), "X-Sensor": "esp8266-1520847"})
         assert resp.status_code == 403, who
     assert stack.client.post(PUSH, content=BODY, headers={"X-Sensor": "esp8266-1520847"}).status_code == 401
+
+
+def test_push_in_sensor_community_form_and_ppd42ns_counts_are_refused(stack: Stack) -> None:
+    # what the airrohr firmware sends to Sensor.Community itself: the chip only in X-Sensor, the sensor in X-PIN,
+    # the sensor prefix stripped (sendSensorCommunity in airrohr-firmware.ino)
+    sensor = {"Authorization": _basic(stack.tokens["sensor"]), "X-Sensor": "esp8266-1520847"}
+    pm = orjson.dumps({"software_version": "NRZ-2024-135", "sensordatavalues": [
+        {"value_type": "P1", "value": "12.30"}, {"value_type": "P2", "value": "5.80"}]})
+    resp = stack.client.post(PUSH, content=pm, headers={**sensor, "X-PIN": "1"})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["metrics"] == ["pm10_ugm3", "pm2_5_ugm3"]
+
+    # own-API form with a PPD42NS (counts, bare P1/P2 with durP1/ratioP1) beside an SDS011 (µg/m³)
+    both = orjson.dumps({"esp8266id": "1520847", "software_version": "NRZ-2024-135", "sensordatavalues": [
+        {"value_type": "durP1", "value": "385236"}, {"value_type": "ratioP1", "value": "1.28"},
+        {"value_type": "P1", "value": "666.20"}, {"value_type": "SDS_P1", "value": "12.30"}]})
+    before = stack.service.dead_letters.count()
+    resp = stack.client.post(PUSH, content=both, headers=sensor)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["metrics"] == ["pm10_ugm3"] and resp.json()["refused"] == ["pm10_ugm3"]
+    assert stack.service.dead_letters.count() == before + 1
+    [letter] = stack.service.dead_letters.recent(limit=1)
+    assert letter["kind"] == "not_a_concentration" and "particle count" in letter["reason"]
+
+    counts = orjson.dumps({"software_version": "NRZ-2024-135", "sensordatavalues": [
+        {"value_type": "P1", "value": "666.20"}, {"value_type": "P2", "value": "1977.74"}]})
+    resp = stack.client.post(PUSH, content=counts, headers={**sensor, "X-PIN": "5"})
+    assert resp.status_code == 422 and "particle count" in resp.json()["detail"]
+    assert stack.client.post(PUSH, content=pm, headers={**sensor, "X-PIN": "one"}).status_code == 422

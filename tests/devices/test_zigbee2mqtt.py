@@ -121,7 +121,7 @@ def test_nulls_are_not_yet_reported_values() -> None:
         ({"temperature": 412.0}, "out_of_range", "temperature_c"),
         ({"power": -5}, "out_of_range", "power_w"),
         ({"humidity": 1e300}, "out_of_range", "humidity_pct"),
-        ({"battery": 140, "occupancy": True}, "out_of_range", "battery_pct"),
+        ({"battery": 140}, "out_of_range", "battery_pct"),
         ({"occupancy": True, "last_seen": "yesterday"}, "bad_timestamp", "last_seen"),
         ({"occupancy": True, "last_seen": "2024-05-01T10:00:00"}, "bad_timestamp", "no time zone"),
         ({"occupancy": True, "last_seen": NOW_MS + 3_600_000}, "future_timestamp", "in the future"),
@@ -134,6 +134,21 @@ def test_bad_states_are_refused_with_a_reason(state: dict[str, Any], kind: str, 
         decode_on("zigbee2mqtt/h1-motion", state, MOTION)
     assert err.value.kind == kind
     assert words in err.value.reason
+
+
+@pytest.mark.parametrize(
+    "state, refused",
+    [
+        ({"occupancy": "true", "battery": 90}, "motion"),
+        ({"temperature": 412.0, "occupancy": True}, "temperature_c"),
+        ({"battery": 140, "occupancy": True}, "battery_pct"),
+        ({"humidity": "n/a", "occupancy": True}, "humidity_pct"),
+    ],
+)
+def test_one_bad_value_is_refused_alone(state: dict[str, Any], refused: str) -> None:
+    reading = decode_on("zigbee2mqtt/h1-motion", state, MOTION)
+    assert [r.metric for r in reading.refused] == [refused]
+    assert reading.metrics or reading.battery_pct is not None
 
 
 def test_help_button_action_must_be_text() -> None:

@@ -58,9 +58,12 @@ class JournalRecord:
     payload: bytes
 
 
+_EVALUATED_FIELDS = Reading._fields.index("received_ms") + 1  # ``refused`` values stay with ingest's dead letters
+
+
 def encode_batch(readings: Sequence[Reading]) -> bytes:
-    """The readings as the journal and the evaluation process's channel carry them."""
-    return orjson.dumps([tuple(reading) for reading in readings])
+    """The readings as the journal and the evaluation process's channel carry them (what the rules read)."""
+    return orjson.dumps([tuple(reading)[:_EVALUATED_FIELDS] for reading in readings])
 
 
 def decode_batch(payload: bytes) -> list[Reading]:

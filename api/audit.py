@@ -2,9 +2,10 @@
 
 Each row: when, the token's name and role, the action (``readings``, ``routine``, ``alerts``, ``devices``,
 ``alert.ack``, ``alert.resolve``), the pseudonymous home id and a short detail (device, alert id). Rows are only
-ever inserted: this module offers no update or delete, and on SQLite triggers refuse both, so even a bug
-elsewhere in the process cannot rewrite history. The table lives on its own ``MetaData`` in the shared engine.
-This module must not decide who may read what (``api.auth`` does) nor build responses.
+ever inserted: this module offers no update or delete, and database triggers refuse both (and, on PostgreSQL,
+TRUNCATE), so even a bug elsewhere in the process cannot rewrite history. The table lives on its own
+``MetaData`` in the shared engine. This module must not decide who may read what (``api.auth`` does) nor build
+responses.
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ for _verb in ("UPDATE", "DELETE"):
             f"CREATE TRIGGER IF NOT EXISTS api_audit_no_{_verb.lower()} BEFORE {_verb} ON api_audit "
             "BEGIN SELECT RAISE(ABORT, 'the API audit log is append-only'); END"
         ).execute_if(dialect="sqlite"),
+    )
+# PostgreSQL: one function refuses every change, for rows (UPDATE, DELETE) and for the whole table (TRUNCATE).
+_POSTGRESQL_APPEND_ONLY = (
+    "CREATE OR REPLACE FUNCTION api_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'the API audit log is append-only'; END $$",
+    "CREATE OR REPLACE TRIGGER api_audit_no_change BEFORE UPDATE OR DELETE ON api_audit "
+    "FOR EACH ROW EXECUTE FUNCTION api_audit_append_only()",
+    "CREATE OR REPLACE TRIGGER api_audit_no_truncate BEFORE TRUNCATE ON api_audit "
+    "FOR EACH STATEMENT EXECUTE FUNCTION api_audit_append_only()",
+)
+for _statement in _POSTGRESQL_APPEND_ONLY:
+    event.listen(
+        api_audit,
+        "after_create",
+        DDL(_statement).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
     )
 
 

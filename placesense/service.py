@@ -197,6 +197,7 @@ class Service:
             except Exception:
                 log.exception("error while stopping")
         self.influx.close()
+        self.extras["engine"].dispose()
         self.state_lock.release()  # last: the evaluation process has saved and ended
 
 

@@ -29,6 +29,8 @@ from placesense.statelock import StateFolderInUse
 from rules.alert_store import AlertStore
 from tests.helpers import influx_count
 
+pytestmark = pytest.mark.both_databases
+
 DAY_MS = 86_400_000
 NOW_MS = int(time.time() * 1000)
 HOMES = ("h-0001", "h-0002")

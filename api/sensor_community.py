@@ -68,16 +68,17 @@ def _device_for(ctx: ApiContext, chip: str) -> DeviceSpec | None:
     return spec
 
 
-def _dead_letter(ctx: ApiContext, chip: str, body: bytes, reason: str, kind: str, device_id: str | None) -> None:
+def _dead_letter(ctx: ApiContext, chip: str, body: bytes, reason: str, kind: str, spec: DeviceSpec | None) -> None:
     letter = DeadLetter(
         topic=PUSH_TOPIC + chip,
         payload=body,
         reason=reason,
         kind=kind,
         received_ms=time.time_ns() // 1_000_000,
-        device_id=device_id,
+        device_id=spec.id if spec else None,
         source_format="sensor_community",
         source_id=chip,
+        subject=spec.subject if spec else None,
     )
     ctx.service.dead_letters.add_many([letter])
     ctx.service.metrics.inc("placesense_dead_letters_total", kind=kind)
@@ -123,12 +124,12 @@ def _accept(ctx: ApiContext, chip: str, body: bytes, limits: DecodeLimits) -> Pu
         decoded = FORMAT_DECODERS["sensor_community"](info, parse_json_object(body), spec)
         reading = finish(decoded, info, spec, received_ms, limits)
     except DecodeError as exc:
-        _dead_letter(ctx, chip, body, exc.reason, exc.kind, spec.id)
+        _dead_letter(ctx, chip, body, exc.reason, exc.kind, spec)
         raise Problem(422, exc.reason, kind=f"invalid-reading-{exc.kind.replace('_', '-')}") from exc
     stored = ctx.service.ingest_readings([reading])
     if not stored:
         reason = "InfluxDB refused the reading"
-        _dead_letter(ctx, chip, body, reason, "refused_by_influxdb", spec.id)
+        _dead_letter(ctx, chip, body, reason, "refused_by_influxdb", spec)
         raise Problem(422, reason, kind="refused-by-storage")
     return PushAccepted(device=spec.id, stored=stored, metrics=sorted(reading.metrics))
 

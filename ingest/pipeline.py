@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 from devices.decode import DecodeLimits, decode_message
 from devices.readings import Reading
-from devices.registry import Registry
+from devices.registry import DeviceSpec, Registry
 from devices.topics import SUBSCRIPTIONS, TopicInfo, classify_topic
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.devicestate import DeviceStates
-from ingest.lineprotocol import LineEncoder
+from ingest.lineprotocol import LineEncoder, series_tags
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message, MqttConfig, MqttConsumer
 from ingest.writer import Rejected, StorageWriter
@@ -181,15 +181,15 @@ class Pipeline:
         try:
             reading = decode_message(info, message.payload, device, message.received_ms, self.config.limits)
         except DecodeError as exc:
-            self._reject(batch, message, exc.reason, exc.kind, device_id=device.id)
+            self._reject(batch, message, exc.reason, exc.kind, device=device, info=info)
             return
         except RecursionError:
-            self._reject(batch, message, "payload nests too deeply", "malformed_json", device_id=device.id)
+            self._reject(batch, message, "payload nests too deeply", "malformed_json", device=device, info=info)
             return
         try:
             line = self._encoder.encode(reading)
         except ValueError as exc:
-            self._reject(batch, message, str(exc), "unstorable", device_id=device.id)
+            self._reject(batch, message, str(exc), "unstorable", device=device, info=info)
             return
         batch.readings.append(reading)
         batch.lines.append(line)
@@ -201,7 +201,8 @@ class Pipeline:
         if device is None:
             self._reject(batch, message, f"status from unknown device {info.source_id!r}", "unknown_device", info=info)
         elif text not in ("online", "offline"):
-            self._reject(batch, message, f"status must be 'online' or 'offline', got {text[:40]!r}", "invalid_status")
+            self._reject(batch, message, f"status must be 'online' or 'offline', got {text[:40]!r}", "invalid_status",
+                         device=device, info=info)
         else:
             self.metrics.inc("placesense_status_messages_total")
             self.device_states.saw_status(device.id, text == "online", message.received_ms)
@@ -213,9 +214,10 @@ class Pipeline:
         reason: str,
         kind: str,
         *,
-        device_id: str | None = None,
+        device: DeviceSpec | None = None,
         info: TopicInfo | None = None,
     ) -> None:
+        # Whose letter it is, as far as ingest could tell: an export or erasure of a home finds it by these.
         batch.dead.append(
             DeadLetter(
                 topic=message.topic,
@@ -223,9 +225,10 @@ class Pipeline:
                 reason=reason,
                 kind=kind,
                 received_ms=message.received_ms,
-                device_id=device_id,
+                device_id=device.id if device else None,
                 source_format=info.format if info else None,
                 source_id=info.source_id if info else None,
+                subject=device.subject if device else None,
             )
         )
 
@@ -299,6 +302,7 @@ class Pipeline:
                         kind="refused_by_influxdb",
                         received_ms=batch.line_messages[r.index].received_ms,
                         device_id=batch.readings[r.index].device_id,
+                        subject=batch.readings[r.index].subject,
                     )
                     for r in rejected
                 ]
@@ -342,11 +346,14 @@ class Pipeline:
 
     def _dead_letter_spooled(self, refused: list[tuple[str, str]]) -> None:
         now = time.time_ns() // 1_000_000
-        letters = [
-            DeadLetter(topic="(spool replay)", payload=line.encode(), reason=reason, kind="refused_by_influxdb",
-                       received_ms=now)
-            for line, reason in refused
-        ]
+        letters = []
+        for line, reason in refused:
+            # The line's own tags say whose reading it was: an export or erasure of that home must find it.
+            tags = series_tags(line)
+            letters.append(
+                DeadLetter(topic="(spool replay)", payload=line.encode(), reason=reason, kind="refused_by_influxdb",
+                           received_ms=now, device_id=tags.get("device"), subject=tags.get("subject"))
+            )
         self.dead_letters.add_many(letters)
         for letter in letters:
             self.metrics.inc("placesense_dead_letters_total", kind=letter.kind)

@@ -122,7 +122,7 @@ class Service:
         influx = InfluxClient(influx_config(settings))
         spool = Spool(settings.spool_dir, settings.spool_max_mb * 1_000_000)
         writer = StorageWriter(influx, spool, metrics, create_database=settings.influx_create_db)
-        dead_letters = DeadLetterStore(engine)
+        dead_letters = DeadLetterStore(engine, max_bytes=settings.dead_letter_max_mb * 1_000_000)
         device_states = DeviceStates(engine)
 
         alert_feed = AlertFeed()

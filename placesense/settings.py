@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(64 * 1024, ge=256)
     max_future_s: int = Field(600, ge=0, description="reject timestamps further ahead than this")
     max_past_days: int = Field(90, ge=1, description="reject timestamps older than this")
+    dead_letter_max_mb: int = Field(
+        256, ge=1, description="the dead-letter store's bound; past it the oldest letters are removed"
+    )
 
     # Rules, detectors, API
     clock: Literal["live", "event"] = "live"

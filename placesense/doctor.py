@@ -76,7 +76,7 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from placesense.service import mqtt_config
+    from placesense.service import alerts_mqtt_config, mqtt_config
 
     host, port = settings.mqtt_host, settings.mqtt_port
     try:
@@ -90,7 +90,10 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
     result: dict[str, object] = {}
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"placesense-doctor-{int(time.time())}",
                          protocol=mqtt.MQTTv5)
-    mqtt_config(settings).secure(client)
+    # Never with ingest's account: on a broker that binds client ids to usernames, that login would take over
+    # ingest's session while serve runs. The alerts publisher's session holds nothing (it reconnects at once).
+    login = alerts_mqtt_config(settings) if settings.mqtt_alerts_username else mqtt_config(settings)
+    login.secure(client)
 
     def on_connect(client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         result.setdefault("reason", reason)
@@ -111,9 +114,12 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
         raise PlacesenseError(f"{host}:{port} accepted TCP but never answered MQTT CONNECT; is it an MQTT broker?")
     if getattr(reason, "is_failure", False):
         raise PlacesenseError(
-            f"the broker refused us: {reason}. Check PLACESENSE_MQTT_USERNAME / PLACESENSE_MQTT_PASSWORD and its ACL."
+            f"the broker refused us: {reason}. Check PLACESENSE_MQTT_ALERTS_USERNAME / PLACESENSE_MQTT_ALERTS_PASSWORD "
+            "(and PLACESENSE_MQTT_USERNAME / _PASSWORD) and its ACL."
         )
-    return f"{settings.mqtt_url} accepts MQTT 5 connections"
+    who = f" (logged in as {settings.mqtt_alerts_username}; serve's /healthz shows ingest's login)" if (
+        settings.mqtt_alerts_username) else ""
+    return f"{settings.mqtt_url} accepts MQTT 5 connections{who}"
 
 
 def _influx(settings: Settings, timeout_s: float) -> str:

@@ -113,48 +113,26 @@ class ManagedProcess:
             return "(no log)"
 
 
-@dataclass(frozen=True)
-class BrokerAuth:
-    """Files that turn anonymous access off: a mosquitto password file and an ACL file.
-
-    ``placesense broker-config`` (``placesense.broker``) generates both from the device registry.
-    """
-
-    password_file: Path
-    acl_file: Path
-
-
-@dataclass(frozen=True)
-class TlsListener:
-    """A second, TLS-only listener on loopback with the given CA, server certificate and key (PEM files)."""
-
-    cafile: Path
-    certfile: Path
-    keyfile: Path
-    port: int = 0
-
-
 @dataclass
 class Mosquitto:
     """A mosquitto broker on a loopback port with persistence in ``data_dir``.
 
-    By default it is anonymous and plain, as the tests and the demo have always run it; ``auth`` switches on
-    passwords and ACLs, ``tls`` adds a TLS listener (``tls_port``, ``tls_url``) next to the plain one.
+    By default it is anonymous and plain, as the tests and the benchmark run it. With ``config_dir``, a folder
+    ``placesense broker-config`` wrote (``placesense.broker``), the broker takes that folder's ``mosquitto.conf``
+    instead: its accounts, ACLs, limits and listeners, each binding client ids to usernames. ``port`` (and
+    ``tls_port`` for a TLS listener) must then be the ones that configuration listens on.
     """
 
     data_dir: Path
     port: int = 0
     extra_config: str = ""
-    auth: BrokerAuth | None = None
-    tls: TlsListener | None = None
+    config_dir: Path | None = None
+    tls_port: int = 0
     proc: ManagedProcess = field(init=False)
-    tls_port: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         if self.port == 0:
             self.port = free_port()
-        if self.tls is not None:
-            self.tls_port = self.tls.port or free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         binary = _require_binary("mosquitto", "mosquitto")
         conf = self.data_dir / "mosquitto.conf"
@@ -162,52 +140,35 @@ class Mosquitto:
         self.proc = ManagedProcess("mosquitto", [binary, "-c", str(conf)], self.data_dir / "mosquitto.log")
 
     def config_text(self) -> str:
-        # Persistent sessions and queues must survive a broker restart, and a consumer that acknowledges
-        # after a durable write needs many messages in flight; placesense bounds that itself with MQTT 5's
-        # Receive Maximum.
+        common = [
+            "persistence true",
+            f"persistence_location {self.data_dir}/",
+            "autosave_interval 5",
+            "persistent_client_expiration 7d",
+            f"user {getpass.getuser()}",
+            "log_dest stdout",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_timestamp true",
+            self.extra_config,
+        ]
+        if self.config_dir is not None:
+            # Last, so that its limits are the ones in force; it defines the listeners itself.
+            return "\n".join([*common, f"include_dir {self.config_dir.resolve()}", ""])
+        # Persistent sessions and queues must survive a broker restart, and a consumer that acknowledges after a
+        # durable write needs many messages in flight; placesense bounds that itself with MQTT 5's Receive Maximum.
         return "\n".join(
             [
                 f"listener {self.port} 127.0.0.1",
-                *self._auth_lines(),
-                "persistence true",
-                f"persistence_location {self.data_dir}/",
-                "autosave_interval 5",
+                "allow_anonymous true",
                 "max_inflight_messages 0",
                 "max_queued_messages 2000000",
                 "max_queued_bytes 0",
-                "persistent_client_expiration 7d",
-                f"user {getpass.getuser()}",
-                "log_dest stdout",
-                "log_type error",
-                "log_type warning",
-                "log_type notice",
-                "log_timestamp true",
-                self.extra_config,
-                # Listener-specific options follow their own ``listener`` line, so the TLS one comes last.
-                *self._tls_lines(),
+                *common,
                 "",
             ]
         )
-
-    def _auth_lines(self) -> list[str]:
-        if self.auth is None:
-            return ["allow_anonymous true" if "password_file" not in self.extra_config else ""]
-        return [
-            "allow_anonymous false",
-            f"password_file {self.auth.password_file}",
-            f"acl_file {self.auth.acl_file}",
-        ]
-
-    def _tls_lines(self) -> list[str]:
-        if self.tls is None:
-            return []
-        return [
-            f"listener {self.tls_port} 127.0.0.1",
-            f"cafile {self.tls.cafile}",
-            f"certfile {self.tls.certfile}",
-            f"keyfile {self.tls.keyfile}",
-            "tls_version tlsv1.2",
-        ]
 
     @property
     def url(self) -> str:
@@ -216,7 +177,7 @@ class Mosquitto:
     @property
     def tls_url(self) -> str:
         """The TLS listener's URL; the server certificate must name 127.0.0.1."""
-        if self.tls is None:
+        if not self.tls_port:
             raise LocalStackError("this mosquitto has no TLS listener")
         return f"mqtts://127.0.0.1:{self.tls_port}"
 

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     mqtt_url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port")
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    mqtt_alerts_username: str | None = Field(
+        None, description="the alerts publisher's own broker account (required with PLACESENSE_MQTT_USERNAME)"
+    )
+    mqtt_alerts_password: SecretStr | None = None
     mqtt_ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (system CAs if unset)")
     mqtt_client_id: str = Field("placesense-ingest", description="fixed id: the broker keeps its session")
     topic_prefix: str = Field("", description="prepended to every topic, e.g. 'council-a/'")
@@ -113,7 +117,7 @@ class Settings(BaseSettings):
             raise ValueError("must look like http://host:8086")
         return value.rstrip("/")
 
-    @field_validator("mqtt_password", "influx_password", "influx_token", "webhook_secret")
+    @field_validator("mqtt_password", "mqtt_alerts_password", "influx_password", "influx_token", "webhook_secret")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
@@ -128,6 +132,19 @@ class Settings(BaseSettings):
         if value and not value.endswith("/"):
             value += "/"
         return value
+
+    @model_validator(mode="after")
+    def _alerts_account(self) -> Settings:
+        # A broker that binds client ids to usernames (as placesense broker-config makes it) lets one connection
+        # per account: ingest and the alerts publisher sharing one would take each other's session.
+        if self.mqtt_username and not self.mqtt_alerts_username:
+            raise ValueError(
+                "PLACESENSE_MQTT_ALERTS_USERNAME (and _PASSWORD) is required with PLACESENSE_MQTT_USERNAME: the "
+                "alerts publisher needs its own broker account ('placesense broker-config' makes one)"
+            )
+        if self.mqtt_alerts_username and self.mqtt_alerts_username == self.mqtt_username:
+            raise ValueError("PLACESENSE_MQTT_ALERTS_USERNAME must differ from PLACESENSE_MQTT_USERNAME")
+        return self
 
     @model_validator(mode="after")
     def _webhooks_signed(self) -> Settings:

@@ -43,6 +43,28 @@ def test_broker_config_writes_conf_passwords_acl_secrets_and_tls(env: Path) -> N
     assert "topic write council-a/placesense/v1/home/h-0001-climate/status" in (out / "acl").read_text()
     conf = (out / "mosquitto.conf").read_text()
     assert "allow_anonymous false" in conf and "listener 8883" in conf and str(out / "tls" / "ca.crt") in conf
+    assert "listener 1883 127.0.0.1\nuse_username_as_clientid true" in conf
+    assert secrets["placesense-alerts"]["role"] == "alerts_publisher"
+
+
+@pytest.mark.parametrize("prefix", ["+/", "council/#", "a/+/b/", "/abs/", "two words/"])
+def test_broker_config_refuses_a_prefix_that_would_widen_the_acl(
+    env: Path, prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A wildcard in the prefix becomes a wildcard in every ACL line: '+/' let each device write any prefix's topics.
+    out = env / "broker"
+    assert main(["broker-config", "--out", str(out), "--prefix", prefix]) == 1
+    assert "topic prefix" in capsys.readouterr().err
+    assert not (out / "acl").exists()
+
+
+def test_an_ingest_login_without_an_alerts_account_is_refused(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # On a broker binding client ids to usernames, two clients on one account take each other's session.
+    monkeypatch.setenv("PLACESENSE_MQTT_USERNAME", "placesense-ingest")
+    assert main(["doctor", "--timeout", "0.5"]) == 1
+    assert "PLACESENSE_MQTT_ALERTS_USERNAME" in capsys.readouterr().out
 
 
 def test_privacy_commands(env: Path, influx: InfluxDB, influx_db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,6 +87,7 @@ class MqttUser:
         self.connack: ReasonCode | None = None
         self.connected = threading.Event()
         self.answered = threading.Event()
+        self.dropped = threading.Event()  # the broker ended a connection that was up
         self.messages: list[tuple[str, bytes]] = []
         self.subacks: dict[int, list[ReasonCode]] = {}
         self.pubacks: dict[int, ReasonCode] = {}
@@ -100,6 +101,7 @@ class MqttUser:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.client.on_publish = self._on_publish
+        self.client.on_disconnect = self._on_disconnect
         self.client.connect("127.0.0.1", port, clean_start=clean_start)
         self.client.loop_start()
         eventually(self.answered.is_set, 10, f"CONNACK for {client_id}")
@@ -109,6 +111,10 @@ class MqttUser:
         if not reason.is_failure:
             self.connected.set()
         self.answered.set()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if self.connected.is_set():
+            self.dropped.set()
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
@@ -139,6 +145,8 @@ class MqttUser:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # paho closes its wake-up socket pair only when a connected loop ends, not one stopped mid-reconnect.
+        self.client._reset_sockets()
 
 
 @pytest.fixture

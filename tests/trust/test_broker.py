@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from devices.registry import Registry
-from placesense.broker import BrokerFiles, Listener, hash_password, make_local_ca, write_broker_config
+from placesense.broker import BrokerFiles, BrokerLimits, Listener, hash_password, make_local_ca, write_broker_config
 from placesense.localstack import InfluxDB, Mosquitto, free_port
 from placesense.service import Service
 from placesense.settings import Settings
@@ -304,3 +304,47 @@ def test_a_device_using_ingests_client_id_cannot_take_its_session_or_readings(
         eventually(lambda: influx_count(influx.url, influx_db, "home", stored) == 3, what="the queued reading")
     finally:
         again.stop()
+
+
+def test_the_broker_limits_one_clients_packets_and_what_queues_for_ingest(
+    tmp_path: Path, trust_registry: Registry, influx: InfluxDB, influx_db: str, prefix: str,
+    settings_for: Callable[..., Settings], login: Callable[..., MqttUser],
+) -> None:
+    # Without limits one device drove mosquitto to 1.4 GiB. Small limits here, to see them hold.
+    port = free_port()
+    files = write_broker_config(trust_registry, tmp_path / "conf", prefix=prefix, listen=Listener("127.0.0.1", port),
+                                limits=BrokerLimits(max_packet_bytes=8192, max_queued_bytes=40_000))
+    broker = Mosquitto(tmp_path / "mosquitto", port=port, config_dir=files.directory)
+    broker.start()
+    try:
+        settings = settings_for(broker, influx, influx_db, **service_logins(files))
+        svc = Service.build(settings, registry=trust_registry)
+        svc.start()  # creates ingest's persistent session
+        assert svc.pipeline.consumer.wait_connected(10)
+        svc.stop()
+        device = login(port, "h-0001-kitchen-pir", files.password("h-0001-kitchen-pir"))
+        topic = _topic(prefix, "home", "h-0001-kitchen-pir")
+        sent = 100
+        for seq in range(sent):  # ~1 KB each while ingest is away: 100 KB for a 40 KB queue
+            assert not device.publish(topic, _telemetry(seq, pad="p" * 900)).is_failure
+        svc = Service.build(settings, registry=trust_registry)
+        svc.start()
+        try:
+            assert svc.pipeline.consumer.wait_connected(10)
+            # The broker sends a session's queue before anything newer: once this reading is stored, so is the queue.
+            other = login(port, "h-0001-climate", files.password("h-0001-climate"))
+            climate = orjson.dumps({"ts": int(time.time() * 1000), "metrics": {"temperature_c": 19}, "seq": 1})
+            assert not other.publish(_topic(prefix, "home", "h-0001-climate"), climate).is_failure
+            eventually(lambda: influx_count(influx.url, influx_db, "home", "WHERE device = 'h-0001-climate'") == 1,
+                       what="a reading sent after the queue")
+            queued = influx_count(influx.url, influx_db, "home", "WHERE device = 'h-0001-kitchen-pir'")
+            assert 0 < queued < sent  # what fitted in the queue, not all of it
+            # A packet over the limit ends its sender's connection; everyone else carries on.
+            assert device.client.publish(topic, b"x" * 10_000, qos=1).rc == 0
+            assert device.dropped.wait(10), "the oversized sender was not disconnected"
+            assert not other.publish(_topic(prefix, "home", "h-0001-climate"), climate.replace(b'"seq":1', b'"seq":2')
+                                     ).is_failure
+        finally:
+            svc.stop()
+    finally:
+        broker.stop()

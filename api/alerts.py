@@ -2,8 +2,9 @@
 
 The alert lifecycle belongs to ``rules`` (one store, one history): this module lists through
 ``AlertService.list_alerts``, acts through ``ack``/``resolve`` in the caller's name, streams the changes the
-``AlertFeed`` pushes, and filters everything by the caller's scope. The wall display sees care alerts only as
-"a care alert in h-0001" — the message and evidence describe a person's day and stay with the care team.
+``AlertFeed`` pushes, and filters everything by the caller's scope. The wall display sees an alert about a home
+only as "an alert of this kind in h-0001" — the message, evidence and device describe a person's day and stay
+with the care team.
 This module must not store alerts or decide their state.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Container
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -37,7 +38,7 @@ Severity = Literal["info", "warning", "critical"]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the alert's id")]
 HEARTBEAT_S = 15.0
 STREAM_QUEUE = 1000
-REDACTED_MESSAGE = "Care alert: details are shown to the care team only"
+REDACTED_MESSAGE = "Alert about a home: details are shown to the care team only"
 
 
 class HistoryEntryOut(BaseModel):
@@ -72,9 +73,10 @@ class AlertAction(BaseModel):
     note: str | None = Field(default=None, max_length=2000, description="why, for the alert's history")
 
 
-def alert_view(alert: Alert, caller: Principal) -> AlertOut:
-    """The alert as this caller may see it: care alerts reach the wall display without their details."""
-    redact = caller.role == "display" and alert.audience == "care"
+def alert_view(alert: Alert, caller: Principal, homes: Container[str]) -> AlertOut:
+    """The alert as this caller may see it: alerts about a home (care ones, and operations ones such as a home's
+    device gone silent) reach the wall display without their details. ``homes``: the registry's home ids."""
+    redact = caller.role == "display" and (alert.audience == "care" or alert.subject in homes)
     return AlertOut(
         id=alert.id,
         rule=alert.rule,
@@ -148,7 +150,7 @@ def list_alerts(
 ) -> AlertsOut:
     """Alerts the token may see, most recently changed first."""
     alerts = visible_alerts(ctx, caller, audience=audience, state=state, subject=subject, limit=limit)
-    out = [alert_view(a, caller) for a in alerts]
+    out = [alert_view(a, caller, ctx.service.registry.homes) for a in alerts]
     _audit(ctx, caller, "alerts", out)
     return AlertsOut(alerts=out)
 
@@ -177,7 +179,7 @@ def _act(
         raise _unknown(alert_id) from exc
     except AlertStateError as exc:
         raise Problem(409, f"cannot {verb} alert {alert_id}: {exc}", kind="invalid-transition") from exc
-    view = alert_view(changed, caller)
+    view = alert_view(changed, caller, ctx.service.registry.homes)
     _audit(ctx, caller, f"alert.{verb}", [view], detail=str(view.id))
     return view
 
@@ -266,7 +268,7 @@ async def stream(request: Request, ctx: Ctx, caller: StreamCaller) -> StreamingR
                     continue
                 if not _visible(ctx, caller, change.alert):
                     continue
-                view = alert_view(change.alert, caller)
+                view = alert_view(change.alert, caller, ctx.service.registry.homes)
                 await run_in_threadpool(_audit, ctx, caller, "alerts.stream", [view], str(view.id))
                 data = orjson.dumps(view.model_dump(mode="json")).decode()
                 yield f"id: {view.id}\nevent: alert\ndata: {data}\n\n"

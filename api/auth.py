@@ -9,11 +9,12 @@ itself, with a name (who holds it, shown in the audit log), a role and, for care
         homes: [h-0001, h-0002]
         sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 
-Roles: ``admin`` sees and does everything; ``care`` sees only its homes (their devices, readings, routine and
-care alerts) and may act on those alerts; ``street`` sees flowerbeds, air sites and street/ops alerts and never
-home data; ``display`` is read-only and pseudonymous (a wall screen); ``sensor`` may only push readings
-(Sensor.Community firmware). This module decides *whether* a principal may see something; it must not query
-stores or build responses.
+Roles: ``admin`` sees and does everything; ``care`` sees only its homes (their devices, readings, routine and care
+alerts) and may act on those alerts; ``street`` sees flowerbeds, air sites and street/ops alerts and never home
+data; ``display`` is read-only and pseudonymous (a wall screen: flowerbeds, air, and that an alert is open for a
+home, never a home's devices, readings or the details of its alerts); ``sensor`` may only push readings, and only
+for the chips its entry lists (Sensor.Community firmware). This module decides *whether* a principal may see
+something; it must not query stores or build responses.
 """
 
 from __future__ import annotations
@@ -103,8 +104,9 @@ class Principal:
         if self.role == "admin":
             return True
         if device.domain == "home":
-            # The wall display lists offline devices, but only as "a device in h-0001": see device_view.
-            return self.role == "display" or (self.role == "care" and device.subject in self.homes)
+            # Not the wall display: a home device's kind, last message and battery, polled, retrace the resident's
+            # movements room by room (device ids name the room) and say when the help button was pressed.
+            return self.role == "care" and device.subject in self.homes
         return self.role in ("street", "display")
 
     def may_read_readings(self, device: DeviceSpec) -> bool:

@@ -1,13 +1,13 @@
 """``GET /api/v1/readings``: one device's time series from InfluxDB, bounded and paginated.
 
-The device must be in the registry (its domain names the measurement) and visible to the caller, and only the
-points stored under the device's current subject are returned: a device moved to another home (or bed) keeps
-its id, but what it recorded for the previous resident stays with that home (the ``subject`` tag each point was
-stored under), so neither today's care team nor the audit log ever confuses the two. A request covers at most
-``MAX_RANGE_DAYS``, within the times InfluxDB can store (1677–2262), and returns at most ``limit`` rows (each row one timestamp, with one point per
-metric); ``next_cursor`` continues after the last row. Every identifier and string in the InfluxQL is quoted and
-escaped here, and metric names are checked against ``devices.readings.METRIC_UNITS`` first, so no request text
-reaches InfluxDB unescaped. This module must not write anything except the audit row for home data.
+The device must be in the registry (its domain names the measurement) and visible to the caller, and only the points
+stored under the device's current subject are returned: a device moved to another home (or bed) keeps its id, but
+what it recorded for the previous resident stays with that home (the ``subject`` tag each point was stored under),
+so neither today's care team nor the audit log ever confuses the two. A request covers at most ``MAX_RANGE_DAYS``,
+within the times InfluxDB can store (1677–2262), and returns at most ``limit`` rows (each row one timestamp, with
+one point per metric); ``next_cursor`` continues after the last row. Every identifier and string in the InfluxQL is
+quoted and escaped here, and metric names are checked against ``devices.readings.METRIC_UNITS`` first, so no request
+text reaches InfluxDB unescaped. This module must not write anything except the audit row for home data.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from placesense.errors import PlacesenseError
+from placesense.redact import redact
 from placesense.settings import Settings
 
 
@@ -56,9 +57,9 @@ def diagnose(timeout_s: float = 5.0) -> list[Check]:
     ]
     for name, step in steps:
         try:
-            checks.append(Check(name, True, step()))
-        except Exception as exc:  # every failure becomes a readable line, never a traceback
-            checks.append(Check(name, False, str(exc)))
+            checks.append(Check(name, True, redact(step())))
+        except Exception as exc:  # every failure becomes a readable line, never a traceback (nor a password)
+            checks.append(Check(name, False, redact(str(exc))))
     return checks
 
 
@@ -127,19 +128,20 @@ def _influx(settings: Settings, timeout_s: float) -> str:
     from placesense.service import influx_config
 
     client = InfluxClient(influx_config(settings))
+    influx_url = redact(settings.influx_url)
     try:
         if not client.ping():
             raise PlacesenseError(
-                f"no answer from {settings.influx_url}/ping. Is InfluxDB running? Check PLACESENSE_INFLUX_URL."
+                f"no answer from {influx_url}/ping. Is InfluxDB running? Check PLACESENSE_INFLUX_URL."
             )
         results = client.query("SHOW DATABASES")
         names = {row[0] for series in results[0].get("series", []) for row in series.get("values", [])}
         db = settings.influx_db
         if db not in names:
             if settings.influx_create_db:
-                return f"{settings.influx_url} answers; database {db!r} will be created at start"
+                return f"{influx_url} answers; database {db!r} will be created at start"
             raise PlacesenseError(f"database {db!r} does not exist; create it (or a DBRP mapping on 2.x)")
-        return f"{settings.influx_url} answers; database {db!r} exists"
+        return f"{influx_url} answers; database {db!r} exists"
     finally:
         client.close()
 
@@ -150,14 +152,15 @@ def _database(settings: Settings) -> str:
     from placesense.db import make_engine
 
     engine = make_engine(settings.database_url)
+    shown = engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
-        raise PlacesenseError(f"cannot open {settings.database_url}: {exc}. Check PLACESENSE_DATABASE_URL.") from exc
+        raise PlacesenseError(f"cannot open {shown}: {redact(str(exc))}. Check PLACESENSE_DATABASE_URL.") from exc
     finally:
         engine.dispose()
-    return f"{engine.url.render_as_string(hide_password=True)} opens"
+    return f"{shown} opens"
 
 
 def _spool(settings: Settings) -> str:

@@ -99,7 +99,7 @@ async def push(
     """Accept one Sensor.Community-style upload from a registered DIY air sensor."""
     _push_principal(ctx, authorization)
     chip = x_sensor.strip().lower()
-    if not CHIP_RE.match(chip):
+    if not CHIP_RE.fullmatch(chip):
         raise Problem(422, "X-Sensor must look like esp8266-<chipid> (or esp32-<chipid>)", kind="invalid-parameters")
     settings = ctx.service.settings
     limits = DecodeLimits(

@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 import pickle
 import threading
 from collections import deque
@@ -52,6 +51,7 @@ from anomaly.homeday import (
 from devices.readings import Reading
 from devices.registry import Registry
 from placesense.clock import Clock
+from placesense.files import private_dir, write_private
 from rules.findings import Finding, Severity
 
 STATE_FILE = "routine.pkl"
@@ -299,14 +299,10 @@ class RoutineDetector:
     @_locked
     def save_state(self, directory: Path) -> Path:
         """Write the learned state to ``directory/routine.pkl`` atomically; returns the file."""
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         target = directory / STATE_FILE
-        partial = target.with_suffix(".tmp")
-        with partial.open("wb") as handle:
-            pickle.dump(self.state_dict(), handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(target)
+        # A profile of each resident's day: written 0600, and atomically (a new file replaces the old one).
+        write_private(target, pickle.dumps(self.state_dict(), protocol=pickle.HIGHEST_PROTOCOL))
         return target
 
     @_locked

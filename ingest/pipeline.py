@@ -56,6 +56,18 @@ def subscriptions(prefix: str) -> tuple[str, ...]:
     return tuple(prefix + topic for topic in SUBSCRIPTIONS)
 
 
+def spool_refusals(refused: Sequence[tuple[str, str]], now_ms: int) -> list[DeadLetter]:
+    """Dead letters for spooled lines InfluxDB refused on replay, as ``(line, reason)``. No message waits for
+    them; the line's own tags say whose reading it was, so an export or erasure of that home finds it."""
+    letters = []
+    for line, reason in refused:
+        tags = series_tags(line)
+        letters.append(DeadLetter(topic="(spool replay)", payload=line.encode(), reason=reason,
+                                  kind="refused_by_influxdb", received_ms=now_ms, device_id=tags.get("device"),
+                                  subject=tags.get("subject")))
+    return letters
+
+
 @dataclass
 class _Batch:
     messages: list[Message] = field(default_factory=list)
@@ -345,15 +357,7 @@ class Pipeline:
         return rejected
 
     def _dead_letter_spooled(self, refused: list[tuple[str, str]]) -> None:
-        now = time.time_ns() // 1_000_000
-        letters = []
-        for line, reason in refused:
-            # The line's own tags say whose reading it was: an export or erasure of that home must find it.
-            tags = series_tags(line)
-            letters.append(
-                DeadLetter(topic="(spool replay)", payload=line.encode(), reason=reason, kind="refused_by_influxdb",
-                           received_ms=now, device_id=tags.get("device"), subject=tags.get("subject"))
-            )
+        letters = spool_refusals(refused, time.time_ns() // 1_000_000)
         self.dead_letters.add_many(letters)
         for letter in letters:
             self.metrics.inc("placesense_dead_letters_total", kind=letter.kind)

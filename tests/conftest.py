@@ -110,7 +110,7 @@ def settings_for(
     tmp_path: Path, unique: str, database_url: str
 ) -> Callable[..., Settings]:
     def build(broker: Mosquitto, influx: InfluxDB, db: str, **overrides: Any) -> Settings:
-        return stack_settings(broker, influx, db, tmp_path, unique, database_url=database_url, **overrides)
+        return stack_settings(broker, influx, db, tmp_path, unique, **{"database_url": database_url, **overrides})
 
     return build
 

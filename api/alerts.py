@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.deps import ApiContext, Caller, Ctx, StreamCaller
+from api.deps import ApiContext, Caller, Ctx, StreamCaller, refuse_out_of_scope
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
 from rules.alerts import Alert, AlertChange, AlertNotFoundError, AlertStateError
@@ -160,7 +160,8 @@ def _unknown(alert_id: int) -> Problem:
 
 
 def _act(
-    ctx: ApiContext, caller: Principal, alert_id: int, body: AlertAction | None, verb: Literal["ack", "resolve"]
+    ctx: ApiContext, caller: Principal, alert_id: int, body: AlertAction | None, verb: Literal["ack", "resolve"],
+    request: Request,
 ) -> AlertOut:
     if not caller.may_act_on_alerts():
         raise Problem(403, f"a {caller.role} token is read-only and may not change alerts", kind="forbidden-role")
@@ -170,6 +171,8 @@ def _act(
     except AlertNotFoundError as exc:
         raise _unknown(alert_id) from exc
     if not _visible(ctx, caller, current):
+        if current.subject in ctx.service.registry.homes:
+            refuse_out_of_scope(ctx, caller, request, current.subject)
         raise _unknown(alert_id)  # not yours is answered as "no such alert": ids reveal nothing
     act = service.ack if verb == "ack" else service.resolve
     note = body.note if body else None
@@ -188,15 +191,15 @@ ActionBody = Annotated[AlertAction | None, Body(description="optional note for t
 
 
 @router.post("/api/v1/alerts/{alert_id}/ack", response_model=AlertOut, responses=AUTH_ERRORS)
-def acknowledge(ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
+def acknowledge(request: Request, ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
     """Acknowledge: someone is dealing with it (stops reminders and escalation)."""
-    return _act(ctx, caller, alert_id, body, "ack")
+    return _act(ctx, caller, alert_id, body, "ack", request)
 
 
 @router.post("/api/v1/alerts/{alert_id}/resolve", response_model=AlertOut, responses=AUTH_ERRORS)
-def resolve(ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
+def resolve(request: Request, ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
     """Resolve: the situation is over."""
-    return _act(ctx, caller, alert_id, body, "resolve")
+    return _act(ctx, caller, alert_id, body, "resolve", request)
 
 
 # --- the event stream ---------------------------------------------------------------------------------

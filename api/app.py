@@ -42,7 +42,10 @@ def create_app(service: Service, *, manage_lifecycle: bool = True, tokens: Token
     ``tokens`` overrides the tokens file named by the service's settings (tests use this).
     """
     token_store = tokens if tokens is not None else load_tokens(service.settings.tokens_path)
-    audit = AuditLog(service.extras["engine"])
+    audit = AuditLog(
+        service.extras["engine"],
+        lambda why: service.metrics.inc("placesense_api_refused_total", reason=why),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

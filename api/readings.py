@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Caller, Ctx
+from api.deps import Caller, Ctx, refuse_out_of_scope
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import now_ms, rfc3339, to_ms
 from devices.readings import METRIC_UNITS
@@ -107,6 +107,7 @@ def build_query(
 
 @router.get("/api/v1/readings", response_model=ReadingsPage, responses=AUTH_ERRORS)
 def readings(
+    request: Request,
     ctx: Ctx,
     caller: Caller,
     device: Annotated[str, Query(pattern=DEVICE_ID_RE.pattern, description="device id from the registry")],
@@ -120,6 +121,8 @@ def readings(
     spec = ctx.service.registry.devices.get(device)
     # Same answer for "no such device" and "not yours", so a token cannot probe which devices exist.
     if spec is None or not caller.may_read_readings(spec):
+        if spec is not None and spec.domain == "home":
+            refuse_out_of_scope(ctx, caller, request, spec.subject)
         raise Problem(404, f"no device {device!r} that this token may read", kind="unknown-device")
     metric = metric or None  # "?metric=" from a form means "all metrics", as omitting it does
     if metric is not None and metric not in READABLE_METRICS:

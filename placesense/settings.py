@@ -8,6 +8,8 @@ parts each room needs.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -78,7 +80,9 @@ class Settings(BaseSettings):
     rules_path: Path | None = Field(None, description="rules file; built-in defaults if unset")
     state_dir: Path = Field(Path("var/state"), description="learned detector state")
     webhook_urls: list[str] = Field(default_factory=list, description="URLs that receive alert changes")
-    webhook_secret: SecretStr | None = Field(None, description="HMAC key for the X-Placesense-Signature header")
+    webhook_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks signing secret: whsec_<base64>, or any string used as the key itself"
+    )
     tick_interval_s: float = Field(5.0, gt=0, le=300, description="how often time-based rules are checked (live)")
     api_bind: str = Field("127.0.0.1:8080", description="host:port for the HTTP API")
     tokens_path: Path | None = Field(None, description="API tokens file")
@@ -145,6 +149,23 @@ class Settings(BaseSettings):
         if self.mqtt_alerts_username and self.mqtt_alerts_username == self.mqtt_username:
             raise ValueError("PLACESENSE_MQTT_ALERTS_USERNAME must differ from PLACESENSE_MQTT_USERNAME")
         return self
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secret = value.get_secret_value()
+            if secret.startswith("whsec_"):
+                try:
+                    encoded = secret.removeprefix("whsec_").rstrip("=")
+                    key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+                except binascii.Error as exc:
+                    raise ValueError("a whsec_ secret must be base64 after the prefix") from exc
+            else:
+                key = secret.encode("utf-8")
+            if len(key) < 16:
+                raise ValueError("is too short to sign with: use at least 16 bytes (24 random bytes as whsec_…)")
+        return value
 
     @model_validator(mode="after")
     def _webhooks_signed(self) -> Settings:

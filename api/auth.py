@@ -35,6 +35,7 @@ from placesense.errors import ConfigError
 Role = Literal["admin", "care", "street", "display", "sensor"]
 ROLES: tuple[Role, ...] = ("admin", "care", "street", "display", "sensor")
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the token, lower-case hex")]
+ChipId = Annotated[str, Field(pattern=r"^(esp8266|esp32)-[0-9a-z]{1,32}$", description="as the X-Sensor header")]
 MIN_TOKEN_LENGTH = 16  # a shorter bearer secret can be guessed; refuse it before hashing
 
 
@@ -47,6 +48,7 @@ class TokenEntry(BaseModel):
     role: Role
     sha256: Sha256Hex
     homes: list[Identifier] = Field(default_factory=list)
+    chips: list[ChipId] = Field(default_factory=list, description="sensor tokens: the chips it may push for")
 
     @model_validator(mode="after")
     def _homes_only_for_care(self) -> TokenEntry:
@@ -54,6 +56,11 @@ class TokenEntry(BaseModel):
             raise ValueError("a care token needs the homes it may see (homes: [h-0001, ...])")
         if self.role != "care" and self.homes:
             raise ValueError(f"homes only apply to care tokens, not {self.role}")
+        # A sensor token that fits every chip lets one leaked firmware image write any air sensor's readings.
+        if self.role == "sensor" and not self.chips:
+            raise ValueError("a sensor token needs the chips it may push for (chips: [esp8266-1520847, ...])")
+        if self.role != "sensor" and self.chips:
+            raise ValueError(f"chips only apply to sensor tokens, not {self.role}")
         return self
 
 
@@ -83,6 +90,7 @@ class Principal:
     name: str
     role: Role
     homes: frozenset[str] = field(default_factory=frozenset)
+    chips: frozenset[str] = field(default_factory=frozenset)
 
     # --- what this principal may see ---------------------------------------------------------------
 
@@ -129,6 +137,10 @@ class Principal:
     def may_act_on_alerts(self) -> bool:
         return self.role in ("admin", "care", "street")
 
+    def may_push_for(self, chip: str) -> bool:
+        """Sensor.Community uploads: a sensor token only for its own chips, an admin for any."""
+        return self.role == "admin" or (self.role == "sensor" and chip in self.chips)
+
 
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
@@ -152,7 +164,7 @@ class TokenStore:
         # keeps the final check constant-time anyway.
         if entry is None or not hmac.compare_digest(entry.sha256, digest):
             return None
-        return Principal(entry.name, entry.role, frozenset(entry.homes))
+        return Principal(entry.name, entry.role, frozenset(entry.homes), frozenset(entry.chips))
 
     @classmethod
     def from_data(cls, data: object, source: str = "tokens") -> TokenStore:

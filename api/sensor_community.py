@@ -1,12 +1,12 @@
 """``POST /api/v1/push/sensor-community``: DIY air sensors (Sensor.Community / airrohr firmware) post here.
 
 The firmware's "send to own API" option posts the same JSON it sends to Sensor.Community, with the chip in an
-``X-Sensor: esp8266-<chipid>`` header, and can add HTTP Basic credentials: the password is a placesense token
-with the ``sensor`` (or ``admin``) role; a bearer token works too. The chip must be registered with
-``format: sensor_community``. The body is decoded by ``devices.formats`` and checked by ``devices.decode.finish``
-like any MQTT message, then stored through the service's durable path (InfluxDB or the spool). A body that
-fails is dead-lettered with the reason — exactly as over MQTT — and answered with a problem. This module must
-not interpret metrics itself.
+``X-Sensor: esp8266-<chipid>`` header, and can add HTTP Basic credentials: the password is a placesense token with
+the ``sensor`` role whose entry lists that chip (or an ``admin`` token); a bearer token works too. The chip must be
+registered with ``format: sensor_community``. The body is decoded by ``devices.formats`` and checked by
+``devices.decode.finish`` like any MQTT message, then stored through the service's durable path (InfluxDB or the
+spool). A body that fails is dead-lettered with the reason — exactly as over MQTT — and answered with a problem.
+This module must not interpret metrics itself.
 """
 
 from __future__ import annotations
@@ -84,8 +84,11 @@ def _dead_letter(ctx: ApiContext, chip: str, body: bytes, reason: str, kind: str
     ctx.service.metrics.inc("placesense_dead_letters_total", kind=kind)
 
 
+PUSH_PATH = "/api/v1/push/sensor-community"
+
+
 @router.post(
-    "/api/v1/push/sensor-community",
+    PUSH_PATH,
     response_model=PushAccepted,
     status_code=201,
     responses={**AUTH_ERRORS, 404: {"description": "the chip is not registered"}, 413: {"description": "too big"}},
@@ -97,10 +100,14 @@ async def push(
     authorization: Annotated[str | None, Header(description="Basic (password = token) or Bearer")] = None,
 ) -> PushAccepted:
     """Accept one Sensor.Community-style upload from a registered DIY air sensor."""
-    _push_principal(ctx, authorization)
+    principal = _push_principal(ctx, authorization)
     chip = x_sensor.strip().lower()
     if not CHIP_RE.fullmatch(chip):
         raise Problem(422, "X-Sensor must look like esp8266-<chipid> (or esp32-<chipid>)", kind="invalid-parameters")
+    if not principal.may_push_for(chip):
+        ctx.audit.refused(principal.name, principal.role, "chip", "", f"POST {PUSH_PATH} for {chip}")
+        raise Problem(403, f"this token may not push readings for {chip}; list the chip under the token's chips",
+                      kind="forbidden-chip")
     settings = ctx.service.settings
     limits = DecodeLimits(
         max_payload_bytes=settings.max_payload_bytes,

@@ -2,8 +2,9 @@
 
 The alert lifecycle belongs to ``rules`` (one store, one history): this module lists through
 ``AlertService.list_alerts``, acts through ``ack``/``resolve`` in the caller's name, streams the changes the
-``AlertFeed`` pushes, and filters everything by the caller's scope. The wall display sees care alerts only as
-"a care alert in h-0001" — the message and evidence describe a person's day and stay with the care team.
+``AlertFeed`` pushes, and filters everything by the caller's scope. The wall display sees an alert about a home
+only as "an alert of this kind in h-0001" — the message, evidence and device describe a person's day and stay
+with the care team.
 This module must not store alerts or decide their state.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Container
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -22,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.deps import ApiContext, Caller, Ctx, StreamCaller
+from api.deps import ApiContext, Caller, Ctx, StreamCaller, refuse_out_of_scope
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
 from rules.alerts import Alert, AlertChange, AlertNotFoundError, AlertStateError
@@ -37,7 +38,7 @@ Severity = Literal["info", "warning", "critical"]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the alert's id")]
 HEARTBEAT_S = 15.0
 STREAM_QUEUE = 1000
-REDACTED_MESSAGE = "Care alert: details are shown to the care team only"
+REDACTED_MESSAGE = "Alert about a home: details are shown to the care team only"
 
 
 class HistoryEntryOut(BaseModel):
@@ -72,9 +73,10 @@ class AlertAction(BaseModel):
     note: str | None = Field(default=None, max_length=2000, description="why, for the alert's history")
 
 
-def alert_view(alert: Alert, caller: Principal) -> AlertOut:
-    """The alert as this caller may see it: care alerts reach the wall display without their details."""
-    redact = caller.role == "display" and alert.audience == "care"
+def alert_view(alert: Alert, caller: Principal, homes: Container[str]) -> AlertOut:
+    """The alert as this caller may see it: alerts about a home (care ones, and operations ones such as a home's
+    device gone silent) reach the wall display without their details. ``homes``: the registry's home ids."""
+    redact = caller.role == "display" and (alert.audience == "care" or alert.subject in homes)
     return AlertOut(
         id=alert.id,
         rule=alert.rule,
@@ -148,7 +150,7 @@ def list_alerts(
 ) -> AlertsOut:
     """Alerts the token may see, most recently changed first."""
     alerts = visible_alerts(ctx, caller, audience=audience, state=state, subject=subject, limit=limit)
-    out = [alert_view(a, caller) for a in alerts]
+    out = [alert_view(a, caller, ctx.service.registry.homes) for a in alerts]
     _audit(ctx, caller, "alerts", out)
     return AlertsOut(alerts=out)
 
@@ -158,7 +160,8 @@ def _unknown(alert_id: int) -> Problem:
 
 
 def _act(
-    ctx: ApiContext, caller: Principal, alert_id: int, body: AlertAction | None, verb: Literal["ack", "resolve"]
+    ctx: ApiContext, caller: Principal, alert_id: int, body: AlertAction | None, verb: Literal["ack", "resolve"],
+    request: Request,
 ) -> AlertOut:
     if not caller.may_act_on_alerts():
         raise Problem(403, f"a {caller.role} token is read-only and may not change alerts", kind="forbidden-role")
@@ -168,6 +171,8 @@ def _act(
     except AlertNotFoundError as exc:
         raise _unknown(alert_id) from exc
     if not _visible(ctx, caller, current):
+        if current.subject in ctx.service.registry.homes:
+            refuse_out_of_scope(ctx, caller, request, current.subject)
         raise _unknown(alert_id)  # not yours is answered as "no such alert": ids reveal nothing
     act = service.ack if verb == "ack" else service.resolve
     note = body.note if body else None
@@ -177,7 +182,7 @@ def _act(
         raise _unknown(alert_id) from exc
     except AlertStateError as exc:
         raise Problem(409, f"cannot {verb} alert {alert_id}: {exc}", kind="invalid-transition") from exc
-    view = alert_view(changed, caller)
+    view = alert_view(changed, caller, ctx.service.registry.homes)
     _audit(ctx, caller, f"alert.{verb}", [view], detail=str(view.id))
     return view
 
@@ -186,15 +191,15 @@ ActionBody = Annotated[AlertAction | None, Body(description="optional note for t
 
 
 @router.post("/api/v1/alerts/{alert_id}/ack", response_model=AlertOut, responses=AUTH_ERRORS)
-def acknowledge(ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
+def acknowledge(request: Request, ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
     """Acknowledge: someone is dealing with it (stops reminders and escalation)."""
-    return _act(ctx, caller, alert_id, body, "ack")
+    return _act(ctx, caller, alert_id, body, "ack", request)
 
 
 @router.post("/api/v1/alerts/{alert_id}/resolve", response_model=AlertOut, responses=AUTH_ERRORS)
-def resolve(ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
+def resolve(request: Request, ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
     """Resolve: the situation is over."""
-    return _act(ctx, caller, alert_id, body, "resolve")
+    return _act(ctx, caller, alert_id, body, "resolve", request)
 
 
 # --- the event stream ---------------------------------------------------------------------------------
@@ -266,7 +271,7 @@ async def stream(request: Request, ctx: Ctx, caller: StreamCaller) -> StreamingR
                     continue
                 if not _visible(ctx, caller, change.alert):
                     continue
-                view = alert_view(change.alert, caller)
+                view = alert_view(change.alert, caller, ctx.service.registry.homes)
                 await run_in_threadpool(_audit, ctx, caller, "alerts.stream", [view], str(view.id))
                 data = orjson.dumps(view.model_dump(mode="json")).decode()
                 yield f"id: {view.id}\nevent: alert\ndata: {data}\n\n"

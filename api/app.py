@@ -26,6 +26,7 @@ from api import (
 from api.audit import AuditLog
 from api.auth import TokenStore, load_tokens
 from api.deps import ApiContext
+from api.headers import SecurityHeaders
 from api.problems import install_problem_handlers
 from placesense import __version__
 from placesense.service import Service
@@ -42,7 +43,10 @@ def create_app(service: Service, *, manage_lifecycle: bool = True, tokens: Token
     ``tokens`` overrides the tokens file named by the service's settings (tests use this).
     """
     token_store = tokens if tokens is not None else load_tokens(service.settings.tokens_path)
-    audit = AuditLog(service.extras["engine"])
+    audit = AuditLog(
+        service.extras["engine"],
+        lambda why: service.metrics.inc("placesense_api_refused_total", reason=why),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,7 +58,10 @@ def create_app(service: Service, *, manage_lifecycle: bool = True, tokens: Token
             if manage_lifecycle:
                 service.stop()
 
-    app = FastAPI(title="placesense", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served by api.views from local files (no CDN); FastAPI's own pages load scripts from a CDN.
+    app = FastAPI(title="placesense", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+    app.add_middleware(SecurityHeaders)
     app.state.service = service
     app.state.api = ApiContext(service=service, tokens=token_store, audit=audit)
     install_problem_handlers(app)

@@ -1,16 +1,22 @@
 """The audit log of who read or acted on which home's data through the API. Append-only.
 
 Each row: when, the token's name and role, the action (``readings``, ``routine``, ``alerts``, ``devices``,
-``alert.ack``, ``alert.resolve``), the pseudonymous home id and a short detail (device, alert id). Rows are only
-ever inserted: this module offers no update or delete, and on SQLite triggers refuse both, so even a bug
-elsewhere in the process cannot rewrite history. The table lives on its own ``MetaData`` in the shared engine.
-This module must not decide who may read what (``api.auth`` does) nor build responses.
+``alert.ack``, ``alert.resolve``), the pseudonymous home id and a short detail (device, alert id). Refused
+attempts are rows too (``refused.<why>``: a missing or unknown token, a role the route does not admit, a home
+outside the token's scope), at most ``REFUSALS_PER_MINUTE`` a minute per caller and reason so that a flood of
+bad requests cannot fill the disk; the rest are counted (``placesense_api_refused_total``). Rows are only
+ever inserted: this module offers no update or delete, and database triggers refuse both (and, on PostgreSQL,
+TRUNCATE), so even a bug elsewhere in the process cannot rewrite history. The table lives on its own
+``MetaData`` in the shared engine. This module must not decide who may read what (``api.auth`` does) nor build
+responses.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import Principal
 from placesense.errors import RetryableStorageError
+
+log = logging.getLogger("placesense.api.audit")
+
+REFUSALS_PER_MINUTE = 60
 
 metadata = MetaData()
 
@@ -43,6 +53,21 @@ for _verb in ("UPDATE", "DELETE"):
             "BEGIN SELECT RAISE(ABORT, 'the API audit log is append-only'); END"
         ).execute_if(dialect="sqlite"),
     )
+# PostgreSQL: one function refuses every change, for rows (UPDATE, DELETE) and for the whole table (TRUNCATE).
+_POSTGRESQL_APPEND_ONLY = (
+    "CREATE OR REPLACE FUNCTION api_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'the API audit log is append-only'; END $$",
+    "CREATE OR REPLACE TRIGGER api_audit_no_change BEFORE UPDATE OR DELETE ON api_audit "
+    "FOR EACH ROW EXECUTE FUNCTION api_audit_append_only()",
+    "CREATE OR REPLACE TRIGGER api_audit_no_truncate BEFORE TRUNCATE ON api_audit "
+    "FOR EACH STATEMENT EXECUTE FUNCTION api_audit_append_only()",
+)
+for _statement in _POSTGRESQL_APPEND_ONLY:
+    event.listen(
+        api_audit,
+        "after_create",
+        DDL(_statement).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +82,40 @@ class AuditEntry:
 
 
 class AuditLog:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, count_refusal: Callable[[str], None] | None = None) -> None:
         self.engine = engine
+        self._count_refusal = count_refusal
+        self._refusals: dict[tuple[str, str], tuple[int, int]] = {}  # (caller, why) -> (minute, rows written)
+        self._refusals_lock = threading.Lock()
         try:
             metadata.create_all(engine)
         except SQLAlchemyError as exc:
             raise RetryableStorageError(f"cannot prepare the API audit table: {exc}") from exc
+
+    def refused(self, token_name: str, role: str, why: str, home: str = "", detail: str = "") -> None:
+        """Record a refused attempt (``why``: unauthenticated, role, scope); ``home`` the home it was about, if
+        any. Never raises: the refusal stands whether or not it could be written down."""
+        if self._count_refusal is not None:
+            self._count_refusal(why)
+        minute = time.time_ns() // 60_000_000_000
+        with self._refusals_lock:
+            if len(self._refusals) > 10_000:
+                self._refusals = {k: v for k, v in self._refusals.items() if v[0] == minute}
+            seen_minute, written = self._refusals.get((token_name, why), (minute, 0))
+            if seen_minute != minute:
+                written = 0
+            if written >= REFUSALS_PER_MINUTE:
+                return  # counted in the metric only, until the next minute
+            self._refusals[(token_name, why)] = (minute, written + 1)
+        if written + 1 == REFUSALS_PER_MINUTE:
+            detail = f"{detail} (further such refusals this minute are only counted)"
+        row = {"at_ms": time.time_ns() // 1_000_000, "token_name": token_name[:80], "role": role[:16],
+               "action": f"refused.{why}"[:32], "home_id": home[:64], "detail": detail[:200]}
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(api_audit), [row])
+        except SQLAlchemyError as exc:
+            log.warning("could not write a refused attempt to the audit log: %s", exc)
 
     def record(self, principal: Principal, action: str, homes: Iterable[str], detail: str = "") -> None:
         """Append one row per home; nothing to do when no home's data was involved."""

@@ -9,11 +9,12 @@ itself, with a name (who holds it, shown in the audit log), a role and, for care
         homes: [h-0001, h-0002]
         sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 
-Roles: ``admin`` sees and does everything; ``care`` sees only its homes (their devices, readings, routine and
-care alerts) and may act on those alerts; ``street`` sees flowerbeds, air sites and street/ops alerts and never
-home data; ``display`` is read-only and pseudonymous (a wall screen); ``sensor`` may only push readings
-(Sensor.Community firmware). This module decides *whether* a principal may see something; it must not query
-stores or build responses.
+Roles: ``admin`` sees and does everything; ``care`` sees only its homes (their devices, readings, routine and care
+alerts) and may act on those alerts; ``street`` sees flowerbeds, air sites and street/ops alerts and never home
+data; ``display`` is read-only and pseudonymous (a wall screen: flowerbeds, air, and that an alert is open for a
+home, never a home's devices, readings or the details of its alerts); ``sensor`` may only push readings, and only
+for the chips its entry lists (Sensor.Community firmware). This module decides *whether* a principal may see
+something; it must not query stores or build responses.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from placesense.errors import ConfigError
 Role = Literal["admin", "care", "street", "display", "sensor"]
 ROLES: tuple[Role, ...] = ("admin", "care", "street", "display", "sensor")
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the token, lower-case hex")]
+ChipId = Annotated[str, Field(pattern=r"^(esp8266|esp32)-[0-9a-z]{1,32}$", description="as the X-Sensor header")]
 MIN_TOKEN_LENGTH = 16  # a shorter bearer secret can be guessed; refuse it before hashing
 
 
@@ -46,6 +48,7 @@ class TokenEntry(BaseModel):
     role: Role
     sha256: Sha256Hex
     homes: list[Identifier] = Field(default_factory=list)
+    chips: list[ChipId] = Field(default_factory=list, description="sensor tokens: the chips it may push for")
 
     @model_validator(mode="after")
     def _homes_only_for_care(self) -> TokenEntry:
@@ -53,6 +56,11 @@ class TokenEntry(BaseModel):
             raise ValueError("a care token needs the homes it may see (homes: [h-0001, ...])")
         if self.role != "care" and self.homes:
             raise ValueError(f"homes only apply to care tokens, not {self.role}")
+        # A sensor token that fits every chip lets one leaked firmware image write any air sensor's readings.
+        if self.role == "sensor" and not self.chips:
+            raise ValueError("a sensor token needs the chips it may push for (chips: [esp8266-1520847, ...])")
+        if self.role != "sensor" and self.chips:
+            raise ValueError(f"chips only apply to sensor tokens, not {self.role}")
         return self
 
 
@@ -82,6 +90,7 @@ class Principal:
     name: str
     role: Role
     homes: frozenset[str] = field(default_factory=frozenset)
+    chips: frozenset[str] = field(default_factory=frozenset)
 
     # --- what this principal may see ---------------------------------------------------------------
 
@@ -103,8 +112,9 @@ class Principal:
         if self.role == "admin":
             return True
         if device.domain == "home":
-            # The wall display lists offline devices, but only as "a device in h-0001": see device_view.
-            return self.role == "display" or (self.role == "care" and device.subject in self.homes)
+            # Not the wall display: a home device's kind, last message and battery, polled, retrace the resident's
+            # movements room by room (device ids name the room) and say when the help button was pressed.
+            return self.role == "care" and device.subject in self.homes
         return self.role in ("street", "display")
 
     def may_read_readings(self, device: DeviceSpec) -> bool:
@@ -126,6 +136,10 @@ class Principal:
 
     def may_act_on_alerts(self) -> bool:
         return self.role in ("admin", "care", "street")
+
+    def may_push_for(self, chip: str) -> bool:
+        """Sensor.Community uploads: a sensor token only for its own chips, an admin for any."""
+        return self.role == "admin" or (self.role == "sensor" and chip in self.chips)
 
 
 def hash_token(secret: str) -> str:
@@ -150,7 +164,7 @@ class TokenStore:
         # keeps the final check constant-time anyway.
         if entry is None or not hmac.compare_digest(entry.sha256, digest):
             return None
-        return Principal(entry.name, entry.role, frozenset(entry.homes))
+        return Principal(entry.name, entry.role, frozenset(entry.homes), frozenset(entry.chips))
 
     @classmethod
     def from_data(cls, data: object, source: str = "tokens") -> TokenStore:

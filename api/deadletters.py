@@ -1,8 +1,10 @@
 """``GET /api/v1/dead-letters`` (admin): refused messages with topic, reason and the raw payload.
 
 Payloads are bytes from a device; they are shown as text when they are valid UTF-8 and as base64 otherwise
-(``payload_encoding`` says which), so a binary LoRaWAN frame survives the trip intact. Offset pagination with a
-total is enough here: the list is newest first and an admin reads the top of it. This module only reads.
+(``payload_encoding`` says which), so a binary LoRaWAN frame survives the trip intact. A source that keeps
+sending the same kind of bad message has a few whole samples listed, with ``repeats`` counting the rest. Offset
+pagination with a total is enough here: the list is newest first and an admin reads the top of it. This module
+only reads.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ class DeadLetterOut(BaseModel):
     payload_encoding: Literal["utf-8", "base64"]
     payload_size: int = Field(description="bytes received (the stored payload is capped at 64 KiB)")
     payload_truncated: bool
+    subject: str | None = Field(default=None, description="the home, bed or site of the device, when known")
+    repeats: int = Field(
+        default=0, description="further letters of the same source and kind counted onto this one, not stored"
+    )
+    last_received: str | None = Field(default=None, description="when the last of those repeats arrived")
 
 
 class DeadLettersPage(BaseModel):
@@ -74,6 +81,9 @@ def dead_letters(
                 payload_encoding=encoding,
                 payload_size=row["payload_size"],
                 payload_truncated=row["payload_size"] > len(payload),
+                subject=row["subject"],
+                repeats=row["repeats"] or 0,
+                last_received=rfc3339(row["last_received_ms"]),
             )
         )
     return DeadLettersPage(total=store.count(kind), offset=offset, limit=limit, dead_letters=out)

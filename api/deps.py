@@ -43,8 +43,19 @@ _bearer = HTTPBearer(
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="placesense"'}
 
 
-def identify(ctx: ApiContext, secret: str | None) -> Principal:
-    """The principal behind ``secret``, or a 401 problem saying what is missing or wrong."""
+def identify(ctx: ApiContext, secret: str | None, request: Request | None = None) -> Principal:
+    """The principal behind ``secret``, or a 401 problem saying what is missing or wrong (audited when the
+    request is given)."""
+    try:
+        return _identify(ctx, secret)
+    except Problem:
+        if request is not None:
+            who = "(no token)" if not secret else "(unknown token)"
+            ctx.audit.refused(who, "none", "unauthenticated", _home_of(request), _what(request))
+        raise
+
+
+def _identify(ctx: ApiContext, secret: str | None) -> Principal:
     if not secret:
         detail = "send an API token as 'Authorization: Bearer <token>'"
         if not len(ctx.tokens):
@@ -61,16 +72,33 @@ def identify(ctx: ApiContext, secret: str | None) -> Principal:
     return principal
 
 
+def _what(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
+
+
+def _home_of(request: Request) -> str:
+    """The home a request names, if any (``/api/v1/homes/{home}/…``, ``?subject=``), for a refusal's row."""
+    home = request.path_params.get("home") or request.query_params.get("subject") or ""
+    return str(home)[:64]
+
+
+def refuse_out_of_scope(ctx: ApiContext, caller: Principal, request: Request, home: str) -> None:
+    """Audit a request for a home's data outside the caller's scope (it is answered 404, as if absent)."""
+    ctx.audit.refused(caller.name, caller.role, "scope", home, _what(request))
+
+
 def get_principal(
-    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    principal = identify(ctx, credentials.credentials if credentials else None)
+    principal = identify(ctx, credentials.credentials if credentials else None, request)
     if principal.role == "sensor":
+        ctx.audit.refused(principal.name, principal.role, "role", _home_of(request), _what(request))
         raise Problem(403, "a sensor token may only push readings", kind="forbidden-role")
     return principal
 
 
 def get_stream_principal(
+    request: Request,
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     access_token: Annotated[
@@ -81,8 +109,9 @@ def get_stream_principal(
         ),
     ] = None,
 ) -> Principal:
-    principal = identify(ctx, credentials.credentials if credentials else access_token)
+    principal = identify(ctx, credentials.credentials if credentials else access_token, request)
     if principal.role == "sensor":
+        ctx.audit.refused(principal.name, principal.role, "role", "", _what(request))
         raise Problem(403, "a sensor token may only push readings", kind="forbidden-role")
     return principal
 
@@ -90,8 +119,9 @@ def get_stream_principal(
 def require(*roles: Role) -> Callable[..., Principal]:
     """A dependency that admits only ``roles`` and says which roles could call the route."""
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    def check(request: Request, ctx: Ctx, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in roles:
+            ctx.audit.refused(principal.name, principal.role, "role", _home_of(request), _what(request))
             raise Problem(
                 403,
                 f"a {principal.role} token may not use this; it needs one of: {', '.join(roles)}",

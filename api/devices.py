@@ -1,7 +1,7 @@
 """``GET /api/v1/devices`` and ``/api/v1/devices/discovered``: the registry joined with what ingest last saw.
 
 Each device the caller may see, with its subject, kind, place, last message, battery and online state. Names of
-residents stay with admins and care teams; the wall display sees a home device only as "a device in h-0001".
+residents stay with admins and care teams; the wall display sees no home devices at all (``api.auth``).
 This module must not change the registry or device state.
 """
 
@@ -93,8 +93,6 @@ def list_devices(
         if online is not None and (state is None or state.online is not online):
             continue
         lat, lon = _place(registry, spec)
-        # The display sees that a home device exists and whether it is online, not what it is or where.
-        pseudonymous = spec.domain == "home" and caller.role == "display"
         out.append(
             DeviceOut(
                 id=spec.id,
@@ -102,7 +100,7 @@ def list_devices(
                 subject=spec.subject,
                 subject_name=_subject_name(registry, spec, caller),
                 kind=spec.kind,
-                room=None if pseudonymous else spec.room,
+                room=spec.room,
                 format=spec.format,
                 model=spec.model,
                 lat=lat,
@@ -114,7 +112,7 @@ def list_devices(
             )
         )
     homes = {d.subject for d in out if d.domain == "home"}
-    if homes and caller.role == "care":
+    if homes:  # care teams and admins: the list carries residents' names and when their devices last spoke
         ctx.audit.record(caller, "devices", homes)
     return DevicesOut(devices=out)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.deps import ApiContext, Ctx, require
+from api.deps import ApiContext, Ctx, refuse_out_of_scope, require
 from api.problems import AUTH_ERRORS, Problem
 from api.readings import quote_ident, quote_string
 from api.timefmt import rfc3339
@@ -62,8 +62,10 @@ class ActivityOut(BaseModel):
     hours: list[ActivityHour]
 
 
-def _home_for(ctx: ApiContext, caller: Principal, home: str) -> None:
+def _home_for(ctx: ApiContext, caller: Principal, home: str, request: Request) -> None:
     if home not in ctx.service.registry.homes or not caller.may_see_home(home):
+        if home in ctx.service.registry.homes:
+            refuse_out_of_scope(ctx, caller, request, home)
         raise Problem(404, f"no home {home!r} that this token may see", kind="unknown-home")
 
 
@@ -85,22 +87,23 @@ def list_homes(ctx: Ctx, caller: CareSide) -> HomesOut:
 
 
 @router.get("/api/v1/homes/{home}/routine", response_model=RoutineOut, responses=AUTH_ERRORS)
-def routine(ctx: Ctx, caller: CareSide, home: HomeId) -> RoutineOut:
+def routine(request: Request, ctx: Ctx, caller: CareSide, home: HomeId) -> RoutineOut:
     """Today in this home against the resident's learned normal."""
-    _home_for(ctx, caller, home)
+    _home_for(ctx, caller, home, request)
     ctx.audit.record(caller, "routine", [home])
     return RoutineOut(home=home, routine=ctx.service.routine.routine_today(home))
 
 
 @router.get("/api/v1/homes/{home}/activity", response_model=ActivityOut, responses=AUTH_ERRORS)
 def activity(
+    request: Request,
     ctx: Ctx,
     caller: CareSide,
     home: HomeId,
     hours: Annotated[int, Query(ge=1, le=168, description="how many hours back from now")] = 24,
 ) -> ActivityOut:
     """Events per room and hour: the 24-hour timeline of a day at home."""
-    _home_for(ctx, caller, home)
+    _home_for(ctx, caller, home, request)
     ctx.audit.record(caller, "activity", [home])
     end_ms = ctx.service.clock.now_ms()
     end_ms = (end_ms // HOUR_MS + 1) * HOUR_MS  # include the current hour

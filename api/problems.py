@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from placesense.errors import EvaluationUnavailable, StorageError
+from placesense.redact import redact
 
 log = logging.getLogger("placesense.api")
 
@@ -53,6 +54,7 @@ class Problem(Exception):
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
+        detail = redact(detail)  # whatever a route quotes, a URL's password never leaves in an answer
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -135,10 +137,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StorageError)
     async def _storage(_request: Request, exc: StorageError) -> JSONResponse:
-        # A store that is down is the server's state, not the client's mistake: 503 and a retry hint.
+        # A store that is down is the server's state, not the client's mistake: 503 and a retry hint. Whoever
+        # asked (a wall display too) learns which store, never a URL's password.
         log.warning("storage error answering a request: %s", exc)
         return problem_response(
-            Problem(503, f"a store placesense reads is unavailable: {exc}", kind="storage-unavailable",
+            Problem(503, f"a store placesense reads is unavailable: {redact(str(exc))}", kind="storage-unavailable",
                     headers={"Retry-After": "10"})
         )
 
@@ -147,7 +150,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         # The rules and detectors run in their own process; after a crash it is started again within seconds.
         log.warning("rule state unavailable answering a request: %s", exc)
         return problem_response(
-            Problem(503, f"the rules and detectors are not answering ({exc}); try again in a few seconds",
+            Problem(503, f"the rules and detectors are not answering ({redact(str(exc))}); try again in a few seconds",
                     kind="evaluation-unavailable", headers={"Retry-After": "5"})
         )
 

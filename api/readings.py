@@ -1,10 +1,13 @@
 """``GET /api/v1/readings``: one device's time series from InfluxDB, bounded and paginated.
 
-The device must be in the registry (its domain names the measurement) and visible to the caller. A request
-covers at most ``MAX_RANGE_DAYS`` and returns at most ``limit`` rows (each row one timestamp, with one point per
-metric); ``next_cursor`` continues after the last row. Every identifier and string in the InfluxQL is quoted and
-escaped here, and metric names are checked against ``devices.readings.METRIC_UNITS`` first, so no request text
-reaches InfluxDB unescaped. This module must not write anything except the audit row for home data.
+The device must be in the registry (its domain names the measurement) and visible to the caller, and only the points
+stored under the device's current subject are returned: a device moved to another home (or bed) keeps its id, but
+what it recorded for the previous resident stays with that home (the ``subject`` tag each point was stored under),
+so neither today's care team nor the audit log ever confuses the two. A request covers at most ``MAX_RANGE_DAYS``,
+within the times InfluxDB can store (1677–2262), and returns at most ``limit`` rows (each row one timestamp, with
+one point per metric); ``next_cursor`` continues after the last row. Every identifier and string in the InfluxQL is
+quoted and escaped here, and metric names are checked against ``devices.readings.METRIC_UNITS`` first, so no request
+text reaches InfluxDB unescaped. This module must not write anything except the audit row for home data.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Caller, Ctx
+from api.deps import Caller, Ctx, refuse_out_of_scope
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import now_ms, rfc3339, to_ms
 from devices.readings import METRIC_UNITS
@@ -64,7 +67,7 @@ def _decode_cursor(cursor: str) -> int:
     try:
         data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         after = data["after"]
-        if isinstance(after, bool) or not isinstance(after, int):
+        if isinstance(after, bool) or not isinstance(after, int) or not EARLIEST_MS <= after < LATEST_MS:
             raise ValueError
         return after
     except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
@@ -78,20 +81,33 @@ def _time_bound(value: datetime | None, name: str) -> int | None:
     if value.tzinfo is None:
         raise Problem(422, f"{name} needs a time zone: end it with Z or an offset like +01:00",
                       kind="invalid-parameters")
-    return to_ms(value)
+    stamp = to_ms(value)
+    if not EARLIEST_MS <= stamp <= LATEST_MS:
+        raise Problem(400, f"{name} is outside the times readings can have (1677-09-21 to 2262-04-11)",
+                      kind="time-out-of-range")
+    return stamp
 
 
-def build_query(measurement: str, device_id: str, metric: str | None, start_ms: int, end_ms: int, rows: int) -> str:
+# InfluxDB stores nanoseconds since 1970 in a signed 64-bit integer: 1677-09-21 to 2262-04-11.
+EARLIEST_MS = -(2**63) // 1_000_000 + 1
+LATEST_MS = (2**63 - 1) // 1_000_000
+
+
+def build_query(
+    measurement: str, device_id: str, subject: str, metric: str | None, start_ms: int, end_ms: int, rows: int
+) -> str:
     fields = quote_ident(metric) if metric else "*"
     return (
         f"SELECT {fields} FROM {quote_ident(measurement)} "
         f"WHERE {quote_ident('device')} = {quote_string(device_id)} "
+        f"AND {quote_ident('subject')} = {quote_string(subject)} "
         f"AND time >= {start_ms}ms AND time < {end_ms}ms ORDER BY time ASC LIMIT {rows}"
     )
 
 
 @router.get("/api/v1/readings", response_model=ReadingsPage, responses=AUTH_ERRORS)
 def readings(
+    request: Request,
     ctx: Ctx,
     caller: Caller,
     device: Annotated[str, Query(pattern=DEVICE_ID_RE.pattern, description="device id from the registry")],
@@ -105,6 +121,8 @@ def readings(
     spec = ctx.service.registry.devices.get(device)
     # Same answer for "no such device" and "not yours", so a token cannot probe which devices exist.
     if spec is None or not caller.may_read_readings(spec):
+        if spec is not None and spec.domain == "home":
+            refuse_out_of_scope(ctx, caller, request, spec.subject)
         raise Problem(404, f"no device {device!r} that this token may read", kind="unknown-device")
     metric = metric or None  # "?metric=" from a form means "all metrics", as omitting it does
     if metric is not None and metric not in READABLE_METRICS:
@@ -125,7 +143,7 @@ def readings(
 
     if spec.domain == "home":
         ctx.audit.record(caller, "readings", [spec.subject], detail=device)
-    query = build_query(spec.domain, spec.id, metric, start_ms, end_ms, limit + 1)
+    query = build_query(spec.domain, spec.id, spec.subject, metric, start_ms, end_ms, limit + 1)
     try:
         series = ctx.service.influx.series(query)
     except PermanentStorageError as exc:

@@ -1,15 +1,15 @@
 """``POST /api/v1/push/sensor-community``: DIY air sensors (Sensor.Community / airrohr firmware) post here.
 
-Both forms the airrohr firmware sends are accepted: its "send to own API" upload (every sensor in one body, the
-chip also in ``esp8266id``) and the upload it sends to Sensor.Community itself (one per sensor, the chip only in
-the ``X-Sensor: esp8266-<chipid>`` header and the sensor in ``X-PIN``), so a relay or a firmware pointed here
-in place of Sensor.Community works too. HTTP Basic credentials are the firmware's: the password is a placesense
-token with the ``sensor`` (or ``admin``) role; a bearer token works too. The chip must be registered with
-``format: sensor_community``. The body is decoded by ``devices.formats`` and checked by ``devices.decode.finish``
-like any MQTT message, then stored through the service's durable path (InfluxDB or the spool). A body that
-fails is dead-lettered with the reason — exactly as over MQTT — and answered with a problem; a value refused
-from a body whose other values were stored is dead-lettered alone and named in the answer. This module must not
-interpret metrics itself: it hands the headers to the decoder.
+Both forms the airrohr firmware sends are accepted: its "send to own API" upload (every sensor in one body, the chip
+also in ``esp8266id``) and the upload it sends to Sensor.Community itself (one per sensor, the chip only in the
+``X-Sensor: esp8266-<chipid>`` header and the sensor in ``X-PIN``), so a relay or a firmware pointed here in place
+of Sensor.Community works too. HTTP Basic credentials are the firmware's: the password is a placesense token with
+the ``sensor`` role whose entry lists that chip (or an ``admin`` token); a bearer token works too. The chip must be
+registered with ``format: sensor_community``. The body is decoded by ``devices.formats`` and checked by
+``devices.decode.finish`` like any MQTT message, then stored through the service's durable path (InfluxDB or the
+spool). A body that fails is dead-lettered with the reason — exactly as over MQTT — and answered with a problem; a
+value refused from a body whose other values were stored is dead-lettered alone and named in the answer. This module
+must not interpret metrics itself: it hands the headers to the decoder.
 """
 
 from __future__ import annotations
@@ -72,23 +72,27 @@ def _device_for(ctx: ApiContext, chip: str) -> DeviceSpec | None:
     return spec
 
 
-def _dead_letter(ctx: ApiContext, chip: str, body: bytes, reason: str, kind: str, device_id: str | None) -> None:
+def _dead_letter(ctx: ApiContext, chip: str, body: bytes, reason: str, kind: str, spec: DeviceSpec | None) -> None:
     letter = DeadLetter(
         topic=PUSH_TOPIC + chip,
         payload=body,
         reason=reason,
         kind=kind,
         received_ms=time.time_ns() // 1_000_000,
-        device_id=device_id,
+        device_id=spec.id if spec else None,
         source_format="sensor_community",
         source_id=chip,
+        subject=spec.subject if spec else None,
     )
     ctx.service.dead_letters.add_many([letter])
     ctx.service.metrics.inc("placesense_dead_letters_total", kind=kind)
 
 
+PUSH_PATH = "/api/v1/push/sensor-community"
+
+
 @router.post(
-    "/api/v1/push/sensor-community",
+    PUSH_PATH,
     response_model=PushAccepted,
     status_code=201,
     responses={**AUTH_ERRORS, 404: {"description": "the chip is not registered"}, 413: {"description": "too big"}},
@@ -104,10 +108,14 @@ async def push(
     ] = None,
 ) -> PushAccepted:
     """Accept one Sensor.Community-style upload from a registered DIY air sensor."""
-    _push_principal(ctx, authorization)
+    principal = _push_principal(ctx, authorization)
     chip = x_sensor.strip().lower()
-    if not CHIP_RE.match(chip):
+    if not CHIP_RE.fullmatch(chip):
         raise Problem(422, "X-Sensor must look like esp8266-<chipid> (or esp32-<chipid>)", kind="invalid-parameters")
+    if not principal.may_push_for(chip):
+        ctx.audit.refused(principal.name, principal.role, "chip", "", f"POST {PUSH_PATH} for {chip}")
+        raise Problem(403, f"this token may not push readings for {chip}; list the chip under the token's chips",
+                      kind="forbidden-chip")
     settings = ctx.service.settings
     limits = DecodeLimits(
         max_payload_bytes=settings.max_payload_bytes,
@@ -136,15 +144,15 @@ def _accept(ctx: ApiContext, chip: str, body: bytes, limits: DecodeLimits, pin: 
         decoded = FORMAT_DECODERS["sensor_community"](info, parse_json_object(body), spec)
         reading = finish(decoded, info, spec, received_ms, limits)
     except DecodeError as exc:
-        _dead_letter(ctx, chip, body, exc.reason, exc.kind, spec.id)
+        _dead_letter(ctx, chip, body, exc.reason, exc.kind, spec)
         raise Problem(422, exc.reason, kind=f"invalid-reading-{exc.kind.replace('_', '-')}") from exc
     stored = ctx.service.ingest_readings([reading])
     if not stored:
         reason = "InfluxDB refused the reading"
-        _dead_letter(ctx, chip, body, reason, "refused_by_influxdb", spec.id)
+        _dead_letter(ctx, chip, body, reason, "refused_by_influxdb", spec)
         raise Problem(422, reason, kind="refused-by-storage")
     for refused in reading.refused:
-        _dead_letter(ctx, chip, body, refused.dead_letter_reason(), refused.kind, spec.id)
+        _dead_letter(ctx, chip, body, refused.dead_letter_reason(), refused.kind, spec)
     return PushAccepted(
         device=spec.id, stored=stored, metrics=sorted(reading.metrics), refused=[r.metric for r in reading.refused]
     )

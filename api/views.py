@@ -1,19 +1,23 @@
-"""The built-in pages: ``/display`` (operations-room wall), ``/street`` (a phone in a park) and ``/care``.
+"""The built-in pages: ``/display`` (operations-room wall), ``/street`` (a phone in a park), ``/care``, and the
+interactive API docs at ``/docs``.
 
 Plain HTML, CSS and JavaScript files from ``api/pages/``, no build step and no server of their own. The pages
 carry no data: their scripts call the API with a token kept in the browser (see docs/api.md), so serving them
-needs no token. A strict Content-Security-Policy allows only same-origin scripts and connections. This module
-must not render data into HTML.
+needs no token. A strict Content-Security-Policy allows only same-origin scripts and connections, and no inline
+script. The docs are Swagger UI from the ``fastapi-offline`` package's copy of its files, served from here: a
+CDN's script would run on the origin that keeps the tokens. This module must not render data into HTML.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 PAGES_DIR = Path(__file__).parent / "pages"
+SWAGGER_UI_DIR = Path(str(resources.files("fastapi_offline") / "static"))
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
@@ -29,6 +33,12 @@ _ASSETS = {
     "display.js": "text/javascript",
     "street.js": "text/javascript",
     "care.js": "text/javascript",
+    "docs.js": "text/javascript",
+}
+_DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -53,6 +63,11 @@ def care() -> FileResponse:
     return _page("care.html")
 
 
+@router.get("/docs")
+def docs() -> FileResponse:
+    return _page("docs.html")
+
+
 def _asset_route(name: str, media_type: str) -> None:
     def serve() -> FileResponse:
         return FileResponse(PAGES_DIR / name, media_type=media_type, headers=SECURITY_HEADERS)
@@ -62,3 +77,14 @@ def _asset_route(name: str, media_type: str) -> None:
 
 for _name, _type in _ASSETS.items():
     _asset_route(_name, _type)
+
+
+def _docs_asset_route(name: str, media_type: str) -> None:
+    def serve() -> FileResponse:
+        return FileResponse(SWAGGER_UI_DIR / name, media_type=media_type, headers=SECURITY_HEADERS)
+
+    router.add_api_route(f"/docs/assets/{name}", serve, methods=["GET"], name=f"docs-asset:{name}")
+
+
+for _name, _type in _DOCS_ASSETS.items():
+    _docs_asset_route(_name, _type)

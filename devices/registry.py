@@ -122,9 +122,10 @@ class RegistryFile(_Strict):
             "soil": {b.id for b in self.flowerbeds},
             "air": {s.id for s in self.air_sites},
         }
-        _unique("home", (h.id for h in self.homes))
-        _unique("flowerbed", (b.id for b in self.flowerbeds))
-        _unique("air site", (s.id for s in self.air_sites))
+        # One namespace for all subjects: alerts, dead letters, the audit log and erasure know a subject by its id
+        # alone, so a flowerbed sharing a home's id would be read, scoped and erased as that home.
+        _unique("home, flowerbed or air site id", (
+            *(h.id for h in self.homes), *(b.id for b in self.flowerbeds), *(s.id for s in self.air_sites)))
         _unique("device", (d.id for d in self.devices))
         _unique("source id", (f"{d.format}:{d.source_key}" for d in self.devices))
         for device in self.devices:

@@ -62,7 +62,7 @@ class TopicInfo:
 
 def canonical_topic(domain: str, device_id: str, kind: str = "telemetry", prefix: str = "") -> str:
     """The topic a placesense-native device publishes on."""
-    if not DEVICE_ID_RE.match(device_id):
+    if not DEVICE_ID_RE.fullmatch(device_id):
         raise ValueError(f"invalid device id {device_id!r}: use a-z, 0-9, '.', '_', '-' (at most 64)")
     return f"{prefix}placesense/v1/{domain}/{device_id}/{kind}"
 

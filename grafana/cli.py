@@ -20,6 +20,7 @@ from grafana.datasources import InfluxSource, all_datasources
 from grafana.provisioning import DASHBOARDS_PATH, write_build
 from grafana.push import connect, push
 from placesense.errors import ConfigError
+from placesense.redact import split_credentials
 from placesense.settings import Settings, load_settings
 
 
@@ -69,11 +70,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def influx_source(settings: Settings, influx_url: str | None = None) -> InfluxSource:
+    # A password written into the URL becomes Grafana's secure password field, never part of the datasource's
+    # URL, which Grafana shows to everyone who may edit dashboards and which provisioning files keep in clear.
+    url, url_user, url_password = split_credentials((influx_url or settings.influx_url).rstrip("/"))
+    password = settings.influx_password.get_secret_value() if settings.influx_password else None
     return InfluxSource(
-        url=(influx_url or settings.influx_url).rstrip("/"),
+        url=url,
         database=settings.influx_db,
-        username=settings.influx_username,
-        password=settings.influx_password.get_secret_value() if settings.influx_password else None,
+        username=settings.influx_username or url_user,
+        password=password if settings.influx_username else (url_password or password),
         token=settings.influx_token.get_secret_value() if settings.influx_token else None,
     )
 

@@ -24,13 +24,14 @@ import ipaddress
 import json
 import threading
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 
 from placesense.errors import PermanentStorageError, RetryableStorageError
+from placesense.redact import split_credentials
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,13 @@ class InfluxClient:
     """A thread-safe client for one database."""
 
     def __init__(self, config: InfluxConfig) -> None:
+        # A user and password written into the URL become the login, and the URL the client keeps, shows in its
+        # errors and sends requests to has none: a message quoting it never carries the password.
+        url, url_user, url_password = split_credentials(config.url)
+        if url_user is not None and not config.username:
+            config = replace(config, url=url, username=url_user, password=url_password)
+        else:
+            config = replace(config, url=url)
         self.config = config
         self.gzip_level = default_gzip_level(config.url) if config.gzip_level is None else config.gzip_level
         headers = {"User-Agent": "placesense"}

@@ -114,3 +114,32 @@ def encode_reading(reading: Reading) -> str:
 def encode_batch(readings: Iterable[Reading]) -> bytes:
     """The request body for a batch of readings."""
     return "\n".join(encode_reading(r) for r in readings).encode("utf-8")
+
+
+def series_tags(line: str) -> dict[str, str]:
+    """The tags of one line of line protocol, unescaped (``{}`` for a line without any): what a spooled line that
+    InfluxDB later refused tells about whose reading it was."""
+    tags: dict[str, str] = {}
+    parts: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for char in line:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in ", ":
+            parts.append("".join(current))
+            current = []
+            if char == " ":
+                break  # the series key ends at the first unescaped space
+        else:
+            current.append(char)
+    else:
+        parts.append("".join(current))
+    for part in parts[1:]:  # the first part is the measurement
+        key, sep, value = part.partition("=")
+        if sep:
+            tags[key] = value
+    return tags

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 
 from devices.decode import DecodeLimits, decode_message
 from devices.readings import Reading
-from devices.registry import Registry
+from devices.registry import DeviceSpec, Registry
 from devices.topics import SUBSCRIPTIONS, TopicInfo, classify_topic
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.devicestate import DeviceStates
 from ingest.journal import Journal
-from ingest.lineprotocol import LineEncoder
+from ingest.lineprotocol import LineEncoder, series_tags
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message, MqttConfig, MqttConsumer
 from ingest.writer import Rejected, StorageWriter
@@ -57,6 +57,18 @@ class PipelineConfig:
 
 def subscriptions(prefix: str) -> tuple[str, ...]:
     return tuple(prefix + topic for topic in SUBSCRIPTIONS)
+
+
+def spool_refusals(refused: Sequence[tuple[str, str]], now_ms: int) -> list[DeadLetter]:
+    """Dead letters for spooled lines InfluxDB refused on replay, as ``(line, reason)``. No message waits for
+    them; the line's own tags say whose reading it was, so an export or erasure of that home finds it."""
+    letters = []
+    for line, reason in refused:
+        tags = series_tags(line)
+        letters.append(DeadLetter(topic="(spool replay)", payload=line.encode(), reason=reason,
+                                  kind="refused_by_influxdb", received_ms=now_ms, device_id=tags.get("device"),
+                                  subject=tags.get("subject")))
+    return letters
 
 
 @dataclass
@@ -189,21 +201,21 @@ class Pipeline:
         try:
             reading = decode_message(info, message.payload, device, message.received_ms, self.config.limits)
         except DecodeError as exc:
-            self._reject(batch, message, exc.reason, exc.kind, device_id=device.id)
+            self._reject(batch, message, exc.reason, exc.kind, device=device, info=info)
             return
         except RecursionError:
-            self._reject(batch, message, "payload nests too deeply", "malformed_json", device_id=device.id)
+            self._reject(batch, message, "payload nests too deeply", "malformed_json", device=device, info=info)
             return
         try:
             line = self._encoder.encode(reading)
         except ValueError as exc:
-            self._reject(batch, message, str(exc), "unstorable", device_id=device.id)
+            self._reject(batch, message, str(exc), "unstorable", device=device, info=info)
             return
         batch.readings.append(reading)
         batch.lines.append(line)
         batch.line_messages.append(message)
         for refused in reading.refused:  # values of the message that were not stored, each with its reason
-            self._reject(batch, message, refused.dead_letter_reason(), refused.kind, device_id=device.id)
+            self._reject(batch, message, refused.dead_letter_reason(), refused.kind, device=device, info=info)
 
     def _status(self, message: Message, info: TopicInfo, batch: _Batch) -> None:
         device = self.registry.lookup("canonical", info.source_id)
@@ -211,7 +223,8 @@ class Pipeline:
         if device is None:
             self._reject(batch, message, f"status from unknown device {info.source_id!r}", "unknown_device", info=info)
         elif text not in ("online", "offline"):
-            self._reject(batch, message, f"status must be 'online' or 'offline', got {text[:40]!r}", "invalid_status")
+            self._reject(batch, message, f"status must be 'online' or 'offline', got {text[:40]!r}", "invalid_status",
+                         device=device, info=info)
         else:
             self.metrics.inc("placesense_status_messages_total")
             self.device_states.saw_status(device.id, text == "online", message.received_ms)
@@ -223,9 +236,10 @@ class Pipeline:
         reason: str,
         kind: str,
         *,
-        device_id: str | None = None,
+        device: DeviceSpec | None = None,
         info: TopicInfo | None = None,
     ) -> None:
+        # Whose letter it is, as far as ingest could tell: an export or erasure of a home finds it by these.
         batch.dead.append(
             DeadLetter(
                 topic=message.topic,
@@ -233,9 +247,10 @@ class Pipeline:
                 reason=reason,
                 kind=kind,
                 received_ms=message.received_ms,
-                device_id=device_id,
+                device_id=device.id if device else None,
                 source_format=info.format if info else None,
                 source_id=info.source_id if info else None,
+                subject=device.subject if device else None,
             )
         )
 
@@ -309,6 +324,7 @@ class Pipeline:
                         kind="refused_by_influxdb",
                         received_ms=batch.line_messages[r.index].received_ms,
                         device_id=batch.readings[r.index].device_id,
+                        subject=batch.readings[r.index].subject,
                     )
                     for r in rejected
                 ]
@@ -363,12 +379,7 @@ class Pipeline:
         return rejected
 
     def _dead_letter_spooled(self, refused: list[tuple[str, str]]) -> None:
-        now = time.time_ns() // 1_000_000
-        letters = [
-            DeadLetter(topic="(spool replay)", payload=line.encode(), reason=reason, kind="refused_by_influxdb",
-                       received_ms=now)
-            for line, reason in refused
-        ]
+        letters = spool_refusals(refused, time.time_ns() // 1_000_000)
         self.dead_letters.add_many(letters)
         for letter in letters:
             self.metrics.inc("placesense_dead_letters_total", kind=letter.kind)

@@ -1,8 +1,9 @@
 """The on-disk spool: batches of line protocol that wait here while InfluxDB cannot take them.
 
-Each batch is one segment file, written to a temporary name, fsynced and renamed, so a segment is either whole
-or absent after a crash. Segments are replayed oldest first and deleted only after InfluxDB accepted them.
-Writes are idempotent, so a segment replayed twice (crash between write and delete) doubles nothing.
+Each batch is one segment file, written to a temporary name, fsynced and renamed, so a segment is either whole or
+absent after a crash. Segments are created 0600 in a 0700 folder: they hold residents' readings. Segments are
+replayed oldest first and deleted only after InfluxDB accepted them. Writes are idempotent, so a segment replayed
+twice (crash between write and delete) doubles nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from placesense.errors import RetryableStorageError
+from placesense.files import create_private, private_dir
 
 
 class SpoolFullError(RetryableStorageError):
@@ -24,7 +26,7 @@ class Spool:
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)  # readings wait here: residents' activity, like the database
         self._lock = threading.Lock()
         self._counter = itertools.count()
         for leftover in self.directory.glob("*.tmp"):
@@ -54,7 +56,7 @@ class Spool:
             tmp = self.directory / f"{name}.tmp"
             final = self.directory / f"{name}.lp"
             try:
-                with tmp.open("wb") as handle:
+                with os.fdopen(create_private(tmp), "wb") as handle:
                     handle.write(body)
                     handle.flush()
                     os.fsync(handle.fileno())

@@ -3,14 +3,20 @@
 ``placesense broker-config --out DIR`` writes, for mosquitto 2.x:
 
 - ``passwd``: one account per canonical device (username = device id), one per bridge of a source format the
-  registry uses (Zigbee2MQTT, The Things Stack, ChirpStack), the ingest account and an alerts-reader account,
-  each hashed in mosquitto's own PBKDF2-SHA512 format (``$7$``);
+  registry uses (Zigbee2MQTT, The Things Stack, ChirpStack), the ingest account, the alerts publisher's account
+  and an alerts-reader account, each hashed in mosquitto's own PBKDF2-SHA512 format (``$7$``);
 - ``acl``: what each account may publish and read; everything not listed is refused by the broker;
 - ``broker-secrets.json`` (mode 0600): the plain passwords, to hand to each device and to the service's
-  ``PLACESENSE_MQTT_PASSWORD``; kept across runs so regenerating after a registry change does not lock the
-  fleet out (``--rotate`` makes new ones);
-- ``mosquitto.conf``: the snippet that switches anonymous access off and points at the two files, plus a TLS
-  listener when certificate files are given or ``--make-ca`` creates a local CA and server certificate.
+  ``PLACESENSE_MQTT_PASSWORD`` and ``PLACESENSE_MQTT_ALERTS_PASSWORD``; kept across runs so regenerating after a
+  registry change does not lock the fleet out (``--rotate`` makes new ones);
+- ``mosquitto.conf``: anonymous access off, the two files, limits on packet size and queued messages, and the
+  listeners (a plain one on loopback, and a TLS one when certificate files are given or ``--make-ca`` creates a
+  local CA and server certificate), each binding client ids to usernames (``use_username_as_clientid``).
+
+Why the binding: without it any account may connect with another client's id, and the broker then drops that
+client and hands over its session — ingest's persistent session with the readings the broker already
+acknowledged to devices. With it, a client's id is its username, so each account is one connection: ingest and
+the alerts publisher have an account each.
 
 This module knows accounts and topics; it does not run a broker (``placesense.localstack`` does, for the demo
 and tests) and it never decides what ingest accepts (ingest still dead-letters a payload claiming another
@@ -36,8 +42,10 @@ from devices.registry import Registry
 from devices.topics import SUBSCRIPTIONS, canonical_topic
 from placesense.errors import ConfigError
 
-AccountRole = Literal["device", "bridge", "ingest", "alerts_reader"]
+AccountRole = Literal["device", "bridge", "ingest", "alerts_publisher", "alerts_reader"]
 
+INGEST_USER = "placesense-ingest"
+ALERTS_PUBLISHER = "placesense-alerts"
 ALERTS_READER = "placesense-alerts-reader"
 # Topic trees of the bridges that forward other systems' messages into this broker. Sensor.Community is an HTTP
 # push and needs no broker account.
@@ -76,6 +84,44 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerLimits:
+    """What one client may cost the broker. A packet bigger than ``max_packet_bytes`` (MQTT's whole packet, topic
+    included) disconnects its sender; past ``max_queued_messages`` or ``max_queued_bytes`` waiting for one client
+    (ingest while it is down), the broker drops new messages for it. Size the queue for the longest outage of
+    placesense serve to ride out: messages per second x seconds x ~300 bytes."""
+
+    max_packet_bytes: int = 128 * 1024  # twice ingest's own payload limit, so "oversized" is still dead-lettered
+    max_queued_messages: int = 1_000_000
+    max_queued_bytes: int = 512 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_packet_bytes < 20 or self.max_queued_messages < 1 or self.max_queued_bytes < 1:
+            raise ConfigError("broker limits must be positive (mosquitto refuses a packet limit under 20 bytes)")
+
+    def lines(self) -> list[str]:
+        return [
+            f"max_packet_size {self.max_packet_bytes}",
+            f"max_queued_messages {self.max_queued_messages}",
+            f"max_queued_bytes {self.max_queued_bytes}",
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A plain listener: loopback by default, since passwords cross it in the clear."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+
+    @classmethod
+    def parse(cls, text: str) -> Listener:
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+            raise ConfigError(f"--listen wants HOST:PORT, e.g. 127.0.0.1:1883, not {text!r}")
+        return cls(host or "127.0.0.1", int(port))
+
+
+@dataclass(frozen=True, slots=True)
 class TlsFiles:
     """PEM files for a TLS listener: the CA that signed the server certificate, the certificate and its key."""
 
@@ -101,16 +147,28 @@ class BrokerFiles:
         return load_secrets(self.secrets_file)[username]
 
 
+def check_prefix(prefix: str) -> str:
+    """The topic prefix as ACL lines need it: ending in '/', and without wildcards, which in an ACL would grant
+    every topic they match."""
+    if any(c in prefix for c in "+#\0\n\r") or any(c.isspace() for c in prefix):
+        raise ConfigError(f"the topic prefix {prefix!r} must not contain MQTT wildcards (+ #), NUL or spaces")
+    if prefix.startswith("/") or "//" in prefix or "$" in prefix:
+        raise ConfigError(f"the topic prefix {prefix!r} must not start with '/', hold '//' or '$'")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return prefix
+
+
 def accounts_for(
     registry: Registry,
     *,
     prefix: str = "",
-    ingest_user: str = "placesense-ingest",
+    ingest_user: str = INGEST_USER,
+    alerts_publisher: str = ALERTS_PUBLISHER,
     alerts_reader: str = ALERTS_READER,
 ) -> list[Account]:
     """Every account the registry calls for, least privilege first: devices write their own two topics only."""
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
+    prefix = check_prefix(prefix)
     accounts: list[Account] = []
     formats: set[str] = set()
     for device in sorted(registry.devices.values(), key=lambda d: d.id):
@@ -130,12 +188,13 @@ def accounts_for(
     for source_format, (username, tree) in BRIDGE_TREES.items():
         if source_format in formats:
             accounts.append(Account(username, "bridge", write=(prefix + tree,)))
+    accounts.append(Account(ingest_user, "ingest", read=tuple(prefix + sub for sub in SUBSCRIPTIONS)))
+    # The alerts publisher may also empty devices' retained status messages: an erasure clears a home's.
     accounts.append(
         Account(
-            ingest_user,
-            "ingest",
-            write=(f"{prefix}placesense/v1/alerts/#",),
-            read=tuple(prefix + sub for sub in SUBSCRIPTIONS),
+            alerts_publisher,
+            "alerts_publisher",
+            write=(f"{prefix}placesense/v1/alerts/#", f"{prefix}placesense/v1/+/+/status"),
         )
     )
     accounts.append(Account(alerts_reader, "alerts_reader", read=(f"{prefix}placesense/v1/alerts/#",)))
@@ -198,27 +257,56 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def conf_text(
-    password_file: Path, acl_file: Path, tls: TlsFiles | None = None, tls_port: int = 8883
+    password_file: Path,
+    acl_file: Path,
+    tls: TlsFiles | None = None,
+    tls_port: int = 8883,
+    *,
+    listen: Listener | None = None,
+    limits: BrokerLimits | None = None,
 ) -> str:
+    """mosquitto 2's configuration: global security and limits first, then each listener with its own options.
+
+    Options mosquitto 2 applies per listener (use_username_as_clientid, the TLS files) must follow their own
+    ``listener`` line: written before any, such an option opens a default listener on every interface at 1883 for
+    itself and does not reach the listeners defined after it."""
+    limits = limits or BrokerLimits()
     lines = [
-        "# Generated by 'placesense broker-config'. Include it from mosquitto.conf (include_dir) or copy it.",
-        "# After a registry change, regenerate and send mosquitto SIGHUP to reload the password and ACL files.",
+        "# Generated by 'placesense broker-config'. Run mosquitto with it (mosquitto -c FILE), or include its folder",
+        "# (include_dir) from a configuration that defines no listener of its own: every listener must bind client",
+        "# ids to usernames, as these do. After a registry change, regenerate and send mosquitto SIGHUP to reload",
+        "# the password and ACL files (a change of listeners needs a restart).",
         "per_listener_settings false",
         "allow_anonymous false",
         f"password_file {password_file.resolve()}",
         f"acl_file {acl_file.resolve()}",
+        "",
+        "# What one client may cost the broker's memory.",
+        *limits.lines(),
+        "",
+        "# Per-listener options follow their own 'listener' line (mosquitto 2 scoping).",
     ]
+    if listen is not None:
+        lines += [
+            "# Plain MQTT: keep it on loopback, passwords cross it in the clear.",
+            f"listener {listen.port} {listen.host}",
+            "use_username_as_clientid true",
+            "",
+        ]
     if tls is not None:
         lines += [
-            "",
-            "# TLS for devices and services outside this host; keep any plain listener on loopback only.",
+            "# TLS for devices and services outside this host (TLS 1.2 or later).",
             f"listener {tls_port}",
+            "use_username_as_clientid true",
             f"cafile {tls.ca_cert.resolve()}",
             f"certfile {tls.server_cert.resolve()}",
             f"keyfile {tls.server_key.resolve()}",
             "tls_version tlsv1.2",
+            "",
         ]
-    return "\n".join(lines) + "\n"
+    if listen is None and tls is None:
+        raise ConfigError("the broker needs a listener: a plain one (--listen) or TLS (--make-ca or --tls-*)")
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def write_broker_config(
@@ -226,24 +314,31 @@ def write_broker_config(
     out_dir: Path,
     *,
     prefix: str = "",
-    ingest_user: str = "placesense-ingest",
+    ingest_user: str = INGEST_USER,
     ingest_password: str | None = None,
+    alerts_user: str = ALERTS_PUBLISHER,
+    alerts_password: str | None = None,
     tls: TlsFiles | None = None,
     tls_port: int = 8883,
+    listen: Listener | None = Listener(),
+    limits: BrokerLimits | None = None,
     rotate: bool = False,
 ) -> BrokerFiles:
-    """Write the password file, ACL, secrets and conf snippet into ``out_dir``; return their paths.
+    """Write the password file, ACL, secrets and mosquitto configuration into ``out_dir``; return their paths.
 
-    Existing passwords in ``out_dir``'s secrets file are kept unless ``rotate``; ``ingest_password`` (the
-    service's ``PLACESENSE_MQTT_PASSWORD``) is used for the ingest account when given.
+    Existing passwords in ``out_dir``'s secrets file are kept unless ``rotate``; ``ingest_password`` and
+    ``alerts_password`` (the service's ``PLACESENSE_MQTT_PASSWORD`` and ``PLACESENSE_MQTT_ALERTS_PASSWORD``) are
+    used for those accounts when given.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    accounts = accounts_for(registry, prefix=prefix, ingest_user=ingest_user)
+    accounts = accounts_for(registry, prefix=prefix, ingest_user=ingest_user, alerts_publisher=alerts_user)
     secrets_file = out_dir / SECRETS_FILE
     previous = {} if rotate else load_secrets(secrets_file)
     passwords = {a.username: previous.get(a.username) or secrets.token_urlsafe(PASSWORD_BYTES) for a in accounts}
     if ingest_password:
         passwords[ingest_user] = ingest_password
+    if alerts_password:
+        passwords[alerts_user] = alerts_password
     roles = {a.username: a.role for a in accounts}
     secrets_doc = {
         "note": "plain broker passwords: give each device its own, never commit or share this file",
@@ -256,7 +351,7 @@ def write_broker_config(
     acl_file = out_dir / ACL_FILE
     _write_private(acl_file, acl_text(accounts))
     conf = out_dir / CONF_FILE
-    conf.write_text(conf_text(password_file, acl_file, tls, tls_port), encoding="utf-8")
+    conf.write_text(conf_text(password_file, acl_file, tls, tls_port, listen=listen, limits=limits), encoding="utf-8")
     return BrokerFiles(out_dir, conf, password_file, acl_file, secrets_file, tuple(accounts), tls)
 
 
@@ -318,6 +413,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ingest-user", help="ingest's broker username (default: PLACESENSE_MQTT_USERNAME, else the client id)"
     )
+    parser.add_argument(
+        "--alerts-user",
+        help="the alerts publisher's broker username "
+        f"(default: PLACESENSE_MQTT_ALERTS_USERNAME, else {ALERTS_PUBLISHER})",
+    )
+    parser.add_argument("--listen", default="127.0.0.1:1883", type=_listen_arg,
+                        help="plain listener HOST:PORT (default 127.0.0.1:1883)")
+    parser.add_argument("--no-plain-listener", action="store_true", help="TLS listener only")
+    parser.add_argument("--max-packet-kb", type=int, default=128, help="largest MQTT packet in KiB (default 128)")
+    parser.add_argument("--max-queued-mb", type=int, default=512,
+                        help="messages queued for one client (ingest while down), in MiB (default 512)")
     parser.add_argument("--rotate", action="store_true", help="new passwords for every account")
     parser.add_argument("--make-ca", action="store_true", help="also make a local CA and server certificate")
     parser.add_argument("--hostname", action="append", default=[], help="server name for --make-ca (repeatable)")
@@ -325,6 +431,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert", type=Path, help="existing server certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="existing server key (PEM)")
     parser.add_argument("--tls-port", type=int, default=8883, help="TLS listener port (default 8883)")
+
+
+def _listen_arg(text: str) -> Listener:
+    try:
+        return Listener.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -347,8 +460,15 @@ def run(args: argparse.Namespace) -> int:
         prefix=settings.topic_prefix if args.prefix is None else args.prefix,
         ingest_user=args.ingest_user or settings.mqtt_username or settings.mqtt_client_id,
         ingest_password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
+        alerts_user=args.alerts_user or settings.mqtt_alerts_username or ALERTS_PUBLISHER,
+        alerts_password=(
+            settings.mqtt_alerts_password.get_secret_value() if settings.mqtt_alerts_password else None
+        ),
         tls=tls,
         tls_port=args.tls_port,
+        listen=None if args.no_plain_listener else args.listen,
+        limits=BrokerLimits(max_packet_bytes=args.max_packet_kb * 1024,
+                            max_queued_bytes=args.max_queued_mb * 1024 * 1024),
         rotate=args.rotate,
     )
     by_role: dict[str, int] = {}

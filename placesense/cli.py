@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from placesense import __version__
 from placesense.errors import PlacesenseError
+from placesense.redact import RedactingFormatter, redact
 
 # name -> (module with configure/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -49,12 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def setup_logging(verbose: bool, level: int | None = None) -> None:
     """Log lines to stderr; ``level`` (the evaluation process passes serve's) overrides ``verbose``."""
-    logging.basicConfig(
-        level=level if level is not None else logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    # Every line, tracebacks included, with URLs' passwords masked: libraries quote URLs in their errors.
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    logging.basicConfig(level=level if level is not None else logging.DEBUG if verbose else logging.INFO,
+                        handlers=[handler])
     # Libraries' request-by-request chatter drowns the lines an operator needs.
     for noisy in ("httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args))
     except PlacesenseError as exc:
-        print(f"placesense {args.command}: {exc}", file=sys.stderr)
+        print(f"placesense {args.command}: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

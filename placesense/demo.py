@@ -1,10 +1,11 @@
 """``placesense demo`` (what ``make demo`` runs): a whole working system on one machine, under ``var/``.
 
-Writes a simulated fleet's registry and the broker accounts and ACLs generated from it (``var/broker``, as
-``placesense broker-config`` would), starts mosquitto with them (no anonymous access: every device may publish
-only on its own topics and read nothing) and InfluxDB as local processes, then ``placesense serve`` with the
-ingest account and ``placesense simulate`` with one login per device (bridged devices through their bridge's
-account), waits until they answer, and prints where to look; passwords are never printed.
+Writes a simulated fleet's registry and the broker configuration generated from it (``var/broker``, as
+``placesense broker-config`` would), starts mosquitto with it (no anonymous access: every device may publish
+only on its own topics and read nothing; a client's id is its username) and InfluxDB as local processes, then
+``placesense serve`` with the ingest and alerts-publisher accounts and ``placesense simulate`` with one login
+per device (bridged devices through their bridge's account), waits until they answer, and prints where to
+look; passwords are never printed. ``var/`` is private to the user running it.
 ``placesense demo --stop`` (``make stop``) stops them all. Every process is recorded in ``var/run/*.pid``.
 """
 
@@ -22,15 +23,15 @@ from pathlib import Path
 
 import httpx
 
-from placesense.broker import BrokerFiles, load_secrets, write_broker_config
+from placesense.broker import ALERTS_PUBLISHER, INGEST_USER, BrokerFiles, Listener, load_secrets, write_broker_config
 from placesense.errors import PlacesenseError
-from placesense.localstack import BrokerAuth, InfluxDB, LocalStackError, Mosquitto, pid_file_stop
+from placesense.files import private_dir
+from placesense.localstack import InfluxDB, LocalStackError, Mosquitto, pid_file_stop
 
 VAR = Path("var")
 RUN = VAR / "run"
 LOGS = VAR / "log"
 BROKER_DIR = VAR / "broker"
-INGEST_USER = "placesense-ingest"  # also the service's default client id; its alert client adds "-alerts"
 ORDER = ("simulate", "serve", "influxd", "mosquitto")  # stop order: producers first
 
 
@@ -83,28 +84,34 @@ def _spawn(name: str, argv: list[str], env: dict[str, str]) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.stop:
         return stop()
-    VAR.mkdir(exist_ok=True)
+    # Everything under var/ is the demo's own: readings, alerts, broker sessions, passwords. Not for other users.
+    private_dir(VAR)
     from firmware_sim.fleet import build_fleet, write_registry
 
     registry_path = VAR / "demo" / "registry.yaml"
     registry_path.parent.mkdir(parents=True, exist_ok=True)
     fleet = build_fleet(homes=args.homes, beds=args.beds, air_sites=args.air_sites, seed=7, formats="mix")
     write_registry(fleet, registry_path)
-    # Passwords are kept across runs, so a broker, service or simulator still running keeps working.
-    broker_files = write_broker_config(fleet, BROKER_DIR, ingest_user=INGEST_USER)
+    # Passwords are kept across runs, so a broker, service or simulator still running keeps working. The broker
+    # runs the generated configuration itself, as a deployment would: accounts, ACLs, limits, and a loopback
+    # listener that binds client ids to usernames.
+    broker_conf = BROKER_DIR / "mosquitto.conf"
+    previous_conf = broker_conf.read_text() if broker_conf.exists() else ""
+    broker_files = write_broker_config(fleet, BROKER_DIR, ingest_user=INGEST_USER, alerts_user=ALERTS_PUBLISHER,
+                                       listen=Listener("127.0.0.1", args.mqtt_port))
     sim_credentials = write_device_credentials(broker_files, VAR / "demo" / "sim-credentials.json")
 
-    broker = Mosquitto(
-        VAR.resolve() / "mosquitto",
-        port=args.mqtt_port,
-        auth=BrokerAuth(broker_files.password_file.resolve(), broker_files.acl_file.resolve()),
-    )
+    broker = Mosquitto(VAR.resolve() / "mosquitto", port=args.mqtt_port, config_dir=BROKER_DIR.resolve())
     influx = InfluxDB(VAR.resolve() / "influxdb", port=args.influx_port)
+    if _alive("mosquitto") and _listeners(previous_conf) != _listeners(broker_conf.read_text()):
+        # Listener options (the client-id binding among them) are not reloaded on SIGHUP: restart the broker.
+        # Its sessions and queued messages are persisted, and the service and the simulator reconnect.
+        pid_file_stop(RUN / "mosquitto.pid")
+        print("stopped mosquitto to apply a new listener configuration")
     for name, server in (("mosquitto", broker), ("influxd", influx)):
         if _alive(name):
             if name == "mosquitto":
-                # Reload the (re)generated passwords and ACLs, and switch off anonymous access if an older
-                # demo's broker still allowed it.
+                # Reload the (re)generated passwords and ACLs.
                 os.kill(int((RUN / "mosquitto.pid").read_text()), signal.SIGHUP)
                 print("mosquitto is already running; reloaded its accounts and ACLs")
             else:
@@ -138,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         "PLACESENSE_MQTT_CLIENT_ID": INGEST_USER,
         "PLACESENSE_MQTT_USERNAME": INGEST_USER,
         "PLACESENSE_MQTT_PASSWORD": broker_files.password(INGEST_USER),
+        "PLACESENSE_MQTT_ALERTS_USERNAME": ALERTS_PUBLISHER,
+        "PLACESENSE_MQTT_ALERTS_PASSWORD": broker_files.password(ALERTS_PUBLISHER),
     }
     tokens_path = VAR / "demo" / "tokens.yaml"
     if _alive("serve") and (VAR / "demo" / "tokens.txt").exists():
@@ -190,6 +199,11 @@ Stop everything with: make stop
 """
     )
     return 0
+
+
+def _listeners(conf: str) -> list[str]:
+    """The listener part of a generated mosquitto configuration: what a reload does not apply."""
+    return conf.split("(mosquitto 2 scoping).", 1)[-1].splitlines() if conf else []
 
 
 def _write_demo_tokens(path: Path, homes: list[str]) -> dict[str, str]:

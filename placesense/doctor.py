@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from placesense.errors import PlacesenseError
+from placesense.redact import redact
 from placesense.settings import Settings
 
 
@@ -56,9 +57,9 @@ def diagnose(timeout_s: float = 5.0) -> list[Check]:
     ]
     for name, step in steps:
         try:
-            checks.append(Check(name, True, step()))
-        except Exception as exc:  # every failure becomes a readable line, never a traceback
-            checks.append(Check(name, False, str(exc)))
+            checks.append(Check(name, True, redact(step())))
+        except Exception as exc:  # every failure becomes a readable line, never a traceback (nor a password)
+            checks.append(Check(name, False, redact(str(exc))))
     return checks
 
 
@@ -76,7 +77,7 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from placesense.service import mqtt_config
+    from placesense.service import alerts_mqtt_config, mqtt_config
 
     host, port = settings.mqtt_host, settings.mqtt_port
     try:
@@ -90,7 +91,10 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
     result: dict[str, object] = {}
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"placesense-doctor-{int(time.time())}",
                          protocol=mqtt.MQTTv5)
-    mqtt_config(settings).secure(client)
+    # Never with ingest's account: on a broker that binds client ids to usernames, that login would take over
+    # ingest's session while serve runs. The alerts publisher's session holds nothing (it reconnects at once).
+    login = alerts_mqtt_config(settings) if settings.mqtt_alerts_username else mqtt_config(settings)
+    login.secure(client)
 
     def on_connect(client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         result.setdefault("reason", reason)
@@ -111,9 +115,12 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
         raise PlacesenseError(f"{host}:{port} accepted TCP but never answered MQTT CONNECT; is it an MQTT broker?")
     if getattr(reason, "is_failure", False):
         raise PlacesenseError(
-            f"the broker refused us: {reason}. Check PLACESENSE_MQTT_USERNAME / PLACESENSE_MQTT_PASSWORD and its ACL."
+            f"the broker refused us: {reason}. Check PLACESENSE_MQTT_ALERTS_USERNAME / PLACESENSE_MQTT_ALERTS_PASSWORD "
+            "(and PLACESENSE_MQTT_USERNAME / _PASSWORD) and its ACL."
         )
-    return f"{settings.mqtt_url} accepts MQTT 5 connections"
+    who = f" (logged in as {settings.mqtt_alerts_username}; serve's /healthz shows ingest's login)" if (
+        settings.mqtt_alerts_username) else ""
+    return f"{settings.mqtt_url} accepts MQTT 5 connections{who}"
 
 
 def _influx(settings: Settings, timeout_s: float) -> str:
@@ -121,19 +128,20 @@ def _influx(settings: Settings, timeout_s: float) -> str:
     from placesense.service import influx_config
 
     client = InfluxClient(influx_config(settings))
+    influx_url = redact(settings.influx_url)
     try:
         if not client.ping():
             raise PlacesenseError(
-                f"no answer from {settings.influx_url}/ping. Is InfluxDB running? Check PLACESENSE_INFLUX_URL."
+                f"no answer from {influx_url}/ping. Is InfluxDB running? Check PLACESENSE_INFLUX_URL."
             )
         results = client.query("SHOW DATABASES")
         names = {row[0] for series in results[0].get("series", []) for row in series.get("values", [])}
         db = settings.influx_db
         if db not in names:
             if settings.influx_create_db:
-                return f"{settings.influx_url} answers; database {db!r} will be created at start"
+                return f"{influx_url} answers; database {db!r} will be created at start"
             raise PlacesenseError(f"database {db!r} does not exist; create it (or a DBRP mapping on 2.x)")
-        return f"{settings.influx_url} answers; database {db!r} exists"
+        return f"{influx_url} answers; database {db!r} exists"
     finally:
         client.close()
 
@@ -144,14 +152,15 @@ def _database(settings: Settings) -> str:
     from placesense.db import make_engine
 
     engine = make_engine(settings.database_url)
+    shown = engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
-        raise PlacesenseError(f"cannot open {settings.database_url}: {exc}. Check PLACESENSE_DATABASE_URL.") from exc
+        raise PlacesenseError(f"cannot open {shown}: {redact(str(exc))}. Check PLACESENSE_DATABASE_URL.") from exc
     finally:
         engine.dispose()
-    return f"{engine.url.render_as_string(hide_password=True)} opens"
+    return f"{shown} opens"
 
 
 def _spool(settings: Settings) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from placesense.errors import StorageError
+from placesense.files import private_dir, write_private
 from placesense.statecodec import ALLOWED_PACKAGES, StateCodecError, decode, encode
 
 log = logging.getLogger("placesense.evaluation.state")
@@ -79,30 +80,20 @@ def save(state_dir: Path, parts: Mapping[str, Any], *, applied_seq: int, clock_m
         "clock_ms": clock_ms,
         "parts": {name: {"version": PART_VERSIONS[name], "state": encode(state)} for name, state in parts.items()},
     }
-    return write_private(state_path(state_dir), orjson.dumps(body))
-
-
-def write_private(target: Path, data: bytes) -> int:
-    """Replace ``target`` with ``data`` atomically, readable by its owner only."""
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = target.with_name(target.name + ".tmp")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(partial, 0o600)  # O_CREAT's mode does not apply to a leftover .tmp from an earlier crash
-        partial.replace(target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    data = orjson.dumps(body)
+    private_dir(state_dir)
+    write_private(state_path(state_dir), data)
+    _fsync_dir(state_dir)
     return len(data)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """The rename that replaced the state file is durable once its folder is synced."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load(state_dir: Path) -> SavedState:

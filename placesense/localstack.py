@@ -1,23 +1,28 @@
-"""Local mosquitto and InfluxDB processes for the demo, the tests and the benchmark.
+"""Local mosquitto, InfluxDB and PostgreSQL processes for the demo, the tests and the benchmark.
 
-This module only starts, checks and stops the two servers from Debian's packages, with their data in a folder
-we choose (``var/`` for the demo, a temporary folder for tests). It knows nothing about readings or devices.
-Production deployments point placesense at their own broker and InfluxDB instead.
+This module only starts, checks and stops servers from Debian's packages, with their data in a folder we choose
+(``var/`` for the demo, a temporary folder for tests). It knows nothing about readings or devices. Production
+deployments point placesense at their own broker, InfluxDB and database instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import glob
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -70,12 +75,15 @@ class ManagedProcess:
     argv: list[str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    user: str | None = None  # run as this account (PostgreSQL refuses to run as root)
+    cwd: Path | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            user=self.user, group=_group_of(self.user), cwd=self.cwd,
         )
         log.close()
 
@@ -105,48 +113,26 @@ class ManagedProcess:
             return "(no log)"
 
 
-@dataclass(frozen=True)
-class BrokerAuth:
-    """Files that turn anonymous access off: a mosquitto password file and an ACL file.
-
-    ``placesense broker-config`` (``placesense.broker``) generates both from the device registry.
-    """
-
-    password_file: Path
-    acl_file: Path
-
-
-@dataclass(frozen=True)
-class TlsListener:
-    """A second, TLS-only listener on loopback with the given CA, server certificate and key (PEM files)."""
-
-    cafile: Path
-    certfile: Path
-    keyfile: Path
-    port: int = 0
-
-
 @dataclass
 class Mosquitto:
     """A mosquitto broker on a loopback port with persistence in ``data_dir``.
 
-    By default it is anonymous and plain, as the tests and the demo have always run it; ``auth`` switches on
-    passwords and ACLs, ``tls`` adds a TLS listener (``tls_port``, ``tls_url``) next to the plain one.
+    By default it is anonymous and plain, as the tests and the benchmark run it. With ``config_dir``, a folder
+    ``placesense broker-config`` wrote (``placesense.broker``), the broker takes that folder's ``mosquitto.conf``
+    instead: its accounts, ACLs, limits and listeners, each binding client ids to usernames. ``port`` (and
+    ``tls_port`` for a TLS listener) must then be the ones that configuration listens on.
     """
 
     data_dir: Path
     port: int = 0
     extra_config: str = ""
-    auth: BrokerAuth | None = None
-    tls: TlsListener | None = None
+    config_dir: Path | None = None
+    tls_port: int = 0
     proc: ManagedProcess = field(init=False)
-    tls_port: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         if self.port == 0:
             self.port = free_port()
-        if self.tls is not None:
-            self.tls_port = self.tls.port or free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         binary = _require_binary("mosquitto", "mosquitto")
         conf = self.data_dir / "mosquitto.conf"
@@ -154,52 +140,35 @@ class Mosquitto:
         self.proc = ManagedProcess("mosquitto", [binary, "-c", str(conf)], self.data_dir / "mosquitto.log")
 
     def config_text(self) -> str:
-        # Persistent sessions and queues must survive a broker restart, and a consumer that acknowledges
-        # after a durable write needs many messages in flight; placesense bounds that itself with MQTT 5's
-        # Receive Maximum.
+        common = [
+            "persistence true",
+            f"persistence_location {self.data_dir}/",
+            "autosave_interval 5",
+            "persistent_client_expiration 7d",
+            f"user {getpass.getuser()}",
+            "log_dest stdout",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_timestamp true",
+            self.extra_config,
+        ]
+        if self.config_dir is not None:
+            # Last, so that its limits are the ones in force; it defines the listeners itself.
+            return "\n".join([*common, f"include_dir {self.config_dir.resolve()}", ""])
+        # Persistent sessions and queues must survive a broker restart, and a consumer that acknowledges after a
+        # durable write needs many messages in flight; placesense bounds that itself with MQTT 5's Receive Maximum.
         return "\n".join(
             [
                 f"listener {self.port} 127.0.0.1",
-                *self._auth_lines(),
-                "persistence true",
-                f"persistence_location {self.data_dir}/",
-                "autosave_interval 5",
+                "allow_anonymous true",
                 "max_inflight_messages 0",
                 "max_queued_messages 2000000",
                 "max_queued_bytes 0",
-                "persistent_client_expiration 7d",
-                f"user {getpass.getuser()}",
-                "log_dest stdout",
-                "log_type error",
-                "log_type warning",
-                "log_type notice",
-                "log_timestamp true",
-                self.extra_config,
-                # Listener-specific options follow their own ``listener`` line, so the TLS one comes last.
-                *self._tls_lines(),
+                *common,
                 "",
             ]
         )
-
-    def _auth_lines(self) -> list[str]:
-        if self.auth is None:
-            return ["allow_anonymous true" if "password_file" not in self.extra_config else ""]
-        return [
-            "allow_anonymous false",
-            f"password_file {self.auth.password_file}",
-            f"acl_file {self.auth.acl_file}",
-        ]
-
-    def _tls_lines(self) -> list[str]:
-        if self.tls is None:
-            return []
-        return [
-            f"listener {self.tls_port} 127.0.0.1",
-            f"cafile {self.tls.cafile}",
-            f"certfile {self.tls.certfile}",
-            f"keyfile {self.tls.keyfile}",
-            "tls_version tlsv1.2",
-        ]
 
     @property
     def url(self) -> str:
@@ -208,7 +177,7 @@ class Mosquitto:
     @property
     def tls_url(self) -> str:
         """The TLS listener's URL; the server certificate must name 127.0.0.1."""
-        if self.tls is None:
+        if not self.tls_port:
             raise LocalStackError("this mosquitto has no TLS listener")
         return f"mqtts://127.0.0.1:{self.tls_port}"
 
@@ -312,10 +281,155 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         self.start()
 
 
+def _group_of(user: str | None) -> int | None:
+    return None if user is None else pwd.getpwnam(user).pw_gid
+
+
+def _postgres_bin(name: str) -> str:
+    """A PostgreSQL server program from Debian's packages (``/usr/lib/postgresql/<version>/bin``), newest first."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=_version_key, reverse=True)
+    for candidate in (*found, shutil.which(name)):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise LocalStackError(
+        f"PostgreSQL's {name} is not installed. Run 'make setup' (it installs the Debian package 'postgresql'), "
+        "or 'apt-get install postgresql'."
+    )
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    version = Path(path).parent.parent.name
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+@dataclass
+class PostgreSQL:
+    """A PostgreSQL server (Debian's ``postgresql``) on a loopback port, started as an ordinary process.
+
+    ``initdb`` makes a fresh cluster with one password-protected superuser; the server listens on 127.0.0.1 only
+    (no Unix socket). PostgreSQL refuses to run as root, so under root the cluster lives in a folder of its own
+    under the system's temporary folder, owned by the unprivileged ``postgres`` account the Debian package
+    creates, and the server runs as that account; ``remove`` deletes that folder. ``durable=False`` (tests)
+    turns fsync off: a crash of the test machine may lose the cluster, which a test run throws away anyway.
+    """
+
+    data_dir: Path
+    port: int = 0
+    durable: bool = False
+    run_as: str | None = field(default=None)
+    user: str = "placesense"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    proc: ManagedProcess = field(init=False)
+    cluster_dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.port == 0:
+            self.port = free_port()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.run_as is None and os.geteuid() == 0:
+            self.run_as = "postgres"
+        if self.run_as is not None:
+            try:
+                account = pwd.getpwnam(self.run_as)
+            except KeyError as exc:
+                raise LocalStackError(
+                    f"PostgreSQL cannot run as root and there is no {self.run_as!r} account to run it as; "
+                    "install Debian's 'postgresql' package (it creates one) or run the tests as another user."
+                ) from exc
+            # The account must reach the cluster, and root's temporary folders are private to root.
+            self.cluster_dir = Path(tempfile.mkdtemp(prefix="placesense-pg-"))
+            os.chown(self.cluster_dir, account.pw_uid, account.pw_gid)
+        else:
+            self.cluster_dir = self.data_dir / "cluster"
+        self.proc = ManagedProcess(
+            "postgres",
+            [_postgres_bin("postgres"), "-D", str(self.cluster_dir / "data"), "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+             "-c", "max_connections=300", "-c", "log_min_messages=warning",
+             *([] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                                        "-c", "full_page_writes=off"])],
+            self.data_dir / "postgres.log",
+            user=self.run_as,
+            cwd=self.cluster_dir,
+        )
+
+    def _initdb(self) -> None:
+        if (self.cluster_dir / "data" / "PG_VERSION").exists():
+            return
+        pwfile = self.cluster_dir / "pwfile"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.password + "\n")
+        if self.run_as is not None:
+            account = pwd.getpwnam(self.run_as)
+            os.chown(pwfile, account.pw_uid, account.pw_gid)
+        try:
+            result = subprocess.run(
+                [_postgres_bin("initdb"), "-D", str(self.cluster_dir / "data"), "-U", self.user,
+                 f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+                 "--no-instructions"],
+                capture_output=True, text=True, check=False, user=self.run_as, group=_group_of(self.run_as),
+                cwd=self.cluster_dir,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise LocalStackError(f"initdb failed: {(result.stderr or result.stdout).strip()[-800:]}")
+
+    def url(self, database: str = "postgres") -> str:
+        """The SQLAlchemy URL of ``database`` on this server (psycopg 3)."""
+        return f"postgresql+psycopg://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def _admin(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(host="127.0.0.1", port=self.port, user=self.user, password=self.password,
+                               dbname="postgres", autocommit=True, connect_timeout=2)
+
+    def ready(self) -> bool:
+        try:
+            with self._admin() as conn:
+                conn.execute("SELECT 1")
+            return True
+        except Exception:  # psycopg.OperationalError while it starts; anything else shows in the log
+            return False
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database and return its URL."""
+        with self._admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, disconnecting whoever still holds it (engines a test forgot to dispose)."""
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def start(self) -> None:
+        self._initdb()
+        self.proc.start()
+        try:
+            wait_until(lambda: self.ready() or not self.proc.running, 30, "postgres")
+        except LocalStackError as exc:
+            raise LocalStackError(f"{exc}\n{self.proc.log_tail()}") from exc
+        if not self.proc.running:
+            raise LocalStackError(f"postgres exited at start:\n{self.proc.log_tail()}")
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's "fast" shutdown: it ends open sessions instead of waiting for them.
+        self.proc.stop(signal.SIGINT)
+
+    def remove(self) -> None:
+        """Stop, and delete the cluster folder made under the system's temporary folder (when run as root)."""
+        self.stop()
+        if self.run_as is not None:
+            shutil.rmtree(self.cluster_dir, ignore_errors=True)
+
+
 @contextlib.contextmanager
-def running(*servers: Mosquitto | InfluxDB) -> Iterator[None]:
+def running(*servers: Mosquitto | InfluxDB | PostgreSQL) -> Iterator[None]:
     """Start the servers, and stop them however the block ends."""
-    started: list[Mosquitto | InfluxDB] = []
+    started: list[Mosquitto | InfluxDB | PostgreSQL] = []
     try:
         for server in servers:
             server.start()

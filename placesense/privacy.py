@@ -2,9 +2,12 @@
 
 A home is known outside the registry only by its pseudonymous id (``h-…``). Its personal data lives in:
 InfluxDB (every measurement, tag ``subject`` = the home), the relational store (alerts and their history, dead
-letters and device status of the home's devices), the routine detector's learned state (``state_dir``), and the
-registry file itself (the resident's name), which an admin edits by hand. ``export_home`` gathers all of it into
-one JSON document; ``delete_home`` removes all of it except the registry entries, which it names for the admin.
+letters recorded under the home or from its devices, those devices' status and discovered-device rows), the
+broker (its devices' retained status messages), the learned state (``state_dir``; ``home_state`` and
+``erase_home_state`` are the one place that reads and erases a home's entries there), and the registry file
+itself (the resident's name), which an admin edits by hand. ``export_home`` gathers all of it into one JSON
+document; ``delete_home`` removes all of it except the registry entries, which it names for the admin. Every
+match is exact (ids, subjects, topics), never a pattern: erasing one home never touches another's data.
 
 Erasure is recorded in the append-only API audit log (``api.audit``) under the pseudonymous id only: the
 council must be able to show that and when it erased (UK GDPR Art. 5(2), accountability), and the id alone no
@@ -22,7 +25,6 @@ import base64
 import dataclasses
 import getpass
 import json
-import os
 import time
 import tomllib
 from collections.abc import Iterable
@@ -32,13 +34,15 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Engine, and_, delete, func, or_, select
+from sqlalchemy import Engine, and_, delete, func, or_, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
 from devices.registry import Registry
-from devices.topics import DEVICE_ID_RE
+from devices.topics import DEVICE_ID_RE, canonical_topic
 from ingest.influx import InfluxClient
+from ingest.mqtt import MqttConfig
 from placesense.errors import ConfigError, PlacesenseError, StorageError
+from placesense.files import write_private
 from placesense.statelock import StateLock
 
 MEASUREMENTS = ("home", "soil", "air")
@@ -80,8 +84,9 @@ def load_retention(path: Path | None) -> Retention:
 
 
 def _check_home_id(home_id: str) -> str:
-    # Ids go into InfluxQL string literals: the registry's id pattern has no quote or backslash to escape.
-    if not DEVICE_ID_RE.match(home_id):
+    # Ids go into InfluxQL string literals: the registry's id pattern has no quote or backslash to escape. The
+    # whole id must match: '$' would let a trailing newline through into the query.
+    if not DEVICE_ID_RE.fullmatch(home_id):
         raise ConfigError(f"{home_id!r} is not a home id (a-z, 0-9, '.', '_', '-')")
     return home_id
 
@@ -113,6 +118,9 @@ class PrivacyControls:
         registry: Registry,
         state_dir: Path,
         spool_dir: Path | None = None,
+        *,
+        topic_prefix: str = "",
+        broker: MqttConfig | None = None,
     ) -> None:
         from api.audit import AuditLog
         from ingest.deadletters import DeadLetterStore
@@ -124,6 +132,9 @@ class PrivacyControls:
         self.registry = registry
         self.state_dir = state_dir
         self.spool_dir = spool_dir
+        self.topic_prefix = topic_prefix
+        # The login that may empty devices' retained status messages (the alerts publisher's); None: none here.
+        self.broker = broker
         # Building the stores creates their tables, so a fresh database exports and deletes without errors.
         self.alerts = AlertStore(engine)
         self.audit = AuditLog(engine)
@@ -142,7 +153,7 @@ class PrivacyControls:
     def export_home(self, home_id: str, *, operator: str = "") -> dict[str, Any]:
         """Everything held about one home, as one JSON-ready document (a subject-access request)."""
         from api.auth import Principal
-        from ingest.deadletters import dead_letters
+        from ingest.deadletters import dead_letters, discovered_devices
         from ingest.devicestate import device_status
 
         home_id = _check_home_id(home_id)
@@ -159,10 +170,13 @@ class PrivacyControls:
             readings.setdefault(series["name"], []).extend(rows)
         with self._mapped(), self.engine.connect() as conn:
             letters = [dict(r._mapping) for r in conn.execute(
-                select(dead_letters).where(self._letters_of(devices)).order_by(dead_letters.c.id)
+                select(dead_letters).where(self._letters_of(home_id, devices)).order_by(dead_letters.c.id)
             )]
             statuses = [dict(r._mapping) for r in conn.execute(
                 select(device_status).where(device_status.c.device_id.in_(devices))
+            )]
+            discovered = [dict(r._mapping) for r in conn.execute(
+                select(discovered_devices).where(self._discovered_of(home_id))
             )]
         alerts = self.alerts.query(subject=home_id, limit=1_000_000)
         document = {
@@ -179,7 +193,8 @@ class PrivacyControls:
             "alerts": [dataclasses.asdict(a) for a in alerts],
             "dead_letters": letters,
             "device_status": statuses,
-            "learned_routine": self._routine_of(home_id),
+            "discovered_devices": discovered,
+            "learned_routine": home_state(self.state_dir, self.registry, home_id),
             "notes": (
                 "Times are UTC. Readings are kept for a limited period (see docs/security.md); learned_routine is "
                 "the statistical model of the home's usual day that routine-change alerts are based on."
@@ -199,7 +214,7 @@ class PrivacyControls:
 
     def _delete_home(self, home_id: str, operator: str) -> dict[str, Any]:
         from api.auth import Principal
-        from ingest.deadletters import dead_letters
+        from ingest.deadletters import dead_letters, discovered_devices
         from ingest.devicestate import device_status
 
         if self.spool_dir is not None and any(self.spool_dir.glob("*.lp")):
@@ -215,11 +230,17 @@ class PrivacyControls:
         report["influx_points"] = before
         report["alerts"] = self.alerts.delete_subject(home_id)
         with self._mapped(), self.engine.begin() as conn:
-            report["dead_letters"] = int(conn.execute(delete(dead_letters).where(self._letters_of(devices))).rowcount)
+            report["dead_letters"] = int(
+                conn.execute(delete(dead_letters).where(self._letters_of(home_id, devices))).rowcount
+            )
             report["device_status"] = int(
                 conn.execute(delete(device_status).where(device_status.c.device_id.in_(devices))).rowcount
             )
-        report.update(forget_saved_state(self.state_dir, self.registry, home_id))
+            report["discovered_devices"] = int(
+                conn.execute(delete(discovered_devices).where(self._discovered_of(home_id))).rowcount
+            )
+        report.update(erase_home_state(self.state_dir, self.registry, home_id))
+        report["retained_status"] = self._clear_retained_status(devices)
         detail = ", ".join(f"{k}={v}" for k, v in report.items() if k not in ("home_id", "devices"))
         self.audit.record(Principal(operator or "privacy-cli", "admin"), "privacy.delete_home", [home_id], detail)
         report["registry_entries_to_remove"] = [f"homes: {home_id}"] + [
@@ -235,27 +256,61 @@ class PrivacyControls:
             total += max((int(v or 0) for c, v in zip(series["columns"], row, strict=True) if c != "time"), default=0)
         return total
 
-    def _letters_of(self, devices: Iterable[str]) -> Any:
-        """Dead letters of these devices: by the id ingest recorded, or by the device's topic level when it did
-        not get that far (malformed JSON on a canonical topic, for one)."""
+    def _letters_of(self, home_id: str, devices: Iterable[str]) -> Any:
+        """The home's dead letters, matched exactly: those recorded under the home; and, from before letters
+        recorded their home, those of its devices by id, source or exact topic. Never a pattern: a device named
+        ``telemetry`` once matched every device's telemetry topic, and erased three other homes' letters."""
         from ingest.deadletters import dead_letters
 
         ids = sorted(devices)
-        keys = {d.source_key for d in self.registry.devices.values() if d.id in ids} | set(ids)
-        conditions = [dead_letters.c.device_id.in_(ids)]
-        for key in sorted(keys):
-            escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(dead_letters.c.topic.like(f"%/{escaped}/%", escape="\\"))
-            conditions.append(dead_letters.c.topic.like(f"%/{escaped}", escape="\\"))
-        return or_(*conditions)
+        specs = [d for d in self.registry.devices.values() if d.id in ids]
+        sources = sorted({(d.format, d.source_key) for d in specs} | {("canonical", i) for i in ids})
+        topics = sorted(self._topics_of(ids))
+        unrecorded = and_(
+            dead_letters.c.subject.is_(None),
+            or_(
+                dead_letters.c.device_id.in_(ids),
+                tuple_(dead_letters.c.source_format, dead_letters.c.source_id).in_(sources),
+                dead_letters.c.topic.in_(topics),
+            ),
+        )
+        return or_(dead_letters.c.subject == home_id, unrecorded)
 
-    def _routine_of(self, home_id: str) -> dict[str, Any] | None:
-        from placesense.evaluation_core import export_saved_subject
+    def _topics_of(self, devices: Iterable[str]) -> set[str]:
+        """Every topic a device of the home publishes on, exactly (with the installation's prefix)."""
+        prefix = self.topic_prefix
+        topics: set[str] = set()
+        for device_id in devices:
+            spec = self.registry.devices.get(device_id)
+            domain = spec.domain if spec else "home"
+            topics |= {canonical_topic(domain, device_id, kind, prefix) for kind in ("telemetry", "status")}
+            if spec is not None and spec.format == "zigbee2mqtt":
+                topics.add(f"{prefix}zigbee2mqtt/{spec.source_key}")
+        return topics
 
+    def _discovered_of(self, home_id: str) -> Any:
+        """Discovered-device rows of the home's devices: heard before they were registered."""
+        from ingest.deadletters import discovered_devices
+
+        sources = sorted({(d.format, d.source_key) for d in self.registry.devices.values() if d.subject == home_id})
+        if not sources:
+            return discovered_devices.c.format.is_(None)  # matches nothing (a primary key is never NULL)
+        return tuple_(discovered_devices.c.format, discovered_devices.c.source_id).in_(sources)
+
+    def _clear_retained_status(self, devices: Iterable[str]) -> int | str:
+        """Empty the retained status message of each of the home's devices on the broker; how many topics, or
+        why it could not (the erasure report says so, and running it again finishes the job)."""
+        if self.broker is None:
+            return "not configured (PLACESENSE_MQTT_ALERTS_USERNAME); clear the devices' status topics by hand"
+        topics = sorted(
+            canonical_topic(spec.domain if (spec := self.registry.devices.get(d)) else "home", d, "status",
+                            self.topic_prefix)
+            for d in devices
+        )
         try:
-            return export_saved_subject(self.state_dir, self.registry, home_id)
-        except (OSError, StorageError) as exc:
-            return {"error": f"cannot read the saved evaluation state: {exc}"}
+            return clear_retained(self.broker, topics)
+        except PlacesenseError as exc:
+            return f"not cleared: {exc}"
 
     # -- retention ---------------------------------------------------------------------------------------------
 
@@ -304,10 +359,11 @@ class PrivacyControls:
         while batch := self.audit.list(limit=5000, before_id=before):
             entries.extend(batch)
             before = batch[-1].id
-        with out.open("w", encoding="utf-8") as handle:
-            for entry in reversed(entries):
-                row = dataclasses.asdict(entry) | {"at": _rfc3339(entry.at_ms)}
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        lines = [
+            json.dumps(dataclasses.asdict(entry) | {"at": _rfc3339(entry.at_ms)}, ensure_ascii=False) + "\n"
+            for entry in reversed(entries)
+        ]
+        write_private(out, "".join(lines).encode("utf-8"))  # who read which home's data: private too
         return len(entries)
 
     @staticmethod
@@ -326,11 +382,65 @@ class _SqlErrors:
             raise StorageError(f"database: {type(exc).__name__}: {exc}") from exc
 
 
-def forget_saved_state(state_dir: Path, registry: Registry, home_id: str) -> dict[str, int | bool]:
-    """Remove one home from the evaluation's saved state and its journal (``placesense.evaluation_core``)."""
+def home_state(state_dir: Path, registry: Registry, home_id: str) -> dict[str, Any] | None:
+    """What the state folder holds about one home, for an export: its routine today against what was learned, and
+    the rules' and detectors' own records of it. The one place that reads a home's saved state."""
+    from placesense.evaluation_core import export_saved_subject
+
+    try:
+        return export_saved_subject(state_dir, registry, home_id)
+    except (OSError, StorageError) as exc:
+        return {"error": f"cannot read the saved evaluation state: {exc}"}
+
+
+def erase_home_state(state_dir: Path, registry: Registry, home_id: str) -> dict[str, int | bool]:
+    """Remove one home from the state folder: the evaluation's saved state (its learned routine, its rules' and
+    detectors' records) and its readings still waiting in the journal. The one place that erases a home's saved
+    state; ``saved_state`` and ``learned_routine`` say whether there was any, ``journal_readings`` how many."""
     from placesense.evaluation_core import erase_saved_subject
 
     return erase_saved_subject(state_dir, registry, home_id)
+
+
+forget_routine = erase_home_state  # the name erasure had before the state folder held more than routines
+
+
+def clear_retained(config: MqttConfig, topics: list[str], timeout_s: float = 10.0) -> int:
+    """Publish an empty retained message on each topic (MQTT's way to delete a retained one), with ``config``'s
+    login; return how many. Raises ``PlacesenseError`` if the broker cannot be reached or refuses one."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    answers: dict[int, Any] = {}
+    connected: dict[str, Any] = {}
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, protocol=mqtt.MQTTv5)
+    config.secure(client)
+    client.on_connect = lambda _c, _u, _f, reason, _p: connected.setdefault("reason", reason)
+    client.on_publish = lambda _c, _u, mid, reason, _p: answers.__setitem__(mid, reason)
+    try:
+        client.connect(config.host, config.port, keepalive=30)
+    except OSError as exc:
+        client._reset_sockets()
+        raise PlacesenseError(f"cannot reach the MQTT broker {config.host}:{config.port}: {exc}") from exc
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while "reason" not in connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if "reason" not in connected or connected["reason"].is_failure:
+            raise PlacesenseError(f"the MQTT broker did not let us in: {connected.get('reason', 'no answer')}")
+        mids = [client.publish(topic, b"", qos=1, retain=True).mid for topic in topics]
+        while len(answers) < len(mids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        refused = [topic for topic, mid in zip(topics, mids, strict=True)
+                   if mid not in answers or answers[mid].is_failure]
+        if refused:
+            raise PlacesenseError(f"the broker did not clear {len(refused)} status topic(s), e.g. {refused[0]}")
+        return len(topics)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        client._reset_sockets()
 
 
 # -- placesense privacy ---------------------------------------------------------------------------------------
@@ -356,19 +466,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from devices.registry import load_registry
     from placesense.db import make_engine
-    from placesense.service import influx_config
+    from placesense.service import alerts_mqtt_config, influx_config
     from placesense.settings import load_settings
 
     settings = load_settings()
     registry = load_registry(settings.registry_path)
     influx = InfluxClient(influx_config(settings))
+    engine = make_engine(settings.database_url)
+    broker = alerts_mqtt_config(settings) if settings.mqtt_alerts_username or not settings.mqtt_username else None
     try:
-        controls = PrivacyControls(
-            influx, make_engine(settings.database_url), registry, settings.state_dir, settings.spool_dir
-        )
+        controls = PrivacyControls(influx, engine, registry, settings.state_dir, settings.spool_dir,
+                                   topic_prefix=settings.topic_prefix, broker=broker)
         return _run_action(controls, args)
     finally:
         influx.close()
+        engine.dispose()
 
 
 def _run_action(controls: PrivacyControls, args: argparse.Namespace) -> int:
@@ -391,6 +503,9 @@ def _run_action(controls: PrivacyControls, args: argparse.Namespace) -> int:
         print("now remove from the registry file (the resident's name lives there):")
         for entry in report["registry_entries_to_remove"]:
             print(f"  {entry}")
+        if not isinstance(report["retained_status"], int):
+            print("the devices' retained status messages were not cleared: run this again once the broker answers")
+            return 1
         return 0
     if args.privacy_command == "retention":
         report = controls.apply_retention(load_retention(args.config), apply=args.apply)
@@ -404,6 +519,5 @@ def _run_action(controls: PrivacyControls, args: argparse.Namespace) -> int:
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    # A new file replaces whatever was at ``path``: an existing file's wider mode is not kept.
+    write_private(path, text.encode("utf-8"))

@@ -58,6 +58,7 @@ def influx_config(settings: Settings) -> InfluxConfig:
 
 
 def mqtt_config(settings: Settings, client_id: str | None = None) -> MqttConfig:
+    """Ingest's connection: its client id, account and subscriptions."""
     return MqttConfig(
         host=settings.mqtt_host,
         port=settings.mqtt_port,
@@ -68,6 +69,21 @@ def mqtt_config(settings: Settings, client_id: str | None = None) -> MqttConfig:
         tls=settings.mqtt_tls,
         ca_file=settings.mqtt_ca_file,
         receive_maximum=settings.mqtt_receive_maximum,
+    )
+
+
+def alerts_mqtt_config(settings: Settings) -> MqttConfig:
+    """The alerts publisher's connection: its own client id and account (PLACESENSE_MQTT_ALERTS_*), so it never
+    takes over ingest's session; a broker that binds client ids to usernames allows one connection per account."""
+    return MqttConfig(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        client_id=settings.mqtt_alerts_username or f"{settings.mqtt_client_id}-alerts",
+        subscriptions=(),
+        username=settings.mqtt_alerts_username,
+        password=settings.mqtt_alerts_password.get_secret_value() if settings.mqtt_alerts_password else None,
+        tls=settings.mqtt_tls,
+        ca_file=settings.mqtt_ca_file,
     )
 
 
@@ -125,7 +141,7 @@ class Service:
         influx = InfluxClient(influx_config(settings))
         spool = Spool(settings.spool_dir, settings.spool_max_mb * 1_000_000)
         writer = StorageWriter(influx, spool, metrics, create_database=settings.influx_create_db)
-        dead_letters = DeadLetterStore(engine)
+        dead_letters = DeadLetterStore(engine, max_bytes=settings.dead_letter_max_mb * 1_000_000)
         device_states = DeviceStates(engine)
 
         alert_feed = AlertFeed()
@@ -211,17 +227,16 @@ class Service:
                 log.exception("error while stopping")
         self.influx.close()
         self.evaluator.journal.close()
+        self.extras["engine"].dispose()
         self.state_lock.release()  # last: the evaluation process has saved and ended
 
 
 def _alert_mqtt_client(settings: Settings) -> mqtt.Client:
-    """The paho client alerts are published with: its own id, so it never takes over ingest's session."""
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"{settings.mqtt_client_id}-alerts",
-        protocol=mqtt.MQTTv5,
-    )
-    mqtt_config(settings).secure(client)
+    """The paho client alerts are published with: its own id and account, so it never takes over ingest's session."""
+    config = alerts_mqtt_config(settings)
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=config.client_id,
+                         protocol=mqtt.MQTTv5)
+    config.secure(client)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     client.max_queued_messages_set(10_000)  # alerts wait for a broker outage to end; a bound keeps memory flat
     return client

@@ -8,6 +8,8 @@ parts each room needs.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +37,10 @@ class Settings(BaseSettings):
     mqtt_url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port")
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    mqtt_alerts_username: str | None = Field(
+        None, description="the alerts publisher's own broker account (required with PLACESENSE_MQTT_USERNAME)"
+    )
+    mqtt_alerts_password: SecretStr | None = None
     mqtt_ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (system CAs if unset)")
     mqtt_client_id: str = Field("placesense-ingest", description="fixed id: the broker keeps its session")
     topic_prefix: str = Field("", description="prepended to every topic, e.g. 'council-a/'")
@@ -65,6 +71,9 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(64 * 1024, ge=256)
     max_future_s: int = Field(600, ge=0, description="reject timestamps further ahead than this")
     max_past_days: int = Field(90, ge=1, description="reject timestamps older than this")
+    dead_letter_max_mb: int = Field(
+        256, ge=1, description="the dead-letter store's bound; past it the oldest letters are removed"
+    )
 
     # Rules, detectors, API
     clock: Literal["live", "event"] = "live"
@@ -82,7 +91,9 @@ class Settings(BaseSettings):
         60.0, gt=0, description="...and this long, it is ended and a new one takes over from the saved state"
     )
     webhook_urls: list[str] = Field(default_factory=list, description="URLs that receive alert changes")
-    webhook_secret: SecretStr | None = Field(None, description="HMAC key for the X-Placesense-Signature header")
+    webhook_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks signing secret: whsec_<base64>, or any string used as the key itself"
+    )
     tick_interval_s: float = Field(5.0, gt=0, le=300, description="how often time-based rules are checked (live)")
     api_bind: str = Field("127.0.0.1:8080", description="host:port for the HTTP API")
     tokens_path: Path | None = Field(None, description="API tokens file")
@@ -121,7 +132,7 @@ class Settings(BaseSettings):
             raise ValueError("must look like http://host:8086")
         return value.rstrip("/")
 
-    @field_validator("mqtt_password", "influx_password", "influx_token", "webhook_secret")
+    @field_validator("mqtt_password", "mqtt_alerts_password", "influx_password", "influx_token", "webhook_secret")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
@@ -135,6 +146,36 @@ class Settings(BaseSettings):
             raise ValueError("must not contain MQTT wildcards")
         if value and not value.endswith("/"):
             value += "/"
+        return value
+
+    @model_validator(mode="after")
+    def _alerts_account(self) -> Settings:
+        # A broker that binds client ids to usernames (as placesense broker-config makes it) lets one connection
+        # per account: ingest and the alerts publisher sharing one would take each other's session.
+        if self.mqtt_username and not self.mqtt_alerts_username:
+            raise ValueError(
+                "PLACESENSE_MQTT_ALERTS_USERNAME (and _PASSWORD) is required with PLACESENSE_MQTT_USERNAME: the "
+                "alerts publisher needs its own broker account ('placesense broker-config' makes one)"
+            )
+        if self.mqtt_alerts_username and self.mqtt_alerts_username == self.mqtt_username:
+            raise ValueError("PLACESENSE_MQTT_ALERTS_USERNAME must differ from PLACESENSE_MQTT_USERNAME")
+        return self
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secret = value.get_secret_value()
+            if secret.startswith("whsec_"):
+                try:
+                    encoded = secret.removeprefix("whsec_").rstrip("=")
+                    key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+                except binascii.Error as exc:
+                    raise ValueError("a whsec_ secret must be base64 after the prefix") from exc
+            else:
+                key = secret.encode("utf-8")
+            if len(key) < 16:
+                raise ValueError("is too short to sign with: use at least 16 bytes (24 random bytes as whsec_…)")
         return value
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from placesense.errors import PlacesenseError
+from placesense.files import private_dir
 
 LOCK_FILE = "serve.lock"
 
@@ -35,7 +36,7 @@ class StateLock:
     def __init__(self, state_dir: Path, holder: str, before: str) -> None:
         self.path = state_dir / LOCK_FILE
         try:
-            state_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(state_dir)  # what the rules learned about each home lives here
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise PlacesenseError(

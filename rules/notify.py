@@ -5,8 +5,11 @@ paho's network loop (QoS 1), webhooks queue the POST for a worker thread that re
 puts the change on each subscriber's bounded queue. None of them blocks the alert lifecycle.
 
 - MQTT: ``{prefix}placesense/v1/alerts/{audience}/{subject}``, JSON of the alert plus ``action``.
-- Webhooks: POST of the same JSON with ``X-Placesense-Signature: sha256=<hex HMAC-SHA256 of the body>``
-  keyed with the shared secret, so the receiver can check it came from us and was not altered.
+- Webhooks: POST of the same JSON signed the Standard Webhooks way (``webhook-id``, ``webhook-timestamp`` and
+  ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``, made by the ``standardwebhooks``
+  library), so the receiver can check it came from us, was not altered, and is not an old delivery replayed:
+  the timestamp is signed too (receivers refuse one more than five minutes off), and the id stays the same
+  across retries of one change (receivers drop a repeat).
 - Feed: every change (including quiet updates) for the API's event stream; a slow subscriber loses its oldest
   queued changes, never slows the others.
 
@@ -16,19 +19,20 @@ environment, and never decides anything about the alert itself.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
 import orjson
 import paho.mqtt.client as mqtt
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from rules.alerts import AlertChange, alert_to_json
 
@@ -38,7 +42,7 @@ log = logging.getLogger(__name__)
 NOTIFY_ACTIONS = frozenset({
     "opened", "severity_raised", "escalated", "acknowledged", "resolved", "reminder", "repeated", "reopened",
 })
-SIGNATURE_HEADER = "X-Placesense-Signature"
+SECRET_PREFIX = "whsec_"
 DELIVERY_GRACE_S = 10.0  # a channel down this long is reported failing (not a reconnect's blink)
 
 
@@ -54,14 +58,34 @@ def alert_payload(change: AlertChange) -> bytes:
     return orjson.dumps(alert_to_json(change.alert, change.action))
 
 
-def sign(body: bytes, secret: bytes) -> str:
-    """The signature header value for ``body``."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+def signer(secret: str | bytes) -> Webhook:
+    """The Standard Webhooks signer for ``secret``: a ``whsec_…`` secret (base64 after the prefix, as Standard
+    Webhooks libraries take it), or any other string or bytes, used as the key itself (its ``whsec_`` form for a
+    receiver's library is ``whsec_`` + base64 of those bytes)."""
+    if isinstance(secret, str):
+        if secret.startswith(SECRET_PREFIX):
+            return Webhook(secret)
+        secret = secret.encode("utf-8")
+    return Webhook(secret)
 
 
-def verify(body: bytes, secret: bytes, header_value: str) -> bool:
-    """What a webhook receiver does: compare in constant time."""
-    return hmac.compare_digest(sign(body, secret), header_value)
+def signed_headers(webhook: Webhook, message_id: str, body: bytes, at: datetime | None = None) -> dict[str, str]:
+    """The three Standard Webhooks headers for one delivery attempt of ``body``."""
+    at = at or datetime.now(tz=UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": webhook.sign(message_id, at, body),
+    }
+
+
+def verify(body: bytes, secret: str | bytes, headers: Mapping[str, str]) -> bool:
+    """What a webhook receiver does (with any Standard Webhooks library): signature and timestamp must hold."""
+    try:
+        signer(secret).verify(body, dict(headers), json_parse=False)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 # ---- MQTT ----------------------------------------------------------------------------------------------
@@ -138,12 +162,12 @@ class WebhookPublisher:
         if not secret:
             raise ValueError("a webhook secret is required to sign deliveries")
         self._urls = list(urls)
-        self._secret = secret.encode() if isinstance(secret, str) else secret
+        self._signer = signer(secret)
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
         self._actions = actions
-        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[tuple[str, str, bytes] | None] = queue.Queue(maxsize=queue_size)
         self._client = httpx.Client(timeout=timeout_s, transport=transport)
         self._stop = threading.Event()
         self._sleep = sleep or self._stop.wait
@@ -158,10 +182,11 @@ class WebhookPublisher:
         if change.action not in self._actions:
             return
         body = alert_payload(change)
+        message_id = f"msg_{uuid.uuid4().hex}"  # one per change: the same for every retry of it
         for url in self._urls:
-            self._enqueue((url, body))
+            self._enqueue((url, message_id, body))
 
-    def _enqueue(self, item: tuple[str, bytes]) -> None:
+    def _enqueue(self, item: tuple[str, str, bytes]) -> None:
         while True:
             try:
                 self._queue.put_nowait(item)
@@ -178,9 +203,9 @@ class WebhookPublisher:
             item = self._queue.get()
             if item is None:
                 return
-            url, body = item
+            url, message_id, body = item
             try:
-                delivered = self._deliver(url, body)
+                delivered = self._deliver(url, message_id, body)
             except Exception:  # never let one delivery kill the worker
                 delivered = False
                 log.exception("webhook delivery to %s crashed", url)
@@ -198,10 +223,11 @@ class WebhookPublisher:
         """Since when deliveries have failed (none has succeeded since), or None."""
         return self._failing_since_ms
 
-    def _deliver(self, url: str, body: bytes) -> bool:
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self._secret)}
+    def _deliver(self, url: str, message_id: str, body: bytes) -> bool:
         delay = self._backoff_s
         for attempt in range(1, self._max_attempts + 1):
+            # Signed at each attempt: a retry minutes later still carries a timestamp the receiver accepts.
+            headers = {"Content-Type": "application/json", **signed_headers(self._signer, message_id, body)}
             try:
                 response = self._client.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:

@@ -1,7 +1,13 @@
-"""Test set-up: a real mosquitto and a real InfluxDB, started once per run on free loopback ports.
+"""Test set-up: a real mosquitto, a real InfluxDB and (when a test asks) a real PostgreSQL, started once per run
+on free loopback ports.
 
-Each test gets its own InfluxDB database, SQLite file and MQTT topic prefix, so tests never see each other's
-data. Tests that restart or kill a server ask for their own instance (``own_mosquitto``, ``own_influx``).
+Each test gets its own InfluxDB database, relational database and MQTT topic prefix, so tests never see each
+other's data. Tests that restart or kill a server ask for their own instance (``own_mosquitto``, ``own_influx``).
+
+``database_url`` is a SQLite file by default. A test, module or class marked ``both_databases`` runs twice, on
+SQLite and on PostgreSQL (``[sqlite]``/``[postgresql]`` in its id): each PostgreSQL run gets a fresh database on
+the session's ``postgres`` server, dropped afterwards. Tests that need PostgreSQL alone ask for
+``postgres_url``.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from placesense.localstack import InfluxDB, Mosquitto
+from placesense.localstack import InfluxDB, Mosquitto, PostgreSQL
 from placesense.settings import Settings
 from tests.helpers import eventually, serve_env, stack_settings
 
@@ -67,8 +73,37 @@ def influx_db(influx: InfluxDB, unique: str) -> Iterator[str]:
     httpx.post(f"{influx.url}/query", data={"q": f'DROP DATABASE "{name}"'}, timeout=30)
 
 
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("database_url", DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
+    server = PostgreSQL(tmp_path_factory.mktemp("postgresql"))
+    server.start()
+    yield server
+    server.remove()
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
+def postgres_url(postgres: PostgreSQL, unique: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test."""
+    name = f"t_{unique}"
+    url = postgres.create_database(name)
+    yield url
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The relational database of this test: SQLite, or PostgreSQL for the ``[postgresql]`` run of a test marked
+    ``both_databases``."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
     return f"sqlite:///{tmp_path / 'placesense.db'}"
 
 
@@ -77,7 +112,7 @@ def settings_for(
     tmp_path: Path, unique: str, database_url: str
 ) -> Callable[..., Settings]:
     def build(broker: Mosquitto, influx: InfluxDB, db: str, **overrides: Any) -> Settings:
-        return stack_settings(broker, influx, db, tmp_path, unique, database_url=database_url, **overrides)
+        return stack_settings(broker, influx, db, tmp_path, unique, **{"database_url": database_url, **overrides})
 
     return build
 

@@ -55,7 +55,7 @@ REGISTRY: dict[str, Any] = {
     ],
 }
 
-ROLES = ("admin", "care", "care2", "street", "display", "sensor")
+ROLES = ("admin", "care", "care2", "street", "display", "sensor", "sensor2")
 
 
 def now_ms() -> int:
@@ -119,7 +119,8 @@ def make_tokens() -> tuple[dict[str, str], TokenStore]:
         TokenEntry(name="south-care", role="care", homes=["h-0002"], sha256=hash_token(secrets["care2"])),
         TokenEntry(name="parks-team", role="street", sha256=hash_token(secrets["street"])),
         TokenEntry(name="ops-wall", role="display", sha256=hash_token(secrets["display"])),
-        TokenEntry(name="diy-sensors", role="sensor", sha256=hash_token(secrets["sensor"])),
+        TokenEntry(name="diy-sensors", role="sensor", chips=["esp8266-1520847"], sha256=hash_token(secrets["sensor"])),
+        TokenEntry(name="other-sensor", role="sensor", chips=["esp32-77"], sha256=hash_token(secrets["sensor2"])),
     ]
     return secrets, TokenStore(entries)
 

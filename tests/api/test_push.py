@@ -43,10 +43,22 @@ def test_push_is_stored_and_readable(stack: Stack) -> None:
     assert state is not None and state.last_seen_ms
 
 
+def test_a_sensor_token_pushes_only_for_its_own_chips(stack: Stack) -> None:
+    # A token that fitted every chip let one leaked firmware image write any registered air sensor's readings.
+    before = stack.service.metrics.value("placesense_readings_stored_total")
+    other = stack.client.post(PUSH, content=BODY, headers={"X-Sensor": "esp8266-1520847",
+                                                            "Authorization": _basic(stack.tokens["sensor2"])})
+    assert other.status_code == 403 and "esp8266-1520847" in other.json()["detail"]
+    assert stack.service.metrics.value("placesense_readings_stored_total") == before
+    refused = stack.get("/api/v1/audit?limit=5", "admin").json()["entries"]
+    assert any(e["token_name"] == "other-sensor" and e["action"] == "refused.chip" for e in refused)
+
+
 def test_push_refusals(stack: Stack) -> None:
     sensor = {"Authorization": f"Bearer {stack.tokens['sensor']}"}
     before = stack.service.dead_letters.count()
-    unknown = stack.client.post(PUSH, content=BODY, headers={**sensor, "X-Sensor": "esp8266-999"})
+    admin = {"Authorization": f"Bearer {stack.tokens['admin']}"}  # may push for any chip, registered or not
+    unknown = stack.client.post(PUSH, content=BODY, headers={**admin, "X-Sensor": "esp8266-999"})
     assert unknown.status_code == 404 and "register" in unknown.json()["detail"]
     bad = stack.client.post(PUSH, content=b'{"esp8266id": "1520847", "sensordatavalues": [{"value_type": "SDS_P1",'
                             b' "value": "lots"}]}', headers={**sensor, "X-Sensor": "esp8266-1520847"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ PROBLEM = "application/problem+json"
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def test_readings_return_what_mqtt_delivered(stack: Stack, publish: Callable[[str, bytes], None]) -> None:
@@ -35,7 +36,7 @@ def test_readings_return_what_mqtt_delivered(stack: Stack, publish: Callable[[st
         return found if len(found) == 30 else []
 
     got = eventually(points, what="30 soil points through the API")
-    assert got[0] == {"ts": _iso(base).replace("Z", ".000Z"), "metric": "soil_moisture_pct", "value": 40.0}
+    assert got[0] == {"ts": _iso(base), "metric": "soil_moisture_pct", "value": 40.0}
     assert [p["value"] for p in got] == [40.0 - i * 0.5 for i in range(30)]
 
     # Without metric: every metric of each point, tags and seq left out.
@@ -93,6 +94,42 @@ def test_bad_parameters_get_clear_422(stack: Stack, params: dict[str, str], word
     assert words in resp.json()["detail"]
 
 
+@pytest.mark.parametrize(("start", "end"), [
+    ("9999-12-30T00:00:00Z", "9999-12-31T00:00:00Z"),
+    ("2024-01-01T00:00:00Z", "9999-12-31T00:00:00Z"),
+    ("0001-01-01T00:00:00Z", "0001-01-02T00:00:00Z"),
+])
+def test_a_range_outside_what_influxdb_stores_is_a_clear_400(stack: Stack, start: str, end: str) -> None:
+    # It once reached InfluxDB, whose parser error came back as a 503 "store unavailable".
+    resp = stack.get("/api/v1/readings", "admin", params={"device": "bed-01-soil", "start": start, "end": end})
+    assert resp.status_code == 400, resp.text
+    assert resp.headers["content-type"] == PROBLEM
+    assert resp.json()["type"] == "/problems/time-out-of-range" and "2262" in resp.json()["detail"]
+
+
+def test_a_moved_device_shows_each_home_only_what_it_recorded_there(stack: Stack) -> None:
+    # h-0001-kitchen-pir used to be in h-0002: its points from then carry subject=h-0002. h-0001's care team must
+    # not read them, and the audit log must not name h-0001 for them.
+    then = int(time.time() * 1000) - 20 * 86_400_000 + random.randrange(1_000_000)
+    now = then + 3_600_000
+    stack.service.influx.write(
+        f"home,device=h-0001-kitchen-pir,room=kitchen,source=canonical,subject=h-0002 motion=1 {then}\n"
+        f"home,device=h-0001-kitchen-pir,room=kitchen,source=canonical,subject=h-0001 motion=0 {now}".encode()
+    )
+
+    def read(start_ms: int) -> list[dict[str, object]]:
+        params = {"device": "h-0001-kitchen-pir", "start": _iso(start_ms), "end": _iso(start_ms + 1)}
+        resp = stack.get("/api/v1/readings", "care", params=params)
+        assert resp.status_code == 200
+        return list(resp.json()["points"])
+
+    assert read(now) == [{"ts": _iso(now), "metric": "motion", "value": 0.0}]
+    assert read(then) == []  # the previous resident's
+    # Nor does the previous home's care team read it through this device: it belongs to h-0001 now.
+    params = {"device": "h-0001-kitchen-pir", "start": _iso(then), "end": _iso(then + 1)}
+    assert stack.get("/api/v1/readings", "care2", params=params).status_code == 404
+
+
 def test_unknown_device_is_404(stack: Stack) -> None:
     resp = stack.get("/api/v1/readings", "admin", params={"device": "no-such-device"})
     assert resp.status_code == 404 and "no-such-device" in resp.json()["detail"]
@@ -101,6 +138,6 @@ def test_unknown_device_is_404(stack: Stack) -> None:
 def test_influxql_quoting() -> None:
     assert quote_ident('we"ird\\') == '"we\\"ird\\\\"'
     assert quote_string("it's\\") == "'it\\'s\\\\'"
-    q = build_query("soil", "bed-01-soil", "soil_moisture_pct", 1000, 2000, 11)
+    q = build_query("soil", "bed-01-soil", "bed-01", "soil_moisture_pct", 1000, 2000, 11)
     assert q == ('SELECT "soil_moisture_pct" FROM "soil" WHERE "device" = \'bed-01-soil\' '
-                 "AND time >= 1000ms AND time < 2000ms ORDER BY time ASC LIMIT 11")
+                 "AND \"subject\" = 'bed-01' AND time >= 1000ms AND time < 2000ms ORDER BY time ASC LIMIT 11")

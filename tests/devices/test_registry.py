@@ -154,7 +154,15 @@ def test_duplicate_source_id_is_refused(tmp_path: Path) -> None:
 
 def test_duplicate_home_is_refused(tmp_path: Path) -> None:
     text = GOOD.replace("flowerbeds:\n", "  - id: h-0042\nflowerbeds:\n", 1)
-    assert "home 'h-0042' is listed twice" in _error(tmp_path, text)
+    assert "home, flowerbed or air site id 'h-0042' is listed twice" in _error(tmp_path, text)
+
+
+def test_a_flowerbed_may_not_share_a_homes_id(tmp_path: Path) -> None:
+    # Alerts, dead letters, the audit log and erasure know a subject by its id alone: a bed named like a home
+    # would be scoped, audited and erased as that home.
+    text = GOOD.replace("flowerbeds:\n  - id: bed-7", "flowerbeds:\n  - id: h-0042", 1)
+    assert "flowerbeds:\n  - id: h-0042" in text
+    assert "home, flowerbed or air site id 'h-0042' is listed twice" in _error(tmp_path, text)
 
 
 def test_dangling_subject_is_refused(tmp_path: Path) -> None:

@@ -1,15 +1,14 @@
-"""Device status kept from stored readings and status messages, in a real SQLite database."""
+"""Device status kept from stored readings and status messages, in a real SQLite and a real PostgreSQL database."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from sqlalchemy.dialects import postgresql
 
 from devices.readings import Reading
-from ingest.devicestate import DeviceStates, _saver, postgresql_upsert
+from ingest.devicestate import DeviceStates, _saver
 from placesense.db import make_engine
+
+pytestmark = pytest.mark.both_databases
 
 
 def _reading(device_id: str, ts_ms: int, received_ms: int, battery_pct: float | None) -> Reading:
@@ -17,8 +16,8 @@ def _reading(device_id: str, ts_ms: int, received_ms: int, battery_pct: float | 
                    received_ms)
 
 
-def test_a_batch_keeps_each_devices_latest_times_and_last_battery(tmp_path: Path) -> None:
-    states = DeviceStates(make_engine(f"sqlite:///{tmp_path / 'state.db'}"))
+def test_a_batch_keeps_each_devices_latest_times_and_last_battery(database_url: str) -> None:
+    states = DeviceStates(make_engine(database_url))
     states.saw_readings([
         _reading("a", ts_ms=1_000, received_ms=5_000, battery_pct=80.0),
         _reading("b", ts_ms=1_500, received_ms=4_000, battery_pct=None),
@@ -39,8 +38,8 @@ def test_a_batch_keeps_each_devices_latest_times_and_last_battery(tmp_path: Path
     assert again == a
 
 
-def test_a_reading_after_an_offline_status_means_online_again(tmp_path: Path) -> None:
-    states = DeviceStates(make_engine(f"sqlite:///{tmp_path / 'state.db'}"))
+def test_a_reading_after_an_offline_status_means_online_again(database_url: str) -> None:
+    states = DeviceStates(make_engine(database_url))
     states.saw_status("a", online=False, at_ms=10_000)
     states.saw_readings([_reading("a", ts_ms=9_000, received_ms=9_500, battery_pct=None)])  # received before it
     state = states.get("a")
@@ -50,11 +49,12 @@ def test_a_reading_after_an_offline_status_means_online_again(tmp_path: Path) ->
     assert state is not None and state.online is True and state.status_ms == 10_000
 
 
-@pytest.mark.parametrize("dialect", ["sqlite", "any other database"])
-def test_saving_again_replaces_each_devices_row(tmp_path: Path, dialect: str) -> None:
-    # SQLite's own upsert, and the delete-and-insert any other database gets (both run here on SQLite).
-    states = DeviceStates(make_engine(f"sqlite:///{tmp_path / 'state.db'}"))
-    states._save = _saver(dialect)
+@pytest.mark.parametrize("saver", ["the database's own upsert", "delete and insert"])
+def test_saving_again_replaces_each_devices_row(database_url: str, saver: str) -> None:
+    # SQLite's and PostgreSQL's own upserts, and the delete-and-insert any other database gets.
+    states = DeviceStates(make_engine(database_url))
+    if saver == "delete and insert":
+        states._save = _saver("any other database")
     states.saw_readings([_reading("a", 1_000, 1_100, 80.0), _reading("b", 1_000, 1_200, None)])
     states.saw_status("b", online=False, at_ms=1_300)
     states.flush()
@@ -67,9 +67,3 @@ def test_saving_again_replaces_each_devices_row(tmp_path: Path, dialect: str) ->
     assert (reloaded["a"].last_seen_ms, reloaded["a"].battery_pct, reloaded["a"].online) == (2_100, 80.0, None)
     assert (reloaded["b"].online, reloaded["b"].status_ms) == (False, 1_300)
     assert reloaded["c"].online is True
-
-
-def test_postgresql_gets_its_own_upsert() -> None:
-    # No PostgreSQL server runs here: this checks the statement it would be sent, not a round trip.
-    sql = str(postgresql_upsert().compile(dialect=postgresql.dialect()))
-    assert "ON CONFLICT (device_id) DO UPDATE SET" in sql and "excluded.online" in sql

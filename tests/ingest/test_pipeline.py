@@ -8,12 +8,15 @@ from collections.abc import Callable
 
 import orjson
 import paho.mqtt.client as mqtt
+import pytest
 
 from devices.registry import Registry
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
 from tests.helpers import eventually, influx_count, influx_query
+
+pytestmark = pytest.mark.both_databases
 
 
 def _canonical(ts_ms: int, seq: int, **metrics: float | bool) -> bytes:

@@ -16,6 +16,8 @@ from rules.config import rules_from_data
 from rules.findings import Finding
 from tests.rules.factory import MINUTE
 
+pytestmark = pytest.mark.both_databases
+
 T0 = 1_767_600_000_000
 
 

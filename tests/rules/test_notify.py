@@ -3,8 +3,10 @@ after a 500 against a real local HTTP server; the in-process feed fans out to bo
 
 from __future__ import annotations
 
+import base64
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -12,6 +14,7 @@ from urllib.parse import urlsplit
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from placesense.clock import EventClock
 from placesense.db import make_engine
@@ -23,7 +26,7 @@ from rules.notify import AlertFeed, MqttAlertPublisher, WebhookPublisher, alert_
 from tests.helpers import eventually
 from tests.rules.factory import HOME, engine, home_reading, local_ms, only_rules
 
-SECRET = b"test-webhook-secret-3f9a"
+SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-3f9a-24b").decode()
 
 # Street alerts are held in the street team's quiet hours (20:00–07:00): these tests run at midday.
 MIDDAY = 1_780_315_200_000  # 2026-06-01 12:00 UTC
@@ -81,14 +84,14 @@ def test_alert_topic_refuses_wildcards() -> None:
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
     fail_first = 1
-    calls: ClassVar[list[tuple[int, bytes, str]]] = []
+    calls: ClassVar[list[tuple[int, bytes, dict[str, str]]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         status = 500 if len(self.calls) < self.fail_first else 204
         if self.path.endswith("-missing"):
             status = 404
-        self.calls.append((status, body, self.headers.get("X-Placesense-Signature", "")))
+        self.calls.append((status, body, {k.lower(): v for k, v in self.headers.items()}))
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -119,10 +122,22 @@ def test_webhook_is_signed_and_retried_after_a_500(receiver: tuple[str, type[_Re
         service.apply(Finding("needs_water", "street", "bed-001", "warning", "Bed 1 needs water now", MIDDAY + 1_000))
         eventually(lambda: webhook.delivered == 1, what="webhook delivery")
         assert [status for status, _, _ in handler.calls] == [500, 204]
-        for _, body, signature in handler.calls:
-            assert signature.startswith("sha256=") and verify(body, SECRET, signature)
-            assert not verify(body, b"another secret", signature)
-        assert orjson.loads(handler.calls[-1][1])["message"] == "Bed 1 needs water now"
+        # Standard Webhooks, checked with its own library as a receiver would: id, timestamp and body are signed.
+        receiver_side = Webhook(SECRET)
+        for _, body, headers in handler.calls:
+            assert headers["webhook-signature"].startswith("v1,") and verify(body, SECRET, headers)
+            assert receiver_side.verify(body, headers)["message"] == "Bed 1 needs water now"
+            assert not verify(body, "whsec_" + base64.b64encode(b"another secret, 24 bytes!").decode(), headers)
+            assert not verify(body.replace(b"Bed 1", b"Bed 2"), SECRET, headers)
+        # The retry is the same message (a receiver drops a repeat by its id)...
+        assert handler.calls[0][2]["webhook-id"] == handler.calls[1][2]["webhook-id"]
+        # ...and a delivery replayed later is refused: its timestamp is signed, and an old one is too old.
+        _, body, headers = handler.calls[-1]
+        replayed = {**headers, "webhook-timestamp": str(int(time.time()) - 600)}
+        assert not verify(body, SECRET, replayed)
+        with pytest.raises(WebhookVerificationError):
+            receiver_side.verify(body, replayed)
+        assert "x-placesense-signature" not in headers  # the old body-only signature is gone
     finally:
         webhook.close()
 

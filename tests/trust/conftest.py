@@ -14,11 +14,11 @@ import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.registry import Registry
-from placesense.broker import BrokerFiles, write_broker_config
-from placesense.localstack import BrokerAuth, Mosquitto
+from placesense.broker import ALERTS_PUBLISHER, INGEST_USER, BrokerFiles, Listener, write_broker_config
+from placesense.localstack import Mosquitto, free_port
 from tests.helpers import eventually
 
-INGEST_USER = "placesense-ingest"
+__all__ = ["ALERTS_PUBLISHER", "INGEST_USER", "MqttUser", "service_logins"]
 
 TRUST_REGISTRY: dict[str, Any] = {
     "homes": [{"id": "h-0001", "name": "Resident One"}, {"id": "h-0002", "name": "Resident Two"}],
@@ -47,29 +47,47 @@ def prefix(unique: str) -> str:
 
 
 @pytest.fixture
-def broker_files(trust_registry: Registry, tmp_path: Path, prefix: str) -> BrokerFiles:
-    return write_broker_config(trust_registry, tmp_path / "broker-config", prefix=prefix, ingest_user=INGEST_USER)
+def broker_port() -> int:
+    return free_port()
 
 
 @pytest.fixture
-def secure_broker(broker_files: BrokerFiles, tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = Mosquitto(
-        tmp_path / "secure-mosquitto", auth=BrokerAuth(broker_files.password_file, broker_files.acl_file)
-    )
+def broker_files(trust_registry: Registry, tmp_path: Path, prefix: str, broker_port: int) -> BrokerFiles:
+    return write_broker_config(trust_registry, tmp_path / "broker-config", prefix=prefix, ingest_user=INGEST_USER,
+                               listen=Listener("127.0.0.1", broker_port))
+
+
+@pytest.fixture
+def secure_broker(broker_files: BrokerFiles, tmp_path: Path, broker_port: int) -> Iterator[Mosquitto]:
+    """mosquitto running the configuration ``placesense broker-config`` generated, as a deployment would."""
+    broker = Mosquitto(tmp_path / "secure-mosquitto", port=broker_port, config_dir=broker_files.directory)
     broker.start()
     yield broker
     broker.stop()
+
+
+def service_logins(files: BrokerFiles) -> dict[str, Any]:
+    """The settings that give the service its two accounts: ingest's and the alerts publisher's."""
+    return {
+        "mqtt_client_id": INGEST_USER,
+        "mqtt_username": INGEST_USER,
+        "mqtt_password": files.password(INGEST_USER),
+        "mqtt_alerts_username": ALERTS_PUBLISHER,
+        "mqtt_alerts_password": files.password(ALERTS_PUBLISHER),
+    }
 
 
 class MqttUser:
     """One MQTT 5 login that records the broker's answers: CONNACK, SUBACK and PUBACK reason codes, messages."""
 
     def __init__(
-        self, port: int, username: str | None, password: str | None, client_id: str, ca_file: Path | None = None
+        self, port: int, username: str | None, password: str | None, client_id: str, ca_file: Path | None = None,
+        clean_start: bool = True,
     ) -> None:
         self.connack: ReasonCode | None = None
         self.connected = threading.Event()
         self.answered = threading.Event()
+        self.dropped = threading.Event()  # the broker ended a connection that was up
         self.messages: list[tuple[str, bytes]] = []
         self.subacks: dict[int, list[ReasonCode]] = {}
         self.pubacks: dict[int, ReasonCode] = {}
@@ -83,7 +101,8 @@ class MqttUser:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.client.on_publish = self._on_publish
-        self.client.connect("127.0.0.1", port)
+        self.client.on_disconnect = self._on_disconnect
+        self.client.connect("127.0.0.1", port, clean_start=clean_start)
         self.client.loop_start()
         eventually(self.answered.is_set, 10, f"CONNACK for {client_id}")
 
@@ -92,6 +111,10 @@ class MqttUser:
         if not reason.is_failure:
             self.connected.set()
         self.answered.set()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if self.connected.is_set():
+            self.dropped.set()
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
@@ -122,6 +145,8 @@ class MqttUser:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # paho closes its wake-up socket pair only when a connected loop ends, not one stopped mid-reconnect.
+        self.client._reset_sockets()
 
 
 @pytest.fixture
@@ -129,9 +154,11 @@ def login(unique: str) -> Iterator[Callable[..., MqttUser]]:
     users: list[MqttUser] = []
 
     def connect(
-        broker_port: int, username: str | None, password: str | None, ca_file: Path | None = None
+        broker_port: int, username: str | None, password: str | None, ca_file: Path | None = None,
+        client_id: str | None = None, clean_start: bool = True,
     ) -> MqttUser:
-        user = MqttUser(broker_port, username, password, f"{username or 'anon'}-{unique}-{len(users)}", ca_file)
+        user = MqttUser(broker_port, username, password, client_id or f"{username or 'anon'}-{unique}-{len(users)}",
+                        ca_file, clean_start)
         users.append(user)
         return user
 

@@ -10,15 +10,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 
 from devices.registry import Registry
-from placesense.broker import BrokerFiles, hash_password, make_local_ca, write_broker_config
-from placesense.localstack import BrokerAuth, InfluxDB, Mosquitto, TlsListener
+from placesense.broker import BrokerFiles, BrokerLimits, Listener, hash_password, make_local_ca, write_broker_config
+from placesense.localstack import InfluxDB, Mosquitto, free_port
 from placesense.service import Service
 from placesense.settings import Settings
 from tests.helpers import eventually, influx_count
-from tests.trust.conftest import INGEST_USER, MqttUser
+from tests.trust.conftest import ALERTS_PUBLISHER, INGEST_USER, MqttUser, service_logins
 
 NOT_AUTHORIZED = 135
 
@@ -36,9 +37,7 @@ def secure_service(
     secure_broker: Mosquitto, influx: InfluxDB, influx_db: str, trust_registry: Registry,
     broker_files: BrokerFiles, settings_for: Callable[..., Settings],
 ) -> Iterator[Service]:
-    settings = settings_for(
-        secure_broker, influx, influx_db, mqtt_username=INGEST_USER, mqtt_password=broker_files.password(INGEST_USER)
-    )
+    settings = settings_for(secure_broker, influx, influx_db, **service_logins(broker_files))
     svc = Service.build(settings, registry=trust_registry)
     svc.start()
     assert svc.pipeline.consumer.wait_connected(10), "ingest did not log in to the secured broker"
@@ -51,7 +50,7 @@ def test_generated_files_cover_every_account_and_keep_secrets_private(broker_fil
     assert names == {
         "h-0001-kitchen-pir": "device", "h-0001-climate": "device", "h-0002-kitchen-pir": "device",
         "bed-01-soil": "device", "bridge-zigbee2mqtt": "bridge", INGEST_USER: "ingest",
-        "placesense-alerts-reader": "alerts_reader",
+        ALERTS_PUBLISHER: "alerts_publisher", "placesense-alerts-reader": "alerts_reader",
     }
     for private in (broker_files.secrets_file, broker_files.password_file):
         assert stat.S_IMODE(private.stat().st_mode) == 0o600
@@ -122,7 +121,8 @@ def test_device_reads_nothing(
     victim = login(secure_broker.port, "h-0001-kitchen-pir", broker_files.password("h-0001-kitchen-pir"))
     assert not victim.publish(victim_topic, _telemetry(1)).is_failure
     eventually(lambda: ingest.received(victim_topic), what="delivery to an account allowed to read it")
-    assert not ingest.publish(f"{prefix}placesense/v1/alerts/care/h-0001", b"{}").is_failure
+    alerts = login(secure_broker.port, ALERTS_PUBLISHER, broker_files.password(ALERTS_PUBLISHER))
+    assert not alerts.publish(f"{prefix}placesense/v1/alerts/care/h-0001", b"{}").is_failure
     # eve's PUBACK for a later message of hers comes after anything the broker queued to her before it.
     assert not eve.publish(_topic(prefix, "home", "h-0002-kitchen-pir"), _telemetry(2)).is_failure
     assert eve.messages == []
@@ -155,9 +155,11 @@ def test_bridge_writes_its_own_tree_only_and_alerts_reader_reads_alerts(
     assert bridge.publish(_topic(prefix, "home", "h-0001-kitchen-pir"), _telemetry(1)).value == NOT_AUTHORIZED
     eventually(lambda: ingest.received(f"{prefix}zigbee2mqtt/hall_door_2"), what="the bridged message")
     alert_topic = f"{prefix}placesense/v1/alerts/care/h-0001"
-    assert not ingest.publish(alert_topic, b'{"rule": "test"}').is_failure
+    alerts = login(secure_broker.port, ALERTS_PUBLISHER, broker_files.password(ALERTS_PUBLISHER))
+    assert not alerts.publish(alert_topic, b'{"rule": "test"}').is_failure
     eventually(lambda: reader.received(alert_topic), what="the alert at the alerts reader")
     assert reader.publish(alert_topic, b"{}").value == NOT_AUTHORIZED  # reading alerts is not writing them
+    assert ingest.publish(alert_topic, b"{}").value == NOT_AUTHORIZED  # ingest only reads
 
 
 def test_misconfigured_anonymous_broker_still_dead_letters_a_payload_claiming_another_device(
@@ -180,22 +182,20 @@ def test_misconfigured_anonymous_broker_still_dead_letters_a_payload_claiming_an
 
 
 def test_ingest_over_tls_with_a_local_ca(
-    tmp_path: Path, broker_files: BrokerFiles, influx: InfluxDB, influx_db: str, trust_registry: Registry,
+    tmp_path: Path, trust_registry: Registry, influx: InfluxDB, influx_db: str,
     settings_for: Callable[..., Settings], login: Callable[..., MqttUser], prefix: str,
 ) -> None:
     tls = make_local_ca(tmp_path / "tls")
     assert stat.S_IMODE(tls.server_key.stat().st_mode) == 0o600
-    broker = Mosquitto(
-        tmp_path / "tls-mosquitto",
-        auth=BrokerAuth(broker_files.password_file, broker_files.acl_file),
-        tls=TlsListener(tls.ca_cert, tls.server_cert, tls.server_key),
-    )
+    plain_port, tls_port = free_port(), free_port()
+    broker_files = write_broker_config(trust_registry, tmp_path / "tls-config", prefix=prefix, tls=tls,
+                                       tls_port=tls_port, listen=Listener("127.0.0.1", plain_port))
+    broker = Mosquitto(tmp_path / "tls-mosquitto", port=plain_port, tls_port=tls_port,
+                       config_dir=broker_files.directory)
     broker.start()
     try:
-        settings = settings_for(
-            broker, influx, influx_db, mqtt_url=broker.tls_url, mqtt_ca_file=tls.ca_cert,
-            mqtt_username=INGEST_USER, mqtt_password=broker_files.password(INGEST_USER),
-        )
+        settings = settings_for(broker, influx, influx_db, mqtt_url=broker.tls_url, mqtt_ca_file=tls.ca_cert,
+                                **service_logins(broker_files))
         svc = Service.build(settings, registry=trust_registry)
         svc.start()
         try:
@@ -212,5 +212,139 @@ def test_ingest_over_tls_with_a_local_ca(
             pytest.raises(ssl.SSLCertVerificationError),
         ):
             ssl.create_default_context().wrap_socket(raw, server_hostname="127.0.0.1").close()
+    finally:
+        broker.stop()
+
+
+def _listener_blocks(conf: str) -> tuple[list[str], list[list[str]]]:
+    """The option names before the first ``listener`` line, and each listener's option names."""
+    head: list[str] = []
+    blocks: list[list[str]] = []
+    for line in conf.splitlines():
+        word = line.split(" ", 1)[0]
+        if not word or word.startswith("#"):
+            continue
+        if word == "listener":
+            blocks.append([])
+        (blocks[-1] if blocks else head).append(word)
+    return head, blocks
+
+
+def test_generated_conf_binds_client_ids_on_every_listener_and_opens_no_other(
+    tmp_path: Path, trust_registry: Registry, prefix: str
+) -> None:
+    # mosquitto 2: a per-listener option written before any listener line opens a default listener on
+    # 0.0.0.0:1883 for itself and does not reach the listeners after it.
+    tls = make_local_ca(tmp_path / "tls")
+    plain_port, tls_port = free_port(), free_port()
+    files = write_broker_config(trust_registry, tmp_path / "conf", prefix=prefix, tls=tls, tls_port=tls_port,
+                                listen=Listener("127.0.0.1", plain_port))
+    head, blocks = _listener_blocks(files.conf.read_text())
+    assert "use_username_as_clientid" not in head and "listener" not in head
+    assert len(blocks) == 2 and all("use_username_as_clientid" in block for block in blocks)
+    assert {"max_packet_size", "max_queued_messages", "max_queued_bytes", "allow_anonymous"} <= set(head)
+    broker = Mosquitto(tmp_path / "mosquitto", port=plain_port, tls_port=tls_port, config_dir=files.directory)
+    broker.start()
+    try:
+        assert broker.proc.process is not None
+        eventually(lambda: _listening(broker.proc.process.pid) >= {("127.0.0.1", plain_port)}, what="listeners")
+        # The plain listener on loopback only, TLS on every interface, and nothing else (no 0.0.0.0:1883).
+        assert {port for _ip, port in _listening(broker.proc.process.pid)} == {plain_port, tls_port}
+        assert ("127.0.0.1", plain_port) in _listening(broker.proc.process.pid)
+        assert not {("0.0.0.0", plain_port), ("::", plain_port)} & _listening(broker.proc.process.pid)
+    finally:
+        broker.stop()
+
+
+def _listening(pid: int) -> set[tuple[str, int]]:
+    return {(c.laddr.ip, c.laddr.port) for c in psutil.Process(pid).net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN}
+
+
+def test_a_device_using_ingests_client_id_cannot_take_its_session_or_readings(
+    secure_broker: Mosquitto, broker_files: BrokerFiles, influx: InfluxDB, influx_db: str, trust_registry: Registry,
+    settings_for: Callable[..., Settings], login: Callable[..., MqttUser], prefix: str,
+) -> None:
+    settings = settings_for(secure_broker, influx, influx_db, **service_logins(broker_files))
+    assert settings.mqtt_client_id == INGEST_USER  # the fixed id every installation's ingest has
+    device_topic = _topic(prefix, "home", "h-0001-kitchen-pir")
+    device = login(secure_broker.port, "h-0001-kitchen-pir", broker_files.password("h-0001-kitchen-pir"))
+    stored = "WHERE device = 'h-0001-kitchen-pir'"
+
+    svc = Service.build(settings, registry=trust_registry)
+    svc.start()
+    try:
+        assert svc.pipeline.consumer.wait_connected(10)
+        connections = svc.pipeline.consumer.generation
+        assert not device.publish(device_topic, _telemetry(1)).is_failure
+        eventually(lambda: influx_count(influx.url, influx_db, "home", stored) == 1, what="the first reading")
+        # Another device's login asks for ingest's client id, with a clean start: before the binding the broker
+        # dropped ingest, gave this login ingest's session, and wiped what it held.
+        mallory = login(secure_broker.port, "h-0002-kitchen-pir", broker_files.password("h-0002-kitchen-pir"),
+                        client_id=INGEST_USER, clean_start=True)
+        assert mallory.connected.is_set()  # it gets in, under its own username as its client id
+        assert not device.publish(device_topic, _telemetry(2)).is_failure
+        eventually(lambda: influx_count(influx.url, influx_db, "home", stored) == 2, what="the second reading")
+        assert svc.pipeline.consumer.connected.is_set()
+        assert svc.pipeline.consumer.generation == connections  # ingest was never disconnected
+        assert mallory.messages == []
+        mallory.close()
+    finally:
+        svc.stop()
+    # While serve is down (a restart), the broker queues readings in ingest's persistent session, including a
+    # press the broker has already acknowledged to the device. A login with ingest's id must not wipe them.
+    assert not device.publish(device_topic, _telemetry(3)).is_failure
+    wiper = login(secure_broker.port, "h-0002-kitchen-pir", broker_files.password("h-0002-kitchen-pir"),
+                  client_id=INGEST_USER, clean_start=True)
+    assert wiper.connected.is_set()
+    wiper.close()
+    again = Service.build(settings, registry=trust_registry)
+    again.start()
+    try:
+        eventually(lambda: influx_count(influx.url, influx_db, "home", stored) == 3, what="the queued reading")
+    finally:
+        again.stop()
+
+
+def test_the_broker_limits_one_clients_packets_and_what_queues_for_ingest(
+    tmp_path: Path, trust_registry: Registry, influx: InfluxDB, influx_db: str, prefix: str,
+    settings_for: Callable[..., Settings], login: Callable[..., MqttUser],
+) -> None:
+    # Without limits one device drove mosquitto to 1.4 GiB. Small limits here, to see them hold.
+    port = free_port()
+    files = write_broker_config(trust_registry, tmp_path / "conf", prefix=prefix, listen=Listener("127.0.0.1", port),
+                                limits=BrokerLimits(max_packet_bytes=8192, max_queued_bytes=40_000))
+    broker = Mosquitto(tmp_path / "mosquitto", port=port, config_dir=files.directory)
+    broker.start()
+    try:
+        settings = settings_for(broker, influx, influx_db, **service_logins(files))
+        svc = Service.build(settings, registry=trust_registry)
+        svc.start()  # creates ingest's persistent session
+        assert svc.pipeline.consumer.wait_connected(10)
+        svc.stop()
+        device = login(port, "h-0001-kitchen-pir", files.password("h-0001-kitchen-pir"))
+        topic = _topic(prefix, "home", "h-0001-kitchen-pir")
+        sent = 100
+        for seq in range(sent):  # ~1 KB each while ingest is away: 100 KB for a 40 KB queue
+            assert not device.publish(topic, _telemetry(seq, pad="p" * 900)).is_failure
+        svc = Service.build(settings, registry=trust_registry)
+        svc.start()
+        try:
+            assert svc.pipeline.consumer.wait_connected(10)
+            # The broker sends a session's queue before anything newer: once this reading is stored, so is the queue.
+            other = login(port, "h-0001-climate", files.password("h-0001-climate"))
+            climate = orjson.dumps({"ts": int(time.time() * 1000), "metrics": {"temperature_c": 19}, "seq": 1})
+            assert not other.publish(_topic(prefix, "home", "h-0001-climate"), climate).is_failure
+            eventually(lambda: influx_count(influx.url, influx_db, "home", "WHERE device = 'h-0001-climate'") == 1,
+                       what="a reading sent after the queue")
+            queued = influx_count(influx.url, influx_db, "home", "WHERE device = 'h-0001-kitchen-pir'")
+            assert 0 < queued < sent  # what fitted in the queue, not all of it
+            # A packet over the limit ends its sender's connection; everyone else carries on.
+            assert device.client.publish(topic, b"x" * 10_000, qos=1).rc == 0
+            assert device.dropped.wait(10), "the oversized sender was not disconnected"
+            assert not other.publish(_topic(prefix, "home", "h-0001-climate"), climate.replace(b'"seq":1', b'"seq":2')
+                                     ).is_failure
+        finally:
+            svc.stop()
     finally:
         broker.stop()

@@ -18,14 +18,14 @@ from firmware_sim.firmware import SimEvent
 from firmware_sim.timebase import HOUR_MS
 
 from devices.registry import DeviceSpec, Registry
-from placesense.broker import ALERTS_READER, BrokerFiles, load_secrets, write_broker_config
+from placesense.broker import ALERTS_PUBLISHER, ALERTS_READER, BrokerFiles, Listener, load_secrets, write_broker_config
 from placesense.cli import main
 from placesense.demo import write_device_credentials
-from placesense.localstack import BrokerAuth, InfluxDB, Mosquitto
+from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
 from tests.helpers import eventually, influx_query
-from tests.trust.conftest import INGEST_USER, MqttUser
+from tests.trust.conftest import INGEST_USER, MqttUser, service_logins
 
 
 @pytest.fixture
@@ -37,13 +37,14 @@ def fleet() -> Registry:
 
 
 @pytest.fixture
-def fleet_files(fleet: Registry, tmp_path: Path, prefix: str) -> BrokerFiles:
-    return write_broker_config(fleet, tmp_path / "broker", prefix=prefix, ingest_user=INGEST_USER)
+def fleet_files(fleet: Registry, tmp_path: Path, prefix: str, broker_port: int) -> BrokerFiles:
+    return write_broker_config(fleet, tmp_path / "broker", prefix=prefix, ingest_user=INGEST_USER,
+                               listen=Listener("127.0.0.1", broker_port))
 
 
 @pytest.fixture
-def fleet_broker(fleet_files: BrokerFiles, tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = Mosquitto(tmp_path / "fleet-mosquitto", auth=BrokerAuth(fleet_files.password_file, fleet_files.acl_file))
+def fleet_broker(fleet_files: BrokerFiles, tmp_path: Path, broker_port: int) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path / "fleet-mosquitto", port=broker_port, config_dir=fleet_files.directory)
     broker.start()
     yield broker
     broker.stop()
@@ -54,8 +55,7 @@ def fleet_service(
     fleet_broker: Mosquitto, fleet_files: BrokerFiles, influx: InfluxDB, influx_db: str, fleet: Registry,
     settings_for: Callable[..., Settings],
 ) -> Iterator[Service]:
-    settings = settings_for(fleet_broker, influx, influx_db, mqtt_username=INGEST_USER,
-                            mqtt_password=fleet_files.password(INGEST_USER))
+    settings = settings_for(fleet_broker, influx, influx_db, **service_logins(fleet_files))
     service = Service.build(settings, registry=fleet)
     service.start()
     assert service.pipeline.consumer.wait_connected(10), "ingest did not log in with its account"
@@ -91,7 +91,7 @@ def test_a_simulated_hour_with_per_device_credentials_is_stored_and_alerts_reach
     credentials_file = write_device_credentials(fleet_files, tmp_path / "sim-credentials.json")
     assert stat.S_IMODE(credentials_file.stat().st_mode) == 0o600
     credentials = load_secrets(credentials_file)
-    assert INGEST_USER not in credentials and ALERTS_READER not in credentials
+    assert not {INGEST_USER, ALERTS_PUBLISHER, ALERTS_READER} & set(credentials)
     assert {"bridge-zigbee2mqtt", "bridge-ttn", "bridge-chirpstack"} <= set(credentials)
 
     reader = login(fleet_broker.port, ALERTS_READER, fleet_files.password(ALERTS_READER))

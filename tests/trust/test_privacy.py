@@ -16,19 +16,25 @@ from anomaly.routine import RoutineDetector
 from api.audit import AuditLog, api_audit
 from devices.readings import Reading
 from devices.registry import Registry
-from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.deadletters import DeadLetter, DeadLetterStore, dead_letters
 from ingest.devicestate import DeviceStates
 from ingest.influx import InfluxClient, InfluxConfig
+from ingest.mqtt import MqttConfig
+from ingest.pipeline import spool_refusals
 from placesense import evaluation_state
 from placesense.clock import EventClock
 from placesense.db import make_engine
+from placesense.errors import ConfigError
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.privacy import PrivacyControls, Retention, load_retention
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.statelock import StateFolderInUse
 from rules.alert_store import AlertStore
-from tests.helpers import influx_count
+from tests.helpers import eventually, influx_count
+from tests.trust.conftest import MqttUser
+
+pytestmark = pytest.mark.both_databases
 
 DAY_MS = 86_400_000
 NOW_MS = int(time.time() * 1000)
@@ -80,7 +86,7 @@ def _seed(client: InfluxClient, engine: sqlalchemy.Engine, registry: Registry, s
         device = f"{home}-kitchen-pir"
         letters.add_many([
             DeadLetter(f"x/placesense/v1/home/{device}/telemetry", b"{bad", "malformed JSON", "malformed_json",
-                       NOW_MS - age_days * DAY_MS, device_id=None)
+                       NOW_MS - age_days * DAY_MS, device_id=device, subject=home)
             for age_days in (40, 1)
         ])
         states.saw_status(device, True, NOW_MS)
@@ -209,3 +215,92 @@ def test_audit_log_records_the_erasure_is_append_only_and_exports(
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows[0]["action"] == "privacy.delete_home" and rows[0]["home_id"] == "h-0002"
     assert rows[0]["at"].endswith("Z")
+
+
+EXACT_REGISTRY = {
+    "homes": [{"id": "h-0001", "name": "Resident One"}, {"id": "h-0002"}, {"id": "h-0003"}],
+    "devices": [
+        # An id that is also a topic level of every canonical device: it once matched them all.
+        {"id": "telemetry", "domain": "home", "subject": "h-0001", "kind": "motion", "room": "kitchen"},
+        {"id": "h-0001-door", "domain": "home", "subject": "h-0001", "kind": "front_door", "room": "hallway",
+         "format": "zigbee2mqtt", "source_id": "hall_door_1"},
+        {"id": "h-0002-kitchen-pir", "domain": "home", "subject": "h-0002", "kind": "motion", "room": "kitchen"},
+        {"id": "h-0003-kitchen-pir", "domain": "home", "subject": "h-0003", "kind": "motion", "room": "kitchen"},
+    ],
+}
+
+
+def test_export_and_erasure_are_exact_and_reach_every_store(
+    influx: InfluxDB, influx_db: str, database_url: str, tmp_path: Path, mosquitto: Mosquitto, unique: str,
+    login: Callable[..., MqttUser],
+) -> None:
+    prefix = f"t{unique}/"
+    registry = Registry.from_data(EXACT_REGISTRY)
+    client = InfluxClient(InfluxConfig(influx.url, influx_db))
+    client.ensure_database()
+    engine = make_engine(database_url)
+    letters = DeadLetterStore(engine)
+    status = f"{prefix}placesense/v1/home/{{}}/status"
+
+    # Letters from before they recorded their home: other homes' devices' telemetry, malformed, by topic only.
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.insert(dead_letters), [
+            {"received_ms": NOW_MS, "topic": f"{prefix}placesense/v1/home/{device}/telemetry", "payload": b"{bad",
+             "payload_size": 4, "kind": "malformed_json", "reason": "malformed JSON", "device_id": None}
+            for device in ("h-0002-kitchen-pir", "h-0003-kitchen-pir", "telemetry")
+        ])
+    letters.add_many([
+        # A bridged device of the home, decommissioned since: no longer in the registry.
+        DeadLetter("zigbee2mqtt/old_door", b"{}", "bad contact", "wrong_type", NOW_MS, device_id="h-0001-old-door",
+                   source_format="zigbee2mqtt", source_id="old_door", subject="h-0001"),
+        # Heard before it was registered (also a discovered device), and another home's never registered.
+        DeadLetter(f"{prefix}zigbee2mqtt/hall_door_1", b"{}", "unknown device", "unknown_device", NOW_MS,
+                   source_format="zigbee2mqtt", source_id="hall_door_1"),
+        DeadLetter(f"{prefix}zigbee2mqtt/other_door", b"{}", "unknown device", "unknown_device", NOW_MS,
+                   source_format="zigbee2mqtt", source_id="other_door"),
+        # A spooled reading InfluxDB refused on replay, as ingest records it.
+        *spool_refusals([("home,device=telemetry,room=kitchen,source=canonical,subject=h-0001 motion=1 5",
+                          "field type conflict")], NOW_MS),
+    ])
+    # The devices' retained status messages on the broker.
+    device = login(mosquitto.port, None, None)
+    for device_id in ("telemetry", "h-0002-kitchen-pir"):
+        device.client.publish(status.format(device_id), b"online", qos=1, retain=True).wait_for_publish(10)
+
+    broker = MqttConfig("127.0.0.1", mosquitto.port, f"privacy-{unique}", ())
+    controls = PrivacyControls(client, engine, registry, tmp_path / "state", tmp_path / "spool",
+                               topic_prefix=prefix, broker=broker)
+    try:
+        document = controls.export_home("h-0001")
+        assert sorted(d["topic"] for d in document["dead_letters"]) == sorted([
+            f"{prefix}placesense/v1/home/telemetry/telemetry", "zigbee2mqtt/old_door",
+            f"{prefix}zigbee2mqtt/hall_door_1", "(spool replay)"])
+        assert [(d["format"], d["source_id"]) for d in document["discovered_devices"]] == [
+            ("zigbee2mqtt", "hall_door_1")]
+        assert "h-0002" not in json.dumps(document) and "h-0003" not in json.dumps(document)
+
+        with pytest.raises(ConfigError):
+            controls.delete_home("h-0001\n")  # the whole id must be one: a trailing newline is refused
+        report = controls.delete_home("h-0001", operator="dpo")
+        assert report["dead_letters"] == 4 and report["discovered_devices"] == 1
+        assert report["retained_status"] == 2  # the registered devices' status topics, emptied
+        assert controls.export_home("h-0001")["dead_letters"] == []
+        assert {d["source_id"] for d in letters.discovered()} == {"other_door"}
+        others = {row["topic"] for row in letters.recent(limit=100)}
+        assert others == {f"{prefix}placesense/v1/home/h-0002-kitchen-pir/telemetry",
+                          f"{prefix}placesense/v1/home/h-0003-kitchen-pir/telemetry",
+                          f"{prefix}zigbee2mqtt/other_door"}
+        erasure = next(e for e in controls.audit.list() if e.action == "privacy.delete_home")
+        assert erasure.home_id == "h-0001" and "dead_letters=4" in erasure.detail
+
+        watcher = login(mosquitto.port, None, None)
+        for device_id in ("telemetry", "h-0002-kitchen-pir", "marker"):
+            watcher.subscribe(status.format(device_id))
+        # Messages to one client arrive in order: once the marker is in, any retained message would be too.
+        device.client.publish(status.format("marker"), b"x", qos=1).wait_for_publish(10)
+        eventually(lambda: watcher.received(status.format("marker")), what="the marker")
+        assert watcher.received(status.format("telemetry")) == []
+        assert watcher.received(status.format("h-0002-kitchen-pir")) == [b"online"]
+    finally:
+        client.close()
+        engine.dispose()

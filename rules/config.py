@@ -116,11 +116,23 @@ class DaqiRule(_Section):
 
     alert_from_index: int = Field(default=4, ge=2, le=10)
     clear_after_minutes: float = Field(default=60.0, ge=0, description="Low this long before resolving")
-    min_coverage: float = Field(default=0.75, gt=0, le=1, description="share of the averaging period with data")
+    min_coverage: float = Field(
+        default=0.75, gt=0, le=1,
+        description="share of the averaging period its readings cover, each covering its reporting interval "
+        "(DEFRA's data capture: 75 %, e.g. 18 of the 24 hourly means)",
+    )
     severity_by_band: dict[AlertBand, Severity] = Field(default_factory=lambda: dict(BAND_SEVERITY))
 
 
 # ---- device health (every domain) -------------------------------------------------------------------------
+
+
+class ReportingRule(_Section):
+    """How often a device (or every device of a subject) reports, when it is known: an AURN station publishes
+    hourly means, a LoRaWAN probe every 15 minutes. Left unset, the interval is inferred from the gaps between
+    readings. The offline limit and the DAQI's data coverage follow it."""
+
+    interval_minutes: float | None = Field(default=None, gt=0, le=7 * 24 * 60)
 
 
 class OfflineRule(_Section):
@@ -292,6 +304,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "over_watered": OverWateredRule,
     "daqi": DaqiRule,
     "offline": OfflineRule,
+    "reporting": ReportingRule,
     "battery": BatteryRule,
     "sensor_fault": SensorFaultRule,
     "wake": WakeRule,
@@ -334,6 +347,7 @@ class RulesConfig(BaseModel):
     over_watered: OverWateredRule = Field(default_factory=OverWateredRule)
     daqi: DaqiRule = Field(default_factory=DaqiRule)
     offline: OfflineRule = Field(default_factory=OfflineRule)
+    reporting: ReportingRule = Field(default_factory=ReportingRule)
     battery: BatteryRule = Field(default_factory=BatteryRule)
     sensor_fault: SensorFaultRule = Field(default_factory=SensorFaultRule)
     wake: WakeRule = Field(default_factory=WakeRule)

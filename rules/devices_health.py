@@ -1,7 +1,10 @@
 """Device health: offline devices, low batteries and broken soil/air sensors (stuck values, impossible jumps).
 
 A device is offline when it has sent nothing for max(the domain's minimum, ``interval_factor`` × its usual
-interval), the usual interval being the median gap between its recent messages. Batteries warn below 20 % and
+interval). The usual interval is the one the rules declare for the device or its subject
+(``reporting.interval_minutes``: an AURN station publishes hourly), else the median gap between its recent
+messages (the longest gap so far while fewer than five are known), so a device reporting hourly is not called
+offline between two of its readings. Batteries warn below 20 % and
 turn critical below 10 %; only a battery above 25 % (a new one) clears, since a draining battery's reading
 wobbles around a threshold. A sensor is broken when a metric repeats exactly the same value for hours or moves
 further between two readings than real soil or air can.
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
 from placesense.memory import keep_last
-from rules.config import BatteryRule, FaultKind, OfflineRule, SectionLookup, SensorFaultRule
+from rules.config import BatteryRule, FaultKind, OfflineRule, ReportingRule, SectionLookup, SensorFaultRule
 from rules.findings import Audience, Finding, Severity
 from rules.localtime import HOUR_MS, MINUTE_MS, duration, hm, zone
 from rules.timers import Timers
@@ -82,6 +85,7 @@ class _DeviceRules:
     faults: SensorFaultRule
     watched: FaultKind | None
     offline_floor_ms: int
+    declared_interval_ms: int | None  # the reporting interval the rules declare, if any
     long_gap_ms: float  # a usual interval above this makes the offline time longer than the floor
     stuck_ms: int | None  # None when no fault checks apply
 
@@ -147,12 +151,14 @@ class DeviceHealthRules:
         faults = self._lookup.get(SensorFaultRule, spec.subject, spec)
         watched = self._watched(spec)
         floor_ms = int(offline.after_minutes[spec.domain] * MINUTE_MS)
+        declared = self._lookup.get(ReportingRule, spec.subject, spec).interval_minutes
         return _DeviceRules(
             offline=offline,
             battery=self._lookup.get(BatteryRule, spec.subject, spec),
             faults=faults,
             watched=watched,
             offline_floor_ms=floor_ms,
+            declared_interval_ms=None if declared is None else int(declared * MINUTE_MS),
             long_gap_ms=floor_ms / offline.interval_factor,
             stuck_ms=None if watched is None else int(faults.stuck_hours[watched] * HOUR_MS),
         )
@@ -176,12 +182,20 @@ class DeviceHealthRules:
 
     @staticmethod
     def _offline_after_ms(state: _Device) -> int:
-        floor_ms = state.rules.offline_floor_ms
+        rules = state.rules
+        floor_ms = rules.offline_floor_ms
+        factor = rules.offline.interval_factor
+        if rules.declared_interval_ms is not None:
+            return max(floor_ms, int(factor * rules.declared_interval_ms))
         gaps = state.gaps
+        if len(gaps) < 5:
+            # Too few gaps for a median: the longest one seen keeps a slow reporter from looking offline
+            # between its first readings (an hourly device against a 60-minute floor).
+            return max(floor_ms, int(factor * max(gaps))) if state.long_gaps else floor_ms
         # The median is above ``long_gap_ms`` only when more than half the gaps are: until then the floor wins,
         # without sorting the gaps (this runs on every reading).
-        if len(gaps) >= 5 and state.long_gaps > (len(gaps) - 1) // 2:
-            return max(floor_ms, int(state.rules.offline.interval_factor * statistics.median(gaps)))
+        if state.long_gaps > (len(gaps) - 1) // 2:
+            return max(floor_ms, int(factor * statistics.median(gaps)))
         return floor_ms
 
     def on_time(self, now_ms: int) -> list[Finding]:

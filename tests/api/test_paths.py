@@ -138,7 +138,8 @@ def test_air_sites_show_the_band_of_readings_sent_over_mqtt(
     assert site["index"] == 4 and site["name"] == "High Street" and (site["lat"], site["lon"]) == (53.05, -2.99)
     no2 = {p["label"]: p for p in site["pollutants"]}["NO2"]
     assert no2 == {"metric": "no2_ugm3", "label": "NO2", "averaging_hours": 1, "mean_ugm3": 210.0, "index": 4,
-                   "band": "Moderate", "complete": True}
+                   "band": "Moderate", "complete": True, "status": "current", "coverage": 1.0,
+                   "no_data_since": None}
     daqi = eventually(lambda: [a for a in stack.get("/api/v1/alerts?subject=air-01&state=active", "street")
                                .json()["alerts"] if a["rule"] == "daqi"], what="the DAQI alert")
     assert daqi[0]["evidence"]["band"] == "Moderate" and "Moderate" in daqi[0]["message"]

@@ -8,8 +8,10 @@ fixed 25 % would make most beds "dry" for months). Then:
 - **announcements**: each "will need water within a day" (a bed entering the "soon" level); one *comes true*
   when the probe reads below the bed's threshold within 24 h of it. Announcements less than 6 h apart on the same
   bed are also merged into *episodes* (an episode comes true when one of its announcements does).
-- **crossings**: a probe going below its threshold after at least 6 h at or above it. A crossing is *announced
-  12 h ahead* when the bed was on the list (soon or now) for the whole 12 h before it.
+- **crossings**: a probe going below its threshold once per drying cycle: the first reading below it after the
+  probe was at least a point above it (re-wetted), so a settled bed wobbling around its threshold is one
+  crossing, not one a day. A crossing is *announced 12 h ahead* when the bed was on the list (soon or now) for
+  the whole 12 h before it.
 - **flapping**: announcements withdrawn ("no longer needs water") although the moisture had not risen by a
   point since — the forecast changed its mind, not the bed.
 - **the morning list**: the watering list at 07:00 each day; its "soon" rows that came true within 24 h.
@@ -36,7 +38,7 @@ DRY_PERCENTILE = 25
 TRUE_WITHIN_MS = 24 * HOUR_MS
 EPISODE_GAP_MS = 6 * HOUR_MS
 LEAD_MS = 12 * HOUR_MS
-SETTLED_BEFORE_CROSSING_MS = 6 * HOUR_MS
+REWETTED_PCT = 1.0
 MORNING_HOUR_UTC = 7
 FAULT_RULES = ("sensor_fault", "sensor_anomaly")
 
@@ -78,16 +80,15 @@ class BedTimeline:
 
 def crossings(times: Sequence[int], values: Sequence[float | None], dry: float) -> list[int]:
     found: list[int] = []
-    above_since: int | None = None
+    wet = False
     for ts, value in zip(times, values, strict=True):
         if value is None:
             continue
-        if value >= dry:
-            above_since = ts if above_since is None else above_since
-            continue
-        if above_since is not None and ts - above_since >= SETTLED_BEFORE_CROSSING_MS:
+        if value >= dry + REWETTED_PCT:
+            wet = True
+        elif value < dry and wet:
             found.append(ts)
-        above_since = None
+            wet = False
     return found
 
 
@@ -168,12 +169,20 @@ def score_soil(
                 episodes_true += 1
                 counted = True
             last = at
-    crossed = caught_12h = caught_6h = caught_at = 0
+    crossed = caught_12h = caught_6h = caught_at = dried_a_day = dried_a_day_caught = 0
     for probe, values in record.probes.items():
         timeline = timelines[bed_of[probe]]
         for ts in crossings(times, values, dry[probe]):
             crossed += 1
-            caught_12h += timeline.listed_throughout(ts - LEAD_MS, ts)
+            listed = timeline.listed_throughout(ts - LEAD_MS, ts)
+            caught_12h += listed
+            # Crossings after a day or more of drying since the probe was last re-wetted: the ones a forecast
+            # can see 12 h ahead with 12 h of drying behind it (after a small watering that drains back below
+            # the threshold within hours, no forecast can).
+            wet = [t for t, v in zip(times, values, strict=True) if t < ts and v is not None and v >= dry[probe] + 1]
+            if wet and ts - wet[-1] >= 24 * HOUR_MS:
+                dried_a_day += 1
+                dried_a_day_caught += listed
             caught_6h += timeline.listed_throughout(ts - 6 * HOUR_MS, ts)
             caught_at += timeline.level_at(ts + HOUR_MS) is not None
     soon_morning = [(t, bed) for t, bed, status in morning if status == "soon"]
@@ -200,6 +209,8 @@ def score_soil(
             "crossings": crossed,
             "announced_12h_ahead": caught_12h,
             "recall_12h": round(caught_12h / crossed, 3) if crossed else None,
+            "crossings_after_a_day_drying": dried_a_day,
+            "of_those_announced_12h_ahead": dried_a_day_caught,
             "announced_6h_ahead": caught_6h,
             "listed_within_1h_of_crossing": caught_at,
             "withdrawn_without_rise": withdrawn_without_rise,

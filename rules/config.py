@@ -88,19 +88,25 @@ class Window(BaseModel):
 
 
 class WateringRule(_Section):
-    """Needs water now (below the bed's ``dry_below_pct``) or within ``predict_hours`` by the drying rate."""
+    """Needs water now (below the bed's ``dry_below_pct``) or within ``predict_hours`` by the drying forecast
+    (``rules.watering``)."""
 
-    hysteresis_pct: float = Field(default=2.0, ge=0, le=20, description="must rise this far above dry to clear")
-    predict_hours: float = Field(default=24.0, gt=0, le=168)
-    predict_clear_hours: float = Field(default=30.0, gt=0, le=336, description="prediction hysteresis")
+    hysteresis_pct: float = Field(
+        default=1.0, ge=0, le=20, description="a dry bed must rise this far above dry (or twice its noise) to clear"
+    )
+    predict_hours: float = Field(default=24.0, gt=0, le=168, description="announce beds due within this many hours")
     # A whole day of readings averages out the daily cycle (soil dries in daylight, hardly at night).
     slope_window_hours: float = Field(default=24.0, gt=0, le=72, description="recent hours the drying rate uses")
     min_slope_hours: float = Field(default=12.0, gt=0, le=48, description="need this much dry-spell data to predict")
     settle_hours: float = Field(
-        default=6.0, ge=0, le=48, description="after rain or watering, excess water drains this long: not drying"
+        default=12.0, ge=0, le=48, description="after rain or watering, excess water drains this long: not drying"
     )
-    rise_pct: float = Field(default=3.0, gt=0, le=100, description="a rise this big is rain or watering")
+    rise_pct: float = Field(
+        default=1.0, gt=0, le=100, description="a rise this big (and six times the probe's noise) is rain or watering"
+    )
     min_drying_pct_per_hour: float = Field(default=0.02, ge=0, description="slower than this is not drying")
+    stale_hours: float = Field(default=6.0, gt=0, le=168, description="a bed's newest reading older: not listed")
+    calibration_days: int = Field(default=14, ge=3, le=60, description="record needed before suggesting a threshold")
 
 
 class OverWateredRule(_Section):

@@ -35,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {}
     if args.street is not None:
         from anomaly.evaluate_air import evaluate_air
-        from anomaly.evaluate_street import evaluate_soil
+        from anomaly.evaluate_street import evaluate_soil, evaluate_transplanted
 
         soil = report["soil"] = evaluate_soil(args.street / "simpact_soil")
+        transplanted = report["soil_transplanted_faults"] = evaluate_transplanted(args.street / "simpact_soil")
         air = report["air"] = evaluate_air(args.street / "openair_marylebone")
         water, faults = soil["watering"], soil["faults"]
         print(f"soil: {soil['probes']} probes × {soil['days']} days (SIMPaCT, Sydney park)")
@@ -52,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"  fault alerts: {faults['fault_alerts_opened']} ({faults['false_per_probe_month']} per probe-month);"
             f" street alert changes a day per 30 beds: {soil['alert_changes_per_day_per_30_beds']}"
+        )
+        print(
+            f"  transplanted failures caught: {transplanted['caught']}/{transplanted['failed_probes']}"
+            f" {transplanted['caught_by_kind']}; false alerts on the healthy probes:"
+            f" {transplanted['false_per_healthy_probe_month']} per probe-month"
         )
         print(f"air: {air['hours']} hours (Marylebone Road 2003, hourly means)")
         print(

@@ -18,6 +18,10 @@ fixed 25 % would make most beds "dry" for months). Then:
 - **faults**: fault alerts (``sensor_fault`` and the detectors' ``sensor_anomaly_*``) opened per probe-month,
   with the probes the owners judged failed (none in this set) caught or not.
 - **budget**: street alert changes (opened, updated, severity raised, resolved) a day per 30 beds.
+- **transplanted faults**: the owners judged no probe of this set failed, so five probes get a real failure
+  pattern from day 21 (stuck at one value; dead, reading 0.3–0.7 %; falling to 0.1 % every few days; still
+  drifting down when the park is watered; erratic ±3 points), and the fault alerts on those and on the eight
+  untouched probes are counted. This is a labelled scenario on real backgrounds, reported apart from the rest.
 
 This module only measures; it must not change how the rules decide.
 """
@@ -116,6 +120,63 @@ def evaluate_soil(folder: Path) -> dict[str, Any]:
                 morning += [(ts, row.bed_id, row.status) for row in replay.core.watering_list(ts)]
         findings, changes = replay.findings, replay.log.changes
     return score_soil(record, dry, bed_of, findings, changes, morning)
+
+
+FAULT_FROM_HOURS = 21 * 24
+TRANSPLANTS = ("stuck", "dead", "drops", "unresponsive", "erratic")
+
+
+def transplant(record: SoilRecord) -> tuple[SoilRecord, dict[str, str]]:
+    """The record with five probes failing from day 21 (the first five in name order), and which failed how."""
+    probes = dict(record.probes)
+    failed: dict[str, str] = {}
+    for kind, probe in zip(TRANSPLANTS, sorted(probes), strict=False):
+        values = list(probes[probe])
+        start = FAULT_FROM_HOURS if kind != "unresponsive" else 10 * 24
+        held = values[start - 1]
+        assert held is not None
+        for hour in range(start, len(values)):
+            if kind == "stuck":
+                values[hour] = held
+            elif kind == "dead":
+                values[hour] = (0.3, 0.5, 0.7, 0.4)[hour % 4]
+            elif kind == "drops":
+                values[hour] = 0.1 if hour % 72 < 2 else values[hour]
+            elif kind == "unresponsive":
+                values[hour] = round(held - 0.01 * (hour - start), 2)  # keeps drying whatever happens
+            elif kind == "erratic" and values[hour] is not None:
+                values[hour] = round(max(0.0, (values[hour] or 0.0) + (3.0 if hour % 2 else -3.0)), 2)
+        probes[probe] = values
+        failed[probe] = kind
+    return SoilRecord(record.times, probes), failed
+
+
+def evaluate_transplanted(folder: Path) -> dict[str, Any]:
+    record, failed = transplant(load_soil(folder))
+    dry = {p: percentile([v for v in vs if v is not None], DRY_PERCENTILE) for p, vs in record.probes.items()}
+    registry = soil_registry(record.probes, dry)
+    with StreetReplay(registry) as replay:
+        for index, ts in enumerate(record.times):
+            replay.batch([
+                reading("soil", f"soil-{p.lower()}", f"bed-{p.lower()}", ts, {"soil_moisture_pct": value})
+                for p, vs in record.probes.items()
+                if (value := vs[index]) is not None
+            ])
+        changes = replay.log.changes
+    start = record.times[0] + 10 * 24 * HOUR_MS
+    opened = [c for c in changes if c[1] == "opened" and c[2].startswith(FAULT_RULES) and c[0] >= start]
+    caught = {kind: any(c[3] == f"bed-{probe.lower()}" for c in opened) for probe, kind in failed.items()}
+    healthy = [c for c in changes if c[1] == "opened" and c[2].startswith(FAULT_RULES)
+               and c[3] not in {f"bed-{p.lower()}" for p in failed}]
+    days = (record.times[-1] - record.times[0]) / DAY_MS
+    return {
+        "failed_probes": len(failed),
+        "caught": sum(caught.values()),
+        "caught_by_kind": caught,
+        "alerts_on_failed_probes": sum(1 for c in opened if c[3] in {f"bed-{p.lower()}" for p in failed}),
+        "false_alerts_on_healthy_probes": len(healthy),
+        "false_per_healthy_probe_month": round(len(healthy) / ((len(record.probes) - len(failed)) * days / 30), 2),
+    }
 
 
 def score_soil(

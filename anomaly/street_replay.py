@@ -111,6 +111,9 @@ class ChangeLog:
     """Every alert change the findings caused, as (time, action, rule, subject, message)."""
 
     changes: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+    # Like the live pages, it sees every change as it happens, quiet hours or not (notifications wait for the
+    # quiet hours to end; the alert itself does not).
+    live = True
 
     def publish(self, change: AlertChange) -> None:
         alert = change.alert

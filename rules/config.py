@@ -185,7 +185,18 @@ class SensorFaultRule(_Section):
     max_drop_soil_pct: float = Field(
         default=20.0, gt=0, description="soil never dries this much between readings (a rise is rain or watering)"
     )
-    clear_after_hours: float = Field(default=6.0, gt=0, description="no further fault this long clears a jump")
+    max_drop_soil_share: float = Field(
+        default=0.5, gt=0, le=1,
+        description="nor loses this share of its reading within an hour (with at least 5 points): a probe dropping "
+        "from 19 % to 0.1 % has come out of the ground",
+    )
+    soil_floor_pct: float = Field(
+        default=1.0, ge=0, le=10, description="a planted bed never reads below this for hours: a dead probe does"
+    )
+    soil_floor_hours: float = Field(default=6.0, gt=0, le=72)
+    clear_after_hours: float = Field(
+        default=24.0, gt=0, description="no further jump this long ends the fault (one alert per fault episode)"
+    )
 
     @field_validator("stuck_hours")
     @classmethod

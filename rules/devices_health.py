@@ -97,6 +97,8 @@ class _Metric:
     since_ms: int = 0
     repeats: int = 0
     last_ms: int = 0
+    low_since_ms: int | None = None  # soil: below the floor since (a dead probe)
+    last_low_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -302,9 +304,11 @@ class DeviceHealthRules:
             if track.value is not None and ts_ms - track.last_ms <= HOUR_MS:
                 change = value - track.value
                 jump_limit = cfg.max_jump.get(metric)
-                if (device.domain == "soil" and -change > cfg.max_drop_soil_pct) or (
-                    jump_limit is not None and abs(change) > jump_limit
-                ):
+                soil_drop = device.domain == "soil" and (
+                    -change > cfg.max_drop_soil_pct
+                    or (-change >= 5.0 and -change >= cfg.max_drop_soil_share * track.value)
+                )
+                if soil_drop or (jump_limit is not None and abs(change) > jump_limit):
                     state.last_jump_ms = ts_ms
                     started_or_ended = started_or_ended or jump_key not in faults
                     faults[jump_key] = (
@@ -329,6 +333,8 @@ class DeviceHealthRules:
                 )
             elif faults.pop(stuck_key, None) is not None:
                 started_or_ended = True
+            if device.domain == "soil":
+                started_or_ended = self._soil_floor(device, cfg, track, ts_ms, value, faults) or started_or_ended
         # A jump recorded just now is never cleared here: clear_after_hours is above zero.
         if state.last_jump_ms is not None and ts_ms - state.last_jump_ms >= cfg.clear_after_hours * HOUR_MS:
             state.last_jump_ms = None
@@ -343,6 +349,30 @@ class DeviceHealthRules:
             for key, text in sorted(self._devices[other.id].faults.items())
         }
         return self._report("sensor_fault", device, ts_ms, reasons, "Sensors read normally again.")
+
+    @staticmethod
+    def _soil_floor(
+        device: DeviceSpec, cfg: SensorFaultRule, track: _Metric, ts_ms: int, value: float, faults: dict[str, str]
+    ) -> bool:
+        """A probe reading below ``soil_floor_pct`` for hours is dead or out of the soil (no planted bed is that
+        dry); the fault ends after ``clear_after_hours`` without such a reading. True when it started or ended."""
+        key = "soil_moisture_pct:floor"
+        if value < cfg.soil_floor_pct:
+            track.low_since_ms = ts_ms if track.low_since_ms is None else track.low_since_ms
+            track.last_low_ms = ts_ms
+            if key not in faults and ts_ms - track.low_since_ms >= cfg.soil_floor_hours * HOUR_MS:
+                faults[key] = (
+                    f"{describe(device)} has read below {cfg.soil_floor_pct:g} % soil moisture since "
+                    f"{hm(track.low_since_ms, zone())}: the probe is probably dead or out of the soil"
+                )
+                return True
+            return False
+        if track.last_low_ms is not None and ts_ms - track.last_low_ms >= cfg.clear_after_hours * HOUR_MS:
+            track.low_since_ms = track.last_low_ms = None
+            return faults.pop(key, None) is not None
+        if key not in faults:
+            track.low_since_ms = None  # an ordinary reading between two low ones restarts the count
+        return False
 
     @staticmethod
     def _watched(device: DeviceSpec) -> FaultKind | None:

@@ -6,10 +6,10 @@ finding only when it is a fault a street team should act on:
 
 - **flat** (the same value for many readings) and **dropped suddenly** (a fall of at least 3 points and a
   quarter of the reading between two readings: soil does not dry that fast) are reported at once;
-- **erratic** is held for ``COMMON_CAUSE_MS`` and reported only if the probe's readings since then keep
-  reversing (up, down, up, by half a point or more: noise, where watering is one rise and a slow fall) and fewer
-  than a quarter of the other probes nearby turned erratic within that time either side (else it was the rain
-  or the irrigation);
+- **erratic**: its last 12 readings keep reversing (up, down, up, by half a point or more: noise, where
+  watering is one rise and a slow fall). Held for ``COMMON_CAUSE_MS``, and reported if it is still erratic
+  then and fewer than a quarter of the other probes nearby turned erratic within that time either side (else
+  it was the rain or the irrigation);
 - a change of level, pattern or steadiness is the bed being watered or left alone: never a fault;
 - **unresponsive** (``anomaly.probe_response``): the probe missed two wettings in a row that most probes around
   it saw.
@@ -57,7 +57,7 @@ NEIGHBOURS_REFRESH_MS = 60_000
 CLEAR_AFTER = 24  # normal readings after a flag before the finding clears
 COMMON_CAUSE_MS = 6 * 3_600_000  # an erratic soil probe waits this long for its neighbours to turn erratic too
 COMMON_CAUSE_SHARE = 0.25
-SOIL_FAULT_KINDS = frozenset({"flat", "spike_down", "noisier"})
+SOIL_FAULT_KINDS = frozenset({"flat", "spike_down"})
 IMPLAUSIBLE_DROP_PCT, IMPLAUSIBLE_DROP_SHARE = 3.0, 0.25
 ERRATIC_READINGS = 12
 ERRATIC_STEP_PCT = 0.5
@@ -254,19 +254,25 @@ class SensorDetectors:
         findings: list[Finding] = []
         if watch.pending_ms is not None and reading.ts_ms - watch.pending_ms >= COMMON_CAUSE_MS:
             findings += self._settle_pending(device, watch, key, reading, erratic)
+        if _erratic(watch.recent):
+            erratic[reading.device_id] = reading.ts_ms
+            if watch.pending_ms is None and not watch.flagged:
+                swing = max(watch.recent) - min(watch.recent)
+                watch.pending_ms = reading.ts_ms
+                watch.pending_message = (
+                    f"became erratic: its readings jump up and down by up to {swing:.1f} points; now {_label(key)} "
+                    f"{value:g} {_unit(key)}. Check the sensor and the site."
+                )
+                watch.pending_evidence = {"kind": "erratic", "swing_pct": round(swing, 2), "value": value}
+            return findings
         if flagged and driver in SOIL_FAULT_KINDS:
-            what = _WHAT[driver]
             evidence: dict[str, float | int | str | None] = {"score": round(score, 3), "kind": driver, "value": value}
-            message = f"{what}; now {_label(key)} {value:g} {_unit(key)}. Check the sensor and the site."
-            if driver == "noisier":
-                erratic[reading.device_id] = reading.ts_ms
-                if watch.pending_ms is None and not watch.flagged:
-                    watch.pending_ms, watch.pending_message, watch.pending_evidence = reading.ts_ms, message, evidence
-            elif driver == "flat" or _implausible_drop(previous, value):
+            message = f"{_WHAT[driver]}; now {_label(key)} {value:g} {_unit(key)}. Check the sensor and the site."
+            if driver == "flat" or _implausible_drop(previous, value):
                 watch.flagged, watch.normal_since_flag = True, 0
                 findings.append(_finding(reading, key, message, evidence=evidence))
             return findings
-        if watch.flagged and score < watch.detector.threshold:
+        if watch.flagged and score < watch.detector.threshold and watch.pending_ms is None:
             watch.normal_since_flag += 1
             if watch.normal_since_flag >= CLEAR_AFTER:
                 watch.flagged = False
@@ -283,10 +289,8 @@ class SensorDetectors:
         together = sum(1 for d in others if abs(erratic.get(d, -(10**15)) - at) <= COMMON_CAUSE_MS)
         if others and together >= max(1.0, COMMON_CAUSE_SHARE * len(others)):
             return []  # the weather or the irrigation, seen by the neighbours too
-        steps = [b - a for a, b in pairwise(watch.recent) if abs(b - a) >= ERRATIC_STEP_PCT]
-        reversals = sum(1 for a, b in pairwise(steps) if a * b < 0)
-        if reversals < (len(watch.recent) - 1) // 2:
-            return []  # steps, but one way at a time: water arriving and draining, not noise
+        if not _erratic(watch.recent):
+            return []  # it settled again within hours
         watch.flagged, watch.normal_since_flag = True, 0
         return [_finding(reading, key, watch.pending_message, evidence=watch.pending_evidence)]
 
@@ -310,6 +314,15 @@ class SensorDetectors:
             else:
                 findings.append(_finding(probe, key, "responds to watering and rain again.", active=False))
         return findings
+
+
+def _erratic(recent: array[float]) -> bool:
+    """Readings that keep reversing (up, down, up by half a point or more): noise, where watering is one rise
+    and a slow fall, and drying a slow fall."""
+    if len(recent) < ERRATIC_READINGS:
+        return False
+    steps = [b - a for a, b in pairwise(recent) if abs(b - a) >= ERRATIC_STEP_PCT]
+    return sum(1 for a, b in pairwise(steps) if a * b < 0) >= (len(recent) - 1) // 2
 
 
 def _implausible_drop(previous: float | None, value: float) -> bool:

@@ -46,6 +46,7 @@ _COMPONENTS = (
 # Where each kind of departure is in ``_COMPONENTS``: the rise, and the fall right after it; "flat" last.
 _SPIKE, _SHIFT, _VARIANCE, _PATTERN, _FLAT = 0, 2, 4, 6, 8
 _PAIRS = (_SPIKE, _SHIFT, _VARIANCE, _PATTERN)
+_VARIANCE_NAMES = (_COMPONENTS[_VARIANCE], _COMPONENTS[_VARIANCE + 1])
 _ROW = len(_COMPONENTS)  # statistics per point
 _WAITING = len(_PAIRS) + 1  # values per point in ``SeriesDetector._pending``: see ``_Point.waiting``
 
@@ -156,6 +157,7 @@ class SeriesDetector(Detector):
         "_run",
         "_step_scale",
         "_steps",
+        "_variance_hot",
         "flat_floor",
         "margin",
         "memory",
@@ -215,6 +217,7 @@ class SeriesDetector(Detector):
         self._long_mean = 0.0
         self._long_scale = 0.0
         self._run = 0
+        self._variance_hot = False  # the last point's variance statistic was past its limit
         self._quantum = math.inf  # the smallest change between two values seen: the series' resolution
         self._records: array[float] = array("d", bytes(8 * _ROW))  # in ``_COMPONENTS`` order
         # The two largest values each statistic took on flagged points: (largest, second) per component.
@@ -289,10 +292,12 @@ class SeriesDetector(Detector):
         if not math.isfinite(value) or self._n < self.warm_up:
             return
         point = self._judged(value, _timestamp_s(x.get("timestamp")))
+        self._note_variance(point)
         episode = self._episode
         for index, (stat, limit) in enumerate(zip(point.stats, point.limits, strict=True)):
             if stat is not None and stat >= limit and stat > episode[index]:
                 episode[index] = stat
+        self._point = None  # its severity depended on the variance flag just noted
 
     def _end_episode(self) -> None:
         """The flagged episode is over: its largest statistics join the two largest flagged ones."""
@@ -316,6 +321,7 @@ class SeriesDetector(Detector):
         ts = _timestamp_s(x.get("timestamp"))
         if self._n >= 20:
             point = self._judged(value, ts)
+            self._note_variance(point)
             # Records learn from statistics a little in the past: a change that builds up over a few points
             # (a mean of residuals creeping upwards) must not raise its own bar as it grows. A statistic
             # above its limit (learned only when the filter accepts a lasting change) counts as the limit, so
@@ -413,14 +419,25 @@ class SeriesDetector(Detector):
         flagged = self._flagged
         return [max(record, flagged[2 * index + 1]) for index, record in enumerate(self._records)]
 
-    @staticmethod
-    def _severity(point: _Point) -> dict[str, float]:
-        """Severity per computed statistic (1.0 = at its limit)."""
-        return {
+    def _severity(self, point: _Point) -> dict[str, float]:
+        """Severity per computed statistic (1.0 = at its limit). A change of variance counts from its second
+        point past the limit: one odd step is a spike's business, and a single borderline point is noise."""
+        severity = {
             name: stat / limit
             for name, stat, limit in zip(_COMPONENTS, point.stats, point.limits, strict=True)
             if stat is not None
         }
+        if not self._variance_hot:
+            for name in _VARIANCE_NAMES:
+                if name in severity:
+                    severity[name] = min(severity[name], 0.99)
+        return severity
+
+    def _note_variance(self, point: _Point) -> None:
+        self._variance_hot = any(
+            (stat := point.stats[index]) is not None and stat >= point.limits[index]
+            for index in (_VARIANCE, _VARIANCE + 1)
+        )
 
     # -- learning -----------------------------------------------------------------------------------------------
 

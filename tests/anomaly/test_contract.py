@@ -74,11 +74,13 @@ def test_scoring_does_not_change_state(name: str) -> None:
 
 
 def _model(detector: Any) -> bytes:
-    """The detector's state without its memory of flagged departures (``SeriesDetector.remember_one``)."""
+    """The detector's state without its memory of flagged departures (``SeriesDetector.remember_one``: their
+    sizes, and whether the last point's variance was past its limit)."""
     state = detector.__getstate__()
     if isinstance(state, tuple):
         instance_dict, slots = state
-        return pickle.dumps((instance_dict, {k: v for k, v in slots.items() if k not in ("_flagged", "_episode")}))
+        memory = ("_flagged", "_episode", "_variance_hot")
+        return pickle.dumps((instance_dict, {k: v for k, v in slots.items() if k not in memory}))
     return pickle.dumps(state)
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 HOUR_MS = 3_600_000
 RISE_PCT = 1.0
 RISE_LOOKBACK_MS = 3 * HOUR_MS
+SLOT_MS = 5 * 60_000
 WETTING_WINDOW_MS = 6 * HOUR_MS
 SHARED_SHARE = 0.75
 MIN_PROBES = 3
@@ -30,7 +31,7 @@ MISSES_TO_REPORT = 2
 
 @dataclass(slots=True)
 class _Probe:
-    recent: list[tuple[int, float]] = field(default_factory=list)  # the last three hours, oldest first
+    recent: list[tuple[int, float]] = field(default_factory=list)  # the last three hours' lows, oldest first
     last_heard_ms: int = 0
     last_rise_ms: int | None = None
     misses: int = 0
@@ -51,9 +52,15 @@ class ProbeResponses:
         probe = self.probes.get(device_id)
         if probe is None:
             probe = self.probes[device_id] = _Probe()
-        probe.recent = [(t, v) for t, v in probe.recent if t >= ts_ms - RISE_LOOKBACK_MS]
-        low = min((v for _, v in probe.recent), default=moisture)
-        probe.recent.append((ts_ms, moisture))
+        recent = probe.recent
+        while recent and recent[0][0] < ts_ms - RISE_LOOKBACK_MS:
+            del recent[0]
+        low = min((v for _, v in recent), default=moisture)
+        # One entry per SLOT_MS (its lowest value) keeps the window short whatever the reporting rate.
+        if recent and ts_ms - recent[-1][0] < SLOT_MS:
+            recent[-1] = (recent[-1][0], min(recent[-1][1], moisture))
+        else:
+            recent.append((ts_ms, moisture))
         probe.last_heard_ms = max(probe.last_heard_ms, ts_ms)
         changes = self._close_wetting(ts_ms)
         if moisture >= low + RISE_PCT:

@@ -43,6 +43,7 @@ from rules.findings import Finding, Severity
 from rules.localtime import HOUR_MS, duration, hm, local, zone
 from rules.watering_forecast import (
     Forecast,
+    Rate,
     drying_rate,
     estimate_rate,
     forecast,
@@ -63,6 +64,8 @@ CLEAR_HOLD_MS = 3 * HOUR_MS  # a dry bed clears once its moisture has stayed abo
 LEVEL_WINDOW_MS = HOUR_MS  # moisture is the median of this much of the newest record
 LOWS_KEPT = 12  # moisture just before each of the latest rises: what the bed is usually watered at
 DAYS_KEPT = 60  # daily lows kept for the threshold suggestion
+RATE_EVERY_MS = 30 * 60_000
+SLOWING_EVERY_MS = 3 * HOUR_MS
 WATERED_QUIET_MS = 6 * HOUR_MS  # after being marked watered, no new announcement for this long
 # A bed is announced when even the slow end of its drying rate reaches the threshold within this share of the
 # horizon: replayed on real probes, crossings came 1.3 times later than the slow end said (median), so a bed
@@ -155,6 +158,14 @@ class _Bed:
     watered_ms: int | None = None  # marked watered by a person
     over: bool = False
     first_ms: int | None = None
+    # The drying rate (Theil-Sen over a day is the costly part of a reading): recomputed once per RATE_EVERY_MS
+    # of the bed's record or after a rise, not on every reading; a day's rate hardly moves in half an hour.
+    rate: Rate | None = None
+    slowing: float = 1.0
+    rate_ms: int = -HISTORY_MS
+    rate_rise_ms: int | None = None
+    slowing_ms: int = -HISTORY_MS
+    noise: float = 0.1
     lows_before_rises: array[float] = field(default_factory=lambda: array("d"))
     daily_lows: array[float] = field(default_factory=lambda: array("d"))
     day: int | None = None  # epoch day of the last entry of ``daily_lows``
@@ -207,7 +218,7 @@ class WateringRules:
 
     @staticmethod
     def _noise(bed: _Bed) -> float:
-        return noise_pct(bed.history.values[-48:])
+        return bed.noise
 
     def _rise_needed(self, bed: _Bed, cfg: WateringRule) -> float:
         return max(cfg.rise_pct, 6.0 * self._noise(bed))
@@ -239,31 +250,41 @@ class WateringRules:
     def _forecast(self, bed: _Bed, bed_spec: Flowerbed, cfg: WateringRule, moisture: float) -> Forecast | None:
         """When the bed crosses its threshold, or None while it is not clearly drying (settled, or draining)."""
         last_ts, _ = bed.history.last()
+        if last_ts - bed.rate_ms >= RATE_EVERY_MS or bed.rate_rise_ms != bed.last_rise_ms or last_ts < bed.rate_ms:
+            self._update_rate(bed, cfg, last_ts)
+        rate = bed.rate
+        if rate is None:
+            return None
+        # Settled: slower than the probe can show in a day, or not clearly drying at all.
+        if rate.central < max(cfg.min_drying_pct_per_hour, bed.noise / 24.0) or rate.slow <= 0:
+            return None
+        return forecast(moisture, bed_spec.dry_below_pct, rate, ANNOUNCE_SHARE * cfg.predict_hours, bed.slowing)
+
+    def _update_rate(self, bed: _Bed, cfg: WateringRule, last_ts: int) -> None:
+        bed.rate_ms, bed.rate_rise_ms = last_ts, bed.last_rise_ms
+        bed.noise = noise_pct(bed.history.values[-48:])
         settled = (bed.last_rise_ms + int(cfg.settle_hours * HOUR_MS)) if bed.last_rise_ms is not None else 0
         window_ms = int(cfg.slope_window_hours * HOUR_MS)
         rate = estimate_rate(bed.history.since(max(last_ts - window_ms, settled)), cfg.min_slope_hours)
+        bed.rate = rate
         if rate is None:
-            return None
+            bed.slowing = 1.0
+            return
         if bed.last_rise_ms is not None and last_ts - bed.last_rise_ms < DRAINAGE_MS:
             # Drainage slows as it goes: the latest half day is the better guide when it is slower.
             late = estimate_rate(bed.history.since(max(last_ts - window_ms // 2, settled)), cfg.min_slope_hours / 2)
             if late is not None and late.central < rate.central:
-                rate = late
-        noise = self._noise(bed)
-        # Settled: slower than the probe can show in a day, or not clearly drying at all.
-        if rate.central < max(cfg.min_drying_pct_per_hour, noise / 24.0) or rate.slow <= 0:
-            return None
+                bed.rate = late
         # Soil dries more slowly as it dries: with two whole days of this dry spell, the day-on-day slowing
         # carries on into the forecast.
-        slowing = 1.0
-        if last_ts - 2 * window_ms >= settled:
-            day_before = estimate_rate(
-                bed.history.since(last_ts - 2 * window_ms)[: len(bed.history.since(last_ts - 2 * window_ms)) // 2],
-                cfg.min_slope_hours,
-            )
-            slowing = slowing_per_day(estimate_rate(bed.history.since(last_ts - window_ms), cfg.min_slope_hours),
-                                      day_before)
-        return forecast(moisture, bed_spec.dry_below_pct, rate, ANNOUNCE_SHARE * cfg.predict_hours, slowing)
+        if last_ts - 2 * window_ms < settled:
+            bed.slowing = 1.0
+        elif last_ts - bed.slowing_ms >= SLOWING_EVERY_MS or last_ts < bed.slowing_ms:
+            bed.slowing_ms = last_ts
+            two_days = bed.history.since(last_ts - 2 * window_ms)
+            day_before = estimate_rate(two_days[: len(two_days) // 2], cfg.min_slope_hours)
+            last_day = estimate_rate(bed.history.since(last_ts - window_ms), cfg.min_slope_hours)
+            bed.slowing = slowing_per_day(last_day, day_before)
 
     # -- needs water ---------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Detectors follow river's protocol: hyperparameters only in ``__init__`` (so ``cl
 updates the model, ``score_one(x)`` returns a score in [0, 1] without changing anything (higher = more
 anomalous, ``NEUTRAL_SCORE`` while warming up). ``EpisodeFilter`` wraps a detector: it flags the *start* of an
 anomalous episode once, holds back repeated flags for a cool-down, and does not let the detector learn from
-what it flags — unless the change persists long enough to be the new normal (a level shift that stays).
+what it flags — unless the change persists long enough to be the new normal (a level shift that stays). It
+tells a detector with ``remember_one`` the points it keeps from learning, so that a departure recurring in
+several separate episodes can become expected without any episode teaching the model of normal.
 
 This module must not know about readings, homes or CSV files: it is the protocol only.
 """
@@ -105,5 +107,11 @@ class EpisodeFilter(base.AnomalyFilter):
             self._episode_flagged = False
         if not anomalous or not self.protect_anomaly_detector or self._streak > self.accept_after:
             self.anomaly_detector.learn_one(x)
+        else:
+            # Not learned, but noted: a detector that keeps the size of what it flagged (SeriesDetector) can tell a
+            # departure that keeps coming back, episode after episode, from a new one.
+            remember = getattr(self.anomaly_detector, "remember_one", None)
+            if remember is not None:
+                remember(x)
         self._since_flag += 1
         return score, flagged

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 
+from anomaly import evaluate_sets_cli
 from anomaly.evaluation import run_evaluation
 
 
@@ -19,9 +20,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=60, help="simulated days, warm-up included (default 60)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     parser.add_argument("--warm-up-days", type=int, default=14, help="days a home learns before alerting")
+    evaluate_sets_cli.add_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if evaluate_sets_cli.wanted(args):
+        return evaluate_sets_cli.run(args)
     started = time.perf_counter()
     report = run_evaluation(homes=args.homes, days=args.days, seed=args.seed, warm_up_days=args.warm_up_days)
     report["wall_s"] = round(time.perf_counter() - started, 1)

@@ -1,10 +1,22 @@
 """Per-sensor detectors for flowerbed and street-air streams: sudden drops, flat-lines, erratic readings, drift.
 
 Each soil sensor's moisture series gets the generic streaming detector (``anomaly.series.SeriesDetector`` behind
-an ``EpisodeFilter``). Air sensors are compared with their neighbours on PM2.5 and NO2: the difference between a
-site and the median of the other sites' latest values is itself a series, and a lasting shift in it is a sensor
-drifting away from the others (street air is much the same across a town centre; flowerbeds are watered one by
-one, so soil is not compared).
+an ``EpisodeFilter``). On real probes most of what it sees is irrigation and weather, so a soil flag becomes a
+finding only when it is a fault a street team should act on:
+
+- **flat** (the same value for many readings) and **dropped suddenly** (a fall of at least 3 points and a
+  quarter of the reading between two readings: soil does not dry that fast) are reported at once;
+- **erratic**: its last 12 readings keep reversing (up, down, up, by half a point or more: noise, where
+  watering is one rise and a slow fall). Held for ``COMMON_CAUSE_MS``, and reported if it is still erratic
+  then and fewer than a quarter of the other probes nearby turned erratic within that time either side (else
+  it was the rain or the irrigation);
+- a change of level, pattern or steadiness is the bed being watered or left alone: never a fault;
+- **unresponsive** (``anomaly.probe_response``): the probe missed two wettings in a row that most probes around
+  it saw.
+
+Air sensors are compared with their neighbours on PM2.5 and NO2: the difference between a site and the median of
+the other sites' latest values is itself a series, and a lasting shift in it is a sensor drifting away from the
+others (street air is much the same across a town centre).
 
 A flag becomes a ``Finding`` for the street team (rule ``sensor_anomaly``) with a plain sentence saying what
 changed; it clears after a run of normal readings. This module must not talk to MQTT, InfluxDB or the alert
@@ -14,16 +26,20 @@ store: readings in, findings out.
 from __future__ import annotations
 
 import threading
+from array import array
 from bisect import bisect_left
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from anomaly.base import EpisodeFilter, Features
+from anomaly.probe_response import ProbeResponses
 from anomaly.series import SeriesDetector
 from devices.readings import METRIC_UNITS, Reading
 from devices.registry import Registry
 from placesense.clock import Clock
+from placesense.memory import keep_last
 from rules.findings import Finding
 
 # What each domain's own series are watched for (soil), and which air metrics are compared with the neighbours.
@@ -41,6 +57,13 @@ MIN_NEIGHBOURS = 2
 # value for each reading made the comparison grow with the fleet (20 % of evaluation time at 350 air sites).
 NEIGHBOURS_REFRESH_MS = 60_000
 CLEAR_AFTER = 24  # normal readings after a flag before the finding clears
+COMMON_CAUSE_MS = 6 * 3_600_000  # an erratic soil probe waits this long for its neighbours to turn erratic too
+COMMON_CAUSE_SHARE = 0.25
+SOIL_FAULT_KINDS = frozenset({"flat", "spike_down"})
+IMPLAUSIBLE_DROP_PCT, IMPLAUSIBLE_DROP_SHARE = 3.0, 0.25
+ERRATIC_READINGS = 12
+ERRATIC_STEP_PCT = 0.5
+AREA_DEGREES = 2  # probes whose beds round to the same 0.01° (about 1 km) are neighbours
 
 _WHAT = {
     "spike_up": "jumped up suddenly",
@@ -61,11 +84,18 @@ class _Watch:
     detector: EpisodeFilter
     flagged: bool = False
     normal_since_flag: int = 0
+    previous: float | None = None  # the value before the latest
+    pending_ms: int | None = None  # an erratic soil flag waiting for its neighbours (see COMMON_CAUSE_MS)
+    pending_message: str = ""
+    pending_evidence: dict[str, float | int | str | None] = field(default_factory=dict)
+    recent: array[float] = field(default_factory=lambda: array("d"))  # soil: the latest ERRATIC_READINGS values
 
 
 @dataclass(slots=True)
 class _Device:
     watches: dict[str, _Watch] = field(default_factory=dict)
+    area: str = ""
+    unresponsive: bool = False
 
 
 class _Neighbourhood:
@@ -125,6 +155,9 @@ class SensorDetectors:
         self._devices: dict[str, _Device] = {}
         # metric -> every site's latest value: the neighbours' side of the comparison
         self._neighbourhoods: dict[str, _Neighbourhood] = {}
+        # soil: area -> shared wettings and the probes that miss them; area -> device -> its latest erratic flag
+        self._responses: dict[str, ProbeResponses] = {}
+        self._erratic: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
 
     # -- saved state ----------------------------------------------------------------------------------------------
@@ -132,12 +165,15 @@ class SensorDetectors:
     def state(self) -> dict[str, Any]:
         """Every watched sensor's detectors and the neighbours' latest values (``placesense.evaluation_state``)."""
         with self._lock:
-            return {"devices": self._devices, "neighbourhoods": self._neighbourhoods}
+            return {"devices": self._devices, "neighbourhoods": self._neighbourhoods, "responses": self._responses,
+                    "erratic": self._erratic}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         with self._lock:
             self._devices.update({d: kept for d, kept in state["devices"].items() if d in self.registry.devices})
             self._neighbourhoods.update(state["neighbourhoods"])
+            self._responses.update(state["responses"])
+            self._erratic.update(state["erratic"])
 
     def forget(self, device_ids: Collection[str]) -> None:
         """Drop what was learned of these devices (erasure of their subject)."""
@@ -147,6 +183,10 @@ class SensorDetectors:
                 for neighbourhood in self._neighbourhoods.values():
                     neighbourhood.latest.pop(device_id, None)
                     neighbourhood.refresh()
+                for responses in self._responses.values():
+                    responses.forget(device_id)
+                for flags in self._erratic.values():
+                    flags.pop(device_id, None)
 
     def process(self, reading: Reading) -> list[Finding]:
         own = WATCHED.get(reading.domain, ())
@@ -155,11 +195,15 @@ class SensorDetectors:
             return []
         findings: list[Finding] = []
         with self._lock:
-            device = self._devices.setdefault(reading.device_id, _Device())
+            device = self._devices.get(reading.device_id)
+            if device is None:
+                device = self._devices[reading.device_id] = _Device(area=self._area(reading.subject))
             for metric in own:
                 value = reading.metrics.get(metric)
                 if value is not None:
                     findings += self._watch(device, metric, reading, value)
+                    if metric in EXPECTED_RISES:
+                        findings += self._response(device, metric, reading, value)
             for metric in compared:
                 value = reading.metrics.get(metric)
                 if value is None:
@@ -191,6 +235,9 @@ class SensorDetectors:
             explanation = detector.explain_one(x)
         score, flagged = flagger.process_one(x)
         driver = max(explanation, key=lambda name: explanation[name]) if explanation else "shift_up"
+        previous, watch.previous = watch.previous, value
+        if expect_rises:
+            return self._soil(device, watch, key, reading, value, previous, score, flagged, driver)
         # Against the neighbours only a lasting shift is drift; a momentary gap is a local event (a bus idling
         # by one sensor), not a fault.
         drift_only = key.endswith(":vs_neighbours")
@@ -215,6 +262,108 @@ class SensorDetectors:
                 watch.flagged = False
                 return [_finding(reading, key, "reads normally again.", active=False)]
         return []
+
+
+    # -- soil -------------------------------------------------------------------------------------------------
+
+    def _area(self, subject: str) -> str:
+        bed = self.registry.flowerbeds.get(subject)
+        return "" if bed is None else f"{round(bed.lat, AREA_DEGREES)},{round(bed.lon, AREA_DEGREES)}"
+
+    def _soil(
+        self,
+        device: _Device,
+        watch: _Watch,
+        key: str,
+        reading: Reading,
+        value: float,
+        previous: float | None,
+        score: float,
+        flagged: bool,
+        driver: str,
+    ) -> list[Finding]:
+        """A soil probe's flag, judged as a fault or not (see the module's docstring)."""
+        erratic = self._erratic.setdefault(device.area, {})
+        keep_last(watch.recent, value, ERRATIC_READINGS)
+        findings: list[Finding] = []
+        if watch.pending_ms is not None and reading.ts_ms - watch.pending_ms >= COMMON_CAUSE_MS:
+            findings += self._settle_pending(device, watch, key, reading, erratic)
+        if _erratic(watch.recent):
+            erratic[reading.device_id] = reading.ts_ms
+            if watch.pending_ms is None and not watch.flagged:
+                swing = max(watch.recent) - min(watch.recent)
+                watch.pending_ms = reading.ts_ms
+                watch.pending_message = (
+                    f"became erratic: its readings jump up and down by up to {swing:.1f} points; now {_label(key)} "
+                    f"{value:g} {_unit(key)}. Check the sensor and the site."
+                )
+                watch.pending_evidence = {"kind": "erratic", "swing_pct": round(swing, 2), "value": value}
+            return findings
+        if flagged and driver in SOIL_FAULT_KINDS:
+            evidence: dict[str, float | int | str | None] = {"score": round(score, 3), "kind": driver, "value": value}
+            message = f"{_WHAT[driver]}; now {_label(key)} {value:g} {_unit(key)}. Check the sensor and the site."
+            if driver == "flat" or _implausible_drop(previous, value):
+                watch.flagged, watch.normal_since_flag = True, 0
+                findings.append(_finding(reading, key, message, evidence=evidence))
+            return findings
+        if watch.flagged and score < watch.detector.threshold and watch.pending_ms is None:
+            watch.normal_since_flag += 1
+            if watch.normal_since_flag >= CLEAR_AFTER:
+                watch.flagged = False
+                findings.append(_finding(reading, key, "reads normally again.", active=False))
+        return findings
+
+    def _settle_pending(
+        self, device: _Device, watch: _Watch, key: str, reading: Reading, erratic: dict[str, int]
+    ) -> list[Finding]:
+        at = watch.pending_ms
+        assert at is not None
+        watch.pending_ms = None
+        others = [d for d in self._devices if d != reading.device_id and self._devices[d].area == device.area]
+        together = sum(1 for d in others if abs(erratic.get(d, -(10**15)) - at) <= COMMON_CAUSE_MS)
+        if others and together >= max(1.0, COMMON_CAUSE_SHARE * len(others)):
+            return []  # the weather or the irrigation, seen by the neighbours too
+        if not _erratic(watch.recent):
+            return []  # it settled again within hours
+        watch.flagged, watch.normal_since_flag = True, 0
+        return [_finding(reading, key, watch.pending_message, evidence=watch.pending_evidence)]
+
+    def _response(self, device: _Device, metric: str, reading: Reading, value: float) -> list[Finding]:
+        responses = self._responses.get(device.area)
+        if responses is None:
+            responses = self._responses[device.area] = ProbeResponses()
+        findings = []
+        for device_id, failing in responses.observe(reading.device_id, reading.ts_ms, value).items():
+            spec = self.registry.devices.get(device_id)
+            if spec is None:
+                continue
+            probe = Reading(spec.domain, device_id, spec.subject, None, reading.ts_ms, {}, None, None)
+            key = f"{metric}:unresponsive"
+            if failing:
+                text = (
+                    f"did not respond to the last {responses.missed(device_id)} waterings or rain that most "
+                    "probes around it saw: check the probe (and that the bed was watered)."
+                )
+                findings.append(_finding(probe, key, text, evidence={"missed_wettings": responses.missed(device_id)}))
+            else:
+                findings.append(_finding(probe, key, "responds to watering and rain again.", active=False))
+        return findings
+
+
+def _erratic(recent: array[float]) -> bool:
+    """Readings that keep reversing (up, down, up by half a point or more): noise, where watering is one rise
+    and a slow fall, and drying a slow fall."""
+    if len(recent) < ERRATIC_READINGS:
+        return False
+    steps = [b - a for a, b in pairwise(recent) if abs(b - a) >= ERRATIC_STEP_PCT]
+    return sum(1 for a, b in pairwise(steps) if a * b < 0) >= (len(recent) - 1) // 2
+
+
+def _implausible_drop(previous: float | None, value: float) -> bool:
+    if previous is None:
+        return False
+    drop = previous - value
+    return drop >= IMPLAUSIBLE_DROP_PCT and drop >= IMPLAUSIBLE_DROP_SHARE * previous
 
 
 def _finding(

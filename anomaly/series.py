@@ -15,8 +15,12 @@ departure, and each is calibrated against its own history:
 Calibration is by "records": each statistic keeps a slowly decaying maximum of the values it saw on normal
 points, and a point is as anomalous as the largest ratio of statistic to ``max(floor, margin × record)``.
 So a noisy, spiky series needs a bigger spike to alarm than a smooth one, and a point that merely repeats
-what has been normal before does not alarm. The ratio (severity) maps to a score in [0, 1) with the calibrated
-limit at 0.5.
+what has been normal before does not alarm. A departure that *recurs* is normal too: each statistic also
+remembers the two largest values it took in flagged episodes (``remember_one``, called by ``EpisodeFilter``
+for the points it keeps from learning; an episode counts once it is over), and the second counts as a record.
+So the same jump at the same time every day (a heating timer, a square wave, a quantised reading stepping
+between two levels) alarms at most twice, and the third is expected. The ratio (severity) maps to a score in
+[0, 1) with the calibrated limit at 0.5.
 
 This module must not read files or know about homes: it scores numbers.
 """
@@ -42,8 +46,12 @@ _COMPONENTS = (
 # Where each kind of departure is in ``_COMPONENTS``: the rise, and the fall right after it; "flat" last.
 _SPIKE, _SHIFT, _VARIANCE, _PATTERN, _FLAT = 0, 2, 4, 6, 8
 _PAIRS = (_SPIKE, _SHIFT, _VARIANCE, _PATTERN)
+_VARIANCE_NAMES = (_COMPONENTS[_VARIANCE], _COMPONENTS[_VARIANCE + 1])
 _ROW = len(_COMPONENTS)  # statistics per point
 _WAITING = len(_PAIRS) + 1  # values per point in ``SeriesDetector._pending``: see ``_Point.waiting``
+
+
+DAY_CAP_POINTS = 2000  # the longest a slowly sampled series waits for its first whole day
 
 
 def _median_sorted(values: Sequence[float]) -> float:
@@ -125,7 +133,9 @@ class SeriesDetector(Detector):
     __slots__ = (
         "_decay",
         "_deviation_scale",
+        "_episode",
         "_first_ts",
+        "_flagged",
         "_interval_s",
         "_last",
         "_last_ts",
@@ -138,6 +148,7 @@ class SeriesDetector(Detector):
         "_pending",
         "_point",
         "_profile",
+        "_quantum",
         "_recent",
         "_records",
         "_reference",
@@ -146,6 +157,7 @@ class SeriesDetector(Detector):
         "_run",
         "_step_scale",
         "_steps",
+        "_variance_hot",
         "flat_floor",
         "margin",
         "memory",
@@ -205,7 +217,14 @@ class SeriesDetector(Detector):
         self._long_mean = 0.0
         self._long_scale = 0.0
         self._run = 0
+        self._variance_hot = False  # the last point's variance statistic was past its limit
+        self._quantum = math.inf  # the smallest change between two values seen: the series' resolution
         self._records: array[float] = array("d", bytes(8 * _ROW))  # in ``_COMPONENTS`` order
+        # The two largest values each statistic took on flagged points: (largest, second) per component.
+        self._flagged: array[float] = array("d", bytes(8 * 2 * _ROW))
+        # The largest value of each statistic over the flagged episode going on; it joins ``_flagged`` when the
+        # episode ends, so an episode that goes on cannot make itself normal.
+        self._episode: array[float] = array("d", bytes(8 * _ROW))
         self._decay = 0.5 ** (1.0 / memory)
         # Statistics waiting to become records, oldest first: one row of ``_WAITING`` values per point (see
         # ``_Point.waiting``), all rows in one flat array. A dict per point here was half of a soil sensor's
@@ -237,11 +256,19 @@ class SeriesDetector(Detector):
 
     @property
     def warmed_up(self) -> bool:
-        return self._n >= self.warm_up
+        return self._n >= self.warm_up and not self._before_first_day()
+
+    def _before_first_day(self) -> bool:
+        """A series sampled every minute or slower has a day of its own (people, weather, traffic): it is judged
+        once it has shown one whole day (or ``DAY_CAP_POINTS`` points), not before its first evening."""
+        first, last = self._first_ts, self._last_ts
+        if first is None or last is None or self._interval_s < 60.0 or self._n >= DAY_CAP_POINTS:
+            return False
+        return last - first < 86_400.0
 
     def score_one(self, x: Features) -> float:
         value = float(x["value"])
-        if not math.isfinite(value) or self._n < self.warm_up:  # not ``warmed_up``: a property call per point
+        if not math.isfinite(value) or self._n < self.warm_up or self._before_first_day():
             return NEUTRAL_SCORE
         point = self._judged(value, _timestamp_s(x.get("timestamp")))
         if point.worst is None:
@@ -258,13 +285,43 @@ class SeriesDetector(Detector):
         point.worst = max(severity.values(), default=0.0)
         return severity
 
+    def remember_one(self, x: Features) -> None:
+        """Note a point that was flagged and is not learned: the statistics past their limit, so a departure
+        that comes back a third time is expected (see the module's docstring). Changes no other state."""
+        value = float(x["value"])
+        if not math.isfinite(value) or self._n < self.warm_up:
+            return
+        point = self._judged(value, _timestamp_s(x.get("timestamp")))
+        self._note_variance(point)
+        episode = self._episode
+        for index, (stat, limit) in enumerate(zip(point.stats, point.limits, strict=True)):
+            if stat is not None and stat >= limit and stat > episode[index]:
+                episode[index] = stat
+        self._point = None  # its severity depended on the variance flag just noted
+
+    def _end_episode(self) -> None:
+        """The flagged episode is over: its largest statistics join the two largest flagged ones."""
+        episode, flagged = self._episode, self._flagged
+        for index, stat in enumerate(episode):
+            if stat <= 0.0:
+                continue
+            largest, second = flagged[2 * index], flagged[2 * index + 1]
+            if stat > largest:
+                flagged[2 * index], flagged[2 * index + 1] = stat, largest
+            elif stat > second:
+                flagged[2 * index + 1] = stat
+            episode[index] = 0.0
+
     def learn_one(self, x: Features) -> None:
         value = float(x["value"])
         if not math.isfinite(value):
             return
+        if any(self._episode):
+            self._end_episode()
         ts = _timestamp_s(x.get("timestamp"))
         if self._n >= 20:
             point = self._judged(value, ts)
+            self._note_variance(point)
             # Records learn from statistics a little in the past: a change that builds up over a few points
             # (a mean of residuals creeping upwards) must not raise its own bar as it grows. A statistic
             # above its limit (learned only when the filter accepts a lasting change) counts as the limit, so
@@ -307,14 +364,17 @@ class SeriesDetector(Detector):
         median = _median_sorted(recent) if recent else value
         last = previous if previous is not None else value
         local = median if abs(value - median) < abs(value - last) else last
-        step = max(self._step_scale, tiny)
+        # A quantised series (whole degrees, 0.1-point probes) mostly repeats itself, so its mean step shrinks
+        # towards nothing and one step of its resolution would look like a spike: no scale goes below half of it.
+        resolution = 0.5 * self._quantum if math.isfinite(self._quantum) else 0.0
+        step = max(self._step_scale, tiny, resolution)
         spike = (value - local) / step
         stats[_SPIKE] = max(spike, 0.0)
         stats[_SPIKE + 1] = max(-spike, 0.0)
 
         if self._reference and not seasonal:
             bisect.insort(recent, value)
-            shift = (_median_sorted(recent) - self._reference_median()) / max(self._deviation_scale, tiny)
+            shift = (_median_sorted(recent) - self._reference_median()) / max(self._deviation_scale, tiny, resolution)
             stats[_SHIFT] = max(shift, 0.0)
             stats[_SHIFT + 1] = max(-shift, 0.0)
 
@@ -323,16 +383,18 @@ class SeriesDetector(Detector):
             recent_step = sum(steps) / len(steps)
             # With a daily cycle the usual step size can depend on the hour (counts are noisier by day).
             usual_step = self._usual_step(ts) if seasonal and ts is not None else step
-            ratio = math.log((recent_step + 0.05 * step) / (usual_step + 0.05 * step))
-            stats[_VARIANCE] = max(ratio, 0.0)
-            stats[_VARIANCE + 1] = max(-ratio, 0.0)
+            # A series that has never moved has no variance to change (a constant reading is the flat-line's).
+            if usual_step > 10.0 * tiny:
+                ratio = math.log((recent_step + 0.05 * step) / (usual_step + 0.05 * step))
+                stats[_VARIANCE] = max(ratio, 0.0)
+                stats[_VARIANCE + 1] = max(-ratio, 0.0)
 
         if seasonal and ts is not None:
             expected = self._expected(self._bucket(ts))
             if expected is not None:
                 residuals = [*self._pattern_residuals, value - expected]
                 mean_residual = sum(residuals) / len(residuals)
-                pattern = mean_residual / max(self._pattern_scale, tiny)
+                pattern = mean_residual / max(self._pattern_scale, tiny, resolution)
                 stats[_PATTERN] = max(pattern, 0.0)
                 stats[_PATTERN + 1] = max(-pattern, 0.0)
 
@@ -342,24 +404,40 @@ class SeriesDetector(Detector):
 
     def _limits(self) -> list[float]:
         """Each statistic's limit in ``_COMPONENTS`` order: its floor, or a margin above its record."""
-        records, margin = self._records, self.margin
+        margin = self._margin_records()
         floors = (
             self.spike_floor, self.spike_floor, self.shift_floor, self.shift_floor,
             self.variance_floor, self.quieter_floor, self.pattern_floor, self.pattern_floor,
         )
         # ``floors`` stops before "flat", whose limit is twice its record.
-        limits = [max(floor, margin * record) for floor, record in zip(floors, records, strict=False)]
-        limits.append(max(float(self.flat_floor), 2.0 * records[_FLAT]))
+        limits = [max(floor, self.margin * record) for floor, record in zip(floors, margin, strict=False)]
+        limits.append(max(float(self.flat_floor), 2.0 * margin[_FLAT]))
         return limits
 
-    @staticmethod
-    def _severity(point: _Point) -> dict[str, float]:
-        """Severity per computed statistic (1.0 = at its limit)."""
-        return {
+    def _margin_records(self) -> list[float]:
+        """Each statistic's record, or the second largest value it took on flagged points if that is larger."""
+        flagged = self._flagged
+        return [max(record, flagged[2 * index + 1]) for index, record in enumerate(self._records)]
+
+    def _severity(self, point: _Point) -> dict[str, float]:
+        """Severity per computed statistic (1.0 = at its limit). A change of variance counts from its second
+        point past the limit: one odd step is a spike's business, and a single borderline point is noise."""
+        severity = {
             name: stat / limit
             for name, stat, limit in zip(_COMPONENTS, point.stats, point.limits, strict=True)
             if stat is not None
         }
+        if not self._variance_hot:
+            for name in _VARIANCE_NAMES:
+                if name in severity:
+                    severity[name] = min(severity[name], 0.99)
+        return severity
+
+    def _note_variance(self, point: _Point) -> None:
+        self._variance_hot = any(
+            (stat := point.stats[index]) is not None and stat >= point.limits[index]
+            for index in (_VARIANCE, _VARIANCE + 1)
+        )
 
     # -- learning -----------------------------------------------------------------------------------------------
 
@@ -374,6 +452,9 @@ class SeriesDetector(Detector):
         for index, value in enumerate(stats):
             record = records[index] * decay
             records[index] = value if value > record else record
+        flagged = self._flagged
+        for index in range(len(flagged)):
+            flagged[index] *= decay
 
     def _update_state(self, value: float, ts: float | None) -> None:
         rate = 2.0 / (self.reference_window + 1.0)
@@ -389,6 +470,8 @@ class SeriesDetector(Detector):
             self._step_scale = scale + max(0.5 * rate, 1.0 / n) * (clipped - scale)
             keep_last(self._steps, step, 2 * self.short_window)
             self._run = self._run + 1 if step <= 1e-12 * (1.0 + abs(value)) else 1
+            if self._run == 1 and step < self._quantum:
+                self._quantum = step
         else:
             self._run = 1
         if self._reference:

@@ -6,6 +6,8 @@ with each site's place from the registry. It must not compute an index.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -21,10 +23,16 @@ class PollutantOut(BaseModel):
     metric: str
     label: str
     averaging_hours: int
-    mean_ugm3: float
-    index: int
-    band: Band
+    mean_ugm3: float | None = Field(description="null when nothing was measured in the averaging period")
+    index: int | None
+    band: Band | None
     complete: bool = Field(description="false while the readings do not yet cover enough of the averaging period")
+    status: Literal["current", "incomplete", "no data"] = Field(
+        description="current: banded; incomplete: too little of the period covered; no data: nothing measured "
+        "in the averaging period (see no_data_since), never shown as a current band"
+    )
+    coverage: float = Field(description="share of the averaging period the readings cover (DEFRA: 0.75 needed)")
+    no_data_since: str | None = Field(description="the last reading, when status is 'no data'")
 
 
 class AirSiteOut(BaseModel):
@@ -67,6 +75,9 @@ def air_sites(ctx: Ctx, _caller: StreetSide) -> AirSitesOut:
                         index=p.index,
                         band=p.band,
                         complete=p.complete,
+                        status=p.status,
+                        coverage=p.coverage,
+                        no_data_since=rfc3339(p.last_reading_ms) if p.status == "no data" else None,
                     )
                     for p in site.pollutants
                 ],

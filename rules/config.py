@@ -88,19 +88,25 @@ class Window(BaseModel):
 
 
 class WateringRule(_Section):
-    """Needs water now (below the bed's ``dry_below_pct``) or within ``predict_hours`` by the drying rate."""
+    """Needs water now (below the bed's ``dry_below_pct``) or within ``predict_hours`` by the drying forecast
+    (``rules.watering``)."""
 
-    hysteresis_pct: float = Field(default=2.0, ge=0, le=20, description="must rise this far above dry to clear")
-    predict_hours: float = Field(default=24.0, gt=0, le=168)
-    predict_clear_hours: float = Field(default=30.0, gt=0, le=336, description="prediction hysteresis")
+    hysteresis_pct: float = Field(
+        default=1.0, ge=0, le=20, description="a dry bed must rise this far above dry (or twice its noise) to clear"
+    )
+    predict_hours: float = Field(default=24.0, gt=0, le=168, description="announce beds due within this many hours")
     # A whole day of readings averages out the daily cycle (soil dries in daylight, hardly at night).
     slope_window_hours: float = Field(default=24.0, gt=0, le=72, description="recent hours the drying rate uses")
     min_slope_hours: float = Field(default=12.0, gt=0, le=48, description="need this much dry-spell data to predict")
     settle_hours: float = Field(
-        default=6.0, ge=0, le=48, description="after rain or watering, excess water drains this long: not drying"
+        default=12.0, ge=0, le=48, description="after rain or watering, excess water drains this long: not drying"
     )
-    rise_pct: float = Field(default=3.0, gt=0, le=100, description="a rise this big is rain or watering")
+    rise_pct: float = Field(
+        default=1.0, gt=0, le=100, description="a rise this big (and six times the probe's noise) is rain or watering"
+    )
     min_drying_pct_per_hour: float = Field(default=0.02, ge=0, description="slower than this is not drying")
+    stale_hours: float = Field(default=6.0, gt=0, le=168, description="a bed's newest reading older: not listed")
+    calibration_days: int = Field(default=14, ge=3, le=60, description="record needed before suggesting a threshold")
 
 
 class OverWateredRule(_Section):
@@ -116,11 +122,23 @@ class DaqiRule(_Section):
 
     alert_from_index: int = Field(default=4, ge=2, le=10)
     clear_after_minutes: float = Field(default=60.0, ge=0, description="Low this long before resolving")
-    min_coverage: float = Field(default=0.75, gt=0, le=1, description="share of the averaging period with data")
+    min_coverage: float = Field(
+        default=0.75, gt=0, le=1,
+        description="share of the averaging period its readings cover, each covering its reporting interval "
+        "(DEFRA's data capture: 75 %, e.g. 18 of the 24 hourly means)",
+    )
     severity_by_band: dict[AlertBand, Severity] = Field(default_factory=lambda: dict(BAND_SEVERITY))
 
 
 # ---- device health (every domain) -------------------------------------------------------------------------
+
+
+class ReportingRule(_Section):
+    """How often a device (or every device of a subject) reports, when it is known: an AURN station publishes
+    hourly means, a LoRaWAN probe every 15 minutes. Left unset, the interval is inferred from the gaps between
+    readings. The offline limit and the DAQI's data coverage follow it."""
+
+    interval_minutes: float | None = Field(default=None, gt=0, le=7 * 24 * 60)
 
 
 class OfflineRule(_Section):
@@ -167,7 +185,18 @@ class SensorFaultRule(_Section):
     max_drop_soil_pct: float = Field(
         default=20.0, gt=0, description="soil never dries this much between readings (a rise is rain or watering)"
     )
-    clear_after_hours: float = Field(default=6.0, gt=0, description="no further fault this long clears a jump")
+    max_drop_soil_share: float = Field(
+        default=0.5, gt=0, le=1,
+        description="nor loses this share of its reading within an hour (with at least 5 points): a probe dropping "
+        "from 19 % to 0.1 % has come out of the ground",
+    )
+    soil_floor_pct: float = Field(
+        default=1.0, ge=0, le=10, description="a planted bed never reads below this for hours: a dead probe does"
+    )
+    soil_floor_hours: float = Field(default=6.0, gt=0, le=72)
+    clear_after_hours: float = Field(
+        default=24.0, gt=0, description="no further jump this long ends the fault (one alert per fault episode)"
+    )
 
     @field_validator("stuck_hours")
     @classmethod
@@ -292,6 +321,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "over_watered": OverWateredRule,
     "daqi": DaqiRule,
     "offline": OfflineRule,
+    "reporting": ReportingRule,
     "battery": BatteryRule,
     "sensor_fault": SensorFaultRule,
     "wake": WakeRule,
@@ -334,6 +364,7 @@ class RulesConfig(BaseModel):
     over_watered: OverWateredRule = Field(default_factory=OverWateredRule)
     daqi: DaqiRule = Field(default_factory=DaqiRule)
     offline: OfflineRule = Field(default_factory=OfflineRule)
+    reporting: ReportingRule = Field(default_factory=ReportingRule)
     battery: BatteryRule = Field(default_factory=BatteryRule)
     sensor_fault: SensorFaultRule = Field(default_factory=SensorFaultRule)
     wake: WakeRule = Field(default_factory=WakeRule)

@@ -1,7 +1,10 @@
 """Device health: offline devices, low batteries and broken soil/air sensors (stuck values, impossible jumps).
 
 A device is offline when it has sent nothing for max(the domain's minimum, ``interval_factor`` × its usual
-interval), the usual interval being the median gap between its recent messages. Batteries warn below 20 % and
+interval). The usual interval is the one the rules declare for the device or its subject
+(``reporting.interval_minutes``: an AURN station publishes hourly), else the median gap between its recent
+messages (the longest gap so far while fewer than five are known), so a device reporting hourly is not called
+offline between two of its readings. Batteries warn below 20 % and
 turn critical below 10 %; only a battery above 25 % (a new one) clears, since a draining battery's reading
 wobbles around a threshold. A sensor is broken when a metric repeats exactly the same value for hours or moves
 further between two readings than real soil or air can.
@@ -23,7 +26,7 @@ from zoneinfo import ZoneInfo
 from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
 from placesense.memory import keep_last
-from rules.config import BatteryRule, FaultKind, OfflineRule, SectionLookup, SensorFaultRule
+from rules.config import BatteryRule, FaultKind, OfflineRule, ReportingRule, SectionLookup, SensorFaultRule
 from rules.findings import Audience, Finding, Severity
 from rules.localtime import HOUR_MS, MINUTE_MS, duration, hm, zone
 from rules.timers import Timers
@@ -86,6 +89,7 @@ class _DeviceRules:
     faults: SensorFaultRule
     watched: FaultKind | None
     offline_floor_ms: int
+    declared_interval_ms: int | None  # the reporting interval the rules declare, if any
     long_gap_ms: float  # a usual interval above this makes the offline time longer than the floor
     stuck_ms: int | None  # None when no fault checks apply
 
@@ -97,6 +101,8 @@ class _Metric:
     since_ms: int = 0
     repeats: int = 0
     last_ms: int = 0
+    low_since_ms: int | None = None  # soil: below the floor since (a dead probe)
+    last_low_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -155,12 +161,14 @@ class DeviceHealthRules:
         faults = self._lookup.get(SensorFaultRule, spec.subject, spec)
         watched = self._watched(spec)
         floor_ms = int(offline.after_minutes[spec.domain] * MINUTE_MS)
+        declared = self._lookup.get(ReportingRule, spec.subject, spec).interval_minutes
         return _DeviceRules(
             offline=offline,
             battery=self._lookup.get(BatteryRule, spec.subject, spec),
             faults=faults,
             watched=watched,
             offline_floor_ms=floor_ms,
+            declared_interval_ms=None if declared is None else int(declared * MINUTE_MS),
             long_gap_ms=floor_ms / offline.interval_factor,
             stuck_ms=None if watched is None else int(faults.stuck_hours[watched] * HOUR_MS),
         )
@@ -217,12 +225,20 @@ class DeviceHealthRules:
 
     @staticmethod
     def _offline_after_ms(state: _Device) -> int:
-        floor_ms = state.rules.offline_floor_ms
+        rules = state.rules
+        floor_ms = rules.offline_floor_ms
+        factor = rules.offline.interval_factor
+        if rules.declared_interval_ms is not None:
+            return max(floor_ms, int(factor * rules.declared_interval_ms))
         gaps = state.gaps
+        if len(gaps) < 5:
+            # Too few gaps for a median: the longest one seen keeps a slow reporter from looking offline
+            # between its first readings (an hourly device against a 60-minute floor).
+            return max(floor_ms, int(factor * max(gaps))) if state.long_gaps else floor_ms
         # The median is above ``long_gap_ms`` only when more than half the gaps are: until then the floor wins,
         # without sorting the gaps (this runs on every reading).
-        if len(gaps) >= 5 and state.long_gaps > (len(gaps) - 1) // 2:
-            return max(floor_ms, int(state.rules.offline.interval_factor * statistics.median(gaps)))
+        if state.long_gaps > (len(gaps) - 1) // 2:
+            return max(floor_ms, int(factor * statistics.median(gaps)))
         return floor_ms
 
     def on_time(self, now_ms: int) -> list[Finding]:
@@ -355,9 +371,11 @@ class DeviceHealthRules:
             if track.value is not None and ts_ms - track.last_ms <= HOUR_MS:
                 change = value - track.value
                 jump_limit = cfg.max_jump.get(metric)
-                if (device.domain == "soil" and -change > cfg.max_drop_soil_pct) or (
-                    jump_limit is not None and abs(change) > jump_limit
-                ):
+                soil_drop = device.domain == "soil" and (
+                    -change > cfg.max_drop_soil_pct
+                    or (-change >= 5.0 and -change >= cfg.max_drop_soil_share * track.value)
+                )
+                if soil_drop or (jump_limit is not None and abs(change) > jump_limit):
                     state.last_jump_ms = ts_ms
                     started_or_ended = started_or_ended or jump_key not in faults
                     faults[jump_key] = (
@@ -382,6 +400,8 @@ class DeviceHealthRules:
                 )
             elif faults.pop(stuck_key, None) is not None:
                 started_or_ended = True
+            if device.domain == "soil":
+                started_or_ended = self._soil_floor(device, cfg, track, ts_ms, value, faults) or started_or_ended
         # A jump recorded just now is never cleared here: clear_after_hours is above zero.
         if state.last_jump_ms is not None and ts_ms - state.last_jump_ms >= cfg.clear_after_hours * HOUR_MS:
             state.last_jump_ms = None
@@ -396,6 +416,30 @@ class DeviceHealthRules:
             for key, text in sorted(self._devices[other.id].faults.items())
         }
         return self._report("sensor_fault", device, ts_ms, reasons, "Sensors read normally again.")
+
+    @staticmethod
+    def _soil_floor(
+        device: DeviceSpec, cfg: SensorFaultRule, track: _Metric, ts_ms: int, value: float, faults: dict[str, str]
+    ) -> bool:
+        """A probe reading below ``soil_floor_pct`` for hours is dead or out of the soil (no planted bed is that
+        dry); the fault ends after ``clear_after_hours`` without such a reading. True when it started or ended."""
+        key = "soil_moisture_pct:floor"
+        if value < cfg.soil_floor_pct:
+            track.low_since_ms = ts_ms if track.low_since_ms is None else track.low_since_ms
+            track.last_low_ms = ts_ms
+            if key not in faults and ts_ms - track.low_since_ms >= cfg.soil_floor_hours * HOUR_MS:
+                faults[key] = (
+                    f"{describe(device)} has read below {cfg.soil_floor_pct:g} % soil moisture since "
+                    f"{hm(track.low_since_ms, zone())}: the probe is probably dead or out of the soil"
+                )
+                return True
+            return False
+        if track.last_low_ms is not None and ts_ms - track.last_low_ms >= cfg.clear_after_hours * HOUR_MS:
+            track.low_since_ms = track.last_low_ms = None
+            return faults.pop(key, None) is not None
+        if key not in faults:
+            track.low_since_ms = None  # an ordinary reading between two low ones restarts the count
+        return False
 
     @staticmethod
     def _watched(device: DeviceSpec) -> FaultKind | None:

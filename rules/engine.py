@@ -29,7 +29,7 @@ from rules.devices_health import DeviceHealthRules
 from rules.findings import Finding
 from rules.home import HomeRules
 from rules.localtime import DEFAULT_TZ, hm, zone
-from rules.watering import WateringNeed, WateringRules
+from rules.watering import ThresholdSuggestion, WateringNeed, WateringRules
 
 
 class RuleFamily(Protocol):
@@ -175,6 +175,16 @@ class RuleEngine:
         """Beds that need water now or within a day, most urgent first (for ``GET /flowerbeds/watering``)."""
         with self._lock:
             return self.watering.watering_list(self.clock.now_ms() if now_ms is None else now_ms)
+
+    def mark_watered(self, bed_id: str, at_ms: int | None = None) -> list[Finding]:
+        """An operative watered ``bed_id``: it leaves the watering list (for the API to call; apply the findings)."""
+        with self._lock:
+            return self.watering.mark_watered(bed_id, self.clock.now_ms() if at_ms is None else at_ms)
+
+    def threshold_suggestions(self, now_ms: int | None = None) -> list[ThresholdSuggestion]:
+        """Each bed's own dry_below_pct learned from its record, with the reason."""
+        with self._lock:
+            return self.watering.threshold_suggestions(self.clock.now_ms() if now_ms is None else now_ms)
 
     def air_quality(self) -> list[SiteAirQuality]:
         """Latest DAQI band per site and pollutant (for ``GET /air/sites``)."""

@@ -1,12 +1,28 @@
 """Watering: which flowerbeds need water now, which will within a day, and which are over-watered.
 
 Each bed has its own thresholds in the registry (``dry_below_pct``, ``wet_above_pct``; 25 % and 70 % by default,
-as in Wrexham's pilot). "Within a day" comes from the drying rate: a robust (Theil–Sen) slope of soil moisture
-over the recent dry spell — the readings since the last rise, because a rise is rain or watering and would
-otherwise make the bed look as if it were getting wetter. Hysteresis on both thresholds and on the prediction
-keeps a bed hovering at a threshold from flapping.
+as in Wrexham's pilot). Probes read in ranges of their own (11–30 % is common), so after ``calibration_days`` of
+readings the bed offers a threshold of its own (``threshold_suggestions``): the moisture it was at when it was
+watered, or the low end of its record, with the reason in words.
 
-``WateringRules.watering_list`` is what the API serves. This module must not touch alerts or storage.
+A bed is at one of three levels, and only moisture moves it (``rules.watering_forecast`` does the arithmetic):
+
+- **now**: its moisture (the median of the last hour, not one noisy reading) is below ``dry_below_pct``. It
+  stays until the moisture rises clear of the threshold (rain or watering), or someone marks it watered.
+- **soon**: the drying forecast says it crosses within ``predict_hours`` even at the slow end of its drying rate,
+  and the bed is drying clearly faster than the probe's noise. The announcement ("needs water by about 14:00
+  tomorrow", with the confidence) *stands* until it comes true (the bed goes to now), the moisture rises, the
+  bed is marked watered, or a day passes beyond the time it gave without the bed drying on (the forecast was
+  wrong: it says so). A changing forecast never withdraws it.
+- **none**: everything else, including a settled bed whose moisture barely moves.
+
+A rise of ``rise_pct`` or six times the probe's noise (whichever is more) within three hours is rain or
+watering: the drying rate starts again after ``settle_hours`` of drainage, and for two days the slower of the
+last 12 and 24 hours' rates is used, as drainage slows down. A bed whose newest reading is older than
+``stale_hours`` is not listed: the list must not send anyone on old news (the offline rule tells about the probe).
+
+``WateringRules.watering_list`` is what the API serves; ``mark_watered`` is for the API to call when an operative
+says they watered a bed. This module must not touch alerts or storage.
 """
 
 from __future__ import annotations
@@ -18,20 +34,47 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Flowerbed, Registry
+from placesense.memory import keep_last
 from rules.config import OverWateredRule, SectionLookup, WateringRule
-from rules.findings import Finding
-from rules.localtime import HOUR_MS, duration, hm, zone
+from rules.findings import Finding, Severity
+from rules.localtime import HOUR_MS, duration, hm, local, zone
+from rules.watering_forecast import (
+    Forecast,
+    Rate,
+    drying_rate,
+    estimate_rate,
+    forecast,
+    median_since,
+    noise_pct,
+    slowing_per_day,
+)
+
+__all__ = ["ThresholdSuggestion", "WateringNeed", "WateringRules", "drying_rate"]
 
 METRIC = "soil_moisture_pct"
 HISTORY_STEP_MS = 5 * 60_000
-HISTORY_MS = 48 * HOUR_MS
-MAX_SLOPE_POINTS = 48  # Theil–Sen is quadratic; a subsample keeps it cheap and barely changes the median
+HISTORY_MS = 72 * HOUR_MS  # two days of drying rates, and the hours before them
 DEVICE_STALE_MS = 6 * HOUR_MS  # a bed's moisture ignores a co-located sensor silent for this long
+RISE_WITHIN_MS = 3 * HOUR_MS
+DRAINAGE_MS = 48 * HOUR_MS
+CLEAR_HOLD_MS = 3 * HOUR_MS  # a dry bed clears once its moisture has stayed above its threshold this long
+LEVEL_WINDOW_MS = HOUR_MS  # moisture is the median of this much of the newest record
+LOWS_KEPT = 12  # moisture just before each of the latest rises: what the bed is usually watered at
+DAYS_KEPT = 60  # daily lows kept for the threshold suggestion
+RATE_EVERY_MS = 30 * 60_000
+SLOWING_EVERY_MS = 3 * HOUR_MS
+WATERED_QUIET_MS = 6 * HOUR_MS  # after being marked watered, no new announcement for this long
+# A bed is announced when even the slow end of its drying rate reaches the threshold within this share of the
+# horizon: replayed on real probes, crossings came 1.3 times later than the slow end said (median), so a bed
+# announced at 0.6 × 24 h usually crosses within the 24 h its message promises.
+ANNOUNCE_SHARE = 0.6
 
 WaterLevel = Literal["now", "soon"]
+Confidence = Literal["high", "medium"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +92,19 @@ class WateringNeed:
     last_reading_ms: int
     lat: float
     lon: float
+    confidence: Confidence | None = None
+    latest_dry_ms: int | None = None  # at the slow end of the drying rate
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdSuggestion:
+    """A bed's own ``dry_below_pct``, learned from its record, and why."""
+
+    bed_id: str
+    current_pct: float
+    suggested_pct: float
+    days: int
+    reason: str
 
 
 class _History:
@@ -83,11 +139,6 @@ class _History:
         if old:
             del self.ts[:old], self.values[:old]
 
-    def first_since(self, ts_ms: int) -> tuple[int, int] | None:
-        """(index, time) of the first point at or after ``ts_ms``, or ``None``."""
-        start = bisect_left(self.ts, ts_ms)
-        return (start, self.ts[start]) if start < len(self.ts) else None
-
     def since(self, ts_ms: int) -> list[tuple[int, float]]:
         start = bisect_left(self.ts, ts_ms)
         return list(zip(self.ts[start:], self.values[start:], strict=True))
@@ -97,27 +148,28 @@ class _History:
         return min(self.values[start:]) if start < len(self.ts) else None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bed:
     latest_by_device: dict[str, tuple[int, float]] = field(default_factory=dict)
     history: _History = field(default_factory=_History)
     last_rise_ms: int | None = None
     level: WaterLevel | None = None
+    level_since_ms: int = 0
+    announced_by_ms: int | None = None  # the time a standing "soon" gave
+    watered_ms: int | None = None  # marked watered by a person
     over: bool = False
-
-
-def drying_rate(points: list[tuple[int, float]]) -> float | None:
-    """Moisture change in % per hour by the median of pairwise slopes (robust to single odd readings)."""
-    if len(points) > MAX_SLOPE_POINTS:
-        step = len(points) / MAX_SLOPE_POINTS
-        points = [points[int(i * step)] for i in range(MAX_SLOPE_POINTS)] + [points[-1]]
-    slopes = [
-        (v2 - v1) / ((t2 - t1) / HOUR_MS)
-        for i, (t1, v1) in enumerate(points)
-        for (t2, v2) in points[i + 1 :]
-        if t2 > t1
-    ]
-    return statistics.median(slopes) if slopes else None
+    first_ms: int | None = None
+    # The drying rate (Theil-Sen over a day is the costly part of a reading): recomputed once per RATE_EVERY_MS
+    # of the bed's record or after a rise, not on every reading; a day's rate hardly moves in half an hour.
+    rate: Rate | None = None
+    slowing: float = 1.0
+    rate_ms: int = -HISTORY_MS
+    rate_rise_ms: int | None = None
+    slowing_ms: int = -HISTORY_MS
+    noise: float = 0.1
+    lows_before_rises: array[float] = field(default_factory=lambda: array("d"))
+    daily_lows: array[float] = field(default_factory=lambda: array("d"))
+    day: int | None = None  # epoch day of the last entry of ``daily_lows``
 
 
 class WateringRules:
@@ -159,12 +211,11 @@ class WateringRules:
         # statistics.fmean's own arithmetic (fsum, then divide), without its overhead: this runs per soil reading.
         fresh = [v for t, v in bed.latest_by_device.values() if reading.ts_ms - t <= DEVICE_STALE_MS]
         moisture = math.fsum(fresh) / len(fresh)
-        recent_low = bed.history.lowest_since(reading.ts_ms - 3 * HOUR_MS)
-        if moisture > (moisture if recent_low is None else recent_low) + cfg.rise_pct:
-            bed.last_rise_ms = reading.ts_ms
+        self._note_rise(bed, cfg, reading.ts_ms, moisture)
         # Soil moisture moves over hours: one point per few minutes is all the slope needs, and it keeps the
         # per-reading work bounded even for a sensor that reports every second.
         bed.history.add(reading.ts_ms, moisture)
+        self._note_day(bed, reading.ts_ms, moisture)
 
         findings: list[Finding] = []
         if cfg.enabled:
@@ -174,76 +225,197 @@ class WateringRules:
             findings += self._over_watered(bed_spec, bed, over_cfg, moisture, reading)
         return findings
 
-    # -- needs water ---------------------------------------------------------------------------------
+    # -- what the record says -------------------------------------------------------------------------
 
-    def _estimate(self, bed: _Bed, cfg: WateringRule) -> float | None:
-        """Drying rate in % per hour (positive = drying), or ``None`` without a long enough dry spell."""
-        if not bed.history:
-            return None
+    @staticmethod
+    def _noise(bed: _Bed) -> float:
+        return bed.noise
+
+    def _rise_needed(self, bed: _Bed, cfg: WateringRule) -> float:
+        return max(cfg.rise_pct, 6.0 * self._noise(bed))
+
+    def _note_rise(self, bed: _Bed, cfg: WateringRule, ts_ms: int, moisture: float) -> None:
+        recent_low = bed.history.lowest_since(ts_ms - RISE_WITHIN_MS)
+        if recent_low is None or moisture <= recent_low + self._rise_needed(bed, cfg):
+            return
+        if bed.last_rise_ms is None or ts_ms - bed.last_rise_ms > RISE_WITHIN_MS:
+            keep_last(bed.lows_before_rises, recent_low, LOWS_KEPT)  # a new rise, not the same one going on
+        bed.last_rise_ms = ts_ms
+
+    @staticmethod
+    def _note_day(bed: _Bed, ts_ms: int, moisture: float) -> None:
+        if bed.first_ms is None:
+            bed.first_ms = ts_ms
+        day = ts_ms // (24 * HOUR_MS)
+        if bed.day != day:
+            bed.day = day
+            keep_last(bed.daily_lows, moisture, DAYS_KEPT)
+        elif moisture < bed.daily_lows[-1]:
+            bed.daily_lows[-1] = moisture
+
+    def _moisture(self, bed: _Bed) -> float:
+        last_ts, last = bed.history.last()
+        level = median_since(bed.history.since(last_ts - LEVEL_WINDOW_MS), last_ts - LEVEL_WINDOW_MS)
+        return last if level is None else level
+
+    def _forecast(self, bed: _Bed, bed_spec: Flowerbed, cfg: WateringRule, moisture: float) -> Forecast | None:
+        """When the bed crosses its threshold, or None while it is not clearly drying (settled, or draining)."""
         last_ts, _ = bed.history.last()
+        if last_ts - bed.rate_ms >= RATE_EVERY_MS or bed.rate_rise_ms != bed.last_rise_ms or last_ts < bed.rate_ms:
+            self._update_rate(bed, cfg, last_ts)
+        rate = bed.rate
+        if rate is None:
+            return None
+        # Settled: slower than the probe can show in a day, or not clearly drying at all.
+        if rate.central < max(cfg.min_drying_pct_per_hour, bed.noise / 24.0) or rate.slow <= 0:
+            return None
+        return forecast(moisture, bed_spec.dry_below_pct, rate, ANNOUNCE_SHARE * cfg.predict_hours, bed.slowing)
+
+    def _update_rate(self, bed: _Bed, cfg: WateringRule, last_ts: int) -> None:
+        bed.rate_ms, bed.rate_rise_ms = last_ts, bed.last_rise_ms
+        bed.noise = noise_pct(bed.history.values[-48:])
         settled = (bed.last_rise_ms + int(cfg.settle_hours * HOUR_MS)) if bed.last_rise_ms is not None else 0
-        since = max(last_ts - int(cfg.slope_window_hours * HOUR_MS), settled)
-        # Check the span before building the points: most readings come before a long enough dry spell.
-        first = bed.history.first_since(since)
-        if first is None or len(bed.history) - first[0] < 3 or last_ts - first[1] < cfg.min_slope_hours * HOUR_MS:
-            return None
-        slope = drying_rate(bed.history.since(since))
-        if slope is None or -slope < cfg.min_drying_pct_per_hour:
-            return None
-        return -slope
+        window_ms = int(cfg.slope_window_hours * HOUR_MS)
+        rate = estimate_rate(bed.history.since(max(last_ts - window_ms, settled)), cfg.min_slope_hours)
+        bed.rate = rate
+        if rate is None:
+            bed.slowing = 1.0
+            return
+        if bed.last_rise_ms is not None and last_ts - bed.last_rise_ms < DRAINAGE_MS:
+            # Drainage slows as it goes: the latest half day is the better guide when it is slower.
+            late = estimate_rate(bed.history.since(max(last_ts - window_ms // 2, settled)), cfg.min_slope_hours / 2)
+            if late is not None and late.central < rate.central:
+                bed.rate = late
+        # Soil dries more slowly as it dries: with two whole days of this dry spell, the day-on-day slowing
+        # carries on into the forecast.
+        if last_ts - 2 * window_ms < settled:
+            bed.slowing = 1.0
+        elif last_ts - bed.slowing_ms >= SLOWING_EVERY_MS or last_ts < bed.slowing_ms:
+            bed.slowing_ms = last_ts
+            two_days = bed.history.since(last_ts - 2 * window_ms)
+            day_before = estimate_rate(two_days[: len(two_days) // 2], cfg.min_slope_hours)
+            last_day = estimate_rate(bed.history.since(last_ts - window_ms), cfg.min_slope_hours)
+            bed.slowing = slowing_per_day(last_day, day_before)
+
+    # -- needs water ---------------------------------------------------------------------------------
 
     def _assess(
         self, bed_spec: Flowerbed, bed: _Bed, cfg: WateringRule, now_ms: int
-    ) -> tuple[WaterLevel | None, float, float | None]:
-        """(level, hours to threshold from ``now_ms``, drying rate), honouring hysteresis of the last level."""
-        last_ts, moisture = bed.history.last()
+    ) -> tuple[WaterLevel | None, Forecast | None, str | None]:
+        """(level, forecast, why a standing level ends) honouring what the bed already announced."""
+        last_ts, _ = bed.history.last()
+        moisture = self._moisture(bed)
         dry = bed_spec.dry_below_pct
-        rate = self._estimate(bed, cfg)
-        hours_left = 0.0
-        if rate is not None:
-            hours_left = max(0.0, (moisture - dry) / rate - (now_ms - last_ts) / HOUR_MS)
-        if moisture < dry or (bed.level == "now" and moisture < dry + cfg.hysteresis_pct):
-            return "now", 0.0, rate
-        if rate is not None:
-            limit = cfg.predict_clear_hours if bed.level is not None else cfg.predict_hours
-            if hours_left <= limit:
-                return "soon", hours_left, rate
-        return None, hours_left, rate
+        outlook = self._forecast(bed, bed_spec, cfg, moisture)
+        rose = bed.last_rise_ms is not None and bed.last_rise_ms > bed.level_since_ms
+        watered = bed.watered_ms is not None and bed.watered_ms >= bed.level_since_ms
+        if bed.level == "now":
+            # Clear of the threshold for the last few hours, not for one reading: a little water drains back
+            # below it within hours, and the bed still needs watering.
+            clear_of = dry + max(cfg.hysteresis_pct, 2.0 * self._noise(bed))
+            held = bed.history.lowest_since(last_ts - CLEAR_HOLD_MS)
+            clear = moisture >= clear_of and held is not None and held >= dry and (
+                bed.history.ts[0] <= last_ts - CLEAR_HOLD_MS
+            )
+            if clear or watered:
+                return None, outlook, "watered" if watered and not clear else "rose"
+            return "now", outlook, None
+        if moisture < dry:
+            return "now", outlook, None
+        if bed.level == "soon":
+            if rose or watered:
+                return None, outlook, "watered" if watered and not rose else "rose"
+            overdue = bed.announced_by_ms is not None and now_ms - bed.announced_by_ms > 24 * HOUR_MS
+            if overdue and (outlook is None or not outlook.confident):
+                return None, outlook, "slowed"
+            return "soon", outlook, None
+        if bed.watered_ms is not None and last_ts - bed.watered_ms < WATERED_QUIET_MS:
+            return None, outlook, None
+        if outlook is not None and outlook.confident:
+            return "soon", outlook, None
+        return None, outlook, None
 
     def _needs_water(self, bed_spec: Flowerbed, bed: _Bed, cfg: WateringRule, reading: Reading) -> list[Finding]:
-        level, hours_left, rate = self._assess(bed_spec, bed, cfg, reading.ts_ms)
+        level, outlook, why = self._assess(bed_spec, bed, cfg, reading.ts_ms)
         if level == bed.level:
             return []
         before, bed.level = bed.level, level
-        _, moisture = bed.history.last()
+        bed.level_since_ms = reading.ts_ms
+        bed.announced_by_ms = None
+        moisture = self._moisture(bed)
+        return [self._level_finding(bed_spec, bed, cfg, reading.ts_ms, before, outlook, why, moisture, reading)]
+
+    def _level_finding(
+        self,
+        bed_spec: Flowerbed,
+        bed: _Bed,
+        cfg: WateringRule,
+        at_ms: int,
+        before: WaterLevel | None,
+        outlook: Forecast | None,
+        why: str | None,
+        moisture: float,
+        reading: Reading | None,
+    ) -> Finding:
         tz = zone()
+        level = bed.level
+        rate = outlook.rate.central if outlook is not None else None
         rate_words = f"; drying about {rate:.2f} % an hour" if rate is not None else ""
         evidence: dict[str, float | int | str | None] = {
+            "status": level,
             "moisture_pct": round(moisture, 1),
             "dry_below_pct": bed_spec.dry_below_pct,
             "drying_pct_per_hour": None if rate is None else round(rate, 3),
-            "hours_to_threshold": round(hours_left, 1),
+            "hours_to_threshold": None if outlook is None else round(outlook.hours, 1),
         }
+        device = reading.device_id if reading is not None else None
         if level == "now":
             message = (
-                f"{bed_spec.name} needs water now: soil moisture {moisture:.0f} %, below its "
-                f"{bed_spec.dry_below_pct:.0f} % threshold{rate_words}."
+                f"{bed_spec.name} needs water now: soil moisture {moisture:.1f} %, below its "
+                f"{bed_spec.dry_below_pct:g} % threshold{rate_words}."
             )
-            return [self._finding("needs_water", reading, cfg.severity, message, evidence)]
+            return self._finding("needs_water", bed_spec, at_ms, cfg.severity, message, evidence, True, device)
         if level == "soon":
-            when = reading.ts_ms + int(hours_left * HOUR_MS)
+            assert outlook is not None
+            by_ms = at_ms + int(outlook.hours * HOUR_MS)
+            bed.announced_by_ms = by_ms
+            confidence = _confidence(outlook)
+            evidence["confidence"] = confidence
+            evidence["predicted_dry_ms"] = by_ms
             message = (
-                f"{bed_spec.name} will need water within {duration(int(hours_left * HOUR_MS))} "
-                f"(around {hm(when, tz)}): soil moisture {moisture:.0f} %{rate_words}, "
-                f"threshold {bed_spec.dry_below_pct:.0f} %."
+                f"{bed_spec.name} needs water by about {_when(by_ms, at_ms, tz)} "
+                f"(within {duration(int(outlook.hours * HOUR_MS))}; {confidence} confidence): soil moisture "
+                f"{moisture:.1f} %{rate_words}, threshold {bed_spec.dry_below_pct:g} %."
             )
-            return [self._finding("needs_water", reading, "info", message, evidence)]
-        cause = ""
-        if bed.last_rise_ms is not None and reading.ts_ms - bed.last_rise_ms <= 6 * HOUR_MS:
+            return self._finding("needs_water", bed_spec, at_ms, "info", message, evidence, True, device)
+        if why == "watered" and bed.watered_ms is not None:
+            cause = f": marked as watered at {hm(bed.watered_ms, tz)}"
+        elif why == "slowed":
+            cause = ": it has stopped drying as fast as forecast, so it is taken off the list"
+        elif bed.last_rise_ms is not None and at_ms - bed.last_rise_ms <= 6 * HOUR_MS:
             cause = f" after rain or watering at {hm(bed.last_rise_ms, tz)}"
-        message = f"{bed_spec.name} no longer needs water: soil moisture {moisture:.0f} %{cause}."
-        severity = cfg.severity if before == "now" else "info"
-        return [self._finding("needs_water", reading, severity, message, evidence, active=False)]
+        else:
+            cause = ""
+        message = f"{bed_spec.name} no longer needs water{cause}: soil moisture {moisture:.1f} %."
+        severity: Severity = cfg.severity if before == "now" else "info"
+        return self._finding("needs_water", bed_spec, at_ms, severity, message, evidence, False, device)
+
+    def mark_watered(self, bed_id: str, at_ms: int) -> list[Finding]:
+        """An operative watered ``bed_id`` at ``at_ms``: it leaves the list now (the probe confirms with a rise),
+        and is not announced again for a few hours. Returns the finding that clears its alert, if it had one."""
+        bed = self._beds.get(bed_id)
+        bed_spec = self._registry.flowerbeds.get(bed_id)
+        if bed_spec is None:
+            raise KeyError(bed_id)
+        if bed is None or not bed.history:
+            return []
+        bed.watered_ms = at_ms
+        if bed.level is None:
+            return []
+        before, bed.level = bed.level, None
+        bed.level_since_ms, bed.announced_by_ms = at_ms, None
+        cfg = self._lookup.get(WateringRule, bed_id)
+        return [self._level_finding(bed_spec, bed, cfg, at_ms, before, None, "watered", self._moisture(bed), None)]
 
     # -- over-watered --------------------------------------------------------------------------------
 
@@ -263,63 +435,126 @@ class WateringRules:
             )
         else:
             message = f"{bed_spec.name} is no longer over-watered: soil moisture {moisture:.0f} %."
-        return [self._finding("over_watered", reading, cfg.severity, message, evidence, active=over)]
+        return [
+            self._finding("over_watered", bed_spec, reading.ts_ms, cfg.severity, message, evidence, over,
+                          reading.device_id)
+        ]
 
+    @staticmethod
     def _finding(
-        self,
         rule: str,
-        reading: Reading,
-        severity: Literal["info", "warning", "critical"],
+        bed_spec: Flowerbed,
+        at_ms: int,
+        severity: Severity,
         message: str,
         evidence: dict[str, float | int | str | None],
-        active: bool = True,
+        active: bool,
+        device_id: str | None,
     ) -> Finding:
         return Finding(
             rule=rule,
             audience="street",
-            subject=reading.subject,
+            subject=bed_spec.id,
             severity=severity,
             message=message,
-            at_ms=reading.ts_ms,
+            at_ms=at_ms,
             active=active,
             evidence=evidence,
-            device_id=reading.device_id,
+            device_id=device_id,
         )
 
     # -- the list ------------------------------------------------------------------------------------
 
     def watering_list(self, now_ms: int) -> list[WateringNeed]:
-        """Beds that need water now or are predicted to within the watering horizon, most urgent first.
+        """Beds that need water now or will within the watering horizon, most urgent first.
 
         Beds that need water now come first, driest (furthest below their threshold) first; then beds
-        predicted to cross their threshold, soonest first.
+        announced to cross their threshold, soonest first. A bed whose newest reading is older than
+        ``stale_hours`` is left out.
         """
         rows: list[WateringNeed] = []
         for bed_id, bed in self._beds.items():
             bed_spec = self._registry.flowerbeds.get(bed_id)
             cfg = self._lookup.get(WateringRule, bed_id)
-            if bed_spec is None or not bed.history or not cfg.enabled:
+            if bed_spec is None or not bed.history or not cfg.enabled or bed.level is None:
                 continue
-            level, hours_left, rate = self._assess(bed_spec, bed, cfg, now_ms)
-            if level is None:
+            last_ts, _ = bed.history.last()
+            if now_ms - last_ts > cfg.stale_hours * HOUR_MS:
                 continue
-            last_ts, moisture = bed.history.last()
+            moisture = self._moisture(bed)
+            outlook = self._forecast(bed, bed_spec, cfg, moisture)
+            elapsed = (now_ms - last_ts) / HOUR_MS
+            hours_left = 0.0 if bed.level == "now" or outlook is None else max(0.0, outlook.hours - elapsed)
+            late = None
+            if bed.level == "soon" and outlook is not None and math.isfinite(outlook.hours_late):
+                late = now_ms + int(max(0.0, outlook.hours_late - elapsed) * HOUR_MS)
+            predicted = None if outlook is None else now_ms + int(hours_left * HOUR_MS)
+            if bed.level == "soon" and predicted is None:
+                predicted = bed.announced_by_ms
             rows.append(
                 WateringNeed(
                     bed_id=bed_id,
                     name=bed_spec.name,
-                    status=level,
+                    status=bed.level,
                     moisture_pct=round(moisture, 1),
                     dry_below_pct=bed_spec.dry_below_pct,
                     hours_to_threshold=round(hours_left, 1),
-                    predicted_dry_ms=None if rate is None else now_ms + int(hours_left * HOUR_MS),
-                    drying_pct_per_hour=None if rate is None else round(rate, 3),
+                    predicted_dry_ms=predicted,
+                    drying_pct_per_hour=None if outlook is None else round(outlook.rate.central, 3),
                     last_reading_ms=last_ts,
                     lat=bed_spec.lat,
                     lon=bed_spec.lon,
+                    confidence=None if outlook is None or bed.level == "now" else _confidence(outlook),
+                    latest_dry_ms=late,
                 )
             )
         rows.sort(
             key=lambda r: (0, r.moisture_pct - r.dry_below_pct) if r.status == "now" else (1, r.hours_to_threshold)
         )
         return rows
+
+    def threshold_suggestions(self, now_ms: int) -> list[ThresholdSuggestion]:
+        """Each bed's own ``dry_below_pct`` once it has ``calibration_days`` of record, with the reason."""
+        suggestions = []
+        for bed_id, bed in self._beds.items():
+            bed_spec = self._registry.flowerbeds.get(bed_id)
+            cfg = self._lookup.get(WateringRule, bed_id)
+            if bed_spec is None or bed.first_ms is None or not bed.daily_lows:
+                continue
+            days = int((now_ms - bed.first_ms) // (24 * HOUR_MS))
+            if days < cfg.calibration_days:
+                continue
+            if len(bed.lows_before_rises) >= 3:
+                lows = sorted(bed.lows_before_rises)
+                suggested = round(statistics.median(lows), 1)
+                reason = (
+                    f"over the last {days} days it was watered or rained on {len(lows)} times at "
+                    f"{lows[0]:.1f}–{lows[-1]:.1f} % (median {suggested:g} %)"
+                )
+            else:
+                quartile = statistics.quantiles(bed.daily_lows, n=4)[0] if len(bed.daily_lows) >= 4 else None
+                if quartile is None:
+                    continue
+                suggested = round(quartile, 1)
+                reason = (
+                    f"over the last {days} days its daily lows ranged {min(bed.daily_lows):.1f}–"
+                    f"{max(bed.daily_lows):.1f} %; a quarter of days went below {suggested:g} %"
+                )
+            if abs(suggested - bed_spec.dry_below_pct) < 0.5:
+                continue
+            suggestions.append(ThresholdSuggestion(bed_id, bed_spec.dry_below_pct, suggested, days, reason))
+        return suggestions
+
+
+def _confidence(outlook: Forecast) -> Confidence:
+    # High when even the slow end of the drying rate crosses within a day and the range is not wide.
+    return "high" if outlook.hours_late <= 1.5 * outlook.hours and outlook.hours_late <= 24.0 else "medium"
+
+
+def _when(by_ms: int, now_ms: int, tz: ZoneInfo) -> str:
+    """'14:00 today', '14:00 tomorrow' or '14:00 on Friday', rounded to the half hour."""
+    rounded = round(by_ms / (30 * 60_000)) * 30 * 60_000
+    moment, today = local(rounded, tz), local(now_ms, tz).date()
+    days = (moment.date() - today).days
+    day = "today" if days == 0 else "tomorrow" if days == 1 else f"on {moment:%A}"
+    return f"{moment:%H:%M} {day}"

@@ -1,5 +1,5 @@
-"""Watering: the list holds exactly the beds below threshold or predicted within 24 h, most urgent first;
-rain and watering clear them; hysteresis keeps a bed at its threshold from flapping."""
+"""Watering: the list holds exactly the beds below threshold or announced within 24 h, most urgent first;
+rain and watering clear them; hysteresis keeps a bed at its threshold from flapping; stale beds are not listed."""
 
 from __future__ import annotations
 
@@ -51,42 +51,60 @@ def test_list_is_exactly_the_beds_due_within_a_day_most_urgent_first() -> None:
     assert [(row.bed_id, row.status) for row in listing] == [("bed-1", "now"), ("bed-4", "now"), ("bed-0", "soon")]
     soon = listing[2]
     assert soon.drying_pct_per_hour is not None and abs(soon.drying_pct_per_hour - 1.0) < 0.01
-    assert abs(soon.hours_to_threshold - 3.0) < 0.1
-    assert soon.predicted_dry_ms is not None and abs(soon.predicted_dry_ms - (now + 3 * HOUR)) < 10 * MINUTE
-    # Later with no new readings: bed-3's prediction (28 h at 12 h) comes within a day after 4 more hours.
+    # Moisture is the median of the last hour (28.5 %): 3.5 h to the threshold at 1 % an hour.
+    assert soon.moisture_pct == 28.5 and abs(soon.hours_to_threshold - 3.5) < 0.1
+    assert soon.predicted_dry_ms is not None and abs(soon.predicted_dry_ms - (now + 3.5 * HOUR)) < 10 * MINUTE
+    assert soon.confidence == "high"
+    # bed-3 (28 h to go) is not announced; no bed is listed on readings older than stale_hours (6 h).
     assert "bed-3" not in {row.bed_id for row in eng.watering_list(now + 3 * HOUR)}
-    assert "bed-3" in {row.bed_id for row in eng.watering_list(now + 5 * HOUR)}
+    assert eng.watering_list(now + 7 * HOUR) == []
 
 
 def test_findings_fire_when_a_bed_crosses_its_threshold_and_rain_clears_them() -> None:
     eng = _engine()
     findings = of(_dry_spell(eng), "needs_water")
     by_bed = {f.subject: f for f in findings if f.active and f.severity == "warning"}
-    # bed-1 crosses 25 % at 8 h (31 - 0.75 h), bed-4 at 8 h (29 - 0.5 h) -> first reading strictly below.
-    assert by_bed["bed-1"].at_ms == START + 8 * HOUR + STEP
-    assert by_bed["bed-4"].at_ms == START + 8 * HOUR + STEP
+    # bed-1 and bed-4 reach 25 % at 8 h; the median of the last hour goes below it half an hour later.
+    assert by_bed["bed-1"].at_ms == START + 8 * HOUR + 2 * STEP
+    assert by_bed["bed-4"].at_ms == START + 8 * HOUR + 2 * STEP
     assert "needs water now" in by_bed["bed-1"].message and "below its 25 % threshold" in by_bed["bed-1"].message
     soon = [f for f in findings if f.subject == "bed-0" and f.active]
-    assert soon and soon[0].severity == "info" and "will need water within" in soon[0].message
+    assert soon and soon[0].severity == "info" and "needs water by about" in soon[0].message
+    assert "high confidence" in soon[0].message and soon[0].evidence["status"] == "soon"
 
-    # Rain: every bed rises by 20 points over an hour.
+    # Rain: every bed rises by 20 points over an hour and stays wet. The announced bed clears at the rise;
+    # the dry ones once they have stayed clear of their threshold for 3 hours (a little water drains back).
     rain_at = START + 12 * HOUR + STEP
     cleared: list[Finding] = []
-    for step in range(3):
+    for step in range(10):
         for bed, curve in BEDS.items():
-            cleared += eng.process(soil_reading(bed, rain_at + step * STEP, curve(12.5) + 10 * (step + 1)))
-    assert {f.subject for f in of(cleared, "needs_water") if not f.active} == {"bed-0", "bed-1", "bed-4"}
-    assert eng.watering_list(rain_at + 2 * STEP) == []
-    assert "after rain or watering" in of(cleared, "needs_water")[-1].message
+            cleared += eng.process(soil_reading(bed, rain_at + step * STEP, curve(12.5) + 10 * min(step + 1, 2)))
+    ended = {f.subject: f for f in of(cleared, "needs_water") if not f.active}
+    assert set(ended) == {"bed-0", "bed-1", "bed-4"}
+    assert ended["bed-0"].at_ms < ended["bed-1"].at_ms == ended["bed-4"].at_ms
+    assert ended["bed-1"].at_ms - rain_at >= 3 * HOUR
+    assert eng.watering_list(rain_at + 9 * STEP) == []
+    assert "after rain or watering" in ended["bed-0"].message
 
 
-def test_watering_one_bed_clears_only_that_bed() -> None:
+def test_marking_one_bed_watered_clears_only_that_bed() -> None:
     eng = _engine()
     _dry_spell(eng)
     watered_at = START + 12 * HOUR + STEP
-    cleared = eng.process(soil_reading(1, watered_at, 45.0))
+    cleared = eng.mark_watered("bed-1", watered_at)
     assert [(f.subject, f.active) for f in cleared] == [("bed-1", False)]
+    assert "marked as watered" in cleared[0].message
     assert [row.bed_id for row in eng.watering_list(watered_at)] == ["bed-4", "bed-0"]
+    # The probe's rise confirms it; the bed does not come back while it is wet.
+    assert of(eng.process(soil_reading(1, watered_at + STEP, 45.0)), "needs_water") == []
+
+
+def test_a_single_wet_reading_does_not_clear_a_dry_bed() -> None:
+    eng = _engine()
+    _dry_spell(eng)
+    at = START + 12 * HOUR + STEP
+    assert of(eng.process(soil_reading(1, at, 45.0)), "needs_water") == []
+    assert "bed-1" in {row.bed_id for row in eng.watering_list(at)}
 
 
 def test_a_bed_hovering_at_its_threshold_does_not_flap() -> None:

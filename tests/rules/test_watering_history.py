@@ -1,4 +1,4 @@
-"""A bed's moisture history: one point per step, 48 hours long, in time order even when readings come late."""
+"""A bed's moisture history: one point per step, 72 hours long, in time order even when readings come late."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ def test_points_closer_than_a_step_move_the_newest_instead_of_adding() -> None:
 
 def test_points_older_than_the_history_are_dropped() -> None:
     history = _History()
-    for hour in range(0, 72):
+    for hour in range(0, 96):
         history.add(hour * HOUR_MS, 30.0 - hour * 0.1)
-    newest = 71 * HOUR_MS
+    newest = 95 * HOUR_MS
     assert history.since(0)[0][0] == newest - HISTORY_MS
     assert len(history) == HISTORY_MS // HOUR_MS + 1
 

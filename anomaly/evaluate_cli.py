@@ -1,7 +1,8 @@
 """``placesense evaluate``: routine-change detection on simulated homes, scored against the injected truth.
 
 Runs firmware-sim in-process (no broker or database), prints a table per anomaly type and, last, one JSON line
-with everything (``anomaly.evaluation`` explains the scoring). This module only formats; it decides nothing.
+with everything (``anomaly.evaluation`` explains the scoring). With ``--real DIR`` it replays recordings of real
+homes instead (``anomaly.evaluate_real``). This module only formats; it decides nothing.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=60, help="simulated days, warm-up included (default 60)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     parser.add_argument("--warm-up-days", type=int, default=14, help="days a home learns before alerting")
+    parser.add_argument(
+        "--real", metavar="DIR", help="replay the recorded real homes under DIR (folders with home.yaml, e.g. "
+        "tests/data/homes) through serve's rules and detectors; alerts judged against their activity labels",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.real:
+        from anomaly.evaluate_real import run as run_real
+
+        return run_real(args)
     started = time.perf_counter()
     report = run_evaluation(homes=args.homes, days=args.days, seed=args.seed, warm_up_days=args.warm_up_days)
     report["wall_s"] = round(time.perf_counter() - started, 1)

@@ -4,14 +4,15 @@
 recording again, shifted by those weeks in local time (weekdays and clock times stay as they were). Each
 ``inject_*`` edits that background's activations the way the change would show in the home's own sensors:
 
-- ``late_morning``: she stays in bed three hours past the time the labels show her getting up; the morning's
-  events are gone (the bed stays occupied);
+- ``late_morning``: she stays in bed until three hours after the latest she usually gets up (by the labels); the
+  morning's events are gone (the bed stays occupied);
 - ``silence``: five hours with no change from any sensor while the labels show her at home and awake (a door
   or a mat stays as it was; a PIR sees nothing);
 - ``night_wandering``: at about 02:30, out of bed for 40 minutes through the kitchen, living room and hall
   (fridge, cupboards, appliances, PIRs: whatever the home has there), then back to bed;
-- ``more_bathroom_visits``: for three days, every bathroom visit (a cluster of the bathroom's sensors) happens
-  again 45 minutes later, out of bed if she was in it;
+- ``more_bathroom_visits``: for three days, every toilet visit (a cluster of the bathroom's sensors with a flush;
+  any bathroom visit where the flush sensor hardly works) happens again 45 minutes later (or the nearest free time
+  within two hours), out of bed if she was in it;
 - ``front_door_at_night``: at about 02:15 she gets up, goes out of the front door and comes back 20 minutes later.
 
 Each returns the edited activations and an ``Injected`` record (what, from when, until when). This module edits
@@ -26,7 +27,7 @@ from datetime import date, datetime, time, timedelta
 from anomaly.realhomes import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, Activation, Label, RecordedHome
 
 WEEK_DAYS = 7
-BATHROOM_COPY_AFTER_MS = 45 * MINUTE_MS
+COPY_AFTER_MS = tuple(m * MINUTE_MS for m in (45, 30, 60, 75, 90, 105, 120, 20))
 VISIT_GAP_MS = 10 * MINUTE_MS
 INJECTION_TYPES = ("late_morning", "silence", "night_wandering", "more_bathroom_visits", "front_door_at_night")
 
@@ -152,12 +153,31 @@ def _devices(bg: Background, rooms: tuple[str, ...], kinds: tuple[str, ...]) -> 
 # -- the changes ----------------------------------------------------------------------------------------------
 
 
-def inject_late_morning(bg: Background, day: date, hours: float = 3.0) -> tuple[list[Activation], Injected] | None:
-    wake = labelled_wake(bg, day)
-    if wake is None:
+def usual_latest_wake(bg: Background) -> float | None:
+    """Her latest usual getting-up (90th percentile of the labelled mornings), minutes after midnight."""
+    first = bg.local(bg.start_ms).date()
+    minutes = []
+    for offset in range(int((bg.second_play_ms - bg.start_ms) / DAY_MS) + 1):
+        wake = labelled_wake(bg, first + timedelta(days=offset))
+        if wake is not None:
+            moment = bg.local(wake)
+            minutes.append(moment.hour * 60 + moment.minute)
+    if len(minutes) < 3:
         return None
-    until = wake + int(hours * HOUR_MS)
+    minutes.sort()
+    return minutes[round(0.9 * (len(minutes) - 1))]
+
+
+def inject_late_morning(bg: Background, day: date, hours: float = 3.0) -> tuple[list[Activation], Injected] | None:
+    """She stays in bed until ``hours`` after the latest she usually gets up (or after that day's own time, if
+    later): a late morning for her, not for a fixed clock."""
+    wake = labelled_wake(bg, day)
+    latest = usual_latest_wake(bg)
+    if wake is None or latest is None:
+        return None
+    until = max(wake, bg.at(day, time(0, 0)) + int(latest * MINUTE_MS)) + int(hours * HOUR_MS)
     beds = _bed_devices(bg)
+    hold_from = wake - 10 * MINUTE_MS
     result: list[Activation] = []
     for a in bg.activations:
         if a.device in beds:
@@ -166,10 +186,15 @@ def inject_late_morning(bg: Background, day: date, hours: float = 3.0) -> tuple[
                 a = replace(a, end_ms=until, injected=True)
             elif wake <= a.start_ms < until:
                 continue
-        elif wake - 10 * MINUTE_MS <= a.start_ms < until:
+        elif hold_from <= a.start_ms < until:
             continue
+        elif a.start_ms < hold_from < a.end_ms < until:
+            # nothing changes while she is in bed: a door open since the night stays open, a PIR sees nothing
+            motion = bg.home.devices[a.device].kind == "motion"
+            a = replace(a, end_ms=hold_from if motion else until)
         result.append(a)
-    return _sorted(result), Injected("late_morning", wake, until, f"up {hours:g} h after the labelled getting-up")
+    note = f"up at {bg.local(until):%H:%M}, {hours:g} h after her latest usual getting-up"
+    return _sorted(result), Injected("late_morning", wake, until, note)
 
 
 def inject_silence(bg: Background, day: date, hours: float = 5.0) -> tuple[list[Activation], Injected] | None:
@@ -274,21 +299,37 @@ def inject_more_bathroom_visits(bg: Background, day: date, days: int = 3) -> tup
                 visits[-1].append(a)
             else:
                 visits.append([a])
+    # A copy must not fall on another visit (it would be the same visit), or where the flush counts the visits
+    # on another flush.
     taken = [(min(a.start_ms for a in v), max(_capped_end(a) for a in v)) for v in visits]
     beds = _bed_devices(bg)
     result = list(bg.activations)
     copies = 0
     first: int | None = None
+    flushes = {d for d in bathroom if bg.home.devices[d].kind == "flush"}
+    flushing = sum(1 for a in bg.activations if a.device in flushes) >= (bg.end_ms - bg.start_ms) / DAY_MS
+
+    def toilet_visit(visit: list[Activation]) -> bool:
+        """A toilet visit: one with a flush where the flush sensor works; elsewhere any visit (the sensors cannot
+        tell the toilet from washing, and neither can the rules)."""
+        return not flushing or any(a.device in flushes for a in visit)
+
+    if flushing:
+        taken = [(a.start_ms, a.start_ms + SECOND_MS) for v in visits for a in v if a.device in flushes]
     for visit in visits:
-        if not begin <= visit[0].start_ms < finish:
+        if not begin <= visit[0].start_ms < finish or not toilet_visit(visit):
             continue
-        start = min(a.start_ms for a in visit) + BATHROOM_COPY_AFTER_MS
-        end = max(_capped_end(a) for a in visit) + BATHROOM_COPY_AFTER_MS
-        if any(s < end + VISIT_GAP_MS and e > start - VISIT_GAP_MS for s, e in taken) or bg.state_at(start) == "out":
+        length = max(_capped_end(a) for a in visit) - visit[0].start_ms
+        for after in COPY_AFTER_MS:  # 45 minutes later, or the nearest free time within two hours
+            start = visit[0].start_ms + after
+            end = start + length
+            free = not any(s < end + VISIT_GAP_MS and e > start - VISIT_GAP_MS for s, e in taken)
+            if free and bg.state_at(start) != "out":
+                break
+        else:
             continue
         copy = [
-            Activation(a.start_ms + BATHROOM_COPY_AFTER_MS, _capped_end(a) + BATHROOM_COPY_AFTER_MS, a.device,
-                       injected=True)
+            Activation(a.start_ms + after, _capped_end(a) + after, a.device, injected=True)
             for a in visit
         ]
         taken.append((start, end))

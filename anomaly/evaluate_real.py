@@ -1,7 +1,7 @@
 """``placesense evaluate --real DIR``: real homes' recorded lives replayed through what serve evaluates.
 
-Each home under DIR (``anomaly.realhomes``) is played twice in a row (``anomaly.inject.looped``: its first whole
-weeks, then all of it again, so the routine detector's two-week learning is behind it for the second play) as
+Each home under DIR (``anomaly.realhomes``) is played three times in a row (``anomaly.inject.looped``: its first
+whole weeks twice, then all of it, so the routine detector's two-week learning is behind it for the last play) as
 the readings its devices would send, into an ``EvaluationCore`` on the event clock (the rule engine, routine
 detector and sensor detectors of serve's evaluation process), ticked after every reading as serve ticks after
 every batch. Findings go to an ``AlertService`` over a SQLite ``AlertStore``, so alerts are counted as a care

@@ -60,6 +60,7 @@ class HomeDay:
     bathroom_day: int = 0
     bathroom_night: int = 0
     night_activity: int = 0
+    night_rooms: set[str] = field(default_factory=set)  # rooms (not bedroom, bathroom, hallway) used at night
     night_door_opens: int = 0
     out_ms: int = 0
     temperature_sum: float = 0.0
@@ -195,8 +196,6 @@ class HomeTracker:
         day.motion_count += 1
         day.active_hours.add(minute // 60)
         if self.asleep:
-            if room not in NIGHT_ROOMS_EXCLUDED and day.bedtime_ms is not None:
-                day.night_activity += 1
             if room == "bathroom" and new_visit and day.bedtime_ms is not None:
                 day.bathroom_night += 1
             return
@@ -212,9 +211,18 @@ class HomeTracker:
             hour = max(0, (ts_ms - day.wake_ms) // HOUR_MS)
             day.kitchen_by_hour[int(hour)] = day.kitchen_events
 
+    def night_use(self, room: str | None) -> None:
+        """Something used outside the bedroom and bathroom after bedtime (any device: a PIR, the fridge, a
+        cupboard, an appliance): night-time activity."""
+        day = self.day
+        if self.asleep and day is not None and day.bedtime_ms is not None and room not in NIGHT_ROOMS_EXCLUDED:
+            day.night_activity += 1
+            day.night_rooms.add(room or "other")
+
     def front_door(self, ts_ms: int, opened: bool) -> None:
         """The front door moved (a change: the caller drops check-ins)."""
         self.activity(ts_ms)
+        self.last_up_ms = ts_ms
         self.last_door_ms = ts_ms  # its opening or closing, whichever came last: what she did before going
         if not opened:
             return

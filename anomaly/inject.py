@@ -1,7 +1,8 @@
 """Changes injected into a real home's recorded life, for measuring what the care rules and detector catch.
 
-``looped`` makes a background long enough to learn on: the recording's first whole weeks, then the whole
-recording again, shifted by those weeks in local time (weekdays and clock times stay as they were). Each
+``looped`` makes a background long enough to learn on: the recording's first whole weeks, played again and
+again, then the whole recording, each play shifted by those weeks in local time (weekdays and clock times stay
+as they were). The changes are injected in the last play, when the routine detector's learning is behind it. Each
 ``inject_*`` edits that background's activations the way the change would show in the home's own sensors:
 
 - ``late_morning``: she stays in bed until three hours after the latest she usually gets up (by the labels); the
@@ -10,9 +11,9 @@ recording again, shifted by those weeks in local time (weekdays and clock times 
   or a mat stays as it was; a PIR sees nothing);
 - ``night_wandering``: at about 02:30, out of bed for 40 minutes through the kitchen, living room and hall
   (fridge, cupboards, appliances, PIRs: whatever the home has there), then back to bed;
-- ``more_bathroom_visits``: for three days, every toilet visit (a cluster of the bathroom's sensors with a flush;
-  any bathroom visit where the flush sensor hardly works) happens again 45 minutes later (or the nearest free time
-  within two hours), out of bed if she was in it;
+- ``more_bathroom_visits``: for four days (an infection's first days), every toilet visit (a cluster of the
+  bathroom's sensors with a flush; any bathroom visit where the flush sensor hardly works) happens again 45 minutes
+  later (or the nearest free time within two hours), out of bed if she was in it;
 - ``front_door_at_night``: at about 02:15 she gets up, goes out of the front door and comes back 20 minutes later.
 
 Each returns the edited activations and an ``Injected`` record (what, from when, until when). This module edits
@@ -50,6 +51,8 @@ class Background:
     start_ms: int
     end_ms: int
     second_play_ms: int  # where the second play starts
+    last_play_ms: int  # where the last play starts (the changes are injected in it)
+    shift_days: int  # how far each play is from the one before
 
     def local(self, ts_ms: int) -> datetime:
         return datetime.fromtimestamp(ts_ms / 1000, tz=self.home.tz)
@@ -57,8 +60,8 @@ class Background:
     def at(self, day: date, clock: time) -> int:
         return int(datetime.combine(day, clock).replace(tzinfo=self.home.tz).timestamp() * 1000)
 
-    def day(self, offset_in_second_play: int) -> date:
-        return self.local(self.second_play_ms).date() + timedelta(days=offset_in_second_play)
+    def day(self, offset_in_last_play: int) -> date:
+        return self.local(self.last_play_ms).date() + timedelta(days=offset_in_last_play)
 
     def state_at(self, ts_ms: int) -> str | None:
         found: str | None = None
@@ -73,20 +76,18 @@ def _shift_local(ts_ms: int, days: int, home: RecordedHome) -> int:
     return int(moment.replace(tzinfo=home.tz).timestamp() * 1000)
 
 
-def looped(home: RecordedHome, plays: int = 2) -> Background:
+def looped(home: RecordedHome, plays: int = 3) -> Background:
     """The recording, then again ``plays - 1`` times, each play starting whole weeks after the one before."""
     weeks = max(1, int((home.end_ms - home.start_ms) / DAY_MS) // WEEK_DAYS)
     shift_days = weeks * WEEK_DAYS
     recorded = home.activations()
     activations: list[Activation] = []
     labels: list[Label] = []
-    second = home.start_ms
+    starts: list[int] = []
     for play in range(plays):
         days = play * shift_days
-        begin = _shift_local(home.start_ms, days, home)
+        starts.append(_shift_local(home.start_ms, days, home))
         cut = _shift_local(home.start_ms, days + shift_days, home) if play < plays - 1 else None
-        if play == 1:
-            second = begin
         for a in recorded:
             start, end = _shift_local(a.start_ms, days, home), _shift_local(a.end_ms, days, home)
             if cut is not None and start >= cut:
@@ -98,7 +99,9 @@ def looped(home: RecordedHome, plays: int = 2) -> Background:
                 labels.append(replace(label, start_ms=start, end_ms=end if cut is None else min(end, cut)))
     end_ms = _shift_local(home.end_ms, (plays - 1) * shift_days, home)
     activations.sort(key=lambda a: (a.start_ms, a.device))
-    return Background(home, activations, labels, home.start_ms, end_ms, second)
+    return Background(
+        home, activations, labels, home.start_ms, end_ms, starts[1] if plays > 1 else starts[0], starts[-1], shift_days
+    )
 
 
 # -- where the resident is, by the labels ---------------------------------------------------------------------
@@ -177,7 +180,10 @@ def inject_late_morning(bg: Background, day: date, hours: float = 3.0) -> tuple[
         return None
     until = max(wake, bg.at(day, time(0, 0)) + int(latest * MINUTE_MS)) + int(hours * HOUR_MS)
     beds = _bed_devices(bg)
-    hold_from = wake - 10 * MINUTE_MS
+    # Nothing outside the bedroom and bathroom from 04:00 (a trip to the kitchen before getting up is gone too).
+    up_rooms = {d for d, spec in bg.home.devices.items() if spec.room not in ("bedroom", "bathroom")}
+    early = [a.start_ms for a in bg.activations if a.device in up_rooms and bg.at(day, time(4, 0)) <= a.start_ms < wake]
+    hold_from = min([wake - 10 * MINUTE_MS, *early])
     result: list[Activation] = []
     for a in bg.activations:
         if a.device in beds:
@@ -241,13 +247,14 @@ def _night_start(bg: Background, day: date, clocks: tuple[time, ...]) -> int | N
     night = day + timedelta(days=1)
     for clock in clocks:
         start = bg.at(night, clock)
-        if _asleep_at(bg, start) and _asleep_at(bg, start + 40 * MINUTE_MS):
+        # asleep for an hour already, and for the 40 minutes the change takes
+        if all(_asleep_at(bg, start + offset * MINUTE_MS) for offset in (-60, -30, 0, 40)):
             return start
     return None
 
 
 def inject_night_wandering(bg: Background, day: date) -> tuple[list[Activation], Injected] | None:
-    start = _night_start(bg, day, (time(2, 30), time(3, 0), time(2, 0), time(3, 30), time(1, 30)))
+    start = _night_start(bg, day, (time(2, 30), time(3, 0), time(2, 0), time(3, 30), time(1, 30), time(4, 0)))
     if start is None:
         return None
     end = start + 40 * MINUTE_MS
@@ -287,7 +294,7 @@ def _capped_end(a: Activation) -> int:
     return min(a.end_ms, a.start_ms + 10 * MINUTE_MS)
 
 
-def inject_more_bathroom_visits(bg: Background, day: date, days: int = 3) -> tuple[list[Activation], Injected] | None:
+def inject_more_bathroom_visits(bg: Background, day: date, days: int = 4) -> tuple[list[Activation], Injected] | None:
     begin, finish = bg.at(day, time(0, 0)), bg.at(day + timedelta(days=days), time(0, 0))
     bathroom = {d for d, spec in bg.home.devices.items() if spec.room == "bathroom"}
     if not bathroom:
@@ -351,11 +358,11 @@ INJECTORS = {
 # The day (in the second play) each change starts on, and the days after it to try when the labels do not allow
 # it that day (she was out, or nothing to copy).
 INJECTION_DAY = {
-    "late_morning": 8,
-    "silence": 9,
-    "night_wandering": 10,
-    "more_bathroom_visits": 5,
-    "front_door_at_night": 11,
+    "late_morning": 9,
+    "silence": 10,
+    "night_wandering": 11,
+    "more_bathroom_visits": 6,
+    "front_door_at_night": 12,
 }
 
 
@@ -364,7 +371,7 @@ def inject(bg: Background, kind: str, tries: int = 7) -> tuple[list[Activation],
     first = INJECTION_DAY[kind]
     for offset in range(first, first + tries):
         day = bg.day(offset)
-        if bg.at(day + timedelta(days=1), time(12, 0)) + (3 * DAY_MS if kind == "more_bathroom_visits" else 0) \
+        if bg.at(day + timedelta(days=1), time(12, 0)) + (4 * DAY_MS if kind == "more_bathroom_visits" else 0) \
                 > bg.end_ms:
             break
         done = INJECTORS[kind](bg, day)

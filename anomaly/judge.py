@@ -55,12 +55,13 @@ class Judge:
         return dates[1:-1] if len(dates) > 3 else dates  # the first and last are part days
 
     def _original(self, ts_ms: int) -> int:
-        """The moment of the first play that ``ts_ms`` (perhaps in the second) replays."""
+        """The moment of the first play that ``ts_ms`` (perhaps in a later one) replays."""
         if ts_ms < self.bg.second_play_ms:
             return ts_ms
-        shift = self.bg.local(self.bg.second_play_ms).date() - self.bg.local(self.bg.start_ms).date()
-        moment = self.bg.local(ts_ms).replace(tzinfo=None) - shift
-        return int(moment.replace(tzinfo=self.bg.home.tz).timestamp() * 1000)
+        plays = (self.bg.local(ts_ms).date() - self.bg.local(self.bg.start_ms).date()).days // self.bg.shift_days
+        moment = self.bg.local(ts_ms).replace(tzinfo=None) - timedelta(days=plays * self.bg.shift_days)
+        original = int(moment.replace(tzinfo=self.bg.home.tz).timestamp() * 1000)
+        return original if original < self.bg.second_play_ms else self._original(original)
 
     def judge(self, rule: str, at_ms: int) -> Verdict:
         at = self._original(at_ms)

@@ -77,6 +77,7 @@ MIN_SCALE: dict[str, float] = {
     "temperature_c": 0.7,
 }
 PIR_HOLD_MS = 60_000  # a PIR's "no motion" comes about a minute after the last movement it saw
+NIGHT_ACTIVITY_MIN = 6.0  # fewer uses of one room at night than this are a drink or a snack, not wandering
 QUIET_HOUR_SHARE = 0.5  # an hour with activity on fewer days than this is one she is usually asleep in
 QUIET_HOURS_AFTER_DAYS = 7  # until then every night hour counts
 LATEST_WAKE_MIN = 16 * 60  # activity after a quiet afternoon or evening is not getting up
@@ -186,6 +187,7 @@ class RoutineDetector:
         self.bathroom_threshold = bathroom_threshold
         self.bathroom_quiet_days = bathroom_quiet_days
         self._homes: dict[str, HomeModel] = {}
+        self._pir_rooms_by_home: dict[str, frozenset[str]] = {}  # from the registry: not learned state
         # Safe from several threads: tools and tests call it directly, beside the evaluation process's one loop.
         self._lock = threading.RLock()
 
@@ -262,7 +264,13 @@ class RoutineDetector:
                 findings += self._wake(home_id, model, wake, ts)
             else:
                 tracker.pending_wake_ms = ts
-        tracker.presence(ts, room, minute)
+        tracker.night_use(room)
+        if kind == "motion" or (room or "other") not in self._pir_rooms(home_id):
+            tracker.presence(ts, room, minute)
+        else:
+            # The room's PIR says where she is and counts her visits; a cupboard or the fridge there is a sign of
+            # life (and kitchen use), not another movement.
+            tracker.activity(ts)
         if kind == "fridge_door" and change.what == "opened":
             tracker.fridge_opened(ts)
         elif kind == "kettle" and change.what == "on":
@@ -361,6 +369,15 @@ class RoutineDetector:
 
     # -- day boundaries -----------------------------------------------------------------------------------------
 
+    def _pir_rooms(self, home_id: str) -> frozenset[str]:
+        rooms = self._pir_rooms_by_home.get(home_id)
+        if rooms is None:
+            rooms = frozenset(
+                d.room or "other" for d in self.registry.devices.values() if d.subject == home_id and d.kind == "motion"
+            )
+            self._pir_rooms_by_home[home_id] = rooms
+        return rooms
+
     def _home(self, home_id: str) -> HomeModel | None:
         model = self._homes.get(home_id)
         if model is None:
@@ -393,7 +410,7 @@ class RoutineDetector:
             # ... and only in an hour she is usually quiet in: where only cupboards and doors are sensed, an hour's
             # quiet at 22:00 is an evening in a chair if she is usually about then.
             hour_quiet = model.hour_active[minute // 60] < QUIET_HOUR_SHARE
-            quiet_hour = model.days_learned < QUIET_HOURS_AFTER_DAYS or hour_quiet
+            quiet_hour = tracker.has_bed_sensor or model.days_learned < QUIET_HOURS_AFTER_DAYS or hour_quiet
             settled = now - last_up >= HOUR_MS and evening and not tracker.is_out(now)
             if inferred and late and quiet_hour and settled:
                 tracker.go_to_bed(last_up)
@@ -494,6 +511,10 @@ class RoutineDetector:
             return []
         moved: list[tuple[float, str, int]] = []
         for feature, history in model.recent_z.items():
+            known = model.usual(feature, day.weekend)
+            yesterday = features.get(feature)
+            if known is None or yesterday is None or known.low <= yesterday <= known.high:
+                continue  # yesterday within her usual range: not a change to tell anyone about
             for days in (2, 3):
                 if len(history) >= days:
                     last = list(history)[-days:]
@@ -668,11 +689,11 @@ class RoutineDetector:
             if max(spells[hour], spells[(hour + 23) % 24]) > 0
         )
         usual_still = model.still.usual(weekend)
-        if len(around) >= 5:
-            typical = quantile(around, 0.9)
-        else:
-            typical = min(usual_still.high, 33.0) if usual_still is not None else 30.0
-        limit_min = max(30.0, 1.5 * typical)
+        whole_day = usual_still.high if usual_still is not None else 30.0
+        longest = around[-1] + 15.0 if len(around) >= 5 else 0.0  # longer than any learned spell around now
+        typical = quantile(around, 0.9) if len(around) >= 5 else whole_day
+        # Never sooner than half again the day's usual longest spell (up to 50 min), as before hours were learned.
+        limit_min = max(30.0, min(50.0, 1.5 * whole_day), 1.5 * typical, longest)
         if still_ms < limit_min * MINUTE_MS or tracker.last_activity_ms is None:
             return []
         since = local_minute(tracker.last_activity_ms, tracker.timezone)[0]
@@ -700,7 +721,9 @@ class RoutineDetector:
         count = day.night_activity + day.night_door_opens
         usual = model.usual("night_activity", day.weekend)
         usual_most = usual.high if usual is not None else 0.0
-        if count < max(3.0, usual_most + 2.0) and not (day.night_door_opens and usual_most < 1.0):
+        # Wandering goes from room to room, or out of the door; a snack in the kitchen is one room.
+        least = 3.0 if len(day.night_rooms) >= 2 or day.night_door_opens else NIGHT_ACTIVITY_MIN
+        if count < max(least, usual_most + 2.0) and not (day.night_door_opens and usual_most < 1.0):
             return []
         minute, _ = local_minute(now, tracker.timezone)
         doors = f" and the front door opened {day.night_door_opens} time(s)" if day.night_door_opens else ""
@@ -732,8 +755,8 @@ class RoutineDetector:
         share = min(1.0, max(0.1, (now - day.wake_ms) / MINUTE_MS / max(awake_min, 60.0)))
         visits = day.bathroom_day + day.bathroom_night
         expected = max(usual.median * share + (night.median if day.bathroom_night else 0.0), 1.0)
-        # Real days vary more than chance: more than on any learned day, as well as improbable.
-        if visits < usual.high + 3 or visits <= usual.highest + night.highest:
+        # Where her days vary more than chance (most real homes), also more than on any learned day.
+        if visits < usual.high + 3 or (usual.overdispersed and visits <= usual.highest + night.highest):
             return []
         if poisson_upper_tail(visits, expected) >= 10 * self.significance:
             return []
@@ -769,8 +792,14 @@ class RoutineDetector:
         by_now = sorted(float(max((n for h, n in c.items() if h < hour), default=0)) for c in curves)
         today = max((n for h, n in day.kitchen_by_hour.items() if h < hour), default=0)
         median = quantile(by_now, 0.5)
-        # Kitchen counts are steadier than Poisson (meals come every day), so the tail test can be looser.
-        if today > 0.5 * median or median - today < 4 or poisson_lower_tail(today, median) >= 10 * self.significance:
+        mean = sum(by_now) / len(by_now)
+        overdispersed = sum((n - mean) ** 2 for n in by_now) / len(by_now) > max(mean, 1.0)
+        # Kitchen counts are steadier than Poisson (meals come every day), so the tail test can be looser; where
+        # her days vary more than a Poisson count would (most real homes), it must also be fewer than on every
+        # learned day.
+        if today > 0.5 * median or median - today < 4 or (overdispersed and today >= by_now[0]):
+            return []
+        if poisson_lower_tail(today, median) >= 10 * self.significance:
             return []
         minute, _ = local_minute(now, tracker.timezone)
         message = (

@@ -82,9 +82,12 @@ MOSTLY_OUT_MS = 6 * HOUR_MS  # a day she was out this long is not judged for kit
 HABIT_NIGHTS = 2
 JUST_HOME_MS = 15 * MINUTE_MS  # going out at night on this many of the last 14 nights is her habit
 FLUSH_VISIT_MS = 5 * MINUTE_MS  # flushes closer than this are one toilet visit
+OVERDISPERSED_Z = 3.0  # a day's visits this many of her own standard deviations above her mean
+OVERDISPERSED_Z_RUN = 2.5  # a run of days' (each day above her mean already)
 
 Evidence = dict[str, float | int | str | None]
 HISTORY_KEPT = 60  # days (or nights) of each learned history a home keeps
+LEARNING_FROM_DAYS = 3  # from this many days a deadline may move later than the default, before it is learned
 
 
 def _room(name: str | None) -> str:
@@ -139,6 +142,15 @@ def learned_minutes(values: Sequence[float], margin: float, latest: time) -> flo
     return min(high + max(margin, high - low), latest.hour * 60.0 + latest.minute)
 
 
+def _deadline(recent: Sequence[float], learn: bool, min_days: int, default: time, margin: float, latest: time) -> time:
+    """The default until ``min_days`` are learned, then her own; in between, the later of the two: a late riser
+    stops getting daily alerts after her first few mornings, an early riser waits for a full week's evidence."""
+    if not learn or len(recent) < LEARNING_FROM_DAYS:
+        return default
+    own = _clock(learned_minutes(recent, margin, latest))
+    return own if len(recent) >= min_days else max(own, default)
+
+
 def _clock(minutes: float) -> time:
     whole = round(minutes)
     return time(whole // 60 % 24, whole % 60)
@@ -156,8 +168,7 @@ class _Home:
     last_front_door_ms: int | None = None
     out_since_ms: int | None = None  # out of the home since the front door (a state, not a fall)
     came_home_ms: int | None = None
-    out_day: date | None = None
-    out_ms_today: int = 0  # time out on ``out_day``
+    out_by_day: dict[date, int] = field(default_factory=dict)  # time out per (kitchen) day, the last few days
     motion_since: dict[str, int] = field(default_factory=dict)  # PIR device id -> when it last saw movement
     while_out: dict[str, int] = field(default_factory=dict)  # device id -> its last activity while she was out
     in_bed: bool = False
@@ -193,7 +204,7 @@ class _Home:
     visit_history: list[tuple[int, int, int, int]] = field(default_factory=list)
     last_flush_ms: int | None = None
     # the totals of the periods before this one, newest last: a rise that lasts several days adds up
-    recent_totals: list[int] = field(default_factory=list)  # at most two
+    recent_totals: list[int] = field(default_factory=list)  # at most three
     visits_active: bool = False
     # kitchen uses per day
     kitchen_uses: dict[date, int] = field(default_factory=dict)
@@ -313,7 +324,7 @@ class HomeRules:
             if device.kind != "front_door" and not self._presence_confirmed(home, device, ts):
                 return findings  # one device alone in an empty home (sun, heating, a pet): she is still out
             came_home = True
-            self._back_home(home, ts)
+            self._back_home(home_id, home, ts)
         if device.kind == "front_door" and change.what == "opened" and not came_home:
             findings += self._night_door(reading, home, device)
         findings += self._activity(reading, device, home, change, came_home)
@@ -333,17 +344,27 @@ class HomeRules:
         home.while_out[device.id] = ts
         return agree
 
-    def _back_home(self, home: _Home, ts: int) -> None:
+    def _back_home(self, home_id: str, home: _Home, ts: int) -> None:
         out = home.out_since_ms
         home.out_since_ms = None
         home.came_home_ms = ts
         home.while_out.clear()
         if out is None:
             return
-        day = local(ts, home.tz).date()
-        if home.out_day != day:
-            home.out_day, home.out_ms_today = day, 0
-        home.out_ms_today += min(ts - out, ts - at_local(day, time(0, 0), home.tz))
+        self._count_out(home_id, home, out, ts)
+
+    def _count_out(self, home_id: str, home: _Home, out: int, back: int) -> None:
+        """Add a spell out to each day it covered (days as the kitchen rule counts them, from 05:00)."""
+        starts = self._lookup.get(KitchenRule, home_id).day_starts
+        cursor = out
+        while cursor < back:
+            day = day_of(cursor, starts, home.tz)
+            day_end = at_local(day + timedelta(days=1), starts, home.tz)
+            piece_end = min(back, day_end)
+            home.out_by_day[day] = home.out_by_day.get(day, 0) + piece_end - cursor
+            cursor = piece_end
+        for old in sorted(home.out_by_day)[:-3]:
+            del home.out_by_day[old]
 
     def _activity(
         self, reading: Reading, device: DeviceSpec, home: _Home, change: Change, came_home: bool
@@ -495,9 +516,7 @@ class HomeRules:
     def _deadline_for(self, home: _Home, cfg: WakeRule, day: date) -> time:
         """The configured deadline until the usual wake-up is learned; then her usual latest plus a margin."""
         recent = [m for d, m in home.wake_minutes if day - timedelta(days=cfg.history_days) <= d < day]
-        if not cfg.learn or len(recent) < cfg.min_history_days:
-            return cfg.deadline
-        return _clock(learned_minutes(recent, cfg.margin_minutes, cfg.latest_deadline))
+        return _deadline(recent, cfg.learn, cfg.min_history_days, cfg.deadline, cfg.margin_minutes, cfg.latest_deadline)
 
     def _schedule_wake(self, home_id: str, home: _Home, after_ms: int) -> None:
         cfg = self._lookup.get(WakeRule, home_id)
@@ -544,9 +563,9 @@ class HomeRules:
 
     def _kitchen_deadline_for(self, home: _Home, cfg: KitchenRule, day: date) -> time:
         recent = [m for d, m in home.kitchen_minutes if day - timedelta(days=cfg.history_days) <= d < day]
-        if not cfg.learn or len(recent) < cfg.min_history_days_deadline:
-            return cfg.deadline
-        return _clock(learned_minutes(recent, cfg.margin_minutes, cfg.latest_deadline))
+        return _deadline(
+            recent, cfg.learn, cfg.min_history_days_deadline, cfg.deadline, cfg.margin_minutes, cfg.latest_deadline
+        )
 
     def _schedule_kitchen(self, home_id: str, home: _Home, after_ms: int) -> None:
         cfg = self._lookup.get(KitchenRule, home_id)
@@ -606,8 +625,8 @@ class HomeRules:
         uses = home.kitchen_uses.pop(day, 0)
         for old in [d for d in home.kitchen_uses if d < day]:
             del home.kitchen_uses[old]
-        out_ms = home.out_ms_today if home.out_day in (day, day + timedelta(days=1)) else 0
-        if home.out_since_ms is not None:
+        out_ms = home.out_by_day.get(day, 0)
+        if home.out_since_ms is not None:  # still out: count the part of yesterday she has been out
             out_ms += due_ms - max(home.out_since_ms, due_ms - 24 * HOUR_MS)
         if out_ms >= MOSTLY_OUT_MS:
             return []  # out most of the day: she ate elsewhere; not a day to judge or to learn from
@@ -826,7 +845,7 @@ class HomeRules:
         pick = 2 if by_flush else 0
         night, total = counts[pick], counts[pick + 1]
         previous = list(home.recent_totals)
-        keep_last(home.recent_totals, total, 2)
+        keep_last(home.recent_totals, total, 3)
         history = [(h[pick], h[pick + 1]) for h in full]
         if len(history) < cfg.min_history_nights or not self._sensing[home_id].bathroom:
             keep_last(home.visit_history, (counts[0], counts[1], counts[2], counts[3]), HISTORY_KEPT)
@@ -836,32 +855,41 @@ class HomeRules:
         most_total = max(t for _, t in history)
         most_night = max(n for n, _ in history)
 
-        def unusual(count: int, mean: float, improbability: float = cfg.improbability) -> bool:
-            return count >= mean + cfg.min_extra_visits and poisson_sf(count, mean) < improbability
-
-        # An infection raises the count for days; one day may not be improbable on its own, but two or three
-        # in a row are. Three days count only when each of them is above the usual, so one busy day does
-        # not hold the alert open for three. The longest window that is unusual is the one reported.
-        # Real days vary more than chance alone: a day, or two or three days together, are unusual only if they
-        # are also more than any day (or run of as many days) of the last fortnight.
         totals = [t for _, t in history]
+        nights = [n for n, _ in history]
+        spread_total = max(statistics.pvariance(totals), usual_total)
+        spread_night = max(statistics.pvariance(nights), usual_night)
+
+        def unusual(count: int, mean: float, variance: float, days: int = 1, limit: float = cfg.improbability) -> bool:
+            """Improbable for her average (Poisson), and for how much her days really vary (a normal z-score on
+            her own day-to-day variance, which real homes' counts far exceed)."""
+            z = (count - days * mean) / math.sqrt(days * variance)
+            return (
+                count >= days * mean + cfg.min_extra_visits and poisson_sf(count, days * mean) < limit
+                and z >= (OVERDISPERSED_Z if days == 1 else OVERDISPERSED_Z_RUN)
+            )
+
+        # An infection raises the count for days; one day may not be improbable on its own, but two to four in a
+        # row are. Three or four days count only when each of them is above the usual, so one busy day does not
+        # hold the alert open. And a day, or a run of days, must be more than any day (or run of as many days)
+        # of the last fortnight. The longest window that is unusual is the one reported.
         span_days, span_total = 1, total
-        for days in (3, 2):
+        for days in (4, 3, 2):
             window = [*previous[-(days - 1):], total]
             sustained = days == 2 or all(count >= usual_total + 1 for count in window)
             most_run = max((sum(totals[i : i + days]) for i in range(len(totals) - days + 1)), default=0)
-            # Requiring every day of three to be up already rules out most chance; the sum may then be a
+            # Requiring every day of three or four to be up already rules out most chance; the sum may then be a
             # little less improbable than a single day must be.
-            limit = cfg.improbability * (5 if days == 3 else 1)
+            limit = cfg.improbability * (5 if days >= 3 else 1)
             if (
                 len(window) == days and sustained and sum(window) > most_run
-                and unusual(sum(window), days * usual_total, limit)
+                and unusual(sum(window), usual_total, spread_total, days, limit)
             ):
                 span_days, span_total = days, sum(window)
                 break
         more = (
-            (unusual(night, usual_night) and night > most_night)
-            or (unusual(total, usual_total) and total > most_total)
+            (unusual(night, usual_night, spread_night) and night > most_night)
+            or (unusual(total, usual_total, spread_total) and total > most_total)
             or span_days > 1
         )
         what = "toilet visits (flushes)" if by_flush else "bathroom visits"
@@ -875,7 +903,8 @@ class HomeRules:
         }
         if more and cfg.enabled:
             home.visits_active = True
-            over = f" ({span_total} over {'two' if span_days == 2 else 'three'} days)" if span_days > 1 else ""
+            words = {2: "two", 3: "three", 4: "four"}
+            over = f" ({span_total} over {words[span_days]} days)" if span_days > 1 else ""
             message = (
                 f"More {what} than usual: {night} last night ({cfg.night.label()}) and {total} in the last "
                 f"24 hours{over}; usually about {usual_night:.0f} at night and {usual_total:.0f} a day over the "

@@ -76,9 +76,11 @@ class _Collector:
             self.open_since.pop(alert.id, None)
 
 
-def replay(home: RecordedHome, bg: Background, activations: list[Activation], rules: RulesConfig) -> list[Raised]:
+def replay(
+    home: RecordedHome, bg: Background, activations: list[Activation], rules: RulesConfig, care_team: bool = True
+) -> list[Raised]:
     """Play ``activations`` as device readings through an ``EvaluationCore`` and an ``AlertService``; returns the
-    alerts that opened."""
+    alerts that opened. Without ``care_team`` nobody resolves anything (as in a bare ``placesense serve``)."""
     registry = Registry.from_data(home.registry_data())
     with tempfile.TemporaryDirectory(prefix="placesense-real-") as scratch:
         spec = EvaluationSpec(registry, rules, "event", Path(scratch) / "state", logging.WARNING)
@@ -93,7 +95,7 @@ def replay(home: RecordedHome, bg: Background, activations: list[Activation], ru
                 if findings:
                     alerts.apply_all(findings)
                 now = core.clock.now_ms()
-                for alert_id, opened in list(collector.open_since.items()):
+                for alert_id, opened in list(collector.open_since.items()) if care_team else ():
                     if now - opened >= CARE_TEAM_CLOSES_AFTER_MS:
                         alerts.resolve(alert_id, CARE_TEAM, "checked with the resident")
         finally:

@@ -104,6 +104,24 @@ def looped(home: RecordedHome, plays: int = 3) -> Background:
     )
 
 
+def shifted(bg: Background, activations: list[Activation], weeks: int) -> tuple[Background, list[Activation]]:
+    """The same life ``weeks`` whole weeks later, in local time (to replay a recording as if it were recent)."""
+    days = weeks * WEEK_DAYS
+    home = bg.home
+
+    def move(ts_ms: int) -> int:
+        return _shift_local(ts_ms, days, home)
+
+    moved = [replace(a, start_ms=move(a.start_ms), end_ms=move(a.end_ms)) for a in activations]
+    labels = [replace(label, start_ms=move(label.start_ms), end_ms=move(label.end_ms)) for label in bg.labels]
+    later = Background(
+        home, bg.activations, labels, move(bg.start_ms), move(bg.end_ms), move(bg.second_play_ms),
+        move(bg.last_play_ms), bg.shift_days,
+    )
+    later.activations = [replace(a, start_ms=move(a.start_ms), end_ms=move(a.end_ms)) for a in bg.activations]
+    return later, moved
+
+
 # -- where the resident is, by the labels ---------------------------------------------------------------------
 
 

@@ -151,6 +151,10 @@ class HomeModel:
         return baseline.usual(weekend) if baseline is not None else None
 
 
+def _room(name: str) -> str:
+    return name.replace("_", " ")
+
+
 def _locked(method: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(method)
     def wrapper(self: RoutineDetector, *args: Any, **kwargs: Any) -> T:
@@ -728,7 +732,8 @@ class RoutineDetector:
         minute, _ = local_minute(now, tracker.timezone)
         doors = f" and the front door opened {day.night_door_opens} time(s)" if day.night_door_opens else ""
         message = (
-            f"Up and about at night: movement in the kitchen or living room {day.night_activity} time(s){doors} "
+            f"Up and about at night: activity outside the bedroom and bathroom {day.night_activity} time(s) "
+            f"({', '.join(sorted(_room(r) for r in day.night_rooms)) or 'nowhere'}){doors} "
             f"by {clock(minute)}; usually {round(usual_most)} at most a night"
             + (f" over the last {usual.days} days." if usual is not None else ".")
         )

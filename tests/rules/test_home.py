@@ -309,3 +309,94 @@ def test_replays_are_deterministic() -> None:
         return run(_care_engine(), readings, until_ms=local_ms(10, 12))
 
     assert once() == once()
+
+
+def _with(kinds: list[tuple[str, str, str]]) -> RuleEngine:
+    """A care engine on the standard home plus extra devices (short name, kind, room)."""
+    from tests.rules import factory
+
+    saved = list(factory.HOME_DEVICES)
+    factory.HOME_DEVICES.extend(kinds)
+    try:
+        return engine({**only_rules(CARE_RULES)}, factory.registry())
+    finally:
+        factory.HOME_DEVICES[:] = saved
+
+
+EXTRA = [("chair", "chair", "living_room"), ("door-bathroom", "door", "bathroom"),
+         ("plug-microwave", "plug", "kitchen"), ("flush", "flush", "bathroom")]
+
+
+def _extra_reading(short: str, ts: int, **metrics: float) -> Reading:
+    from tests.rules.factory import HOME
+
+    room = next(r for s, _, r in EXTRA if s == short)
+    return Reading("home", f"{HOME}-{short}", HOME, room, ts, metrics)
+
+
+def test_a_chair_repeating_its_state_hourly_is_not_activity() -> None:
+    eng = _with(EXTRA)
+    # She sat down at 13:00 and stayed: the mat checks in "occupied" every hour, which is not her moving.
+    readings = _between(_days(1, 9), local_ms(9, 13, 6), local_ms(9, 18))
+    readings.append(_extra_reading("chair", local_ms(9, 13, 2), occupied=1))
+    readings += [_extra_reading("chair", local_ms(9, hh, 2), occupied=1) for hh in range(14, 18)]
+    inactivity = [f for f in of(run(eng, readings), "inactivity") if f.active]
+    assert len(inactivity) == 1  # the chair does not excuse stillness either; only a bed does
+    assert "the last was chair in the living room" in inactivity[0].message
+
+
+def test_a_bathroom_door_opening_and_closing_and_the_flush_are_one_visit() -> None:
+    from rules.home import HomeRules
+
+    eng = _with(EXTRA)
+    visit = [
+        _extra_reading("door-bathroom", local_ms(3, 14), door_open=1),
+        _extra_reading("door-bathroom", local_ms(3, 14, 1), door_open=0),
+        _extra_reading("flush", local_ms(3, 14, 4), door_open=1),
+        _extra_reading("flush", local_ms(3, 14, 4) + 20_000, door_open=0),
+        _extra_reading("door-bathroom", local_ms(3, 14, 5), door_open=1),
+        _extra_reading("door-bathroom", local_ms(3, 14, 6), door_open=0),
+        _extra_reading("door-bathroom", local_ms(3, 14, 6) + 3_600_000, door_open=0),  # a check-in
+    ]
+    run(eng, visit)
+    home_rules: HomeRules = eng.home
+    from tests.rules.factory import HOME
+
+    [(_, total, _, flushes)] = home_rules._homes[HOME].visits.values()
+    assert (total, flushes) == (1, 1)
+
+
+def test_an_appliance_on_a_plug_in_the_kitchen_is_kitchen_use() -> None:
+    eng = _with(EXTRA)
+    day = [r for r in normal_day(5) if not r.device_id.endswith(("plug-kettle", "door-fridge"))]
+    microwave = [_extra_reading("plug-microwave", local_ms(5, 9, 15), power_w=900),
+                 _extra_reading("plug-microwave", local_ms(5, 9, 17), power_w=1)]
+    assert of(run(eng, _days(1, 4) + day + microwave), "no_kitchen_use") == []
+
+
+def test_while_she_is_out_one_device_alone_is_not_her_coming_home() -> None:
+    eng = _care_engine()
+    readings = _between(_days(1, 9), local_ms(9, 13, 6), local_ms(9, 19))
+    readings += [
+        home_reading("pir-hallway", local_ms(9, 13, 8), motion=1),
+        home_reading("door-front", local_ms(9, 13, 9), door_open=1),
+        home_reading("door-front", local_ms(9, 13, 10), door_open=0),
+        home_reading("pir-kitchen", local_ms(9, 15, 40), motion=1),  # the sun on the kitchen PIR
+        home_reading("door-front", local_ms(9, 18, 55), door_open=1),  # home again
+        home_reading("door-front", local_ms(9, 18, 56), door_open=0),
+    ]
+    assert of(run(eng, readings), "inactivity") == []
+
+
+def test_coming_home_at_night_is_not_a_night_door_alert() -> None:
+    eng = _care_engine()
+    readings = [*_days(1, 3)]
+    readings += [
+        home_reading("door-front", local_ms(3, 22, 50), door_open=1),  # goes out (before the night window)
+        home_reading("door-front", local_ms(3, 22, 51), door_open=0),
+        home_reading("door-front", local_ms(4, 0, 40), door_open=1),  # comes home at 00:40
+        home_reading("door-front", local_ms(4, 0, 41), door_open=0),
+        home_reading("pir-hallway", local_ms(4, 0, 42), motion=1),
+    ]
+    readings = [r for r in readings if not local_ms(3, 22, 52) <= r.ts_ms < local_ms(4, 0, 40)]
+    assert of(run(eng, readings), "night_door") == []

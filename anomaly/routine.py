@@ -78,6 +78,7 @@ MIN_SCALE: dict[str, float] = {
 }
 PIR_HOLD_MS = 60_000  # a PIR's "no motion" comes about a minute after the last movement it saw
 NIGHT_ACTIVITY_MIN = 6.0  # fewer uses of one room at night than this are a drink or a snack, not wandering
+STILL_FLOOR_MIN = 45.0  # stillness shorter than this is a sit-down, whatever the learned spells say
 QUIET_HOUR_SHARE = 0.5  # an hour with activity on fewer days than this is one she is usually asleep in
 QUIET_HOURS_AFTER_DAYS = 7  # until then every night hour counts
 LATEST_WAKE_MIN = 16 * 60  # activity after a quiet afternoon or evening is not getting up
@@ -454,8 +455,9 @@ class RoutineDetector:
             else:
                 model.held.pop(feature, None)
                 model.baseline(feature).add(value, day.weekend)
-        model.still.add(day.longest_still_ms / MINUTE_MS, day.weekend)
-        model.still_hours.append([round(ms / MINUTE_MS) for ms in day.still_by_hour])
+        if "still" not in model.flagged_today:  # a stillness the care team was told of is not her normal
+            model.still.add(day.longest_still_ms / MINUTE_MS, day.weekend)
+            model.still_hours.append([round(ms / MINUTE_MS) for ms in day.still_by_hour])
         model.kitchen_curves.append((day.weekend, dict(day.kitchen_by_hour)))
         rate = max(1.0 / (model.days_learned + 1), 1.0 / 14)
         for hour in range(24):
@@ -697,7 +699,7 @@ class RoutineDetector:
         longest = around[-1] + 15.0 if len(around) >= 5 else 0.0  # longer than any learned spell around now
         typical = quantile(around, 0.9) if len(around) >= 5 else whole_day
         # Never sooner than half again the day's usual longest spell (up to 50 min), as before hours were learned.
-        limit_min = max(30.0, min(50.0, 1.5 * whole_day), 1.5 * typical, longest)
+        limit_min = max(STILL_FLOOR_MIN, min(50.0, 1.5 * whole_day), 1.5 * typical, longest)
         if still_ms < limit_min * MINUTE_MS or tracker.last_activity_ms is None:
             return []
         since = local_minute(tracker.last_activity_ms, tracker.timezone)[0]
@@ -712,6 +714,7 @@ class RoutineDetector:
             "hour_active_share": round(model.hour_active[hour], 2),
         }
         model.open_rules.add(rule)
+        model.flagged_today.add("still")
         return [self._finding(rule, home_id, "critical", message, now, evidence=evidence)]
 
     def _night_check(self, home_id: str, model: HomeModel, now: int) -> list[Finding]:
@@ -783,8 +786,8 @@ class RoutineDetector:
         day = tracker.day
         if not self._ready(model) or day is None or tracker.asleep or "kitchen_visits" in model.flagged_today:
             return []
-        if tracker.is_out(now) or day.out_ms >= 3 * HOUR_MS:
-            return []  # out, or out for much of the day: her meals were elsewhere
+        if tracker.is_out(now) or day.out_ms >= 6 * HOUR_MS:
+            return []  # out, or out for most of the day: her meals were elsewhere
         hour = int((now - day.wake_ms) // HOUR_MS)
         if hour < 6 or hour > 15 or hour == model.last_kitchen_check_hour:
             return []

@@ -82,6 +82,7 @@ MOSTLY_OUT_MS = 6 * HOUR_MS  # a day she was out this long is not judged for kit
 HABIT_NIGHTS = 2
 JUST_HOME_MS = 15 * MINUTE_MS  # going out at night on this many of the last 14 nights is her habit
 FLUSH_VISIT_MS = 5 * MINUTE_MS  # flushes closer than this are one toilet visit
+VISIT_RUN_DAYS = 3  # days of counts not yet learned: the longest run judged together, less today
 OVERDISPERSED_Z = 3.0  # a day's visits this many of her own standard deviations above her mean
 OVERDISPERSED_Z_RUN = 2.5  # a run of days' (each day above her mean already)
 
@@ -202,6 +203,9 @@ class _Home:
     # [night visits, all visits, night flushes, all flushes]
     visits: dict[date, list[int]] = field(default_factory=dict)
     visit_history: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # the last few days' counts, learned only once they are older than a run of days the rule judges together,
+    # so the first days of a rise are not already "usual" when the run is judged
+    visits_pending: list[tuple[int, int, int, int]] = field(default_factory=list)
     last_flush_ms: int | None = None
     # the totals of the periods before this one, newest last: a rise that lasts several days adds up
     recent_totals: list[int] = field(default_factory=list)  # at most three
@@ -848,7 +852,7 @@ class HomeRules:
         keep_last(home.recent_totals, total, 3)
         history = [(h[pick], h[pick + 1]) for h in full]
         if len(history) < cfg.min_history_nights or not self._sensing[home_id].bathroom:
-            keep_last(home.visit_history, (counts[0], counts[1], counts[2], counts[3]), HISTORY_KEPT)
+            self._learn_visits(home, counts)
             return []
         usual_night = max(0.25, statistics.fmean(n for n, _ in history))
         usual_total = max(1.0, statistics.fmean(t for _, t in history))
@@ -912,7 +916,7 @@ class HomeRules:
             )
             return [self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)]
         # an unusual day is not learned as normal
-        keep_last(home.visit_history, (counts[0], counts[1], counts[2], counts[3]), HISTORY_KEPT)
+        self._learn_visits(home, counts)
         if home.visits_active:
             home.visits_active = False
             message = (
@@ -921,6 +925,12 @@ class HomeRules:
             )
             return [self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, False, evidence)]
         return []
+
+    @staticmethod
+    def _learn_visits(home: _Home, counts: list[int]) -> None:
+        keep_last(home.visits_pending, (counts[0], counts[1], counts[2], counts[3]), VISIT_RUN_DAYS + 1)
+        if len(home.visits_pending) > VISIT_RUN_DAYS:
+            keep_last(home.visit_history, home.visits_pending.pop(0), HISTORY_KEPT)
 
     # -- night door, help, cold ----------------------------------------------------------------------
 

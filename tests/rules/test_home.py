@@ -255,7 +255,8 @@ def test_more_bathroom_visits_than_usual() -> None:
     assert visits[0].message.startswith(
         "More bathroom visits than usual: 5 last night (22:00–07:00) and 14 in the last 24 hours"
     )
-    assert "usually about 2 at night and 3 a day over the last 11 days" in visits[0].message
+    # learned days lag three behind (a run of days is judged against the days before it): 8 of the 11
+    assert "usually about 2 at night and 3 a day over the last 8 days" in visits[0].message
 
 
 def test_a_few_more_visits_on_one_night_is_not_unusual() -> None:

@@ -212,8 +212,10 @@ class InactivityRule(_Section):
 
 
 class NightDoorRule(_Section):
-    """The front door opened in the ``night`` window by someone who had settled (in bed, or no sensor changed for
-    ``settled_minutes``, the last ten minutes apart): going out, not coming home."""
+    """The front door opened in the ``night`` window, going out (coming home, and the door again within 15 minutes
+    of coming home, are not): an alert when she had settled (at most two activities outside the bedroom in the
+    ``settled_minutes`` before the last ten) or when going out at night is not her habit (fewer than two of the
+    last fourteen nights)."""
 
     night: Window = Field(default_factory=lambda: Window(start=time(23, 0), end=time(6, 0)))
     settled_minutes: float = Field(default=80.0, ge=0, le=24 * 60)

@@ -1,26 +1,28 @@
 """Home care rules: the routine-change alerts a care team acts on, each with its evidence in plain English.
 
 Rules (all in the home's own time zone; defaults in ``rules.config``):
-- ``not_up``: no activity outside the bedroom and bathroom by the wake deadline: 09:30 until her usual time is
-  learned, then her usual latest plus a margin that follows the spread of her mornings; not while she is out;
-  clears at first activity.
+- ``not_up``: still in the night's sleep (nothing outside the bedroom and bathroom since her longest quiet spell
+  of the night began) at the wake deadline: 09:30 until her usual getting-up is learned, then her usual latest
+  plus a margin as wide as her mornings vary (at most 14:00); not while she is out; clears when she is up.
 - ``no_kitchen_use``: no kitchen use (fridge, kettle, kitchen cupboards and appliances) by 11:00, or once learned
   by her usual latest first use plus a margin; not while she is out or not yet up; clears at the first use.
-- ``reduced_kitchen_use``: a whole day's kitchen use far below her own recent days.
-- ``inactivity``: no change from any sensor for 3 h (or her own longest usual quiet spell plus a margin, once
-  learned) during waking hours while she is usually active; not while she is in bed (only a bed excuses
-  stillness: an occupied chair does not) or out (front door, then silence: a state, not a fall).
-- ``bathroom_stay``: in the bathroom for over 60 minutes with nothing anywhere else, only where the sensors can
-  tell she is still there: she shut the bathroom door behind her, or motion sensors cover every sensed room.
-- ``bathroom_visits``: more bathroom visits than this home's own recent nights and days (a door's opening and
-  closing, the flush and the bathroom PIR within a few minutes are one visit).
-- ``night_door``: the front door opened during the night window (23:00–06:00) by someone who had settled (in
-  bed, or nothing for 80 minutes): going out, not coming home.
+- ``reduced_kitchen_use``: a whole day at home with kitchen use far below every one of her own recent days.
+- ``inactivity``: no change from any sensor for 3 h (once learned: longer than her longest quiet spell of the last
+  fortnight) in waking hours, at an hour she is usually active; not while she is asleep, in bed (only a bed
+  excuses stillness: an occupied chair does not) or out (front door, then silence: a state, not a fall).
+- ``bathroom_stay``: in the bathroom for over 60 minutes with nothing anywhere else, only where motion sensors
+  would have seen her leave (a PIR in every other sensed room, or a bed sensor in the bedroom).
+- ``bathroom_visits``: more toilet visits (flushes, where a flush sensor works) or bathroom visits than her own
+  days, nights and runs of days, judged against her own day-to-day variance (a door's opening and closing, the
+  flush and the bathroom PIR a few minutes apart are one visit).
+- ``night_door``: the front door opened during the night window (23:00–06:00), going out (not coming home) after
+  she had settled for the night, or when going out at night is not her habit.
 - ``cold_home``: a room below 16 °C for 2 hours (counted 07:00–23:00); clears once every room is above 17 °C.
 - ``help_button``: the help button was pressed (critical).
 
 Activity is a change: a device repeating its state (an hourly check-in) is alive, not proof anyone moved
-(``rules.homesense``). Each home's registry says what its sensors can observe; a rule whose condition the
+(``rules.homesense``); while she is out, one device alone is not her. Each home's registry says what its sensors
+can observe; a rule whose condition the
 sensors cannot see does not fire on absence of evidence. Absence-of-events rules run from timers, fired by the
 engine at the exact due time, so event-clock replays give the same alerts every run. Findings name the home
 only by its pseudonymous id. All learned and per-home state is plain data (``_Home``). This module must not

@@ -44,6 +44,15 @@ def local_minute(ts_ms: int, timezone: str) -> tuple[int, bool]:
     return stamp.hour * 60 + stamp.minute, stamp.weekday() >= 5
 
 
+def _fill_defaults(instance: object, state: dict[str, Any]) -> None:
+    for spec in dataclasses.fields(instance):  # type: ignore[arg-type]
+        if spec.name not in state:
+            if spec.default_factory is not dataclasses.MISSING:
+                state[spec.name] = spec.default_factory()
+            elif spec.default is not dataclasses.MISSING:
+                state[spec.name] = spec.default
+
+
 @dataclass
 class HomeDay:
     """One routine day of one home, from getting up (``wake_ms``) onwards."""
@@ -70,6 +79,11 @@ class HomeDay:
     still_by_hour: list[int] = field(default_factory=lambda: [0] * 24)
     kitchen_by_hour: dict[int, int] = field(default_factory=dict)  # hours since getting up -> kitchen events so far
     active_hours: set[int] = field(default_factory=set)  # local hours of day with any movement
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A day saved before a field existed gets that field's default, so older state files still load.
+        _fill_defaults(self, state)
+        self.__dict__.update(state)
 
     def features(self) -> dict[str, float]:
         features: dict[str, float] = {
@@ -121,12 +135,7 @@ class HomeTracker:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A tracker saved before a field existed gets that field's default, so older state files still load.
-        for spec in dataclasses.fields(self):
-            if spec.name not in state:
-                if spec.default_factory is not dataclasses.MISSING:
-                    state[spec.name] = spec.default_factory()
-                elif spec.default is not dataclasses.MISSING:
-                    state[spec.name] = spec.default
+        _fill_defaults(self, state)
         self.__dict__.update(state)
 
     # -- presence -------------------------------------------------------------------------------------------

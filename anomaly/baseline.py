@@ -35,6 +35,12 @@ class Usual:
     highest: float
     lowest: float
     mean: float  # for counts, the rate a Poisson model needs (a median of small counts is too coarse)
+    variance: float = 0.0  # for counts: real homes' days vary far more than a Poisson count would
+
+    @property
+    def overdispersed(self) -> bool:
+        """Whether the days vary at least twice as much as chance alone would make a count vary."""
+        return self.variance > 2.0 * max(self.mean, 1.0)
 
     def z(self, value: float) -> float:
         return (value - self.median) / self.scale
@@ -85,4 +91,5 @@ class DailyBaseline:
             highest=ordered[-1],
             lowest=ordered[0],
             mean=sum(ordered) / len(ordered),
+            variance=sum((v - sum(ordered) / len(ordered)) ** 2 for v in ordered) / len(ordered),
         )

@@ -1,7 +1,9 @@
 """``placesense evaluate``: routine-change detection on simulated homes, scored against the injected truth.
 
 Runs firmware-sim in-process (no broker or database), prints a table per anomaly type and, last, one JSON line
-with everything (``anomaly.evaluation`` explains the scoring). This module only formats; it decides nothing.
+with everything (``anomaly.evaluation`` explains the scoring). With ``--real DIR`` it replays recordings of real
+homes instead (``anomaly.evaluate_real``), and with ``--street DIR`` or ``--detect DIR`` real soil, air and labelled
+anomaly data (``anomaly.evaluate_sets_cli``). This module only formats; it decides nothing.
 """
 
 from __future__ import annotations
@@ -21,9 +23,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     parser.add_argument("--warm-up-days", type=int, default=14, help="days a home learns before alerting")
     evaluate_sets_cli.add_options(parser)
+    parser.add_argument(
+        "--real", metavar="DIR", help="replay the recorded real homes under DIR (folders with home.yaml, e.g. "
+        "tests/data/homes) through serve's rules and detectors; alerts judged against their activity labels",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.real:
+        from anomaly.evaluate_real import run as run_real
+
+        return run_real(args)
     if evaluate_sets_cli.wanted(args):
         return evaluate_sets_cli.run(args)
     started = time.perf_counter()

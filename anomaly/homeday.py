@@ -1,19 +1,23 @@
 """What one home's sensors say about the resident's day, accumulated event by event.
 
 A *routine day* runs from one getting-up to the next, so the night belongs to the day before it. ``HomeDay``
-follows the resident through it: getting up (leaving the bed for good after 04:00, or the first kitchen or
-living-room movement when there is no bed sensor), going to bed, bathroom and kitchen visits, the kettle, the
-fridge, going out (front door and then no movement), movement outside the bedroom at night, room temperature,
-and the longest stretch without any movement while awake and at home. ``features()`` is the day's vector.
+follows the resident through it: getting up (leaving the bed for good after 04:00, or activity outside the
+bedroom, bathroom and hallway confirmed by a second within half an hour), going to bed, bathroom and kitchen
+visits, the kettle, the fridge, going out (front door and then nothing: a lone sensor while she is out is not
+her), activity outside the bedroom at night, room temperature, and the longest stretch without any activity
+while awake and at home. Every device counts where it means activity (PIRs, doors, cupboards, taps, the flush,
+appliances, mats), and only its changes do: a repeated state is a check-in. ``features()`` is the day's vector.
 
 This module only observes; it never judges what is unusual and never emits findings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 MINUTE_MS = 60_000
@@ -21,6 +25,9 @@ HOUR_MS = 60 * MINUTE_MS
 VISIT_GAP_MS = 10 * MINUTE_MS  # movement in a room after this much quiet there is a new visit
 CONFIRM_MS = 30 * MINUTE_MS  # out of bed (or in bed) this long before it counts as up (or gone to bed)
 AWAY_AFTER_MS = 3 * MINUTE_MS  # front door used and no movement since: out
+PRESENCE_CONFIRM_MS = 10 * MINUTE_MS  # while out, a device is believed when a different one agrees this soon
+WAKE_CONFIRM_MS = 30 * MINUTE_MS  # activity after the night counts as getting up once a second follows this soon
+NIGHT_ROOMS_EXCLUDED = frozenset({"bedroom", "bathroom", "hallway"})  # a night-time trip to the toilet
 EARLIEST_WAKE_MIN = 4 * 60
 EARLIEST_BED_MIN = 19 * 60
 KETTLE_ON_W = 500.0
@@ -35,6 +42,15 @@ def local_minute(ts_ms: int, timezone: str) -> tuple[int, bool]:
     """Minutes after local midnight and whether the local day is a Saturday or Sunday."""
     stamp = datetime.fromtimestamp(ts_ms / 1000, tz=_zone(timezone))
     return stamp.hour * 60 + stamp.minute, stamp.weekday() >= 5
+
+
+def _fill_defaults(instance: object, state: dict[str, Any]) -> None:
+    for spec in dataclasses.fields(instance):  # type: ignore[arg-type]
+        if spec.name not in state:
+            if spec.default_factory is not dataclasses.MISSING:
+                state[spec.name] = spec.default_factory()
+            elif spec.default is not dataclasses.MISSING:
+                state[spec.name] = spec.default
 
 
 @dataclass
@@ -53,13 +69,21 @@ class HomeDay:
     bathroom_day: int = 0
     bathroom_night: int = 0
     night_activity: int = 0
+    night_rooms: set[str] = field(default_factory=set)  # rooms (not bedroom, bathroom, hallway) used at night
     night_door_opens: int = 0
     out_ms: int = 0
     temperature_sum: float = 0.0
     temperature_n: int = 0
     longest_still_ms: int = 0
+    # local hour of day -> the longest still spell (at home, awake) that overlapped that hour, in ms
+    still_by_hour: list[int] = field(default_factory=lambda: [0] * 24)
     kitchen_by_hour: dict[int, int] = field(default_factory=dict)  # hours since getting up -> kitchen events so far
     active_hours: set[int] = field(default_factory=set)  # local hours of day with any movement
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A day saved before a field existed gets that field's default, so older state files still load.
+        _fill_defaults(self, state)
+        self.__dict__.update(state)
 
     def features(self) -> dict[str, float]:
         features: dict[str, float] = {
@@ -103,14 +127,41 @@ class HomeTracker:
     kettle_on: bool = False
     doors_open: dict[str, bool] = field(default_factory=dict)
     motion_on: dict[str, bool] = field(default_factory=dict)  # PIR device id -> last reported state
+    device_state: dict[str, float] = field(default_factory=dict)  # device id -> last reported state (1/0)
+    motion_since: dict[str, int] = field(default_factory=dict)  # PIR device id -> when it last saw movement
+    while_out: dict[str, int] = field(default_factory=dict)  # device id -> its last activity while she was out
+    pending_wake_ms: int | None = None  # a first sign of getting up, waiting for a second
+    last_up_ms: int | None = None  # her last activity outside the bedroom, bathroom and hallway
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A tracker saved before a field existed gets that field's default, so older state files still load.
+        _fill_defaults(self, state)
+        self.__dict__.update(state)
 
     # -- presence -------------------------------------------------------------------------------------------
 
     def is_out(self, now_ms: int) -> bool:
+        if self.out_since_ms is not None:
+            return True
         if self.last_door_ms is None or now_ms - self.last_door_ms < AWAY_AFTER_MS:
             return False
-        # Movement a minute or more after the door means someone came in (or never left).
+        # Activity a minute or more after the door means someone came in (or never left).
         return self.last_motion_ms is None or self.last_motion_ms < self.last_door_ms + MINUTE_MS
+
+    def believe(self, device_id: str, ts_ms: int) -> bool:
+        """Whether activity from ``device_id`` means she is in. While she is out, one device on its own (a PIR in
+        the sun, a mat under a cat) is not her: that takes the front door, or two different devices close
+        together."""
+        if not self.is_out(ts_ms):
+            return True
+        if self.out_since_ms is None:
+            self.out_since_ms = self.last_door_ms
+        since = self.out_since_ms or ts_ms
+        agree = any(
+            d != device_id and since <= t and ts_ms - t <= PRESENCE_CONFIRM_MS for d, t in self.while_out.items()
+        )
+        self.while_out[device_id] = ts_ms
+        return agree
 
     def still_for_ms(self, now_ms: int) -> int:
         return 0 if self.last_activity_ms is None else now_ms - self.last_activity_ms
@@ -123,20 +174,28 @@ class HomeTracker:
         if day is not None and not self.asleep and self.last_activity_ms is not None:
             went_out = self.last_door_ms is not None and self.last_activity_ms <= self.last_door_ms
             if not went_out:
-                day.longest_still_ms = max(day.longest_still_ms, ts_ms - self.last_activity_ms)
+                spell = ts_ms - self.last_activity_ms
+                day.longest_still_ms = max(day.longest_still_ms, spell)
+                for moment in range(self.last_activity_ms, ts_ms + HOUR_MS, HOUR_MS):
+                    hour = local_minute(min(moment, ts_ms), self.timezone)[0] // 60
+                    day.still_by_hour[hour] = max(day.still_by_hour[hour], spell)
         if self.out_since_ms is not None and day is not None:
             day.out_ms += max(0, ts_ms - self.out_since_ms)
             # Hours spent out count as "accounted for": the hour-of-day profile is about movement at home.
             for moment in range(self.out_since_ms, ts_ms + 1, HOUR_MS // 2):
                 day.active_hours.add(local_minute(moment, self.timezone)[0] // 60)
-            self.out_since_ms = None
+        self.out_since_ms = None
+        self.while_out.clear()
         self.last_activity_ms = max(ts_ms, self.last_activity_ms or ts_ms)
 
-    def motion(self, ts_ms: int, room: str | None, minute: int) -> None:
+    def presence(self, ts_ms: int, room: str | None, minute: int) -> None:
+        """She did something in ``room`` (a PIR saw her, a door or cupboard moved, an appliance came on)."""
         if self.is_out(ts_ms) and self.last_door_ms is not None and self.out_since_ms is None:
             self.out_since_ms = self.last_door_ms
         self.activity(ts_ms)
         self.last_motion_ms = ts_ms
+        if room not in NIGHT_ROOMS_EXCLUDED:
+            self.last_up_ms = ts_ms
         previous = self.room_last_ms.get(room or "other")
         self.room_last_ms[room or "other"] = ts_ms
         new_visit = previous is None or ts_ms - previous > VISIT_GAP_MS
@@ -146,8 +205,6 @@ class HomeTracker:
         day.motion_count += 1
         day.active_hours.add(minute // 60)
         if self.asleep:
-            if room in ("kitchen", "living_room") and day.bedtime_ms is not None:
-                day.night_activity += 1
             if room == "bathroom" and new_visit and day.bedtime_ms is not None:
                 day.bathroom_night += 1
             return
@@ -163,29 +220,34 @@ class HomeTracker:
             hour = max(0, (ts_ms - day.wake_ms) // HOUR_MS)
             day.kitchen_by_hour[int(hour)] = day.kitchen_events
 
-    def door(self, ts_ms: int, kind: str, is_open: bool) -> None:
-        was_open = self.doors_open.get(kind, False)
-        self.doors_open[kind] = is_open
-        if not is_open or was_open:
-            return
-        self.activity(ts_ms)
+    def night_use(self, room: str | None) -> None:
+        """Something used outside the bedroom and bathroom after bedtime (any device: a PIR, the fridge, a
+        cupboard, an appliance): night-time activity."""
         day = self.day
-        if kind == "front_door":
-            self.last_door_ms = ts_ms
-            if day is not None and self.asleep and day.bedtime_ms is not None:
-                day.night_door_opens += 1
-        elif kind == "fridge_door" and day is not None and not self.asleep:
-            day.fridge_opens += 1
+        if self.asleep and day is not None and day.bedtime_ms is not None and room not in NIGHT_ROOMS_EXCLUDED:
+            day.night_activity += 1
+            day.night_rooms.add(room or "other")
+
+    def front_door(self, ts_ms: int, opened: bool) -> None:
+        """The front door moved (a change: the caller drops check-ins)."""
+        self.activity(ts_ms)
+        self.last_up_ms = ts_ms
+        self.last_door_ms = ts_ms  # its opening or closing, whichever came last: what she did before going
+        if not opened:
+            return
+        day = self.day
+        if day is not None and self.asleep and day.bedtime_ms is not None:
+            day.night_door_opens += 1
+
+    def fridge_opened(self, ts_ms: int) -> None:
+        if self.day is not None and not self.asleep:
+            self.day.fridge_opens += 1
             self._kitchen_tick(ts_ms)
 
-    def kettle(self, ts_ms: int, power_w: float) -> None:
-        on = power_w >= KETTLE_ON_W
-        if on and not self.kettle_on:
-            self.activity(ts_ms)
-            if self.day is not None and not self.asleep:
-                self.day.kettle_uses += 1
-                self._kitchen_tick(ts_ms)
-        self.kettle_on = on
+    def kettle_on_now(self, ts_ms: int) -> None:
+        if self.day is not None and not self.asleep:
+            self.day.kettle_uses += 1
+            self._kitchen_tick(ts_ms)
 
     def temperature(self, value: float) -> None:
         if self.day is not None:

@@ -22,12 +22,15 @@ from devices.topics import DEVICE_ID_RE, SourceFormat
 from placesense.errors import ConfigError
 
 Identifier = Annotated[str, Field(pattern=DEVICE_ID_RE.pattern)]
+# contact: a contact or switch on anything else the resident opens or uses (cupboard, drawer, window, tap, light
+# switch), reporting ``door_open``; flush: a toilet-flush sensor (a contact on the cistern), also ``door_open``.
 DeviceKind = Literal[
     "motion", "front_door", "fridge_door", "door", "bed", "chair", "kettle", "plug", "climate", "help_button",
-    "soil", "air",
+    "contact", "flush", "soil", "air",
 ]
 HOME_KINDS = frozenset(
-    {"motion", "front_door", "fridge_door", "door", "bed", "chair", "kettle", "plug", "climate", "help_button"}
+    {"motion", "front_door", "fridge_door", "door", "bed", "chair", "kettle", "plug", "climate", "help_button",
+     "contact", "flush"}
 )
 Room = Literal["bedroom", "bathroom", "kitchen", "living_room", "hallway", "other"]
 

@@ -208,19 +208,26 @@ class SensorFaultRule(_Section):
 
 
 class WakeRule(_Section):
-    """Not up by the deadline: ``deadline`` until the home's usual wake-up time is learned, then the usual
-    latest (90th percentile of recent days) plus ``margin_minutes``, never later than ``latest_deadline``."""
+    """Not up by the deadline: ``deadline`` until the home's usual getting-up time is learned (``min_history_days``
+    mornings at home), then the usual latest (90th percentile of recent mornings) plus a margin that follows the
+    spread of her mornings (at least ``margin_minutes``, or the 10th–90th percentile range if wider), never later
+    than ``latest_deadline``. No alert while she is out."""
 
     deadline: ClockTime = Field(default=time(9, 30))
     learn: bool = True
     margin_minutes: float = Field(default=60.0, ge=0, le=360)
     min_history_days: int = Field(default=7, ge=3)
-    latest_deadline: ClockTime = Field(default=time(11, 30))
+    latest_deadline: ClockTime = Field(default=time(14, 0))
     day_starts: ClockTime = Field(default=time(5, 0), description="activity before this is still night")
     history_days: int = Field(default=14, ge=3, le=60)
 
 
 class InactivityRule(_Section):
+    """No change from any sensor for ``hours`` in waking hours, while she is up, at home and not in bed (only a bed
+    excuses stillness), at an hour she is usually active. Once ``min_history_days`` are learned the time follows
+    her own quiet spells (the longest of the last ``history_days`` days plus ``margin_minutes``), never under
+    ``hours`` nor over ``max_hours``."""
+
     hours: float = Field(default=3.0, gt=0, le=24)
     waking: Window = Field(default_factory=lambda: Window(start=time(8, 0), end=time(21, 0)))
     usually_active_share: float = Field(
@@ -228,10 +235,19 @@ class InactivityRule(_Section):
     )
     history_days: int = Field(default=14, ge=1, le=60)
     min_history_days: int = Field(default=5, ge=0)
+    learn: bool = True
+    margin_minutes: float = Field(default=30.0, ge=0, le=360)
+    max_hours: float = Field(default=6.0, gt=0, le=24)
 
 
 class NightDoorRule(_Section):
+    """The front door opened in the ``night`` window, going out (coming home, and the door again within 15 minutes
+    of coming home, are not): an alert when she had settled (at most two activities outside the bedroom in the
+    ``settled_minutes`` before the last ten) or when going out at night is not her habit (fewer than two of the
+    last fourteen nights)."""
+
     night: Window = Field(default_factory=lambda: Window(start=time(23, 0), end=time(6, 0)))
+    settled_minutes: float = Field(default=80.0, ge=0, le=24 * 60)
 
 
 class BathroomStayRule(_Section):
@@ -265,9 +281,17 @@ class ColdHomeRule(_Section):
 
 
 class KitchenRule(_Section):
+    """No kitchen use (fridge, kettle, kitchen cupboards and appliances) by ``deadline`` until her usual first use is
+    learned, then by the usual latest plus a margin that follows the spread (as ``wake``), never later than
+    ``latest_deadline``. Not while she is out or not yet up."""
+
     deadline: ClockTime = Field(default=time(11, 0))
     day_starts: ClockTime = Field(default=time(5, 0))
     kettle_on_w: float = Field(default=300.0, gt=0, description="power above this means the kettle is on")
+    learn: bool = True
+    margin_minutes: float = Field(default=60.0, ge=0, le=360)
+    min_history_days_deadline: int = Field(default=7, ge=3, description="first uses learned before the deadline is")
+    latest_deadline: ClockTime = Field(default=time(15, 0))
     # Reduced use over a whole day (kettle boils + fridge openings) against the home's own recent days.
     history_days: int = Field(default=14, ge=3, le=60)
     min_history_days: int = Field(default=7, ge=3)

@@ -64,6 +64,8 @@ KIND_WORDS = {
     "plug": "smart plug",
     "climate": "temperature sensor",
     "help_button": "help button",
+    "contact": "contact sensor",
+    "flush": "toilet flush sensor",
     "soil": "soil sensor",
     "air": "air sensor",
 }

@@ -171,7 +171,8 @@ def _everything_in(core: EvaluationCore) -> dict[str, dict[str, bytes]]:
         attributes = {**getattr(part, "__dict__", {})}
         found[name] = {}
         for attribute, value in attributes.items():
-            if attribute in ("resumed_at_ms",) or isinstance(value, Registry):
+            derived = getattr(part, "DERIVED", frozenset())  # caches of the registry, rebuilt after a restart
+            if attribute in ("resumed_at_ms", *derived) or isinstance(value, Registry):
                 continue
             try:
                 found[name][attribute] = orjson.dumps(encode(value))

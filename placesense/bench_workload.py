@@ -23,6 +23,7 @@ from firmware_sim.encoders import ENCODERS, SimMeasurement, encode
 from devices.registry import DeviceSpec, Registry
 
 BENCH_FORMATS: tuple[str, ...] = ("canonical", "zigbee2mqtt", "ttn", "chirpstack")
+HEAVY_PRESSER = "bench-heavy-presser"  # a help button pressed on half its messages
 
 # What each source format carries in the field: Zigbee for home sensors, LoRaWAN for soil and air,
 # the canonical format for all three domains. Each entry is (domain, kind, room, model).
@@ -47,7 +48,15 @@ _PLAN: dict[str, tuple[tuple[str, str, str | None, str | None], ...]] = {
         ("soil", "soil", None, "milesight-em500-smtc"),
         ("air", "air", None, None),
     ),
+    # Finding-heavy homes (canonical payloads): help buttons pressed on half their messages and front doors, so
+    # nearly every message makes the rules say something. Not in the default mix: the stress test's worst case.
+    "care": (
+        ("home", "help_button", "hallway", HEAVY_PRESSER),
+        ("home", "front_door", "hallway", None),
+    ),
 }
+# What each plan entry publishes as (the registry's format): "care" is canonical payloads with a heavier load.
+_WIRE_FORMAT = {"care": "canonical"}
 
 # Devices of one home share a subject, as a real home's ten sensors do.
 _DEVICES_PER_HOME = 10
@@ -56,10 +65,11 @@ _DEVICES_PER_HOME = 10
 def parse_formats(text: str) -> tuple[str, ...]:
     """``"canonical,ttn"`` → ``("canonical", "ttn")``; unknown names raise ``ValueError``."""
     names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    unknown = [name for name in names if name not in _PLAN or name not in ENCODERS]
+    unknown = [name for name in names if name not in _PLAN or _WIRE_FORMAT.get(name, name) not in ENCODERS]
     if unknown or not names:
         raise ValueError(
-            f"unknown source format(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(BENCH_FORMATS)}"
+            f"unknown source format(s) {', '.join(unknown) or '(none given)'}; choose from "
+            f"{', '.join(BENCH_FORMATS)}, or care (finding-heavy homes)"
         )
     return names
 
@@ -77,7 +87,9 @@ def build_registry(devices: int, formats: Sequence[str]) -> Registry:
         per_format[source_format] += 1
         domain, kind, room, model = _PLAN[source_format][nth % len(_PLAN[source_format])]
         device_id = f"bench-{index:06d}"
-        spec: dict[str, Any] = {"id": device_id, "domain": domain, "kind": kind, "format": source_format}
+        spec: dict[str, Any] = {
+            "id": device_id, "domain": domain, "kind": kind, "format": _WIRE_FORMAT.get(source_format, source_format),
+        }
         if domain == "home":
             subject = f"h-{index // _DEVICES_PER_HOME:05d}"
             homes.setdefault(subject, {"id": subject})
@@ -116,7 +128,7 @@ def _metrics(device: DeviceSpec, rng: random.Random, state: dict[str, float]) ->
     battery = round(_walk(state, "battery", rng, (40, 100), 0.01, 21, 100), 1)
     if kind == "help_button":
         # Now and then a press: each raises (or updates) a critical care alert, which gives event→alert latency.
-        return {"help_pressed": rng.random() < 0.05}, battery
+        return {"help_pressed": rng.random() < (0.5 if device.model == HEAVY_PRESSER else 0.05)}, battery
     if kind == "motion":
         return {"motion": rng.random() < 0.3}, battery
     if kind == "front_door":

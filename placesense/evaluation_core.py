@@ -18,6 +18,9 @@ from placesense import evaluation_state
 from placesense.clock import EventClock, make_clock
 from placesense.errors import StorageError
 from placesense.statecodec import StateCodecError
+
+if TYPE_CHECKING:
+    from ingest.influx import InfluxConfig
 from rules.config import RulesConfig
 
 if TYPE_CHECKING:
@@ -37,6 +40,9 @@ class EvaluationSpec:
     clock: str
     state_dir: Path
     log_level: int
+    # Where to read recent history back from when a part of the saved state is missing (DAQI windows); None in
+    # replays and tools, which start from nothing on purpose.
+    influx: InfluxConfig | None = None
 
 
 class EvaluationCore:
@@ -52,6 +58,7 @@ class EvaluationCore:
         from anomaly.sensors import SensorDetectors
         from rules.engine import RuleEngine
 
+        self.spec = spec
         self.clock = make_clock(spec.clock)
         self.event_clock = isinstance(self.clock, EventClock)
         self.state_dir = spec.state_dir
@@ -90,6 +97,8 @@ class EvaluationCore:
                 restored.append(name)
         if "engine" in saved.parts:
             self.rules.restore(saved.parts["engine"])
+        if "daqi" not in restored:
+            notes += self._rebuild_air(saved.clock_ms)
         if restored:
             self.applied_seq = saved.applied_seq
             if self.event_clock and saved.clock_ms:
@@ -103,6 +112,37 @@ class EvaluationCore:
             if "routine" in restored:
                 evaluation_state.retire_legacy(self.state_dir)
         return notes
+
+    def _rebuild_air(self, saved_clock_ms: int) -> list[str]:
+        """Fill the DAQI running means from the last day InfluxDB holds, when the saved state had none: else the
+        wall and street pages show "no data" for up to 24 hours after a restart, although the readings are stored.
+        Findings are not raised again for that history; the next reading carries on from it."""
+        from ingest.history import recent_readings
+        from ingest.influx import InfluxClient
+        from placesense.errors import StorageError
+        from rules.daqi import POLLUTANTS
+
+        registry, config = self.registry, self.spec.influx
+        if config is None or not registry.air_sites:
+            return []
+        end_ms = self.clock.now_ms() if not self.event_clock else saved_clock_ms
+        if end_ms <= 0:
+            return []  # an event clock with no saved time: nothing says which day to rebuild
+        hours = max(window for _, window, _ in POLLUTANTS.values())
+        client = InfluxClient(config)
+        try:
+            readings = recent_readings(client, registry, "air", list(POLLUTANTS), end_ms - (hours + 1) * 3_600_000,
+                                       end_ms)
+        except StorageError as exc:
+            return [f"could not rebuild the air-quality windows from InfluxDB ({exc}); bands return as readings "
+                    "arrive"]
+        finally:
+            client.close()
+        daqi = self.rules.daqi
+        for reading in readings:
+            daqi.on_reading(reading, registry.devices[reading.device_id])
+        return [f"rebuilt the air-quality windows of {len({r.subject for r in readings})} sites from "
+                f"{len(readings)} readings in InfluxDB (the saved state had none)"]
 
     def _reset_part(self, name: str) -> None:
         from anomaly.routine import RoutineDetector

@@ -159,7 +159,7 @@ class Service:
         alerts = AlertService(AlertStore(engine), clock, rules_config, publishers=publishers)
         rules_config.check_registry(registry)  # here, so a bad config fails the start and not only the child
         spec = EvaluationSpec(registry, rules_config, settings.clock, settings.state_dir,
-                              logging.getLogger().getEffectiveLevel())
+                              logging.getLogger().getEffectiveLevel(), influx=influx_config(settings))
         journal = Journal(settings.state_dir / "journal", max_pending_readings=settings.evaluation_max_pending)
         evaluator = Evaluator(
             spec, alerts, clock, metrics, journal, settings.tick_interval_s, hold_fds=(state_lock.fileno(),),

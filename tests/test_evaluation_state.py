@@ -196,3 +196,33 @@ def test_no_part_keeps_state_that_its_saved_state_leaves_out(
     for part, attributes in before.items():
         for attribute, saved in attributes.items():
             assert after[part].get(attribute) == saved, f"{part}.{attribute} is not restored"
+
+
+def test_air_windows_missing_from_the_state_are_rebuilt_from_influxdb(
+    influx: Any, influx_db: str, tmp_path: Path
+) -> None:
+    import time
+
+    import httpx
+
+    from ingest.influx import InfluxConfig
+
+    registry = Registry.from_data({
+        "air_sites": [{"id": "air-01", "name": "High Street", "lat": 53.05, "lon": -2.99}],
+        "devices": [{"id": "air-01-aq", "domain": "air", "subject": "air-01", "kind": "air"}],
+    })
+    now = int(time.time() * 1000)
+    lines = "\n".join(
+        f"air,device=air-01-aq,subject=air-01,source=canonical no2_ugm3=250,pm2_5_ugm3=40 {now - i * 600_000}"
+        for i in range(150)  # 25 hours, every 10 minutes
+    )
+    httpx.post(f"{influx.url}/query", data={"q": f'CREATE DATABASE "{influx_db}"'}).raise_for_status()
+    httpx.post(f"{influx.url}/write", params={"db": influx_db, "precision": "ms"}, content=lines).raise_for_status()
+    evaluation_state.state_path(tmp_path).write_bytes(b"{ damaged")  # the saved state is lost
+    spec = EvaluationSpec(registry, RulesConfig(), "live", tmp_path, 30, influx=InfluxConfig(influx.url, influx_db))
+    core = EvaluationCore(spec)
+    notes = core.restore()
+    assert any("rebuilt the air-quality windows of 1 sites from 150 readings" in n for n in notes), notes
+    site = core.air_quality()[0]
+    bands = {p.metric: (p.band, p.index) for p in site.pollutants}
+    assert bands["no2_ugm3"] == ("Moderate", 4) and bands["pm2_5_ugm3"] == ("Moderate", 4)

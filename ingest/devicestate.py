@@ -23,8 +23,8 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -59,6 +59,38 @@ _FIELDS = tuple(column.name for column in device_status.columns)
 _VALUES = tuple(name for name in _FIELDS if name != "device_id")
 
 
+# A status never moves backwards: with two instances writing (a leader and the one taking over from it), the
+# older report of the two keeps its place. Times keep the later value; the battery follows the later reading and
+# the online flag the later of status message and reading. The same SQL serves SQLite and PostgreSQL.
+_SEEN = "COALESCE(device_status.last_seen_ms, 0)"
+_NEWER_READING = f"COALESCE(excluded.last_seen_ms, 0) >= {_SEEN}"
+_NEWER_STATUS = (f"MAX_OF(COALESCE(excluded.status_ms, 0), COALESCE(excluded.last_seen_ms, 0)) >= "
+                 f"MAX_OF(COALESCE(device_status.status_ms, 0), {_SEEN})")
+
+
+def _later(column: str) -> str:
+    """The later of the two values, or whichever is there (SQLite's MAX is NULL with a NULL; GREATEST skips it)."""
+    return (f"{column} = COALESCE(MAX_OF(device_status.{column}, excluded.{column}), device_status.{column}, "
+            f"excluded.{column})")
+
+
+_NEWER_WINS_TEMPLATE = (
+    _later("last_seen_ms"),
+    _later("last_event_ms"),
+    f"battery_pct = CASE WHEN {_NEWER_READING} THEN COALESCE(excluded.battery_pct, device_status.battery_pct) "
+    "ELSE device_status.battery_pct END",
+    f"online = CASE WHEN {_NEWER_STATUS} THEN excluded.online ELSE device_status.online END",
+    _later("status_ms"),
+)
+
+
+def _newer_wins(greatest: str) -> tuple[str, ...]:
+    return tuple(clause.replace("MAX_OF", greatest) for clause in _NEWER_WINS_TEMPLATE)
+
+
+_NEWER_WINS = _newer_wins("MAX")
+
+
 def _saver(dialect: str) -> Callable[[Connection, list[DeviceState]], None]:
     """How changed states are written: one statement that inserts a device's row or replaces its values.
 
@@ -70,7 +102,7 @@ def _saver(dialect: str) -> Callable[[Connection, list[DeviceState]], None]:
     if dialect == "sqlite":
         sql = (
             f"INSERT INTO device_status ({', '.join(_FIELDS)}) VALUES ({', '.join('?' for _ in _FIELDS)}) "
-            f"ON CONFLICT (device_id) DO UPDATE SET {', '.join(f'{name} = excluded.{name}' for name in _VALUES)}"
+            f"ON CONFLICT (device_id) DO UPDATE SET {', '.join(_NEWER_WINS)}"
         )
 
         def save_sqlite(conn: Connection, states: list[DeviceState]) -> None:
@@ -78,7 +110,10 @@ def _saver(dialect: str) -> Callable[[Connection, list[DeviceState]], None]:
 
         return save_sqlite
     if dialect == "postgresql":
-        upsert = postgresql_upsert()
+        upsert = text(
+            f"INSERT INTO device_status ({', '.join(_FIELDS)}) VALUES ({', '.join(':' + f for f in _FIELDS)}) "
+            f"ON CONFLICT (device_id) DO UPDATE SET {', '.join(_newer_wins('GREATEST'))}"
+        )
 
         def save_postgresql(conn: Connection, states: list[DeviceState]) -> None:
             conn.execute(upsert, [dict(zip(_FIELDS, _row(state), strict=True)) for state in states])
@@ -90,13 +125,6 @@ def _saver(dialect: str) -> Callable[[Connection, list[DeviceState]], None]:
         conn.execute(insert(device_status), [dict(zip(_FIELDS, _row(state), strict=True)) for state in states])
 
     return delete_and_insert
-
-
-def postgresql_upsert() -> postgresql.Insert:
-    upsert = postgresql.insert(device_status)
-    return upsert.on_conflict_do_update(
-        index_elements=["device_id"], set_={name: upsert.excluded[name] for name in _VALUES}
-    )
 
 
 def _row(state: DeviceState) -> tuple[str, int | None, int | None, float | None, bool | None, int | None]:

@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import orjson
 
@@ -70,21 +70,141 @@ def decode_batch(payload: bytes) -> list[Reading]:
     return [Reading(*row) for row in orjson.loads(payload)]
 
 
-class Journal:
-    """Append-only, segment-per-range log of stored batches; one writer at a time (appends are serialised)."""
+class Backlog:
+    """The part every journal shares: batch numbering, and the bound on readings appended and not yet evaluated.
 
-    def __init__(self, directory: Path, max_pending_readings: int | None = None) -> None:
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(directory, 0o700)
+    ``_changed`` is where readers wait for the next batch and writers for room; nothing waits or does I/O while
+    holding it. Subclasses store the batches (``append_payload``) and read them back (``reader``).
+    """
+
+    def __init__(self, max_pending_readings: int | None) -> None:
         self._lock = threading.Lock()  # serialises appends (the batch worker and the API's HTTP push)
-        # Readers wait here for the next record, and writers for room; nothing waits or does I/O while holding it.
         self._changed = threading.Condition(threading.Lock())
         self.max_pending_readings = max_pending_readings
         # Batches appended and not yet evaluated for the first time (seq, readings), oldest first: the bound
         # that makes a slow evaluation process push back on ingest, and through it on the broker.
         self._pending: deque[tuple[int, int]] = deque()
         self.pending_readings = 0
+        self.last_seq = 0
+        self.bytes = 0
+
+    def continue_after(self, seq: int) -> None:
+        """Number the next batch after ``seq`` at least (the saved state's last batch, when the journal is empty
+        or behind it): sequence numbers never go back, so a new batch is never taken for one already applied."""
+        with self._lock, self._changed:
+            if seq > self.last_seq:
+                self.last_seq = seq
+
+    def append(self, readings: Sequence[Reading], stopping: threading.Event | None = None,
+               timeout_s: float | None = None) -> int | None:
+        """Write one batch and return its sequence number.
+
+        Waits first while ``max_pending_readings`` readings are appended and not yet evaluated (a slow or
+        restarting evaluation process): the batch worker then holds its acknowledgements and the broker keeps
+        the rest. Returns None, writing nothing, when ``stopping`` is set or ``timeout_s`` passes meanwhile.
+        """
+        if not self._wait_for_room(stopping, timeout_s):
+            return None
+        payload = encode_batch(readings)
+        with self._lock:
+            seq = self.last_seq + 1
+            self.bytes += self.append_payload(seq, len(readings), payload)
+            with self._changed:
+                self.last_seq = seq
+                self._pending.append((seq, len(readings)))
+                self.pending_readings += len(readings)
+                self._changed.notify_all()
+        return seq
+
+    def append_payload(self, seq: int, count: int, payload: bytes) -> int:
+        """Store one encoded batch durably under ``seq``; returns the bytes it took. Called under ``_lock``."""
+        raise NotImplementedError
+
+    def reader(self, after_seq: int) -> BatchReader:
+        raise NotImplementedError
+
+    def release_through(self, seq: int) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Nothing to close by default."""
+
+    def _wait_for_room(self, stopping: threading.Event | None, timeout_s: float | None) -> bool:
+        bound = self.max_pending_readings
+        if bound is None:
+            return True
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._changed:
+            while self.pending_readings >= bound:
+                if stopping is not None and stopping.is_set():
+                    return False
+                left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
+    def track_from(self, seq: int) -> int:
+        """Count the batches after ``seq`` as waiting for evaluation (the saved state covers the rest); called
+        once, when the evaluation process first says where its state ends. Returns the readings waiting."""
+        reader = self.reader(seq)
+        try:
+            waiting = [(record.seq, record.count) for record in reader.available()]
+        finally:
+            reader.close()
+        with self._changed:
+            self._pending = deque(waiting)
+            self.pending_readings = sum(count for _, count in waiting)
+            self._changed.notify_all()
+        return self.pending_readings
+
+    def wait_until_evaluated(self, timeout_s: float) -> bool:
+        """Wait until nothing appended waits for evaluation; False after ``timeout_s``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.pending_readings == 0, timeout_s)
+
+    def evaluated(self, seq: int) -> int:
+        """Batch ``seq`` was evaluated: it and every batch before it no longer wait. Returns how many readings
+        this evaluated for the first time (0 for a batch evaluated again after a restart)."""
+        freed = 0
+        with self._changed:
+            while self._pending and self._pending[0][0] <= seq:
+                freed += self._pending.popleft()[1]
+            if freed:
+                self.pending_readings -= freed
+                self._changed.notify_all()
+        return freed
+
+    def wait_for(self, seq: int, timeout_s: float) -> bool:
+        """Wait until batch ``seq`` has been appended; False after ``timeout_s``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.last_seq >= seq, timeout_s)
+
+    def wake_readers(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+
+class BatchReader(Protocol):
+    """Reads a journal's batches in order, waiting for the next one to be appended."""
+
+    next_seq: int
+
+    def available(self) -> Iterator[JournalRecord]: ...
+
+    def next(self, timeout_s: float) -> JournalRecord | None: ...
+
+    def close(self) -> None: ...
+
+
+class Journal(Backlog):
+    """Append-only, segment-per-range log of stored batches on local disk (one ``placesense serve``)."""
+
+    def __init__(self, directory: Path, max_pending_readings: int | None = None) -> None:
+        super().__init__(max_pending_readings)
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(directory, 0o700)
         self._handle: BinaryIO | None = None
         self._segment_bytes = 0
         self._last_fsync = time.monotonic()
@@ -119,85 +239,18 @@ class Journal:
                 last = seq
         return last
 
-    def continue_after(self, seq: int) -> None:
-        """Number the next batch after ``seq`` at least (the saved state's last batch, when the journal is empty
-        or behind it): sequence numbers never go back, so a new batch is never taken for one already applied."""
-        with self._lock, self._changed:
-            if seq > self.last_seq:
-                self.last_seq = seq
-
     # -- writing -----------------------------------------------------------------------------------------------
 
-    def append(self, readings: Sequence[Reading], stopping: threading.Event | None = None,
-               timeout_s: float | None = None) -> int | None:
-        """Write one batch and return its sequence number.
-
-        Waits first while ``max_pending_readings`` readings are appended and not yet evaluated (a slow or
-        restarting evaluation process): the batch worker then holds its acknowledgements and the broker keeps
-        the rest. Returns None, writing nothing, when ``stopping`` is set or ``timeout_s`` passes meanwhile.
-        """
-        if not self._wait_for_room(stopping, timeout_s):
-            return None
-        payload = encode_batch(readings)
-        with self._lock:
-            seq = self.last_seq + 1
-            handle = self._writable(seq)
-            # one write per record: a crash leaves a whole record or a torn tail that opening drops
-            handle.write(_HEADER.pack(seq, len(readings), len(payload), zlib.crc32(payload)) + payload)
-            handle.flush()
-            self._segment_bytes += _HEADER.size + len(payload)
-            self.bytes += _HEADER.size + len(payload)
-            if time.monotonic() - self._last_fsync > FSYNC_EVERY_S:
-                os.fsync(handle.fileno())
-                self._last_fsync = time.monotonic()
-            with self._changed:
-                self.last_seq = seq
-                self._pending.append((seq, len(readings)))
-                self.pending_readings += len(readings)
-                self._changed.notify_all()
-        return seq
-
-    def _wait_for_room(self, stopping: threading.Event | None, timeout_s: float | None) -> bool:
-        bound = self.max_pending_readings
-        if bound is None:
-            return True
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._changed:
-            while self.pending_readings >= bound:
-                if stopping is not None and stopping.is_set():
-                    return False
-                left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
-                if left <= 0:
-                    return False
-                self._changed.wait(left)
-        return True
-
-    def track_from(self, seq: int) -> int:
-        """Count the batches after ``seq`` as waiting for evaluation (the saved state covers the rest); called
-        once, when the evaluation process first says where its state ends. Returns the readings waiting."""
-        waiting = [(record.seq, record.count) for record in self.reader(seq).available()]
-        with self._changed:
-            self._pending = deque(waiting)
-            self.pending_readings = sum(count for _, count in waiting)
-            self._changed.notify_all()
-        return self.pending_readings
-
-    def wait_until_evaluated(self, timeout_s: float) -> bool:
-        """Wait until nothing appended waits for evaluation; False after ``timeout_s``."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self.pending_readings == 0, timeout_s)
-
-    def evaluated(self, seq: int) -> int:
-        """Batch ``seq`` was evaluated: it and every batch before it no longer wait. Returns how many readings
-        this evaluated for the first time (0 for a batch evaluated again after a restart)."""
-        freed = 0
-        with self._changed:
-            while self._pending and self._pending[0][0] <= seq:
-                freed += self._pending.popleft()[1]
-            if freed:
-                self.pending_readings -= freed
-                self._changed.notify_all()
-        return freed
+    def append_payload(self, seq: int, count: int, payload: bytes) -> int:
+        handle = self._writable(seq)
+        # one write per record: a crash leaves a whole record or a torn tail that opening drops
+        handle.write(_HEADER.pack(seq, count, len(payload), zlib.crc32(payload)) + payload)
+        handle.flush()
+        self._segment_bytes += _HEADER.size + len(payload)
+        if time.monotonic() - self._last_fsync > FSYNC_EVERY_S:
+            os.fsync(handle.fileno())
+            self._last_fsync = time.monotonic()
+        return _HEADER.size + len(payload)
 
     def _writable(self, seq: int) -> BinaryIO:
         if self._handle is not None and self._segment_bytes < SEGMENT_BYTES:
@@ -221,15 +274,6 @@ class Journal:
             self._close_segment()
 
     # -- reading -----------------------------------------------------------------------------------------------
-
-    def wait_for(self, seq: int, timeout_s: float) -> bool:
-        """Wait until batch ``seq`` has been appended; False after ``timeout_s`` without it."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self.last_seq >= seq, timeout_s)
-
-    def wake_readers(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
 
     def reader(self, after_seq: int) -> JournalReader:
         """A reader that yields the batches after ``after_seq`` in order, as they are appended."""

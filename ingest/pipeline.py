@@ -26,12 +26,13 @@ from devices.registry import DeviceSpec, Registry
 from devices.topics import SUBSCRIPTIONS, TopicInfo, classify_topic
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.devicestate import DeviceStates
-from ingest.journal import Journal
+from ingest.journal import Backlog
 from ingest.lineprotocol import LineEncoder, series_tags
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message, MqttConfig, MqttConsumer
 from ingest.writer import Rejected, StorageWriter
 from placesense.errors import DecodeError, RetryableStorageError
+from placesense.term import Fenced
 
 log = logging.getLogger("placesense.ingest")
 
@@ -93,7 +94,7 @@ class Pipeline:
         device_states: DeviceStates,
         metrics: IngestMetrics,
         sinks: Sequence[Sink] = (),
-        journal: Journal | None = None,
+        journal: Backlog | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
@@ -343,15 +344,35 @@ class Pipeline:
         stored = [r for i, r in enumerate(batch.readings) if i not in refused]
         # Journalled before the acknowledgement: from here on the reading will be evaluated even if this process
         # dies, and the journal's bound on readings not yet evaluated is the evaluation's back-pressure.
-        if stored and self.journal is not None and self.journal.append(stored, stopping=self._stopping) is None:
-            log.warning("stopping with %d messages stored but not handed to the rules; the broker will deliver "
-                        "them again (their second write overwrites the first)", len(batch.messages))
-            return
+        if stored and self.journal is not None and not self._journal(stored):
+            return  # not acknowledged: the broker delivers them again (their second write overwrites the first)
         self.consumer.ack(batch.messages)
         self.metrics.inc("placesense_batches_total")
         for letter in dead:
             self.metrics.inc("placesense_dead_letters_total", kind=letter.kind)
         self._stored(stored)
+
+    def _journal(self, stored: list[Reading]) -> bool:
+        """Append a stored batch to the journal, retrying while it cannot take it; False when stopping, or when
+        this instance no longer leads (the journal is shared, and the new leader's ingest takes the messages)."""
+        assert self.journal is not None
+        delay = 0.2
+        while True:
+            try:
+                if self.journal.append(stored, stopping=self._stopping) is not None:
+                    return True
+                log.warning("stopping with %d readings stored but not handed to the rules; the broker will deliver "
+                            "them again", len(stored))
+                return False
+            except Fenced as exc:
+                log.error("not acknowledging %d readings: %s", len(stored), exc)
+                return False
+            except RetryableStorageError as exc:
+                if self._stopping.is_set():
+                    return False
+                log.warning("cannot hand a batch of %d readings to the rules yet: %s", len(stored), exc)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 10.0)
 
     def _stored(self, readings: list[Reading]) -> None:
         """Count durably stored readings, note them in device state and hand them on to the sinks."""

@@ -38,7 +38,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Literal
 
-from ingest.journal import Journal
+from sqlalchemy.exc import SQLAlchemyError
+
+from ingest.journal import Backlog
 from placesense.clock import Clock, EventClock
 from placesense.errors import EvaluationUnavailable, PlacesenseError
 from placesense.evaluation_channel import (
@@ -58,6 +60,7 @@ from placesense.evaluation_channel import (
     Ticked,
 )
 from placesense.evaluation_core import EvaluationSpec
+from placesense.term import Fenced
 
 if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its memory down
     from ingest.metrics import IngestMetrics
@@ -182,7 +185,7 @@ class Evaluator:
         alerts: AlertService,
         clock: Clock,
         metrics: IngestMetrics,
-        journal: Journal,
+        journal: Backlog,
         tick_interval_s: float = 5.0,
         hold_fds: tuple[int, ...] = (),
         stall_alert_s: float = STALL_ALERT_S,
@@ -396,13 +399,20 @@ class Evaluator:
             elif isinstance(message, Saved):
                 self.saved_seq, self.state_bytes = message.applied_seq, message.state_bytes
                 link.checkpoint_asked = False
-                self.journal.release_through(message.applied_seq)
+                self._release(message.applied_seq)
             elif isinstance(message, Stopped):
                 progress.answered += 1
                 link.stopped = message
                 self.saved_seq = message.applied_seq
-                self.journal.release_through(message.applied_seq)
+                self._release(message.applied_seq)
                 return
+
+    def _release(self, applied_seq: int) -> None:
+        """The saved state includes batch ``applied_seq``: the journal may let go of what it covers."""
+        try:
+            self.journal.release_through(applied_seq)
+        except (PlacesenseError, OSError, SQLAlchemyError) as exc:  # kept until the next save: nothing is lost
+            log.warning("could not release the journal through batch %d: %s", applied_seq, exc)
 
     def _apply(self, findings: list[Finding], tick_ms: int | None = None) -> None:
         try:
@@ -410,6 +420,8 @@ class Evaluator:
                 self.alerts.apply_all(findings)
             if tick_ms is not None:
                 self.alerts.tick(tick_ms)
+        except Fenced:  # another instance leads now: it evaluates these readings again from the shared journal
+            log.warning("%d findings not applied: this instance no longer leads", len(findings))
         except Exception:  # a failing store or publisher must not stop the next findings
             log.exception("applying %d findings to alerts failed", len(findings))
 

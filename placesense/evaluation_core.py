@@ -16,8 +16,9 @@ from devices.readings import Reading
 from devices.registry import Registry
 from placesense import evaluation_state
 from placesense.clock import EventClock, make_clock
-from placesense.errors import StorageError
+from placesense.errors import PlacesenseError, StorageError
 from placesense.statecodec import StateCodecError
+from placesense.term import Term
 
 if TYPE_CHECKING:
     from ingest.influx import InfluxConfig
@@ -43,6 +44,9 @@ class EvaluationSpec:
     # Where to read recent history back from when a part of the saved state is missing (DAQI windows); None in
     # replays and tools, which start from nothing on purpose.
     influx: InfluxConfig | None = None
+    # With active/standby instances, this instance's term of the lease: the state is then kept in the shared
+    # database (fenced by the term) instead of a file in ``state_dir`` (docs/scaling.md).
+    term: Term | None = None
 
 
 class EvaluationCore:
@@ -62,6 +66,7 @@ class EvaluationCore:
         self.clock = make_clock(spec.clock)
         self.event_clock = isinstance(self.clock, EventClock)
         self.state_dir = spec.state_dir
+        self.store = _store(spec)
         self.registry = spec.registry
         self.rules = RuleEngine(spec.registry, spec.rules, self.clock)
         self.routine = RoutineDetector(spec.registry, self.clock)
@@ -82,7 +87,7 @@ class EvaluationCore:
     def restore(self) -> list[str]:
         """Take back the saved state, part by part; returns plain lines on what was restored or not (for the
         log). A part that cannot be restored starts fresh; nothing here raises for the file's content."""
-        saved = evaluation_state.load(self.state_dir)
+        saved = self.store.load()
         notes = list(saved.problems)
         restored: list[str] = []
         for name, part in self._parts().items():
@@ -107,10 +112,10 @@ class EvaluationCore:
                 self._awaiting_resume = True
             else:
                 self.rules.resumed_at_ms = self.clock.now_ms()
-            notes.append(f"restored {', '.join(restored)} from {evaluation_state.state_path(self.state_dir)} "
+            notes.append(f"restored {', '.join(restored)} from {self.store.where} "
                          f"(up to journal batch {saved.applied_seq})")
             if "routine" in restored:
-                evaluation_state.retire_legacy(self.state_dir)
+                self.store.retire_legacy()
         return notes
 
     def _rebuild_air(self, saved_clock_ms: int) -> list[str]:
@@ -160,11 +165,9 @@ class EvaluationCore:
         parts: dict[str, Any] = {name: part.state() for name, part in self._parts().items()}
         parts["engine"] = self.rules.state()
         try:
-            self.saved_bytes = evaluation_state.save(
-                self.state_dir, parts, applied_seq=self.applied_seq, clock_ms=self.clock.now_ms()
-            )
-        except (OSError, StateCodecError) as exc:
-            log.error("cannot save the evaluation state to %s: %s", self.state_dir, exc)
+            self.saved_bytes = self.store.save(parts, applied_seq=self.applied_seq, clock_ms=self.clock.now_ms())
+        except (OSError, StateCodecError, PlacesenseError) as exc:
+            log.error("cannot save the evaluation state to %s: %s", self.store.where, exc)
             return False
         return True
 
@@ -208,6 +211,15 @@ class EvaluationCore:
 
     def routine_today(self, home_id: str) -> dict[str, Any]:
         return self.routine.routine_today(home_id)
+
+
+def _store(spec: EvaluationSpec) -> evaluation_state.StateStore:
+    if spec.term is None:
+        return evaluation_state.FileStore(spec.state_dir)
+    from placesense.db import make_engine
+    from placesense.evaluation_state_db import DatabaseStore
+
+    return DatabaseStore(make_engine(spec.term.url), spec.term)
 
 
 class Stateful(Protocol):

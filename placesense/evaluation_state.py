@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -72,6 +72,15 @@ def exists(state_dir: Path) -> bool:
 
 def save(state_dir: Path, parts: Mapping[str, Any], *, applied_seq: int, clock_ms: int) -> int:
     """Write the parts' states atomically; returns the file's size in bytes."""
+    data = encode_state(parts, applied_seq=applied_seq, clock_ms=clock_ms)
+    private_dir(state_dir)
+    write_private(state_path(state_dir), data)
+    _fsync_dir(state_dir)
+    return len(data)
+
+
+def encode_state(parts: Mapping[str, Any], *, applied_seq: int, clock_ms: int) -> bytes:
+    """The state document (see the module docstring) as bytes."""
     body = {
         "format": FORMAT,
         "version": VERSION,
@@ -80,11 +89,7 @@ def save(state_dir: Path, parts: Mapping[str, Any], *, applied_seq: int, clock_m
         "clock_ms": clock_ms,
         "parts": {name: {"version": PART_VERSIONS[name], "state": encode(state)} for name, state in parts.items()},
     }
-    data = orjson.dumps(body)
-    private_dir(state_dir)
-    write_private(state_path(state_dir), data)
-    _fsync_dir(state_dir)
-    return len(data)
+    return orjson.dumps(body)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -105,6 +110,11 @@ def load(state_dir: Path) -> SavedState:
         return _load_legacy(state_dir)
     except OSError as exc:
         return SavedState(problems=[f"cannot read {path} ({exc.strerror}); starting with no saved state"])
+    return parse_state(raw, str(path))
+
+
+def parse_state(raw: bytes, path: str) -> SavedState:
+    """Read a state document; ``path`` names where it came from in the notes. Never raises for its content."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -238,3 +248,40 @@ def saved_at(state_dir: Path) -> float | None:
 def age_s(state_dir: Path) -> float | None:
     mtime = saved_at(state_dir)
     return None if mtime is None else time.time() - mtime
+
+
+# -- in the shared database (active/standby instances, docs/scaling.md) ----------------------------------------
+
+
+class StateStore(Protocol):
+    """Where the evaluation process keeps its state: a file of its own, or a row of the shared database."""
+
+    where: str
+
+    def exists(self) -> bool: ...
+
+    def load(self) -> SavedState: ...
+
+    def save(self, parts: Mapping[str, Any], *, applied_seq: int, clock_ms: int) -> int: ...
+
+    def retire_legacy(self) -> None: ...
+
+
+class FileStore:
+    """``STATE_DIR/evaluation-state.json`` (one ``placesense serve``)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.where = str(state_path(state_dir))
+
+    def exists(self) -> bool:
+        return exists(self.state_dir)
+
+    def load(self) -> SavedState:
+        return load(self.state_dir)
+
+    def save(self, parts: Mapping[str, Any], *, applied_seq: int, clock_ms: int) -> int:
+        return save(self.state_dir, parts, applied_seq=applied_seq, clock_ms=clock_ms)
+
+    def retire_legacy(self) -> None:
+        retire_legacy(self.state_dir)

@@ -183,5 +183,5 @@ class HealthWatch:
             findings.append(Finding(rule, "ops", SUBJECT, began.severity, words, now, False,
                                     {"since_ms": began.since_ms}))
         if findings:
-            self.alerts.apply_all(findings)
+            self.alerts.apply_all(findings, fenced=False)  # this instance's own health, leader or not
         return status

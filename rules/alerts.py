@@ -133,18 +133,27 @@ class AlertService:
         self._lock = threading.RLock()
         self._quiet_since: dict[str, int] = {}
         self._ticked = False
+        # With active/standby instances: called first in every transaction that applies the rules' findings or
+        # sends reminders, and raises ``placesense.term.Fenced`` once this instance no longer leads (its successor
+        # does that work). People's acknowledgements and the instance's own health alerts are not fenced.
+        self.fence: Callable[[Any], None] | None = None
 
     def add_publisher(self, publisher: AlertPublisher) -> None:
         with self._lock:
             self._publishers.append(publisher)
 
+    def _fenced(self, conn: Any, fenced: bool) -> None:
+        if fenced and self.fence is not None:
+            self.fence(conn)
+
     # -- findings ------------------------------------------------------------------------------------
 
-    def apply(self, finding: Finding) -> Alert | None:
+    def apply(self, finding: Finding, *, fenced: bool = True) -> Alert | None:
         """Open, update or resolve the alert of (finding.rule, finding.subject). Returns it, or ``None`` when
         a cleared condition had no open alert."""
         with self._lock:
             with self.store.transaction() as conn:
+                self._fenced(conn, fenced)
                 existing = self.store.find_open(conn, finding.rule, finding.subject)
                 change = self._apply(conn, existing, finding)
             if change is None:
@@ -152,16 +161,17 @@ class AlertService:
             self._notify(change)
             return change.alert
 
-    def apply_all(self, findings: Iterable[Finding]) -> list[Alert]:
+    def apply_all(self, findings: Iterable[Finding], *, fenced: bool = True) -> list[Alert]:
         """Apply findings in order, in one transaction: one commit (and one fsync) per batch of readings
         rather than per finding, so a burst of findings does not slow ingest down."""
         findings = list(findings)
         if len(findings) <= 1:
-            return [alert for alert in (self.apply(f) for f in findings) if alert is not None]
+            return [alert for alert in (self.apply(f, fenced=fenced) for f in findings) if alert is not None]
         results: list[Alert] = []
         changes: list[AlertChange] = []
         with self._lock:
             with self.store.transaction() as conn:
+                self._fenced(conn, fenced)
                 for finding in findings:
                     existing = self.store.find_open(conn, finding.rule, finding.subject)
                     change = self._apply(conn, existing, finding)
@@ -279,6 +289,7 @@ class AlertService:
         reminders = self._quiet_hours_over(now)
         with self._lock:
             with self.store.transaction() as conn:
+                self._fenced(conn, True)
                 for alert in self.store.unacknowledged(conn):
                     if alert.audience in reminders and alert.opened_at_ms >= reminders[alert.audience]:
                         changes.append(AlertChange("reminder", alert))

@@ -67,3 +67,20 @@ def test_saving_again_replaces_each_devices_row(database_url: str, saver: str) -
     assert (reloaded["a"].last_seen_ms, reloaded["a"].battery_pct, reloaded["a"].online) == (2_100, 80.0, None)
     assert (reloaded["b"].online, reloaded["b"].status_ms) == (False, 1_300)
     assert reloaded["c"].online is True
+
+
+def test_two_writers_never_move_a_device_status_backwards(database_url: str) -> None:
+    # Active/standby: the leader and the instance taking over from it may both save a device's status; whichever
+    # saves last, the later reading and the later status win.
+    engine = make_engine(database_url)
+    newer, older = DeviceStates(engine), DeviceStates(engine)
+    newer.saw_readings([_reading("a", 5_000, 5_100, 40.0)])
+    newer.saw_status("a", online=True, at_ms=5_200)
+    newer.flush()
+    older.saw_readings([_reading("a", 1_000, 1_100, 90.0)])
+    older.saw_status("a", online=False, at_ms=1_200)
+    older.flush()  # saved after the newer one: it must not win
+    kept = DeviceStates(engine).get("a")
+    assert kept is not None
+    assert (kept.last_seen_ms, kept.last_event_ms, kept.battery_pct) == (5_100, 5_000, 40.0)
+    assert (kept.online, kept.status_ms) == (True, 5_200)

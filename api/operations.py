@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Admin, Caller, Ctx
 from api.problems import AUTH_ERRORS
-from api.timefmt import rfc3339
+from api.timefmt import now_ms, rfc3339
 
 router = APIRouter(tags=["operations"])
 
@@ -31,6 +31,11 @@ class Health(BaseModel):
     evaluation: str = Field(description="the rules process: running, stalled, restarting or stopped")
     evaluation_backlog: int = Field(description="stored readings the rules have not evaluated yet")
     homes_unmonitored: int = Field(description="homes whose every sensor is silent")
+    instance: str = Field(description="this instance's name (PLACESENSE_INSTANCE_NAME)")
+    role: Literal["single", "leader", "standby"] = Field(
+        description="single: one instance; leader or standby with several (docs/scaling.md)"
+    )
+    leader: str | None = Field(description="the instance that leads evaluation now, if any")
 
 
 @router.get(
@@ -52,7 +57,16 @@ def healthz(ctx: Ctx, response: Response) -> Health:
     if not status.ok:
         response.status_code = 503
     evaluation = service.evaluator.health()
+    role = service.role()
+    instance = service.settings.instance_name
+    leader: str | None = instance
+    if service.leadership is not None:
+        holder = service.leadership.lease.holder_now()
+        leader = holder.instance if holder is not None and holder.expires_ms > now_ms() else None
     return Health(
+        instance=instance,
+        role=role,  # type: ignore[arg-type]
+        leader=leader,
         status="ok" if status.ok else "degraded",
         reasons=reasons,
         since=rfc3339(status.since_ms) if status.since_ms is not None else None,
@@ -63,6 +77,19 @@ def healthz(ctx: Ctx, response: Response) -> Health:
         evaluation_backlog=evaluation.pending_readings,
         homes_unmonitored=len(status.homes),
     )
+
+
+@router.get(
+    "/healthz/leader",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "this instance does not lead evaluation (a standby)"}},
+)
+def healthz_leader(ctx: Ctx, response: Response) -> Health:
+    """For a load balancer in front of active/standby instances: 200 on the instance that leads (and on a single
+    instance), 503 on a standby, so people's pages and the API go to the one that ingests and evaluates."""
+    answer = healthz(ctx, response)
+    response.status_code = 200 if answer.role != "standby" else 503
+    return answer
 
 
 class HomeMonitoring(BaseModel):

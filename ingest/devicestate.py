@@ -139,10 +139,16 @@ class DeviceStates:
         self._dirty: set[str] = set()
         metadata.create_all(engine)
         self._save = _saver(engine.dialect.name)
-        with engine.connect() as conn:
-            self._states = {
-                row.device_id: DeviceState(**row._mapping) for row in conn.execute(select(device_status))
-            }
+        self._states: dict[str, DeviceState] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Take what is saved (at start, and when this instance takes over from another that saved it)."""
+        with self.engine.connect() as conn:
+            saved = {row.device_id: DeviceState(**row._mapping) for row in conn.execute(select(device_status))}
+        with self._lock:
+            self._states = saved
+            self._dirty.clear()
 
     def saw_readings(self, readings: list[Reading]) -> None:
         # One update per device per batch: the latest times and the last battery it reported.

@@ -46,6 +46,8 @@ log = logging.getLogger("placesense.journal")
 _HEADER = struct.Struct(">QIII")
 SEGMENT_BYTES = 32 * 1024 * 1024  # a new segment after this many bytes: deletion frees space in steps this size
 FSYNC_EVERY_S = 1.0
+TAIL_BATCHES = 8  # batches whose readings a restart may see delivered again (appended, not yet acknowledged)
+SEEN_FOR_READINGS = 100_000
 SUFFIX = ".jnl"
 
 
@@ -87,6 +89,21 @@ class Backlog:
         self.pending_readings = 0
         self.last_seq = 0
         self.bytes = 0
+        # (device, event time) of the readings in the last batches appended before this process started. A crash
+        # between appending a batch and acknowledging it has the broker deliver those messages again; appended a
+        # second time they would be evaluated twice. So they are acknowledged without a second append, until
+        # ``SEEN_FOR_READINGS`` new readings have gone by (redeliveries come first after a reconnect).
+        self._seen: set[tuple[str, int]] = set()
+        self._seen_budget = 0
+
+    def remember_tail(self) -> None:
+        """Note the readings of the last ``TAIL_BATCHES`` batches held (at open, and when taking over)."""
+        reader = self.reader(max(0, self.last_seq - TAIL_BATCHES))
+        try:
+            self._seen = {(row[1], row[4]) for record in reader.available() for row in orjson.loads(record.payload)}
+        finally:
+            reader.close()
+        self._seen_budget = SEEN_FOR_READINGS if self._seen else 0
 
     def continue_after(self, seq: int) -> None:
         """Number the next batch after ``seq`` at least (the saved state's last batch, when the journal is empty
@@ -105,6 +122,17 @@ class Backlog:
         """
         if not self._wait_for_room(stopping, timeout_s):
             return None
+        if self._seen_budget > 0:
+            fresh = [r for r in readings if (r.device_id, r.ts_ms) not in self._seen]
+            self._seen_budget -= len(readings)
+            if self._seen_budget <= 0:
+                self._seen = set()
+            if len(fresh) < len(readings):
+                log.info("%d readings delivered again after a restart were journalled before it; not twice",
+                         len(readings) - len(fresh))
+            if not fresh:
+                return self.last_seq
+            readings = fresh
         payload = encode_batch(readings)
         with self._lock:
             seq = self.last_seq + 1
@@ -210,6 +238,7 @@ class Journal(Backlog):
         self._last_fsync = time.monotonic()
         self.last_seq = self._recover()
         self.bytes = sum(path.stat().st_size for path in self.segments())
+        self.remember_tail()
 
     # -- opening -----------------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ingest.journal import Backlog, JournalRecord
 from placesense.errors import RetryableStorageError
 from placesense.leadership import fence
-from placesense.term import Term
+from placesense.term import Fenced, Term
 
 metadata = MetaData()
 journal_rows = Table(
@@ -45,6 +45,7 @@ class DatabaseJournal(Backlog):
             self.bytes = int(conn.execute(
                 select(func.coalesce(func.sum(func.length(journal_rows.c.payload)), 0))
             ).scalar_one())
+        self.remember_tail()
 
     def append_payload(self, seq: int, count: int, payload: bytes) -> int:
         try:
@@ -107,3 +108,20 @@ class DatabaseReader:
 
     def close(self) -> None:
         """Nothing held between reads."""
+
+
+class StandbyJournal(Backlog):
+    """What a standby instance holds in place of the journal until it leads: nothing, and it takes nothing (the
+    HTTP push answers 503 there; the leader takes the readings)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def append_payload(self, seq: int, count: int, payload: bytes) -> int:
+        raise Fenced("this instance is a standby: the leader stores and evaluates readings")
+
+    def reader(self, after_seq: int) -> DatabaseReader:
+        raise Fenced("this instance is a standby: it evaluates nothing")
+
+    def release_through(self, seq: int) -> int:
+        return 0

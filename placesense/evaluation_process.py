@@ -62,23 +62,28 @@ def _evaluate(conn: Connection, core: EvaluationCore, batch: Evaluate) -> None:
     """Evaluate one batch in chunks. The last message (``Evaluated``) carries the time-based findings of the
     event clock and returns the batch's credit."""
     findings = []
+    orphaned = False  # the parent is gone: finish the batch anyway, so the state saved next is a whole batch
     if batch.seq > core.applied_seq:
         rows = orjson.loads(batch.payload)
         try:
             for start in range(0, len(rows), EVALUATION_CHUNK):
                 findings = core.readings(rows[start: start + EVALUATION_CHUNK], replay=batch.replay)
-                if findings and start + EVALUATION_CHUNK < len(rows):
-                    conn.send(Partial(batch.seq, findings))
+                if findings and start + EVALUATION_CHUNK < len(rows) and not orphaned:
+                    try:
+                        conn.send(Partial(batch.seq, findings))
+                    except OSError:
+                        orphaned = True
                     findings = []
             if core.event_clock:
                 findings.extend(core.tick())
-        except (EOFError, OSError):
-            raise  # the pipe broke: the caller ends the process
         except Exception:  # a failing rule must not take the others down with it
             log.exception("evaluating batch %d (%d readings) failed; the rules skip the rest of it",
                           batch.seq, batch.count)
             findings = []
+        # The state now holds this batch, whole: a restart from a state saved after this replays from the next.
         core.applied_seq = batch.seq
+    if orphaned:
+        raise EOFError("the service went away while a batch was evaluated")
     conn.send(Evaluated(batch.seq, batch.count, findings, core.clock.now_ms(), core.event_clock))
 
 

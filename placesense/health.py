@@ -30,6 +30,7 @@ from rules.findings import Finding, Severity
 if TYPE_CHECKING:
     from ingest.pipeline import Pipeline
     from placesense.evaluation import Evaluator
+    from placesense.leadership import Lease
     from rules.alerts import AlertService
 
 log = logging.getLogger("placesense.health")
@@ -89,6 +90,10 @@ class HealthWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started_ms = self._wall_ms()
+        # Active/standby: what this instance is now, and the lease to see whether some instance leads.
+        self.role: Callable[[], str] = lambda: "single"
+        self.subject = SUBJECT  # with several instances, each its own name: their blind spots are their own
+        self.lease: Lease | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="placesense-health", daemon=True)
@@ -112,6 +117,8 @@ class HealthWatch:
         """The blind spots that hold now (service-wide ones; homes' silence comes from the rules)."""
         now = self._wall_ms()
         found: list[Blind] = []
+        if self.role() == "standby":
+            return self._standby_conditions(now)
         evaluation = self.evaluator.health()
         if evaluation.state in ("stalled", "restarting"):
             what = "has stopped answering" if evaluation.state == "stalled" else "is restarting"
@@ -140,6 +147,20 @@ class HealthWatch:
                 f"Alert notifications are failing since {hhmm(since)} ({', '.join(failing_names)}): alerts are "
                 "stored and shown on the pages, but not sent."
             ), "warning"))
+        for rule in [rule for rule in self._since if rule not in {b.rule for b in found}]:
+            del self._since[rule]
+        return found
+
+    def _standby_conditions(self, now: int) -> list[Blind]:
+        """A standby ingests and evaluates nothing: what matters is that some instance does."""
+        found: list[Blind] = []
+        holder = self.lease.holder_now() if self.lease is not None else None
+        if holder is None or holder.expires_ms < now - (self.lease.lease_ms if self.lease else 0):
+            since = holder.expires_ms if holder is not None else now
+            found.append(self._held("no_leader", since, lambda since: (
+                f"No placesense instance has led evaluation since {hhmm(since)}: readings are not taken in and no "
+                "alert is raised until one does."
+            )))
         for rule in [rule for rule in self._since if rule not in {b.rule for b in found}]:
             del self._since[rule]
         return found
@@ -173,14 +194,14 @@ class HealthWatch:
         for rule, blind in holding.items():
             if rule not in self._raised:
                 log.error("%s", blind.reason)
-                findings.append(Finding(rule, "ops", SUBJECT, blind.severity, blind.reason, now, True,
+                findings.append(Finding(rule, "ops", self.subject, blind.severity, blind.reason, now, True,
                                         {"since_ms": blind.since_ms}))
             self._raised[rule] = blind
         for rule in [rule for rule in self._raised if rule not in holding]:
             began = self._raised.pop(rule)
             words = f"Resolved at {hhmm(now)}, after {max(1, (now - began.since_ms) // 60_000)} min: {began.reason}"
             log.info("%s", words)
-            findings.append(Finding(rule, "ops", SUBJECT, began.severity, words, now, False,
+            findings.append(Finding(rule, "ops", self.subject, began.severity, words, now, False,
                                     {"since_ms": began.since_ms}))
         if findings:
             self.alerts.apply_all(findings, fenced=False)  # this instance's own health, leader or not

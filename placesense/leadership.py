@@ -80,6 +80,7 @@ class Lease:
         self.holder = f"{instance}/{uuid.uuid4().hex[:8]}"
         self.lease_ms = int(lease_s * 1000)
         self._wall_ms = wall_ms
+        self.took_over_from: str | None = None  # the instance this one last took the lease from, if another
         metadata.create_all(engine)
 
     def acquire(self) -> Term | None:
@@ -102,6 +103,7 @@ class Lease:
                 restarted_here = row.holder.split("/", 1)[0] == self.instance
                 if row.expires_ms < now or restarted_here:
                     epoch = row.epoch + 1
+                    self.took_over_from = None if restarted_here else row.holder.split("/", 1)[0]
                     conn.execute(update(leadership).where(leadership.c.name == EVALUATION)
                                  .values(holder=self.holder, epoch=epoch, expires_ms=expires, since_ms=now))
                     return Term(self.holder, epoch, self.url)
@@ -187,10 +189,10 @@ class Leadership:
                 log.exception("stepping down failed")
         if term is not None and self.term is None and not self._stop.is_set():
             log.info("this instance (%s) leads evaluation (epoch %d)", term.holder, term.epoch)
-            self.term = term
             try:
                 self._elected(term)
             except Exception:
                 log.exception("taking over evaluation failed; letting the lease go")
-                self.term = None
                 self.lease.release(term)
+            else:
+                self.term = term  # leading (for /healthz and the health watch) once ingest and evaluation run

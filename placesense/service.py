@@ -21,7 +21,8 @@ from devices.registry import Registry, load_registry
 from ingest.deadletters import DeadLetterStore
 from ingest.devicestate import DeviceStates
 from ingest.influx import InfluxClient, InfluxConfig
-from ingest.journal import Journal
+from ingest.journal import Backlog, Journal
+from ingest.journal_db import DatabaseJournal, StandbyJournal
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttConfig
 from ingest.pipeline import Pipeline, PipelineConfig, Sink, subscriptions
@@ -32,8 +33,11 @@ from placesense.db import make_engine
 from placesense.evaluation import Evaluator, RoutineView, RulesView
 from placesense.evaluation_core import EvaluationSpec
 from placesense.health import DeliveryHealth, HealthWatch
+from placesense.leadership import Leadership, Lease, fence
 from placesense.settings import Settings
 from placesense.statelock import StateLock
+from placesense.term import Fenced, Term
+from rules.findings import Finding
 
 if TYPE_CHECKING:
     from rules.alerts import AlertService
@@ -107,7 +111,9 @@ class Service:
     state_lock: StateLock
     health: HealthWatch
     extras: dict[str, Any] = field(default_factory=dict)
+    leadership: Leadership | None = None  # active/standby (PLACESENSE_HA): the lease this instance watches
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
+    _make_term: Callable[[Term | None], tuple[Evaluator, Pipeline]] | None = None
 
     @classmethod
     def build(cls, settings: Settings, registry: Registry | None = None, sinks: Sequence[Sink] = ()) -> Service:
@@ -158,44 +164,57 @@ class Service:
             stoppers.append(webhooks.close)
         alerts = AlertService(AlertStore(engine), clock, rules_config, publishers=publishers)
         rules_config.check_registry(registry)  # here, so a bad config fails the start and not only the child
-        spec = EvaluationSpec(registry, rules_config, settings.clock, settings.state_dir,
-                              logging.getLogger().getEffectiveLevel(), influx=influx_config(settings))
-        journal = Journal(settings.state_dir / "journal", max_pending_readings=settings.evaluation_max_pending)
-        evaluator = Evaluator(
-            spec, alerts, clock, metrics, journal, settings.tick_interval_s, hold_fds=(state_lock.fileno(),),
-            stall_alert_s=settings.evaluation_stall_alert_s, stall_kill_s=settings.evaluation_stall_kill_s,
-        )
-        metrics.gauge("placesense_evaluation_backlog", lambda: float(evaluator.backlog))
-        metrics.gauge("placesense_journal_bytes", lambda: float(journal.bytes))
-        metrics.gauge("placesense_evaluation_state_bytes", lambda: float(evaluator.state_bytes))
-
-        pipeline = Pipeline(
-            PipelineConfig(
-                mqtt=mqtt_config(settings),
-                topic_prefix=settings.topic_prefix,
-                batch_max_points=settings.batch_max_points,
-                batch_max_ms=settings.batch_max_ms,
-                batch_linger_ms=settings.batch_linger_ms,
-                limits=DecodeLimits(
-                    max_payload_bytes=settings.max_payload_bytes,
-                    max_future_ms=settings.max_future_s * 1000,
-                    max_past_ms=settings.max_past_days * 86_400_000,
-                ),
+        config = PipelineConfig(
+            mqtt=mqtt_config(settings),
+            topic_prefix=settings.topic_prefix,
+            batch_max_points=settings.batch_max_points,
+            batch_max_ms=settings.batch_max_ms,
+            batch_linger_ms=settings.batch_linger_ms,
+            limits=DecodeLimits(
+                max_payload_bytes=settings.max_payload_bytes,
+                max_future_ms=settings.max_future_s * 1000,
+                max_past_ms=settings.max_past_days * 86_400_000,
             ),
-            registry,
-            writer,
-            dead_letters,
-            device_states,
-            metrics,
-            sinks=sinks,
-            journal=journal,
         )
+
+        def make_term(term: Term | None) -> tuple[Evaluator, Pipeline]:
+            """Ingest and evaluation for one term of leadership (or for good, with one instance). A standby has
+            them built but not started, on a journal that takes nothing."""
+            spec = EvaluationSpec(registry, rules_config, settings.clock, settings.state_dir,
+                                  logging.getLogger().getEffectiveLevel(), influx=influx_config(settings), term=term)
+            journal: Backlog
+            if term is not None:
+                journal = DatabaseJournal(engine, term, max_pending_readings=settings.evaluation_max_pending)
+            elif settings.ha:
+                journal = StandbyJournal()
+            else:
+                journal = Journal(settings.state_dir / "journal", max_pending_readings=settings.evaluation_max_pending)
+            evaluator = Evaluator(
+                spec, alerts, clock, metrics, journal, settings.tick_interval_s, hold_fds=(state_lock.fileno(),),
+                stall_alert_s=settings.evaluation_stall_alert_s, stall_kill_s=settings.evaluation_stall_kill_s,
+            )
+            pipeline = Pipeline(config, registry, writer, dead_letters, device_states, metrics, sinks=sinks,
+                                journal=journal)
+            return evaluator, pipeline
+
+        evaluator, pipeline = make_term(None)
         service = cls(
             settings, registry, clock, metrics, influx, dead_letters, device_states, pipeline,
             alerts=alerts, alert_feed=alert_feed, rules=RulesView(evaluator), routine=RoutineView(evaluator),
             evaluator=evaluator, state_lock=state_lock, health=HealthWatch(pipeline, evaluator, alerts, deliveries),
             extras={"engine": engine, "spool": spool, "writer": writer, "alert_client": alert_client},
         )
+        service._make_term = make_term
+        if settings.ha:
+            lease = Lease(engine, settings.database_url, settings.instance_name, settings.ha_lease_s)
+            service.leadership = Leadership(lease, service._begin_term, service._end_term)
+            service.health.role = service.role
+            service.health.lease = lease
+            service.health.subject = settings.instance_name
+            alerts.fence = _standing_by
+        metrics.gauge("placesense_evaluation_backlog", lambda: float(service.evaluator.backlog))
+        metrics.gauge("placesense_journal_bytes", lambda: float(service.evaluator.journal.bytes))
+        metrics.gauge("placesense_evaluation_state_bytes", lambda: float(service.evaluator.state_bytes))
         service._stoppers.extend(stoppers)
         return service
 
@@ -205,12 +224,56 @@ class Service:
         # findings → alert store → publishers, the API) waits that long for the GIL again, and an alert takes many
         # such steps. 1 ms cut p99 stored→alert at 10,000 msgs/s from 133–392 to 92–94 ms (docs/benchmarks.md).
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-        alert_client: mqtt.Client = self.extras["alert_client"]
-        alert_client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
-        alert_client.loop_start()
+        if self.leadership is not None:
+            self.health.start()
+            self.leadership.start()  # leads at once if no other instance does (see _begin_term)
+            return
+        self._connect_alerts()
         self.evaluator.start()
         self.pipeline.start()
         self.health.start()
+
+    def role(self) -> str:
+        """``single`` (one instance), ``leader`` or ``standby`` (active/standby)."""
+        if self.leadership is None:
+            return "single"
+        return "leader" if self.leadership.leading else "standby"
+
+    def _connect_alerts(self) -> None:
+        alert_client: mqtt.Client = self.extras["alert_client"]
+        alert_client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
+        alert_client.loop_start()
+
+    def _begin_term(self, term: Term) -> None:
+        """This instance leads: ingest and evaluate, from the state and journal the last leader left."""
+        assert self._make_term is not None and self.leadership is not None
+        evaluator, pipeline = self._make_term(term)
+        self.alerts.fence = lambda conn: fence(conn, term)
+        self._use(evaluator, pipeline)
+        self.device_states.reload()  # the last leader's saves
+        self._connect_alerts()
+        evaluator.start()
+        pipeline.start()
+        previous = self.leadership.lease.took_over_from
+        if previous:
+            words = (f"{term.instance} took over evaluation from {previous}, whose lease ran out without a word "
+                     "(it stopped or lost its connection); alerts that fell due meanwhile are raised now, marked late.")
+            self.alerts.apply(Finding("leader_changed", "ops", "placesense", "warning", words, self.clock.now_ms(),
+                                      True, {"epoch": term.epoch}))
+
+    def _end_term(self, term: Term) -> None:
+        """This instance no longer leads (or is stopping): stop ingest and evaluation; nothing more is written."""
+        assert self._make_term is not None
+        self.alerts.fence = _standing_by
+        self.pipeline.stop()
+        self.evaluator.stop()
+        _stop_client(self.extras["alert_client"])
+        self._use(*self._make_term(None))
+
+    def _use(self, evaluator: Evaluator, pipeline: Pipeline) -> None:
+        self.evaluator, self.pipeline = evaluator, pipeline
+        self.rules, self.routine = RulesView(evaluator), RoutineView(evaluator)
+        self.health.evaluator, self.health.pipeline = evaluator, pipeline
 
     def ingest_readings(self, readings: Sequence[Reading]) -> int:
         """Store readings that arrived outside MQTT (the API's HTTP push); return how many were stored."""
@@ -218,8 +281,15 @@ class Service:
 
     def stop(self) -> None:
         self.health.stop()  # first: stopping parts are not blind spots
-        self.pipeline.stop()  # the last readings are stored, journalled and acknowledged
-        self.evaluator.stop()
+        if self.leadership is not None:
+            self.leadership.stop()
+            if self.leadership.leading:
+                self.pipeline.stop()
+                self.evaluator.stop()  # it saves its state while this instance still holds the lease
+                self.leadership.release()  # then a standby takes over at its next look
+        else:
+            self.pipeline.stop()  # the last readings are stored, journalled and acknowledged
+            self.evaluator.stop()
         for stopper in reversed(self._stoppers):
             try:
                 stopper()
@@ -229,6 +299,10 @@ class Service:
         self.evaluator.journal.close()
         self.extras["engine"].dispose()
         self.state_lock.release()  # last: the evaluation process has saved and ended
+
+
+def _standing_by(_conn: Any) -> None:
+    raise Fenced("this instance does not lead: the leader applies findings and sends reminders")
 
 
 def _alert_mqtt_client(settings: Settings) -> mqtt.Client:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -81,6 +82,15 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         Path("var/state"), description="saved evaluation state and the journal of readings waiting for the rules"
     )
+    ha: bool = Field(
+        False, description="one of several instances sharing PostgreSQL: a lease decides which ingests and "
+        "evaluates; the journal and saved state live in the database (docs/scaling.md)",
+    )
+    instance_name: str = Field(
+        default_factory=lambda: socket.gethostname().split(".")[0][:40] or "placesense",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", description="this instance's name, unique among instances",
+    )
+    ha_lease_s: float = Field(15.0, ge=3, le=300, description="a leader silent this long is replaced")
     evaluation_max_pending: int = Field(
         50_000, ge=1000, description="stored readings the rules may be behind before ingest waits for them"
     )
@@ -177,6 +187,12 @@ class Settings(BaseSettings):
             if len(key) < 16:
                 raise ValueError("is too short to sign with: use at least 16 bytes (24 random bytes as whsec_…)")
         return value
+
+    @model_validator(mode="after")
+    def _shared_database(self) -> Settings:
+        if self.ha and not self.database_url.startswith(("postgresql:", "postgresql+psycopg:")):
+            raise ValueError("PLACESENSE_HA needs PLACESENSE_DATABASE_URL to be PostgreSQL, shared by the instances")
+        return self
 
     @model_validator(mode="after")
     def _webhooks_signed(self) -> Settings:

@@ -152,7 +152,8 @@ def serve_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byt
         def ready() -> bool:
             assert proc.poll() is None, f"placesense serve exited: {log_path.read_text()[-3000:]}"
             try:
-                return bool(httpx.get(url, timeout=1).json()["mqtt_connected"])
+                health = httpx.get(url, timeout=1).json()
+                return bool(health["mqtt_connected"] or health.get("role") == "standby")  # a standby ingests nothing
             except httpx.HTTPError:
                 return False
 

@@ -1,0 +1,256 @@
+"""Two ``placesense serve`` instances on one PostgreSQL (active/standby, docs/scaling.md), real processes on the
+event clock: the leader is killed just before a resident's wake-up deadline and the standby carries on with
+nothing lost, doubled or missed; a leader paused past its lease finds itself fenced and writes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import yaml
+from sqlalchemy import create_engine, text
+
+from api.auth import hash_token
+from devices.readings import Reading
+from devices.registry import Registry
+from placesense.evaluation_core import EvaluationCore, EvaluationSpec
+from placesense.evaluation_state import parse_state
+from placesense.localstack import InfluxDB, Mosquitto
+from placesense.statecodec import encode
+from rules.config import RulesConfig
+from tests.helpers import eventually, influx_query, serve_settings, sim_readings
+
+ADMIN = "admin-" + "z" * 32
+LEASE_S = 3.0
+
+
+def _fleet() -> Registry:
+    from firmware_sim.fleet import build_fleet
+
+    return build_fleet(homes=1, beds=0, air_sites=0, seed=4, formats="canonical")
+
+
+def _registry() -> dict[str, Any]:
+    fleet = _fleet()
+    data: dict[str, Any] = {
+        "homes": [{"id": h} for h in fleet.homes] + [{"id": "h-late"}],
+        "devices": [d.model_dump(mode="json", exclude_none=True) for d in fleet.devices.values()] + [
+            {"id": "h-late-bed-pir", "domain": "home", "subject": "h-late", "kind": "motion", "room": "bedroom"},
+            {"id": "h-late-kitchen-pir", "domain": "home", "subject": "h-late", "kind": "motion", "room": "kitchen"},
+            {"id": "h-late-climate", "domain": "home", "subject": "h-late", "kind": "climate",
+             "room": "living_room"},
+        ],
+    }
+    for device in data["devices"]:
+        device.pop("rules", None)
+    return data
+
+
+def _stream(registry: Registry, start_ms: int, end_ms: int) -> list[Reading]:
+    """The simulated home's life, and h-late's: up at 08:00 on the first two days, in bed all the third morning
+    (her sensors check in every 20 minutes; only a change is activity)."""
+    readings = list(sim_readings(_fleet(), start_ms, end_ms, seed=4))
+    for seq, ts in enumerate(range(start_ms + 7_000, end_ms, 20 * 60_000), start=1):
+        readings.append(Reading("home", "h-late-climate", "h-late", "living_room", ts,
+                                {"temperature_c": 20.0 + (seq % 7) / 10}, None, seq))
+        readings.append(Reading("home", "h-late-bed-pir", "h-late", "bedroom", ts + 1, {"motion": 0.0}, None, seq))
+        readings.append(Reading("home", "h-late-kitchen-pir", "h-late", "kitchen", ts + 2, {"motion": 0.0}, None,
+                                seq))
+    for day in range(3):
+        night = start_ms + day * 86_400_000 + 3 * 3_600_000 + 11_000
+        readings.append(Reading("home", "h-late-bed-pir", "h-late", "bedroom", night, {"motion": 1.0}, None, 0))
+        if day < 2:
+            for minute in (0, 5, 30):
+                at = start_ms + day * 86_400_000 + (8 * 60 + minute) * 60_000 + 13_000
+                readings.append(Reading("home", "h-late-kitchen-pir", "h-late", "kitchen", at, {"motion": 1.0},
+                                        None, 0))
+    readings.sort(key=lambda r: r.ts_ms)
+    return [r for r in readings if start_ms <= r.ts_ms < end_ms]
+
+
+def _publish(publisher: Callable[..., None], prefix: str, readings: list[Reading]) -> None:
+    for r in readings:
+        body = {"ts": r.ts_ms, "metrics": dict(r.metrics), "seq": r.seq}
+        if r.battery_pct is not None:
+            body["battery_pct"] = r.battery_pct
+        publisher(f"{prefix}placesense/v1/{r.domain}/{r.device_id}/telemetry", orjson.dumps(body))
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _health(url: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.get(f"{url}/healthz", timeout=5).json()
+    return answer
+
+
+def _stored(influx: InfluxDB, db: str) -> int:
+    series = influx_query(influx.url, db, 'SELECT count("seq") FROM "home"')
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def _alerts(url: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{url}/api/v1/alerts", params={"limit": "1000"}, timeout=10,
+                       headers={"Authorization": f"Bearer {ADMIN}"})
+    answer.raise_for_status()
+    alerts: list[dict[str, Any]] = answer.json()["alerts"]
+    return alerts
+
+
+@pytest.fixture
+def pair(
+    mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, postgres_url: str, tmp_path: Path, unique: str,
+) -> tuple[dict[str, str], dict[str, str], Registry]:
+    data = _registry()
+    registry_file = tmp_path / "registry.yaml"
+    registry_file.write_text(yaml.safe_dump(data))
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump({"tokens": [{"name": "ops", "role": "admin", "sha256": hash_token(ADMIN)}]}))
+    settings = []
+    for name in ("alpha", "beta"):
+        folder = tmp_path / name
+        folder.mkdir()
+        one = serve_settings(mosquitto, influx, influx_db, registry_file, folder, f"f{unique}")
+        one |= {"clock": "event", "tokens_path": str(tokens), "database_url": postgres_url, "ha": "true",
+                "instance_name": name, "ha_lease_s": str(LEASE_S)}
+        settings.append(one)
+    return settings[0], settings[1], Registry.from_data(data)
+
+
+def test_the_standby_takes_over_from_a_killed_leader_before_the_wake_up_deadline(
+    pair: tuple[dict[str, str], dict[str, str], Registry], influx: InfluxDB, influx_db: str, postgres_url: str,
+    publisher: Callable[..., None], serve_process: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    alpha, beta, registry = pair
+    url_a, url_b = f"http://{alpha['api_bind']}", f"http://{beta['api_bind']}"
+    midnight = int((datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+                    - timedelta(days=3)).timestamp() * 1000)
+    kill_at = midnight + 2 * 86_400_000 + (9 * 60 + 20) * 60_000  # 09:20 UTC (GMT in winter) on the third day
+    end = kill_at + 60 * 60_000
+    stream = _stream(registry, midnight, end)
+    before, after = [r for r in stream if r.ts_ms <= kill_at], [r for r in stream if r.ts_ms > kill_at]
+
+    leader = serve_process(alpha)
+    assert _health(url_a)["role"] == "leader"
+    standby = serve_process(beta)
+    assert (_health(url_b)["role"], _health(url_b)["leader"]) == ("standby", "alpha")
+    assert httpx.get(f"{url_b}/healthz/leader", timeout=5).status_code == 503
+
+    _publish(publisher, alpha["topic_prefix"], before)
+    eventually(lambda: _stored(influx, influx_db) >= len(before), 120, "the first days stored")
+    leader.send_signal(signal.SIGKILL)  # just before h-late's 09:30 wake-up deadline
+    leader.wait(10)
+    eventually(lambda: _health(url_b)["role"] == "leader", 30, "the standby to take over")
+    _publish(publisher, alpha["topic_prefix"], after)
+    eventually(lambda: _stored(influx, influx_db) >= len(stream), 120, "every reading stored")
+    eventually(lambda: _health(url_b)["evaluation_backlog"] == 0, 60, "every reading evaluated")
+
+    assert _stored(influx, influx_db) == len(stream)  # each once: nothing lost, nothing doubled
+    alerts = _alerts(url_b)
+    not_up = [a for a in alerts if a["rule"] == "not_up" and a["subject"] == "h-late"]
+    assert len(not_up) == 1, not_up  # raised once, by the instance that took over, at the deadline
+    assert not_up[0]["opened_at"].endswith("T09:30:00.000Z") and not_up[0]["opened_at"] > _iso(kill_at - 3_600_000)
+    keys = Counter((a["rule"], a["subject"], a["opened_at"]) for a in alerts if a["audience"] != "ops")
+    assert all(n == 1 for n in keys.values()), keys  # no alert doubled across the two leaders
+    takeover = [a for a in alerts if a["rule"] == "leader_changed"]
+    assert len(takeover) == 1 and "beta took over evaluation from alpha" in takeover[0]["message"]
+
+    # The learned routines equal a single instance's fed the same stream.
+    standby.terminate()
+    standby.wait(30)
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        body = conn.execute(text("SELECT body FROM evaluation_state WHERE name = 'evaluation'")).scalar_one()
+    engine.dispose()
+    saved = parse_state(bytes(body), "the shared database")
+    single = EvaluationCore(EvaluationSpec(registry, RulesConfig(), "event", Path(alpha["state_dir"]) / "x", 30))
+    for start in range(0, len(stream), 200):
+        single.readings([tuple(r) for r in stream[start:start + 200]])
+        single.tick()
+    learned = {home: model for home, model in single.routine.state()["homes"].items() if model.days_learned}
+    assert learned, "the single run learned no day: the comparison would prove nothing"
+    for home, model in learned.items():
+        failed_over = saved.parts["routine"]["homes"][home]
+        assert failed_over.days_learned == model.days_learned
+        assert orjson.dumps(encode(failed_over.baselines)) == orjson.dumps(encode(model.baselines))
+
+
+def test_a_leader_paused_past_its_lease_is_fenced_and_writes_nothing(
+    pair: tuple[dict[str, str], dict[str, str], Registry], influx: InfluxDB, influx_db: str, postgres_url: str,
+    publisher: Callable[..., None], serve_process: Callable[..., subprocess.Popen[bytes]], tmp_path: Path,
+) -> None:
+    alpha, beta, registry = pair
+    url_a, url_b = f"http://{alpha['api_bind']}", f"http://{beta['api_bind']}"
+    start = int(time.time() * 1000) - 86_400_000
+    stream = _stream(registry, start, start + 3 * 3_600_000)
+    leader = serve_process(alpha)
+    serve_process(beta)
+    _publish(publisher, alpha["topic_prefix"], stream[: len(stream) // 2])
+    eventually(lambda: _health(url_a)["evaluation_backlog"] == 0 and _stored(influx, influx_db) > 0, 60, "evaluated")
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    leader.send_signal(signal.SIGSTOP)  # a frozen VM, a stuck GC: silent, but not dead
+    try:
+        eventually(lambda: _health(url_b)["role"] == "leader", 30, "the standby to take over")
+        _publish(publisher, alpha["topic_prefix"], stream[len(stream) // 2:])
+        eventually(lambda: _stored(influx, influx_db) >= len(stream), 60, "the rest stored by the new leader")
+    finally:
+        leader.send_signal(signal.SIGCONT)
+    # Woken, the old leader's next renewal finds the lease taken: it steps down without writing anything.
+    eventually(lambda: _health(url_a)["role"] == "standby", 30, "the old leader to step down")
+    with engine.connect() as conn:
+        holder, epoch = conn.execute(text("SELECT holder, epoch FROM leadership")).one()
+    assert holder.startswith("beta/") and epoch == 2
+    log = (tmp_path / "serve-0.log").read_text()
+    assert "is no longer the leader" in log
+    eventually(lambda: _health(url_b)["evaluation_backlog"] == 0, 60, "the new leader caught up")
+    assert _stored(influx, influx_db) == len(stream)
+    keys = Counter((a["rule"], a["subject"], a["opened_at"]) for a in _alerts(url_b) if a["audience"] != "ops")
+    assert all(n == 1 for n in keys.values()), keys
+    engine.dispose()
+
+
+def test_with_two_instances_each_reminder_is_sent_once(
+    pair: tuple[dict[str, str], dict[str, str], Registry], influx: InfluxDB, influx_db: str,
+    publisher: Callable[..., None], serve_process: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    alpha, beta, _ = pair
+    url_a = f"http://{alpha['api_bind']}"
+    serve_process(alpha)
+    serve_process(beta)
+    prefix = alpha["topic_prefix"]
+    start = int(time.time() * 1000) - 6 * 3_600_000
+    publisher(f"{prefix}placesense/v1/home/h-late-climate/telemetry",
+              orjson.dumps({"ts": start, "metrics": {"temperature_c": 20.0}, "seq": 1}))
+    # a care alert nobody acknowledges: the cold home rule, two hours below 16 °C
+    for step in range(1, 20):
+        body = {"ts": start + step * 10 * 60_000, "metrics": {"temperature_c": 14.0 + (step % 3) / 10}, "seq": step}
+        publisher(f"{prefix}placesense/v1/home/h-late-climate/telemetry", orjson.dumps(body))
+    cold = eventually(lambda: [a for a in _alerts(url_a) if a["rule"] == "cold_home"], 60, "the cold-home alert")
+    opened = datetime.fromisoformat(cold[0]["opened_at"].replace("Z", "+00:00")).timestamp() * 1000
+    # event time moves on 75 minutes past the opening: care alerts are re-sent every 30 minutes until acknowledged
+    for step in range(20, 40):
+        ts = start + step * 10 * 60_000
+        body = {"ts": ts, "metrics": {"temperature_c": 14.0}, "seq": step}
+        publisher(f"{prefix}placesense/v1/home/h-late-climate/telemetry", orjson.dumps(body))
+        if ts > opened + 75 * 60_000:
+            break
+    eventually(lambda: _health(url_a)["evaluation_backlog"] == 0 and _stored(influx, influx_db) >= step, 60,
+               "evaluated")
+    history = next(a for a in _alerts(url_a) if a["rule"] == "cold_home")["history"]
+    reminders = [datetime.fromisoformat(h["at"].replace("Z", "+00:00")) for h in history if h["action"] == "escalated"]
+    assert reminders, history
+    # each reminder once, although two instances run: never two at one time, never closer than the 30 minutes
+    assert len(set(reminders)) == len(reminders)
+    assert all(b - a >= timedelta(minutes=30) for a, b in itertools.pairwise(reminders))

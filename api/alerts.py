@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator, Container
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import Principal
 from api.deps import ApiContext, Caller, Ctx, StreamCaller, refuse_out_of_scope
@@ -49,6 +49,15 @@ class HistoryEntryOut(BaseModel):
     severity: Severity
 
 
+class NotificationSummaryOut(BaseModel):
+    told: list[str] = Field(description="names of the people told, in the order they were first told")
+    pending: int = Field(description="messages waiting or being retried")
+    sent: int = Field(description="taken by the provider, no receipt yet")
+    delivered: int
+    failed: int
+    last_at: str | None = Field(description="when the latest message was sent or written")
+
+
 class AlertOut(BaseModel):
     id: int
     rule: str
@@ -63,6 +72,10 @@ class AlertOut(BaseModel):
     device_id: str | None = None
     history: list[HistoryEntryOut] = Field(default_factory=list)
     redacted: bool = Field(default=False, description="true when details were withheld from this token (wall display)")
+    notifications: NotificationSummaryOut | None = Field(
+        default=None, description="who was told and whether it arrived (GET /api/v1/alerts/{id}/notifications has "
+        "each message); in lists for care, street and admin tokens, not on stream events",
+    )
 
 
 class AlertsOut(BaseModel):
@@ -151,8 +164,24 @@ def list_alerts(
     """Alerts the token may see, most recently changed first."""
     alerts = visible_alerts(ctx, caller, audience=audience, state=state, subject=subject, limit=limit)
     out = [alert_view(a, caller, ctx.service.registry.homes) for a in alerts]
+    if caller.role != "display":
+        _with_notifications(ctx, out)
     _audit(ctx, caller, "alerts", out)
     return AlertsOut(alerts=out)
+
+
+def _with_notifications(ctx: ApiContext, views: list[AlertOut]) -> None:
+    """Add who was told to each alert (one query for the page)."""
+    names = ctx.service.notifications.dispatcher.people
+    summaries = ctx.service.notifications.outbox.summaries(v.id for v in views)
+    for view in views:
+        found = summaries.get(view.id)
+        if found is not None:
+            view.notifications = NotificationSummaryOut(
+                told=[names.get(p, p) for p in found.people], pending=found.pending, sent=found.sent,
+                delivered=found.delivered, failed=found.failed,
+                last_at=_at(found.last_at_ms) if found.last_at_ms else None,
+            )
 
 
 def _unknown(alert_id: int) -> Problem:
@@ -217,22 +246,22 @@ class StreamInbox:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int) -> None:
         self._loop = loop
-        self._queue: asyncio.Queue[AlertChange] = asyncio.Queue(maxsize=maxsize)
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=maxsize)
         self._overflowed = False
 
-    def push(self, change: AlertChange) -> None:
+    def push(self, change: Any) -> None:
         """Any thread. Never blocks the publisher."""
         # RuntimeError: the loop has closed; the client is gone and the listener is being removed.
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._offer, change)
 
-    def _offer(self, change: AlertChange) -> None:
+    def _offer(self, change: Any) -> None:
         try:
             self._queue.put_nowait(change)
         except asyncio.QueueFull:
             self._overflowed = True
 
-    async def next(self, timeout_s: float) -> AlertChange | Resync | None:
+    async def next(self, timeout_s: float) -> Any:
         """The next change, ``"resync"`` after an overflow, or ``None`` after ``timeout_s`` with nothing new."""
         if self._overflowed:
             self._overflowed = False
@@ -245,41 +274,67 @@ class StreamInbox:
             return None
 
 
+def _keep_alive() -> ServerSentEvent:
+    return ServerSentEvent(comment="keep-alive")
+
+
 @router.get(
     "/api/v1/alerts/stream",
     responses={**AUTH_ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}},
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
 )
-async def stream(request: Request, ctx: Ctx, caller: StreamCaller) -> StreamingResponse:
+async def stream(
+    ctx: Ctx,
+    caller: StreamCaller,
+    last_event_id: Annotated[str | None, Header(max_length=64, description="resume after this event id")] = None,
+) -> EventSourceResponse:
     """Server-sent events: ``event: alert`` with the alert as JSON on every new or changed alert the token may
-    see; a comment every 15 s keeps proxies from closing the connection; ``event: resync`` means events were
-    dropped (a slow client) and the list should be fetched again."""
+    see, each with an ``id``; a comment every 15 s keeps proxies from closing the connection. A client that
+    reconnects with ``Last-Event-ID`` (browsers do by themselves) is sent what it missed; ``event: resync`` means
+    events could not be given (a slow client, an id from before a restart or too old) and the list should be
+    fetched again."""
+    feed = ctx.service.alert_feed
+    homes = ctx.service.registry.homes
 
-    async def events() -> AsyncIterator[str]:
+    async def events() -> AsyncIterator[ServerSentEvent]:
         # Listen from inside the body: a client gone before the body starts leaves no listener behind.
         inbox = StreamInbox(asyncio.get_running_loop(), STREAM_QUEUE)
-        stop_listening = ctx.service.alert_feed.listen(inbox.push)
+        missed, stop_listening = feed.listen_from(last_event_id, lambda event_id, change: inbox.push((event_id,
+                                                                                                     change)))
         try:
-            yield "retry: 5000\n: connected\n\n"  # after listen(): a client that saw this misses no change
-            while not await request.is_disconnected():
-                change = await inbox.next(HEARTBEAT_S)
-                if change is None:
-                    yield ": keep-alive\n\n"
+            # After listen_from(): a client that saw this misses no change.
+            yield ServerSentEvent(comment="connected", retry=5000)
+            if missed is None:
+                yield ServerSentEvent(data="{}", event="resync")
+            for event_id, change in missed or ():
+                if (event := await _alert_event(ctx, caller, homes, event_id, change)) is not None:
+                    yield event
+            while True:
+                item = await inbox.next(HEARTBEAT_S)
+                if item is None:
+                    continue  # the keep-alive comments are sse-starlette's pings
+                if isinstance(item, str):
+                    yield ServerSentEvent(data="{}", event="resync")
                     continue
-                if isinstance(change, str):
-                    yield "event: resync\ndata: {}\n\n"
-                    continue
-                if not _visible(ctx, caller, change.alert):
-                    continue
-                view = alert_view(change.alert, caller, ctx.service.registry.homes)
-                await run_in_threadpool(_audit, ctx, caller, "alerts.stream", [view], str(view.id))
-                data = orjson.dumps(view.model_dump(mode="json")).decode()
-                yield f"id: {view.id}\nevent: alert\ndata: {data}\n\n"
+                if (event := await _alert_event(ctx, caller, homes, *item)) is not None:
+                    yield event
         finally:
             stop_listening()
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
+    # sse-starlette sends the keep-alive pings, notices a client that went away (and ends this generator, so the
+    # listener is removed), and gives up on a client that takes no data for send_timeout.
+    return EventSourceResponse(
+        events(), ping=HEARTBEAT_S, ping_message_factory=_keep_alive, sep="\n", send_timeout=30,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _alert_event(
+    ctx: ApiContext, caller: Principal, homes: Container[str], event_id: str, change: AlertChange
+) -> ServerSentEvent | None:
+    if not _visible(ctx, caller, change.alert):
+        return None
+    view = alert_view(change.alert, caller, homes)
+    if view.subject in homes and not view.redacted:
+        await run_in_threadpool(_audit, ctx, caller, "alerts.stream", [view], str(view.id))
+    return ServerSentEvent(data=orjson.dumps(view.model_dump(mode="json")).decode(), event="alert", id=event_id)

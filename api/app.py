@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import (
+    ack_link,
     air,
     alerts,
     deadletters,
@@ -66,7 +67,7 @@ def create_app(service: Service, *, manage_lifecycle: bool = True, tokens: Token
     app.state.api = ApiContext(service=service, tokens=token_store, audit=audit)
     install_problem_handlers(app)
     for module in (
-        operations, readings, devices, deadletters, alerts, homes, flowerbeds, air, sensor_community, views,
+        operations, readings, devices, deadletters, alerts, ack_link, homes, flowerbeds, air, sensor_community, views,
     ):
         app.include_router(module.router)
     return app

@@ -36,6 +36,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -188,10 +189,12 @@ class Evaluator:
         journal: Backlog,
         tick_interval_s: float = 5.0,
         hold_fds: tuple[int, ...] = (),
+        metrics_dir: Path | None = None,
         stall_alert_s: float = STALL_ALERT_S,
         stall_kill_s: float = STALL_KILL_S,
     ) -> None:
         self.spec = spec
+        self.metrics_dir = metrics_dir  # the child's Prometheus multiprocess files (ingest.metrics)
         self.hold_fds = hold_fds  # descriptors each child inherits: the state folder's lock (placesense.statelock)
         self.alerts = alerts
         self.clock = clock
@@ -236,6 +239,8 @@ class Evaluator:
         # caller's main script runs again there; it shares our stderr for its log lines.
         ours, theirs = socket.socketpair()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
+        if self.metrics_dir is not None:
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
         # Its own session: a Ctrl-C in the terminal or `make stop` signals serve's process group, and serve then
         # stops the child in order (it saves, then exits); killed alongside, it would be restarted mid-shutdown.
         process = subprocess.Popen(
@@ -267,6 +272,12 @@ class Evaluator:
         self._link = link
         link.start()
         self._set_state("running", "")
+
+    @property
+    def child_pid(self) -> int | None:
+        """The evaluation process's pid while one runs (for its CPU and memory in /metrics)."""
+        link = self._link
+        return link.process.pid if link is not None and not link.dead.is_set() else None
 
     @property
     def backlog(self) -> int:

@@ -17,6 +17,7 @@ import time
 from multiprocessing.connection import Connection
 
 import orjson
+from prometheus_client import Counter, Histogram
 
 from placesense.evaluation_channel import (
     CREDIT_BATCHES,
@@ -40,6 +41,14 @@ log = logging.getLogger("placesense.evaluation")
 
 SAVE_EVERY_S = 60.0
 EVALUATION_CHUNK = 250  # readings evaluated between chances to send findings on (~10 ms of work)
+# In Prometheus' multiprocess mode (serve starts this process with PROMETHEUS_MULTIPROC_DIR set), these are written to
+# files that serve's /metrics reads; registry=None: nothing here serves them itself.
+BATCH_SECONDS = Histogram(
+    "placesense_evaluation_batch_seconds", "time the rules and detectors took over one stored batch",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=None,
+)
+FINDINGS = Counter("placesense_findings_total", "findings the rules and detectors raised, by rule", ["rule"],
+                   registry=None)
 
 
 def run_child(conn: Connection, spec: EvaluationSpec) -> None:
@@ -64,10 +73,13 @@ def _evaluate(conn: Connection, core: EvaluationCore, batch: Evaluate) -> None:
     findings = []
     orphaned = False  # the parent is gone: finish the batch anyway, so the state saved next is a whole batch
     if batch.seq > core.applied_seq:
+        started = time.perf_counter()
+        raised: list[str] = []
         rows = orjson.loads(batch.payload)
         try:
             for start in range(0, len(rows), EVALUATION_CHUNK):
                 findings = core.readings(rows[start: start + EVALUATION_CHUNK], replay=batch.replay)
+                raised.extend(f.rule for f in findings)
                 if findings and start + EVALUATION_CHUNK < len(rows) and not orphaned:
                     try:
                         conn.send(Partial(batch.seq, findings))
@@ -75,13 +87,18 @@ def _evaluate(conn: Connection, core: EvaluationCore, batch: Evaluate) -> None:
                         orphaned = True
                     findings = []
             if core.event_clock:
-                findings.extend(core.tick())
+                ticked = core.tick()
+                raised.extend(f.rule for f in ticked)
+                findings.extend(ticked)
         except Exception:  # a failing rule must not take the others down with it
             log.exception("evaluating batch %d (%d readings) failed; the rules skip the rest of it",
                           batch.seq, batch.count)
             findings = []
         # The state now holds this batch, whole: a restart from a state saved after this replays from the next.
         core.applied_seq = batch.seq
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+        for rule in raised:
+            FINDINGS.labels(rule=rule).inc()
     if orphaned:
         raise EOFError("the service went away while a batch was evaluated")
     conn.send(Evaluated(batch.seq, batch.count, findings, core.clock.now_ms(), core.event_clock))
@@ -114,7 +131,10 @@ def _serve(conn: Connection, core: EvaluationCore) -> None:
             changed = True
             set_aside()
         elif isinstance(message, Tick):
-            conn.send(Ticked(core.tick(), core.clock.now_ms()))
+            ticked = core.tick()
+            for finding in ticked:
+                FINDINGS.labels(rule=finding.rule).inc()
+            conn.send(Ticked(ticked, core.clock.now_ms()))
             changed = True
         elif isinstance(message, Ask):
             conn.send(_answer(core, message))

@@ -42,7 +42,9 @@ SUBJECT = "placesense"  # the subject of the service's own ops alerts
 class DeliveryHealth(Protocol):
     """A notification channel that can say since when it has been failing (None: it is fine)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """What is failing, in plain words (read after ``failing_since_ms``)."""
 
     def failing_since_ms(self) -> int | None: ...
 

@@ -135,7 +135,11 @@ class PrivacyControls:
         self.topic_prefix = topic_prefix
         # The login that may empty devices' retained status messages (the alerts publisher's); None: none here.
         self.broker = broker
-        # Building the stores creates their tables, so a fresh database exports and deletes without errors.
+        # Building the stores creates their tables, so a fresh database exports and deletes without errors (the
+        # notification outbox and acknowledge links join the alerts' tables on import).
+        import rules.ack_links
+        import rules.outbox  # noqa: F401
+
         self.alerts = AlertStore(engine)
         self.audit = AuditLog(engine)
         DeadLetterStore(engine)
@@ -179,6 +183,7 @@ class PrivacyControls:
                 select(discovered_devices).where(self._discovered_of(home_id))
             )]
         alerts = self.alerts.query(subject=home_id, limit=1_000_000)
+        notifications = self._notifications_about([a.id for a in alerts])
         document = {
             "exported_at": _rfc3339(time.time_ns() // 1_000_000),
             "home_id": home_id,
@@ -191,6 +196,7 @@ class PrivacyControls:
             },
             "readings": readings,
             "alerts": [dataclasses.asdict(a) for a in alerts],
+            "notifications": notifications,
             "dead_letters": letters,
             "device_status": statuses,
             "discovered_devices": discovered,
@@ -202,6 +208,26 @@ class PrivacyControls:
         }
         self.audit.record(Principal(operator or "privacy-cli", "admin"), "privacy.export", [home_id])
         return dict(_jsonable(document))
+
+    def _notifications_about(self, alert_ids: list[int]) -> list[dict[str, Any]]:
+        """What was sent to staff about these alerts: channel, when, the words, whether it arrived. Staff numbers
+        and addresses are left out: they are third parties' data, not the resident's."""
+        from rules.outbox import outbox_table
+
+        if not alert_ids:
+            return []
+        with self._mapped(), self.engine.begin() as conn:
+            rows = conn.execute(
+                select(outbox_table.c.alert_id, outbox_table.c.action, outbox_table.c.channel,
+                       outbox_table.c.payload, outbox_table.c.state, outbox_table.c.created_at)
+                .where(outbox_table.c.alert_id.in_(alert_ids)).order_by(outbox_table.c.id)
+            ).all()
+        return [
+            {"alert_id": alert_id, "action": action, "channel": channel, "state": state,
+             "created_at": _rfc3339(created_at),
+             "words": (payload or {}).get("text") or (payload or {}).get("message")}
+            for alert_id, action, channel, payload, state, created_at in rows
+        ]
 
     def delete_home(self, home_id: str, *, operator: str = "") -> dict[str, Any]:
         """Erase one home everywhere placesense keeps it, record the erasure, and say what is left to the admin."""
@@ -317,7 +343,7 @@ class PrivacyControls:
     def apply_retention(self, retention: Retention, *, now_ms: int | None = None, apply: bool = True) -> dict[str, int]:
         """Delete what is older than its retention period; with ``apply=False`` only count it. Returns counts."""
         from ingest.deadletters import dead_letters
-        from rules.alert_store import alerts_table, history_table
+        from rules.alert_store import alerts_table, delete_dependents
 
         now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         report: dict[str, int] = {}
@@ -346,7 +372,7 @@ class PrivacyControls:
             if apply:
                 conn.execute(delete(dead_letters).where(old_letters))
                 ids = select(alerts_table.c.id).where(old_alerts)
-                conn.execute(delete(history_table).where(history_table.c.alert_id.in_(ids)))
+                delete_dependents(conn, ids)
                 conn.execute(delete(alerts_table).where(old_alerts))
         return report
 

@@ -32,6 +32,7 @@ from placesense.clock import Clock, make_clock
 from placesense.db import make_engine
 from placesense.evaluation import Evaluator, RoutineView, RulesView
 from placesense.evaluation_core import EvaluationSpec
+from placesense.files import private_dir
 from placesense.health import DeliveryHealth, HealthWatch
 from placesense.leadership import Leadership, Lease, fence
 from placesense.settings import Settings
@@ -40,6 +41,7 @@ from placesense.term import Fenced, Term
 from rules.findings import Finding
 
 if TYPE_CHECKING:
+    from placesense.notifying import Notifications
     from rules.alerts import AlertService
     from rules.config import RulesConfig
     from rules.notify import AlertFeed
@@ -137,12 +139,18 @@ class Service:
         cls, settings: Settings, registry: Registry, rules_config: RulesConfig, state_lock: StateLock,
         sinks: Sequence[Sink],
     ) -> Service:
+        from placesense.notifying import build_notifications
         from rules.alert_store import AlertStore
         from rules.alerts import AlertService
-        from rules.notify import AlertFeed, MqttAlertPublisher, WebhookPublisher
+        from rules.notify import AlertFeed
 
         clock = make_clock(settings.clock)
-        metrics = IngestMetrics()
+        # The evaluation child's Prometheus files: this run's only (counts start at zero with the service).
+        metrics_dir = private_dir(settings.state_dir / "metrics")
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+        built: list[Service] = []  # the service, once built: its evaluator changes with each term of leadership
+        metrics = IngestMetrics(metrics_dir, lambda: built[0].evaluator.child_pid if built else None)
         engine = make_engine(settings.database_url)
         influx = InfluxClient(influx_config(settings))
         spool = Spool(settings.spool_dir, settings.spool_max_mb * 1_000_000)
@@ -152,17 +160,13 @@ class Service:
 
         alert_feed = AlertFeed()
         alert_client = _alert_mqtt_client(settings)
-        mqtt_alerts = MqttAlertPublisher(alert_client, settings.topic_prefix)
-        publishers: list[Any] = [alert_feed, mqtt_alerts]
-        deliveries: list[DeliveryHealth] = [mqtt_alerts]
-        stoppers: list[Callable[[], None]] = [lambda: _stop_client(alert_client)]
-        if settings.webhook_urls:
-            assert settings.webhook_secret is not None  # settings refuse URLs without a secret
-            webhooks = WebhookPublisher(settings.webhook_urls, settings.webhook_secret.get_secret_value())
-            publishers.append(webhooks)
-            deliveries.append(webhooks)
-            stoppers.append(webhooks.close)
-        alerts = AlertService(AlertStore(engine), clock, rules_config, publishers=publishers)
+        # Every message that leaves the process (MQTT, webhooks, Notify, SMTP, chat) is written to the outbox with
+        # the alert change and sent from there; the live feed stays in-process.
+        notifications = build_notifications(settings, registry, rules_config, engine, alert_client)
+        deliveries: list[DeliveryHealth] = [notifications.dispatcher]
+        stoppers: list[Callable[[], None]] = [lambda: _stop_client(alert_client), notifications.dispatcher.stop]
+        alerts = AlertService(AlertStore(engine), clock, rules_config, publishers=[alert_feed],
+                              outbox=notifications.outbox)
         rules_config.check_registry(registry)  # here, so a bad config fails the start and not only the child
         config = PipelineConfig(
             mqtt=mqtt_config(settings),
@@ -192,6 +196,7 @@ class Service:
             evaluator = Evaluator(
                 spec, alerts, clock, metrics, journal, settings.tick_interval_s, hold_fds=(state_lock.fileno(),),
                 stall_alert_s=settings.evaluation_stall_alert_s, stall_kill_s=settings.evaluation_stall_kill_s,
+                metrics_dir=metrics_dir,
             )
             pipeline = Pipeline(config, registry, writer, dead_letters, device_states, metrics, sinks=sinks,
                                 journal=journal)
@@ -202,8 +207,10 @@ class Service:
             settings, registry, clock, metrics, influx, dead_letters, device_states, pipeline,
             alerts=alerts, alert_feed=alert_feed, rules=RulesView(evaluator), routine=RoutineView(evaluator),
             evaluator=evaluator, state_lock=state_lock, health=HealthWatch(pipeline, evaluator, alerts, deliveries),
-            extras={"engine": engine, "spool": spool, "writer": writer, "alert_client": alert_client},
+            extras={"engine": engine, "spool": spool, "writer": writer, "alert_client": alert_client,
+                    "notifications": notifications},
         )
+        built.append(service)
         service._make_term = make_term
         if settings.ha:
             lease = Lease(engine, settings.database_url, settings.instance_name, settings.ha_lease_s)
@@ -229,6 +236,7 @@ class Service:
             self.leadership.start()  # leads at once if no other instance does (see _begin_term)
             return
         self._connect_alerts()
+        self.notifications.dispatcher.start()  # what an earlier run stored and did not send goes out now
         self.evaluator.start()
         self.pipeline.start()
         self.health.start()
@@ -252,6 +260,7 @@ class Service:
         self._use(evaluator, pipeline)
         self.device_states.reload()  # the last leader's saves
         self._connect_alerts()
+        self.notifications.dispatcher.start()  # only the leader sends: what the last one stored and did not send
         evaluator.start()
         pipeline.start()
         previous = self.leadership.lease.took_over_from
@@ -267,6 +276,7 @@ class Service:
         self.alerts.fence = _standing_by
         self.pipeline.stop()
         self.evaluator.stop()
+        self.notifications.dispatcher.stop(close=False)  # the next leader sends what is left in the outbox
         _stop_client(self.extras["alert_client"])
         self._use(*self._make_term(None))
 
@@ -274,6 +284,12 @@ class Service:
         self.evaluator, self.pipeline = evaluator, pipeline
         self.rules, self.routine = RulesView(evaluator), RoutineView(evaluator)
         self.health.evaluator, self.health.pipeline = evaluator, pipeline
+
+    @property
+    def notifications(self) -> Notifications:
+        """The outbox, its dispatcher and the acknowledge links."""
+        found: Notifications = self.extras["notifications"]
+        return found
 
     def ingest_readings(self, readings: Sequence[Reading]) -> int:
         """Store readings that arrived outside MQTT (the API's HTTP push); return how many were stored."""

@@ -104,6 +104,31 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="Standard Webhooks signing secret: whsec_<base64>, or any string used as the key itself"
     )
+    # Notifications to people (README, Notifications): channels set up here, who is told in the rules file
+    public_url: str | None = Field(
+        None, description="the address people's phones reach placesense at, for acknowledge links (https://…)"
+    )
+    ack_link_secret: SecretStr | None = Field(None, description="signs acknowledge links (32+ random characters)")
+    notify_api_key: SecretStr | None = Field(None, description="GOV.UK Notify API key (a 'team and guest list' "
+                                              "or 'live' key)")
+    notify_base_url: str = Field("https://api.notifications.service.gov.uk", description="GOV.UK Notify's API")
+    notify_sms_template_id: str | None = Field(None, description="Notify text message template: ((body))")
+    notify_email_template_id: str | None = Field(None, description="Notify email template: ((subject)), ((body))")
+    notify_receipt_every_s: float = Field(60.0, ge=1, le=3600, description="how often Notify is asked what "
+                                          "became of messages it took")
+    smtp_host: str | None = Field(None, description="mail server for plain email (instead of Notify email)")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls (port 587), tls (port 465), or none (a relay on the same host only)"
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = Field(None, description="the From address of alert emails")
+    smtp_ca_file: Path | None = Field(None, description="CA bundle for the mail server (system CAs if unset)")
+    chat_urls: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="chat target name -> Apprise URL (workflows://… for a Teams channel), as JSON; rotas name them",
+    )
     tick_interval_s: float = Field(5.0, gt=0, le=300, description="how often time-based rules are checked (live)")
     api_bind: str = Field("127.0.0.1:8080", description="host:port for the HTTP API")
     tokens_path: Path | None = Field(None, description="API tokens file")
@@ -142,7 +167,8 @@ class Settings(BaseSettings):
             raise ValueError("must look like http://host:8086")
         return value.rstrip("/")
 
-    @field_validator("mqtt_password", "mqtt_alerts_password", "influx_password", "influx_token", "webhook_secret")
+    @field_validator("mqtt_password", "mqtt_alerts_password", "influx_password", "influx_token", "webhook_secret",
+                     "ack_link_secret", "notify_api_key", "smtp_password")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
@@ -198,6 +224,40 @@ class Settings(BaseSettings):
     def _webhooks_signed(self) -> Settings:
         if self.webhook_urls and self.webhook_secret is None:
             raise ValueError("PLACESENSE_WEBHOOK_SECRET is required when PLACESENSE_WEBHOOK_URLS is set")
+        return self
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must look like https://placesense.council.example")
+        return value.rstrip("/")
+
+    @field_validator("ack_link_secret")
+    @classmethod
+    def _link_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 16:
+            raise ValueError("is too short to sign with: use 32 or more random characters")
+        return value
+
+    @model_validator(mode="after")
+    def _notifications(self) -> Settings:
+        if self.public_url and self.ack_link_secret is None:
+            raise ValueError("PLACESENSE_ACK_LINK_SECRET is required with PLACESENSE_PUBLIC_URL: it signs the "
+                             "acknowledge links in messages")
+        if self.notify_api_key is None and (self.notify_sms_template_id or self.notify_email_template_id):
+            raise ValueError("PLACESENSE_NOTIFY_API_KEY is required with a Notify template id")
+        if self.notify_api_key is not None and not (self.notify_sms_template_id or self.notify_email_template_id):
+            raise ValueError("PLACESENSE_NOTIFY_API_KEY needs PLACESENSE_NOTIFY_SMS_TEMPLATE_ID and/or "
+                             "PLACESENSE_NOTIFY_EMAIL_TEMPLATE_ID")
+        if self.smtp_host and not self.smtp_from:
+            raise ValueError("PLACESENSE_SMTP_FROM is required with PLACESENSE_SMTP_HOST")
+        if self.smtp_host and self.notify_email_template_id:
+            raise ValueError("email goes through GOV.UK Notify or SMTP, not both: unset PLACESENSE_SMTP_HOST or "
+                             "PLACESENSE_NOTIFY_EMAIL_TEMPLATE_ID")
         return self
 
     @property

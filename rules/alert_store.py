@@ -110,6 +110,18 @@ class Alert:
     reminders: int = 0
 
 
+def delete_dependents(conn: Connection, alert_ids: Any) -> None:
+    """Delete the rows of every table that refers to the alerts ``alert_ids`` (a select of ids): their history,
+    and the notifications and acknowledge links other modules keep on this metadata. Explicitly, first: SQLite
+    only cascades when its foreign_keys pragma is on, so do not rely on it."""
+    import rules.ack_links
+    import rules.outbox  # noqa: F401  (their tables join this metadata on import)
+
+    for table in reversed(metadata.sorted_tables):
+        if table is not alerts_table and "alert_id" in table.c:
+            conn.execute(delete(table).where(table.c.alert_id.in_(alert_ids)))
+
+
 def open_key(rule: str, subject: str) -> str:
     return f"{rule}/{subject}"
 
@@ -251,8 +263,7 @@ class AlertStore:
         """Erase every alert about ``subject`` with its history (UK GDPR erasure); return how many alerts."""
         with self.transaction() as conn:
             ids = select(alerts_table.c.id).where(alerts_table.c.subject == subject)
-            # History first: SQLite only cascades when its foreign_keys pragma is on, so do not rely on it.
-            conn.execute(delete(history_table).where(history_table.c.alert_id.in_(ids)))
+            delete_dependents(conn, ids)
             return int(conn.execute(delete(alerts_table).where(alerts_table.c.subject == subject)).rowcount)
 
     def _history(

@@ -76,6 +76,14 @@ class AlertPublisher(Protocol):
     def publish(self, change: AlertChange) -> None: ...
 
 
+class OutboxWriter(Protocol):
+    """Where the messages a change owes are written, in the change's own transaction (``rules.outbox``)."""
+
+    def enqueue(self, conn: Any, change: AlertChange, at_ms: int, held: bool) -> int: ...
+
+    def wake(self) -> None: ...
+
+
 def _raised(a: Severity, b: Severity) -> Severity:
     return a if SEVERITY_ORDER.index(a) >= SEVERITY_ORDER.index(b) else b
 
@@ -122,8 +130,10 @@ class AlertService:
         config: RulesConfig | None = None,
         publishers: Sequence[AlertPublisher] = (),
         escalation: EscalationPolicy | None = None,
+        outbox: OutboxWriter | None = None,
     ) -> None:
         self.store = store
+        self.outbox = outbox
         self.clock = clock
         self.config = config or RulesConfig()
         self._publishers: list[AlertPublisher] = list(publishers)
@@ -156,6 +166,8 @@ class AlertService:
                 self._fenced(conn, fenced)
                 existing = self.store.find_open(conn, finding.rule, finding.subject)
                 change = self._apply(conn, existing, finding)
+                if change is not None:
+                    self._enqueue(conn, change)
             if change is None:
                 return existing if finding.active else None
             self._notify(change)
@@ -176,6 +188,7 @@ class AlertService:
                     existing = self.store.find_open(conn, finding.rule, finding.subject)
                     change = self._apply(conn, existing, finding)
                     if change is not None:
+                        self._enqueue(conn, change)
                         changes.append(change)
                         results.append(change.alert)
                     elif finding.active and existing is not None:
@@ -274,7 +287,9 @@ class AlertService:
                     return alert
                 now = max(self.clock.now_ms(), alert.updated_at_ms)
                 alert = self.store.change(conn, alert, at_ms=now, who=who, action=target, note=note, state=target)
-            self._notify(AlertChange(target, alert))
+                change = AlertChange(target, alert)
+                self._enqueue(conn, change)
+            self._notify(change)
             return alert
 
     # -- reminders -----------------------------------------------------------------------------------
@@ -292,7 +307,9 @@ class AlertService:
                 self._fenced(conn, True)
                 for alert in self.store.unacknowledged(conn):
                     if alert.audience in reminders and alert.opened_at_ms >= reminders[alert.audience]:
-                        changes.append(AlertChange("reminder", alert))
+                        reminder = AlertChange("reminder", alert)
+                        self._enqueue(conn, reminder, now)
+                        changes.append(reminder)
                         continue
                     if alert.severity != "critical" and self._quiet(alert.audience, now):
                         continue  # nobody on shift to remind; the reminder goes out when the quiet hours end
@@ -319,7 +336,9 @@ class AlertService:
                         last_notified_at=now,
                         reminders=alert.reminders + 1,
                     )
-                    changes.append(AlertChange("escalated", updated))
+                    escalated = AlertChange("escalated", updated)
+                    self._enqueue(conn, escalated, now)
+                    changes.append(escalated)
             for change in changes:
                 self._notify(change)
         return [c.alert for c in changes]
@@ -366,10 +385,23 @@ class AlertService:
         local = datetime.fromtimestamp(at_ms / 1000, tz=ZoneInfo(self.config.quiet_hours.timezone))
         return bool(window.contains(local.time()))
 
-    def _held(self, change: AlertChange) -> bool:
-        return change.alert.severity != "critical" and self._quiet(change.alert.audience, self.clock.now_ms())
+    def _held(self, change: AlertChange, at_ms: int | None = None) -> bool:
+        at = self.clock.now_ms() if at_ms is None else at_ms
+        return change.alert.severity != "critical" and self._quiet(change.alert.audience, at)
+
+    def _enqueue(self, conn: Any, change: AlertChange, at_ms: int | None = None) -> None:
+        """Write the messages ``change`` owes in its own transaction: stored together, so none is lost to a crash
+        between the two. ``at_ms``: when it happens (who is on call then); the change's own time by default."""
+        if self.outbox is None:
+            return
+        at = max(change.alert.updated_at_ms, self.clock.now_ms()) if at_ms is None else at_ms
+        # Held by quiet hours: stored and on screen, sent when they end (see tick). Judged at the same moment the
+        # in-process publishers are (the clock's now), so the two never disagree.
+        self.outbox.enqueue(conn, change, at, self._held(change))
 
     def _notify(self, change: AlertChange) -> None:
+        if self.outbox is not None:
+            self.outbox.wake()
         held = self._held(change)
         for publisher in list(self._publishers):
             if held and not getattr(publisher, "live", False):

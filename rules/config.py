@@ -29,6 +29,7 @@ from pydantic import (
 from devices.registry import DeviceSpec, Registry
 from placesense.errors import ConfigError
 from rules.findings import Severity
+from rules.rota import NotificationsConfig
 
 
 def _parse_clock_time(value: object) -> object:
@@ -401,6 +402,9 @@ class RulesConfig(BaseModel):
     help_button: HelpButtonRule = Field(default_factory=HelpButtonRule)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     quiet_hours: QuietHoursConfig = Field(default_factory=QuietHoursConfig)
+    notifications: NotificationsConfig = Field(
+        default_factory=NotificationsConfig, description="people, on-call rotas and chats (rules.rota)"
+    )
     subjects: dict[str, dict[str, dict[str, Any]]] = Field(
         default_factory=dict, description="subject id -> section -> overridden fields"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 import api.alerts
 from api.alerts import RESYNC, StreamInbox
 from rules.alerts import AlertChange
+from rules.findings import Finding
 from tests.api.conftest import Stack, now_ms, telemetry
 from tests.helpers import eventually
 
@@ -187,3 +189,58 @@ def test_stream_needs_a_token(stack: Stack) -> None:
     wrong = {"access_token": "wrong-token-wrong-token"}
     assert stack.client.get("/api/v1/alerts/stream", params=wrong).status_code == 401
     assert stack.get("/api/v1/alerts/stream", "sensor").status_code == 403
+
+
+def _events(stack: Stack, who: str, last_event_id: str | None, until: Callable[[list[tuple[str, str, str]]], bool]
+            ) -> list[tuple[str, str, str]]:
+    """(id, event, data) of a stream read until ``until`` holds (or a deadline)."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    seen: list[tuple[str, str, str]] = []
+    event_id, event = "", ""
+    deadline = time.monotonic() + 10
+    with httpx.Client(base_url=stack.base_url, timeout=10) as client, client.stream(
+        "GET", "/api/v1/alerts/stream", params={"access_token": stack.tokens[who]}, headers=headers
+    ) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                seen.append((event_id, event, line[6:]))
+                event_id, event = "", ""
+            # Keep-alive comments come every HEARTBEAT_S, so the deadline is looked at even while nothing happens.
+            if until(seen) or time.monotonic() > deadline:
+                return seen
+    return seen
+
+
+def test_a_client_that_reconnects_with_last_event_id_gets_what_it_missed(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api.alerts, "HEARTBEAT_S", 0.2)
+    first = stack.raise_alert("resume_check", "street", "bed-01", "before the drop")
+    seen: list[str] = []
+
+    def grab() -> None:
+        seen.extend(i for i, e, _ in _events(stack, "street", None, lambda s: any(e == "alert" for _, e, _ in s)))
+
+    reader = threading.Thread(target=grab, daemon=True)
+    reader.start()
+    eventually(lambda: len(stack.service.alert_feed) >= 1, what="the stream to listen")
+    stack.service.alerts.apply(Finding("resume_check", "street", "bed-01", "warning", "first seen", now_ms()))
+    reader.join(10)
+    assert seen and seen[0].startswith(stack.service.alert_feed.epoch + ".")
+    # While the client is away, two changes happen; reconnecting with the last id it saw gives it exactly those.
+    stack.service.alerts.apply(Finding("resume_check", "street", "bed-01", "critical", "missed one", now_ms()))
+    missed = stack.raise_alert("resume_check_2", "street", "bed-02", "missed two")
+    got = _events(stack, "street", seen[0], lambda s: len([e for e in s if e[1] == "alert"]) >= 2)
+    alerts = [orjson.loads(data) for _, event, data in got if event == "alert"]
+    assert [(a["id"], a["message"]) for a in alerts] == [(first.id, "missed one"), (missed.id, "missed two")]
+    ids = [i for i, event, _ in got if event == "alert"]
+    assert all(int(i.split(".")[1]) > int(seen[0].split(".")[1]) for i in ids)
+    # An id from another run (or one too old to replay) asks the client to fetch the list again.
+    stale = _events(stack, "street", "0000dead.5", lambda s: bool(s))
+    assert stale[0][1] == "resync"
+    for alert in (first, missed):
+        stack.service.alerts.resolve(alert.id, "test-cleanup")

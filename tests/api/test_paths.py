@@ -191,3 +191,20 @@ def test_pages_are_served_with_a_strict_policy(stack: Stack, page: str) -> None:
     for asset in ("/pages/common.css", "/pages/common.js", f"/pages{page}.js"):
         assert asset in resp.text
         assert stack.client.get(asset).status_code == 200
+
+
+def test_metrics_are_the_prometheus_clients_with_both_processes(stack: Stack, publish: Callable[[str, bytes], None]
+                                                                 ) -> None:
+    """/metrics is prometheus-client's exposition: this process's CPU and memory, the evaluation child's own (its
+    pid's), and what the child recorded in multiprocess mode (time per batch) — after it has evaluated a reading."""
+    evaluated = stack.service.metrics.value("placesense_readings_evaluated_total")
+    publish(stack.topic("home", "h-0002-kitchen-pir"), telemetry(now_ms(), 1, motion=1))
+    eventually(lambda: stack.service.metrics.value("placesense_readings_evaluated_total") > evaluated,
+               what="the reading evaluated")
+    text = stack.get("/metrics", "admin").text
+    families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes", "python_info",
+            "placesense_evaluation_process_resident_memory_bytes", "placesense_evaluation_batch_seconds",
+            "placesense_messages_received_total", "placesense_spool_segments"} <= families
+    batches = [line for line in text.splitlines() if line.startswith("placesense_evaluation_batch_seconds_count")]
+    assert batches and float(batches[0].split()[-1]) >= 1

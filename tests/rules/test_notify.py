@@ -1,5 +1,6 @@
-"""Notifications: an alert raised by a reading reaches the real MQTT alert topic; webhooks are signed and retried
-after a 500 against a real local HTTP server; the in-process feed fans out to bounded subscriber queues."""
+"""Notifications: an alert raised by a reading reaches the real MQTT alert topic through the outbox; webhooks are
+signed and retried after a 500 against a real local HTTP server; the in-process feed fans out to bounded subscriber
+queues."""
 
 from __future__ import annotations
 
@@ -21,8 +22,12 @@ from placesense.db import make_engine
 from placesense.localstack import Mosquitto
 from rules.alert_store import AlertStore
 from rules.alerts import AlertChange, AlertService
+from rules.channels import MqttChannel, WebhookChannel
+from rules.dispatch import Dispatcher
 from rules.findings import Finding
-from rules.notify import AlertFeed, MqttAlertPublisher, WebhookPublisher, alert_topic, verify
+from rules.notify import AlertFeed, alert_topic, verify
+from rules.outbox import Outbox
+from rules.routing import Router
 from tests.helpers import eventually
 from tests.rules.factory import HOME, engine, home_reading, local_ms, only_rules
 
@@ -58,14 +63,19 @@ def test_alert_from_a_reading_reaches_the_mqtt_alert_topic(
         eventually(subscribed.is_set, what="subscription")
         rules = engine(only_rules({"help_button"}))
         clock = EventClock()
-        service = AlertService(
-            AlertStore(make_engine(database_url)), clock, publishers=[MqttAlertPublisher(publisher_client, prefix)]
-        )
+        db = make_engine(database_url)
+        outbox = Outbox(db, Router(mqtt_prefix=prefix))
+        dispatcher = Dispatcher(outbox, [MqttChannel(publisher_client)], poll_s=0.05)
+        dispatcher.start()
+        service = AlertService(AlertStore(db), clock, outbox=outbox)
         pressed = local_ms(3, 14, 32)
         clock.observe(pressed)
         service.apply_all(rules.process(home_reading("help", pressed, help_pressed=1)))
 
         topic, body = eventually(lambda: received[0] if received else None, what="alert on MQTT")
+        dispatcher.stop()
+        [delivery] = outbox.for_alert(int(str(body["id"])))
+        assert body["message_id"] == delivery.message_id and delivery.state == "delivered"
         assert topic == f"{prefix}placesense/v1/alerts/care/{HOME}"
         assert body["rule"] == "help_button" and body["severity"] == "critical" and body["action"] == "opened"
         assert body["subject"] == HOME and body["state"] == "open"
@@ -114,13 +124,24 @@ def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
         thread.join(5)
 
 
+def _webhooks(urls: list[str], database_url: str, **dispatch: object) -> tuple[AlertService, Outbox, Dispatcher]:
+    db = make_engine(database_url)
+    outbox = Outbox(db, Router(webhook_urls=urls))
+    dispatcher = Dispatcher(
+        outbox, [WebhookChannel(SECRET)], poll_s=0.05, backoff_s=0.05, **dispatch  # type: ignore[arg-type]
+    )
+    dispatcher.start()
+    return AlertService(AlertStore(db), EventClock(MIDDAY), outbox=outbox), outbox, dispatcher
+
+
 def test_webhook_is_signed_and_retried_after_a_500(receiver: tuple[str, type[_Receiver]], database_url: str) -> None:
     url, handler = receiver
-    webhook = WebhookPublisher([url], SECRET, backoff_s=0.05)
+    service, outbox, dispatcher = _webhooks([url], database_url)
     try:
-        service = AlertService(AlertStore(make_engine(database_url)), EventClock(MIDDAY), publishers=[webhook])
-        service.apply(Finding("needs_water", "street", "bed-001", "warning", "Bed 1 needs water now", MIDDAY + 1_000))
-        eventually(lambda: webhook.delivered == 1, what="webhook delivery")
+        alert = service.apply(Finding("needs_water", "street", "bed-001", "warning", "Bed 1 needs water now",
+                                      MIDDAY + 1_000))
+        assert alert is not None
+        eventually(lambda: dispatcher.sent == 1, what="webhook delivery")
         assert [status for status, _, _ in handler.calls] == [500, 204]
         # Standard Webhooks, checked with its own library as a receiver would: id, timestamp and body are signed.
         receiver_side = Webhook(SECRET)
@@ -129,8 +150,9 @@ def test_webhook_is_signed_and_retried_after_a_500(receiver: tuple[str, type[_Re
             assert receiver_side.verify(body, headers)["message"] == "Bed 1 needs water now"
             assert not verify(body, "whsec_" + base64.b64encode(b"another secret, 24 bytes!").decode(), headers)
             assert not verify(body.replace(b"Bed 1", b"Bed 2"), SECRET, headers)
-        # The retry is the same message (a receiver drops a repeat by its id)...
+        # The retry is the same message (a receiver drops a repeat by its id), the outbox row's own id...
         assert handler.calls[0][2]["webhook-id"] == handler.calls[1][2]["webhook-id"]
+        assert handler.calls[0][2]["webhook-id"] == outbox.for_alert(alert.id)[0].message_id
         # ...and a delivery replayed later is refused: its timestamp is signed, and an old one is too old.
         _, body, headers = handler.calls[-1]
         replayed = {**headers, "webhook-timestamp": str(int(time.time()) - 600)}
@@ -139,23 +161,23 @@ def test_webhook_is_signed_and_retried_after_a_500(receiver: tuple[str, type[_Re
             receiver_side.verify(body, replayed)
         assert "x-placesense-signature" not in headers  # the old body-only signature is gone
     finally:
-        webhook.close()
+        dispatcher.stop()
 
 
-def test_webhook_gives_up_on_a_4xx_and_keeps_working(receiver: tuple[str, type[_Receiver]]) -> None:
+def test_webhook_gives_up_on_a_4xx_and_keeps_working(receiver: tuple[str, type[_Receiver]], database_url: str) -> None:
     url, handler = receiver
     handler.fail_first = 0
-    webhook = WebhookPublisher([url + "-missing", url], SECRET, backoff_s=0.01, max_attempts=2)
+    service, _outbox, dispatcher = _webhooks([url + "-missing", url], database_url, max_attempts=2)
     try:
         from tests.rules.test_alerts import finding
 
-        service = AlertService(AlertStore(make_engine("sqlite://")), EventClock(MIDDAY), publishers=[webhook])
         service.apply(finding(MIDDAY + 1_000))
-        eventually(lambda: webhook.delivered + webhook.failed == 2, what="both deliveries")
-        assert (webhook.delivered, webhook.failed) == (1, 1)
+        eventually(lambda: dispatcher.sent + dispatcher.failed == 2, what="both deliveries")
+        assert (dispatcher.sent, dispatcher.failed) == (1, 1)
         assert sorted(status for status, _, _ in handler.calls) == [204, 404]  # the 404 was not retried
+        assert dispatcher.failing_since_ms() is not None and "webhooks to" in dispatcher.name
     finally:
-        webhook.close()
+        dispatcher.stop()
 
 
 def test_feed_fans_out_to_bounded_subscriber_queues(database_url: str) -> None:

@@ -1,8 +1,9 @@
 """Quiet hours: the street team is not messaged at night about what can wait until morning.
 
 During its quiet hours (20:00–07:00 by default) a street alert is stored and shown on the live feed at once,
-but not sent by MQTT; critical ones still are. Escalation waits. When the hours end, each alert raised in them
-that is still open and unacknowledged goes out as one ``reminder``. Checked on the real broker.
+but not sent by MQTT (nothing is written to the outbox for it); critical ones still are. Escalation waits. When
+the hours end, each alert raised in them that is still open and unacknowledged goes out as one ``reminder``.
+Checked on the real broker.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from placesense.db import make_engine
 from placesense.localstack import Mosquitto
 from rules.alert_store import AlertStore
 from rules.alerts import AlertService
+from rules.channels import MqttChannel
+from rules.dispatch import Dispatcher
 from rules.findings import Finding
-from rules.notify import AlertFeed, MqttAlertPublisher
+from rules.notify import AlertFeed
+from rules.outbox import Outbox
+from rules.routing import Router
 from tests.helpers import eventually
 from tests.rules.factory import local_ms
 
@@ -58,8 +63,11 @@ def test_street_alerts_wait_for_morning_but_critical_ones_do_not(
     client.loop_start()
     feed = AlertFeed()
     clock = EventClock()
-    service = AlertService(AlertStore(make_engine(database_url)), clock,
-                           publishers=[feed, MqttAlertPublisher(client, prefix)])
+    db = make_engine(database_url)
+    outbox = Outbox(db, Router(mqtt_prefix=prefix))
+    dispatcher = Dispatcher(outbox, [MqttChannel(client)], poll_s=0.05)
+    dispatcher.start()
+    service = AlertService(AlertStore(db), clock, publishers=[feed], outbox=outbox)
     try:
         with feed.subscription() as live:
             evening = local_ms(10, 19, 0, month=6)
@@ -86,5 +94,6 @@ def test_street_alerts_wait_for_morning_but_critical_ones_do_not(
             reminder = next(m for m in received if m["id"] == watering.id)
             assert reminder["action"] == "reminder"
     finally:
+        dispatcher.stop()
         client.disconnect()
         client.loop_stop()

@@ -24,7 +24,11 @@ from tests.helpers import sim_readings
 
 HOUR_MS = 3_600_000
 SEED = 5
-ANOMALIES = ["cold_home"]
+# Three days of data with the heating failure on day 1: a failure starts 14:00-20:00 and lasts up to 18 hours, so
+# it always ends before the window does, whatever the hour the tests run at (a 48-hour window with the day left to
+# chance could not hold it when run in the small hours).
+DAYS = 3
+ANOMALIES = ["cold_home@1"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def simulated_readings(registry: Registry, start_ms: int, end_ms: int) -> Iterat
 def filled_influx(influx: InfluxDB) -> Iterator[FilledInflux]:
     registry = grafana_fleet()
     end_ms = (int(time.time() * 1000) // HOUR_MS) * HOUR_MS
-    start_ms = end_ms - 48 * HOUR_MS
+    start_ms = end_ms - DAYS * 24 * HOUR_MS
     (cold,) = ground_truth(registry, start_ms, end_ms, seed=SEED, anomalies=ANOMALIES)
     db = f"g_{uuid.uuid4().hex[:10]}"
     httpx.post(f"{influx.url}/query", data={"q": f'CREATE DATABASE "{db}"'}, timeout=30).raise_for_status()

@@ -53,6 +53,7 @@ def diagnose(timeout_s: float = 5.0) -> list[Check]:
         ("MQTT broker", lambda: _mqtt(settings, timeout_s)),
         ("InfluxDB", lambda: _influx(settings, timeout_s)),
         ("database", lambda: _database(settings)),
+        *([("leadership", lambda: _leadership(settings))] if settings.ha else []),
         ("spool", lambda: _spool(settings)),
     ]
     for name, step in steps:
@@ -161,6 +162,31 @@ def _database(settings: Settings) -> str:
     finally:
         engine.dispose()
     return f"{shown} opens"
+
+
+def _leadership(settings: Settings) -> str:
+    """Active/standby (docs/scaling.md): which instance leads evaluation now, and whether its lease is current."""
+    from datetime import UTC, datetime
+
+    from placesense.db import make_engine
+    from placesense.leadership import current_holder
+
+    engine = make_engine(settings.database_url)
+    try:
+        holder = current_holder(engine)
+    finally:
+        engine.dispose()
+    now_ms = time.time_ns() // 1_000_000
+    if holder is None:
+        return f"no instance has led evaluation yet (this one is {settings.instance_name})"
+    until = datetime.fromtimestamp(holder.expires_ms / 1000, UTC).strftime("%H:%M:%S UTC")
+    if holder.expires_ms < now_ms:
+        raise PlacesenseError(
+            f"no instance leads evaluation: the lease of {holder.instance} ran out at {until}. Start "
+            "`placesense serve` on an instance with PLACESENSE_HA=true, or check why the instances cannot renew it."
+        )
+    me = " (this instance)" if holder.instance == settings.instance_name else ""
+    return f"{holder.instance}{me} leads evaluation (epoch {holder.epoch}), its lease runs to {until}"
 
 
 def _spool(settings: Settings) -> str:

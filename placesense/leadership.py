@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, insert, select, update
+from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -56,6 +56,17 @@ class Holder:
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def current_holder(engine: Engine) -> Holder | None:
+    """The lease row as it is now, or None before any instance has led (the table is created by the first)."""
+    if not inspect(engine).has_table(leadership.name):
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(select(leadership).where(leadership.c.name == EVALUATION)).first()
+    if row is None:
+        return None
+    return Holder(row.holder.split("/", 1)[0], row.epoch, row.expires_ms, row.since_ms)
 
 
 def fence(conn: Connection, term: Term) -> None:
@@ -123,11 +134,7 @@ class Lease:
             log.warning("could not release the evaluation lease (%s); a standby takes over when it expires", exc)
 
     def holder_now(self) -> Holder | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(leadership).where(leadership.c.name == EVALUATION)).first()
-        if row is None:
-            return None
-        return Holder(row.holder.split("/", 1)[0], row.epoch, row.expires_ms, row.since_ms)
+        return current_holder(self.engine)
 
 
 class Leadership:

@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from api.auth import hash_token
 from devices.readings import Reading
 from devices.registry import Registry
+from placesense.cli import main as doctor
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from placesense.evaluation_state import parse_state
 from placesense.localstack import InfluxDB, Mosquitto
@@ -132,9 +133,12 @@ def pair(
 def test_the_standby_takes_over_from_a_killed_leader_before_the_wake_up_deadline(
     pair: tuple[dict[str, str], dict[str, str], Registry], influx: InfluxDB, influx_db: str, postgres_url: str,
     publisher: Callable[..., None], serve_process: Callable[..., subprocess.Popen[bytes]],
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     alpha, beta, registry = pair
     url_a, url_b = f"http://{alpha['api_bind']}", f"http://{beta['api_bind']}"
+    for key, value in beta.items():  # `placesense doctor` as run on beta's machine
+        monkeypatch.setenv(f"PLACESENSE_{key.upper()}", value)
     midnight = int((datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
                     - timedelta(days=3)).timestamp() * 1000)
     kill_at = midnight + 2 * 86_400_000 + (9 * 60 + 20) * 60_000  # 09:20 UTC (GMT in winter) on the third day
@@ -147,12 +151,16 @@ def test_the_standby_takes_over_from_a_killed_leader_before_the_wake_up_deadline
     standby = serve_process(beta)
     assert (_health(url_b)["role"], _health(url_b)["leader"]) == ("standby", "alpha")
     assert httpx.get(f"{url_b}/healthz/leader", timeout=5).status_code == 503
+    assert doctor(["doctor", "--timeout", "5"]) == 0
+    assert "alpha leads evaluation (epoch 1)" in capsys.readouterr().out
 
     _publish(publisher, alpha["topic_prefix"], before)
     eventually(lambda: _stored(influx, influx_db) >= len(before), 120, "the first days stored")
     leader.send_signal(signal.SIGKILL)  # just before h-late's 09:30 wake-up deadline
     leader.wait(10)
     eventually(lambda: _health(url_b)["role"] == "leader", 30, "the standby to take over")
+    assert doctor(["doctor", "--timeout", "5"]) == 0
+    assert "beta (this instance) leads evaluation (epoch 2)" in capsys.readouterr().out
     _publish(publisher, alpha["topic_prefix"], after)
     eventually(lambda: _stored(influx, influx_db) >= len(stream), 120, "every reading stored")
     eventually(lambda: _health(url_b)["evaluation_backlog"] == 0, 60, "every reading evaluated")

@@ -48,7 +48,9 @@ class BedActionOut(BaseModel):
     at: str
     by: str = Field(description="the token's (or person's) name, as in the audit log")
     note: str | None = None
-    cleared_alerts: int = Field(default=0, description="needs-water alerts cleared (watered) or sensor alerts acknowledged")
+    cleared_alerts: int = Field(
+        default=0, description="needs-water alerts cleared (watered) or sensor alerts acknowledged"
+    )
 
 
 class BedActionsOut(BaseModel):

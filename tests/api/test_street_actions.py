@@ -138,3 +138,16 @@ def test_readings_csv_keeps_the_lists_scope(stack: Stack, publish: Callable[[str
     paged = stack.get("/api/v1/readings.csv", "street", params={
         "device": "bed-02-soil", "start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"})
     assert paged.status_code == 200 and _rows(paged.text) == []
+
+
+def test_leaflet_is_served_from_here_and_only_the_street_page_may_show_map_tiles(stack: Stack) -> None:
+    script = stack.client.get("/pages/vendor/leaflet/leaflet.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "Leaflet 1.9.4" in script.text[:200]
+    assert stack.client.get("/pages/vendor/leaflet/leaflet.css").headers["content-type"].startswith("text/css")
+    for outside in ("/pages/vendor/..%2F..%2Fapp.py", "/pages/vendor/%2E%2E/street.js", "/pages/vendor/nothing.js",
+                    "/pages/vendor/leaflet/LICENSE"):
+        assert stack.client.get(outside).status_code == 404, outside
+    street = stack.client.get("/street").headers["content-security-policy"]
+    assert "img-src 'self' data: https://tile.openstreetmap.org;" in street and "script-src 'self';" in street
+    assert "openstreetmap" not in stack.client.get("/display").headers["content-security-policy"]

@@ -75,8 +75,8 @@ def watered(ctx: Ctx, caller: StreetWorker, bed_id: BedId, body: ActionBody = No
     _known_bed(ctx, bed_id)
     now = ctx.service.clock.now_ms()
     note = _note(body)
-    ctx.audit.record(caller, "bed.watered", [bed_id], note or "")
     findings = ctx.service.rules.mark_watered(bed_id, now)
+    ctx.audit.record(caller, "bed.watered", [bed_id], note or "")
     return BedActionOut(bed_id=bed_id, action="watered", at=rfc3339(now) or "", by=caller.name, note=note,
                         cleared_alerts=len(findings))
 

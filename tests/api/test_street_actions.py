@@ -29,38 +29,38 @@ def test_watered_takes_the_bed_off_todays_list_clears_its_alert_and_is_audited(
 ) -> None:
     now = now_ms()
     for seq, moisture in enumerate((16.0, 15.5, 15.0)):
-        publish(stack.topic("soil", "bed-03-soil"), telemetry(now - (2 - seq) * 5 * MINUTE, 100 + seq,
+        publish(stack.topic("soil", "bed-04-soil"), telemetry(now - (2 - seq) * 5 * MINUTE, 100 + seq,
                                                               soil_moisture_pct=moisture))
-    eventually(lambda: "bed-03" in _listed(stack), what="bed-03 on the watering list")
-    alert = eventually(lambda: _needs_water_alert(stack, "bed-03"), what="bed-03's needs_water alert")
+    eventually(lambda: "bed-04" in _listed(stack), what="bed-04 on the watering list")
+    alert = eventually(lambda: _needs_water_alert(stack, "bed-04"), what="bed-04's needs_water alert")
 
     # Who may say so: not the wall display (read-only), not a care token, and only about a bed that exists.
-    assert stack.post("/api/v1/flowerbeds/bed-03/watered", "display").status_code == 403
-    assert stack.post("/api/v1/flowerbeds/bed-03/watered", "care").status_code == 403
+    assert stack.post("/api/v1/flowerbeds/bed-04/watered", "display").status_code == 403
+    assert stack.post("/api/v1/flowerbeds/bed-04/watered", "care").status_code == 403
     assert stack.post("/api/v1/flowerbeds/bed-99/watered", "street").status_code == 404
-    assert stack.post("/api/v1/flowerbeds/bed-03/watered", None).status_code == 401
-    assert "bed-03" in _listed(stack)
+    assert stack.post("/api/v1/flowerbeds/bed-04/watered", None).status_code == 401
+    assert "bed-04" in _listed(stack)
 
-    done = stack.post("/api/v1/flowerbeds/bed-03/watered", "street", json={"note": "two cans"})
+    done = stack.post("/api/v1/flowerbeds/bed-04/watered", "street", json={"note": "two cans"})
     assert done.status_code == 200, done.text
     body = done.json()
-    assert (body["bed_id"], body["action"], body["by"], body["note"]) == ("bed-03", "watered", "parks-team", "two cans")
+    assert (body["bed_id"], body["action"], body["by"], body["note"]) == ("bed-04", "watered", "parks-team", "two cans")
     assert body["cleared_alerts"] == 1
     # The evaluation process knows at once: the bed is off the list, and its alert resolved with the reason.
-    assert "bed-03" not in _listed(stack)
+    assert "bed-04" not in _listed(stack)
     resolved = eventually(
-        lambda: next((a for a in stack.get("/api/v1/alerts?subject=bed-03&state=resolved", "street").json()["alerts"]
+        lambda: next((a for a in stack.get("/api/v1/alerts?subject=bed-04&state=resolved", "street").json()["alerts"]
                       if a["id"] == alert["id"]), None),
         what="the needs_water alert resolved",
     )
     assert resolved["history"][-1]["action"] == "resolved"
     assert "marked as watered" in resolved["history"][-1]["note"]
-    audit = stack.get("/api/v1/audit?home=bed-03", "admin").json()["entries"]
+    audit = stack.get("/api/v1/audit?home=bed-04", "admin").json()["entries"]
     assert [(e["action"], e["token_name"], e["detail"]) for e in audit if e["action"] == "bed.watered"] == [
         ("bed.watered", "parks-team", "two cans")]
     actions = stack.get("/api/v1/flowerbeds/actions", "street").json()["actions"]
-    assert {"bed_id": "bed-03", "action": "watered", "by": "parks-team", "note": "two cans"}.items() <= next(
-        a for a in actions if a["bed_id"] == "bed-03").items()
+    assert {"bed_id": "bed-04", "action": "watered", "by": "parks-team", "note": "two cans"}.items() <= next(
+        a for a in actions if a["bed_id"] == "bed-04").items()
     assert stack.get("/api/v1/flowerbeds/actions", "display").status_code == 403
 
 
@@ -88,7 +88,7 @@ def test_sensor_checked_acknowledges_the_beds_sensor_alerts_only(stack: Stack) -
 
 def test_the_bed_list_names_every_bed_with_its_place(stack: Stack) -> None:
     beds = {b["bed_id"]: b for b in stack.get("/api/v1/flowerbeds", "display").json()["beds"]}
-    assert set(beds) == {"bed-01", "bed-02", "bed-03"}
+    assert set(beds) == {"bed-01", "bed-02", "bed-03", "bed-04"}
     assert (beds["bed-01"]["name"], beds["bed-01"]["lat"], beds["bed-01"]["lon"]) == ("Rose bed", 53.04, -2.99)
     assert stack.get("/api/v1/flowerbeds", "care").status_code == 403
 
@@ -119,16 +119,16 @@ def test_alerts_csv_keeps_the_lists_scope_and_defuses_formulas(stack: Stack) -> 
 
 def test_readings_csv_keeps_the_lists_scope(stack: Stack, publish: Callable[[str, bytes], None]) -> None:
     now = now_ms()
-    publish(stack.topic("soil", "bed-02-soil"), telemetry(now, 900, soil_moisture_pct=33.3))
+    publish(stack.topic("air", "air-01-aq"), telemetry(now, 900, pressure_hpa=1013.5))
     publish(stack.topic("home", "h-0002-kitchen-pir"), telemetry(now, 901, motion=1))
 
     def exported() -> list[dict[str, str]] | None:
-        rows = _rows(stack.get("/api/v1/readings.csv?device=bed-02-soil&metric=soil_moisture_pct", "street").text)
-        return rows if any(r["value"] == "33.3" for r in rows) else None
+        rows = _rows(stack.get("/api/v1/readings.csv?device=air-01-aq&metric=pressure_hpa", "street").text)
+        return rows if any(r["value"] == "1013.5" for r in rows) else None
 
-    rows = eventually(exported, what="the bed's reading in the CSV")
+    rows = eventually(exported, what="the site's reading in the CSV")
     assert set(rows[0]) == {"device", "ts", "metric", "value"}
-    assert {(r["device"], r["metric"]) for r in rows} == {("bed-02-soil", "soil_moisture_pct")}
+    assert {(r["device"], r["metric"]) for r in rows} == {("air-01-aq", "pressure_hpa")}
     # The same refusals as the JSON list: a street token reads no home's series, a care token only its homes.
     assert stack.get("/api/v1/readings.csv?device=h-0002-kitchen-pir", "street").status_code == 404
     assert stack.get("/api/v1/readings.csv?device=h-0002-kitchen-pir", "care").status_code == 404
@@ -136,7 +136,7 @@ def test_readings_csv_keeps_the_lists_scope(stack: Stack, publish: Callable[[str
                       what="the home's reading in its own team's CSV")
     assert home[0]["metric"] == "motion"
     paged = stack.get("/api/v1/readings.csv", "street", params={
-        "device": "bed-02-soil", "start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"})
+        "device": "air-01-aq", "start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"})
     assert paged.status_code == 200 and _rows(paged.text) == []
 
 

@@ -180,6 +180,12 @@
     replace("beds", walk.length ? walk.map((b, i) => bedCard(b, i, done, faulty.has(b.bed_id)))
       : el("p", { class: "empty" }, "No bed needs water today."));
     drawRound(walk);
+    const watered = done.filter((a) => a.action === "watered");
+    replace("watered-today", watered.length ? el("details", {},
+      el("summary", {}, `Watered in the last day: ${watered.length} ${watered.length === 1 ? "bed" : "beds"}`),
+      el("ul", {}, watered.map((a) => el("li", { "data-bed": a.bed_id },
+        `${(places.get(a.bed_id) || { name: a.bed_id }).name} at ${time(a.at)} by ${a.by}`,
+        a.note ? ` — ${a.note}` : "")))) : []);
     document.getElementById("round-summary").textContent = walk.length
       ? `${walk.length} ${walk.length === 1 ? "bed" : "beds"} · walk ${(watering.walking_distance_m / 1000).toFixed(1)} km`
       : "";

@@ -101,6 +101,9 @@ def test_round_map_watered_and_sensor_checked(pages: PageStack, phone_browser: w
     assert f"{spec.name} marked watered at" in phone_browser.find_element(By.ID, "done").text
     assert len(phone_browser.execute_script(MARKERS_JS)) == before - 1
     assert bed not in {b["bed_id"] for b in pages.api("/api/v1/flowerbeds/watering", "street")["beds"]}
+    # ... and is listed as watered today, for the handover.
+    watered = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#watered-today [data-bed='{bed}']") or None)
+    assert watered[0].get_attribute("textContent").startswith(f"{spec.name} at ")
     pages.service.alerts.resolve(fault["id"], "test-cleanup")
 
 

@@ -116,3 +116,9 @@ def test_a_sign_in_of_another_role_is_told_it_cannot_see_street_beds(
     assert beds == "This sign-in cannot see street beds. Ask your administrator for a street token."
     assert "All sensors reporting" not in phone_browser.find_element(By.ID, "broken").text
     assert phone_browser.find_elements(By.CSS_SELECTOR, "button.watered") == []
+    # The wall display's token reads the round but may not act on it: no buttons, and no error either.
+    phone_browser.get(pages.url("street", "display"))
+    phone_browser.refresh()  # only the fragment changed: load the page again with the new token
+    wait.until(lambda d: d.find_element(By.ID, "updated").text != "not yet")
+    assert "cannot see street beds" not in phone_browser.find_element(By.ID, "beds").text
+    assert phone_browser.find_elements(By.CSS_SELECTOR, "button.watered, button.sensor-checked") == []

@@ -46,7 +46,10 @@
       tilesFailed = true;
       mapNote(offlineNote);
     } else {
-      const tiles = L.tileLayer(TILES, { maxZoom: 19, attribution: "© OpenStreetMap contributors" });
+      // OpenStreetMap's tile policy asks browsers to send a Referer; the page's own policy sends none, so the
+      // tiles alone send this site's origin (never a path: the token never sits in one anyway).
+      const tiles = L.tileLayer(TILES, { maxZoom: 19, attribution: "© OpenStreetMap contributors",
+        referrerPolicy: "origin" });
       tiles.on("tileerror", () => { if (!tilesFailed) { tilesFailed = true; mapNote(offlineNote); } });
       tiles.on("tileload", () => { if (tilesFailed) { tilesFailed = false; mapNote(""); } });
       tiles.addTo(map);

@@ -1,11 +1,15 @@
-"""The street view on a phone-sized headless Chromium lists the bed the firmware simulator dried out."""
+"""The street view on a phone-sized headless Chromium: the bed the firmware simulator dried out on the list and on
+the round's map (Leaflet, served by placesense), live without a reload; "Watered" takes it off; "Sensor checked" is
+recorded; broken sensors by bed name and place; a sign-in of another role is told so."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from api.timefmt import rfc3339
@@ -54,6 +58,22 @@ def test_street_view_lists_the_bed_the_simulator_dried_out(pages: PageStack, pho
     assert phone_browser.execute_script("return document.documentElement.scrollWidth") <= 412, "wider than a phone"
 
 
+TEXT_JS = "const node = document.querySelector(arguments[0]); return node ? node.innerText : null;"
+
+
+def click(wait: WebDriverWait[WebDriver], selector: str) -> None:
+    """Click what ``selector`` finds, again if a live reload replaced it between finding and clicking."""
+
+    def attempt(driver: WebDriver) -> bool:
+        try:
+            driver.find_element(By.CSS_SELECTOR, selector).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait.until(attempt)
+
+
 MARKERS_JS = """return [...document.querySelectorAll('#map .leaflet-marker-icon')].map((m) => m.textContent);"""
 
 
@@ -80,14 +100,15 @@ def test_round_map_watered_and_sensor_checked(pages: PageStack, phone_browser: w
     pages.service.alerts.apply(Finding("sensor_fault", "street", bed, "warning",
                                        f"The probe in {spec.name} has read 0.0 % for 6 hours.", now_ms(),
                                        evidence={"stuck_hours": 6}))
-    card = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#broken [data-subject='{bed}']") or None)[0]
-    assert card.text.startswith(spec.name) and f"{spec.lat:.5f}, {spec.lon:.5f}" in card.text
-    assert "sensor reads wrongly" in card.text and "stop " in card.text
-    assert "0.0 %" not in card.text.split("What it said then")[0], "a stale value shown as if current"
+    card = f"#broken [data-subject='{bed}']"
+    shown = wait.until(lambda d: d.execute_script(TEXT_JS, card))
+    assert shown.startswith(spec.name) and f"{spec.lat:.5f}, {spec.lon:.5f}" in shown
+    assert "sensor reads wrongly" in shown and "stop " in shown
+    assert "0.0 %" not in shown.split("What it said then")[0], "a stale value shown as if current"
     wait.until(lambda d: "check the soil by hand" in d.find_element(By.CSS_SELECTOR, f"#beds [data-bed='{bed}']").text)
 
     # "Sensor checked" on the broken card: recorded and shown, and the alert acknowledged by the street team.
-    card.find_element(By.CSS_SELECTOR, "button.sensor-checked").click()
+    click(wait, f"{card} button.sensor-checked")
     wait.until(lambda d: "Sensor checked at" in d.find_element(By.CSS_SELECTOR, f"#broken [data-subject='{bed}']").text)
     assert "by parks-team" in phone_browser.find_element(By.CSS_SELECTOR, f"#broken [data-subject='{bed}']").text
     fault = next(a for a in pages.api(f"/api/v1/alerts?subject={bed}&state=active", "street")["alerts"]
@@ -96,7 +117,7 @@ def test_round_map_watered_and_sensor_checked(pages: PageStack, phone_browser: w
 
     # "Watered": the bed leaves the list and the map at once, and the API agrees.
     before = len(phone_browser.execute_script(BEDS_JS))
-    phone_browser.find_element(By.CSS_SELECTOR, f"#beds [data-bed='{bed}'] button.watered").click()
+    click(wait, f"#beds [data-bed='{bed}'] button.watered")
     wait.until(lambda d: bed not in {r["bed"] for r in d.execute_script(BEDS_JS)})
     assert f"{spec.name} marked watered at" in phone_browser.find_element(By.ID, "done").text
     assert len(phone_browser.execute_script(MARKERS_JS)) == before - 1

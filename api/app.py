@@ -15,8 +15,10 @@ from api import (
     ack_link,
     air,
     alerts,
+    bed_actions,
     deadletters,
     devices,
+    exports,
     flowerbeds,
     homes,
     operations,
@@ -68,6 +70,7 @@ def create_app(service: Service, *, manage_lifecycle: bool = True, tokens: Token
     install_problem_handlers(app)
     for module in (
         operations, readings, devices, deadletters, alerts, ack_link, homes, flowerbeds, air, sensor_community, views,
+        bed_actions, exports,
     ):
         app.include_router(module.router)
     return app

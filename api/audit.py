@@ -13,6 +13,7 @@ responses.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import threading
 import time
@@ -152,3 +153,15 @@ class AuditLog:
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(api_audit)).scalar_one())
+
+    def latest(self, actions: tuple[str, ...], *, since_ms: int) -> builtins.list[AuditEntry]:
+        """The newest row of each (action, subject) among ``actions`` since ``since_ms``, newest first (what a
+        page shows as "watered at 10:05 by parks-team")."""
+        newest = (
+            select(func.max(api_audit.c.id))
+            .where(api_audit.c.action.in_(actions), api_audit.c.at_ms >= since_ms)
+            .group_by(api_audit.c.action, api_audit.c.home_id)
+        )
+        query = select(api_audit).where(api_audit.c.id.in_(newest)).order_by(api_audit.c.id.desc())
+        with self.engine.connect() as conn:
+            return [AuditEntry(**row._mapping) for row in conn.execute(query)]

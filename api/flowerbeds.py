@@ -44,6 +44,19 @@ class WateringOut(BaseModel):
     walking_distance_m: float
 
 
+class BedOut(BaseModel):
+    bed_id: str
+    name: str
+    lat: float
+    lon: float
+    dry_below_pct: float
+    wet_above_pct: float
+
+
+class BedsOut(BaseModel):
+    beds: list[BedOut]
+
+
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle distance (haversine) between two (lat, lon) points in metres."""
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
@@ -92,3 +105,13 @@ def watering(ctx: Ctx, _caller: StreetSide) -> WateringOut:
         for n in needs
     ]
     return WateringOut(generated_at=rfc3339(now), beds=beds, walking_order=order, walking_distance_m=distance)
+
+
+@router.get("/api/v1/flowerbeds", response_model=BedsOut, responses=AUTH_ERRORS)
+def flowerbeds(ctx: Ctx, _caller: StreetSide) -> BedsOut:
+    """Every flowerbed in the registry: its name, where it is and its thresholds (for maps and sensor cards)."""
+    return BedsOut(beds=[
+        BedOut(bed_id=b.id, name=b.name, lat=b.lat, lon=b.lon, dry_below_pct=b.dry_below_pct,
+               wet_above_pct=b.wet_above_pct)
+        for b in ctx.service.registry.flowerbeds.values()
+    ])

@@ -4,8 +4,10 @@ interactive API docs at ``/docs``.
 Plain HTML, CSS and JavaScript files from ``api/pages/``, no build step and no server of their own. The pages
 carry no data: their scripts call the API with a token kept in the browser (see docs/api.md), so serving them
 needs no token. A strict Content-Security-Policy allows only same-origin scripts and connections, and no inline
-script. The docs are Swagger UI from the ``fastapi-offline`` package's copy of its files, served from here: a
-CDN's script would run on the origin that keeps the tokens. This module must not render data into HTML.
+script; the street page may also show OpenStreetMap's tile images. Vendored libraries (``api/pages/vendor/``, see
+its README) are served from here too. The docs are Swagger UI from the ``fastapi-offline`` package's copy of its
+files, served from here: a CDN's script would run on the origin that keeps the tokens. This module must not render
+data into HTML.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 PAGES_DIR = Path(__file__).parent / "pages"
@@ -27,11 +29,22 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
+# The street page's map draws OpenStreetMap tiles when the phone is online: images from the tile server only.
+OSM_TILES = "https://tile.openstreetmap.org"
+STREET_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "img-src 'self' data:", f"img-src 'self' data: {OSM_TILES}"
+    ),
+}
+VENDOR_DIR = PAGES_DIR / "vendor"
+_VENDOR_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml"}
 _ASSETS = {
     "common.css": "text/css",
     "common.js": "text/javascript",
     "display.js": "text/javascript",
     "street.js": "text/javascript",
+    "street.css": "text/css",
     "care.js": "text/javascript",
     "docs.js": "text/javascript",
 }
@@ -55,7 +68,7 @@ def display() -> FileResponse:
 
 @router.get("/street")
 def street() -> FileResponse:
-    return _page("street.html")
+    return FileResponse(PAGES_DIR / "street.html", media_type="text/html; charset=utf-8", headers=STREET_HEADERS)
 
 
 @router.get("/care")
@@ -88,3 +101,12 @@ def _docs_asset_route(name: str, media_type: str) -> None:
 
 for _name, _type in _DOCS_ASSETS.items():
     _docs_asset_route(_name, _type)
+
+
+@router.get("/pages/vendor/{path:path}")
+def vendor(path: str) -> FileResponse:
+    """A vendored library's file (``api/pages/vendor/``): only files inside that folder, of known types."""
+    target = (VENDOR_DIR / path).resolve()
+    if not target.is_relative_to(VENDOR_DIR.resolve()) or not target.is_file() or target.suffix not in _VENDOR_TYPES:
+        raise HTTPException(404)
+    return FileResponse(target, media_type=_VENDOR_TYPES[target.suffix], headers=SECURITY_HEADERS)

@@ -425,6 +425,10 @@ class Evaluator:
         except (PlacesenseError, OSError, SQLAlchemyError) as exc:  # kept until the next save: nothing is lost
             log.warning("could not release the journal through batch %d: %s", applied_seq, exc)
 
+    def apply_findings(self, findings: list[Finding]) -> None:
+        """Apply findings a call returned (a person's action) to the alert lifecycle."""
+        self._apply(findings)
+
     def _apply(self, findings: list[Finding], tick_ms: int | None = None) -> None:
         try:
             if findings:
@@ -547,6 +551,13 @@ class RulesView:
         """Latest DAQI band per site and pollutant."""
         result: list[SiteAirQuality] = self._evaluator.call("air_quality")
         return result
+
+    def mark_watered(self, bed_id: str, at_ms: int | None = None) -> list[Finding]:
+        """An operative watered ``bed_id``: the evaluation process takes it off the list (and saves that), and the
+        finding that clears its alert is applied here, as any finding is."""
+        findings: list[Finding] = self._evaluator.call("mark_watered", bed_id, at_ms)
+        self._evaluator.apply_findings(findings)
+        return findings
 
 
 class RoutineView:

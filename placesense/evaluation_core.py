@@ -209,6 +209,10 @@ class EvaluationCore:
     def air_quality(self) -> list[SiteAirQuality]:
         return self.rules.air_quality()
 
+    def mark_watered(self, bed_id: str, at_ms: int | None) -> list[Finding]:
+        """An operative watered a bed (``POST /flowerbeds/{bed}/watered``): the findings that clear its alert."""
+        return self.rules.mark_watered(bed_id, at_ms)
+
     def routine_today(self, home_id: str) -> dict[str, Any]:
         return self.routine.routine_today(home_id)
 
@@ -231,7 +235,10 @@ class Stateful(Protocol):
 
 
 # what the API may ask of a core, by name
-CALLS = frozenset({"watering_list", "air_quality", "routine_today"})
+CALLS = frozenset({"watering_list", "air_quality", "routine_today", "mark_watered"})
+# the calls that change learned state: the process saves its state right after answering one, so what a person
+# told placesense survives a restart (it is not in the journal that replays readings)
+CHANGING_CALLS = frozenset({"mark_watered"})
 
 
 # -- erasure and subject access (placesense privacy; serve must be stopped: the state folder's lock) ----------

@@ -34,7 +34,7 @@ from placesense.evaluation_channel import (
     Tick,
     Ticked,
 )
-from placesense.evaluation_core import CALLS, EvaluationCore, EvaluationSpec
+from placesense.evaluation_core import CALLS, CHANGING_CALLS, EvaluationCore, EvaluationSpec
 from placesense.memory import collect_set_aside, set_aside, settle_memory
 
 log = logging.getLogger("placesense.evaluation")
@@ -138,6 +138,9 @@ def _serve(conn: Connection, core: EvaluationCore) -> None:
             changed = True
         elif isinstance(message, Ask):
             conn.send(_answer(core, message))
+            if message.name in CHANGING_CALLS:
+                _save(conn, core)
+                changed, last_save = False, time.monotonic()
         elif isinstance(message, Checkpoint):
             _save(conn, core)
             changed, last_save = False, time.monotonic()

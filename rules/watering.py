@@ -8,7 +8,8 @@ watered, or the low end of its record, with the reason in words.
 A bed is at one of three levels, and only moisture moves it (``rules.watering_forecast`` does the arithmetic):
 
 - **now**: its moisture (the median of the last hour, not one noisy reading) is below ``dry_below_pct``. It
-  stays until the moisture rises clear of the threshold (rain or watering), or someone marks it watered.
+  stays until the moisture rises clear of the threshold (rain or watering), or someone marks it watered (then it
+  stays off the list for ``WATERED_QUIET_MS`` while the water reaches the probe, and comes back if it never does).
 - **soon**: the drying forecast says it crosses within ``predict_hours`` even at the slow end of its drying rate,
   and the bed is drying clearly faster than the probe's noise. The announcement ("needs water by about 14:00
   tomorrow", with the confidence) *stands* until it comes true (the bed goes to now), the moisture rises, the
@@ -68,6 +69,10 @@ DAYS_KEPT = 60  # daily lows kept for the threshold suggestion
 RATE_EVERY_MS = 30 * 60_000
 SLOWING_EVERY_MS = 3 * HOUR_MS
 WATERED_QUIET_MS = 6 * HOUR_MS  # after being marked watered, no new announcement for this long
+# After an operative marks a bed watered, a rise of a few times the probe's noise within this long is that
+# watering (a can of water moves a probe less than rain does), so its drainage is not taken for drying.
+WATERED_RISE_MS = 6 * HOUR_MS
+WATERED_RISE_NOISES = 3.0
 # A bed is announced when even the slow end of its drying rate reaches the threshold within this share of the
 # horizon: replayed on real probes, crossings came 1.3 times later than the slow end said (median), so a bed
 # announced at 0.6 × 24 h usually crosses within the 24 h its message promises.
@@ -231,12 +236,15 @@ class WateringRules:
     def _noise(bed: _Bed) -> float:
         return bed.noise
 
-    def _rise_needed(self, bed: _Bed, cfg: WateringRule) -> float:
-        return max(cfg.rise_pct, 6.0 * self._noise(bed))
+    def _rise_needed(self, bed: _Bed, cfg: WateringRule, ts_ms: int) -> float:
+        needed = max(cfg.rise_pct, 6.0 * self._noise(bed))
+        if bed.watered_ms is not None and 0 <= ts_ms - bed.watered_ms <= WATERED_RISE_MS:
+            return min(needed, WATERED_RISE_NOISES * self._noise(bed))
+        return needed
 
     def _note_rise(self, bed: _Bed, cfg: WateringRule, ts_ms: int, moisture: float) -> None:
         recent_low = bed.history.lowest_since(ts_ms - RISE_WITHIN_MS)
-        if recent_low is None or moisture <= recent_low + self._rise_needed(bed, cfg):
+        if recent_low is None or moisture <= recent_low + self._rise_needed(bed, cfg, ts_ms):
             return
         if bed.last_rise_ms is None or ts_ms - bed.last_rise_ms > RISE_WITHIN_MS:
             keep_last(bed.lows_before_rises, recent_low, LOWS_KEPT)  # a new rise, not the same one going on
@@ -320,6 +328,11 @@ class WateringRules:
             if clear or watered:
                 return None, outlook, "watered" if watered and not clear else "rose"
             return "now", outlook, None
+        # Marked watered: water takes a while to reach the probe, so the bed stays off the list for a few hours
+        # even while the probe still reads dry; if it still does after that, it comes back.
+        quiet = bed.watered_ms is not None and 0 <= last_ts - bed.watered_ms < WATERED_QUIET_MS
+        if bed.level is None and quiet:
+            return None, outlook, None
         if moisture < dry:
             return "now", outlook, None
         if bed.level == "soon":
@@ -329,8 +342,6 @@ class WateringRules:
             if overdue and (outlook is None or not outlook.confident):
                 return None, outlook, "slowed"
             return "soon", outlook, None
-        if bed.watered_ms is not None and last_ts - bed.watered_ms < WATERED_QUIET_MS:
-            return None, outlook, None
         if outlook is not None and outlook.confident:
             return "soon", outlook, None
         return None, outlook, None
@@ -401,8 +412,9 @@ class WateringRules:
         return self._finding("needs_water", bed_spec, at_ms, severity, message, evidence, False, device)
 
     def mark_watered(self, bed_id: str, at_ms: int) -> list[Finding]:
-        """An operative watered ``bed_id`` at ``at_ms``: it leaves the list now (the probe confirms with a rise),
-        and is not announced again for a few hours. Returns the finding that clears its alert, if it had one."""
+        """An operative watered ``bed_id`` at ``at_ms``: it leaves the list now (the probe confirms with a rise,
+        which the forecast takes as this watering even when it is small), and is not listed again for a few hours.
+        Returns the finding that clears its alert, if it had one."""
         bed = self._beds.get(bed_id)
         bed_spec = self._registry.flowerbeds.get(bed_id)
         if bed_spec is None:

@@ -40,6 +40,7 @@ REGISTRY: dict[str, Any] = {
         {"id": "bed-01", "name": "Rose bed", "lat": 53.04, "lon": -2.99},
         {"id": "bed-02", "name": "Near bed", "lat": 53.0401, "lon": -2.9901},
         {"id": "bed-03", "name": "Far bed", "lat": 53.05, "lon": -2.99},
+        {"id": "bed-04", "name": "Library planter", "lat": 53.06, "lon": -3.0},  # watered in test_street_actions
     ],
     "air_sites": [{"id": "air-01", "name": "High Street", "lat": 53.05, "lon": -2.99}],
     "devices": [
@@ -49,6 +50,7 @@ REGISTRY: dict[str, Any] = {
         {"id": "bed-01-soil", "domain": "soil", "subject": "bed-01", "kind": "soil"},
         {"id": "bed-02-soil", "domain": "soil", "subject": "bed-02", "kind": "soil"},
         {"id": "bed-03-soil", "domain": "soil", "subject": "bed-03", "kind": "soil"},
+        {"id": "bed-04-soil", "domain": "soil", "subject": "bed-04", "kind": "soil"},
         {"id": "air-01-aq", "domain": "air", "subject": "air-01", "kind": "air"},
         {"id": "air-01-diy", "domain": "air", "subject": "air-01", "kind": "air", "format": "sensor_community",
          "source_id": "esp8266-1520847"},

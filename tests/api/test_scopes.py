@@ -61,7 +61,8 @@ def _device_ids(stack: Stack, who: str) -> set[str]:
 def test_devices_are_scoped_and_names_stay_with_care_and_admin(stack: Stack) -> None:
     assert _device_ids(stack, "care") == {"h-0001-kitchen-pir", "h-0001-help"}
     assert _device_ids(stack, "care2") == {"h-0002-kitchen-pir"}
-    assert _device_ids(stack, "street") == {"bed-01-soil", "bed-02-soil", "bed-03-soil", "air-01-aq", "air-01-diy"}
+    assert _device_ids(stack, "street") == {"bed-01-soil", "bed-02-soil", "bed-03-soil", "bed-04-soil", "air-01-aq",
+                                            "air-01-diy"}
     for who in ("street", "display"):
         text = stack.get("/api/v1/devices", who).text
         assert "Test Resident" not in text

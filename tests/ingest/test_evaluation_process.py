@@ -99,6 +99,30 @@ def test_readings_stored_while_the_child_is_dead_are_evaluated_by_the_next_one(
     assert service.metrics.value("placesense_readings_evaluated_total") == 2  # once each, never twice
 
 
+def test_a_bed_marked_watered_stays_off_the_list_when_the_child_is_killed_straight_after(
+    service: Service, publisher: Callable[..., None]
+) -> None:
+    """What a person told the rules is not in the journal that replays readings: the child saves it at once."""
+    now = int(time.time() * 1000)
+    publisher(service.settings.topic_prefix + SOIL, _soil(now - 60_000, 1, 4.0))  # bone dry
+    eventually(lambda: _beds_to_water(service) == ["bed-01"], what="the dry bed on the watering list")
+    service.rules.mark_watered("bed-01", now)
+    assert _beds_to_water(service) == []
+    first = service.evaluator.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)  # no chance to save at stop: only the save right after the call counts
+    eventually(lambda: _gone(first), what="the evaluation process gone")
+    eventually(lambda: service.evaluator.pid not in (None, first), what="a new evaluation process")
+
+    def listed() -> list[str] | None:
+        try:
+            return _beds_to_water(service)
+        except EvaluationUnavailable:
+            return None  # still starting
+
+    assert eventually(lambda: listed() is not None, what="the new process answering") and listed() == []
+
+
 def test_stop_saves_the_state_privately_and_ends_the_child(
     mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, registry: Registry, settings_for: Callable[..., Settings]
 ) -> None:

@@ -99,6 +99,40 @@ def test_marking_one_bed_watered_clears_only_that_bed() -> None:
     assert of(eng.process(soil_reading(1, watered_at + STEP, 45.0)), "needs_water") == []
 
 
+def test_a_watered_bed_stays_off_the_list_while_the_water_soaks_in_and_returns_if_it_never_does() -> None:
+    eng = _engine()
+    _dry_spell(eng)
+    watered_at = START + 12 * HOUR + STEP
+    eng.mark_watered("bed-1", watered_at)
+    # The probe still reads dry for the next hours (the water has not reached it): the bed stays off the list.
+    for step in range(1, 6):
+        assert of(eng.process(soil_reading(1, watered_at + step * STEP, 22.0)), "needs_water") == []
+    assert "bed-1" not in {row.bed_id for row in eng.watering_list(watered_at + 5 * STEP)}
+    # Six hours on and still dry: the watering did not reach the probe, so the bed is back.
+    back: list[Finding] = []
+    for step in range(6, 14):
+        back += eng.process(soil_reading(1, watered_at + step * STEP, 22.0))
+    assert [f.active for f in of(back, "needs_water")] == [True]
+
+
+def test_a_small_rise_after_marking_watered_is_that_watering_not_noise() -> None:
+    # The same small rise (1.5 points, below the 5-point rise that means rain) counts as a watering only after
+    # an operative said they watered the bed: then its drainage restarts the drying rate from the rise.
+    def rise_seen(mark: bool) -> int | None:
+        eng = _engine()
+        _dry_spell(eng)
+        at = START + 12 * HOUR + STEP
+        if mark:
+            eng.mark_watered("bed-1", at)
+        for step in range(1, 4):
+            eng.process(soil_reading(1, at + step * STEP, 22.0 + 0.5 * step))
+        kept: int | None = eng.watering.state()["beds"]["bed-1"].last_rise_ms
+        return kept
+
+    assert rise_seen(mark=False) is None
+    assert rise_seen(mark=True) is not None
+
+
 def test_a_single_wet_reading_does_not_clear_a_dry_bed() -> None:
     eng = _engine()
     _dry_spell(eng)

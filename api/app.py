@@ -16,6 +16,7 @@ from api import (
     air,
     alerts,
     deadletters,
+    device_registration,
     devices,
     flowerbeds,
     homes,
@@ -74,7 +75,7 @@ def create_app(service: Service, *, manage_lifecycle: bool = True, tokens: Token
     install_problem_handlers(app)
     for module in (
         operations, readings, devices, deadletters, alerts, ack_link, homes, flowerbeds, air, sensor_community, views,
-        oidc,
+        oidc, device_registration,
     ):
         app.include_router(module.router)
     return app

@@ -17,10 +17,12 @@ from api import (
     alerts,
     bed_actions,
     deadletters,
+    device_registration,
     devices,
     exports,
     flowerbeds,
     homes,
+    oidc,
     operations,
     readings,
     sensor_community,
@@ -58,6 +60,8 @@ def create_app(service: Service, *, manage_lifecycle: bool = True, tokens: Token
         try:
             yield
         finally:
+            if getattr(app.state, "sign_in", None) is not None:
+                app.state.sign_in.close()
             if manage_lifecycle:
                 service.stop()
 
@@ -67,10 +71,13 @@ def create_app(service: Service, *, manage_lifecycle: bool = True, tokens: Token
     app.add_middleware(SecurityHeaders)
     app.state.service = service
     app.state.api = ApiContext(service=service, tokens=token_store, audit=audit)
+    oidc_settings = oidc.OidcSettings()
+    if oidc_settings.enabled:  # people sign in as themselves (api.oidc); tokens stay for devices and machines
+        app.state.sign_in = oidc.SignIn(oidc_settings, token_store)
     install_problem_handlers(app)
     for module in (
         operations, readings, devices, deadletters, alerts, ack_link, homes, flowerbeds, air, sensor_community, views,
-        bed_actions, exports,
+        bed_actions, exports, oidc, device_registration,
     ):
         app.include_router(module.router)
     return app

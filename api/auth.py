@@ -1,13 +1,23 @@
 """API tokens and what each may see: loading the tokens file, identifying a caller, and the scope checks.
 
 The tokens file (``PLACESENSE_TOKENS_PATH``) lists each token by the SHA-256 of its secret, never the secret
-itself, with a name (who holds it, shown in the audit log), a role and, for care tokens, the homes it covers::
+itself, with a name (who holds it, shown in the audit log), a role and, for care tokens, the homes it
+covers; and, for people who sign in through the council's identity provider (``api.oidc``), which of its
+groups give which role and homes::
 
     tokens:
       - name: north-care-team
         role: care
         homes: [h-0001, h-0002]
         sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    groups:
+      - group: 3f2b9c1e-care-north       # the group's id as the IdP's groups claim carries it (Entra: object id)
+        role: care
+        homes: [h-0001, h-0002]
+
+The file is read again whenever it changes, so revoking a token or removing a group takes effect on the next
+request, without a restart (a file that no longer parses is refused with an error in the log, and the last good
+one stays in force).
 
 Roles: ``admin`` sees and does everything; ``care`` sees only its homes (their devices, readings, routine and care
 alerts) and may act on those alerts; ``street`` sees flowerbeds, air sites and street/ops alerts and never home
@@ -21,6 +31,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +50,9 @@ ROLES: tuple[Role, ...] = ("admin", "care", "street", "display", "sensor")
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the token, lower-case hex")]
 ChipId = Annotated[str, Field(pattern=r"^(esp8266|esp32)-[0-9a-z]{1,32}$", description="as the X-Sensor header")]
 MIN_TOKEN_LENGTH = 16  # a shorter bearer secret can be guessed; refuse it before hashing
+PERSON_ROLES: tuple[Role, ...] = ("admin", "care", "street", "display")  # most powerful first; never "sensor"
+
+log = logging.getLogger(__name__)
 
 
 class TokenEntry(BaseModel):
@@ -64,10 +80,29 @@ class TokenEntry(BaseModel):
         return self
 
 
+class GroupEntry(BaseModel):
+    """One identity-provider group and what its members may do when they sign in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: str = Field(min_length=1, max_length=200, description="the group as the IdP's groups claim names it")
+    role: Literal["admin", "care", "street", "display"]
+    homes: list[Identifier] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _homes_only_for_care(self) -> GroupEntry:
+        if self.role == "care" and not self.homes:
+            raise ValueError("a care group needs the homes it may see (homes: [h-0001, ...])")
+        if self.role != "care" and self.homes:
+            raise ValueError(f"homes only apply to care groups, not {self.role}")
+        return self
+
+
 class TokensFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tokens: list[TokenEntry] = Field(default_factory=list)
+    groups: list[GroupEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> TokensFile:
@@ -147,17 +182,70 @@ def hash_token(secret: str) -> str:
 
 
 class TokenStore:
-    """The tokens an API process accepts, looked up by hash."""
+    """The tokens an API process accepts, looked up by hash, and the groups people sign in with.
 
-    def __init__(self, entries: Iterable[TokenEntry] = ()) -> None:
+    A store loaded from a file (``load_tokens``) checks the file before each look-up and reads it again when it
+    changed, so revocations need no restart.
+    """
+
+    def __init__(self, entries: Iterable[TokenEntry] = (), groups: Iterable[GroupEntry] = ()) -> None:
         self._by_hash = {e.sha256: e for e in entries}
+        self._groups: dict[str, list[GroupEntry]] = {}
+        for g in groups:
+            self._groups.setdefault(g.group, []).append(g)
+        self._path: Path | None = None
+        self._stamp: tuple[int, int, int] | None = None
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
+        self._refresh()
         return len(self._by_hash)
+
+    def _refresh(self) -> None:
+        if self._path is None:
+            return
+        try:
+            st = os.stat(self._path)
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError as exc:
+            stamp = (0, 0, 0)
+            if self._stamp != stamp:
+                log.error("the API tokens file %s cannot be read (%s); no token or group is accepted until it "
+                          "is back", self._path, exc.strerror)
+                self._by_hash, self._groups, self._stamp = {}, {}, stamp
+            return
+        if stamp == self._stamp:
+            return
+        with self._lock:
+            if stamp == self._stamp:
+                return
+            try:
+                fresh = load_tokens(self._path, watch=False)
+            except ConfigError as exc:
+                log.error("the API tokens file changed but is refused; the last good one stays in force: %s", exc)
+            else:
+                self._by_hash, self._groups = fresh._by_hash, fresh._groups
+                log.info("API tokens file %s read again: %d tokens, %d groups", self._path,
+                         len(self._by_hash), len(self._groups))
+            self._stamp = stamp
+
+    def for_person(self, name: str, groups: Iterable[str]) -> Principal | None:
+        """The principal for a person signed in with ``groups``, or None when no group of theirs is mapped.
+
+        Several mapped groups give the most powerful of their roles; care homes are those of all care groups
+        (only when care is that role)."""
+        self._refresh()
+        mapped = [entry for g in groups for entry in self._groups.get(g, ())]
+        if not mapped:
+            return None
+        role = min((e.role for e in mapped), key=PERSON_ROLES.index)
+        homes = frozenset(h for e in mapped if e.role == role for h in e.homes)
+        return Principal(name[:80], role, homes)
 
     def identify(self, secret: str) -> Principal | None:
         if len(secret) < MIN_TOKEN_LENGTH:
             return None
+        self._refresh()
         digest = hash_token(secret)
         entry = self._by_hash.get(digest)
         # The dict look-up is on a hash, so timing reveals nothing useful about the secret; compare_digest
@@ -176,13 +264,22 @@ class TokenStore:
                 where = ".".join(str(p) for p in err["loc"]) or "tokens file"
                 problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
             raise ConfigError(f"invalid tokens file {source}:\n  " + "\n  ".join(problems)) from exc
-        return cls(parsed.tokens)
+        return cls(parsed.tokens, parsed.groups)
 
 
-def load_tokens(path: Path | None) -> TokenStore:
-    """The tokens in ``path``; no file configured means no token is accepted (every call gets 401)."""
+def load_tokens(path: Path | None, *, watch: bool = True) -> TokenStore:
+    """The tokens in ``path``; no file configured means no token is accepted (every call gets 401).
+
+    With ``watch`` the store reads the file again whenever it changes."""
     if path is None:
         return TokenStore()
+    stamp: tuple[int, int, int] | None = None
+    if watch:
+        try:
+            st = os.stat(path)
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -194,4 +291,7 @@ def load_tokens(path: Path | None) -> TokenStore:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return TokenStore.from_data(data, str(path))
+    store = TokenStore.from_data(data, str(path))
+    if watch:
+        store._path, store._stamp = path, stamp
+    return store

@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.audit import AuditLog
 from api.auth import Principal, Role, TokenStore
+from api.oidc import session_principal
 from api.problems import Problem
 from placesense.service import Service
 
@@ -87,10 +88,19 @@ def refuse_out_of_scope(ctx: ApiContext, caller: Principal, request: Request, ho
     ctx.audit.refused(caller.name, caller.role, "scope", home, _what(request))
 
 
+def _person_or_token(ctx: ApiContext, secret: str | None, request: Request) -> Principal:
+    """A bearer token when one is sent (devices, machines); else the signed-in person's session (``api.oidc``)."""
+    if not secret:
+        person = session_principal(request)
+        if person is not None:
+            return person
+    return identify(ctx, secret, request)
+
+
 def get_principal(
     request: Request, ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    principal = identify(ctx, credentials.credentials if credentials else None, request)
+    principal = _person_or_token(ctx, credentials.credentials if credentials else None, request)
     if principal.role == "sensor":
         ctx.audit.refused(principal.name, principal.role, "role", _home_of(request), _what(request))
         raise Problem(403, "a sensor token may only push readings", kind="forbidden-role")
@@ -109,7 +119,7 @@ def get_stream_principal(
         ),
     ] = None,
 ) -> Principal:
-    principal = identify(ctx, credentials.credentials if credentials else access_token, request)
+    principal = _person_or_token(ctx, credentials.credentials if credentials else access_token, request)
     if principal.role == "sensor":
         ctx.audit.refused(principal.name, principal.role, "role", "", _what(request))
         raise Problem(403, "a sensor token may only push readings", kind="forbidden-role")

@@ -171,6 +171,22 @@ class Registry:
     def from_data(cls, data: dict[str, Any]) -> Registry:
         return cls.from_model(RegistryFile.model_validate(data))
 
+    def add(self, device: DeviceSpec) -> None:
+        """Register one more device while running (``POST /api/v1/devices``); checks what the file's validation
+        checks for one device: a known subject of its domain, a new id and a new source id."""
+        subjects: set[str] = {"home": set(self.homes), "soil": set(self.flowerbeds),
+                              "air": set(self.air_sites)}[device.domain]
+        if device.subject not in subjects:
+            raise ValueError(f"device {device.id}: no {device.domain} subject {device.subject!r} in the registry")
+        if device.id in self.devices:
+            raise ValueError(f"device {device.id} is already registered")
+        key = (device.format, device.source_key)
+        if key in self.by_source:
+            owner = self.by_source[key].id
+            raise ValueError(f"device {device.id}: source id {device.source_key!r} is already {owner}'s")
+        self.devices[device.id] = device
+        self.by_source[key] = device
+
     def lookup(self, source_format: str, source_id: str) -> DeviceSpec | None:
         key = source_id.lower() if source_format == "chirpstack" else source_id
         return self.by_source.get((source_format, key))

@@ -355,6 +355,36 @@ def write_broker_config(
     return BrokerFiles(out_dir, conf, password_file, acl_file, secrets_file, tuple(accounts), tls)
 
 
+def add_device_accounts(
+    registry: Registry,
+    out_dir: Path,
+    *,
+    prefix: str = "",
+    ingest_user: str = INGEST_USER,
+    alerts_user: str = ALERTS_PUBLISHER,
+) -> dict[str, str]:
+    """Give every registered device that has no account in ``out_dir`` one, keeping every other account and
+    password, and rewrite the password file, ACL and secrets there (not mosquitto.conf: its listeners, TLS and
+    limits stay as written). Returns the new accounts' passwords; mosquitto applies them when signalled (SIGHUP).
+    """
+    secrets_file = out_dir / SECRETS_FILE
+    if not secrets_file.exists():
+        raise ConfigError(f"{out_dir} holds no broker configuration ('placesense broker-config --out {out_dir}')")
+    previous = load_secrets(secrets_file)
+    accounts = accounts_for(registry, prefix=prefix, ingest_user=ingest_user, alerts_publisher=alerts_user)
+    new = {a.username: secrets.token_urlsafe(PASSWORD_BYTES) for a in accounts if a.username not in previous}
+    passwords = {**previous, **new}
+    roles = {a.username: a.role for a in accounts}
+    secrets_doc = {
+        "note": "plain broker passwords: give each device its own, never commit or share this file",
+        "accounts": {a.username: {"role": roles[a.username], "password": passwords[a.username]} for a in accounts},
+    }
+    _write_private(secrets_file, json.dumps(secrets_doc, indent=2) + "\n")
+    _write_private(out_dir / PASSWD_FILE, password_file_text(accounts, passwords))
+    _write_private(out_dir / ACL_FILE, acl_text(accounts))
+    return new
+
+
 def make_local_ca(
     directory: Path,
     *,

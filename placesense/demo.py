@@ -37,14 +37,14 @@ ORDER = ("simulate", "serve", "influxd", "mosquitto")  # stop order: producers f
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop", action="store_true", help="stop everything a previous 'placesense demo' started")
-    parser.add_argument("--homes", type=int, default=4, help="simulated homes (default 4)")
-    parser.add_argument("--beds", type=int, default=8, help="simulated flowerbeds (default 8)")
-    parser.add_argument("--air-sites", type=int, default=3, help="simulated air-quality sites (default 7)")
+    parser.add_argument("--homes", type=int, default=4, help="simulated homes (default %(default)s)")
+    parser.add_argument("--beds", type=int, default=8, help="simulated flowerbeds (default %(default)s)")
+    parser.add_argument("--air-sites", type=int, default=3, help="simulated air-quality sites (default %(default)s)")
     parser.add_argument("--history-days", type=float, default=7.0,
-                        help="days of past readings to publish at full speed first (default 7)")
-    parser.add_argument("--mqtt-port", type=int, default=1883, help="broker port (default 1883)")
-    parser.add_argument("--influx-port", type=int, default=8086, help="InfluxDB port (default 8086)")
-    parser.add_argument("--api-port", type=int, default=8080, help="API port (default 8080)")
+                        help="days of past readings to publish at full speed first (default %(default)s)")
+    parser.add_argument("--mqtt-port", type=int, default=1883, help="broker port (default %(default)s)")
+    parser.add_argument("--influx-port", type=int, default=8086, help="InfluxDB port (default %(default)s)")
+    parser.add_argument("--api-port", type=int, default=8080, help="API port (default %(default)s)")
 
 
 def _alive(name: str) -> bool:

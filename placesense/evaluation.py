@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -46,6 +47,7 @@ from placesense.clock import Clock, EventClock
 from placesense.errors import EvaluationUnavailable, PlacesenseError
 from placesense.evaluation_channel import (
     EXPECTS_ANSWER,
+    AddDevices,
     Answer,
     Ask,
     Checkpoint,
@@ -64,6 +66,7 @@ from placesense.evaluation_core import EvaluationSpec
 from placesense.term import Fenced
 
 if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its memory down
+    from devices.registry import DeviceSpec
     from ingest.metrics import IngestMetrics
     from rules.alerts import AlertService
     from rules.daqi import SiteAirQuality
@@ -334,6 +337,14 @@ class Evaluator:
 
     def call(self, name: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
         """Ask the child a question; answered behind the batches sent before it."""
+        return self._request(lambda call_id: Ask(call_id, name, args), name, timeout_s)
+
+    def add_devices(self, devices: Sequence[DeviceSpec], timeout_s: float = CALL_TIMEOUT_S) -> int:
+        """Have the running child watch devices registered since it started; how many were new to it. (The spec's
+        registry is the service's, which already holds them: a child started later has them from the start.)"""
+        return int(self._request(lambda call_id: AddDevices(call_id, tuple(devices)), "add_devices", timeout_s))
+
+    def _request(self, make: Callable[[int], Any], name: str, timeout_s: float) -> Any:
         link = self._link
         if link is None or link.dead.is_set():
             raise EvaluationUnavailable("the evaluation process is restarting")
@@ -343,7 +354,7 @@ class Evaluator:
         pending = self._calls[call_id] = _Call()
         deadline = time.monotonic() + timeout_s
         try:
-            link.put(Ask(call_id, name, args))
+            link.put(make(call_id))
             while not pending.done.wait(0.2):
                 if link.closing.is_set() and link.stopped is None:
                     raise EvaluationUnavailable("the evaluation process stopped while answering")

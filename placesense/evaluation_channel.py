@@ -56,6 +56,15 @@ class Ask:
 
 
 @dataclass(frozen=True, slots=True)
+class AddDevices:
+    """Devices registered while serve runs (``POST /api/v1/devices``): watch them from now on. Answered by
+    ``Answer`` (the result is how many were new) with ``call_id``."""
+
+    call_id: int
+    devices: tuple[Any, ...]  # DeviceSpec
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """Save the state now (the journal has grown large)."""
 
@@ -144,4 +153,4 @@ class Progress:
         return now - max(self.heard_at, self.waiting_since)
 
 
-EXPECTS_ANSWER = (Evaluate, Tick, Ask, Stop)  # answered by Evaluated, Ticked, Answer, Stopped
+EXPECTS_ANSWER = (Evaluate, Tick, Ask, AddDevices, Stop)  # answered by Evaluated, Ticked, Answer, Stopped

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from devices.readings import Reading
-from devices.registry import Registry
-from placesense import evaluation_state
+from devices.registry import DeviceSpec, Registry
+from placesense import evaluation_state, statecodec
 from placesense.clock import EventClock, make_clock
 from placesense.errors import PlacesenseError, StorageError
 from placesense.statecodec import StateCodecError
@@ -117,6 +117,30 @@ class EvaluationCore:
             if "routine" in restored:
                 self.store.retire_legacy()
         return notes
+
+    def add_devices(self, devices: list[DeviceSpec]) -> int:
+        """Devices registered while serve runs: the rules and detectors are built again around the grown registry
+        and take back their state as it stands (through the state codec, as a restart would), so what was learned
+        stays and the new devices are watched from now on. Returns how many were new here."""
+        from anomaly.routine import RoutineDetector
+        from anomaly.sensors import SensorDetectors
+        from rules.engine import RuleEngine
+
+        added = [d for d in devices if d.id not in self.registry.devices]
+        if not added:
+            return 0
+        parts = statecodec.decode(statecodec.encode({name: part.state() for name, part in self._parts().items()}))
+        engine, resumed = self.rules.state(), self.rules.resumed_at_ms
+        for device in added:
+            self.registry.add(device)
+        self.rules = RuleEngine(self.registry, self.spec.rules, self.clock)
+        self.routine = RoutineDetector(self.registry, self.clock)
+        self.sensors = SensorDetectors(self.registry, self.clock)
+        for name, part in self._parts().items():
+            part.restore(parts[name])
+        self.rules.restore(engine)
+        self.rules.resumed_at_ms = resumed
+        return len(added)
 
     def _rebuild_air(self, saved_clock_ms: int) -> list[str]:
         """Fill the DAQI running means from the last day InfluxDB holds, when the saved state had none: else the

@@ -21,6 +21,7 @@ from prometheus_client import Counter, Histogram
 
 from placesense.evaluation_channel import (
     CREDIT_BATCHES,
+    AddDevices,
     Answer,
     Ask,
     Checkpoint,
@@ -141,6 +142,12 @@ def _serve(conn: Connection, core: EvaluationCore) -> None:
             if message.name in CHANGING_CALLS:
                 _save(conn, core)
                 changed, last_save = False, time.monotonic()
+        elif isinstance(message, AddDevices):
+            try:
+                conn.send(Answer(message.call_id, core.add_devices(list(message.devices)), None))
+            except ValueError as exc:
+                conn.send(Answer(message.call_id, None, str(exc)))
+            changed = True
         elif isinstance(message, Checkpoint):
             _save(conn, core)
             changed, last_save = False, time.monotonic()

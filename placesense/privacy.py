@@ -474,16 +474,35 @@ def clear_retained(config: MqttConfig, topics: list[str], timeout_s: float = 10.
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="privacy_command", metavar="ACTION", required=True)
-    export = sub.add_parser("export", help="write everything held about one home to a JSON file (subject access)")
+    export = sub.add_parser("export", help="write everything held about one home to a JSON file (subject access)",
+        description=(
+        "Write everything placesense holds about one home (registry entry, readings, alerts, dead letters, "
+        "device status, what the rules learned) to one JSON file, mode 0600, for a subject-access request. "
+        "The export is recorded in the audit log."
+        ))
     export.add_argument("--home", required=True, help="the home's pseudonymous id, e.g. h-7f3a")
     export.add_argument("--out", type=Path, required=True, help="JSON file to write")
-    erase = sub.add_parser("delete-home", help="erase one home everywhere (stop placesense serve first)")
+    erase = sub.add_parser("delete-home", help="erase one home everywhere (stop placesense serve first)",
+        description=(
+        "Erase one home everywhere: its InfluxDB series, alerts and their history, dead letters, device "
+        "status, discovered devices, learned routine and journal readings, and its devices' retained broker "
+        "messages. Stop placesense serve first. Without --yes, only says what would go."
+        ))
     erase.add_argument("--home", required=True, help="the home's pseudonymous id")
     erase.add_argument("--yes", action="store_true", help="really erase: without it nothing is deleted")
-    retention = sub.add_parser("retention", help="delete data older than its retention period")
+    retention = sub.add_parser("retention", help="delete data older than its retention period",
+        description=(
+        "Delete what is older than its retention period (home events 90 days, soil and air 400, dead letters "
+        "30, resolved alerts 730, unless --config says otherwise). Without --apply, only counts. Run it "
+        "daily."
+        ))
     retention.add_argument("--config", type=Path, help="YAML/TOML file with a 'retention' section (else defaults)")
     retention.add_argument("--apply", action="store_true", help="delete; without it only count")
-    audit = sub.add_parser("audit-export", help="write the append-only audit log as JSON lines")
+    audit = sub.add_parser("audit-export", help="write the append-only audit log as JSON lines",
+        description=(
+        "Write the append-only API audit log (who read or acted on which home's data, and when) as JSON "
+        "lines, mode 0600."
+        ))
     audit.add_argument("--out", type=Path, required=True, help="file to write")
     for each in (export, erase):
         each.add_argument("--operator", default=getpass.getuser(), help="who asks, for the audit log")

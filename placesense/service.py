@@ -121,6 +121,7 @@ class Service:
     def build(cls, settings: Settings, registry: Registry | None = None, sinks: Sequence[Sink] = ()) -> Service:
         from rules.config import load_rules
 
+        from_file = registry is None
         registry = registry or load_registry(settings.registry_path)
         rules_config = load_rules(settings.rules_path)
         # First, before anything connects: a second service on the same state folder stops here, with the reason.
@@ -129,10 +130,13 @@ class Service:
             "starting another service on it (or give this one its own folder: PLACESENSE_STATE_DIR)",
         )
         try:
-            return cls._build(settings, registry, rules_config, state_lock, sinks)
+            service = cls._build(settings, registry, rules_config, state_lock, sinks)
         except BaseException:
             state_lock.release()
             raise
+        if from_file:  # devices registered over the API are written back to it (placesense.registration)
+            service.extras["registry_file"] = settings.registry_path
+        return service
 
     @classmethod
     def _build(

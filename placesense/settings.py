@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     tick_interval_s: float = Field(5.0, gt=0, le=300, description="how often time-based rules are checked (live)")
     api_bind: str = Field("127.0.0.1:8080", description="host:port for the HTTP API")
     tokens_path: Path | None = Field(None, description="API tokens file")
+    broker_dir: Path | None = Field(
+        None, description="the folder 'placesense broker-config' wrote: registering a device adds its account there"
+    )
+    broker_pid_file: Path | None = Field(
+        None, description="mosquitto's pid file (Debian: /run/mosquitto/mosquitto.pid): signalled to re-read accounts"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

@@ -13,6 +13,9 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 # Headless browser tests (tests/pages) and `make screenshots`: Debian's Chromium and its ChromeDriver.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# The sign-in tests (tests/oidc) run a real OpenID Connect provider, panva's oidc-provider, on Node.js.
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 dpkg -s fonts-liberation >/dev/null 2>&1 || need+=(fonts-liberation)  # Arial's metrics; only recommended
 for extra in ${PLACESENSE_EXTRA_DEBS:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || need+=("$extra")

@@ -6,6 +6,7 @@ Packages with an ``__all__`` list it exactly; the composition root's entry point
 
 from __future__ import annotations
 
+import argparse
 import importlib
 
 import pytest
@@ -81,3 +82,31 @@ def test_every_cli_command_has_help() -> None:
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args([command, "--help"])
         assert exit_info.value.code == 0
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found.update(action.choices)
+    return found
+
+
+def test_every_privacy_action_says_what_it_does() -> None:
+    from placesense.cli import build_parser
+
+    privacy = _subparsers(build_parser())["privacy"]
+    actions = _subparsers(privacy)
+    assert set(actions) == {"export", "delete-home", "retention", "audit-export"}
+    for name, action in actions.items():
+        assert action.description and len(action.description) > 60, name
+
+
+def test_demo_help_states_the_defaults_it_uses() -> None:
+    from placesense.cli import build_parser
+
+    demo = _subparsers(build_parser())["demo"]
+    for action in demo._actions:
+        if action.help and "(default" in action.help:
+            shown = action.help % {"default": action.default}
+            assert f"(default {action.default})" in shown, action.dest

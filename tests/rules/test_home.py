@@ -4,6 +4,8 @@ ordinary days raises nothing."""
 from __future__ import annotations
 
 from devices.readings import Reading
+from placesense.clock import LiveClock
+from rules.config import rules_from_data
 from rules.engine import RuleEngine
 from rules.findings import Finding
 from tests.rules.factory import (
@@ -15,6 +17,7 @@ from tests.rules.factory import (
     local_ms,
     of,
     only_rules,
+    registry,
 )
 from tests.rules.factory import run as run_readings
 
@@ -401,3 +404,23 @@ def test_coming_home_at_night_is_not_a_night_door_alert() -> None:
     ]
     readings = [r for r in readings if not local_ms(3, 22, 52) <= r.ts_ms < local_ms(4, 0, 40)]
     assert of(run(eng, readings), "night_door") == []
+
+
+def test_a_backlog_after_an_outage_does_not_raise_not_up_before_her_morning_is_read() -> None:
+    """Live clock, restart at 10:00 after a night's outage: the broker then delivers the morning's readings (she
+    got up at 07:30) in a few seconds. The first of them must not move the rules to 10:00 (past the wake
+    deadline) before the readings that show her up are read: time follows the readings while they are old."""
+    wall = [0]
+    eng = RuleEngine(registry(), rules_from_data(only_rules(CARE_RULES)), LiveClock(lambda: wall[0]))
+    learned = sorted(_pir_quiet(_days(1, 7)), key=lambda r: r.ts_ms)
+    for reading in learned:  # a week heard live, each reading a second after it was taken
+        wall[0] = reading.ts_ms + 1000
+        eng.process(reading)
+    morning = [r for r in _pir_quiet(normal_day(8)) if local_ms(8, 7) <= r.ts_ms < local_ms(8, 10)]
+    wall[0] = local_ms(8, 10)  # placesense is back; the broker hands over what it queued
+    findings: list[Finding] = []
+    for reading in sorted(morning, key=lambda r: r.ts_ms):
+        wall[0] += 10
+        findings += eng.process(reading)
+    findings += eng.tick()
+    assert of(findings, "not_up") == []

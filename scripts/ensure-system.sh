@@ -13,6 +13,8 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 # Headless browser tests (tests/pages) and `make screenshots`: Debian's Chromium and its ChromeDriver.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# The browser tests install axe-core (pinned in tests/pages/package-lock.json) with npm.
+command -v npm >/dev/null 2>&1 || need+=(npm)
 dpkg -s fonts-liberation >/dev/null 2>&1 || need+=(fonts-liberation)  # Arial's metrics; only recommended
 for extra in ${PLACESENSE_EXTRA_DEBS:-}; do
   dpkg -s "$extra" >/dev/null 2>&1 || need+=("$extra")

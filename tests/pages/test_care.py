@@ -46,7 +46,7 @@ def test_care_view_shows_a_homes_alerts_and_acknowledges_one(pages: PageStack, w
     select.select_by_value(home)
     cards = wait.until(lambda d: [c for c in d.execute_script(ALERTS_JS) if c["id"] == str(alert["id"])])
     # The care team sees what happened (the wall display does not).
-    assert "Help button pressed" in cards[0]["text"] and "help button" in cards[0]["text"]
+    assert "Help button pressed" in cards[0]["text"] and "Help button · since" in cards[0]["text"]
     assert "opened by placesense" in cards[0]["text"]
 
     # The list redraws on every live update: act on fresh elements, retrying when a redraw replaced them.
@@ -75,3 +75,87 @@ def test_care_view_shows_a_homes_alerts_and_acknowledges_one(pages: PageStack, w
     assert wall_browser.find_elements(By.CSS_SELECTOR, "#timeline td.a1, #timeline td.a2, #timeline td.a3")
     for done in (alert["id"], other_alert.id):
         pages.service.alerts.resolve(done, "test-cleanup")
+
+
+OVERVIEW_JS = """return [...document.querySelectorAll('#overview [data-overview]')].map((c) => ({
+  id: c.dataset.overview, home: c.dataset.home, text: c.innerText}));"""
+
+
+def _option_text(browser: webdriver.Chrome, home: str) -> str:
+    return str(browser.execute_script(
+        "return document.querySelector(`#home option[value='${arguments[0]}']`).textContent;", home))
+
+
+def test_a_critical_alert_in_another_home_is_seen_first_and_resolving_it_needs_a_note(
+    pages: PageStack, wall_browser: webdriver.Chrome,
+) -> None:
+    home = next(h for h in pages.homes_with("help_button") if h in pages.care_homes)
+    other = next(h for h in pages.care_homes if h != home)
+    wait = WebDriverWait(wall_browser, 30, poll_frequency=0.1)
+    acting = WebDriverWait(wall_browser, 30, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
+    wall_browser.get(pages.url("care", "care"))
+    wait.until(lambda d: len(Select(d.find_element(By.ID, "home")).options) > 0)
+    Select(wall_browser.find_element(By.ID, "home")).select_by_value(other)
+    wait.until(lambda d: d.find_element(By.ID, "alerts").text.strip() != "")
+
+    # A warning in the selected home, older than the critical one that follows in the other home.
+    warning = pages.service.alerts.apply(
+        Finding("cold_home", "care", other, "warning", "Living room 15.0 °C for 4 h", now_ms(), evidence={"c": 15.0}))
+    assert warning is not None
+    press_help(pages, home)
+    alert = eventually(
+        lambda: next((a for a in pages.api(f"/api/v1/alerts?state=open&subject={home}", "care")["alerts"]
+                      if a["rule"] == "help_button"), None),
+        what="the help-button alert",
+    )
+    # The overview lists every home's alerts, most serious first: the other home's critical one above the
+    # selected home's warning, though it is newer; the picker marks its home.
+    rows = wait.until(lambda d: (r := d.execute_script(OVERVIEW_JS))
+                      and {str(alert["id"]), str(warning.id)} <= {x["id"] for x in r} and r)
+    ids = [r["id"] for r in rows]
+    assert ids.index(str(alert["id"])) < ids.index(str(warning.id)), rows
+    critical_row = next(r for r in rows if r["id"] == str(alert["id"]))
+    assert critical_row["home"] == home and "CRITICAL" in critical_row["text"].upper()
+    assert "Help button pressed" in critical_row["text"]
+    wait.until(lambda d: "critical" in _option_text(d, home))
+    assert "critical" not in _option_text(wall_browser, other)
+
+    # "Show" moves to that home, where the alert can be acted on.
+    acting.until(lambda d: d.find_element(
+        By.CSS_SELECTOR, f"#overview [data-overview='{alert['id']}'] button").click() or True)
+    assert Select(wall_browser.find_element(By.ID, "home")).first_selected_option.get_attribute("value") == home
+    card_css = f"#alerts [data-alert='{alert['id']}']"
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, card_css))
+
+    # Acknowledge with one note: the box is empty afterwards, ready for the resolve note.
+    acting.until(lambda d: _type(d.find_element(By.CSS_SELECTOR, f"{card_css} textarea"), NOTE))
+    acting.until(lambda d: d.find_element(By.XPATH, f"//*[@data-alert='{alert['id']}']//button[.='Acknowledge']")
+                 .click() or True)
+    wait.until(lambda d: "ACKNOWLEDGED" in d.find_element(By.CSS_SELECTOR, card_css).text.upper())
+    assert wall_browser.find_element(By.CSS_SELECTOR, f"{card_css} textarea").get_attribute("value") == ""
+
+    # Resolving a critical alert without a note is refused on the page, with the reason next to the box.
+    acting.until(lambda d: d.find_element(By.XPATH, f"//*[@data-alert='{alert['id']}']//button[.='Resolve']")
+                 .click() or True)
+    wait.until(lambda d: "before resolving a critical alert" in d.find_element(
+        By.CSS_SELECTOR, f"{card_css} .field-error").text)
+    assert pages.service.alerts.get(alert["id"]).state == "acknowledged"
+
+    acting.until(lambda d: _type(d.find_element(By.CSS_SELECTOR, f"{card_css} textarea"), "visited, reset the button"))
+    acting.until(lambda d: d.find_element(By.XPATH, f"//*[@data-alert='{alert['id']}']//button[.='Resolve']")
+                 .click() or True)
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, card_css))
+    stored = pages.service.alerts.get(alert["id"])
+    assert stored.state == "resolved"
+    assert [h.note for h in stored.history if h.action in ("acknowledged", "resolved")] == [
+        NOTE, "visited, reset the button"], "each action keeps its own note"
+
+    # The handover list: resolved in the last 24 hours, with who did what; the severity filter narrows it.
+    resolved_css = f"#history [data-resolved='{alert['id']}']"
+    handover = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, resolved_css))[0].text
+    assert "resolved by south-care" in handover and "visited, reset the button" in handover and NOTE in handover
+    Select(wall_browser.find_element(By.ID, "history-severity")).select_by_value("warning")
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, resolved_css))
+    Select(wall_browser.find_element(By.ID, "history-severity")).select_by_value("critical")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, resolved_css))
+    pages.service.alerts.resolve(warning.id, "test-cleanup")

@@ -3,18 +3,23 @@ acknowledging one with a note, and the last 24 hours of the simulator's activity
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 from rules.findings import Finding
 from tests.helpers import eventually
-from tests.pages.stack import PageStack, now_ms, press_help
+from tests.pages.stack import PageStack, chromium, now_ms, press_help
 
 NOTE = "phoned, she is fine"
+SMALL_PHONE = (390, 844)  # the narrowest common phone
 ALERTS_JS = """return [...document.querySelectorAll('#alerts [data-alert]')].map((c) => ({
   id: c.dataset.alert, text: c.innerText}));"""
 
@@ -159,3 +164,60 @@ def test_a_critical_alert_in_another_home_is_seen_first_and_resolving_it_needs_a
     Select(wall_browser.find_element(By.ID, "history-severity")).select_by_value("critical")
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, resolved_css))
     pages.service.alerts.resolve(warning.id, "test-cleanup")
+
+
+def test_routine_reads_as_sentences_and_a_phone_never_scrolls_sideways(
+    pages: PageStack, tmp_path: Path,
+) -> None:
+    home = pages.care_homes[0]
+    routine = pages.api(f"/api/v1/homes/{home}/routine", "care")["routine"]
+    browser = chromium(SMALL_PHONE, tmp_path / "profile")
+    try:
+        wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+        browser.get(pages.url("care", "care"))
+        text = wait.until(lambda d: d.find_element(By.ID, "routine").text.strip())
+        # Plain words: the warm-up as a sentence, each feature the detector can compare as its own sentence; no JSON.
+        assert f"{routine['warm_up']['days_learned']}" in text and "routine" in text.lower()
+        assert not set("{}[]\"") & set(text), text
+        for feature in routine["features"]:
+            shown = browser.find_element(By.CSS_SELECTOR, f"#routine [data-feature='{feature['feature']}']").text
+            assert shown == (f"{feature['text']}." if "text" in feature else
+                             f"{feature['label']}: not enough days yet to say what is usual."), shown
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline table.timeline"))
+        width = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth];")
+        assert width[0] <= width[1] == SMALL_PHONE[0], f"the page scrolls sideways: {width}"
+    finally:
+        browser.quit()
+
+
+def test_an_outage_is_told_in_plain_words_and_actions_are_reachable_by_keyboard(
+    pages: PageStack, wall_browser: webdriver.Chrome,
+) -> None:
+    home = pages.care_homes[0]
+    wait = WebDriverWait(wall_browser, 30, poll_frequency=0.1)
+    finding = Finding("cold_home", "care", home, "warning", "Bedroom 15.1 °C for 4 h", now_ms(), evidence={"c": 15.1})
+    alert = pages.service.alerts.apply(finding)
+    assert alert is not None
+    try:
+        wall_browser.get(pages.url("care", "care"))
+        card_css = f"#alerts [data-alert='{alert.id}']"
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, card_css))
+        # Keyboard only: from the note, Tab reaches Acknowledge, which shows it has the focus.
+        wall_browser.find_element(By.CSS_SELECTOR, f"{card_css} textarea").click()
+        ActionChains(wall_browser).send_keys(Keys.TAB).perform()
+        focused = wall_browser.execute_script(
+            "const a = document.activeElement; return [a.innerText, getComputedStyle(a).backgroundColor];")
+        assert focused == ["Acknowledge", "rgb(255, 221, 0)"], focused
+
+        # The network goes: the page says so in words a carer understands, not a socket error.
+        wall_browser.execute_cdp_cmd("Network.enable", {})
+        wall_browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        Select(wall_browser.find_element(By.ID, "home")).select_by_value(pages.care_homes[1])
+        wait.until(lambda d: "Cannot reach placesense" in d.find_element(By.ID, "alerts").text)
+        body = wall_browser.find_element(By.TAG_NAME, "body").text
+        assert "Errno" not in body and "Failed to fetch" not in body
+    finally:
+        wall_browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        pages.service.alerts.resolve(alert.id, "test-cleanup")

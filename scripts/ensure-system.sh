@@ -15,6 +15,7 @@ compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 # The sign-in tests (tests/oidc) run a real OpenID Connect provider, panva's oidc-provider, on Node.js.
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+# The browser tests install axe-core (pinned in tests/pages/package-lock.json) with npm; oidc-provider too.
 command -v npm >/dev/null 2>&1 || need+=(npm)
 dpkg -s fonts-liberation >/dev/null 2>&1 || need+=(fonts-liberation)  # Arial's metrics; only recommended
 for extra in ${PLACESENSE_EXTRA_DEBS:-}; do

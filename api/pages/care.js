@@ -1,27 +1,131 @@
-// The care view: per home, open alerts with acknowledge/resolve and a note, the 24-hour activity timeline,
-// and today's routine against the learned normal.
+// The care view: every home's open alerts at a glance (most serious, then longest open, first), then per home its
+// open alerts with acknowledge/resolve and a note, the recently resolved ones (handover), the 24-hour activity
+// timeline, and today's routine against the learned normal as sentences.
 "use strict";
 
 (() => {
   const { el, replace, api, time, dateTime } = placesense;
+  const SEVERITY_ORDER = { critical: 0, warning: 1, info: 2 };
   let home = null;
+  let homes = [];
+  const seenCritical = new Set();
+
+  const homeName = (id) => { const h = homes.find((x) => x.id === id); return h && h.name ? h.name : id; };
+  const ruleLabel = (rule) => { const s = rule.replace(/_/g, " "); return s.charAt(0).toUpperCase() + s.slice(1); };
+
+  function openFor(iso) {
+    const minutes = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 60_000));
+    if (minutes < 60) return `${minutes} min`;
+    const hours = Math.floor(minutes / 60);
+    return hours < 48 ? `${hours} h ${minutes % 60} min` : `${Math.floor(hours / 24)} days`;
+  }
+
+  const bySeverityThenAge = (a, b) =>
+    SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || a.opened_at.localeCompare(b.opened_at);
+
+  async function activeAlerts(subject) {
+    const query = subject ? `&subject=${subject}` : "";
+    const [open, acked] = await Promise.all([
+      api(`/api/v1/alerts?state=open&limit=500${query}`), api(`/api/v1/alerts?state=acknowledged&limit=500${query}`),
+    ]);
+    return [...open.alerts, ...acked.alerts];
+  }
+
+  // --- every home at once ---------------------------------------------------------------------------------
+
+  async function loadOverview() {
+    try {
+      const all = (await activeAlerts(null)).filter((a) => homes.some((h) => h.id === a.subject)).sort(bySeverityThenAge);
+      replace("overview", all.length ? el("ul", { class: "overview" }, all.map((a) =>
+        el("li", { class: `card ${a.severity}`, "data-overview": a.id, "data-home": a.subject },
+          el("span", { class: `tag ${a.severity}` }, a.severity), " ",
+          a.state === "acknowledged" ? el("span", { class: "tag acknowledged" }, "acknowledged") : null, " ",
+          el("strong", {}, homeName(a.subject)), ` · ${a.message} · open ${openFor(a.opened_at)} `,
+          a.subject === home ? el("span", { class: "hint" }, "(shown below)")
+            : el("button", { type: "button", class: "secondary", onclick: () => choose(a.subject) },
+              `Show ${homeName(a.subject)}`))))
+        : el("p", { class: "empty" }, "No open alerts in any of your homes."));
+      markPicker(all);
+    } catch (error) { replace("overview", el("div", { class: "error-summary" }, error.message)); }
+  }
+
+  // The home picker says which homes have open alerts, so a critical one elsewhere is seen from the picker too.
+  function markPicker(all) {
+    document.querySelectorAll("#home option").forEach((option) => {
+      const mine = all.filter((a) => a.subject === option.value);
+      const worst = mine.length ? mine.sort(bySeverityThenAge)[0].severity : null;
+      const base = homeName(option.value) === option.value ? option.value : `${homeName(option.value)} (${option.value})`;
+      option.textContent = worst ? `${worst === "critical" ? "⚠ " : ""}${base} — ${mine.length} open, ${worst}` : base;
+      option.dataset.severity = worst || "";
+    });
+  }
+
+  function choose(id) {
+    const select = document.getElementById("home");
+    select.value = id;
+    show();
+    select.focus();
+  }
+
+  // --- a new critical alert: a browser notification and a short tone, if the carer turned them on ----------
+
+  function tone() {
+    try {
+      const ctx = new AudioContext();
+      const osc = ctx.createOscillator();
+      osc.frequency.value = 880;
+      osc.connect(ctx.destination);
+      osc.start();
+      osc.stop(ctx.currentTime + 0.4);
+    } catch (_) { /* no audio on this device */ }
+  }
+
+  function tellAboutCritical(alert) {
+    if (alert.severity !== "critical" || alert.state !== "open" || seenCritical.has(alert.id)) return;
+    seenCritical.add(alert.id);
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    new Notification(`Critical: ${homeName(alert.subject)}`, { body: alert.message, tag: `alert-${alert.id}` });
+    tone();
+  }
+
+  function offerNotifications() {
+    const button = document.getElementById("notify");
+    if (!("Notification" in window) || Notification.permission !== "default") return;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      await Notification.requestPermission();
+      button.hidden = true;
+    });
+  }
+
+  // --- the selected home ------------------------------------------------------------------------------------
 
   function alertCard(a) {
-    const note = el("textarea", { rows: "2", "aria-label": `note for alert ${a.id}`, maxlength: "2000" });
+    const note = el("textarea", { rows: "2", id: `note-${a.id}`, maxlength: "2000" });
+    const problem = el("p", { class: "field-error", role: "alert" });
     const act = async (verb) => {
+      problem.textContent = "";
+      const text = note.value.trim();
+      if (verb === "resolve" && a.severity === "critical" && !text) {
+        problem.textContent = "Say in the note what was done before resolving a critical alert.";
+        note.focus();
+        return;
+      }
       try {
-        await api(`/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`, { method: "POST", body: JSON.stringify({ note: note.value || null }) });
-        await loadAlerts();
-      } catch (error) { window.alert(error.message); }
+        await api(`/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`, { method: "POST", body: JSON.stringify({ note: text || null }) });
+        note.value = ""; // each action keeps its own note: the next one starts empty
+        await Promise.all([loadAlerts(), loadOverview(), loadHistory()]);
+      } catch (error) { problem.textContent = error.message; }
     };
     return el("div", { class: `card ${a.severity}`, "data-alert": a.id },
       el("span", { class: `tag ${a.severity}` }, a.severity), " ",
       a.state === "acknowledged" ? el("span", { class: "tag acknowledged" }, "acknowledged") : null,
       el("p", {}, el("strong", {}, a.message)),
-      el("p", { class: "hint" }, `${a.rule.replace(/_/g, " ")} · since ${dateTime(a.opened_at)}`),
+      el("p", { class: "hint" }, `${ruleLabel(a.rule)} · since ${dateTime(a.opened_at)} · open ${openFor(a.opened_at)}`),
       a.history.map((h) => el("p", { class: "hint" },
         `${h.action} by ${h.by} at ${dateTime(h.at)}${h.note && h.note !== a.message ? `: ${h.note}` : ""}`)),
-      el("label", {}, "Note (optional)"), note,
+      el("label", { for: `note-${a.id}` },
+        a.severity === "critical" ? "Note (needed to resolve)" : "Note (optional)"), note, problem,
       el("div", {},
         a.state === "open" ? el("button", { type: "button", onclick: () => act("ack") }, "Acknowledge") : null,
         el("button", { type: "button", class: "secondary", onclick: () => act("resolve") }, "Resolve")));
@@ -30,16 +134,14 @@
   async function loadAlerts() {
     const shown = home;
     try {
-      const [open, acked] = await Promise.all([
-        api(`/api/v1/alerts?subject=${shown}&state=open`), api(`/api/v1/alerts?subject=${shown}&state=acknowledged`),
-      ]);
+      const all = await activeAlerts(shown);
       if (shown !== home) return; // another home was chosen meanwhile: its own load draws the list
       // A live update redraws the list: keep the notes being typed, and the cursor in the one being typed.
       const notes = new Map([...document.querySelectorAll("#alerts [data-alert] textarea")]
         .map((t) => [t.closest("[data-alert]").dataset.alert, t.value]));
       const focused = document.activeElement && document.activeElement.closest("#alerts [data-alert]");
       const focusedId = focused && document.activeElement.tagName === "TEXTAREA" ? focused.dataset.alert : null;
-      const all = [...open.alerts, ...acked.alerts];
+      all.sort(bySeverityThenAge);
       replace("alerts", all.length ? all.map(alertCard) : el("p", { class: "empty" }, "No open alerts for this home."));
       document.querySelectorAll("#alerts [data-alert] textarea").forEach((t) => {
         const id = t.closest("[data-alert]").dataset.alert;
@@ -47,6 +149,27 @@
         if (id === focusedId) t.focus();
       });
     } catch (error) { if (shown === home) replace("alerts", el("div", { class: "error-summary" }, error.message)); }
+  }
+
+  // Handover: what was resolved in this home lately, and who did what.
+  async function loadHistory() {
+    const shown = home;
+    const hours = Number(document.getElementById("history-period").value);
+    const severity = document.getElementById("history-severity").value;
+    try {
+      const resolved = await api(`/api/v1/alerts?subject=${shown}&state=resolved&limit=500`);
+      if (shown !== home) return;
+      const since = Date.now() - hours * 3600_000;
+      const recent = resolved.alerts.filter((a) => new Date(a.updated_at).getTime() >= since
+        && (!severity || a.severity === severity));
+      replace("history", recent.length ? el("ul", { class: "history" }, recent.map((a) =>
+        el("li", { class: `card ${a.severity}`, "data-resolved": a.id },
+          el("span", { class: `tag ${a.severity}` }, a.severity), " ", el("strong", {}, a.message),
+          el("p", { class: "hint" }, `${ruleLabel(a.rule)} · opened ${dateTime(a.opened_at)}`),
+          a.history.filter((h) => h.action !== "opened" || h.note !== a.message).map((h) => el("p", { class: "hint" },
+            `${h.action} by ${h.by} at ${dateTime(h.at)}${h.note && h.note !== a.message ? `: ${h.note}` : ""}`)))))
+        : el("p", { class: "empty" }, `Nothing resolved in this home in the last ${hours === 24 ? "24 hours" : "7 days"}.`));
+    } catch (error) { if (shown === home) replace("history", el("div", { class: "error-summary" }, error.message)); }
   }
 
   async function loadTimeline() {
@@ -74,31 +197,59 @@
     } catch (error) { if (shown === home) replace("timeline", el("div", { class: "error-summary" }, error.message)); }
   }
 
+  const STATES = { asleep: "In bed now.", out: "Out of the home now.", up: "Up and about now." };
+
+  // The routine as sentences: the detector gives one per feature once it has a usual range to compare with.
+  function routineView(routine) {
+    const w = routine.warm_up || { days_learned: 0, days_needed: 0, ready: false };
+    const lines = [];
+    lines.push(w.ready
+      ? `Usual routine learned from ${w.days_learned} days.`
+      : `Still learning the usual routine: ${w.days_learned} of ${w.days_needed} days so far. Routine alerts start after that.`);
+    if (routine.state) lines.push(STATES[routine.state] || "");
+    if (routine.day_started) lines.push(`Today started at ${routine.day_started}.`);
+    const features = routine.features || [];
+    return el("div", { class: "routine" },
+      el("p", {}, lines.join(" ")),
+      features.length ? el("ul", {}, features.map((f) => el("li", { "data-feature": f.feature },
+        f.text ? `${f.text}.`.replace(/\.\.$/, ".") : `${f.label}: not enough days yet to say what is usual.`)))
+        : el("p", { class: "empty" }, "Nothing to compare yet today."));
+  }
+
   async function loadRoutine() {
     const shown = home;
     try {
       const routine = await api(`/api/v1/homes/${shown}/routine`);
       if (shown !== home) return;
-      replace("routine", el("table", {}, el("tbody", {}, Object.entries(routine.routine).map(([k, v]) =>
-        el("tr", {}, el("th", {}, k.replace(/_/g, " ")), el("td", {}, typeof v === "object" ? JSON.stringify(v) : String(v)))))));
+      replace("routine", routineView(routine.routine));
     } catch (error) { if (shown === home) replace("routine", el("p", { class: "empty" }, error.message)); }
   }
 
   function show() {
     home = document.getElementById("home").value;
-    loadAlerts(); loadTimeline(); loadRoutine();
+    loadAlerts(); loadHistory(); loadTimeline(); loadRoutine(); loadOverview();
   }
 
   async function start() {
     if (!placesense.token()) { placesense.askForToken(); return; }
     placesense.monitoring();
     try {
-      const homes = await api("/api/v1/homes");
+      homes = (await api("/api/v1/homes")).homes;
       const select = document.getElementById("home");
-      select.replaceChildren(...homes.homes.map((h) => el("option", { value: h.id }, h.name ? `${h.name} (${h.id})` : h.id)));
+      select.replaceChildren(...homes.map((h) => el("option", { value: h.id }, h.name ? `${h.name} (${h.id})` : h.id)));
       select.addEventListener("change", show);
-      if (homes.homes.length) show();
-      placesense.stream((alert) => { if (alert.subject === home) loadAlerts(); }, loadAlerts);
+      document.getElementById("history-period").addEventListener("change", loadHistory);
+      document.getElementById("history-severity").addEventListener("change", loadHistory);
+      (await activeAlerts(null)).forEach((a) => { if (a.severity === "critical") seenCritical.add(a.id); });
+      if (homes.length) show();
+      offerNotifications();
+      // Every change reaches the overview, whichever home it is about; the selected home's lists follow it.
+      placesense.stream((alert) => {
+        tellAboutCritical(alert);
+        loadOverview();
+        if (alert.subject === home) { loadAlerts(); loadHistory(); }
+      }, () => { loadOverview(); loadAlerts(); loadHistory(); });
+      setInterval(loadOverview, 60_000); // "open for" keeps counting
     } catch (error) { replace("alerts", el("div", { class: "error-summary" }, error.message)); }
   }
 

@@ -197,5 +197,5 @@ def chromium(size: tuple[int, int], profile: Path) -> webdriver.Chrome:
     # The viewport itself is the size asked for (a window has chrome around it, and is at least 500 px wide);
     # a phone is emulated as DevTools does.
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": size == PHONE})
+                           {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": size[0] < 640})
     return driver

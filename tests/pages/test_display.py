@@ -4,7 +4,9 @@ redacted; resolving it takes it off the wall, live too."""
 from __future__ import annotations
 
 import os
+import re
 import signal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,11 +14,12 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.pages.stack import PageStack, press_help
+from rules.findings import Finding
+from tests.pages.stack import PageStack, chromium, now_ms, press_help
 
 # The wall re-renders on every event, so read what it shows in one go rather than through element handles.
 CARDS_JS = """return [...document.querySelectorAll('#alerts [data-alert]')].map((c) => ({
-  id: c.dataset.alert, text: c.innerText, group: c.parentElement.querySelector('h3').innerText}));"""
+  id: c.dataset.alert, text: c.innerText, audience: c.dataset.audience}));"""
 CRITICAL_JS = "return document.querySelector('.count.critical b').innerText;"
 
 
@@ -45,13 +48,14 @@ def test_wall_display_shows_a_new_alert_live_without_reload(pages: PageStack, wa
 
     press_help(pages, home)
 
-    new = wait.until(lambda d: [c for i, c in _cards(d).items() if i not in before and "help button" in c["text"]])
+    new = wait.until(lambda d: [c for i, c in _cards(d).items()
+                                if i not in before and "help button" in c["text"].lower()])
     alert = _open_alert(pages, home, "help_button")
     assert alert is not None and alert["severity"] == "critical", new
     assert [c["id"] for c in new] == [str(alert["id"])]
     card = new[0]
-    assert home in card["text"] and "help button" in card["text"] and "CRITICAL" in card["text"].upper()
-    assert card["group"].startswith("Care (")
+    assert home in card["text"] and "Help button" in card["text"] and "CRITICAL" in card["text"].upper()
+    assert card["audience"] == "care" and "CARE" in card["text"].upper()
     # Pseudonymous and redacted: a wall display never shows what happened to the person.
     assert "details are shown to the care team only" in card["text"]
     assert "Help button pressed" not in wall_browser.find_element(By.TAG_NAME, "body").text
@@ -122,3 +126,73 @@ def test_the_wall_says_when_placesense_cannot_see_and_when_it_can_again(
     assert evaluator.pid == child
     ops = [a for a in pages.api("/api/v1/alerts?audience=ops", "admin")["alerts"] if a["rule"] == "evaluation_stalled"]
     assert ops and ops[0]["state"] == "resolved"
+
+
+FIT_JS = """const box = document.getElementById('alerts').getBoundingClientRect();
+return {scroll: [document.documentElement.scrollWidth, document.documentElement.scrollHeight],
+  view: [window.innerWidth, window.innerHeight],
+  cards: [...document.querySelectorAll('#alerts [data-alert]')].map((c) => ({id: c.dataset.alert,
+    bottom: c.getBoundingClientRect().bottom, text: c.innerText})),
+  boxBottom: box.bottom, more: (document.querySelector('#alerts .more') || {}).innerText || '',
+  clock: document.getElementById('clock').innerText, updated: document.getElementById('updated').innerText,
+  body: document.body.innerText, background: getComputedStyle(document.documentElement).backgroundColor};"""
+
+
+def _next_page(browser: webdriver.Chrome, first: set[str]) -> list[dict[str, Any]]:
+    """The cards the wall shows once it has turned to a page with none of ``first``."""
+    def shown(d: webdriver.Chrome) -> list[dict[str, Any]]:
+        cards: list[dict[str, Any]] = d.execute_script(FIT_JS)["cards"]
+        return cards if cards and not {c["id"] for c in cards} & first else []
+    turned: list[dict[str, Any]] = WebDriverWait(browser, 25, poll_frequency=0.2).until(shown)
+    return turned
+
+
+def test_the_wall_fits_its_screen_pages_through_many_alerts_most_serious_first(
+    pages: PageStack, tmp_path: Path,
+) -> None:
+    beds = list(pages.registry.flowerbeds.values())
+    site = next(iter(pages.registry.air_sites.values()))
+    # One alert per (rule, subject): two kinds of unusual reading on every bed, more than either screen holds.
+    made = [pages.service.alerts.apply(Finding(
+        f"sensor_anomaly_soil_moisture_pct{suffix}", "street", bed.id, "info",
+        f"Soil sensor reading unusual ({bed.id})", now_ms(), evidence={"pct": 1.0}))
+        for bed in beds for suffix in ("", "_vs_neighbours")]
+    made.append(pages.service.alerts.apply(Finding(
+        "sensor_fault", "street", site.id, "warning", "Air sensor stuck", now_ms(), evidence={})))
+    # The most serious comes last and is an operations alert: it still heads the wall.
+    made.append(pages.service.alerts.apply(Finding(
+        "broker_lost", "ops", "placesense", "critical", "Broker lost", now_ms(), evidence={})))
+    assert all(a is not None for a in made)
+    try:
+        for size in ((1920, 1080), (1280, 800)):
+            browser = chromium(size, tmp_path / f"profile-{size[0]}")
+            try:
+                wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+                browser.get(pages.url("display", "display"))
+                wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("Live"))
+                total = len(pages.api("/api/v1/alerts?state=active&limit=1000", "display")["alerts"])
+                # Settled: every alert is in (the "+N more" line counts them).
+                ending = f"of {total}, next page in 10 s"
+                seen = wait.until(lambda d, end=ending: (f := d.execute_script(FIT_JS))["more"].endswith(end) and f)
+                assert seen["scroll"][0] <= seen["view"][0] and seen["scroll"][1] <= seen["view"][1], (size, seen)
+                assert all(c["bottom"] <= seen["boxBottom"] + 1 for c in seen["cards"]), (size, seen["cards"])
+                assert seen["more"].startswith(f"+{total - len(seen['cards'])} more"), (seen["more"], total)
+                assert seen["cards"][0]["id"] == str(made[-1].id), "the critical operations alert leads the wall"
+                assert seen["background"] == "rgb(11, 12, 12)", "no white band below the content"
+                assert "null" not in seen["body"] and "undefined" not in seen["body"]
+                # Human labels and names: the bed by its name, the rule in words.
+                first = {c["id"] for c in seen["cards"]}
+                # The next page comes by itself and shows the alerts the first page could not.
+                turned = _next_page(browser, first)
+                street = [c for c in turned if "Soil sensor reading" in c["text"]]
+                assert street, seen["cards"]
+                assert all(next(b.name for b in beds if f"({b.id})" in c["text"]) in c["text"] for c in street)
+                assert any("Soil moisture reading unusual" in c["text"] for c in street)
+                assert not [c for c in turned if "sensor anomaly" in c["text"] or "moisture pct" in c["text"]]
+                assert re.fullmatch(r"\d\d:\d\d", seen["clock"]) and seen["updated"].startswith("updated ")
+            finally:
+                browser.quit()
+    finally:
+        for alert in made:
+            if alert is not None:
+                pages.service.alerts.resolve(alert.id, "test-cleanup")

@@ -5,12 +5,14 @@ nothing lost, doubled or missed; a leader paused past its lease finds itself fen
 
 from __future__ import annotations
 
+import http.server
 import itertools
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,9 +112,41 @@ def _alerts(url: str) -> list[dict[str, Any]]:
     return alerts
 
 
+class _Hooks(http.server.BaseHTTPRequestHandler):
+    """Keeps every webhook delivery as (webhook-id, body)."""
+
+    received: list[tuple[str, dict[str, Any]]]
+    lock: threading.Lock
+
+    def do_POST(self) -> None:
+        body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.lock:
+            self.received.append((self.headers["webhook-id"], body))
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def hooks() -> Iterator[tuple[str, type[_Hooks]]]:
+    handler = type("Hooks", (_Hooks,), {"received": [], "lock": threading.Lock()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def pair(
     mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, postgres_url: str, tmp_path: Path, unique: str,
+    hooks: tuple[str, type[_Hooks]],
 ) -> tuple[dict[str, str], dict[str, str], Registry]:
     data = _registry()
     registry_file = tmp_path / "registry.yaml"
@@ -125,7 +159,8 @@ def pair(
         folder.mkdir()
         one = serve_settings(mosquitto, influx, influx_db, registry_file, folder, f"f{unique}")
         one |= {"clock": "event", "tokens_path": str(tokens), "database_url": postgres_url, "ha": "true",
-                "instance_name": name, "ha_lease_s": str(LEASE_S)}
+                "instance_name": name, "ha_lease_s": str(LEASE_S),
+                "webhook_urls": orjson.dumps([hooks[0]]).decode(), "webhook_secret": "s" * 32}
         settings.append(one)
     return settings[0], settings[1], Registry.from_data(data)
 
@@ -133,7 +168,7 @@ def pair(
 def test_the_standby_takes_over_from_a_killed_leader_before_the_wake_up_deadline(
     pair: tuple[dict[str, str], dict[str, str], Registry], influx: InfluxDB, influx_db: str, postgres_url: str,
     publisher: Callable[..., None], serve_process: Callable[..., subprocess.Popen[bytes]],
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], hooks: tuple[str, type[_Hooks]],
 ) -> None:
     alpha, beta, registry = pair
     url_a, url_b = f"http://{alpha['api_bind']}", f"http://{beta['api_bind']}"
@@ -174,6 +209,24 @@ def test_the_standby_takes_over_from_a_killed_leader_before_the_wake_up_deadline
     assert all(n == 1 for n in keys.values()), keys  # no alert doubled across the two leaders
     takeover = [a for a in alerts if a["rule"] == "leader_changed"]
     assert len(takeover) == 1 and "beta took over evaluation from alpha" in takeover[0]["message"]
+
+    # Every alert change was notified at least once, whichever instance made it, and a change sent twice (the
+    # old leader died before marking it sent) carries the same id both times.
+    changes = {(a["id"], h["action"], h["at"]) for a in alerts for h in a["history"]}
+    assert any(at < _iso(kill_at) for _, _, at in changes), "no change before the kill: nothing to carry over"
+    def notified() -> set[tuple[str, str, str]]:
+        with hooks[1].lock:
+            return {(b["id"], b["action"], b["updated_at"]) for _, b in hooks[1].received}
+    try:
+        eventually(lambda: changes <= notified(), 60, "every alert change notified")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; not notified: {sorted(changes - notified())}; "
+                             f"received: {sorted(notified())}") from None
+    ids: dict[tuple[str, str, str], set[str]] = {}
+    with hooks[1].lock:
+        for message_id, body in hooks[1].received:
+            ids.setdefault((body["id"], body["action"], body["updated_at"]), set()).add(message_id)
+    assert all(len(one) == 1 for one in ids.values()), ids
 
     # The learned routines equal a single instance's fed the same stream.
     standby.terminate()
@@ -238,7 +291,9 @@ def test_with_two_instances_each_reminder_is_sent_once(
     serve_process(alpha)
     serve_process(beta)
     prefix = alpha["topic_prefix"]
-    start = int(time.time() * 1000) - 6 * 3_600_000
+    # yesterday 10:00 UTC: the cold home rule counts 07:00–23:00 local time, whatever hour the test runs at
+    start = int((datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
+                 - timedelta(days=1)).timestamp() * 1000)
     publisher(f"{prefix}placesense/v1/home/h-late-climate/telemetry",
               orjson.dumps({"ts": start, "metrics": {"temperature_c": 20.0}, "seq": 1}))
     # a care alert nobody acknowledges: the cold home rule, two hours below 16 °C

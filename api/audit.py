@@ -94,7 +94,7 @@ class AuditLog:
             raise RetryableStorageError(f"cannot prepare the API audit table: {exc}") from exc
 
     def refused(self, token_name: str, role: str, why: str, home: str = "", detail: str = "") -> None:
-        """Record a refused attempt (``why``: unauthenticated, role, scope); ``home`` the home it was about, if
+        """Record a refused attempt (``why``: unauthenticated, role, scope, origin); ``home`` the home it was about, if
         any. Never raises: the refusal stands whether or not it could be written down."""
         if self._count_refusal is not None:
             self._count_refusal(why)

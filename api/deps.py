@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -88,11 +89,30 @@ def refuse_out_of_scope(ctx: ApiContext, caller: Principal, request: Request, ho
     ctx.audit.refused(caller.name, caller.role, "scope", home, _what(request))
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _same_origin(request: Request) -> bool:
+    """The request came from one of our own pages: its ``Origin`` (or, without one, its ``Referer``) names the host
+    it was sent to. Browsers set both and pages cannot forge them."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin:
+        return False
+    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+
+
 def _person_or_token(ctx: ApiContext, secret: str | None, request: Request) -> Principal:
-    """A bearer token when one is sent (devices, machines); else the signed-in person's session (``api.oidc``)."""
+    """A bearer token when one is sent (devices, machines); else the signed-in person's session (``api.oidc``).
+
+    A session is a cookie the browser sends by itself, so a change made with one (acknowledge, resolve, a note)
+    must come from one of our pages: another site's form or script cannot act in a carer's name (SameSite=Lax
+    already stops other sites; this also stops a neighbouring subdomain and old browsers)."""
     if not secret:
         person = session_principal(request)
         if person is not None:
+            if request.method not in SAFE_METHODS and not _same_origin(request):
+                ctx.audit.refused(person.name, person.role, "origin", _home_of(request), _what(request))
+                raise Problem(403, "a signed-in change must come from placesense's own pages", kind="forbidden-origin")
             return person
     return identify(ctx, secret, request)
 

@@ -112,12 +112,20 @@ def test_a_carer_signs_in_and_her_acknowledgement_names_her(site: Site) -> None:
         assert "httponly" in set_cookie.lower() and "samesite=lax" in set_cookie.lower()
 
         alert_id = open_alert(site, "h-0001")
-        acked = browser.post(f"{site.base_url}/api/v1/alerts/{alert_id}/ack", json={"note": "on my way"})
+        # The cookie goes with any request the browser makes, so a change must come from placesense's own pages:
+        # another site's form (or a request that does not say where it came from) is refused.
+        ack_url = f"{site.base_url}/api/v1/alerts/{alert_id}/ack"
+        for origin in ({"Origin": "https://evil.example"}, {}):
+            refused = browser.post(ack_url, json={"note": "x"}, headers=origin)
+            assert refused.status_code == 403 and refused.json()["type"].endswith("forbidden-origin"), refused.text
+        assert site.service.alerts.get(alert_id).state == "open"  # the refused requests changed nothing
+        acked = browser.post(ack_url, json={"note": "on my way"}, headers={"Origin": site.base_url})
         assert acked.status_code == 200, acked.text
         assert acked.json()["history"][-1]["by"] == "Alice Jones (alice@council.example)"
         # Her care group covers h-0001 only.
         other = open_alert(site, "h-0002")
-        assert browser.post(f"{site.base_url}/api/v1/alerts/{other}/ack").status_code == 404
+        assert browser.post(f"{site.base_url}/api/v1/alerts/{other}/ack",
+                            headers={"Origin": site.base_url}).status_code == 404
 
     audit = httpx.get(f"{site.base_url}/api/v1/audit", params={"home": "h-0001"},
                       headers={"Authorization": f"Bearer {DEVICE_TOKEN}"}, timeout=20)

@@ -9,6 +9,7 @@ import http.server
 import itertools
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -32,7 +33,7 @@ from placesense.evaluation_state import parse_state
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.statecodec import encode
 from rules.config import RulesConfig
-from tests.helpers import eventually, influx_query, serve_settings, sim_readings
+from tests.helpers import eventually, influx_query, serve_env, serve_settings, sim_readings
 
 ADMIN = "admin-" + "z" * 32
 LEASE_S = 3.0
@@ -285,6 +286,7 @@ def test_a_leader_paused_past_its_lease_is_fenced_and_writes_nothing(
 def test_with_two_instances_each_reminder_is_sent_once(
     pair: tuple[dict[str, str], dict[str, str], Registry], influx: InfluxDB, influx_db: str,
     publisher: Callable[..., None], serve_process: Callable[..., subprocess.Popen[bytes]],
+    hooks: tuple[str, type[_Hooks]],
 ) -> None:
     alpha, beta, _ = pair
     url_a = f"http://{alpha['api_bind']}"
@@ -317,3 +319,24 @@ def test_with_two_instances_each_reminder_is_sent_once(
     # each reminder once, although two instances run: never two at one time, never closer than the 30 minutes
     assert len(set(reminders)) == len(reminders)
     assert all(b - a >= timedelta(minutes=30) for a, b in itertools.pairwise(reminders))
+    # and each reminder reached the webhook exactly once (no takeover here, so no resend either)
+    alert_id = cold[0]["id"]
+
+    def sent() -> Counter[str]:
+        with hooks[1].lock:
+            return Counter(b["updated_at"] for _, b in hooks[1].received
+                           if b["id"] == alert_id and b["action"] == "escalated")
+    eventually(lambda: len(sent()) >= len(reminders), 60, "every reminder sent")
+    escalated_at = [h["at"] for h in history if h["action"] == "escalated"]
+    assert sorted(sent()) == sorted(escalated_at) and set(sent().values()) == {1}, (sent(), escalated_at)
+
+
+def test_active_standby_on_sqlite_is_refused_with_a_reason(
+    pair: tuple[dict[str, str], dict[str, str], Registry], tmp_path: Path,
+) -> None:
+    """Two instances cannot share a SQLite file across machines: serve refuses at start and says what to set."""
+    alpha = pair[0] | {"database_url": f"sqlite:///{tmp_path / 'placesense.db'}"}
+    done = subprocess.run([sys.executable, "-m", "placesense.cli", "serve"], env=serve_env(alpha),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "PLACESENSE_HA needs PLACESENSE_DATABASE_URL to be PostgreSQL" in done.stdout + done.stderr

@@ -46,6 +46,7 @@ _ASSETS = {
     "street.js": "text/javascript",
     "street.css": "text/css",
     "care.js": "text/javascript",
+    "care-charts.js": "text/javascript",
     "devices.js": "text/javascript",
     "docs.js": "text/javascript",
 }

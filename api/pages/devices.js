@@ -53,10 +53,15 @@
     return `${Math.round(d.battery_pct)} %${d.battery_pct < LOW_BATTERY_PCT ? " (low)" : ""}`;
   }
 
+  // A device without a status topic (most bridged ones) is judged by its last message: some, such as door
+  // contacts, are quiet for hours when nothing happens, so "quiet" is a hint, not an alarm.
+  const QUIET_AFTER_MS = 2 * 3600_000;
   function state(d) {
     if (d.online === false) return el("span", { class: "tag offline" }, "offline");
     if (d.online === true) return el("span", { class: "tag online" }, "online");
-    return el("span", { class: "tag info" }, d.last_seen ? "unknown" : "never heard");
+    if (!d.last_seen) return el("span", { class: "tag info" }, "never heard");
+    return Date.now() - new Date(d.last_seen).getTime() < QUIET_AFTER_MS
+      ? el("span", { class: "tag online" }, "reporting") : el("span", { class: "tag info" }, "quiet");
   }
 
   // --- what needs attention --------------------------------------------------------------------------------

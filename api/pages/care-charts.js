@@ -104,7 +104,7 @@ const careCharts = (() => {
     draw("wake", {
       scales: { x: { time: true, range: () => [Math.min(now - 28 * 86_400, xs[0] - 43_200), now] },
         y: { range: () => [Math.min(...known) - 30, Math.max(...known) + 30] } },
-      axes: [dateTicks, { stroke: GREY, size: 60, values: (u, ticks) => ticks.map(clock) }],
+      axes: [dateTicks, { stroke: GREY, size: 60, incrs: [15, 30, 60, 120, 180], values: (u, ticks) => ticks.map(clock) }],
       series: [{},
         { label: "usual earliest", stroke: "transparent", points: { show: false } },
         { label: "usual latest", stroke: "transparent", points: { show: false } },

@@ -156,6 +156,11 @@ def list_devices(
     return DevicesOut(devices=out)
 
 
+def _source_key(source_format: str, source_id: str) -> str:
+    """As ``DeviceSpec.source_key`` spells it: ChirpStack DevEUIs in any case are one device."""
+    return source_id.lower() if source_format == "chirpstack" else source_id
+
+
 @router.get("/api/v1/devices/discovered", response_model=list[DiscoveredOut], responses=AUTH_ERRORS)
 def discovered(ctx: Ctx, _admin: Admin) -> list[DiscoveredOut]:
     """Devices that published but are not in the registry, so an admin can register them."""
@@ -171,5 +176,5 @@ def discovered(ctx: Ctx, _admin: Admin) -> list[DiscoveredOut]:
             messages=row["messages"],
         )
         for row in ctx.service.dead_letters.discovered()
-        if (row["format"], row["source_id"]) not in registered
+        if (row["format"], _source_key(row["format"], row["source_id"])) not in registered
     ]

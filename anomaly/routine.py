@@ -125,6 +125,8 @@ class HomeModel:
     bathroom_cusum: float = 0.0  # evidence of more bathroom visits over the last days (see _bathroom_trend)
     bathroom_quiet_days: int = 0
     bathroom_run: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=7))  # (day, night) visits
+    # each closed day's getting-up moment, newest last, for the care page's chart: (wake_ms, local minute, weekend)
+    wake_days: deque[tuple[int, float, bool]] = field(default_factory=lambda: deque(maxlen=28))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A model pickled by the previous release before a field existed gets that field's default, so its
@@ -146,6 +148,12 @@ class HomeModel:
     def usual(self, feature: str, weekend: bool) -> Usual | None:
         baseline = self.baselines.get(feature)
         return baseline.usual(weekend) if baseline is not None else None
+
+
+def _usual_range(usual: Usual | None) -> dict[str, float] | None:
+    if usual is None:
+        return None
+    return {"low": round(usual.low, 1), "median": round(usual.median, 1), "high": round(usual.high, 1)}
 
 
 def _room(name: str) -> str:
@@ -314,6 +322,11 @@ class RoutineDetector:
         result["state"] = "asleep" if tracker.asleep else ("out" if tracker.is_out(now) else "up")
         result["open_findings"] = sorted(model.open_rules)
         result["hour_activity"] = [round(p, 3) for p in model.hour_active]
+        # The last weeks' getting-up times and the usual range each kind of day is judged against now.
+        result["wake_history"] = [{"wake_ms": ms, "wake_min": round(minute, 1), "weekend": weekend}
+                                  for ms, minute, weekend in model.wake_days]
+        result["usual_wake"] = {kind: _usual_range(model.usual("wake_min", weekend))
+                                for kind, weekend in (("weekday", False), ("weekend", True))}
         day = tracker.day
         if day is None:
             return result
@@ -439,6 +452,7 @@ class RoutineDetector:
             model.still.add(day.longest_still_ms / MINUTE_MS, day.weekend)
             model.still_hours.append([round(ms / MINUTE_MS) for ms in day.still_by_hour])
         model.kitchen_curves.append((day.weekend, dict(day.kitchen_by_hour)))
+        model.wake_days.append((day.wake_ms, day.wake_min, day.weekend))
         rate = max(1.0 / (model.days_learned + 1), 1.0 / 14)
         for hour in range(24):
             seen = 1.0 if hour in day.active_hours else 0.0

@@ -1,24 +1,32 @@
 """``GET /api/v1/devices`` and ``/api/v1/devices/discovered``: the registry joined with what ingest last saw.
 
-Each device the caller may see, with its subject, kind, place, last message, battery and online state. Names of
-residents stay with admins and care teams; the wall display sees no home devices at all (``api.auth``).
-This module must not change the registry or device state.
+Each device the caller may see, with its subject, kind, place, last message, battery and online state, and on
+request (``?signal=true``, one InfluxDB query) the newest radio signal it reported in the last week: RSSI and SNR
+at the LoRaWAN gateway, Zigbee link quality. Names of residents stay with admins and care teams; the wall display
+sees no home devices at all (``api.auth``). A device registered since it was discovered is no longer listed as
+discovered. This module must not change the registry or device state.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.deps import Admin, Caller, Ctx
+from api.deps import Admin, ApiContext, Caller, Ctx
 from api.problems import AUTH_ERRORS
+from api.readings import quote_ident
 from api.timefmt import rfc3339
 from devices.registry import DeviceSpec, Registry
+from placesense.errors import StorageError
 
 router = APIRouter(tags=["devices"])
+log = logging.getLogger(__name__)
+SIGNAL_METRICS = ("rssi_dbm", "snr_db", "link_quality")
+SIGNAL_WINDOW_MS = 7 * 86_400_000
 
 
 class DeviceOut(BaseModel):
@@ -40,6 +48,9 @@ class DeviceOut(BaseModel):
     online: bool | None = Field(
         default=None, description="from the retained status topic or recent data; null if unknown"
     )
+    rssi_dbm: float | None = Field(default=None, description="with ?signal=true: LoRaWAN signal at the gateway")
+    snr_db: float | None = Field(default=None, description="with ?signal=true: LoRaWAN signal-to-noise ratio")
+    link_quality: float | None = Field(default=None, description="with ?signal=true: Zigbee link quality, 0-255")
 
 
 class DevicesOut(BaseModel):
@@ -75,16 +86,40 @@ def _place(registry: Registry, spec: DeviceSpec) -> tuple[float | None, float | 
     return None, None
 
 
+def _signals(ctx: ApiContext) -> dict[str, dict[str, float]]:
+    """The newest signal metrics per device over the last week; empty (and logged) when InfluxDB cannot answer,
+    so the list itself never depends on it."""
+    since_ms = ctx.service.clock.now_ms() - SIGNAL_WINDOW_MS
+    fields = ", ".join(f"last({quote_ident(m)}) AS {quote_ident(m)}" for m in SIGNAL_METRICS)
+    measurements = ", ".join(quote_ident(m) for m in ("home", "soil", "air"))
+    query = f"SELECT {fields} FROM {measurements} WHERE time >= {since_ms}ms GROUP BY {quote_ident('device')}"
+    try:
+        series = ctx.service.influx.series(query)
+    except StorageError as exc:
+        log.warning("device signal strengths not available: %s", exc)
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for one in series:
+        device = str((one.get("tags") or {}).get("device") or "")
+        for values in one.get("values", []):
+            row = dict(zip(one["columns"], values, strict=True))
+            found = {m: float(row[m]) for m in SIGNAL_METRICS if isinstance(row.get(m), int | float)}
+            out.setdefault(device, {}).update(found)
+    return out
+
+
 @router.get("/api/v1/devices", response_model=DevicesOut, responses=AUTH_ERRORS)
 def list_devices(
     ctx: Ctx,
     caller: Caller,
     domain: Annotated[Literal["home", "soil", "air"] | None, Query(description="only this domain")] = None,
     online: Annotated[bool | None, Query(description="only devices in this online state")] = None,
+    signal: Annotated[bool, Query(description="add each device's newest radio signal (one InfluxDB query)")] = False,
 ) -> DevicesOut:
     """Registered devices the token may see, with last seen, battery and online state."""
     registry: Registry = ctx.service.registry
     states = ctx.service.device_states.all()
+    signals = _signals(ctx) if signal else {}
     out: list[DeviceOut] = []
     for spec in sorted(registry.devices.values(), key=lambda d: d.id):
         if not caller.may_see_device(spec) or (domain and spec.domain != domain):
@@ -93,6 +128,7 @@ def list_devices(
         if online is not None and (state is None or state.online is not online):
             continue
         lat, lon = _place(registry, spec)
+        radio = signals.get(spec.id, {})
         out.append(
             DeviceOut(
                 id=spec.id,
@@ -109,6 +145,9 @@ def list_devices(
                 last_event=rfc3339(state.last_event_ms) if state else None,
                 battery_pct=state.battery_pct if state else None,
                 online=state.online if state else None,
+                rssi_dbm=radio.get("rssi_dbm"),
+                snr_db=radio.get("snr_db"),
+                link_quality=radio.get("link_quality"),
             )
         )
     homes = {d.subject for d in out if d.domain == "home"}
@@ -117,9 +156,16 @@ def list_devices(
     return DevicesOut(devices=out)
 
 
+def _source_key(source_format: str, source_id: str) -> str:
+    """As ``DeviceSpec.source_key`` spells it: ChirpStack DevEUIs in any case are one device."""
+    return source_id.lower() if source_format == "chirpstack" else source_id
+
+
 @router.get("/api/v1/devices/discovered", response_model=list[DiscoveredOut], responses=AUTH_ERRORS)
 def discovered(ctx: Ctx, _admin: Admin) -> list[DiscoveredOut]:
     """Devices that published but are not in the registry, so an admin can register them."""
+    registry: Registry = ctx.service.registry
+    registered = {(d.format, d.source_key) for d in registry.devices.values()}
     return [
         DiscoveredOut(
             format=row["format"],
@@ -130,4 +176,5 @@ def discovered(ctx: Ctx, _admin: Admin) -> list[DiscoveredOut]:
             messages=row["messages"],
         )
         for row in ctx.service.dead_letters.discovered()
+        if (row["format"], _source_key(row["format"], row["source_id"])) not in registered
     ]

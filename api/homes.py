@@ -45,7 +45,9 @@ class RoutineOut(BaseModel):
     home: str
     routine: dict[str, Any] = Field(
         description="today against the learned baseline, as the routine detector reports it: warm_up (days "
-        "learned, days needed, ready), state, features with today's value and the usual range"
+        "learned, days needed, ready), state, features with today's value and the usual range, wake_history (the "
+        "last 28 learned days' getting-up time: at, RFC 3339; wake_min, local minutes after midnight; weekend) "
+        "and usual_wake (the usual range, low/median/high in minutes, for weekdays and weekends; null until known)"
     )
 
 
@@ -91,7 +93,10 @@ def routine(request: Request, ctx: Ctx, caller: CareSide, home: HomeId) -> Routi
     """Today in this home against the resident's learned normal."""
     _home_for(ctx, caller, home, request)
     ctx.audit.record(caller, "routine", [home])
-    return RoutineOut(home=home, routine=ctx.service.routine.routine_today(home))
+    today = ctx.service.routine.routine_today(home)
+    for day in today.get("wake_history", []):
+        day["at"] = rfc3339(day.pop("wake_ms"))
+    return RoutineOut(home=home, routine=today)
 
 
 @router.get("/api/v1/homes/{home}/activity", response_model=ActivityOut, responses=AUTH_ERRORS)

@@ -1,5 +1,5 @@
-"""The built-in pages: ``/display`` (operations-room wall), ``/street`` (a phone in a park), ``/care``, and the
-interactive API docs at ``/docs``.
+"""The built-in pages: ``/display`` (operations-room wall), ``/street`` (a phone in a park), ``/care``,
+``/devices`` (the fleet for admins), and the interactive API docs at ``/docs``.
 
 Plain HTML, CSS and JavaScript files from ``api/pages/``, no build step and no server of their own. The pages
 carry no data: their scripts call the API with a token kept in the browser (see docs/api.md), so serving them
@@ -46,6 +46,8 @@ _ASSETS = {
     "street.js": "text/javascript",
     "street.css": "text/css",
     "care.js": "text/javascript",
+    "care-charts.js": "text/javascript",
+    "devices.js": "text/javascript",
     "docs.js": "text/javascript",
 }
 _DOCS_ASSETS = {
@@ -74,6 +76,11 @@ def street() -> FileResponse:
 @router.get("/care")
 def care() -> FileResponse:
     return _page("care.html")
+
+
+@router.get("/devices")
+def devices() -> FileResponse:
+    return _page("devices.html")
 
 
 @router.get("/docs")

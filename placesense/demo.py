@@ -187,6 +187,7 @@ placesense is running. Open these in a browser on this machine (each link carrie
   wall display:     {api}/display#token={tokens['display']}
   street view:      {api}/street#token={tokens['street']}
   care view:        {api}/care#token={tokens['care']}
+  device page:      {api}/devices#token={tokens['admin']}   (admin)
   API docs:         {api}/docs   (admin token: {tokens['admin']})
   health:           {api}/healthz
   demo tokens:      {VAR / 'demo' / 'tokens.txt'}

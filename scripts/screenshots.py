@@ -1,4 +1,4 @@
-"""Regenerate docs/screenshots/{display,street,care}.png: placesense's built-in pages in headless Debian Chromium.
+"""Regenerate docs/screenshots/{display,street,care,devices}.png: the built-in pages in headless Debian Chromium.
 
     make screenshots            # or: .venv/bin/python scripts/screenshots.py [--out DIR]
 
@@ -7,7 +7,8 @@ InfluxDB on free loopback ports in a temporary directory, the demo's fleet (4 ho
 on a real Service and the API on uvicorn (tests/pages/stack.py). It publishes over MQTT two days of the firmware
 simulator's homes and air sites (with a cold home and a pollution episode) and a July dry spell of the
 flowerbeds replayed to end now, presses both help buttons and acknowledges one with a note, then takes the wall
-display at 1280x800, the street view as a 412x915 phone and the care view at 1280x800.
+display at 1280x800, the street view as a 412x915 phone, and the care view and the device page (admin) at
+1280x800.
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ def shoot(stack: PageStack, out: Path, profile: Path) -> None:
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#alerts [data-alert]"))
         _rendered(wait, "timeline", "routine")
         _save(wall, out / "care.png")
+
+        wall.get(stack.url("devices", "admin"))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#devices tr[data-device]"))
+        _rendered(wait, "attention", "discovered")
+        _save(wall, out / "devices.png")
     finally:
         wall.quit()
 

@@ -222,12 +222,14 @@
       const routine = await api(`/api/v1/homes/${shown}/routine`);
       if (shown !== home) return;
       replace("routine", routineView(routine.routine));
+      careCharts.routine(routine.routine);
     } catch (error) { if (shown === home) replace("routine", el("p", { class: "empty" }, error.message)); }
   }
 
   function show() {
     home = document.getElementById("home").value;
     loadAlerts(); loadHistory(); loadTimeline(); loadRoutine(); loadOverview();
+    careCharts.temperature(home);
   }
 
   async function start() {

@@ -75,6 +75,14 @@ def test_routine_today_compares_with_the_baseline(normal_month: RoutineRun) -> N
     assert "wake_min" in features and "usual_low" in features["wake_min"]
     assert "over the last" in features["wake_min"]["text"]
     assert len(today["hour_activity"]) == 24
+    # The last weeks' getting-up times, each closed day's, oldest first, inside the usual range most days.
+    history = today["wake_history"]
+    learned = today["warm_up"]["days_learned"]
+    assert len(history) == min(learned, 28) and [d["wake_ms"] for d in history] == sorted(d["wake_ms"] for d in history)
+    usual = today["usual_wake"]["weekday"]
+    assert usual["low"] <= usual["median"] <= usual["high"]
+    inside = [d for d in history if not d["weekend"] and usual["low"] <= d["wake_min"] <= usual["high"]]
+    assert len(inside) >= len([d for d in history if not d["weekend"]]) // 2
     assert normal_month.detector.routine_today("h-unknown")["warm_up"]["days_learned"] == 0
 
 
@@ -99,6 +107,7 @@ def test_save_and_restore_keep_the_learned_baselines(tmp_path: Path, normal_mont
     for home in normal_month.registry.homes:
         assert restarted.warm_up(home) == detector.warm_up(home)
         assert restarted.routine_today(home)["features"] == detector.routine_today(home)["features"]
+        assert restarted.routine_today(home)["wake_history"] == detector.routine_today(home)["wake_history"]
     # and it carries on: a late morning right after the restart is caught without a new warm-up
     start = normal_month.end_ms
     stream = readings(normal_month.registry, start, start + 2 * DAY_MS, 7, ["late_wakeup@1"])
@@ -153,7 +162,7 @@ def test_a_gradual_decline_is_reported_against_weeks_earlier_and_explained(decli
 def test_a_state_file_from_before_the_decline_watch_still_loads(tmp_path: Path, normal_month: RoutineRun) -> None:
     def drop_new_fields(body: Any) -> None:
         for model in body["parts"]["routine"]["state"]["homes"].values():
-            for name in ("decline", "bathroom_cusum", "bathroom_quiet_days", "bathroom_run"):
+            for name in ("decline", "bathroom_cusum", "bathroom_quiet_days", "bathroom_run", "wake_days"):
                 del model["v"][name]
 
     restarted = _saved_and_restored(normal_month, tmp_path, drop_new_fields)
@@ -161,3 +170,4 @@ def test_a_state_file_from_before_the_decline_watch_still_loads(tmp_path: Path, 
         model = restarted._homes[home]
         assert model.decline.cusum == 0.0 and model.bathroom_cusum == 0.0
         assert restarted.routine_today(home)["features"] == normal_month.detector.routine_today(home)["features"]
+        assert restarted.routine_today(home)["wake_history"] == []  # a file from before it was kept

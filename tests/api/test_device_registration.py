@@ -92,6 +92,9 @@ def test_a_discovered_device_is_registered_and_watched_without_restart(
             account = answer["broker"]
             assert account["username"] == NEW and account["client_id"] == NEW and len(account["password"]) > 30
             assert api.post("/api/v1/devices", json=body, headers=admin).status_code == 409  # once only
+            # Registered, it is no longer listed as discovered.
+            listed = api.get("/api/v1/devices/discovered", headers=admin).json()
+            assert NEW not in [d["source_id"] for d in listed]
 
             # The running service stores its readings and the running rules act on its help button.
             publisher.publish(topic, orjson.dumps({"ts": now + 1000, "metrics": {"help_pressed": True}, "seq": 2}))

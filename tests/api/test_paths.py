@@ -183,7 +183,7 @@ def test_activity_timeline_counts_events_per_room(stack: Stack, publish: Callabl
     assert [(h["id"], h["name"], h["devices"]) for h in homes] == [("h-0001", "Test Resident One", 2)]
 
 
-@pytest.mark.parametrize("page", ["/display", "/street", "/care"])
+@pytest.mark.parametrize("page", ["/display", "/street", "/care", "/devices"])
 def test_pages_are_served_with_a_strict_policy(stack: Stack, page: str) -> None:
     resp = stack.client.get(page)
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")

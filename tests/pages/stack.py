@@ -103,12 +103,13 @@ def make_tokens(care_homes: Sequence[str]) -> tuple[dict[str, str], TokenStore]:
 
 
 @contextmanager
-def running_stack(mosquitto: Mosquitto, influx: InfluxDB, tmp: Path) -> Iterator[PageStack]:
-    """The demo's fleet on a real Service and a real uvicorn; its InfluxDB database is dropped afterwards."""
+def running_stack(mosquitto: Mosquitto, influx: InfluxDB, tmp: Path, **overrides: Any) -> Iterator[PageStack]:
+    """The demo's fleet on a real Service and a real uvicorn; its InfluxDB database is dropped afterwards.
+    ``overrides`` are further settings (a broker folder to register devices into, say)."""
     unique = uuid.uuid4().hex[:10]
     db = f"t_pages_{unique}"
     registry = demo_fleet()
-    settings = stack_settings(mosquitto, influx, db, tmp, f"pages-{unique}", influx_timeout_s=5.0)
+    settings = stack_settings(mosquitto, influx, db, tmp, f"pages-{unique}", **{"influx_timeout_s": 5.0, **overrides})
     service = Service.build(settings, registry=registry)
     service.start()
     server = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -21,7 +20,6 @@ from api import alerts as alerts_api
 from api import readings as readings_api
 from api.deps import Caller, Ctx
 from api.problems import AUTH_ERRORS
-from devices.topics import DEVICE_ID_RE
 
 router = APIRouter(tags=["exports"])
 
@@ -87,10 +85,10 @@ def readings_csv(
     request: Request,
     ctx: Ctx,
     caller: Caller,
-    device: Annotated[str, Query(pattern=DEVICE_ID_RE.pattern, description="device id from the registry")],
-    metric: Annotated[str | None, Query(max_length=64, description="one metric; all if omitted")] = None,
-    start: Annotated[datetime | None, Query(description="RFC 3339; default end − 24 h; range at most 31 days")] = None,
-    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default now")] = None,
+    device: readings_api.DeviceParam,
+    metric: readings_api.MetricParam = None,
+    start: readings_api.StartParam = None,
+    end: readings_api.EndParam = None,
     limit: Annotated[int, Query(ge=1, le=readings_api.MAX_ROWS)] = readings_api.DEFAULT_ROWS,
     cursor: Annotated[str | None, Query(max_length=200, description="X-Next-Cursor of the previous page")] = None,
 ) -> Response:

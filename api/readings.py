@@ -105,15 +105,22 @@ def build_query(
     )
 
 
+# The query parameters ``/api/v1/readings`` and its CSV twin (``api.exports``) share.
+DeviceParam = Annotated[str, Query(pattern=DEVICE_ID_RE.pattern, description="device id from the registry")]
+MetricParam = Annotated[str | None, Query(max_length=64, description="one metric; all if omitted")]
+StartParam = Annotated[datetime | None, Query(description="RFC 3339; default end − 24 h; range at most 31 days")]
+EndParam = Annotated[datetime | None, Query(description="RFC 3339, exclusive; default now")]
+
+
 @router.get("/api/v1/readings", response_model=ReadingsPage, responses=AUTH_ERRORS)
 def readings(
     request: Request,
     ctx: Ctx,
     caller: Caller,
-    device: Annotated[str, Query(pattern=DEVICE_ID_RE.pattern, description="device id from the registry")],
-    metric: Annotated[str | None, Query(max_length=64, description="one metric; all if omitted")] = None,
-    start: Annotated[datetime | None, Query(description="RFC 3339; default end − 24 h; range at most 31 days")] = None,
-    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default now")] = None,
+    device: DeviceParam,
+    metric: MetricParam = None,
+    start: StartParam = None,
+    end: EndParam = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ROWS, description="at most this many timestamps per page")] = DEFAULT_ROWS,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> ReadingsPage:

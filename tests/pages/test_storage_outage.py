@@ -19,14 +19,6 @@ from tests.pages.stack import PageStack, press_help, running_stack
 
 
 @pytest.fixture
-def own_influx(tmp_path: Path) -> Iterator[InfluxDB]:
-    server = InfluxDB(tmp_path / "own-influxdb")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def stack(mosquitto: Mosquitto, own_influx: InfluxDB, tmp_path: Path) -> Iterator[PageStack]:
     with running_stack(mosquitto, own_influx, tmp_path / "stack") as one:
         yield one

@@ -68,6 +68,7 @@ class AirSiteModel:
         seed: int,
         site_index: int,
         injections: Sequence[Injection] = (),
+        report_every_ms: int | None = None,
     ) -> None:
         self.site = site
         self.device = device
@@ -82,6 +83,8 @@ class AirSiteModel:
         self._coarse_ratio = rng.uniform(1.4, 1.8)
         self.has_ozone = site_index % 2 == 1  # every other site has the extra O3 cell
         self._interval_ms = rng.choice((5, 10, 15)) * MINUTE_MS
+        if report_every_ms:
+            self._interval_ms = report_every_ms
         self._next_reading_ms: int | None = None
 
     def plan_injection(self, kind: AnomalyType, day: Day, rng: random.Random) -> Injection:

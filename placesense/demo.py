@@ -50,7 +50,14 @@ LIVE_DAYS = 365  # how far past now the simulation runs on live
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("Run again, it keeps the tokens (var/demo/tokens.txt), the registry and the simulation, which "
+                     "carries on where it stopped, and starts only what is not running. The service's settings are "
+                     "in var/demo/placesense.toml (private): PLACESENSE_CONFIG=var/demo/placesense.toml placesense "
+                     "doctor checks the running demo.")
     parser.add_argument("--stop", action="store_true", help="stop everything a previous 'placesense demo' started")
+    parser.add_argument("--restart", choices=ORDER, action="append", default=[], metavar="PART",
+                        help="stop this part (simulate, serve, influxd or mosquitto), wait for it to end, and start "
+                        "it again with the rest as they are; repeatable")
     parser.add_argument("--homes", type=int, default=4, help="simulated homes (default %(default)s)")
     parser.add_argument("--beds", type=int, default=8, help="simulated flowerbeds (default %(default)s)")
     parser.add_argument("--air-sites", type=int, default=3, help="simulated air-quality sites (default %(default)s)")
@@ -100,6 +107,9 @@ def _spawn(name: str, argv: list[str], env: dict[str, str]) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.stop:
         return stop()
+    for name in args.restart:
+        if pid_file_stop(RUN / f"{name}.pid"):
+            print(f"stopped {name}")
     # Everything under var/ is the demo's own: readings, alerts, broker sessions, passwords. Not for other users.
     private_dir(VAR)
     demo_dir = VAR / "demo"
@@ -267,20 +277,24 @@ def _simulation_plan(args: argparse.Namespace, fleet: Registry, demo_dir: Path, 
 def demo_incidents(fleet: Registry, today: int) -> list[str]:
     """The labelled incidents of the demo, placed relative to ``today`` (the day index of now) so that when
     people first look some are open (a bed drying out, maybe a cold home or a stuck sensor), some were resolved
-    in the last day (yesterday's late morning and pollution episode) and some are still to come live."""
+    in the last day (yesterday's late morning and pollution episode) and some are still to come live. Day 0
+    began before the simulation did, so only days from 1 on take an incident."""
     homes = list(fleet.homes)
     air = [d.id for d in fleet.devices.values() if d.domain == "air"]
     incidents: list[str] = []
-    if fleet.flowerbeds:
-        incidents.append(f"bed_drying_out@{max(0, today - 3)}")
-    if today >= 1 and homes:
-        incidents += [f"late_wakeup:{homes[0]}@{today - 1}", f"cold_home:{homes[-1]}@{today - 1}"]
-    if len(homes) > 1:
+    yesterday = today - 1
+    if fleet.flowerbeds and today >= 1:
+        incidents.append(f"bed_drying_out@{max(1, today - 3)}")
+    if yesterday >= 1 and homes:
+        incidents += [f"late_wakeup:{homes[0]}@{yesterday}", f"cold_home:{homes[-1]}@{yesterday}"]
+    if yesterday >= 1 and fleet.air_sites:
+        incidents.append(f"pollution_episode@{yesterday}")
+    if yesterday >= 1 and len(air) > 1:
+        incidents.append(f"stuck_sensor:{air[-1]}@{yesterday}")
+    if today >= 1 and len(homes) > 1:
         incidents.append(f"late_wakeup:{homes[1]}@{today}")
     if today >= 1 and fleet.air_sites:
-        incidents += [f"pollution_episode@{today - 1}", f"pollution_episode@{today}"]
-    if today >= 1 and len(air) > 1:
-        incidents.append(f"stuck_sensor:{air[-1]}@{today - 1}")
+        incidents.append(f"pollution_episode@{today}")
     return incidents
 
 

@@ -60,7 +60,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "it again with the rest as they are; repeatable")
     parser.add_argument("--homes", type=int, default=4, help="simulated homes (default %(default)s)")
     parser.add_argument("--beds", type=int, default=8, help="simulated flowerbeds (default %(default)s)")
-    parser.add_argument("--air-sites", type=int, default=3, help="simulated air-quality sites (default %(default)s)")
+    # Five sites, so that the comparison of each with the median of the others is not upset by the one site the
+    # demo's pollution episode is on (with two others the median is their mean, and all three look as if drifting).
+    parser.add_argument("--air-sites", type=int, default=5, help="simulated air-quality sites (default %(default)s)")
     parser.add_argument("--history-days", type=float, default=7.0,
                         help="days of past readings to publish at full speed first (default %(default)s)")
     parser.add_argument("--mqtt-port", type=int, default=1883, help="broker port (default %(default)s)")

@@ -137,7 +137,10 @@ class AirSiteModel:
             }
             if self.has_ozone:
                 ozone = 45 + 25 * weather.daylight(moment) * weather.sunshine(moment) - 0.5 * no2
-                metrics["o3_ugm3"] = round(max(2.0, ozone * rng.lognormvariate(0, 0.1)), 1)
+                noise = rng.lognormvariate(0, 0.1)
+                # Traffic's NO2 can use up the ozone; near zero the cell reads a few µg/m³ of noise, never one
+                # flat value for hours (which the rules rightly call a stuck sensor).
+                metrics["o3_ugm3"] = round(max(ozone * noise, 3.0 * noise**8), 1)
             events.append((moment, self.device.id, metrics))
             self._next_reading_ms = moment + self._interval_ms + round(rng.uniform(-15, 15) * 1000)
         return events

@@ -34,7 +34,7 @@ class Progress:
         self.sent_through_ms: int | None = None
         self.sent_at_that_ms = 0  # messages sent with send_ms == sent_through_ms (ties keep their order)
         self._load()
-        self._saved = (self.sent_through_ms, self.sent_at_that_ms)
+        self._saved: tuple[int | None, int] = (self.sent_through_ms, self.sent_at_that_ms)
         self._next_save = 0.0
 
     def _load(self) -> None:

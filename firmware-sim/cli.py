@@ -23,20 +23,23 @@ examples:
   placesense simulate --write-registry config/registry.yaml --registry-only
   placesense simulate --registry config/registry.yaml --per-device-connections \
       --credentials var/broker/broker-secrets.json
+  placesense simulate --start 2026-01-05T09:00:00Z --days 30 --speed live --resume var/sim-progress.json
 
 anomaly types: late_wakeup, night_wandering, more_bathroom_visits, no_movement, cold_home,
   reduced_kitchen_use, gradual_decline, bed_drying_out, stuck_sensor, pollution_episode, device_offline.
-The window ends now unless --start is given, because ingest refuses readings far in the future.
+The window ends now unless --start is given, because ingest refuses readings far in the future; with
+--speed live it may run on into the future, each message sent when it falls due.
 """
 
 
 def _speed(text: str) -> float | str:
-    if text == "max":
+    if text in ("max", "live"):
         return text
     try:
         value = float(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError("use 'max' or a number such as 3600 (one simulated hour a second)") from exc
+        raise argparse.ArgumentTypeError(
+            "use 'max', 'live' or a number such as 3600 (one simulated hour a second)") from exc
     if value <= 0:
         raise argparse.ArgumentTypeError("the speed must be positive")
     return value
@@ -71,8 +74,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="simulated start, e.g. 2024-03-01T00:00:00Z (default: now minus --days)")
     window.add_argument("--seed", type=int, default=1, help="same seed, same fleet and same readings (default 1)")
     window.add_argument("--speed", type=_speed, default="max",
-                        help="'max' (as fast as the broker acknowledges) or simulated seconds per real second, "
-                        "e.g. 3600 (default max)")
+                        help="'max' (as fast as the broker acknowledges), simulated seconds per real second, "
+                        "e.g. 3600, or 'live': the past at full speed, then each message when it is due, so the "
+                        "window may end in the future (default max)")
+    window.add_argument("--resume", type=Path, metavar="FILE.json",
+                        help="record here how far publishing got, and on a later run of the same simulation "
+                        "(same --start, --days and --seed) carry on from there instead of sending it all again")
+    window.add_argument("--report-every", type=float, default=0.0, metavar="SECONDS",
+                        help="the periodic sensors (room climate, soil, air) report this often instead of at "
+                        "their own 10-30 minutes (default: their own)")
     anomalies = parser.add_argument_group("anomalies and device faults")
     anomalies.add_argument("--anomaly", action="append", default=[], metavar="TYPE[:SUBJECT][@DAY]",
                            help="inject one anomaly; SUBJECT is a home, flowerbed, air site or device id, DAY "
@@ -133,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ConfigError(f"--start {args.start!r} is not an RFC 3339 time: {exc}") from exc
         end_ms = start_ms + span_ms
-        if end_ms > now_ms() + 600_000:
+        if end_ms > now_ms() + 600_000 and args.speed != "live":
             log.warning("the window ends at %s, in the future: ingest will refuse those readings",
                         rfc3339(end_ms))
     else:
@@ -141,7 +151,10 @@ def run(args: argparse.Namespace) -> int:
         start_ms = end_ms - span_ms
 
     requests: list[AnomalyInput] = [*args.anomaly, *random_requests(args.anomalies, args.seed)]
-    quirks = Quirks(clock_skew_max_s=args.clock_skew, offline_per_device_month=args.offline_rate)
+    if args.report_every < 0:
+        raise ConfigError("--report-every must be 0 or more seconds")
+    quirks = Quirks(clock_skew_max_s=args.clock_skew, offline_per_device_month=args.offline_rate,
+                    report_every_s=args.report_every)
     try:
         simulation = Simulation(registry, start_ms, end_ms, seed=args.seed, anomalies=requests, quirks=quirks)
     except ValueError as exc:
@@ -174,10 +187,26 @@ def run(args: argparse.Namespace) -> int:
 
     from firmware_sim.publisher import publish
 
+    events = simulation.events()
+    if args.resume is not None:
+        import signal
+        import sys
+
+        from firmware_sim.resume import Progress
+
+        progress = Progress(args.resume, start_ms, end_ms, args.seed)
+        events = progress.remaining(events)
+
+        def _stopped(signum: int, frame: object) -> None:
+            # 'placesense demo --stop' ends the simulator with SIGTERM: keep the record of how far it got.
+            progress.save()
+            sys.exit(0)
+
+        signal.signal(signal.SIGTERM, _stopped)
     log.info("simulating %d devices from %s to %s at speed %s, publishing to %s",
              len(registry.devices), rfc3339(start_ms), rfc3339(end_ms), args.speed, settings.mqtt_url)
     result = publish(
-        simulation.events(),
+        events,
         list(registry.devices.values()),
         settings.mqtt_url,
         username=settings.mqtt_username,
@@ -188,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
         per_device_connections=args.per_device_connections,
         credentials=credentials,
         ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+        # A live fleet runs for days: a line every ten minutes says it is alive without filling the log.
+        progress_every_s=600.0 if args.speed == "live" else 5.0,
     )
     domains = ", ".join(f"{domain} {count}" for domain, count in sorted(result.per_domain.items()))
     print(f"published {result.total} messages from {len(result.per_device)} devices ({domains}) "

@@ -4,7 +4,9 @@ Each bed has its own soil (field capacity, wilting point), exposure to sun and t
 steps: evapotranspiration grows with air temperature, daylight and sunshine and slows as the soil dries; rain
 adds moisture (drained back to field capacity within hours); on working days a street team waters beds that are
 below their "needs water" threshold up to field capacity. The soil sensor reads every 20 or 30 minutes.
-``bed_drying_out`` shelters a bed from rain and watering and makes it dry fast. This module decides what the
+``bed_drying_out`` shelters a bed from rain and watering and makes it dry fast, in any season: besides
+evaporation (little in a British winter) the sheltered planter drains and loses water to the wind at a steady
+rate, so it falls below its threshold within about two days even in December. This module decides what the
 soil does; it must not number messages, drain batteries or publish.
 """
 
@@ -27,6 +29,8 @@ SATURATION_PCT = 52.0
 # %vol lost per hour per °C above 4 °C at full daylight and sunshine (about 3.7 %/day on a sunny 18 °C day).
 ET_PCT_PER_DEGREE_HOUR = 0.03
 DRYING_OUT_FACTOR = 2.5
+# %vol per hour a drying-out bed loses whatever the weather (drainage and wind): about 8 points a day.
+DRYING_OUT_FLOOR_PCT_PER_HOUR = 0.35
 
 
 class BedModel:
@@ -39,6 +43,7 @@ class BedModel:
         weather: Weather,
         seed: int,
         injections: Sequence[Injection] = (),
+        report_every_ms: int | None = None,
     ) -> None:
         self.bed = bed
         self.device = device
@@ -53,6 +58,8 @@ class BedModel:
         self._rain_catch = rng.uniform(0.5, 1.0)  # trees and walls keep some rain off
         self._round_h = rng.uniform(9.0, 14.0)  # when the watering round passes this bed
         self._interval_ms = rng.choice((20, 30)) * MINUTE_MS
+        if report_every_ms:
+            self._interval_ms = report_every_ms
         self.moisture_pct = rng.uniform(28.0, self.field_capacity_pct)
         self._soil_c: float | None = None
         self._clock_ms: int | None = None
@@ -66,6 +73,7 @@ class BedModel:
         return Injection(kind, self.bed.id, day.base_ms, day.base_ms + span_days * 86_400_000,
                          device=self.device.id if self.device else None,
                          details={"days": span_days, "drying_factor": DRYING_OUT_FACTOR,
+                                  "drying_floor_pct_per_h": DRYING_OUT_FLOOR_PCT_PER_HOUR,
                                   "cause": "no rain reaching the bed and no watering"})
 
     def _drying_out(self, ts_ms: int) -> bool:
@@ -93,7 +101,8 @@ class BedModel:
             et_pct = (ET_PCT_PER_DEGREE_HOUR * self._exposure * max(0.0, air_c - 4.0) * weather.daylight(now)
                       * (0.4 + 0.6 * weather.sunshine(now)) * stress * step_h)
             if drying_out:
-                et_pct *= DRYING_OUT_FACTOR
+                et_pct = max(et_pct * DRYING_OUT_FACTOR,
+                             DRYING_OUT_FLOOR_PCT_PER_HOUR * self._exposure * stress * step_h)
             else:
                 self.moisture_pct += weather.rain_mm_per_h(now) * step_h * self._rain_catch
             self.moisture_pct = min(SATURATION_PCT, self.moisture_pct - et_pct)

@@ -8,8 +8,10 @@ in as a secured broker's ACLs expect: each canonical device as itself, and the d
 a publish the ACL refuses comes back as a failed PUBACK instead of being dropped silently. Canonical
 devices publish a retained ``online`` status before their first reading and ``offline`` after their last.
 ``speed="max"`` publishes as fast as the broker acknowledges, with at most ``max_inflight`` unacknowledged
-messages; a number publishes that many simulated seconds per wall-clock second. ``publish`` returns only when
-the broker has acknowledged every message (PUBACK), so the counts it returns are what the broker holds.
+messages; a number publishes that many simulated seconds per wall-clock second; ``speed="live"`` sends what is
+already past at full speed, then each message when the wall clock reaches its time (a live fleet). ``publish``
+returns only when the broker has acknowledged every message (PUBACK), so the counts it returns are what the
+broker holds.
 This module knows MQTT and pacing; it must not decide what devices measure.
 """
 
@@ -37,7 +39,7 @@ from placesense.errors import PlacesenseError
 
 log = logging.getLogger("firmware_sim.publisher")
 
-Speed = float | Literal["max"]
+Speed = float | Literal["max", "live"]
 
 
 class PublishError(PlacesenseError):
@@ -181,8 +183,8 @@ def publish(
     bridged format through its bridge's account (``placesense.broker.BRIDGE_TREES``); ``username`` and
     ``password`` are then not used, and connections are per device whatever ``per_device_connections`` says.
     """
-    if speed != "max" and (not isinstance(speed, int | float) or speed <= 0):
-        raise ValueError("speed must be 'max' or a positive number of simulated seconds per second")
+    if speed not in ("max", "live") and (not isinstance(speed, int | float) or speed <= 0):
+        raise ValueError("speed must be 'max', 'live' or a positive number of simulated seconds per second")
     unsendable = {d.id for d in devices if d.format not in ENCODERS}
     if unsendable:
         log.warning("skipping %d device(s) whose source format has no encoder yet: %s",
@@ -220,12 +222,21 @@ def publish(
         next_report = started + progress_every_s
         first_send: int | None = None
         last_send: int | None = None
+        caught_up: int | None = None
         sendable = (event for event in events if event.device.id not in unsendable)
         for sent, event in enumerate(sendable, start=1):
             if first_send is None:
                 first_send = event.send_ms
             last_send = event.send_ms
-            if speed != "max":
+            if speed == "live":
+                if caught_up is None and event.send_ms > time.time() * 1000:
+                    caught_up = sent - 1
+                    log.info("caught up with the present after %d messages; from now on each is sent when it is "
+                             "due", caught_up)
+                while (wait_s := event.send_ms / 1000 - time.time()) > 0:
+                    time.sleep(min(wait_s, 0.5))
+                    next_report = _report(next_report, progress_every_s, event.send_ms, sent - 1, started)
+            elif speed != "max":
                 due = started + (event.send_ms - first_send) / 1000 / float(speed)
                 while (wait_s := due - time.monotonic()) > 0:
                     # Pacing, not waiting for a result: sleep in short steps so progress lines keep coming.

@@ -87,6 +87,7 @@ class HomeModel:
         days: Sequence[Day],
         seed: int,
         injections: Sequence[Injection] = (),
+        report_every_ms: int | None = None,
     ) -> None:
         self.home = home
         self._seed = seed
@@ -108,6 +109,8 @@ class HomeModel:
         self._kettle_w = kettle_rng.uniform(2000, 3000)
         climate_rng = random.Random(f"{seed}:climate:{home.id}")
         self._climate_interval_ms = round(climate_rng.uniform(10, 15) * MINUTE_MS)
+        if report_every_ms:
+            self._climate_interval_ms = report_every_ms
         self._indoor_c = self.resident.heating_setpoint_c - 1.0
         self._next_climate_ms: int | None = None
         self._climate_last_ms = 0

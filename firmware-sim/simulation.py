@@ -47,11 +47,14 @@ class Quirks:
 
     ``clock_skew_max_s``: devices with their own clock (canonical firmware) run up to this many seconds
     ahead or behind, constantly. ``offline_per_device_month``: radio outages per device per 30 days (each
-    1-8 h; recorded in the ground truth as ``device_offline``).
+    1-8 h; recorded in the ground truth as ``device_offline``). ``report_every_s``: the periodic sensors (room
+    climate, soil, air) report this often instead of at their own interval (0: their own; a demo sets a minute so
+    something visibly happens while people watch).
     """
 
     clock_skew_max_s: float = 2.0
     offline_per_device_month: float = 0.0
+    report_every_s: float = 0.0
 
 
 class Simulation:
@@ -106,17 +109,19 @@ class Simulation:
         for injection in injections:
             for_subject[injection.subject].append(injection)
         models: dict[str, HomeModel | BedModel | AirSiteModel] = {}
+        every_ms = round(self.quirks.report_every_s * 1000) or None
         for home in self.registry.homes.values():
             models[home.id] = HomeModel(home, self._by_subject[home.id], self.weather, self.days, self.seed,
-                                        for_subject[home.id])
+                                        for_subject[home.id], report_every_ms=every_ms)
         for bed in self.registry.flowerbeds.values():
             device = next(iter(self._by_subject[bed.id]), None)
-            models[bed.id] = BedModel(bed, device, self.weather, self.seed, for_subject[bed.id])
+            models[bed.id] = BedModel(bed, device, self.weather, self.seed, for_subject[bed.id],
+                                      report_every_ms=every_ms)
         regional = RegionalParticles(self.days, self.seed)
         for index, site in enumerate(self.registry.air_sites.values()):
             device = next(iter(self._by_subject[site.id]), None)
             models[site.id] = AirSiteModel(site, device, self.weather, regional, self.seed, index,
-                                           for_subject[site.id])
+                                           for_subject[site.id], report_every_ms=every_ms)
         return models
 
     def _day(self, index: int) -> Day | None:

@@ -68,6 +68,7 @@ class AirSiteModel:
         seed: int,
         site_index: int,
         injections: Sequence[Injection] = (),
+        report_every_ms: int | None = None,
     ) -> None:
         self.site = site
         self.device = device
@@ -82,6 +83,8 @@ class AirSiteModel:
         self._coarse_ratio = rng.uniform(1.4, 1.8)
         self.has_ozone = site_index % 2 == 1  # every other site has the extra O3 cell
         self._interval_ms = rng.choice((5, 10, 15)) * MINUTE_MS
+        if report_every_ms:
+            self._interval_ms = report_every_ms
         self._next_reading_ms: int | None = None
 
     def plan_injection(self, kind: AnomalyType, day: Day, rng: random.Random) -> Injection:
@@ -134,7 +137,10 @@ class AirSiteModel:
             }
             if self.has_ozone:
                 ozone = 45 + 25 * weather.daylight(moment) * weather.sunshine(moment) - 0.5 * no2
-                metrics["o3_ugm3"] = round(max(2.0, ozone * rng.lognormvariate(0, 0.1)), 1)
+                noise = rng.lognormvariate(0, 0.1)
+                # Traffic's NO2 can use up the ozone; near zero the cell reads a few µg/m³ of noise, never one
+                # flat value for hours (which the rules rightly call a stuck sensor).
+                metrics["o3_ugm3"] = round(max(ozone * noise, 3.0 * noise**8), 1)
             events.append((moment, self.device.id, metrics))
             self._next_reading_ms = moment + self._interval_ms + round(rng.uniform(-15, 15) * 1000)
         return events

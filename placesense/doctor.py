@@ -26,6 +26,9 @@ class Check:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("Settings come from PLACESENSE_* variables and the TOML file named by PLACESENSE_CONFIG. "
+                     "Against 'make demo': PLACESENSE_CONFIG=var/demo/placesense.toml placesense doctor "
+                     "(the file the demo's service runs on).")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each server (default 5)")
 
 

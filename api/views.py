@@ -47,6 +47,7 @@ _ASSETS = {
     "street.css": "text/css",
     "care.js": "text/javascript",
     "docs.js": "text/javascript",
+    "docs.css": "text/css",
 }
 _DOCS_ASSETS = {
     "swagger-ui-bundle.js": "text/javascript",

@@ -159,7 +159,7 @@
       watering = await api("/api/v1/flowerbeds/watering");
     } catch (error) {
       const message = error.status === 403 ? NO_STREET : error.message;
-      replace("beds", el("div", { class: "error-summary" }, message));
+      replace("beds", el("li", { class: "error-summary" }, message)); // #beds is a list: only items inside
       replace("broken", error.status === 403 ? el("p", { class: "empty" }, "Not shown for this sign-in.")
         : el("div", { class: "error-summary" }, error.message));
       drawRound([]);
@@ -181,7 +181,7 @@
     const faulty = new Set(broken.map((card) => card.dataset.subject));
 
     replace("beds", walk.length ? walk.map((b, i) => bedCard(b, i, done, faulty.has(b.bed_id)))
-      : el("p", { class: "empty" }, "No bed needs water today."));
+      : el("li", { class: "empty" }, "No bed needs water today."));
     drawRound(walk);
     const watered = done.filter((a) => a.action === "watered");
     replace("watered-today", watered.length ? el("details", {},

@@ -82,6 +82,12 @@
       found.note ? ` — ${found.note}` : "");
   }
 
+  function focusDone() {
+    const done = document.getElementById("done");
+    done.tabIndex = -1;
+    done.focus();
+  }
+
   async function act(bed, action, button) {
     button.disabled = true;
     const path = action === "watered" ? "watered" : "sensor-checked";
@@ -90,10 +96,12 @@
         { method: "POST", body: "{}" });
       const what = action === "watered" ? "marked watered" : "sensor marked checked";
       replace("done", `${bed.name} ${what} at ${time(done.at)}.`);
+      focusDone(); // the redraw removes the pressed button: the focus goes to what happened, not the page's top
       load();
     } catch (error) {
       button.disabled = false;
       replace("done", el("div", { class: "error-summary" }, error.status === 403 ? NO_STREET : error.message));
+      focusDone();
     }
   }
 

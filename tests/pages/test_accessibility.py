@@ -100,6 +100,13 @@ def test_care_page_on_a_desktop(pages: PageStack, wall_browser: webdriver.Chrome
         By.XPATH, f"//*[@data-alert='{critical.id}']//button[.='Resolve']").click() or True)
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"[data-alert='{critical.id}'] .field-error").text)
     assert_no_violations(wall_browser, "the care page with alerts open, acknowledged, resolved and a refused resolve")
+    # The timeline's shades are in words too (for a screen reader, and not by colour alone), each hour labelled.
+    words = wall_browser.execute_script(
+        "return [...document.querySelectorAll('#timeline td.cell')].map((td) => td.textContent);")
+    assert words and set(words) <= {"none", "a little", "some", "a lot"} and set(words) - {"none"}, words
+    hours = wall_browser.execute_script(
+        "return [...document.querySelectorAll('#timeline thead th')].slice(1).map((th) => th.textContent);")
+    assert len(hours) == 24 and all(len(h) == 5 for h in hours), hours
 
     # Another home: nothing open there, its overview row points back to the first home.
     Select(wall_browser.find_element(By.ID, "home")).select_by_value(pages.care_homes[1])
@@ -168,6 +175,8 @@ def test_street_round_with_map_and_the_keyboard_alone(pages: PageStack, small_ph
         assert any("leaflet-marker-icon" in s["what"] for s in stops), f"no map stop reached by Tab: {stops}"
         ActionChains(small_phone).send_keys(Keys.ENTER).perform()
         wait.until(lambda d: f"{spec.name} marked watered at" in d.find_element(By.ID, "done").text)
+        # The pressed button is gone with its bed: the focus is on what happened, not thrown back to the top.
+        assert small_phone.execute_script("return document.activeElement.id;") == "done"
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, f"#beds [data-bed='{DRY_BED}']"))
         assert DRY_BED not in {b["bed_id"] for b in pages.api("/api/v1/flowerbeds/watering", "street")["beds"]}
         assert_no_violations(small_phone, "the street round after a bed was watered")
@@ -204,8 +213,16 @@ def test_care_acknowledge_and_home_picker_with_the_keyboard_alone(
         ActionChains(wall_browser).send_keys(Keys.ENTER).perform()
         wait.until(lambda d: pages.service.alerts.get(warning.id).state == "acknowledged")
         assert pages.service.alerts.get(warning.id).history[-1].note == "checked the heating"
+        # Redrawn, the card keeps the focus, on its next action (and keeps it through the live update after).
+        wait.until(lambda d: "ACKNOWLEDGED" in d.find_element(By.CSS_SELECTOR, card_css).text.upper())
+        wait.until(lambda d: d.execute_script(FOCUSED_JS, f"{card_css} button")["text"] == "Resolve")
+        ActionChains(wall_browser).send_keys(Keys.ENTER).perform()  # resolve it too: the card goes, the list has focus
+        wait.until(lambda d: pages.service.alerts.get(warning.id).state == "resolved")
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, card_css))
+        assert wall_browser.execute_script("return document.activeElement.id;") == "alerts"
     finally:
-        pages.service.alerts.resolve(warning.id, "test-cleanup")
+        if pages.service.alerts.get(warning.id).state != "resolved":
+            pages.service.alerts.resolve(warning.id, "test-cleanup")
 
 
 def test_wall_display_api_docs_and_token_form(pages: PageStack, wall_browser: webdriver.Chrome,

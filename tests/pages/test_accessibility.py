@@ -31,6 +31,7 @@ return {target: a.matches(arguments[0]), text: a.innerText, what: a.outerHTML.sl
         visible: ring || s.backgroundColor === 'rgb(255, 221, 0)'};"""
 POPUP_JS = """const p = document.querySelector('#map .leaflet-popup');
 return !p ? 'none' : getComputedStyle(p).opacity === '1' && !p.getAnimations().length ? 'open' : 'fading';"""
+WIDTH_JS = "return document.documentElement.scrollWidth;"
 SMALL_PHONE = (390, 844)  # the narrowest common phone
 DRY_BED = "bed-006"
 
@@ -121,12 +122,14 @@ def test_care_and_street_pages_on_a_phone(pages: PageStack, small_phone: webdriv
     small_phone.get(pages.url("care", "care"))
     _care_loaded(small_phone, care_alerts[0].id)
     assert_no_violations(small_phone, "the care page on a phone")
+    assert small_phone.execute_script(WIDTH_JS) <= SMALL_PHONE[0], "reflow: the page scrolls sideways"
 
     # The care team's sign-in on the street page: told it cannot see beds.
     small_phone.get(pages.url("street", "care"))
     small_phone.refresh()  # only the fragment changed: load the page again with the new token
     wait.until(lambda d: "cannot see street beds" in d.find_element(By.ID, "beds").text)
     assert_no_violations(small_phone, "the street page for a sign-in of another role")
+    assert small_phone.execute_script(WIDTH_JS) <= SMALL_PHONE[0], "reflow: the page scrolls sideways"
 
 
 def test_street_round_with_map_and_the_keyboard_alone(pages: PageStack, small_phone: webdriver.Chrome) -> None:

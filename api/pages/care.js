@@ -101,13 +101,16 @@
   // --- the selected home ------------------------------------------------------------------------------------
 
   function alertCard(a) {
-    const note = el("textarea", { rows: "2", id: `note-${a.id}`, maxlength: "2000" });
-    const problem = el("p", { class: "field-error", role: "alert" });
+    // The box names its problem (read with it by a screen reader, and marked invalid while it stands).
+    const note = el("textarea", { rows: "2", id: `note-${a.id}`, maxlength: "2000", "aria-describedby": `problem-${a.id}` });
+    const problem = el("p", { class: "field-error", role: "alert", id: `problem-${a.id}` });
     const act = async (verb) => {
       problem.textContent = "";
+      note.removeAttribute("aria-invalid");
       const text = note.value.trim();
       if (verb === "resolve" && a.severity === "critical" && !text) {
         problem.textContent = "Say in the note what was done before resolving a critical alert.";
+        note.setAttribute("aria-invalid", "true");
         note.focus();
         return;
       }

@@ -99,7 +99,12 @@ def test_care_page_on_a_desktop(pages: PageStack, wall_browser: webdriver.Chrome
     # The refused action's message: resolving a critical alert without a note.
     wait.until(lambda d: d.find_element(
         By.XPATH, f"//*[@data-alert='{critical.id}']//button[.='Resolve']").click() or True)
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"[data-alert='{critical.id}'] .field-error").text)
+    problem = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"[data-alert='{critical.id}'] .field-error").text)
+    # The note box is marked invalid and described by the problem, so a screen reader reads both together.
+    described = wall_browser.execute_script(
+        "const t = document.activeElement; return [t.tagName, t.getAttribute('aria-invalid'),"
+        " document.getElementById(t.getAttribute('aria-describedby')).textContent];")
+    assert described == ["TEXTAREA", "true", problem], described
     assert_no_violations(wall_browser, "the care page with alerts open, acknowledged, resolved and a refused resolve")
     # The timeline's shades are in words too (for a screen reader, and not by colour alone), each hour labelled.
     words = wall_browser.execute_script(

@@ -129,6 +129,16 @@ def test_care_and_street_pages_on_a_phone(pages: PageStack, small_phone: webdriv
     assert_no_violations(small_phone, "the care page on a phone")
     assert small_phone.execute_script(WIDTH_JS) <= SMALL_PHONE[0], "reflow: the page scrolls sideways"
 
+    # The network goes: the page's error messages.
+    small_phone.execute_cdp_cmd("Network.enable", {})
+    small_phone.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    Select(small_phone.find_element(By.ID, "home")).select_by_value(pages.care_homes[1])
+    wait.until(lambda d: "Cannot reach placesense" in d.find_element(By.ID, "alerts").text)
+    assert_no_violations(small_phone, "the care page on a phone that lost the network")
+    small_phone.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+
     # The care team's sign-in on the street page: told it cannot see beds.
     small_phone.get(pages.url("street", "care"))
     small_phone.refresh()  # only the fragment changed: load the page again with the new token

@@ -117,6 +117,7 @@
       try {
         await api(`/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`, { method: "POST", body: JSON.stringify({ note: text || null }) });
         note.value = ""; // each action keeps its own note: the next one starts empty
+        placesense.status(`${verb === "ack" ? "Acknowledged" : "Resolved"}: ${a.message}`); // said by screen readers
         await Promise.all([loadAlerts(), loadOverview(), loadHistory()]);
       } catch (error) { problem.textContent = error.message; }
     };

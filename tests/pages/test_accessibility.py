@@ -231,6 +231,8 @@ def test_care_acknowledge_and_home_picker_with_the_keyboard_alone(
         ActionChains(wall_browser).send_keys(Keys.ENTER).perform()
         wait.until(lambda d: pages.service.alerts.get(warning.id).state == "acknowledged")
         assert pages.service.alerts.get(warning.id).history[-1].note == "checked the heating"
+        # Said in the page's status line (role=status, read out by screen readers).
+        wait.until(lambda d: d.find_element(By.ID, "status").text == "Acknowledged: Bedroom 15.1 °C for 4 h")
         # Redrawn, the card keeps the focus, on its next action (and keeps it through the live update after).
         wait.until(lambda d: "ACKNOWLEDGED" in d.find_element(By.CSS_SELECTOR, card_css).text.upper())
         wait.until(lambda d: d.execute_script(FOCUSED_JS, f"{card_css} button")["text"] == "Resolve")

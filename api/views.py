@@ -49,6 +49,7 @@ _ASSETS = {
     "care-charts.js": "text/javascript",
     "devices.js": "text/javascript",
     "docs.js": "text/javascript",
+    "docs.css": "text/css",
 }
 _DOCS_ASSETS = {
     "swagger-ui-bundle.js": "text/javascript",

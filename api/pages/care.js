@@ -101,19 +101,23 @@
   // --- the selected home ------------------------------------------------------------------------------------
 
   function alertCard(a) {
-    const note = el("textarea", { rows: "2", id: `note-${a.id}`, maxlength: "2000" });
-    const problem = el("p", { class: "field-error", role: "alert" });
+    // The box names its problem (read with it by a screen reader, and marked invalid while it stands).
+    const note = el("textarea", { rows: "2", id: `note-${a.id}`, maxlength: "2000", "aria-describedby": `problem-${a.id}` });
+    const problem = el("p", { class: "field-error", role: "alert", id: `problem-${a.id}` });
     const act = async (verb) => {
       problem.textContent = "";
+      note.removeAttribute("aria-invalid");
       const text = note.value.trim();
       if (verb === "resolve" && a.severity === "critical" && !text) {
         problem.textContent = "Say in the note what was done before resolving a critical alert.";
+        note.setAttribute("aria-invalid", "true");
         note.focus();
         return;
       }
       try {
         await api(`/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`, { method: "POST", body: JSON.stringify({ note: text || null }) });
         note.value = ""; // each action keeps its own note: the next one starts empty
+        placesense.status(`${verb === "ack" ? "Acknowledged" : "Resolved"}: ${a.message}`); // said by screen readers
         await Promise.all([loadAlerts(), loadOverview(), loadHistory()]);
       } catch (error) { problem.textContent = error.message; }
     };
@@ -136,18 +140,27 @@
     try {
       const all = await activeAlerts(shown);
       if (shown !== home) return; // another home was chosen meanwhile: its own load draws the list
-      // A live update redraws the list: keep the notes being typed, and the cursor in the one being typed.
+      // A live update (or an action's own) redraws the list: keep the notes being typed, and the focus on the
+      // same control of the same card (Acknowledge gone: Resolve, next to it), or on the list once the card has
+      // gone, so a keyboard or screen reader user keeps their place instead of being thrown back to the top.
       const notes = new Map([...document.querySelectorAll("#alerts [data-alert] textarea")]
         .map((t) => [t.closest("[data-alert]").dataset.alert, t.value]));
-      const focused = document.activeElement && document.activeElement.closest("#alerts [data-alert]");
-      const focusedId = focused && document.activeElement.tagName === "TEXTAREA" ? focused.dataset.alert : null;
+      const active = document.activeElement;
+      const focused = active && active.closest("#alerts [data-alert]");
+      const focusedAt = focused ? [...focused.querySelectorAll("textarea, button")].indexOf(active) : -1;
       all.sort(bySeverityThenAge);
       replace("alerts", all.length ? all.map(alertCard) : el("p", { class: "empty" }, "No open alerts for this home."));
       document.querySelectorAll("#alerts [data-alert] textarea").forEach((t) => {
         const id = t.closest("[data-alert]").dataset.alert;
         if (notes.has(id)) t.value = notes.get(id);
-        if (id === focusedId) t.focus();
       });
+      if (focused) {
+        const card = document.querySelector(`#alerts [data-alert="${focused.dataset.alert}"]`);
+        const controls = card ? [...card.querySelectorAll("textarea, button")] : [];
+        const list = document.getElementById("alerts");
+        list.tabIndex = -1;
+        (controls.length ? controls[Math.min(Math.max(focusedAt, 0), controls.length - 1)] : list).focus();
+      }
     } catch (error) { if (shown === home) replace("alerts", el("div", { class: "error-summary" }, error.message)); }
   }
 
@@ -172,6 +185,8 @@
     } catch (error) { if (shown === home) replace("history", el("div", { class: "error-summary" }, error.message)); }
   }
 
+  const LEVEL_WORDS = { "": "none", a1: "a little", a2: "some", a3: "a lot" };
+
   async function loadTimeline() {
     const shown = home;
     try {
@@ -187,11 +202,14 @@
         return n === 0 ? "" : n < 3 ? "a1" : n < 10 ? "a2" : "a3";
       };
       replace("timeline", rooms.length ? el("table", { class: "timeline" },
-        el("thead", {}, el("tr", {}, el("th", {}, "Room"), hours.map((h, i) => el("th", {}, i % 3 === 0 ? time(h.toISOString()) : "")))),
+        el("thead", {}, el("tr", {}, el("th", {}, "Room"), hours.map((h, i) => el("th", {},
+          el("span", { class: i % 3 === 0 ? null : "visually-hidden" }, time(h.toISOString())))))), // every 3 h shown
         el("tbody", {}, rooms.map((room) => el("tr", {}, el("th", {}, room.replace(/_/g, " ")),
           hours.map((h) => {
             const cell = cells.get(`${room}|${h.getTime()}`);
-            return el("td", { class: `cell ${level(cell)}`, title: `${room} ${time(h.toISOString())}` });
+            const shade = level(cell);
+            return el("td", { class: `cell ${shade}`, title: `${room} ${time(h.toISOString())}` },
+              el("span", { class: "visually-hidden" }, LEVEL_WORDS[shade])); // the shade in words, not colour alone
           })))))
         : el("p", { class: "empty" }, "No activity recorded in the last 24 hours."));
     } catch (error) { if (shown === home) replace("timeline", el("div", { class: "error-summary" }, error.message)); }

@@ -67,7 +67,8 @@ const placesense = (() => {
   }
 
   function askForToken(message) {
-    const input = el("input", { id: "token", type: "password", autocomplete: "off", spellcheck: "false" });
+    const input = el("input", { id: "token", type: "password", autocomplete: "off", spellcheck: "false",
+      "aria-describedby": "token-hint" });
     const form = el("form", {
       onsubmit: (event) => {
         event.preventDefault();
@@ -76,7 +77,7 @@ const placesense = (() => {
       },
     },
     el("label", { for: "token" }, "API token"),
-    el("p", { class: "hint" }, message || "Enter the token you were given. It is kept in this browser only."),
+    el("p", { class: "hint", id: "token-hint" }, message || "Enter the token you were given. It is kept in this browser only."),
     input, el("div", {}, el("button", { type: "submit" }, "Continue")));
     document.querySelector("main").replaceChildren(form);
   }

@@ -6,7 +6,7 @@
 window.ui = SwaggerUIBundle({
   url: "/openapi.json",
   dom_id: "#swagger-ui",
-  deepLinking: true,
+  deepLinking: false,
   presets: [SwaggerUIBundle.presets.apis],
   layout: "BaseLayout",
 });

@@ -82,6 +82,12 @@
       found.note ? ` — ${found.note}` : "");
   }
 
+  function focusDone() {
+    const done = document.getElementById("done");
+    done.tabIndex = -1;
+    done.focus();
+  }
+
   async function act(bed, action, button) {
     button.disabled = true;
     const path = action === "watered" ? "watered" : "sensor-checked";
@@ -90,10 +96,12 @@
         { method: "POST", body: "{}" });
       const what = action === "watered" ? "marked watered" : "sensor marked checked";
       replace("done", `${bed.name} ${what} at ${time(done.at)}.`);
+      focusDone(); // the redraw removes the pressed button: the focus goes to what happened, not the page's top
       load();
     } catch (error) {
       button.disabled = false;
       replace("done", el("div", { class: "error-summary" }, error.status === 403 ? NO_STREET : error.message));
+      focusDone();
     }
   }
 
@@ -159,7 +167,7 @@
       watering = await api("/api/v1/flowerbeds/watering");
     } catch (error) {
       const message = error.status === 403 ? NO_STREET : error.message;
-      replace("beds", el("div", { class: "error-summary" }, message));
+      replace("beds", el("li", { class: "error-summary" }, message)); // #beds is a list: only items inside
       replace("broken", error.status === 403 ? el("p", { class: "empty" }, "Not shown for this sign-in.")
         : el("div", { class: "error-summary" }, error.message));
       drawRound([]);
@@ -181,7 +189,7 @@
     const faulty = new Set(broken.map((card) => card.dataset.subject));
 
     replace("beds", walk.length ? walk.map((b, i) => bedCard(b, i, done, faulty.has(b.bed_id)))
-      : el("p", { class: "empty" }, "No bed needs water today."));
+      : el("li", { class: "empty" }, "No bed needs water today."));
     drawRound(walk);
     const watered = done.filter((a) => a.action === "watered");
     replace("watered-today", watered.length ? el("details", {},

@@ -17,7 +17,7 @@ from rules.findings import Finding
 from tests.helpers import eventually
 from tests.pages.stack import PageStack, dry_spell, now_ms, publish_events
 
-BEDS_JS = """return [...document.querySelectorAll('#beds > li')].map((li) => ({
+BEDS_JS = """return [...document.querySelectorAll('#beds > li[data-bed]')].map((li) => ({
   bed: li.dataset.bed, text: li.innerText, cls: li.className}));"""
 
 

@@ -224,10 +224,11 @@ class AlertService:
                 device_id=finding.device_id,
                 who=SYSTEM,
                 note=finding.message,
+                text=finding.text,
             )
             return AlertChange("opened", alert)
         severity = _raised(existing.severity, finding.severity)
-        values: dict[str, Any] = {"message": finding.message, "evidence": finding.evidence}
+        values: dict[str, Any] = {"message": finding.message, "evidence": finding.evidence, "text": finding.text}
         if finding.device_id is not None:
             values["device_id"] = finding.device_id
         if finding.new_event:

@@ -29,6 +29,7 @@ from placesense.memory import keep_last
 from rules.config import BatteryRule, FaultKind, OfflineRule, ReportingRule, SectionLookup, SensorFaultRule
 from rules.findings import Audience, Finding, Severity
 from rules.localtime import HOUR_MS, MINUTE_MS, duration, hm, zone
+from rules.texts import text
 from rules.timers import Timers
 
 HOME_UNMONITORED = "home_unmonitored"  # placesense.health reads these ops alerts: homes it cannot see
@@ -289,17 +290,18 @@ class DeviceHealthRules:
             return []
         if blind:
             last = max((s.last_ms for s in silent if s.last_ms is not None), default=None)
-            heard = f"since {hm(last, tz)}" if last is not None else "since monitoring started"
-            view.reported = {"*": ("critical", heard)}
-            message = (
-                f"No sensor in home {spec.subject} has reported {heard} ({len(devices)} devices): placesense cannot "
-                "see whether the resident is up or needs help. Check the home's hub, power and internet link."
+            heard = (
+                text("home_unmonitored.since", time=hm(last, tz)) if last is not None
+                else text("home_unmonitored.since_start")
             )
-            return [Finding(HOME_UNMONITORED, "ops", spec.subject, "critical", message, at_ms, True,
-                            {"devices": len(devices), "last_heard_ms": last}, spec.id)]
+            view.reported = {"*": ("critical", heard.english)}
+            words = text("home_unmonitored", home=spec.subject, heard=heard, devices=len(devices))
+            return [Finding(HOME_UNMONITORED, "ops", spec.subject, "critical", words.english, at_ms, True,
+                            {"devices": len(devices), "last_heard_ms": last}, spec.id, text=words)]
         view.reported = {}
-        message = f"Sensors in home {spec.subject} are reporting again (from {hm(at_ms, tz)})."
-        return [Finding(HOME_UNMONITORED, "ops", spec.subject, "info", message, at_ms, False, {}, spec.id)]
+        words = text("home_unmonitored.cleared", home=spec.subject, time=hm(at_ms, tz))
+        return [Finding(HOME_UNMONITORED, "ops", spec.subject, "info", words.english, at_ms, False, {}, spec.id,
+                        text=words)]
 
     # -- readings ------------------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ from rules.localtime import (
     next_local,
     zone,
 )
+from rules.texts import Text, text
 from rules.timers import Timers
 
 # The front door used within this long before the last activity means the resident probably went out.
@@ -568,18 +569,16 @@ class HomeRules:
         home.not_up_active = True
         usual = self._usual_wake(home, cfg, today)
         usual_words = (
-            f"usually up {usual[0]}–{usual[1]} over the last {cfg.history_days} days"
+            text("not_up.usual", usual_from=usual[0], usual_to=usual[1], days=cfg.history_days)
             if usual
-            else ("no usual time learned yet")
+            else text("not_up.no_usual")
         )
-        last = ""
+        last = text("empty")
         if home.last_up_ms is not None and due_ms - home.last_up_ms < 24 * HOUR_MS:
-            last = f" Last seen up at {hm(home.last_up_ms, home.tz)}."
-        if home.in_bed:
-            last += " The bed sensor shows her in bed."
-        message = (
-            f"Not up yet at {hm(due_ms, home.tz)}: no activity outside the bedroom and bathroom since the night; "
-            f"{usual_words}.{last}"
+            last = text("not_up.last", time=hm(home.last_up_ms, home.tz))
+        message = text(
+            "not_up", time=hm(due_ms, home.tz), usual=usual_words, last=last,
+            bed=text("not_up.in_bed" if home.in_bed else "empty"),
         )
         evidence: Evidence = {
             "deadline": hm(due_ms, home.tz),
@@ -633,8 +632,11 @@ class HomeRules:
             return []  # out, or not up yet (``not_up`` is the alert for that): the kitchen says nothing more
         home.no_kitchen_active = True
         recent = [m for d, m in home.kitchen_minutes if today - timedelta(days=14) <= d < today]
-        usual = f"; usually first used around {hm_of_minutes(statistics.median(recent))}" if len(recent) >= 3 else ""
-        message = f"No kitchen use yet today (fridge, kettle, cupboards or appliances) by {hm(due_ms, home.tz)}{usual}."
+        usual = (
+            text("no_kitchen_use.usual", usual=hm_of_minutes(statistics.median(recent))) if len(recent) >= 3
+            else text("empty")
+        )
+        message = text("no_kitchen_use", deadline=hm(due_ms, home.tz), usual=usual)
         return [
             self._finding(
                 "no_kitchen_use", home_id, cfg.severity, message, due_ms, True, {"deadline": hm(due_ms, home.tz)}
@@ -840,9 +842,8 @@ class HomeRules:
             return []
         home.bath_stay_active = True
         last = home.bath_last_ms or entered
-        message = (
-            f"In the bathroom since {hm(entered, home.tz)} ({duration(due_ms - entered)}) with no activity anywhere "
-            f"else; last activity in the bathroom at {hm(last, home.tz)}. Possible fall or illness."
+        message = text(
+            "bathroom_stay", since=hm(entered, home.tz), lasted=due_ms - entered, last=hm(last, home.tz)
         )
         return [
             self._finding(
@@ -1002,7 +1003,7 @@ class HomeRules:
         cfg = self._lookup.get(HelpButtonRule, reading.subject)
         if not cfg.enabled:
             return []
-        message = f"Help button pressed at {hm(reading.ts_ms, home.tz)} ({_room(device.room)}). Call or visit now."
+        message = text("help_button", time=hm(reading.ts_ms, home.tz), room=device.room)
         finding = self._finding("help_button", reading.subject, cfg.severity, message, reading.ts_ms, True, {}, device)
         return [replace(finding, new_event=True)]  # each press counts, even after someone acknowledged the last
 
@@ -1023,9 +1024,8 @@ class HomeRules:
             if device.id in home.cold_devices:
                 home.cold_devices.discard(device.id)
                 if not home.cold_devices:
-                    message = (
-                        f"{_room(device.room).capitalize()} is back up to {celsius:.1f} °C at "
-                        f"{hm(reading.ts_ms, home.tz)}."
+                    message = text(
+                        "cold_home.cleared", room=device.room, now_c=celsius, time=hm(reading.ts_ms, home.tz)
                     )
                     return [
                         self._finding(
@@ -1050,9 +1050,9 @@ class HomeRules:
         home.cold_devices.add(device_id)
         coldest = min(home.temperatures.get(d, (0, 99.0))[1] for d in home.cold_devices)
         _, now_c = home.temperatures.get(device_id, (0, coldest))
-        message = (
-            f"Cold home: {_room(device.room)} below {cfg.below_c:g} °C since {hm(since, home.tz)} "
-            f"({duration(due_ms - since)}); now {now_c:.1f} °C. Below 18 °C raises health risks for older people."
+        message = text(
+            "cold_home", room=device.room, below_c=cfg.below_c, since=hm(since, home.tz), lasted=due_ms - since,
+            now_c=now_c,
         )
         return [
             self._finding(
@@ -1074,7 +1074,7 @@ class HomeRules:
         rule: str,
         home_id: str,
         severity: Severity,
-        message: str,
+        message: str | Text,
         at_ms: int,
         active: bool,
         evidence: Evidence,
@@ -1085,7 +1085,8 @@ class HomeRules:
             audience="care",
             subject=home_id,
             severity=severity,
-            message=message,
+            message=message.english if isinstance(message, Text) else message,
+            text=message if isinstance(message, Text) else None,
             at_ms=at_ms,
             active=active,
             evidence=evidence,

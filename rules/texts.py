@@ -1,0 +1,248 @@
+"""Alert texts in English and Welsh, built from templates: a ``Text`` is a template id and its parameters, and it
+renders in either language from the catalogue below.
+
+A rule makes a ``Text`` instead of an f-string; the English rendering is the alert's ``message`` (the API's
+contract, unchanged) and the ``Text`` itself is stored with the alert so the API can give the same message in
+Welsh (``texts``) to whoever reads it in Welsh. Nothing is concatenated across languages: a template is one whole
+sentence (or a whole optional clause, passed as a nested ``Text``), so word order and mutations stay the
+translator's to choose.
+
+Parameters are plain JSON values, or a nested ``Text``. A format spec says how a value reads in each language:
+``{room:room}`` a registry room name ("y gegin" / "kitchen"), ``{room:Room}`` the same capitalised,
+``{gap:duration}`` milliseconds as "3 h 10 min" / "3 awr 10 mun", ``{day:day}`` a day offset as "today" /
+"heddiw"; any other spec is Python's (``{moisture:.1f}``).
+
+The Welsh wording was written with the Welsh Government's terminology (Termiadur, Cysgliad style) but has not yet
+been reviewed by a native speaker: see docs/welsh.md. This module knows words, not rules: it decides nothing.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+Lang = Literal["en", "cy"]
+LANGS: tuple[Lang, ...] = ("en", "cy")
+Param = Union[str, int, float, None, "Text"]
+
+MINUTE_MS = 60_000
+
+# One entry per template id; every id has every language, with the same placeholders (tests/rules/test_texts.py).
+CATALOGUE: dict[str, dict[Lang, str]] = {
+    "empty": {"en": "", "cy": ""},
+    # --- homes (care) --------------------------------------------------------------------------------------------
+    "help_button": {
+        "en": "Help button pressed at {time} ({room:room}). Call or visit now.",
+        "cy": "Pwyswyd y botwm help am {time} ({room:room}). Ffoniwch neu ewch yno nawr.",
+    },
+    "cold_home": {
+        "en": "Cold home: {room:room} below {below_c:g} °C since {since} ({lasted:duration}); now {now_c:.1f} °C. "
+        "Below 18 °C raises health risks for older people.",
+        "cy": "Cartref oer: {room:room} o dan {below_c:g} °C ers {since} ({lasted:duration}); {now_c:.1f} °C nawr. "
+        "Mae llai na 18 °C yn cynyddu'r risg i iechyd pobl hŷn.",
+    },
+    "cold_home.cleared": {
+        "en": "{room:Room} is back up to {now_c:.1f} °C at {time}.",
+        "cy": "Mae {room:room} yn ôl i {now_c:.1f} °C am {time}.",
+    },
+    "bathroom_stay": {
+        "en": "In the bathroom since {since} ({lasted:duration}) with no activity anywhere else; last activity in "
+        "the bathroom at {last}. Possible fall or illness.",
+        "cy": "Yn yr ystafell ymolchi ers {since} ({lasted:duration}) heb ddim symud yn unman arall; symud olaf yn yr "
+        "ystafell ymolchi am {last}. Gallai fod wedi cwympo neu fod yn sâl.",
+    },
+    "no_kitchen_use": {
+        "en": "No kitchen use yet today (fridge, kettle, cupboards or appliances) by {deadline}{usual}.",
+        "cy": "Dim defnydd o'r gegin eto heddiw (oergell, tegell, cypyrddau neu offer) erbyn {deadline}{usual}.",
+    },
+    "no_kitchen_use.usual": {
+        "en": "; usually first used around {usual}",
+        "cy": "; fel arfer mae'n cael ei defnyddio gyntaf tua {usual}",
+    },
+    "not_up": {
+        "en": "Not up yet at {time}: no activity outside the bedroom and bathroom since the night; {usual}.{last}{bed}",
+        "cy": "Heb godi eto am {time}: dim symud y tu allan i'r ystafell wely a'r ystafell ymolchi ers y nos; "
+        "{usual}.{last}{bed}",
+    },
+    "not_up.usual": {
+        "en": "usually up {usual_from}–{usual_to} over the last {days} days",
+        "cy": "fel arfer yn codi {usual_from}–{usual_to} dros y {days} diwrnod diwethaf",
+    },
+    "not_up.no_usual": {
+        "en": "no usual time learned yet",
+        "cy": "dim amser arferol wedi'i ddysgu eto",
+    },
+    "not_up.last": {
+        "en": " Last seen up at {time}.",
+        "cy": " Gwelwyd ar ei thraed ddiwethaf am {time}.",
+    },
+    "not_up.in_bed": {
+        "en": " The bed sensor shows her in bed.",
+        "cy": " Mae synhwyrydd y gwely yn dangos ei bod yn y gwely.",
+    },
+    # --- operations ----------------------------------------------------------------------------------------------
+    "home_unmonitored": {
+        "en": "No sensor in home {home} has reported {heard} ({devices} devices): placesense cannot see whether the "
+        "resident is up or needs help. Check the home's hub, power and internet link.",
+        "cy": "Does dim synhwyrydd yng nghartref {home} wedi adrodd {heard} ({devices} dyfais): ni all placesense weld "
+        "a yw'r preswylydd wedi codi neu angen help. Gwiriwch hwb, pŵer a chysylltiad rhyngrwyd y cartref.",
+    },
+    "home_unmonitored.since": {"en": "since {time}", "cy": "ers {time}"},
+    "home_unmonitored.since_start": {"en": "since monitoring started", "cy": "ers i'r monitro ddechrau"},
+    "home_unmonitored.cleared": {
+        "en": "Sensors in home {home} are reporting again (from {time}).",
+        "cy": "Mae'r synwyryddion yng nghartref {home} yn adrodd eto (o {time}).",
+    },
+    # --- flowerbeds (street) -------------------------------------------------------------------------------------
+    "needs_water": {
+        "en": "{bed} needs water now: soil moisture {moisture:.1f} %, below its {threshold:g} % threshold{rate}.",
+        "cy": "Mae angen dŵr ar {bed} nawr: lleithder y pridd {moisture:.1f} %, o dan ei drothwy o {threshold:g} %"
+        "{rate}.",
+    },
+    "needs_water.soon": {
+        "en": "{bed} needs water by about {by} {day:day} (within {within:duration}; {confidence:confidence} "
+        "confidence): soil moisture {moisture:.1f} %{rate}, threshold {threshold:g} %.",
+        "cy": "Bydd angen dŵr ar {bed} erbyn tua {by} {day:day} (o fewn {within:duration}; hyder "
+        "{confidence:confidence}): lleithder y pridd {moisture:.1f} %{rate}, trothwy {threshold:g} %.",
+    },
+    "needs_water.rate": {
+        "en": "; drying about {rate:.2f} % an hour",
+        "cy": "; yn sychu tua {rate:.2f} % yr awr",
+    },
+    "needs_water.cleared": {
+        "en": "{bed} no longer needs water{cause}: soil moisture {moisture:.1f} %.",
+        "cy": "Does dim angen dŵr ar {bed} mwyach{cause}: lleithder y pridd {moisture:.1f} %.",
+    },
+    "needs_water.watered": {"en": ": marked as watered at {time}", "cy": ": wedi'i nodi fel wedi'i ddyfrio am {time}"},
+    "needs_water.slowed": {
+        "en": ": it has stopped drying as fast as forecast, so it is taken off the list",
+        "cy": ": nid yw'n sychu mor gyflym â'r rhagolwg mwyach, felly mae wedi'i dynnu oddi ar y rhestr",
+    },
+    "needs_water.rained": {
+        "en": " after rain or watering at {time}",
+        "cy": " ar ôl glaw neu ddyfrio am {time}",
+    },
+    "over_watered": {
+        "en": "{bed} is over-watered: soil moisture {moisture:.0f} %, above {wet:.0f} %. "
+        "Skip watering; check the drainage if it stays this wet.",
+        "cy": "Mae gormod o ddŵr ar {bed}: lleithder y pridd {moisture:.0f} %, uwchlaw {wet:.0f} %. "
+        "Peidiwch â dyfrio; gwiriwch y draeniad os yw'n aros mor wlyb â hyn.",
+    },
+    "over_watered.cleared": {
+        "en": "{bed} is no longer over-watered: soil moisture {moisture:.0f} %.",
+        "cy": "Does dim gormod o ddŵr ar {bed} mwyach: lleithder y pridd {moisture:.0f} %.",
+    },
+}
+
+# Registry room names in words. Welsh takes the definite form with its mutation ("y gegin"), as it reads in
+# every template; a room not listed reads as its own name in both languages.
+ROOMS: dict[Lang, dict[str, str]] = {
+    "en": {},
+    "cy": {
+        "kitchen": "y gegin",
+        "bathroom": "yr ystafell ymolchi",
+        "bedroom": "yr ystafell wely",
+        "living_room": "yr ystafell fyw",
+        "lounge": "y lolfa",
+        "hall": "y cyntedd",
+        "hallway": "y cyntedd",
+        "dining_room": "yr ystafell fwyta",
+        "front_door": "y drws ffrynt",
+        "home": "y cartref",
+    },
+}
+DAYS: dict[Lang, tuple[str, ...]] = {
+    "en": ("today", "tomorrow"),
+    "cy": ("heddiw", "yfory"),
+}
+WEEKDAYS: dict[Lang, tuple[str, ...]] = {
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    "cy": ("dydd Llun", "dydd Mawrth", "dydd Mercher", "dydd Iau", "dydd Gwener", "dydd Sadwrn", "dydd Sul"),
+}
+CONFIDENCE: dict[Lang, dict[str, str]] = {
+    "en": {},
+    "cy": {"high": "uchel", "medium": "canolig", "low": "isel"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A message as a template id and its parameters; ``render`` gives it in one language."""
+
+    key: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.key not in CATALOGUE:
+            raise KeyError(f"no alert text template {self.key!r}")
+
+    def render(self, lang: Lang = "en") -> str:
+        return _Formatter(lang).format(CATALOGUE[self.key][lang], **self.params)
+
+    @property
+    def english(self) -> str:
+        return self.render("en")
+
+    def to_json(self) -> dict[str, Any]:
+        params = {name: v.to_json() if isinstance(v, Text) else v for name, v in self.params.items()}
+        return {"key": self.key, "params": params}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Text:
+        params = raw.get("params") or {}
+        return cls(raw["key"], {k: cls.from_json(v) if isinstance(v, dict) else v for k, v in params.items()})
+
+
+def text(key: str, **params: Param) -> Text:
+    """``text("help_button", time="07:10", room="kitchen")``."""
+    return Text(key, params)
+
+
+def renderings(stored: Text | None, english: str) -> dict[str, str]:
+    """The message in every language: from its template when it has one; otherwise English only, as stored."""
+    if stored is None:
+        return {"en": english}
+    return {lang: stored.render(lang) for lang in LANGS}
+
+
+class _Formatter(string.Formatter):
+    def __init__(self, lang: Lang) -> None:
+        self.lang = lang
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, Text):
+            return value.render(self.lang)
+        if format_spec in ("room", "Room"):
+            words = ROOMS[self.lang].get(str(value or "home"), str(value or "home").replace("_", " "))
+            return words[:1].upper() + words[1:] if format_spec == "Room" else words
+        if format_spec == "duration":
+            return duration(int(value), self.lang)
+        if format_spec == "day":
+            return day_words(value, self.lang)
+        if format_spec == "confidence":
+            return CONFIDENCE[self.lang].get(str(value), str(value))
+        return str(super().format_field(value, format_spec))
+
+
+def duration(ms: int, lang: Lang = "en") -> str:
+    """'3 h 10 min', '45 min', '2 days 3 h'; in Welsh '3 awr 10 mun', '2 diwrnod 3 awr'."""
+    minutes = max(0, round(ms / MINUTE_MS))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    h, m = ("h", "min") if lang == "en" else ("awr", "mun")
+    day = ("day" if days == 1 else "days") if lang == "en" else "diwrnod"
+    if days:
+        return f"{days} {day} {hours} {h}" if hours else f"{days} {day}"
+    if hours:
+        return f"{hours} {h} {mins} {m}" if mins else f"{hours} {h}"
+    return f"{mins} {m}"
+
+
+def day_words(offset: int | str, lang: Lang = "en") -> str:
+    """A day relative to today: 0 'today', 1 'tomorrow'; a weekday as 'w0'..'w6' (Monday first) reads 'on Friday'."""
+    if isinstance(offset, str) and offset.startswith("w"):
+        name = WEEKDAYS[lang][int(offset[1:])]
+        return f"on {name}" if lang == "en" else name
+    return DAYS[lang][int(offset)]

@@ -1,0 +1,66 @@
+"""Alert texts from templates (``rules.texts``): every template reads in English and Welsh with the same
+placeholders, English renders exactly as the rules wrote it before, and a stored text comes back whole."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from rules.texts import CATALOGUE, LANGS, Text, duration, renderings, text
+
+
+def _placeholders(template: str) -> set[str]:
+    """The names a template fills in (their format may differ by language: a capital letter, say)."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+@pytest.mark.parametrize("key", sorted(CATALOGUE))
+def test_every_template_has_every_language_with_the_same_placeholders(key: str) -> None:
+    entry = CATALOGUE[key]
+    assert set(entry) == set(LANGS)
+    assert _placeholders(entry["cy"]) == _placeholders(entry["en"])
+    if entry["en"]:
+        assert entry["cy"] and entry["cy"] != entry["en"], "a Welsh template that is missing or still English"
+
+
+def test_english_reads_as_the_rules_wrote_it() -> None:
+    assert text("help_button", time="07:10", room="living_room").english == (
+        "Help button pressed at 07:10 (living room). Call or visit now."
+    )
+    cold = text("cold_home", room="bedroom", below_c=16.0, since="01:00", lasted=3 * 3_600_000 + 600_000, now_c=15.24)
+    assert cold.english == (
+        "Cold home: bedroom below 16 °C since 01:00 (3 h 10 min); now 15.2 °C. "
+        "Below 18 °C raises health risks for older people."
+    )
+
+
+def test_welsh_renders_nested_clauses_rooms_and_durations_in_welsh() -> None:
+    not_up = text(
+        "not_up", time="09:30", usual=text("not_up.usual", usual_from="07:40", usual_to="08:30", days=14),
+        last=text("not_up.last", time="22:10"), bed=text("empty"),
+    )
+    assert not_up.render("cy") == (
+        "Heb godi eto am 09:30: dim symud y tu allan i'r ystafell wely a'r ystafell ymolchi ers y nos; "
+        "fel arfer yn codi 07:40–08:30 dros y 14 diwrnod diwethaf. Gwelwyd ar ei thraed ddiwethaf am 22:10."
+    )
+    assert text("help_button", time="07:10", room="kitchen").render("cy") == (
+        "Pwyswyd y botwm help am 07:10 (y gegin). Ffoniwch neu ewch yno nawr."
+    )
+    assert duration(2 * 86_400_000 + 3 * 3_600_000, "cy") == "2 diwrnod 3 awr"
+    soon = text("needs_water.soon", bed="Queen's Square", by="14:00", day="w4", within=5 * 3_600_000,
+                confidence="high", moisture=26.04, rate=text("empty"), threshold=25.0)
+    assert "erbyn tua 14:00 dydd Gwener" in soon.render("cy") and "hyder uchel" in soon.render("cy")
+    assert "by about 14:00 on Friday" in soon.english and "high confidence" in soon.english
+
+
+def test_a_stored_text_comes_back_whole() -> None:
+    original = text("no_kitchen_use", deadline="11:00", usual=text("no_kitchen_use.usual", usual="08:05"))
+    assert Text.from_json(original.to_json()) == original
+    assert renderings(original, original.english)["cy"].startswith("Dim defnydd o'r gegin eto heddiw")
+
+
+def test_a_plain_message_is_english_only_and_an_unknown_template_is_refused() -> None:
+    assert renderings(None, "Battery low.") == {"en": "Battery low."}
+    with pytest.raises(KeyError):
+        Text("no_such_template")

@@ -77,7 +77,7 @@ const placesense = (() => {
 
   // The language set for this token or sign-in, when the person has not chosen one in this browser.
   async function accountLanguage() {
-    if (localStorage.getItem(LANG_KEY) || !localStorage.getItem(KEY)) return;
+    if (localStorage.getItem(LANG_KEY) || !token()) return;
     try {
       const me = await api("/api/v1/me");
       const before = localStorage.getItem(ACCOUNT_LANG_KEY);

@@ -100,8 +100,10 @@ def test_street_page_in_welsh_lists_a_dry_bed_in_welsh(pages: PageStack, phone_b
     row = wait.until(lambda d: d.execute_script(TEXT_JS, f"#beds [data-bed='{bed}']"))
     assert spec.name in row and "DŴR NAWR" in row.upper() and "% lleithder (angen dŵr o dan 25 %)" in row
     assert "moisture" not in row and "Watered" not in row
-    button = phone_browser.find_element(By.CSS_SELECTOR, f"#beds [data-bed='{bed}'] button.watered")
-    assert button.text == "Wedi dyfrio" and button.get_attribute("aria-label") == f"Wedi dyfrio: {spec.name}"
+    button = phone_browser.execute_script(
+        "const b = document.querySelector(arguments[0]); return [b.textContent, b.getAttribute('aria-label')];",
+        f"#beds [data-bed='{bed}'] button.watered")
+    assert button == ["Wedi dyfrio", f"Wedi dyfrio: {spec.name}"]
 
 
 def test_wall_display_in_welsh_shows_a_street_alert_in_welsh(pages: PageStack, wall_browser: webdriver.Chrome) -> None:
@@ -122,3 +124,18 @@ def test_wall_display_in_welsh_shows_a_street_alert_in_welsh(pages: PageStack, w
     assert f"Mae gormod o ddŵr ar {bed.name}: lleithder y pridd 82 %, uwchlaw 70 %." in card
     assert "Gormod o ddŵr" in card and "STRYD" in card.upper() and "over-watered" not in card
     pages.service.alerts.resolve(made.id, "test-cleanup")
+
+
+def test_a_token_set_to_welsh_opens_the_pages_in_welsh(pages: PageStack, wall_browser: webdriver.Chrome) -> None:
+    assert pages.api("/api/v1/me", "display-cy") == {"name": "wrexham-wall", "role": "display", "lang": "cy"}
+    assert pages.api("/api/v1/me", "display")["lang"] is None
+    wait = WebDriverWait(wall_browser, 30, poll_frequency=0.1)
+    wall_browser.get(pages.url("display", "display-cy"))
+    wait.until(lambda d: d.execute_script(LANG_JS) == "cy")
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "Gweithrediadau placesense")
+    # A person's own choice in this browser outranks the token's.
+    wall_browser.find_element(By.ID, "lang-switch").click()
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "placesense operations")
+    wall_browser.get(f"{pages.base_url}/display")
+    wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("Live"))
+    assert wall_browser.execute_script(LANG_JS) == "en-GB"

@@ -7,6 +7,11 @@ import string
 
 import pytest
 
+from placesense.clock import EventClock
+from placesense.db import make_engine
+from rules.alert_store import AlertStore
+from rules.alerts import AlertService, alert_to_json
+from rules.findings import Finding
 from rules.texts import CATALOGUE, LANGS, Text, duration, renderings, text
 
 
@@ -64,3 +69,23 @@ def test_a_plain_message_is_english_only_and_an_unknown_template_is_refused() ->
     assert renderings(None, "Battery low.") == {"en": "Battery low."}
     with pytest.raises(KeyError):
         Text("no_such_template")
+
+
+@pytest.mark.both_databases
+def test_an_alert_keeps_its_template_and_an_older_database_gains_the_column(database_url: str) -> None:
+    engine = make_engine(database_url)
+    AlertStore(engine)
+    with engine.begin() as conn:  # the alerts table as the release before Welsh made it
+        conn.exec_driver_sql("ALTER TABLE alerts DROP COLUMN text")
+    service = AlertService(AlertStore(engine), EventClock(1_760_000_000_000))
+    words = text("help_button", time="07:10", room="kitchen")
+    opened = service.apply(Finding("help_button", "care", "h-1", "critical", words.english, 1_760_000_000_000,
+                                   text=words))
+    assert opened is not None and opened.message == "Help button pressed at 07:10 (kitchen). Call or visit now."
+    again = service.get(opened.id)
+    assert again.text == words
+    assert alert_to_json(again)["texts"] == {"en": opened.message, "cy": words.render("cy")}
+    # A plain-text finding for the same alert drops the template: the Welsh must never say something else.
+    plain = service.apply(Finding("help_button", "care", "h-1", "critical", "Pressed again.", 1_760_000_060_000))
+    assert plain is not None and plain.text is None
+    assert alert_to_json(plain)["texts"] == {"en": "Pressed again."}

@@ -61,7 +61,6 @@ from rules.localtime import (
     MINUTE_MS,
     at_local,
     day_of,
-    duration,
     hm,
     hm_of_minutes,
     local,
@@ -93,10 +92,6 @@ OVERDISPERSED_Z_RUN = 2.5  # a run of days' (each day above her mean already)
 Evidence = dict[str, float | int | str | None]
 HISTORY_KEPT = 60  # days (or nights) of each learned history a home keeps
 LEARNING_FROM_DAYS = 3  # from this many days a deadline may move later than the default, before it is learned
-
-
-def _room(name: str | None) -> str:
-    return (name or "home").replace("_", " ")
 
 
 def poisson_sf(count: int, mean: float) -> float:
@@ -417,7 +412,7 @@ class HomeRules:
         if home.inactivity_active and gap_start is not None:
             home.inactivity_active = False
             cfg = self._lookup.get(InactivityRule, home_id)
-            message = f"Activity again: {self._what(device)} at {hm(ts, home.tz)} after {duration(ts - gap_start)}."
+            message = text("inactivity.cleared", what=self._what(device), time=hm(ts, home.tz), gap=ts - gap_start)
             findings.append(
                 self._finding(
                     "inactivity", home_id, cfg.severity, message, ts, False,
@@ -429,7 +424,8 @@ class HomeRules:
         if room == "bathroom":
             findings += self._in_bathroom(home_id, home, device, ts)
         else:
-            findings += self._leave_bathroom(home_id, home, ts, "bed" if device.kind == "bed" else f"the {_room(room)}")
+            where = text("the_bed") if device.kind == "bed" else text("the_room", room=room)
+            findings += self._leave_bathroom(home_id, home, ts, where)
 
         if room in self._sensing[home_id].up_rooms or device.kind == "front_door":
             findings += self._up(home_id, home, ts, room, device, came_home)
@@ -442,13 +438,9 @@ class HomeRules:
         door, last = home.last_front_door_ms, home.last_activity_ms
         return door is not None and last is not None and door >= last - LEFT_HOME_MS and now_ms - door >= LEFT_HOME_MS
 
-    def _what(self, device: DeviceSpec) -> str:
-        words = {
-            "motion": "movement", "front_door": "front door", "fridge_door": "fridge", "door": "door",
-            "contact": "cupboard or switch", "flush": "toilet flush", "bed": "bed", "chair": "chair",
-            "kettle": "kettle", "plug": "appliance",
-        }
-        return f"{words.get(device.kind, 'sensor')} in the {_room(device.room)}"
+    def _what(self, device: DeviceSpec) -> Text:
+        """'movement in the kitchen': what the device senses, and where (words in ``rules.texts.SENSORS``)."""
+        return text("sensor_in_room", kind=device.kind, room=device.room)
 
     # -- wake-up -------------------------------------------------------------------------------------
 
@@ -509,12 +501,12 @@ class HomeRules:
         home.not_up_active = False
         today = day_of(ts, cfg.day_starts, home.tz)
         usual = self._usual_wake(home, cfg, today)
-        usual_words = f"usually up by {usual[1]}" if usual else "no usual time learned yet"
+        usual_words = text("not_up.usual_by", usual_to=usual[1]) if usual else text("not_up.no_usual")
         what = (
-            f"Came home at {hm(began, home.tz)}" if came_home
-            else f"First activity {hm(began, home.tz)} ({_room(first_room)})"
+            text("not_up.came_home", time=hm(began, home.tz)) if came_home
+            else text("not_up.first_activity", time=hm(began, home.tz), room=first_room)
         )
-        message = f"{what}; {usual_words}."
+        message = text("not_up.cleared", what=what, usual=usual_words)
         return [
             self._finding(
                 "not_up", home_id, cfg.severity, message, ts, False,
@@ -617,7 +609,7 @@ class HomeRules:
         if not home.no_kitchen_active:
             return []
         home.no_kitchen_active = False
-        message = f"Kitchen used at {hm(reading.ts_ms, home.tz)} ({self._what(device)}), the first use today."
+        message = text("no_kitchen_use.cleared", time=hm(reading.ts_ms, home.tz), what=self._what(device))
         return [
             self._finding("no_kitchen_use", reading.subject, cfg.severity, message, reading.ts_ms, False, {}, device)
         ]
@@ -676,16 +668,12 @@ class HomeRules:
                               "days": len(history)}
         if low and cfg.enabled:
             home.reduced_kitchen_active = True
-            message = (
-                f"Kitchen hardly used yesterday: {uses} uses of the fridge, kettle, cupboards or appliances, at home "
-                f"most of the day; usually about {median:.0f} a day, never fewer than {min(history)} over the last "
-                f"{len(history)} days at home."
-            )
+            message = text("reduced_kitchen_use", uses=uses, median=median, least=min(history), days=len(history))
             return [self._finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, True, evidence)]
         keep_last(home.kitchen_history, uses, HISTORY_KEPT)
         if home.reduced_kitchen_active:
             home.reduced_kitchen_active = False
-            message = f"Kitchen used {uses} times yesterday, back to about the usual {median:.0f}."
+            message = text("reduced_kitchen_use.cleared", uses=uses, median=median)
             return [self._finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, False, evidence)]
         return []
 
@@ -755,19 +743,20 @@ class HomeRules:
             return []
         home.inactivity_active = True
         usual = (
-            f"usually active at this time ({round(share * days)} of the last {days} days)"
+            text("inactivity.usual", active=round(share * days), days=days)
             if days >= cfg.min_history_days
-            else "no usual pattern learned yet"
+            else text("inactivity.no_usual")
         )
+        longest = text("empty")
         if learned:
-            longest = int((hours * 60 - cfg.margin_minutes) * MINUTE_MS)
-            usual += f"; her longest quiet spell at home in the last {cfg.history_days} days was {duration(longest)}"
+            longest = text("inactivity.longest", days=cfg.history_days,
+                           longest=int((hours * 60 - cfg.margin_minutes) * MINUTE_MS))
         device = self._registry.devices.get(home.last_activity_device or "")
-        seen = self._what(device) if device is not None else f"the {_room(home.last_activity_room)}"
-        sure = "" if self._sensing[home_id].front_door else " (no front-door sensor: she may be out)"
-        message = (
-            f"No sensor has seen her since {hm(last, home.tz)} ({duration(due_ms - last)}); the last was "
-            f"{seen}{sure}; {usual}."
+        seen = self._what(device) if device is not None else text("the_room", room=home.last_activity_room)
+        unsure = text("empty" if self._sensing[home_id].front_door else "inactivity.no_front_door")
+        message = text(
+            "inactivity", since=hm(last, home.tz), gap=due_ms - last, seen=seen, unsure=unsure, usual=usual,
+            longest=longest,
         )
         evidence: Evidence = {
             "last_movement_ms": last,
@@ -819,7 +808,7 @@ class HomeRules:
             home.last_flush_ms = ts
         return []
 
-    def _leave_bathroom(self, home_id: str, home: _Home, ts: int, where: str) -> list[Finding]:
+    def _leave_bathroom(self, home_id: str, home: _Home, ts: int, where: Text) -> list[Finding]:
         entered = home.bath_enter_ms
         if entered is None:
             return []
@@ -829,7 +818,7 @@ class HomeRules:
             return []
         home.bath_stay_active = False
         cfg = self._lookup.get(BathroomStayRule, home_id)
-        message = f"Left the bathroom: activity in {where} at {hm(ts, home.tz)}, after {duration(ts - entered)}."
+        message = text("bathroom_stay.cleared", where=where, time=hm(ts, home.tz), lasted=ts - entered)
         evidence: Evidence = {"minutes": round((ts - entered) / MINUTE_MS)}
         return [self._finding("bathroom_stay", home_id, cfg.severity, message, ts, False, evidence)]
 
@@ -922,7 +911,7 @@ class HomeRules:
             or (unusual(total, usual_total, spread_total) and total > most_total)
             or span_days > 1
         )
-        what = "toilet visits (flushes)" if by_flush else "bathroom visits"
+        what = "flushes" if by_flush else "visits"
         evidence: Evidence = {
             "night_visits": night,
             "visits_24h": total,
@@ -933,21 +922,19 @@ class HomeRules:
         }
         if more and cfg.enabled:
             home.visits_active = True
-            words = {2: "two", 3: "three", 4: "four"}
-            over = f" ({span_total} over {words[span_days]} days)" if span_days > 1 else ""
-            message = (
-                f"More {what} than usual: {night} last night ({cfg.night.label()}) and {total} in the last "
-                f"24 hours{over}; usually about {usual_night:.0f} at night and {usual_total:.0f} a day over the "
-                f"last {len(history)} days. More visits can be an early sign of a urinary infection."
+            over = text("bathroom_visits.over", total=span_total, days=span_days) if span_days > 1 else text("empty")
+            message = text(
+                "bathroom_visits", what=what, night=night, hours=cfg.night.label(), total=total, over=over,
+                usual_night=usual_night, usual_total=usual_total, days=len(history),
             )
             return [self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)]
         # an unusual day is not learned as normal
         self._learn_visits(home, counts)
         if home.visits_active:
             home.visits_active = False
-            message = (
-                f"{what.capitalize()} back to usual: {night} last night and {total} in the last 24 hours "
-                f"(usually about {usual_night:.0f} and {usual_total:.0f})."
+            message = text(
+                "bathroom_visits.cleared", what=what, night=night, total=total, usual_night=usual_night,
+                usual_total=usual_total,
             )
             return [self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, False, evidence)]
         return []
@@ -978,12 +965,8 @@ class HomeRules:
         if not settled and habit >= HABIT_NIGHTS:
             return []  # she goes out at night now and then, and was up and about before: her own normal
         home.night_door_openings[night] = openings = home.night_door_openings.get(night, 0) + 1
-        times = "once" if openings == 1 else f"{openings} times"
-        why = "after she had settled for the night" if settled else "which she does not usually do"
-        message = (
-            f"Front door opened at {hm(ts, home.tz)}, during the night ({cfg.night.label()}), {why}; "
-            f"opened {times} tonight."
-        )
+        why = text("night_door.settled" if settled else "night_door.not_usual")
+        message = text("night_door", time=hm(ts, home.tz), hours=cfg.night.label(), why=why, times=openings)
         return [
             self._finding(
                 "night_door", reading.subject, cfg.severity, message, ts, True, {"openings_tonight": openings}, device

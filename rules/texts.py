@@ -10,7 +10,9 @@ translator's to choose.
 Parameters are plain JSON values, or a nested ``Text``. A format spec says how a value reads in each language:
 ``{room:room}`` a registry room name ("y gegin" / "kitchen"), ``{room:Room}`` the same capitalised,
 ``{gap:duration}`` milliseconds as "3 h 10 min" / "3 awr 10 mun", ``{day:day}`` a day offset as "today" /
-"heddiw"; any other spec is Python's (``{moisture:.1f}``).
+"heddiw", ``{kind:sensor}`` a device kind as what it senses, ``{count:times}`` "once" / "unwaith",
+``{n:number}`` a small number in words, ``{what:visits}`` what bathroom visits were counted by; any other spec
+is Python's (``{moisture:.1f}``).
 
 The Welsh wording was written with the Welsh Government's terminology (Termiadur, Cysgliad style) but has not yet
 been reviewed by a native speaker: see docs/welsh.md. This module knows words, not rules: it decides nothing.
@@ -74,6 +76,10 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
         "en": "no usual time learned yet",
         "cy": "dim amser arferol wedi'i ddysgu eto",
     },
+    "not_up.cleared": {"en": "{what}; {usual}.", "cy": "{what}; {usual}."},
+    "not_up.came_home": {"en": "Came home at {time}", "cy": "Wedi dod adref am {time}"},
+    "not_up.first_activity": {"en": "First activity {time} ({room:room})", "cy": "Symud cyntaf {time} ({room:room})"},
+    "not_up.usual_by": {"en": "usually up by {usual_to}", "cy": "fel arfer wedi codi erbyn {usual_to}"},
     "not_up.last": {
         "en": " Last seen up at {time}.",
         "cy": " Gwelwyd ar ei thraed ddiwethaf am {time}.",
@@ -81,6 +87,81 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
     "not_up.in_bed": {
         "en": " The bed sensor shows her in bed.",
         "cy": " Mae synhwyrydd y gwely yn dangos ei bod yn y gwely.",
+    },
+    "sensor_in_room": {"en": "{kind:sensor} in the {room:room}", "cy": "{kind:sensor} yn {room:room}"},
+    "the_room": {"en": "the {room:room}", "cy": "{room:room}"},
+    "the_bed": {"en": "bed", "cy": "y gwely"},
+    "inactivity": {
+        "en": "No sensor has seen her since {since} ({gap:duration}); the last was {seen}{unsure}; {usual}{longest}.",
+        "cy": "Does dim synhwyrydd wedi'i gweld ers {since} ({gap:duration}); yr olaf oedd {seen}{unsure}; "
+        "{usual}{longest}.",
+    },
+    "inactivity.no_front_door": {
+        "en": " (no front-door sensor: she may be out)",
+        "cy": " (dim synhwyrydd ar y drws ffrynt: efallai ei bod allan)",
+    },
+    "inactivity.usual": {
+        "en": "usually active at this time ({active} of the last {days} days)",
+        "cy": "fel arfer yn symud o gwmpas ar yr adeg hon ({active} o'r {days} diwrnod diwethaf)",
+    },
+    "inactivity.no_usual": {"en": "no usual pattern learned yet", "cy": "dim patrwm arferol wedi'i ddysgu eto"},
+    "inactivity.longest": {
+        "en": "; her longest quiet spell at home in the last {days} days was {longest:duration}",
+        "cy": "; ei chyfnod tawel hiraf gartref yn ystod y {days} diwrnod diwethaf oedd {longest:duration}",
+    },
+    "inactivity.cleared": {
+        "en": "Activity again: {what} at {time} after {gap:duration}.",
+        "cy": "Symud eto: {what} am {time} ar ôl {gap:duration}.",
+    },
+    "bathroom_stay.cleared": {
+        "en": "Left the bathroom: activity in {where} at {time}, after {lasted:duration}.",
+        "cy": "Wedi gadael yr ystafell ymolchi: symud yn {where} am {time}, ar ôl {lasted:duration}.",
+    },
+    "no_kitchen_use.cleared": {
+        "en": "Kitchen used at {time} ({what}), the first use today.",
+        "cy": "Defnyddiwyd y gegin am {time} ({what}), y defnydd cyntaf heddiw.",
+    },
+    "reduced_kitchen_use": {
+        "en": "Kitchen hardly used yesterday: {uses} uses of the fridge, kettle, cupboards or appliances, at home "
+        "most of the day; usually about {median:.0f} a day, never fewer than {least} over the last {days} days at "
+        "home.",
+        "cy": "Prin y defnyddiwyd y gegin ddoe: {uses} defnydd o'r oergell, y tegell, y cypyrddau neu'r offer, a "
+        "hithau gartref y rhan fwyaf o'r dydd; fel arfer tua {median:.0f} y dydd, byth llai na {least} dros y {days} "
+        "diwrnod diwethaf gartref.",
+    },
+    "reduced_kitchen_use.cleared": {
+        "en": "Kitchen used {uses} times yesterday, back to about the usual {median:.0f}.",
+        "cy": "Defnyddiwyd y gegin {uses} o weithiau ddoe, yn ôl i tua'r nifer arferol ({median:.0f}).",
+    },
+    "bathroom_visits": {
+        "en": "More {what:visits} than usual: {night} last night ({hours}) and {total} in the last 24 hours{over}; "
+        "usually about {usual_night:.0f} at night and {usual_total:.0f} a day over the last {days} days. More visits "
+        "can be an early sign of a urinary infection.",
+        "cy": "Mwy o {what:visits} nag arfer: {night} neithiwr ({hours}) a {total} yn ystod y 24 awr diwethaf{over}; "
+        "fel arfer tua {usual_night:.0f} yn y nos a {usual_total:.0f} y dydd dros y {days} diwrnod diwethaf. Gall "
+        "mwy o ymweliadau fod yn arwydd cynnar o haint y llwybr wrinol.",
+    },
+    "bathroom_visits.over": {
+        "en": " ({total} over {days:number} days)",
+        "cy": " ({total} dros {days:number} diwrnod)",
+    },
+    "bathroom_visits.cleared": {
+        "en": "{what:Visits} back to usual: {night} last night and {total} in the last 24 hours (usually about "
+        "{usual_night:.0f} and {usual_total:.0f}).",
+        "cy": "{what:Visits} yn ôl i'r arfer: {night} neithiwr a {total} yn ystod y 24 awr diwethaf (fel arfer tua "
+        "{usual_night:.0f} a {usual_total:.0f}).",
+    },
+    "night_door": {
+        "en": "Front door opened at {time}, during the night ({hours}), {why}; opened {times:times} tonight.",
+        "cy": "Agorwyd y drws ffrynt am {time}, yn ystod y nos ({hours}), {why}; wedi'i agor {times:times} heno.",
+    },
+    "night_door.settled": {
+        "en": "after she had settled for the night",
+        "cy": "ar ôl iddi setlo am y nos",
+    },
+    "night_door.not_usual": {
+        "en": "which she does not usually do",
+        "cy": "rhywbeth nad yw'n ei wneud fel arfer",
     },
     # --- operations ----------------------------------------------------------------------------------------------
     "home_unmonitored": {
@@ -161,6 +242,28 @@ WEEKDAYS: dict[Lang, tuple[str, ...]] = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
     "cy": ("dydd Llun", "dydd Mawrth", "dydd Mercher", "dydd Iau", "dydd Gwener", "dydd Sadwrn", "dydd Sul"),
 }
+# What a home's sensor saw, by device kind ("movement in the kitchen" / "symud yn y gegin").
+SENSORS: dict[Lang, dict[str, str]] = {
+    "en": {
+        "motion": "movement", "front_door": "front door", "fridge_door": "fridge", "door": "door",
+        "contact": "cupboard or switch", "flush": "toilet flush", "bed": "bed", "chair": "chair",
+        "kettle": "kettle", "plug": "appliance", "": "sensor",
+    },
+    "cy": {
+        "motion": "symud", "front_door": "drws ffrynt", "fridge_door": "oergell", "door": "drws",
+        "contact": "cwpwrdd neu switsh", "flush": "fflysh y toiled", "bed": "gwely", "chair": "cadair",
+        "kettle": "tegell", "plug": "teclyn", "": "synhwyrydd",
+    },
+}
+# What bathroom visits were counted by: "flushes" or "visits".
+VISITS: dict[Lang, dict[str, str]] = {
+    "en": {"flushes": "toilet visits (flushes)", "visits": "bathroom visits"},
+    "cy": {"flushes": "ymweliadau â'r toiled (fflysio)", "visits": "ymweliadau â'r ystafell ymolchi"},
+}
+NUMBERS: dict[Lang, tuple[str, ...]] = {
+    "en": ("none", "one", "two", "three", "four"),
+    "cy": ("dim", "un", "dau", "tri", "pedwar"),
+}
 CONFIDENCE: dict[Lang, dict[str, str]] = {
     "en": {},
     "cy": {"high": "uchel", "medium": "canolig", "low": "isel"},
@@ -221,6 +324,15 @@ class _Formatter(string.Formatter):
             return duration(int(value), self.lang)
         if format_spec == "day":
             return day_words(value, self.lang)
+        if format_spec == "sensor":
+            return SENSORS[self.lang].get(str(value), SENSORS[self.lang][""])
+        if format_spec in ("visits", "Visits"):
+            words = VISITS[self.lang][str(value)]
+            return words[:1].upper() + words[1:] if format_spec == "Visits" else words
+        if format_spec == "number":
+            return NUMBERS[self.lang][int(value)] if 0 <= int(value) < len(NUMBERS[self.lang]) else str(value)
+        if format_spec == "times":
+            return times(int(value), self.lang)
         if format_spec == "confidence":
             return CONFIDENCE[self.lang].get(str(value), str(value))
         return str(super().format_field(value, format_spec))
@@ -246,3 +358,10 @@ def day_words(offset: int | str, lang: Lang = "en") -> str:
         name = WEEKDAYS[lang][int(offset[1:])]
         return f"on {name}" if lang == "en" else name
     return DAYS[lang][int(offset)]
+
+
+def times(count: int, lang: Lang = "en") -> str:
+    """'once', '3 times'; in Welsh 'unwaith', '3 gwaith'."""
+    if lang == "en":
+        return "once" if count == 1 else f"{count} times"
+    return "unwaith" if count == 1 else f"{count} gwaith"

@@ -27,7 +27,7 @@ from typing import Any, Literal, Union
 
 Lang = Literal["en", "cy"]
 LANGS: tuple[Lang, ...] = ("en", "cy")
-Param = Union[str, int, float, None, "Text"]
+Param = Union[str, int, float, None, "Text", list["Text"]]
 
 MINUTE_MS = 60_000
 
@@ -170,6 +170,33 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
         "cy": "Does dim synhwyrydd yng nghartref {home} wedi adrodd {heard} ({devices} dyfais): ni all placesense weld "
         "a yw'r preswylydd wedi codi neu angen help. Gwiriwch hwb, pŵer a chysylltiad rhyngrwyd y cartref.",
     },
+    "device": {"en": "{kind:device} ({id})", "cy": "{kind:device} ({id})"},
+    "device_in_room": {"en": "{room:room} {kind:device} ({id})", "cy": "{kind:device} yn {room:room} ({id})"},
+    "device_health": {"en": "{reasons:Sentence}.", "cy": "{reasons:Sentence}."},
+    "device_offline": {
+        "en": "{device} has sent nothing since {time} ({gap:duration}){usual}",
+        "cy": "nid yw {device} wedi anfon dim ers {time} ({gap:duration}){usual}",
+    },
+    "device_offline.never": {
+        "en": "{device} has sent nothing since monitoring started{usual}",
+        "cy": "nid yw {device} wedi anfon dim ers i'r monitro ddechrau{usual}",
+    },
+    "device_offline.usual": {
+        "en": "; it usually reports every {every:duration}",
+        "cy": "; fel arfer mae'n adrodd bob {every:duration}",
+    },
+    "device_offline.cleared": {"en": "All devices are reporting again.", "cy": "Mae pob dyfais yn adrodd eto."},
+    "low_battery": {
+        "en": "{device} battery at {pct:.0f} %: {urgency}",
+        "cy": "batri {device} ar {pct:.0f} %: {urgency}",
+    },
+    "low_battery.now": {"en": "replace it now", "cy": "newidiwch y batri nawr"},
+    "low_battery.soon": {"en": "replace it soon", "cy": "newidiwch y batri cyn bo hir"},
+    "low_battery.cleared": {"en": "All batteries are fine again.", "cy": "Mae pob batri yn iawn eto."},
+    "sensor_fault.cleared": {
+        "en": "Sensors read normally again.",
+        "cy": "Mae'r synwyryddion yn darllen yn normal eto.",
+    },
     "home_unmonitored.since": {"en": "since {time}", "cy": "ers {time}"},
     "home_unmonitored.since_start": {"en": "since monitoring started", "cy": "ers i'r monitro ddechrau"},
     "home_unmonitored.cleared": {
@@ -255,6 +282,23 @@ SENSORS: dict[Lang, dict[str, str]] = {
         "kettle": "tegell", "plug": "teclyn", "": "synhwyrydd",
     },
 }
+# What a device is ("kitchen motion sensor (m-12)" / "synhwyrydd symud yn y gegin (m-12)").
+DEVICES: dict[Lang, dict[str, str]] = {
+    "en": {
+        "motion": "motion sensor", "front_door": "front door sensor", "fridge_door": "fridge door sensor",
+        "door": "door sensor", "bed": "bed sensor", "chair": "chair sensor", "kettle": "kettle plug",
+        "plug": "smart plug", "climate": "temperature sensor", "help_button": "help button",
+        "contact": "contact sensor", "flush": "toilet flush sensor", "soil": "soil sensor", "air": "air sensor",
+        "": "device",
+    },
+    "cy": {
+        "motion": "synhwyrydd symud", "front_door": "synhwyrydd y drws ffrynt",
+        "fridge_door": "synhwyrydd drws yr oergell", "door": "synhwyrydd drws", "bed": "synhwyrydd gwely",
+        "chair": "synhwyrydd cadair", "kettle": "plwg y tegell", "plug": "plwg clyfar",
+        "climate": "synhwyrydd tymheredd", "help_button": "botwm help", "contact": "synhwyrydd cyswllt",
+        "flush": "synhwyrydd fflysio'r toiled", "soil": "synhwyrydd pridd", "air": "synhwyrydd aer", "": "dyfais",
+    },
+}
 # What bathroom visits were counted by: "flushes" or "visits".
 VISITS: dict[Lang, dict[str, str]] = {
     "en": {"flushes": "toilet visits (flushes)", "visits": "bathroom visits"},
@@ -289,13 +333,28 @@ class Text:
         return self.render("en")
 
     def to_json(self) -> dict[str, Any]:
-        params = {name: v.to_json() if isinstance(v, Text) else v for name, v in self.params.items()}
-        return {"key": self.key, "params": params}
+        return {"key": self.key, "params": {name: _param_json(v) for name, v in self.params.items()}}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Text:
         params = raw.get("params") or {}
-        return cls(raw["key"], {k: cls.from_json(v) if isinstance(v, dict) else v for k, v in params.items()})
+        return cls(raw["key"], {k: _param_from_json(v) for k, v in params.items()})
+
+
+def _param_json(value: Param) -> Any:
+    if isinstance(value, Text):
+        return value.to_json()
+    if isinstance(value, list):
+        return [item.to_json() for item in value]
+    return value
+
+
+def _param_from_json(value: Any) -> Param:
+    if isinstance(value, dict):
+        return Text.from_json(value)
+    if isinstance(value, list):
+        return [Text.from_json(item) for item in value]
+    return value  # type: ignore[no-any-return]
 
 
 def text(key: str, **params: Param) -> Text:
@@ -317,6 +376,11 @@ class _Formatter(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
         if isinstance(value, Text):
             return value.render(self.lang)
+        if isinstance(value, list):  # a list of clauses: "; " between them, the first letter a capital
+            joined = "; ".join(item.render(self.lang) for item in value)
+            return joined[:1].upper() + joined[1:] if format_spec == "Sentence" else joined
+        if format_spec == "device":
+            return DEVICES[self.lang].get(str(value), DEVICES[self.lang][""])
         if format_spec in ("room", "Room"):
             words = ROOMS[self.lang].get(str(value or "home"), str(value or "home").replace("_", " "))
             return words[:1].upper() + words[1:] if format_spec == "Room" else words

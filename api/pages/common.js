@@ -23,7 +23,10 @@ const placesense = (() => {
   }
 
   const lang = chooseLang();
-  const locale = lang === "cy" ? "cy-GB" : "en-GB";
+  // Times are numbers on the 24-hour clock in both languages ("en-GB" formats them); Chromium's own Welsh dates
+  // are not reliable (its trimmed locale data falls back to American English), so Welsh day names are our own.
+  const locale = "en-GB";
+  const WELSH_DAYS = ["Sul", "Llun", "Maw", "Mer", "Iau", "Gwe", "Sad"];
   const dictionary = (window.PLACESENSE_TEXTS || {})[lang] || {};
 
   // The page's words in its language: ``english`` is the key; {name} placeholders are filled from ``params``.
@@ -168,6 +171,7 @@ const placesense = (() => {
 
   function dateTime(iso) {
     if (!iso) return t("never");
+    if (lang === "cy") return `${WELSH_DAYS[new Date(iso).getDay()]} ${time(iso)}`;
     return new Date(iso).toLocaleString(locale, { weekday: "short", hour: "2-digit", minute: "2-digit" });
   }
 

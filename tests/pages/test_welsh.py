@@ -8,6 +8,7 @@ loses its Welsh shows up here as well as in the unit tests."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,9 @@ def test_care_page_in_welsh_with_a_welsh_alert_and_the_switch_back(
     card = wait.until(lambda d: d.execute_script(TEXT_JS, card_css))
     assert alert["texts"]["cy"] in card and "Help button pressed" not in card
     assert "Botwm help · ers" in card and "agorwyd gan placesense" in card
+    # Times on the 24-hour clock and Welsh day names (Chromium's own Welsh would say "Sat 08:09 AM").
+    assert re.search(r"ers (Sul|Llun|Maw|Mer|Iau|Gwe|Sad) \d\d:\d\d · ar agor ers \d+ mun", card), card
+    assert " AM" not in card and " PM" not in card
     buttons = wall_browser.execute_script(
         "return [...document.querySelectorAll(arguments[0])].map((b) => b.textContent);", f"{card_css} button")
     assert buttons == [CY["Acknowledge"], CY["Resolve"]] == ["Cydnabod", "Datrys"]

@@ -91,3 +91,21 @@ def test_an_alert_keeps_its_template_and_an_older_database_gains_the_column(data
     plain = service.apply(Finding("help_button", "care", "h-1", "critical", "Pressed again.", 1_760_000_060_000))
     assert plain is not None and plain.text is None
     assert alert_to_json(plain)["texts"] == {"en": "Pressed again."}
+
+
+def test_device_health_joins_clauses_per_language_and_keeps_the_english() -> None:
+    soil = text("device", kind="soil", id="bed-008-soil")
+    pir = text("device_in_room", room="living_room", kind="motion", id="m-12")
+    words = text("device_health", reasons=[
+        text("device_offline.never", device=soil, usual=text("empty")),
+        text("low_battery", device=pir, pct=9.6, urgency=text("low_battery.now")),
+    ])
+    assert words.english == (
+        "Soil sensor (bed-008-soil) has sent nothing since monitoring started; "
+        "living room motion sensor (m-12) battery at 10 %: replace it now."
+    )
+    assert words.render("cy") == (
+        "Nid yw synhwyrydd pridd (bed-008-soil) wedi anfon dim ers i'r monitro ddechrau; "
+        "batri synhwyrydd symud yn yr ystafell fyw (m-12) ar 10 %: newidiwch y batri nawr."
+    )
+    assert Text.from_json(words.to_json()) == words

@@ -203,6 +203,51 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
         "en": "Sensors in home {home} are reporting again (from {time}).",
         "cy": "Mae'r synwyryddion yng nghartref {home} yn adrodd eto (o {time}).",
     },
+    # --- air quality (street) ------------------------------------------------------------------------------------
+    "daqi": {
+        "en": "Air quality at {site} is {band:band} (index {index} of 10): {pollutant} {hours:period} mean {mean:.0f} "
+        "µg/m³. {advice}{gaps:run}",
+        # "Ansawdd yr aer ...: Cymedrol" rather than "yn gymedrol": the band stays a name, so no mutation is needed.
+        "cy": "Ansawdd yr aer yn {site}: {band:band} (mynegai {index} o 10). Cymedr {hours:period} {pollutant}: "
+        "{mean:.0f} µg/m³. {advice}{gaps:run}",
+    },
+    "daqi.cleared": {
+        "en": "Air quality at {site} is back to Low (index {index}): highest is {pollutant} {hours:period} mean "
+        "{mean:.0f} µg/m³. {advice}{gaps:run}",
+        "cy": "Mae ansawdd yr aer yn {site} yn ôl i Isel (mynegai {index}). Yr uchaf yw cymedr {hours:period} "
+        "{pollutant}: {mean:.0f} µg/m³. {advice}{gaps:run}",
+    },
+    "daqi.no_data": {"en": " {pollutant}: no data since {time}.", "cy": " {pollutant}: dim data ers {time}."},
+    # Our own plain-language summary of what the UK health advice means for each band.
+    "daqi.advice.Low": {
+        "en": "Air pollution is low: everyone can carry on with outdoor activities as usual.",
+        "cy": "Mae llygredd aer yn isel: gall pawb barhau â gweithgareddau yn yr awyr agored fel arfer.",
+    },
+    "daqi.advice.Moderate": {
+        "en": "Air pollution is moderate. Most people need not change anything. People with heart or lung "
+        "conditions, and older people, who notice symptoms should think about doing less strenuous activity, "
+        "especially outdoors.",
+        "cy": "Mae llygredd aer yn gymedrol. Does dim angen i'r rhan fwyaf o bobl newid dim. Dylai pobl â chyflyrau'r "
+        "galon neu'r ysgyfaint, a phobl hŷn, sy'n sylwi ar symptomau ystyried gwneud llai o weithgarwch egnïol, yn "
+        "enwedig yn yr awyr agored.",
+    },
+    "daqi.advice.High": {
+        "en": "Air pollution is high. Anyone with sore eyes, a cough or a sore throat should think about doing less "
+        "outdoors. People with heart or lung conditions, and older people, should cut down on strenuous activity, "
+        "especially outdoors; people with asthma may need their reliever inhaler more often.",
+        "cy": "Mae llygredd aer yn uchel. Dylai unrhyw un â llygaid dolurus, peswch neu ddolur gwddf ystyried gwneud "
+        "llai yn yr awyr agored. Dylai pobl â chyflyrau'r galon neu'r ysgyfaint, a phobl hŷn, leihau gweithgarwch "
+        "egnïol, yn enwedig yn yr awyr agored; efallai y bydd angen i bobl ag asthma ddefnyddio eu hanadlydd "
+        "lliniaru yn amlach.",
+    },
+    "daqi.advice.Very High": {
+        "en": "Air pollution is very high. Everyone should cut down on strenuous activity outdoors, especially with a "
+        "cough or sore throat. People with heart or lung conditions, and older people, should avoid strenuous "
+        "activity, and people with asthma may need their reliever inhaler more often.",
+        "cy": "Mae llygredd aer yn uchel iawn. Dylai pawb leihau gweithgarwch egnïol yn yr awyr agored, yn enwedig "
+        "gyda pheswch neu ddolur gwddf. Dylai pobl â chyflyrau'r galon neu'r ysgyfaint, a phobl hŷn, osgoi "
+        "gweithgarwch egnïol, ac efallai y bydd angen i bobl ag asthma ddefnyddio eu hanadlydd lliniaru yn amlach.",
+    },
     # --- flowerbeds (street) -------------------------------------------------------------------------------------
     "needs_water": {
         "en": "{bed} needs water now: soil moisture {moisture:.1f} %, below its {threshold:g} % threshold{rate}.",
@@ -308,6 +353,10 @@ NUMBERS: dict[Lang, tuple[str, ...]] = {
     "en": ("none", "one", "two", "three", "four"),
     "cy": ("dim", "un", "dau", "tri", "pedwar"),
 }
+BANDS: dict[Lang, dict[str, str]] = {
+    "en": {},
+    "cy": {"Low": "Isel", "Moderate": "Cymedrol", "High": "Uchel", "Very High": "Uchel Iawn"},
+}
 CONFIDENCE: dict[Lang, dict[str, str]] = {
     "en": {},
     "cy": {"high": "uchel", "medium": "canolig", "low": "isel"},
@@ -376,8 +425,8 @@ class _Formatter(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
         if isinstance(value, Text):
             return value.render(self.lang)
-        if isinstance(value, list):  # a list of clauses: "; " between them, the first letter a capital
-            joined = "; ".join(item.render(self.lang) for item in value)
+        if isinstance(value, list):  # clauses: "; " between them (":Sentence" starts with a capital, ":run" no gap)
+            joined = ("" if format_spec == "run" else "; ").join(item.render(self.lang) for item in value)
             return joined[:1].upper() + joined[1:] if format_spec == "Sentence" else joined
         if format_spec == "device":
             return DEVICES[self.lang].get(str(value), DEVICES[self.lang][""])
@@ -397,6 +446,10 @@ class _Formatter(string.Formatter):
             return NUMBERS[self.lang][int(value)] if 0 <= int(value) < len(NUMBERS[self.lang]) else str(value)
         if format_spec == "times":
             return times(int(value), self.lang)
+        if format_spec == "band":
+            return BANDS[self.lang].get(str(value), str(value))
+        if format_spec == "period":  # averaging hours: "1-hour" / "1 awr"
+            return f"{value}-hour" if self.lang == "en" else f"{value} awr"
         if format_spec == "confidence":
             return CONFIDENCE[self.lang].get(str(value), str(value))
         return str(super().format_field(value, format_spec))

@@ -109,3 +109,17 @@ def test_device_health_joins_clauses_per_language_and_keeps_the_english() -> Non
         "batri synhwyrydd symud yn yr ystafell fyw (m-12) ar 10 %: newidiwch y batri nawr."
     )
     assert Text.from_json(words.to_json()) == words
+
+
+def test_air_quality_reads_in_welsh_with_its_band_period_advice_and_gaps() -> None:
+    gaps = [text("daqi.no_data", pollutant="O3", time="09:00")]
+    words = text("daqi", site="Regent Street", band="Moderate", index=5, pollutant="PM2.5", hours=24, mean=44.2,
+                 advice=text("daqi.advice.Moderate"), gaps=gaps)
+    assert words.english.startswith(
+        "Air quality at Regent Street is Moderate (index 5 of 10): PM2.5 24-hour mean 44 µg/m³. Air pollution is "
+        "moderate.")
+    assert words.english.endswith("especially outdoors. O3: no data since 09:00.")
+    assert words.render("cy").startswith(
+        "Ansawdd yr aer yn Regent Street: Cymedrol (mynegai 5 o 10). Cymedr 24 awr PM2.5: 44 µg/m³. "
+        "Mae llygredd aer yn gymedrol.")
+    assert words.render("cy").endswith("yn yr awyr agored. O3: dim data ers 09:00.")

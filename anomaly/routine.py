@@ -55,6 +55,7 @@ from devices.registry import DeviceSpec, Registry
 from placesense.clock import Clock
 from rules.findings import Finding, Severity
 from rules.homesense import Change, interpret, metric_state
+from rules.texts import Text, text
 
 # feature -> smallest robust scale, so a very regular resident is not alarmed by tiny changes
 MIN_SCALE: dict[str, float] = {
@@ -148,8 +149,9 @@ class HomeModel:
         return baseline.usual(weekend) if baseline is not None else None
 
 
-def _room(name: str) -> str:
-    return name.replace("_", " ")
+def _over(days: int | None) -> Text:
+    """' over the last 14 days.', or just the full stop when nothing is learned yet."""
+    return text("routine.over_days", days=days) if days is not None else text("routine.full_stop")
 
 
 def _locked(method: Callable[..., T]) -> Callable[..., T]:
@@ -636,9 +638,9 @@ class RoutineDetector:
         limit = max(usual.high + 45.0, usual.median + 3.0 * usual.scale)
         if minute < limit:
             return []
-        message = (
-            f"Not up yet at {clock(minute)}; usually up {clock(usual.low)}–{clock(usual.high)} "
-            f"over the last {usual.days} days."
+        message = text(
+            "routine_late_wakeup", time=clock(minute), usual_from=clock(usual.low), usual_to=clock(usual.high),
+            days=usual.days,
         )
         evidence: dict[str, float | int | str | None] = {
             "now_min": minute, "usual_low_min": round(usual.low), "usual_high_min": round(usual.high),
@@ -655,7 +657,7 @@ class RoutineDetector:
         if rule in model.open_rules:
             if still_ms < 5 * MINUTE_MS:
                 model.open_rules.discard(rule)
-                return [self._finding(rule, home_id, "info", "Movement seen again.", now, active=False)]
+                return [self._finding(rule, home_id, "info", text("routine_no_movement.cleared"), now, active=False)]
             return []
         day = tracker.day
         if not self._ready(model) or day is None or tracker.asleep or tracker.is_out(now):
@@ -683,11 +685,9 @@ class RoutineDetector:
         if still_ms < limit_min * MINUTE_MS or tracker.last_activity_ms is None:
             return []
         since = local_minute(tracker.last_activity_ms, tracker.timezone)[0]
-        message = (
-            f"No activity for {amount('out_min', still_ms / MINUTE_MS)} since {clock(since)}, at home and not in bed; "
-            f"at this time of day there is usually activity, and the longest still spell is usually under "
-            f"{amount('out_min', typical)}"
-            + (f" over the last {usual_still.days} days." if usual_still is not None else ".")
+        message = text(
+            "routine_no_movement", still=still_ms / MINUTE_MS, since=clock(since), typical=typical,
+            over=_over(usual_still.days if usual_still is not None else None),
         )
         evidence: dict[str, float | int | str | None] = {
             "still_min": round(still_ms / MINUTE_MS), "since_min": since, "limit_min": round(limit_min),
@@ -713,12 +713,16 @@ class RoutineDetector:
         if count < max(least, usual_most + 2.0) and not (day.night_door_opens and usual_most < 1.0):
             return []
         minute, _ = local_minute(now, tracker.timezone)
-        doors = f" and the front door opened {day.night_door_opens} time(s)" if day.night_door_opens else ""
-        message = (
-            f"Up and about at night: activity outside the bedroom and bathroom {day.night_activity} time(s) "
-            f"({', '.join(sorted(_room(r) for r in day.night_rooms)) or 'nowhere'}){doors} "
-            f"by {clock(minute)}; usually {round(usual_most)} at most a night"
-            + (f" over the last {usual.days} days." if usual is not None else ".")
+        doors = (
+            text("routine_night_wandering.doors", count=day.night_door_opens) if day.night_door_opens
+            else text("empty")
+        )
+        rooms: Text | list[Text] = (
+            [text("routine.room", room=r) for r in sorted(day.night_rooms)] or text("routine.nowhere")
+        )
+        message = text(
+            "routine_night_wandering", count=day.night_activity, rooms=rooms, doors=doors, time=clock(minute),
+            most=round(usual_most), over=_over(usual.days if usual is not None else None),
         )
         evidence: dict[str, float | int | str | None] = {
             "night_movements": day.night_activity, "night_door_opens": day.night_door_opens,
@@ -749,10 +753,9 @@ class RoutineDetector:
         if poisson_upper_tail(visits, expected) >= 10 * self.significance:
             return []
         minute, _ = local_minute(now, tracker.timezone)
-        message = (
-            f"Bathroom visits: {visits} so far today by {clock(minute)}; usually "
-            f"{amount('bathroom_day', usual.low)}–{amount('bathroom_day', usual.high)} in a whole day "
-            f"over the last {usual.days} days."
+        message = text(
+            "routine_more_bathroom_visits.today", visits=visits, time=clock(minute),
+            low=amount("bathroom_day", usual.low), high=amount("bathroom_day", usual.high), days=usual.days,
         )
         evidence: dict[str, float | int | str | None] = {
             "visits": visits, "usual_low": usual.low, "usual_high": usual.high, "days": usual.days,
@@ -790,10 +793,9 @@ class RoutineDetector:
         if poisson_lower_tail(today, median) >= 10 * self.significance:
             return []
         minute, _ = local_minute(now, tracker.timezone)
-        message = (
-            f"Little kitchen use: {today} kitchen visits, kettle boils and fridge openings by {clock(minute)}; "
-            f"by this time usually {round(quantile(by_now, 0.1))}–{round(quantile(by_now, 0.9))} "
-            f"over the last {len(curves)} days."
+        message = text(
+            "routine_reduced_kitchen_use.today", today=today, time=clock(minute), low=round(quantile(by_now, 0.1)),
+            high=round(quantile(by_now, 0.9)), days=len(curves),
         )
         evidence: dict[str, float | int | str | None] = {
             "kitchen_events": today, "usual_median": median, "days": len(curves), "hours_since_up": hour,
@@ -815,17 +817,14 @@ class RoutineDetector:
         findings: list[Finding] = []
         if model.cold_streak >= 3 and rule not in model.open_rules:
             model.open_rules.add(rule)
-            message = (
-                f"Room temperature {value:.1f} °C at {clock(minute)}; usually about {mean:.1f} °C at this time "
-                f"of day over the last {model.days_learned} days."
-            )
+            message = text("routine_cold_home", now_c=value, time=clock(minute), usual_c=mean, days=model.days_learned)
             evidence: dict[str, float | int | str | None] = {
                 "temperature_c": value, "usual_c": round(mean, 2), "limit_c": round(limit, 2),
             }
             findings.append(self._finding(rule, home_id, "warning", message, now, evidence=evidence))
         elif rule in model.open_rules and value >= min(18.0, mean - 1.5):
             model.open_rules.discard(rule)
-            findings.append(self._finding(rule, home_id, "info", "Room temperature back to usual.", now, active=False))
+            findings.append(self._finding(rule, home_id, "info", text("routine_cold_home.cleared"), now, active=False))
         if not cold and rule not in model.open_rules:
             model.temperature_n[hour] = n + 1
             rate = max(1.0 / (n + 1), 1.0 / 80)
@@ -840,12 +839,14 @@ class RoutineDetector:
         rule: str,
         home_id: str,
         severity: Severity,
-        message: str,
+        message: str | Text,
         at_ms: int,
         active: bool = True,
         evidence: Mapping[str, float | int | str | None] | None = None,
     ) -> Finding:
+        words = message if isinstance(message, Text) else None
         return Finding(
-            rule=rule, audience="care", subject=home_id, severity=severity, message=message, at_ms=at_ms,
-            active=active, evidence=dict(evidence or {}),
+            rule=rule, audience="care", subject=home_id, severity=severity,
+            message=words.english if words is not None else str(message), at_ms=at_ms,
+            active=active, evidence=dict(evidence or {}), text=words,
         )

@@ -163,6 +163,54 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
         "en": "which she does not usually do",
         "cy": "rhywbeth nad yw'n ei wneud fel arfer",
     },
+    # --- routine (the learned-routine detector, anomaly.routine) ------------------------------------------------
+    "routine.over_days": {"en": " over the last {days} days.", "cy": " dros y {days} diwrnod diwethaf."},
+    "routine.full_stop": {"en": ".", "cy": "."},
+    "routine.room": {"en": "{room:room}", "cy": "{room:room}"},
+    "routine.nowhere": {"en": "nowhere", "cy": "unman"},
+    "routine_late_wakeup": {
+        "en": "Not up yet at {time}; usually up {usual_from}–{usual_to} over the last {days} days.",
+        "cy": "Heb godi eto am {time}; fel arfer yn codi {usual_from}–{usual_to} dros y {days} diwrnod diwethaf.",
+    },
+    "routine_no_movement": {
+        "en": "No activity for {still:minutes} since {since}, at home and not in bed; at this time of day there is "
+        "usually activity, and the longest still spell is usually under {typical:minutes}{over}",
+        "cy": "Dim symud ers {still:minutes} (ers {since}), gartref a ddim yn y gwely; ar yr adeg hon o'r dydd mae "
+        "symud fel arfer, ac mae'r cyfnod llonydd hiraf fel arfer yn llai na {typical:minutes}{over}",
+    },
+    "routine_no_movement.cleared": {"en": "Movement seen again.", "cy": "Gwelwyd symud eto."},
+    "routine_night_wandering": {
+        "en": "Up and about at night: activity outside the bedroom and bathroom {count} time(s) ({rooms:commas})"
+        "{doors} by {time}; usually {most} at most a night{over}",
+        "cy": "Ar ei thraed yn y nos: symud y tu allan i'r ystafell wely a'r ystafell ymolchi {count} gwaith "
+        "({rooms:commas}){doors} erbyn {time}; fel arfer {most} ar y mwyaf bob nos{over}",
+    },
+    "routine_night_wandering.doors": {
+        "en": " and the front door opened {count} time(s)",
+        "cy": " ac agorwyd y drws ffrynt {count} gwaith",
+    },
+    "routine_more_bathroom_visits.today": {
+        "en": "Bathroom visits: {visits} so far today by {time}; usually {low}–{high} in a whole day over the last "
+        "{days} days.",
+        "cy": "Ymweliadau â'r ystafell ymolchi: {visits} hyd yma heddiw erbyn {time}; fel arfer {low}–{high} mewn "
+        "diwrnod cyfan dros y {days} diwrnod diwethaf.",
+    },
+    "routine_reduced_kitchen_use.today": {
+        "en": "Little kitchen use: {today} kitchen visits, kettle boils and fridge openings by {time}; by this time "
+        "usually {low}–{high} over the last {days} days.",
+        "cy": "Ychydig o ddefnydd o'r gegin: {today} o ymweliadau â'r gegin, berwi'r tegell ac agor yr oergell erbyn "
+        "{time}; erbyn yr adeg hon fel arfer {low}–{high} dros y {days} diwrnod diwethaf.",
+    },
+    "routine_cold_home": {
+        "en": "Room temperature {now_c:.1f} °C at {time}; usually about {usual_c:.1f} °C at this time of day over "
+        "the last {days} days.",
+        "cy": "Tymheredd yr ystafell {now_c:.1f} °C am {time}; fel arfer tua {usual_c:.1f} °C ar yr adeg hon o'r "
+        "dydd dros y {days} diwrnod diwethaf.",
+    },
+    "routine_cold_home.cleared": {
+        "en": "Room temperature back to usual.",
+        "cy": "Tymheredd yr ystafell yn ôl i'r arfer.",
+    },
     # --- operations ----------------------------------------------------------------------------------------------
     "home_unmonitored": {
         "en": "No sensor in home {home} has reported {heard} ({devices} devices): placesense cannot see whether the "
@@ -426,7 +474,8 @@ class _Formatter(string.Formatter):
         if isinstance(value, Text):
             return value.render(self.lang)
         if isinstance(value, list):  # clauses: "; " between them (":Sentence" starts with a capital, ":run" no gap)
-            joined = ("" if format_spec == "run" else "; ").join(item.render(self.lang) for item in value)
+            gap = {"run": "", "commas": ", "}.get(format_spec, "; ")
+            joined = gap.join(item.render(self.lang) for item in value)
             return joined[:1].upper() + joined[1:] if format_spec == "Sentence" else joined
         if format_spec == "device":
             return DEVICES[self.lang].get(str(value), DEVICES[self.lang][""])
@@ -435,6 +484,10 @@ class _Formatter(string.Formatter):
             return words[:1].upper() + words[1:] if format_spec == "Room" else words
         if format_spec == "duration":
             return duration(int(value), self.lang)
+        if format_spec == "minutes":  # a routine's minutes: "3 h 05 min", "40 min"
+            hours, minutes = divmod(round(value), 60)
+            h, m = ("h", "min") if self.lang == "en" else ("awr", "mun")
+            return f"{hours} {h} {minutes:02d} {m}" if hours else f"{minutes} {m}"
         if format_spec == "day":
             return day_words(value, self.lang)
         if format_spec == "sensor":

@@ -123,3 +123,21 @@ def test_air_quality_reads_in_welsh_with_its_band_period_advice_and_gaps() -> No
         "Ansawdd yr aer yn Regent Street: Cymedrol (mynegai 5 o 10). Cymedr 24 awr PM2.5: 44 µg/m³. "
         "Mae llygredd aer yn gymedrol.")
     assert words.render("cy").endswith("yn yr awyr agored. O3: dim data ers 09:00.")
+
+
+def test_routine_texts_read_as_before_in_english_and_in_welsh() -> None:
+    night = text("routine_night_wandering", count=4, rooms=[text("routine.room", room="hallway"),
+                                                              text("routine.room", room="kitchen")],
+                 doors=text("routine_night_wandering.doors", count=1), time="03:10", most=1,
+                 over=text("routine.over_days", days=14))
+    assert night.english == (
+        "Up and about at night: activity outside the bedroom and bathroom 4 time(s) (hallway, kitchen) and the front "
+        "door opened 1 time(s) by 03:10; usually 1 at most a night over the last 14 days."
+    )
+    assert "(y cyntedd, y gegin) ac agorwyd y drws ffrynt 1 gwaith erbyn 03:10" in night.render("cy")
+    nowhere = text("routine_night_wandering", count=3, rooms=text("routine.nowhere"), doors=text("empty"),
+                   time="02:00", most=0, over=text("routine.full_stop"))
+    assert "(nowhere) by 02:00; usually 0 at most a night." in nowhere.english
+    still = text("routine_no_movement", still=185.0, since="10:05", typical=42.0, over=text("routine.full_stop"))
+    assert still.english.startswith("No activity for 3 h 05 min since 10:05") and still.english.endswith("42 min.")
+    assert still.render("cy").startswith("Dim symud ers 3 awr 05 mun (ers 10:05)")

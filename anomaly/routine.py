@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from anomaly.baseline import DailyBaseline, Usual, quantile
 from anomaly.decline import Decline, DeclineWatch
-from anomaly.explain import FEATURES, amount, change_sentence, clock, feature_sentence
+from anomaly.explain import FEATURES, amount, change_sentence, clock, feature_text
 from anomaly.homeday import (
     EARLIEST_BED_MIN,
     EARLIEST_WAKE_MIN,
@@ -55,7 +55,7 @@ from devices.registry import DeviceSpec, Registry
 from placesense.clock import Clock
 from rules.findings import Finding, Severity
 from rules.homesense import Change, interpret, metric_state
-from rules.texts import Text, text
+from rules.texts import Text, renderings, text
 
 # feature -> smallest robust scale, so a very regular resident is not alarmed by tiny changes
 MIN_SCALE: dict[str, float] = {
@@ -322,14 +322,20 @@ class RoutineDetector:
         result["day_started"] = clock(day.wake_min)
         for feature, value in day.features().items():
             usual = model.usual(feature, day.weekend)
-            entry: dict[str, Any] = {"feature": feature, "label": FEATURES[feature][0], "today": round(value, 2)}
+            label = text("feature.label", feature=feature)
+            entry: dict[str, Any] = {
+                "feature": feature, "label": label.english, "labels": renderings(label, label.english),
+                "today": round(value, 2),
+            }
             if usual is not None:
+                sentence = feature_text(feature, value, usual)
                 entry |= {
                     "usual_low": round(usual.low, 2),
                     "usual_high": round(usual.high, 2),
                     "usual_median": round(usual.median, 2),
                     "days": usual.days,
-                    "text": feature_sentence(feature, value, usual),
+                    "text": sentence.english,
+                    "texts": renderings(sentence, sentence.english),
                 }
             result["features"].append(entry)
         return result
@@ -474,7 +480,7 @@ class RoutineDetector:
         fresh = [m for m in moved if m[1] not in model.flagged_today]
         if not fresh or not ((len(moved) >= 2 and strength >= 8.0) or moved[0][0] >= 6.0):
             return trend, flagged
-        sentences = [feature_sentence(feature, value, usual) for _, feature, value, usual in moved[:4]]
+        sentences = [feature_text(feature, value, usual) for _, feature, value, usual in moved[:4]]
         evidence: dict[str, float | int | str | None] = {"features_moved": len(moved), "strength": round(strength, 2)}
         for z, feature, value, usual in moved[:4]:
             evidence[f"{feature}"] = round(value, 2)
@@ -482,7 +488,7 @@ class RoutineDetector:
             evidence[f"{feature}_usual_high"] = round(usual.high, 2)
             evidence[f"{feature}_z"] = round(z, 2)
         evidence["days"] = moved[0][3].days
-        message = "Routine changed yesterday. " + ". ".join(sentences) + "."
+        message = text("routine_change", sentences=sentences)
         severity: Severity = "warning" if len(moved) >= 2 else "info"
         return [self._finding("routine_change", home_id, severity, message, now, evidence=evidence)], flagged
 

@@ -164,6 +164,21 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
         "cy": "rhywbeth nad yw'n ei wneud fel arfer",
     },
     # --- routine (the learned-routine detector, anomaly.routine) ------------------------------------------------
+    "routine_change": {
+        "en": "Routine changed yesterday. {sentences:sentences}.",
+        "cy": "Newidiodd y drefn ddoe. {sentences:sentences}.",
+    },
+    "feature.at": {
+        "en": "{feature:Feature} at {value}; usually {usual} over the last {days} days",
+        "cy": "{feature:Feature} am {value}; fel arfer {usual} dros y {days} diwrnod diwethaf",
+    },
+    "feature.amount": {
+        "en": "{feature:Feature}: {value}; usually {usual} over the last {days} days",
+        "cy": "{feature:Feature}: {value}; fel arfer {usual} dros y {days} diwrnod diwethaf",
+    },
+    "feature.label": {"en": "{feature:feature}", "cy": "{feature:feature}"},
+    "range": {"en": "{low}–{high}", "cy": "{low}–{high}"},
+    "minutes": {"en": "{minutes:minutes}", "cy": "{minutes:minutes}"},
     "routine.over_days": {"en": " over the last {days} days.", "cy": " dros y {days} diwrnod diwethaf."},
     "routine.full_stop": {"en": ".", "cy": "."},
     "routine.room": {"en": "{room:room}", "cy": "{room:room}"},
@@ -401,6 +416,26 @@ NUMBERS: dict[Lang, tuple[str, ...]] = {
     "en": ("none", "one", "two", "three", "four"),
     "cy": ("dim", "un", "dau", "tri", "pedwar"),
 }
+# How a carer names what the routine detector measures (``anomaly.explain.FEATURES`` takes its names from here).
+FEATURE_WORDS: dict[Lang, dict[str, str]] = {
+    "en": {
+        "wake_min": "got up", "bedtime_min": "went to bed", "motion_count": "movements detected",
+        "kitchen_visits": "kitchen visits", "kettle_uses": "kettle boils", "fridge_opens": "fridge openings",
+        "kitchen_events": "kitchen visits, kettle boils and fridge openings",
+        "bathroom_day": "bathroom visits in the day", "bathroom_night": "bathroom visits at night",
+        "night_activity": "movements outside the bedroom at night", "out_min": "time out of the home",
+        "temperature_c": "average room temperature",
+    },
+    "cy": {
+        "wake_min": "codi", "bedtime_min": "mynd i'r gwely", "motion_count": "symudiadau a welwyd",
+        "kitchen_visits": "ymweliadau â'r gegin", "kettle_uses": "berwi'r tegell", "fridge_opens": "agor yr oergell",
+        "kitchen_events": "ymweliadau â'r gegin, berwi'r tegell ac agor yr oergell",
+        "bathroom_day": "ymweliadau â'r ystafell ymolchi yn ystod y dydd",
+        "bathroom_night": "ymweliadau â'r ystafell ymolchi yn y nos",
+        "night_activity": "symud y tu allan i'r ystafell wely yn y nos", "out_min": "amser allan o'r cartref",
+        "temperature_c": "tymheredd cyfartalog yr ystafell",
+    },
+}
 BANDS: dict[Lang, dict[str, str]] = {
     "en": {},
     "cy": {"Low": "Isel", "Moderate": "Cymedrol", "High": "Uchel", "Very High": "Uchel Iawn"},
@@ -474,7 +509,7 @@ class _Formatter(string.Formatter):
         if isinstance(value, Text):
             return value.render(self.lang)
         if isinstance(value, list):  # clauses: "; " between them (":Sentence" starts with a capital, ":run" no gap)
-            gap = {"run": "", "commas": ", "}.get(format_spec, "; ")
+            gap = {"run": "", "commas": ", ", "sentences": ". "}.get(format_spec, "; ")
             joined = gap.join(item.render(self.lang) for item in value)
             return joined[:1].upper() + joined[1:] if format_spec == "Sentence" else joined
         if format_spec == "device":
@@ -499,6 +534,9 @@ class _Formatter(string.Formatter):
             return NUMBERS[self.lang][int(value)] if 0 <= int(value) < len(NUMBERS[self.lang]) else str(value)
         if format_spec == "times":
             return times(int(value), self.lang)
+        if format_spec in ("feature", "Feature"):
+            words = FEATURE_WORDS[self.lang].get(str(value), str(value))
+            return words[:1].upper() + words[1:] if format_spec == "Feature" else words
         if format_spec == "band":
             return BANDS[self.lang].get(str(value), str(value))
         if format_spec == "period":  # averaging hours: "1-hour" / "1 awr"

@@ -202,6 +202,8 @@
     } catch (error) { if (shown === home) replace("timeline", el("div", { class: "error-summary" }, error.message)); }
   }
 
+  // A text the API gives in several languages ({"en": …, "cy": …}), in the page's language when it has it.
+  const inLang = (texts, english) => (texts && texts[placesense.lang]) || english;
   const STATES = { asleep: "In bed now.", out: "Out of the home now.", up: "Up and about now." };
 
   // The routine as sentences: the detector gives one per feature once it has a usual range to compare with.
@@ -218,7 +220,8 @@
     return el("div", { class: "routine" },
       el("p", {}, lines.join(" ")),
       features.length ? el("ul", {}, features.map((f) => el("li", { "data-feature": f.feature },
-        f.text ? `${f.text}.`.replace(/\.\.$/, ".") : t("{label}: not enough days yet to say what is usual.", { label: f.label }))))
+        f.text ? `${inLang(f.texts, f.text)}.`.replace(/\.\.$/, ".")
+          : t("{label}: not enough days yet to say what is usual.", { label: inLang(f.labels, f.label) }))))
         : el("p", { class: "empty" }, "Nothing to compare yet today."));
   }
 

@@ -13,7 +13,7 @@ from placesense.db import make_engine
 from rules.alert_store import AlertStore
 from rules.alerts import AlertService, alert_to_json
 from rules.findings import Finding
-from rules.texts import CATALOGUE, LANGS, Text, duration, renderings, text
+from rules.texts import CATALOGUE, FEATURE_WORDS, LANGS, Text, duration, renderings, text
 
 
 def _placeholders(template: str) -> set[str]:
@@ -141,3 +141,21 @@ def test_routine_texts_read_as_before_in_english_and_in_welsh() -> None:
     still = text("routine_no_movement", still=185.0, since="10:05", typical=42.0, over=text("routine.full_stop"))
     assert still.english.startswith("No activity for 3 h 05 min since 10:05") and still.english.endswith("42 min.")
     assert still.render("cy").startswith("Dim symud ers 3 awr 05 mun (ers 10:05)")
+
+
+def test_routine_feature_sentences_read_in_welsh_and_keep_their_english() -> None:
+    from anomaly.baseline import Usual
+    from anomaly.explain import FEATURES, feature_sentence, feature_text
+
+    wake = Usual(median=485, low=460, high=510, scale=10, days=14, highest=520, lowest=450, mean=485)
+    assert feature_sentence("wake_min", 640, wake) == "Got up at 10:40; usually 07:40–08:30 over the last 14 days"
+    assert feature_text("wake_min", 640, wake).render("cy") == (
+        "Codi am 10:40; fel arfer 07:40–08:30 dros y 14 diwrnod diwethaf")
+    out = Usual(median=90, low=60, high=125, scale=10, days=7, highest=130, lowest=50, mean=90)
+    assert feature_sentence("out_min", 185, out) == (
+        "Time out of the home: 3 h 05 min; usually 1 h 00 min–2 h 05 min over the last 7 days")
+    assert feature_text("out_min", 185, out).render("cy") == (
+        "Amser allan o'r cartref: 3 awr 05 mun; fel arfer 1 awr 00 mun–2 awr 05 mun dros y 7 diwrnod diwethaf")
+    same = Usual(median=2, low=2, high=2, scale=1, days=10, highest=2, lowest=2, mean=2)
+    assert feature_sentence("kettle_uses", 0, same) == "Kettle boils: 0; usually 2 over the last 10 days"
+    assert set(FEATURES) <= set(FEATURE_WORDS["cy"]), "a routine feature with no Welsh name"

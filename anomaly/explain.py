@@ -83,15 +83,19 @@ def _same(low: str | Text, high: str | Text) -> bool:
 def change_sentence(feature: str, recent: float, usual: float) -> str:
     """A change over several days in words, e.g. ``got up at 08:05 on average, 40 min later than usual (07:25)``
     or ``movements detected: 150 a day on average, 25 % fewer than usual (200)``."""
-    name, kind = FEATURES.get(feature, (feature, "count"))
+    return change_text(feature, recent, usual).english
+
+
+def change_text(feature: str, recent: float, usual: float) -> Text:
+    """``change_sentence`` as a template, so it reads in Welsh too."""
+    kind = FEATURES.get(feature, (feature, "count"))[1]
     if kind == "clock":
         shift = round(recent - usual)
-        direction = "later" if shift >= 0 else "earlier"
-        return f"{name} at {clock(recent)} on average, {abs(shift)} min {direction} than usual ({clock(usual)})"
-    if kind == "duration":
-        return f"{name} {amount(feature, recent)} a day on average instead of {amount(feature, usual)}"
-    if kind == "celsius":
-        return f"{name} {amount(feature, recent)} on average instead of {amount(feature, usual)}"
+        return text("change.clock", feature=feature, recent=clock(recent), shift=abs(shift),
+                    direction="later" if shift >= 0 else "earlier", usual=clock(usual))
+    if kind in ("duration", "celsius"):
+        return text(f"change.{kind}", feature=feature, recent=amount_text(feature, recent),
+                    usual=amount_text(feature, usual))
     change = round(100 * (recent - usual) / usual) if usual else 0
-    direction = "fewer" if change < 0 else "more"
-    return f"{name}: {round(recent)} a day on average, {abs(change)} % {direction} than usual ({round(usual)})"
+    return text("change.count", feature=feature, recent=round(recent), pct=abs(change),
+                direction="fewer" if change < 0 else "more", usual=round(usual))

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from anomaly.baseline import DailyBaseline, Usual, quantile
 from anomaly.decline import Decline, DeclineWatch
-from anomaly.explain import FEATURES, amount, change_sentence, clock, feature_text
+from anomaly.explain import FEATURES, amount, amount_text, change_text, clock, feature_text
 from anomaly.homeday import (
     EARLIEST_BED_MIN,
     EARLIEST_WAKE_MIN,
@@ -521,7 +521,7 @@ class RoutineDetector:
         if len(moved) < 2 or sum(z for z, _, _ in moved) < 8.0:
             return []
         model.trend_quiet_days = 7  # one heads-up a week about the same slow change is enough
-        parts = []
+        parts: list[Text] = []
         evidence: dict[str, float | int | str | None] = {"features_moved": len(moved)}
         for combined, feature, days in moved[:4]:
             usual = model.usual(feature, day.weekend)
@@ -532,14 +532,14 @@ class RoutineDetector:
                 direction = "later" if later else "earlier"
             else:
                 direction = "more" if later else "less"
-            parts.append(
-                f"{FEATURES[feature][0]}: {direction} than usual for {days} days "
-                f"(yesterday {amount(feature, features.get(feature, usual.median))}; "
-                f"usually {amount(feature, usual.low)}–{amount(feature, usual.high)})"
-            )
+            parts.append(text(
+                "routine_trend.part", feature=feature, direction=direction, days=days,
+                yesterday=amount_text(feature, features.get(feature, usual.median)),
+                low=amount_text(feature, usual.low), high=amount_text(feature, usual.high),
+            ))
             evidence[f"{feature}_z"] = round(combined, 2)
             evidence[f"{feature}_days"] = days
-        message = "Routine has been changing: " + "; ".join(parts) + f", over the last {model.days_learned} days."
+        message = text("routine_trend", parts=parts, days=model.days_learned)
         return [self._finding("routine_change", home_id, "warning", message, now, evidence=evidence)]
 
     def _bathroom_trend(
@@ -577,14 +577,12 @@ class RoutineDetector:
             return []
         days = len(model.bathroom_run)
         totals = [str(d + n) for d, n in model.bathroom_run]
-        listed = ", ".join(totals[:-1]) + f" and {totals[-1]}"
-        message = (
-            f"More bathroom visits than usual for {days} days: {listed} a day, by day and at night together "
-            f"(yesterday {round(by_day)} by day and {round(at_night)} at night); usually about "
-            f"{round(rate_day + rate_night)} a day ({amount('bathroom_day', usual_day.low)}–"
-            f"{amount('bathroom_day', usual_day.high)} by day and {amount('bathroom_night', usual_night.low)}–"
-            f"{amount('bathroom_night', usual_night.high)} at night) over the last {usual_day.days} days. "
-            "More visits can be an early sign of an infection."
+        message = text(
+            "routine_bathroom_trend", days=days, listed=text("list_and", first=", ".join(totals[:-1]), last=totals[-1]),
+            by_day=round(by_day), at_night=round(at_night), usual=round(rate_day + rate_night),
+            day_low=amount("bathroom_day", usual_day.low), day_high=amount("bathroom_day", usual_day.high),
+            night_low=amount("bathroom_night", usual_night.low), night_high=amount("bathroom_night", usual_night.high),
+            usual_days=usual_day.days,
         )
         evidence: dict[str, float | int | str | None] = {
             "days": days, "cusum": round(model.bathroom_cusum, 2), "visits_per_day": " ".join(totals),
@@ -613,13 +611,9 @@ class RoutineDetector:
         return [self._decline_finding(home_id, decline, now)]
 
     def _decline_finding(self, home_id: str, decline: Decline, now: int) -> Finding:
-        parts = [change_sentence(moved.feature, moved.recent, moved.usual) for moved in decline.moved]
+        parts = [change_text(moved.feature, moved.recent, moved.usual) for moved in decline.moved]
         weeks_from, weeks_to = decline.reference_to_days_ago // 7, decline.reference_from_days_ago // 7
-        message = (
-            f"Gradual change over the last {decline.days} days, compared with {weeks_from}–{weeks_to} weeks "
-            f"earlier: " + "; ".join(parts) + ". Slow changes like these together can be an early sign of "
-            "declining health or mood."
-        )
+        message = text("routine_decline", days=decline.days, weeks_from=weeks_from, weeks_to=weeks_to, parts=parts)
         evidence: dict[str, float | int | str | None] = {
             "days": decline.days, "cusum": round(decline.cusum, 2), "reference_days": decline.reference_days,
         }

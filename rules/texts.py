@@ -176,6 +176,49 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
         "en": "{feature:Feature}: {value}; usually {usual} over the last {days} days",
         "cy": "{feature:Feature}: {value}; fel arfer {usual} dros y {days} diwrnod diwethaf",
     },
+    "routine_trend": {
+        "en": "Routine has been changing: {parts}, over the last {days} days.",
+        "cy": "Mae'r drefn wedi bod yn newid: {parts}, dros y {days} diwrnod diwethaf.",
+    },
+    "routine_trend.part": {
+        "en": "{feature:feature}: {direction:direction} than usual for {days} days (yesterday {yesterday}; usually "
+        "{low}–{high})",
+        "cy": "{feature:feature}: {direction:direction} nag arfer ers {days} diwrnod (ddoe {yesterday}; fel arfer "
+        "{low}–{high})",
+    },
+    "routine_bathroom_trend": {
+        "en": "More bathroom visits than usual for {days} days: {listed} a day, by day and at night together "
+        "(yesterday {by_day} by day and {at_night} at night); usually about {usual} a day ({day_low}–{day_high} by "
+        "day and {night_low}–{night_high} at night) over the last {usual_days} days. More visits can be an early "
+        "sign of an infection.",
+        "cy": "Mwy o ymweliadau â'r ystafell ymolchi nag arfer ers {days} diwrnod: {listed} y dydd, yn ystod y dydd "
+        "a'r nos gyda'i gilydd (ddoe {by_day} yn ystod y dydd a {at_night} yn y nos); fel arfer tua {usual} y dydd "
+        "({day_low}–{day_high} yn ystod y dydd a {night_low}–{night_high} yn y nos) dros y {usual_days} diwrnod "
+        "diwethaf. Gall mwy o ymweliadau fod yn arwydd cynnar o haint.",
+    },
+    "list_and": {"en": "{first} and {last}", "cy": "{first} a {last}"},
+    "routine_decline": {
+        "en": "Gradual change over the last {days} days, compared with {weeks_from}–{weeks_to} weeks earlier: "
+        "{parts}. Slow changes like these together can be an early sign of declining health or mood.",
+        "cy": "Newid graddol dros y {days} diwrnod diwethaf, o'i gymharu â {weeks_from}–{weeks_to} wythnos ynghynt: "
+        "{parts}. Gall newidiadau araf fel hyn gyda'i gilydd fod yn arwydd cynnar bod iechyd neu hwyliau'n dirywio.",
+    },
+    "change.clock": {
+        "en": "{feature:feature} at {recent} on average, {shift} min {direction:direction} than usual ({usual})",
+        "cy": "{feature:feature} am {recent} ar gyfartaledd, {shift} mun {direction:direction} nag arfer ({usual})",
+    },
+    "change.duration": {
+        "en": "{feature:feature} {recent} a day on average instead of {usual}",
+        "cy": "{feature:feature} {recent} y dydd ar gyfartaledd yn lle {usual}",
+    },
+    "change.celsius": {
+        "en": "{feature:feature} {recent} on average instead of {usual}",
+        "cy": "{feature:feature} {recent} ar gyfartaledd yn lle {usual}",
+    },
+    "change.count": {
+        "en": "{feature:feature}: {recent} a day on average, {pct} % {direction:direction} than usual ({usual})",
+        "cy": "{feature:feature}: {recent} y dydd ar gyfartaledd, {pct} % {direction:direction} nag arfer ({usual})",
+    },
     "feature.label": {"en": "{feature:feature}", "cy": "{feature:feature}"},
     "range": {"en": "{low}–{high}", "cy": "{low}–{high}"},
     "minutes": {"en": "{minutes:minutes}", "cy": "{minutes:minutes}"},
@@ -436,6 +479,10 @@ FEATURE_WORDS: dict[Lang, dict[str, str]] = {
         "temperature_c": "tymheredd cyfartalog yr ystafell",
     },
 }
+DIRECTIONS: dict[Lang, dict[str, str]] = {
+    "en": {},
+    "cy": {"later": "yn hwyrach", "earlier": "yn gynharach", "more": "yn fwy", "less": "yn llai", "fewer": "yn llai"},
+}
 BANDS: dict[Lang, dict[str, str]] = {
     "en": {},
     "cy": {"Low": "Isel", "Moderate": "Cymedrol", "High": "Uchel", "Very High": "Uchel Iawn"},
@@ -537,6 +584,8 @@ class _Formatter(string.Formatter):
         if format_spec in ("feature", "Feature"):
             words = FEATURE_WORDS[self.lang].get(str(value), str(value))
             return words[:1].upper() + words[1:] if format_spec == "Feature" else words
+        if format_spec == "direction":
+            return DIRECTIONS[self.lang].get(str(value), str(value))
         if format_spec == "band":
             return BANDS[self.lang].get(str(value), str(value))
         if format_spec == "period":  # averaging hours: "1-hour" / "1 awr"

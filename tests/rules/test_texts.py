@@ -159,3 +159,24 @@ def test_routine_feature_sentences_read_in_welsh_and_keep_their_english() -> Non
     same = Usual(median=2, low=2, high=2, scale=1, days=10, highest=2, lowest=2, mean=2)
     assert feature_sentence("kettle_uses", 0, same) == "Kettle boils: 0; usually 2 over the last 10 days"
     assert set(FEATURES) <= set(FEATURE_WORDS["cy"]), "a routine feature with no Welsh name"
+
+
+def test_change_sentences_keep_their_english_and_read_in_welsh() -> None:
+    from anomaly.explain import change_sentence, change_text
+
+    assert change_sentence("wake_min", 485, 445) == "got up at 08:05 on average, 40 min later than usual (07:25)"
+    assert change_text("wake_min", 485, 445).render("cy") == (
+        "codi am 08:05 ar gyfartaledd, 40 mun yn hwyrach nag arfer (07:25)")
+    assert change_sentence("motion_count", 150, 200) == (
+        "movements detected: 150 a day on average, 25 % fewer than usual (200)")
+    assert change_text("motion_count", 150, 200).render("cy") == (
+        "symudiadau a welwyd: 150 y dydd ar gyfartaledd, 25 % yn llai nag arfer (200)")
+    assert change_sentence("out_min", 185, 60) == (
+        "time out of the home 3 h 05 min a day on average instead of 1 h 00 min")
+    assert change_sentence("temperature_c", 17.5, 19.0) == (
+        "average room temperature 17.5 °C on average instead of 19.0 °C")
+    decline = text("routine_decline", days=21, weeks_from=4, weeks_to=8, parts=[
+        change_text("wake_min", 485, 445), change_text("motion_count", 150, 200)])
+    assert decline.english.startswith("Gradual change over the last 21 days, compared with 4–8 weeks earlier: got up "
+                                      "at 08:05 on average, 40 min later than usual (07:25); movements detected")
+    assert decline.render("cy").startswith("Newid graddol dros y 21 diwrnod diwethaf, o'i gymharu â 4–8 wythnos")

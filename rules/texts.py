@@ -269,6 +269,36 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
         "en": "Room temperature back to usual.",
         "cy": "Tymheredd yr ystafell yn ôl i'r arfer.",
     },
+    # --- messages to people (rules.routing): text messages and emails -----------------------------------------
+    "notify.subject": {"en": "{lead:lead}: {rule:rule} at {place}", "cy": "{lead:lead}: {rule:rule} yn {place}"},
+    "notify.subject.closed": {
+        "en": "{action:Action}: {rule:rule} at {place}",
+        "cy": "{action:Action}: {rule:rule} yn {place}",
+    },
+    "notify.acknowledged": {
+        "en": "{who} has acknowledged the alert at {place}: {message}",
+        "cy": "Mae {who} wedi cydnabod y rhybudd yn {place}: {message}",
+    },
+    "notify.resolved": {
+        "en": "Resolved by {who} at {place}: {message}",
+        "cy": "Wedi'i ddatrys gan {who} yn {place}: {message}",
+    },
+    "notify.escalated": {
+        "en": "{lead:lead} – {note}. Nobody has acknowledged it yet. {place}: {message}",
+        "cy": "{lead:lead} – {note}. Does neb wedi ei gydnabod eto. {place}: {message}",
+    },
+    "notify.reminder": {
+        "en": "{lead:lead} – still open from earlier, not acknowledged. {place}: {message}",
+        "cy": "{lead:lead} – yn dal ar agor ers yn gynharach, heb ei gydnabod. {place}: {message}",
+    },
+    "notify.again": {
+        "en": "{lead:lead} – it has happened again. {place}: {message}",
+        "cy": "{lead:lead} – mae wedi digwydd eto. {place}: {message}",
+    },
+    "notify.opened": {"en": "{lead:lead}. {place}: {message}", "cy": "{lead:lead}. {place}: {message}"},
+    "notify.place": {"en": "{subject} ({audience:audience})", "cy": "{subject} ({audience:audience})"},
+    "notify.someone": {"en": "someone", "cy": "rhywun"},
+    "notify.link": {"en": "Acknowledge: {link}", "cy": "Cydnabod: {link}"},
     # --- operations ----------------------------------------------------------------------------------------------
     "home_unmonitored": {
         "en": "No sensor in home {home} has reported {heard} ({devices} devices): placesense cannot see whether the "
@@ -479,6 +509,30 @@ FEATURE_WORDS: dict[Lang, dict[str, str]] = {
         "temperature_c": "tymheredd cyfartalog yr ystafell",
     },
 }
+# Words for codes in messages to people: how urgent, which rule, which team, what was done.
+LEADS: dict[Lang, dict[str, str]] = {
+    "en": {"info": "For information", "warning": "Warning", "critical": "URGENT"},
+    "cy": {"info": "Er gwybodaeth", "warning": "Rhybudd", "critical": "BRYS"},
+}
+RULE_WORDS: dict[Lang, dict[str, str]] = {
+    "en": {},
+    "cy": {
+        "help_button": "botwm help", "not_up": "heb godi", "cold_home": "cartref oer", "inactivity": "dim symud",
+        "night_door": "drws yn ystod y nos", "bathroom_stay": "amser hir yn yr ystafell ymolchi",
+        "bathroom_visits": "ymweliadau â'r ystafell ymolchi", "no_kitchen_use": "dim defnydd o'r gegin",
+        "reduced_kitchen_use": "llai o ddefnydd o'r gegin", "needs_water": "angen dŵr",
+        "over_watered": "gormod o ddŵr", "device_offline": "dyfais all-lein", "low_battery": "batri isel",
+        "sensor_fault": "nam ar synhwyrydd", "home_unmonitored": "cartref heb ei fonitro", "daqi": "ansawdd aer",
+    },
+}
+AUDIENCES: dict[Lang, dict[str, str]] = {
+    "en": {},
+    "cy": {"care": "gofal", "street": "stryd", "ops": "gweithrediadau"},
+}
+ACTIONS: dict[Lang, dict[str, str]] = {
+    "en": {},
+    "cy": {"acknowledged": "cydnabuwyd", "resolved": "datryswyd"},
+}
 DIRECTIONS: dict[Lang, dict[str, str]] = {
     "en": {},
     "cy": {"later": "yn hwyrach", "earlier": "yn gynharach", "more": "yn fwy", "less": "yn llai", "fewer": "yn llai"},
@@ -584,6 +638,15 @@ class _Formatter(string.Formatter):
         if format_spec in ("feature", "Feature"):
             words = FEATURE_WORDS[self.lang].get(str(value), str(value))
             return words[:1].upper() + words[1:] if format_spec == "Feature" else words
+        if format_spec == "lead":
+            return LEADS[self.lang][str(value)]
+        if format_spec == "rule":
+            return RULE_WORDS[self.lang].get(str(value), str(value).replace("_", " "))
+        if format_spec == "audience":
+            return AUDIENCES[self.lang].get(str(value), str(value))
+        if format_spec == "Action":
+            words = ACTIONS[self.lang].get(str(value), str(value))
+            return words[:1].upper() + words[1:]
         if format_spec == "direction":
             return DIRECTIONS[self.lang].get(str(value), str(value))
         if format_spec == "band":

@@ -8,11 +8,15 @@ import string
 
 import pytest
 
+from anomaly.baseline import Usual
+from anomaly.explain import FEATURES, change_sentence, change_text, feature_sentence, feature_text
 from placesense.clock import EventClock
 from placesense.db import make_engine
 from rules.alert_store import AlertStore
-from rules.alerts import AlertService, alert_to_json
+from rules.alerts import AlertChange, AlertService, alert_to_json
 from rules.findings import Finding
+from rules.rota import NotificationsConfig
+from rules.routing import LINK_PLACEHOLDER, Router
 from rules.texts import CATALOGUE, FEATURE_WORDS, LANGS, Text, duration, renderings, text
 
 
@@ -144,9 +148,6 @@ def test_routine_texts_read_as_before_in_english_and_in_welsh() -> None:
 
 
 def test_routine_feature_sentences_read_in_welsh_and_keep_their_english() -> None:
-    from anomaly.baseline import Usual
-    from anomaly.explain import FEATURES, feature_sentence, feature_text
-
     wake = Usual(median=485, low=460, high=510, scale=10, days=14, highest=520, lowest=450, mean=485)
     assert feature_sentence("wake_min", 640, wake) == "Got up at 10:40; usually 07:40–08:30 over the last 14 days"
     assert feature_text("wake_min", 640, wake).render("cy") == (
@@ -162,8 +163,6 @@ def test_routine_feature_sentences_read_in_welsh_and_keep_their_english() -> Non
 
 
 def test_change_sentences_keep_their_english_and_read_in_welsh() -> None:
-    from anomaly.explain import change_sentence, change_text
-
     assert change_sentence("wake_min", 485, 445) == "got up at 08:05 on average, 40 min later than usual (07:25)"
     assert change_text("wake_min", 485, 445).render("cy") == (
         "codi am 08:05 ar gyfartaledd, 40 mun yn hwyrach nag arfer (07:25)")
@@ -180,3 +179,28 @@ def test_change_sentences_keep_their_english_and_read_in_welsh() -> None:
     assert decline.english.startswith("Gradual change over the last 21 days, compared with 4–8 weeks earlier: got up "
                                       "at 08:05 on average, 40 min later than usual (07:25); movements detected")
     assert decline.render("cy").startswith("Newid graddol dros y 21 diwrnod diwethaf, o'i gymharu â 4–8 wythnos")
+
+
+def test_a_welsh_speaker_gets_text_messages_in_welsh(database_url: str) -> None:
+    notifications = NotificationsConfig.model_validate({
+        "people": {"dan": {"name": "Dan Evans", "sms": "07700 900456", "lang": "cy"},
+                   "amira": {"name": "Amira Khan", "sms": "07700 900123"}},
+        "rotas": [{"name": "care", "audience": "care", "fallback": ["dan"]},
+                  {"name": "street", "audience": "street", "fallback": ["amira"]}],
+    })
+    router = Router(notifications, contacts=frozenset({"sms"}), links=True)
+    service = AlertService(AlertStore(make_engine(database_url)), EventClock(1_760_000_000_000))
+    words = text("help_button", time="02:14", room="hallway")
+    alert = service.apply(Finding("help_button", "care", "h-3fa2c1", "critical", words.english, 1_760_000_000_000,
+                                  text=words))
+    assert alert is not None
+    (sms,) = router.intents(AlertChange("opened", alert), 1_760_000_000_000)
+    assert sms.payload["text"] == (
+        "BRYS. h-3fa2c1 (gofal): Pwyswyd y botwm help am 02:14 (y cyntedd). Ffoniwch neu ewch yno nawr.\n"
+        f"Cydnabod: {LINK_PLACEHOLDER}"
+    )
+    assert sms.payload["title"] == "BRYS: botwm help yn h-3fa2c1"
+    assert Router.with_link(sms.payload["text"], None).endswith("nawr."), "the link line is taken out in Welsh too"
+    # English for everyone else, word for word as before.
+    english = Router.text(AlertChange("opened", alert))
+    assert english == "URGENT. h-3fa2c1 (care): Help button pressed at 02:14 (hallway). Call or visit now."

@@ -7,21 +7,26 @@ whole numbers; nothing here decides whether something is unusual.
 from __future__ import annotations
 
 from anomaly.baseline import Usual
+from rules.texts import FEATURE_WORDS, Text, text
 
-# feature -> (how a carer names it, unit kind)
+# feature -> unit kind
+KINDS: dict[str, str] = {
+    "wake_min": "clock",
+    "bedtime_min": "clock",
+    "motion_count": "count",
+    "kitchen_visits": "count",
+    "kettle_uses": "count",
+    "fridge_opens": "count",
+    "kitchen_events": "count",
+    "bathroom_day": "count",
+    "bathroom_night": "count",
+    "night_activity": "count",
+    "out_min": "duration",
+    "temperature_c": "celsius",
+}
+# feature -> (how a carer names it, unit kind); the names in every language are ``rules.texts.FEATURE_WORDS``
 FEATURES: dict[str, tuple[str, str]] = {
-    "wake_min": ("got up", "clock"),
-    "bedtime_min": ("went to bed", "clock"),
-    "motion_count": ("movements detected", "count"),
-    "kitchen_visits": ("kitchen visits", "count"),
-    "kettle_uses": ("kettle boils", "count"),
-    "fridge_opens": ("fridge openings", "count"),
-    "kitchen_events": ("kitchen visits, kettle boils and fridge openings", "count"),
-    "bathroom_day": ("bathroom visits in the day", "count"),
-    "bathroom_night": ("bathroom visits at night", "count"),
-    "night_activity": ("movements outside the bedroom at night", "count"),
-    "out_min": ("time out of the home", "duration"),
-    "temperature_c": ("average room temperature", "celsius"),
+    feature: (FEATURE_WORDS["en"][feature], kind) for feature, kind in KINDS.items()
 }
 
 
@@ -51,26 +56,46 @@ def usual_range(feature: str, usual: Usual) -> str:
 
 def feature_sentence(feature: str, value: float, usual: Usual) -> str:
     """One feature against its usual range, e.g. ``Got up at 10:40; usually 07:40–08:30 over the last 14 days``."""
-    name, kind = FEATURES.get(feature, (feature, "count"))
-    if kind == "clock":
-        head = f"{name.capitalize()} at {amount(feature, value)}"
-    else:
-        head = f"{name.capitalize()}: {amount(feature, value)}"
-    return f"{head}; {usual_range(feature, usual)}"
+    return feature_text(feature, value, usual).english
+
+
+def feature_text(feature: str, value: float, usual: Usual) -> Text:
+    """``feature_sentence`` as a template, so it reads in Welsh too."""
+    low, high = amount_text(feature, usual.low), amount_text(feature, usual.high)
+    span: str | Text = low if _same(low, high) else text("range", low=low, high=high)
+    kind = FEATURES.get(feature, (feature, "count"))[1]
+    return text("feature.at" if kind == "clock" else "feature.amount", feature=feature,
+                value=amount_text(feature, value), usual=span, days=usual.days)
+
+
+def amount_text(feature: str, value: float) -> str | Text:
+    """``amount`` for a template: a duration reads per language, every other amount is the same in both."""
+    if FEATURES.get(feature, (feature, "count"))[1] == "duration":
+        return text("minutes", minutes=value)
+    return amount(feature, value)
+
+
+def _same(low: str | Text, high: str | Text) -> bool:
+    english = [v.english if isinstance(v, Text) else v for v in (low, high)]
+    return english[0] == english[1]
 
 
 def change_sentence(feature: str, recent: float, usual: float) -> str:
     """A change over several days in words, e.g. ``got up at 08:05 on average, 40 min later than usual (07:25)``
     or ``movements detected: 150 a day on average, 25 % fewer than usual (200)``."""
-    name, kind = FEATURES.get(feature, (feature, "count"))
+    return change_text(feature, recent, usual).english
+
+
+def change_text(feature: str, recent: float, usual: float) -> Text:
+    """``change_sentence`` as a template, so it reads in Welsh too."""
+    kind = FEATURES.get(feature, (feature, "count"))[1]
     if kind == "clock":
         shift = round(recent - usual)
-        direction = "later" if shift >= 0 else "earlier"
-        return f"{name} at {clock(recent)} on average, {abs(shift)} min {direction} than usual ({clock(usual)})"
-    if kind == "duration":
-        return f"{name} {amount(feature, recent)} a day on average instead of {amount(feature, usual)}"
-    if kind == "celsius":
-        return f"{name} {amount(feature, recent)} on average instead of {amount(feature, usual)}"
+        return text("change.clock", feature=feature, recent=clock(recent), shift=abs(shift),
+                    direction="later" if shift >= 0 else "earlier", usual=clock(usual))
+    if kind in ("duration", "celsius"):
+        return text(f"change.{kind}", feature=feature, recent=amount_text(feature, recent),
+                    usual=amount_text(feature, usual))
     change = round(100 * (recent - usual) / usual) if usual else 0
-    direction = "fewer" if change < 0 else "more"
-    return f"{name}: {round(recent)} a day on average, {abs(change)} % {direction} than usual ({round(usual)})"
+    return text("change.count", feature=feature, recent=round(recent), pct=abs(change),
+                direction="fewer" if change < 0 else "more", usual=round(usual))

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from anomaly.baseline import DailyBaseline, Usual, quantile
 from anomaly.decline import Decline, DeclineWatch
-from anomaly.explain import FEATURES, amount, change_sentence, clock, feature_sentence
+from anomaly.explain import FEATURES, amount, amount_text, change_text, clock, feature_text
 from anomaly.homeday import (
     EARLIEST_BED_MIN,
     EARLIEST_WAKE_MIN,
@@ -55,6 +55,7 @@ from devices.registry import DeviceSpec, Registry
 from placesense.clock import Clock
 from rules.findings import Finding, Severity
 from rules.homesense import Change, interpret, metric_state
+from rules.texts import Text, renderings, text
 
 # feature -> smallest robust scale, so a very regular resident is not alarmed by tiny changes
 MIN_SCALE: dict[str, float] = {
@@ -158,6 +159,11 @@ def _usual_range(usual: Usual | None) -> dict[str, float] | None:
 
 def _room(name: str) -> str:
     return name.replace("_", " ")
+
+
+def _over(days: int | None) -> Text:
+    """' over the last 14 days.', or just the full stop when nothing is learned yet."""
+    return text("routine.over_days", days=days) if days is not None else text("routine.full_stop")
 
 
 def _locked(method: Callable[..., T]) -> Callable[..., T]:
@@ -333,14 +339,20 @@ class RoutineDetector:
         result["day_started"] = clock(day.wake_min)
         for feature, value in day.features().items():
             usual = model.usual(feature, day.weekend)
-            entry: dict[str, Any] = {"feature": feature, "label": FEATURES[feature][0], "today": round(value, 2)}
+            label = text("feature.label", feature=feature)
+            entry: dict[str, Any] = {
+                "feature": feature, "label": label.english, "labels": renderings(label, label.english),
+                "today": round(value, 2),
+            }
             if usual is not None:
+                sentence = feature_text(feature, value, usual)
                 entry |= {
                     "usual_low": round(usual.low, 2),
                     "usual_high": round(usual.high, 2),
                     "usual_median": round(usual.median, 2),
                     "days": usual.days,
-                    "text": feature_sentence(feature, value, usual),
+                    "text": sentence.english,
+                    "texts": renderings(sentence, sentence.english),
                 }
             result["features"].append(entry)
         return result
@@ -486,7 +498,7 @@ class RoutineDetector:
         fresh = [m for m in moved if m[1] not in model.flagged_today]
         if not fresh or not ((len(moved) >= 2 and strength >= 8.0) or moved[0][0] >= 6.0):
             return trend, flagged
-        sentences = [feature_sentence(feature, value, usual) for _, feature, value, usual in moved[:4]]
+        sentences = [feature_text(feature, value, usual) for _, feature, value, usual in moved[:4]]
         evidence: dict[str, float | int | str | None] = {"features_moved": len(moved), "strength": round(strength, 2)}
         for z, feature, value, usual in moved[:4]:
             evidence[f"{feature}"] = round(value, 2)
@@ -494,7 +506,7 @@ class RoutineDetector:
             evidence[f"{feature}_usual_high"] = round(usual.high, 2)
             evidence[f"{feature}_z"] = round(z, 2)
         evidence["days"] = moved[0][3].days
-        message = "Routine changed yesterday. " + ". ".join(sentences) + "."
+        message = text("routine_change", sentences=sentences)
         severity: Severity = "warning" if len(moved) >= 2 else "info"
         return [self._finding("routine_change", home_id, severity, message, now, evidence=evidence)], flagged
 
@@ -527,7 +539,7 @@ class RoutineDetector:
         if len(moved) < 2 or sum(z for z, _, _ in moved) < 8.0:
             return []
         model.trend_quiet_days = 7  # one heads-up a week about the same slow change is enough
-        parts = []
+        parts: list[Text] = []
         evidence: dict[str, float | int | str | None] = {"features_moved": len(moved)}
         for combined, feature, days in moved[:4]:
             usual = model.usual(feature, day.weekend)
@@ -538,14 +550,14 @@ class RoutineDetector:
                 direction = "later" if later else "earlier"
             else:
                 direction = "more" if later else "less"
-            parts.append(
-                f"{FEATURES[feature][0]}: {direction} than usual for {days} days "
-                f"(yesterday {amount(feature, features.get(feature, usual.median))}; "
-                f"usually {amount(feature, usual.low)}–{amount(feature, usual.high)})"
-            )
+            parts.append(text(
+                "routine_trend.part", feature=feature, direction=direction, days=days,
+                yesterday=amount_text(feature, features.get(feature, usual.median)),
+                low=amount_text(feature, usual.low), high=amount_text(feature, usual.high),
+            ))
             evidence[f"{feature}_z"] = round(combined, 2)
             evidence[f"{feature}_days"] = days
-        message = "Routine has been changing: " + "; ".join(parts) + f", over the last {model.days_learned} days."
+        message = text("routine_trend", parts=parts, days=model.days_learned)
         return [self._finding("routine_change", home_id, "warning", message, now, evidence=evidence)]
 
     def _bathroom_trend(
@@ -583,14 +595,12 @@ class RoutineDetector:
             return []
         days = len(model.bathroom_run)
         totals = [str(d + n) for d, n in model.bathroom_run]
-        listed = ", ".join(totals[:-1]) + f" and {totals[-1]}"
-        message = (
-            f"More bathroom visits than usual for {days} days: {listed} a day, by day and at night together "
-            f"(yesterday {round(by_day)} by day and {round(at_night)} at night); usually about "
-            f"{round(rate_day + rate_night)} a day ({amount('bathroom_day', usual_day.low)}–"
-            f"{amount('bathroom_day', usual_day.high)} by day and {amount('bathroom_night', usual_night.low)}–"
-            f"{amount('bathroom_night', usual_night.high)} at night) over the last {usual_day.days} days. "
-            "More visits can be an early sign of an infection."
+        message = text(
+            "routine_bathroom_trend", days=days, listed=text("list_and", first=", ".join(totals[:-1]), last=totals[-1]),
+            by_day=round(by_day), at_night=round(at_night), usual=round(rate_day + rate_night),
+            day_low=amount("bathroom_day", usual_day.low), day_high=amount("bathroom_day", usual_day.high),
+            night_low=amount("bathroom_night", usual_night.low), night_high=amount("bathroom_night", usual_night.high),
+            usual_days=usual_day.days,
         )
         evidence: dict[str, float | int | str | None] = {
             "days": days, "cusum": round(model.bathroom_cusum, 2), "visits_per_day": " ".join(totals),
@@ -619,13 +629,9 @@ class RoutineDetector:
         return [self._decline_finding(home_id, decline, now)]
 
     def _decline_finding(self, home_id: str, decline: Decline, now: int) -> Finding:
-        parts = [change_sentence(moved.feature, moved.recent, moved.usual) for moved in decline.moved]
+        parts = [change_text(moved.feature, moved.recent, moved.usual) for moved in decline.moved]
         weeks_from, weeks_to = decline.reference_to_days_ago // 7, decline.reference_from_days_ago // 7
-        message = (
-            f"Gradual change over the last {decline.days} days, compared with {weeks_from}–{weeks_to} weeks "
-            f"earlier: " + "; ".join(parts) + ". Slow changes like these together can be an early sign of "
-            "declining health or mood."
-        )
+        message = text("routine_decline", days=decline.days, weeks_from=weeks_from, weeks_to=weeks_to, parts=parts)
         evidence: dict[str, float | int | str | None] = {
             "days": decline.days, "cusum": round(decline.cusum, 2), "reference_days": decline.reference_days,
         }
@@ -650,9 +656,9 @@ class RoutineDetector:
         limit = max(usual.high + 45.0, usual.median + 3.0 * usual.scale)
         if minute < limit:
             return []
-        message = (
-            f"Not up yet at {clock(minute)}; usually up {clock(usual.low)}–{clock(usual.high)} "
-            f"over the last {usual.days} days."
+        message = text(
+            "routine_late_wakeup", time=clock(minute), usual_from=clock(usual.low), usual_to=clock(usual.high),
+            days=usual.days,
         )
         evidence: dict[str, float | int | str | None] = {
             "now_min": minute, "usual_low_min": round(usual.low), "usual_high_min": round(usual.high),
@@ -669,7 +675,7 @@ class RoutineDetector:
         if rule in model.open_rules:
             if still_ms < 5 * MINUTE_MS:
                 model.open_rules.discard(rule)
-                return [self._finding(rule, home_id, "info", "Movement seen again.", now, active=False)]
+                return [self._finding(rule, home_id, "info", text("routine_no_movement.cleared"), now, active=False)]
             return []
         day = tracker.day
         if not self._ready(model) or day is None or tracker.asleep or tracker.is_out(now):
@@ -697,11 +703,9 @@ class RoutineDetector:
         if still_ms < limit_min * MINUTE_MS or tracker.last_activity_ms is None:
             return []
         since = local_minute(tracker.last_activity_ms, tracker.timezone)[0]
-        message = (
-            f"No activity for {amount('out_min', still_ms / MINUTE_MS)} since {clock(since)}, at home and not in bed; "
-            f"at this time of day there is usually activity, and the longest still spell is usually under "
-            f"{amount('out_min', typical)}"
-            + (f" over the last {usual_still.days} days." if usual_still is not None else ".")
+        message = text(
+            "routine_no_movement", still=still_ms / MINUTE_MS, since=clock(since), typical=typical,
+            over=_over(usual_still.days if usual_still is not None else None),
         )
         evidence: dict[str, float | int | str | None] = {
             "still_min": round(still_ms / MINUTE_MS), "since_min": since, "limit_min": round(limit_min),
@@ -727,12 +731,16 @@ class RoutineDetector:
         if count < max(least, usual_most + 2.0) and not (day.night_door_opens and usual_most < 1.0):
             return []
         minute, _ = local_minute(now, tracker.timezone)
-        doors = f" and the front door opened {day.night_door_opens} time(s)" if day.night_door_opens else ""
-        message = (
-            f"Up and about at night: activity outside the bedroom and bathroom {day.night_activity} time(s) "
-            f"({', '.join(sorted(_room(r) for r in day.night_rooms)) or 'nowhere'}){doors} "
-            f"by {clock(minute)}; usually {round(usual_most)} at most a night"
-            + (f" over the last {usual.days} days." if usual is not None else ".")
+        doors = (
+            text("routine_night_wandering.doors", count=day.night_door_opens) if day.night_door_opens
+            else text("empty")
+        )
+        rooms: Text | list[Text] = (
+            [text("routine.room", room=r) for r in sorted(day.night_rooms)] or text("routine.nowhere")
+        )
+        message = text(
+            "routine_night_wandering", count=day.night_activity, rooms=rooms, doors=doors, time=clock(minute),
+            most=round(usual_most), over=_over(usual.days if usual is not None else None),
         )
         evidence: dict[str, float | int | str | None] = {
             "night_movements": day.night_activity, "night_door_opens": day.night_door_opens,
@@ -763,10 +771,9 @@ class RoutineDetector:
         if poisson_upper_tail(visits, expected) >= 10 * self.significance:
             return []
         minute, _ = local_minute(now, tracker.timezone)
-        message = (
-            f"Bathroom visits: {visits} so far today by {clock(minute)}; usually "
-            f"{amount('bathroom_day', usual.low)}–{amount('bathroom_day', usual.high)} in a whole day "
-            f"over the last {usual.days} days."
+        message = text(
+            "routine_more_bathroom_visits.today", visits=visits, time=clock(minute),
+            low=amount("bathroom_day", usual.low), high=amount("bathroom_day", usual.high), days=usual.days,
         )
         evidence: dict[str, float | int | str | None] = {
             "visits": visits, "usual_low": usual.low, "usual_high": usual.high, "days": usual.days,
@@ -804,10 +811,9 @@ class RoutineDetector:
         if poisson_lower_tail(today, median) >= 10 * self.significance:
             return []
         minute, _ = local_minute(now, tracker.timezone)
-        message = (
-            f"Little kitchen use: {today} kitchen visits, kettle boils and fridge openings by {clock(minute)}; "
-            f"by this time usually {round(quantile(by_now, 0.1))}–{round(quantile(by_now, 0.9))} "
-            f"over the last {len(curves)} days."
+        message = text(
+            "routine_reduced_kitchen_use.today", today=today, time=clock(minute), low=round(quantile(by_now, 0.1)),
+            high=round(quantile(by_now, 0.9)), days=len(curves),
         )
         evidence: dict[str, float | int | str | None] = {
             "kitchen_events": today, "usual_median": median, "days": len(curves), "hours_since_up": hour,
@@ -829,17 +835,14 @@ class RoutineDetector:
         findings: list[Finding] = []
         if model.cold_streak >= 3 and rule not in model.open_rules:
             model.open_rules.add(rule)
-            message = (
-                f"Room temperature {value:.1f} °C at {clock(minute)}; usually about {mean:.1f} °C at this time "
-                f"of day over the last {model.days_learned} days."
-            )
+            message = text("routine_cold_home", now_c=value, time=clock(minute), usual_c=mean, days=model.days_learned)
             evidence: dict[str, float | int | str | None] = {
                 "temperature_c": value, "usual_c": round(mean, 2), "limit_c": round(limit, 2),
             }
             findings.append(self._finding(rule, home_id, "warning", message, now, evidence=evidence))
         elif rule in model.open_rules and value >= min(18.0, mean - 1.5):
             model.open_rules.discard(rule)
-            findings.append(self._finding(rule, home_id, "info", "Room temperature back to usual.", now, active=False))
+            findings.append(self._finding(rule, home_id, "info", text("routine_cold_home.cleared"), now, active=False))
         if not cold and rule not in model.open_rules:
             model.temperature_n[hour] = n + 1
             rate = max(1.0 / (n + 1), 1.0 / 80)
@@ -854,12 +857,14 @@ class RoutineDetector:
         rule: str,
         home_id: str,
         severity: Severity,
-        message: str,
+        message: str | Text,
         at_ms: int,
         active: bool = True,
         evidence: Mapping[str, float | int | str | None] | None = None,
     ) -> Finding:
+        words = message if isinstance(message, Text) else None
         return Finding(
-            rule=rule, audience="care", subject=home_id, severity=severity, message=message, at_ms=at_ms,
-            active=active, evidence=dict(evidence or {}),
+            rule=rule, audience="care", subject=home_id, severity=severity,
+            message=words.english if words is not None else str(message), at_ms=at_ms,
+            active=active, evidence=dict(evidence or {}), text=words,
         )

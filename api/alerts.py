@@ -27,6 +27,7 @@ from api.deps import ApiContext, Caller, Ctx, StreamCaller, refuse_out_of_scope
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
 from rules.alerts import Alert, AlertChange, AlertNotFoundError, AlertStateError
+from rules.texts import renderings
 
 log = logging.getLogger("placesense.api.alerts")
 router = APIRouter(tags=["alerts"])
@@ -39,6 +40,10 @@ AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the alert's id")]
 HEARTBEAT_S = 15.0
 STREAM_QUEUE = 1000
 REDACTED_MESSAGE = "Alert about a home: details are shown to the care team only"
+REDACTED_TEXTS = {
+    "en": REDACTED_MESSAGE,
+    "cy": "Rhybudd am gartref: dim ond y tîm gofal sy'n gweld y manylion",
+}
 
 
 class HistoryEntryOut(BaseModel):
@@ -68,6 +73,11 @@ class AlertOut(BaseModel):
     opened_at: str
     updated_at: str
     message: str
+    texts: dict[str, str] = Field(
+        default_factory=dict,
+        description="the message in each language it can be read in: always 'en' (the same as message), and 'cy' "
+        "(Welsh) when the alert was built from a template (see docs/welsh.md)",
+    )
     evidence: dict[str, Any] = Field(default_factory=dict)
     device_id: str | None = None
     history: list[HistoryEntryOut] = Field(default_factory=list)
@@ -100,6 +110,7 @@ def alert_view(alert: Alert, caller: Principal, homes: Container[str]) -> AlertO
         opened_at=_at(alert.opened_at_ms),
         updated_at=_at(alert.updated_at_ms),
         message=REDACTED_MESSAGE if redact else alert.message,
+        texts=REDACTED_TEXTS if redact else renderings(alert.text, alert.message),
         evidence={} if redact else dict(alert.evidence),
         device_id=None if redact else alert.device_id,
         history=[] if redact else [

@@ -10,6 +10,7 @@ groups give which role and homes::
         role: care
         homes: [h-0001, h-0002]
         sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+        lang: cy                         # optional: the pages open in Welsh for this token (en or cy)
     groups:
       - group: 3f2b9c1e-care-north       # the group's id as the IdP's groups claim carries it (Entra: object id)
         role: care
@@ -44,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from devices.registry import DeviceSpec, Identifier
 from placesense.errors import ConfigError
+from rules.texts import Lang
 
 Role = Literal["admin", "care", "street", "display", "sensor"]
 ROLES: tuple[Role, ...] = ("admin", "care", "street", "display", "sensor")
@@ -65,6 +67,7 @@ class TokenEntry(BaseModel):
     sha256: Sha256Hex
     homes: list[Identifier] = Field(default_factory=list)
     chips: list[ChipId] = Field(default_factory=list, description="sensor tokens: the chips it may push for")
+    lang: Lang | None = Field(default=None, description="the pages' language for this token: en or cy (Welsh)")
 
     @model_validator(mode="after")
     def _homes_only_for_care(self) -> TokenEntry:
@@ -88,6 +91,7 @@ class GroupEntry(BaseModel):
     group: str = Field(min_length=1, max_length=200, description="the group as the IdP's groups claim names it")
     role: Literal["admin", "care", "street", "display"]
     homes: list[Identifier] = Field(default_factory=list)
+    lang: Lang | None = Field(default=None, description="the pages' language for its members: en or cy (Welsh)")
 
     @model_validator(mode="after")
     def _homes_only_for_care(self) -> GroupEntry:
@@ -126,6 +130,7 @@ class Principal:
     role: Role
     homes: frozenset[str] = field(default_factory=frozenset)
     chips: frozenset[str] = field(default_factory=frozenset)
+    lang: Lang | None = None  # the pages' language set for this token or group; None: the browser's
 
     # --- what this principal may see ---------------------------------------------------------------
 
@@ -240,7 +245,8 @@ class TokenStore:
             return None
         role = min((e.role for e in mapped), key=PERSON_ROLES.index)
         homes = frozenset(h for e in mapped if e.role == role for h in e.homes)
-        return Principal(name[:80], role, homes)
+        lang = next((e.lang for e in mapped if e.lang is not None), None)
+        return Principal(name[:80], role, homes, lang=lang)
 
     def identify(self, secret: str) -> Principal | None:
         if len(secret) < MIN_TOKEN_LENGTH:
@@ -252,7 +258,7 @@ class TokenStore:
         # keeps the final check constant-time anyway.
         if entry is None or not hmac.compare_digest(entry.sha256, digest):
             return None
-        return Principal(entry.name, entry.role, frozenset(entry.homes), frozenset(entry.chips))
+        return Principal(entry.name, entry.role, frozenset(entry.homes), frozenset(entry.chips), entry.lang)
 
     @classmethod
     def from_data(cls, data: object, source: str = "tokens") -> TokenStore:

@@ -26,7 +26,7 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 import httpx
@@ -40,6 +40,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth import Principal, TokenStore
 from api.problems import Problem
+from rules.texts import LANGS, Lang
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class Session:
     subject: str
     groups: tuple[str, ...]
     expires: float
+    lang: Lang | None = None  # from the IdP's standard ``locale`` claim ("cy-GB"), when it is English or Welsh
 
 
 @dataclass
@@ -195,8 +197,10 @@ class SignIn:
         email = claims.get("email") or claims.get("preferred_username")
         if email and email != name:
             name = f"{name} ({email})"
+        locale = str(claims.get("locale") or "").lower()
+        lang: Lang | None = next((code for code in LANGS if locale == code or locale.startswith(f"{code}-")), None)
         session = Session(name[:80], str(claims["sub"]), tuple(str(g) for g in groups),
-                          time.monotonic() + self.settings.session_hours * 3600)
+                          time.monotonic() + self.settings.session_hours * 3600, lang)
         sid = secrets.token_urlsafe(32)
         with self._lock:
             now = time.monotonic()
@@ -210,7 +214,9 @@ class SignIn:
             session = self._sessions.get(_key(sid))
         if session is None or session.expires < time.monotonic():
             return None
-        return self.tokens.for_person(session.name, session.groups)
+        person = self.tokens.for_person(session.name, session.groups)
+        # Her own language in the identity provider outranks her group's.
+        return replace(person, lang=session.lang) if person is not None and session.lang is not None else person
 
     def close(self) -> None:
         self.client.http.close()

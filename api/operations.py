@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from api.deps import Admin, Caller, Ctx
 from api.problems import AUTH_ERRORS
 from api.timefmt import now_ms, rfc3339
+from rules.texts import Lang
 
 router = APIRouter(tags=["operations"])
 
@@ -127,6 +128,19 @@ def monitoring_status(ctx: Ctx, caller: Caller) -> MonitoringStatus:
         homes=homes,
         homes_unmonitored=len(status.homes),
     )
+
+
+class Me(BaseModel):
+    name: str = Field(description="the token's or signed-in person's name, as the audit log records it")
+    role: str
+    lang: Lang | None = Field(description="the pages' language set for this token or sign-in (en, cy), or null: "
+                              "the pages follow the person's choice in the browser, else the browser's languages")
+
+
+@router.get("/api/v1/me", response_model=Me, responses=AUTH_ERRORS)
+def me(caller: Caller) -> Me:
+    """Who the caller is to placesense, and the language the pages should open in for them."""
+    return Me(name=caller.name, role=caller.role, lang=caller.lang)
 
 
 @router.get(

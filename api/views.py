@@ -8,15 +8,20 @@ script; the street page may also show OpenStreetMap's tile images. Vendored libr
 its README) are served from here too. The docs are Swagger UI from the ``fastapi-offline`` package's copy of its
 files, served from here: a CDN's script would run on the origin that keeps the tokens. This module must not render
 data into HTML.
+
+The pages read in English or Welsh: ``/pages/texts.js`` carries the Welsh dictionary (``api/pages/i18n/cy.json``,
+English text to Welsh) as a script, so a page has its words before its own script runs; see docs/welsh.md.
 """
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 PAGES_DIR = Path(__file__).parent / "pages"
 SWAGGER_UI_DIR = Path(str(resources.files("fastapi_offline") / "static"))
@@ -38,6 +43,7 @@ STREET_HEADERS = {
     ),
 }
 VENDOR_DIR = PAGES_DIR / "vendor"
+I18N_DIR = PAGES_DIR / "i18n"
 _VENDOR_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml"}
 _ASSETS = {
     "common.css": "text/css",
@@ -109,6 +115,18 @@ def _docs_asset_route(name: str, media_type: str) -> None:
 
 for _name, _type in _DOCS_ASSETS.items():
     _docs_asset_route(_name, _type)
+
+
+@cache
+def page_texts() -> str:
+    """Every page dictionary (``api/pages/i18n/{lang}.json``) as one script: ``window.PLACESENSE_TEXTS``."""
+    dictionaries = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(I18N_DIR.glob("*.json"))}
+    return f"window.PLACESENSE_TEXTS = {json.dumps(dictionaries, ensure_ascii=False, sort_keys=True)};\n"
+
+
+@router.get("/pages/texts.js")
+def texts() -> Response:
+    return Response(page_texts(), media_type="text/javascript; charset=utf-8", headers=SECURITY_HEADERS)
 
 
 @router.get("/pages/vendor/{path:path}")

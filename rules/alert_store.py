@@ -37,7 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from placesense.db import add_missing_columns
 from placesense.errors import StorageError
+from rules import texts
 from rules.findings import Audience, Severity
 
 AlertState = Literal["open", "acknowledged", "resolved"]
@@ -62,6 +64,9 @@ alerts_table = Table(
     Column("open_key", String(250), nullable=True, unique=True),
     Column("last_notified_at", BigInteger, nullable=False),
     Column("reminders", Integer, nullable=False, default=0),
+    # The message's template and parameters (``rules.texts``), so it reads in Welsh too; NULL for a message
+    # written as plain text. Added after the first release (``add_missing_columns`` adds it to an older table).
+    Column("text", JSON, nullable=True),
     Index("ix_alerts_state_audience", "state", "audience"),
     Index("ix_alerts_subject", "subject"),
 )
@@ -108,6 +113,7 @@ class Alert:
     device_id: str | None = None
     last_notified_at_ms: int = 0
     reminders: int = 0
+    text: texts.Text | None = None
 
 
 def delete_dependents(conn: Connection, alert_ids: Any) -> None:
@@ -133,6 +139,7 @@ class AlertStore:
         self.engine = engine
         with self._mapped():
             metadata.create_all(engine)
+            add_missing_columns(engine, alerts_table)
 
     @contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -210,6 +217,7 @@ class AlertStore:
         device_id: str | None,
         who: str,
         note: str | None,
+        text: texts.Text | None = None,
     ) -> Alert:
         result = conn.execute(
             insert(alerts_table).values(
@@ -226,6 +234,7 @@ class AlertStore:
                 open_key=open_key(rule, subject),
                 last_notified_at=at_ms,
                 reminders=0,
+                text=None if text is None else text.to_json(),
             )
         )
         key = result.inserted_primary_key
@@ -253,6 +262,8 @@ class AlertStore:
             values["open_key"] = None
         if "evidence" in values:
             values["evidence"] = dict(values["evidence"])
+        if isinstance(values.get("text"), texts.Text):
+            values["text"] = values["text"].to_json()
         conn.execute(update(alerts_table).where(alerts_table.c.id == alert.id).values(**values))
         self._history(conn, alert.id, at_ms, who, action, note, values.get("severity", alert.severity))
         found = self.get(alert.id, conn)
@@ -303,6 +314,17 @@ class AlertStore:
                 device_id=row["device_id"],
                 last_notified_at_ms=row["last_notified_at"],
                 reminders=row["reminders"],
+                text=_text(row["text"]),
             )
             for row in rows
         ]
+
+
+def _text(stored: Any) -> texts.Text | None:
+    """The stored template, or None for a plain-text message or one whose template this version no longer has."""
+    if not stored:
+        return None
+    try:
+        return texts.Text.from_json(stored)
+    except (KeyError, TypeError):
+        return None

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from placesense.clock import Clock
 from placesense.errors import PlacesenseError
+from rules import texts
 from rules.alert_store import Alert, AlertState, AlertStore, HistoryEntry
 from rules.config import RulesConfig
 from rules.findings import Finding, Severity
@@ -104,6 +105,7 @@ def alert_to_json(alert: Alert, action: str | None = None) -> dict[str, Any]:
         "opened_at": _rfc3339(alert.opened_at_ms),
         "updated_at": _rfc3339(alert.updated_at_ms),
         "message": alert.message,
+        "texts": texts.renderings(alert.text, alert.message),  # the message per language: en always, cy if built
         "evidence": dict(alert.evidence),
         "history": [
             {"at": _rfc3339(h.at_ms), "who": h.who, "action": h.action, "note": h.note, "severity": h.severity}
@@ -224,10 +226,11 @@ class AlertService:
                 device_id=finding.device_id,
                 who=SYSTEM,
                 note=finding.message,
+                text=finding.text,
             )
             return AlertChange("opened", alert)
         severity = _raised(existing.severity, finding.severity)
-        values: dict[str, Any] = {"message": finding.message, "evidence": finding.evidence}
+        values: dict[str, Any] = {"message": finding.message, "evidence": finding.evidence, "text": finding.text}
         if finding.device_id is not None:
             values["device_id"] = finding.device_id
         if finding.new_event:

@@ -36,6 +36,7 @@ from placesense.memory import keep_last
 from rules.config import DaqiRule, ReportingRule, SectionLookup
 from rules.findings import Finding
 from rules.localtime import HOUR_MS, MINUTE_MS, hm, zone
+from rules.texts import text
 
 Band = Literal["Low", "Moderate", "High", "Very High"]
 LevelStatus = Literal["current", "incomplete", "no data"]
@@ -48,27 +49,6 @@ POLLUTANTS: dict[str, tuple[str, int, tuple[int, ...]]] = {
     "pm10_ugm3": ("PM10", 24, (16, 33, 50, 58, 66, 75, 83, 91, 100)),
     "o3_ugm3": ("O3", 8, (33, 66, 100, 120, 140, 160, 187, 213, 240)),
 }
-
-# Our own plain-English summary of what the UK health advice means for each band.
-HEALTH_MESSAGES: dict[Band, str] = {
-    "Low": "Air pollution is low: everyone can carry on with outdoor activities as usual.",
-    "Moderate": (
-        "Air pollution is moderate. Most people need not change anything. People with heart or lung "
-        "conditions, and older people, who notice symptoms should think about doing less strenuous "
-        "activity, especially outdoors."
-    ),
-    "High": (
-        "Air pollution is high. Anyone with sore eyes, a cough or a sore throat should think about doing less "
-        "outdoors. People with heart or lung conditions, and older people, should cut down on strenuous "
-        "activity, especially outdoors; people with asthma may need their reliever inhaler more often."
-    ),
-    "Very High": (
-        "Air pollution is very high. Everyone should cut down on strenuous activity outdoors, especially with "
-        "a cough or sore throat. People with heart or lung conditions, and older people, should avoid "
-        "strenuous activity, and people with asthma may need their reliever inhaler more often."
-    ),
-}
-
 
 def round_concentration(mean_ugm3: float) -> int:
     """Whole µg/m³, halves up (the table is in whole numbers)."""
@@ -323,10 +303,10 @@ class DaqiRules:
         name = self._registry.air_sites[reading.subject].name
         tz = zone()
         stopped = [lv for lv in all_levels if lv.status == "no data" and lv.last_reading_ms is not None]
-        gaps = "".join(
-            f" {lv.label}: no data since {hm(lv.last_reading_ms, tz)}." for lv in stopped if lv.last_reading_ms
-        )
-        period = "1-hour" if worst.averaging_hours == 1 else f"{worst.averaging_hours}-hour"
+        gaps = [
+            text("daqi.no_data", pollutant=lv.label, time=hm(lv.last_reading_ms, tz))
+            for lv in stopped if lv.last_reading_ms
+        ]
         evidence: dict[str, float | int | str | None] = {
             "index": worst.index,
             "band": worst.band,
@@ -338,15 +318,15 @@ class DaqiRules:
         for level in stopped:
             evidence[f"{level.metric}_no_data_since_ms"] = level.last_reading_ms
         if active:
-            message = (
-                f"Air quality at {name} is {worst.band} (index {worst.index} of 10): {worst.label} "
-                f"{period} mean {worst.mean_ugm3:.0f} µg/m³. {HEALTH_MESSAGES[worst.band]}{gaps}"
+            message = text(
+                "daqi", site=name, band=worst.band, index=worst.index, pollutant=worst.label,
+                hours=worst.averaging_hours, mean=worst.mean_ugm3, advice=text(f"daqi.advice.{worst.band}"), gaps=gaps,
             )
             severity = cfg.severity_by_band.get(worst.band, cfg.severity) if worst.band != "Low" else "info"
         else:
-            message = (
-                f"Air quality at {name} is back to Low (index {worst.index}): highest is {worst.label} "
-                f"{period} mean {worst.mean_ugm3:.0f} µg/m³. {HEALTH_MESSAGES['Low']}{gaps}"
+            message = text(
+                "daqi.cleared", site=name, index=worst.index, pollutant=worst.label, hours=worst.averaging_hours,
+                mean=worst.mean_ugm3, advice=text("daqi.advice.Low"), gaps=gaps,
             )
             severity = "info"
         finding = Finding(
@@ -354,11 +334,12 @@ class DaqiRules:
             audience="street",
             subject=reading.subject,
             severity=severity,
-            message=message,
+            message=message.english,
             at_ms=reading.ts_ms,
             active=active,
             evidence=evidence,
             device_id=reading.device_id,
+            text=message,
         )
         return [finding]
 

@@ -29,6 +29,7 @@ from placesense.memory import keep_last
 from rules.config import BatteryRule, FaultKind, OfflineRule, ReportingRule, SectionLookup, SensorFaultRule
 from rules.findings import Audience, Finding, Severity
 from rules.localtime import HOUR_MS, MINUTE_MS, duration, hm, zone
+from rules.texts import Text, text
 from rules.timers import Timers
 
 HOME_UNMONITORED = "home_unmonitored"  # placesense.health reads these ops alerts: homes it cannot see
@@ -53,22 +54,6 @@ METRIC_WORDS = {
     "no2_ugm3": "µg/m³ NO2",
     "o3_ugm3": "µg/m³ O3",
 }
-KIND_WORDS = {
-    "motion": "motion sensor",
-    "front_door": "front door sensor",
-    "fridge_door": "fridge door sensor",
-    "door": "door sensor",
-    "bed": "bed sensor",
-    "chair": "chair sensor",
-    "kettle": "kettle plug",
-    "plug": "smart plug",
-    "climate": "temperature sensor",
-    "help_button": "help button",
-    "contact": "contact sensor",
-    "flush": "toilet flush sensor",
-    "soil": "soil sensor",
-    "air": "air sensor",
-}
 
 
 def audience_of(device: DeviceSpec) -> Audience:
@@ -77,8 +62,18 @@ def audience_of(device: DeviceSpec) -> Audience:
 
 def describe(device: DeviceSpec) -> str:
     """'kitchen motion sensor (m-12)': what a carer or operative would call the device."""
-    room = f"{device.room.replace('_', ' ')} " if device.room else ""
-    return f"{room}{KIND_WORDS.get(device.kind, 'device')} ({device.id})"
+    return describe_text(device).english
+
+
+def describe_text(device: DeviceSpec) -> Text:
+    """``describe`` as a template, so it reads in Welsh too (the words are ``rules.texts.DEVICES``)."""
+    if device.room:
+        return text("device_in_room", room=device.room, kind=device.kind, id=device.id)
+    return text("device", kind=device.kind, id=device.id)
+
+
+def _english(words: str | Text) -> str:
+    return words.english if isinstance(words, Text) else words
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,25 +250,23 @@ class DeviceHealthRules:
     def _report_offline(self, spec: DeviceSpec, at_ms: int) -> list[Finding]:
         cfg = self._devices[spec.id].rules.offline
         tz = zone(self._tz_name(spec))
-        reasons: dict[str, tuple[Severity, str]] = {}
+        reasons: dict[str, tuple[Severity, str | Text]] = {}
         for other in self._subject_devices(spec):
             state = self._devices[other.id]
             if state.offline_since is None:
                 continue
             usual = (
-                f"; it usually reports every {duration(int(statistics.median(state.gaps)))}"
+                text("device_offline.usual", every=int(statistics.median(state.gaps)))
                 if len(state.gaps) >= 5
-                else ""
+                else text("empty")
             )
             if state.last_ms is None:
-                text = f"{describe(other)} has sent nothing since monitoring started{usual}"
+                words = text("device_offline.never", device=describe_text(other), usual=usual)
             else:
-                text = (
-                    f"{describe(other)} has sent nothing since {hm(state.last_ms, tz)} "
-                    f"({duration(at_ms - state.last_ms)}){usual}"
-                )
-            reasons[other.id] = (cfg.severity, text)
-        findings = self._report("device_offline", spec, at_ms, reasons, "All devices are reporting again.")
+                words = text("device_offline", device=describe_text(other), time=hm(state.last_ms, tz),
+                             gap=at_ms - state.last_ms, usual=usual)
+            reasons[other.id] = (cfg.severity, words)
+        findings = self._report("device_offline", spec, at_ms, reasons, text("device_offline.cleared"))
         if spec.domain == "home":
             findings += self._home_monitoring(spec, at_ms, tz)
         return findings
@@ -289,17 +282,18 @@ class DeviceHealthRules:
             return []
         if blind:
             last = max((s.last_ms for s in silent if s.last_ms is not None), default=None)
-            heard = f"since {hm(last, tz)}" if last is not None else "since monitoring started"
-            view.reported = {"*": ("critical", heard)}
-            message = (
-                f"No sensor in home {spec.subject} has reported {heard} ({len(devices)} devices): placesense cannot "
-                "see whether the resident is up or needs help. Check the home's hub, power and internet link."
+            heard = (
+                text("home_unmonitored.since", time=hm(last, tz)) if last is not None
+                else text("home_unmonitored.since_start")
             )
-            return [Finding(HOME_UNMONITORED, "ops", spec.subject, "critical", message, at_ms, True,
-                            {"devices": len(devices), "last_heard_ms": last}, spec.id)]
+            view.reported = {"*": ("critical", heard.english)}
+            words = text("home_unmonitored", home=spec.subject, heard=heard, devices=len(devices))
+            return [Finding(HOME_UNMONITORED, "ops", spec.subject, "critical", words.english, at_ms, True,
+                            {"devices": len(devices), "last_heard_ms": last}, spec.id, text=words)]
         view.reported = {}
-        message = f"Sensors in home {spec.subject} are reporting again (from {hm(at_ms, tz)})."
-        return [Finding(HOME_UNMONITORED, "ops", spec.subject, "info", message, at_ms, False, {}, spec.id)]
+        words = text("home_unmonitored.cleared", home=spec.subject, time=hm(at_ms, tz))
+        return [Finding(HOME_UNMONITORED, "ops", spec.subject, "info", words.english, at_ms, False, {}, spec.id,
+                        text=words)]
 
     # -- readings ------------------------------------------------------------------------------------
 
@@ -340,16 +334,16 @@ class DeviceHealthRules:
         if level == state.battery_level:
             return []
         state.battery_level = level
-        reasons: dict[str, tuple[Severity, str]] = {}
+        reasons: dict[str, tuple[Severity, str | Text]] = {}
         for other in self._subject_devices(device):
             other_state = self._devices[other.id]
             if other_state.battery_level is not None and other_state.battery_pct is not None:
-                urgency = "replace it now" if other_state.battery_level == "critical" else "replace it soon"
+                urgency = text("low_battery.now" if other_state.battery_level == "critical" else "low_battery.soon")
                 reasons[other.id] = (
                     other_state.battery_level,
-                    f"{describe(other)} battery at {other_state.battery_pct:.0f} %: {urgency}",
+                    text("low_battery", device=describe_text(other), pct=other_state.battery_pct, urgency=urgency),
                 )
-        return self._report("low_battery", device, reading.ts_ms, reasons, "All batteries are fine again.")
+        return self._report("low_battery", device, reading.ts_ms, reasons, text("low_battery.cleared"))
 
     def _faults(self, reading: Reading, device: DeviceSpec, state: _Device) -> list[Finding]:
         rules = state.rules
@@ -412,12 +406,13 @@ class DeviceHealthRules:
                 started_or_ended = True
         if not started_or_ended:
             return []
-        reasons = {
-            f"{other.id}:{key}": (cfg.severity, text)
+        # Fault texts are kept as words in the rules' saved state: English only for now (docs/welsh.md).
+        reasons: dict[str, tuple[Severity, str | Text]] = {
+            f"{other.id}:{key}": (cfg.severity, words)
             for other in self._subject_devices(device)
-            for key, text in sorted(self._devices[other.id].faults.items())
+            for key, words in sorted(self._devices[other.id].faults.items())
         }
-        return self._report("sensor_fault", device, ts_ms, reasons, "Sensors read normally again.")
+        return self._report("sensor_fault", device, ts_ms, reasons, text("sensor_fault.cleared"))
 
     @staticmethod
     def _soil_floor(
@@ -464,14 +459,15 @@ class DeviceHealthRules:
         rule: str,
         device: DeviceSpec,
         at_ms: int,
-        reasons: dict[str, tuple[Severity, str]],
-        cleared_words: str,
+        reasons: dict[str, tuple[Severity, str | Text]],
+        cleared_words: Text,
     ) -> list[Finding]:
         view = self._views.setdefault((rule, device.subject), _SubjectView())
-        if reasons == view.reported:
+        english = {key: (severity, _english(words)) for key, (severity, words) in reasons.items()}
+        if english == view.reported:
             return []
         had_any = bool(view.reported)
-        view.reported = dict(reasons)
+        view.reported = english
         evidence: dict[str, float | int | str | None] = {"devices": ", ".join(sorted(reasons)) or None}
         if device.domain != "home":
             evidence["device_count"] = len(reasons)
@@ -480,10 +476,15 @@ class DeviceHealthRules:
                 return []
             return [
                 Finding(
-                    rule, audience_of(device), device.subject, "info", cleared_words, at_ms, False, evidence, device.id
+                    rule, audience_of(device), device.subject, "info", cleared_words.english, at_ms, False, evidence,
+                    device.id, text=cleared_words,
                 )
             ]
         severity: Severity = max((s for s, _ in reasons.values()), key=lambda s: SEVERITY_RANK[s])
-        message = "; ".join(text for _, text in reasons.values()) + "."
+        message = "; ".join(words for _, words in english.values()) + "."
         message = message[0].upper() + message[1:]
-        return [Finding(rule, audience_of(device), device.subject, severity, message, at_ms, True, evidence, device.id)]
+        clauses = [words for _, words in reasons.values() if isinstance(words, Text)]
+        # In every language only when every clause has a template; otherwise English alone.
+        words = text("device_health", reasons=clauses) if len(clauses) == len(reasons) else None
+        return [Finding(rule, audience_of(device), device.subject, severity, message, at_ms, True, evidence, device.id,
+                        text=words)]

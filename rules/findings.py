@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rules.texts import Text
+
 Audience = Literal["care", "street", "ops"]
 Severity = Literal["info", "warning", "critical"]
 
@@ -15,7 +17,9 @@ class Finding:
     """A condition that holds (``active=True``) or has cleared (``active=False``) for (rule, subject).
 
     ``message`` is plain English a carer or operative understands, with the evidence in words;
-    ``evidence`` holds the numbers behind it.
+    ``evidence`` holds the numbers behind it. ``text``, when the rule built the message from a template
+    (``rules.texts``), is that template and its parameters: ``message`` is its English rendering, and the alert
+    keeps it so the message can be read in Welsh too.
     """
 
     rule: str
@@ -31,3 +35,4 @@ class Finding:
     # it brings an acknowledged alert back to open at the finding's severity, with its own history entry and
     # notification, instead of being folded into the alert as a repeat.
     new_event: bool = False
+    text: Text | None = None

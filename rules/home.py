@@ -61,7 +61,6 @@ from rules.localtime import (
     MINUTE_MS,
     at_local,
     day_of,
-    duration,
     hm,
     hm_of_minutes,
     local,
@@ -69,6 +68,7 @@ from rules.localtime import (
     next_local,
     zone,
 )
+from rules.texts import Text, text
 from rules.timers import Timers
 
 # The front door used within this long before the last activity means the resident probably went out.
@@ -92,10 +92,6 @@ OVERDISPERSED_Z_RUN = 2.5  # a run of days' (each day above her mean already)
 Evidence = dict[str, float | int | str | None]
 HISTORY_KEPT = 60  # days (or nights) of each learned history a home keeps
 LEARNING_FROM_DAYS = 3  # from this many days a deadline may move later than the default, before it is learned
-
-
-def _room(name: str | None) -> str:
-    return (name or "home").replace("_", " ")
 
 
 def poisson_sf(count: int, mean: float) -> float:
@@ -416,7 +412,7 @@ class HomeRules:
         if home.inactivity_active and gap_start is not None:
             home.inactivity_active = False
             cfg = self._lookup.get(InactivityRule, home_id)
-            message = f"Activity again: {self._what(device)} at {hm(ts, home.tz)} after {duration(ts - gap_start)}."
+            message = text("inactivity.cleared", what=self._what(device), time=hm(ts, home.tz), gap=ts - gap_start)
             findings.append(
                 self._finding(
                     "inactivity", home_id, cfg.severity, message, ts, False,
@@ -428,7 +424,8 @@ class HomeRules:
         if room == "bathroom":
             findings += self._in_bathroom(home_id, home, device, ts)
         else:
-            findings += self._leave_bathroom(home_id, home, ts, "bed" if device.kind == "bed" else f"the {_room(room)}")
+            where = text("the_bed") if device.kind == "bed" else text("the_room", room=room)
+            findings += self._leave_bathroom(home_id, home, ts, where)
 
         if room in self._sensing[home_id].up_rooms or device.kind == "front_door":
             findings += self._up(home_id, home, ts, room, device, came_home)
@@ -441,13 +438,9 @@ class HomeRules:
         door, last = home.last_front_door_ms, home.last_activity_ms
         return door is not None and last is not None and door >= last - LEFT_HOME_MS and now_ms - door >= LEFT_HOME_MS
 
-    def _what(self, device: DeviceSpec) -> str:
-        words = {
-            "motion": "movement", "front_door": "front door", "fridge_door": "fridge", "door": "door",
-            "contact": "cupboard or switch", "flush": "toilet flush", "bed": "bed", "chair": "chair",
-            "kettle": "kettle", "plug": "appliance",
-        }
-        return f"{words.get(device.kind, 'sensor')} in the {_room(device.room)}"
+    def _what(self, device: DeviceSpec) -> Text:
+        """'movement in the kitchen': what the device senses, and where (words in ``rules.texts.SENSORS``)."""
+        return text("sensor_in_room", kind=device.kind, room=device.room)
 
     # -- wake-up -------------------------------------------------------------------------------------
 
@@ -508,12 +501,12 @@ class HomeRules:
         home.not_up_active = False
         today = day_of(ts, cfg.day_starts, home.tz)
         usual = self._usual_wake(home, cfg, today)
-        usual_words = f"usually up by {usual[1]}" if usual else "no usual time learned yet"
+        usual_words = text("not_up.usual_by", usual_to=usual[1]) if usual else text("not_up.no_usual")
         what = (
-            f"Came home at {hm(began, home.tz)}" if came_home
-            else f"First activity {hm(began, home.tz)} ({_room(first_room)})"
+            text("not_up.came_home", time=hm(began, home.tz)) if came_home
+            else text("not_up.first_activity", time=hm(began, home.tz), room=first_room)
         )
-        message = f"{what}; {usual_words}."
+        message = text("not_up.cleared", what=what, usual=usual_words)
         return [
             self._finding(
                 "not_up", home_id, cfg.severity, message, ts, False,
@@ -568,18 +561,16 @@ class HomeRules:
         home.not_up_active = True
         usual = self._usual_wake(home, cfg, today)
         usual_words = (
-            f"usually up {usual[0]}–{usual[1]} over the last {cfg.history_days} days"
+            text("not_up.usual", usual_from=usual[0], usual_to=usual[1], days=cfg.history_days)
             if usual
-            else ("no usual time learned yet")
+            else text("not_up.no_usual")
         )
-        last = ""
+        last = text("empty")
         if home.last_up_ms is not None and due_ms - home.last_up_ms < 24 * HOUR_MS:
-            last = f" Last seen up at {hm(home.last_up_ms, home.tz)}."
-        if home.in_bed:
-            last += " The bed sensor shows her in bed."
-        message = (
-            f"Not up yet at {hm(due_ms, home.tz)}: no activity outside the bedroom and bathroom since the night; "
-            f"{usual_words}.{last}"
+            last = text("not_up.last", time=hm(home.last_up_ms, home.tz))
+        message = text(
+            "not_up", time=hm(due_ms, home.tz), usual=usual_words, last=last,
+            bed=text("not_up.in_bed" if home.in_bed else "empty"),
         )
         evidence: Evidence = {
             "deadline": hm(due_ms, home.tz),
@@ -618,7 +609,7 @@ class HomeRules:
         if not home.no_kitchen_active:
             return []
         home.no_kitchen_active = False
-        message = f"Kitchen used at {hm(reading.ts_ms, home.tz)} ({self._what(device)}), the first use today."
+        message = text("no_kitchen_use.cleared", time=hm(reading.ts_ms, home.tz), what=self._what(device))
         return [
             self._finding("no_kitchen_use", reading.subject, cfg.severity, message, reading.ts_ms, False, {}, device)
         ]
@@ -633,8 +624,11 @@ class HomeRules:
             return []  # out, or not up yet (``not_up`` is the alert for that): the kitchen says nothing more
         home.no_kitchen_active = True
         recent = [m for d, m in home.kitchen_minutes if today - timedelta(days=14) <= d < today]
-        usual = f"; usually first used around {hm_of_minutes(statistics.median(recent))}" if len(recent) >= 3 else ""
-        message = f"No kitchen use yet today (fridge, kettle, cupboards or appliances) by {hm(due_ms, home.tz)}{usual}."
+        usual = (
+            text("no_kitchen_use.usual", usual=hm_of_minutes(statistics.median(recent))) if len(recent) >= 3
+            else text("empty")
+        )
+        message = text("no_kitchen_use", deadline=hm(due_ms, home.tz), usual=usual)
         return [
             self._finding(
                 "no_kitchen_use", home_id, cfg.severity, message, due_ms, True, {"deadline": hm(due_ms, home.tz)}
@@ -674,16 +668,12 @@ class HomeRules:
                               "days": len(history)}
         if low and cfg.enabled:
             home.reduced_kitchen_active = True
-            message = (
-                f"Kitchen hardly used yesterday: {uses} uses of the fridge, kettle, cupboards or appliances, at home "
-                f"most of the day; usually about {median:.0f} a day, never fewer than {min(history)} over the last "
-                f"{len(history)} days at home."
-            )
+            message = text("reduced_kitchen_use", uses=uses, median=median, least=min(history), days=len(history))
             return [self._finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, True, evidence)]
         keep_last(home.kitchen_history, uses, HISTORY_KEPT)
         if home.reduced_kitchen_active:
             home.reduced_kitchen_active = False
-            message = f"Kitchen used {uses} times yesterday, back to about the usual {median:.0f}."
+            message = text("reduced_kitchen_use.cleared", uses=uses, median=median)
             return [self._finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, False, evidence)]
         return []
 
@@ -753,19 +743,20 @@ class HomeRules:
             return []
         home.inactivity_active = True
         usual = (
-            f"usually active at this time ({round(share * days)} of the last {days} days)"
+            text("inactivity.usual", active=round(share * days), days=days)
             if days >= cfg.min_history_days
-            else "no usual pattern learned yet"
+            else text("inactivity.no_usual")
         )
+        longest = text("empty")
         if learned:
-            longest = int((hours * 60 - cfg.margin_minutes) * MINUTE_MS)
-            usual += f"; her longest quiet spell at home in the last {cfg.history_days} days was {duration(longest)}"
+            longest = text("inactivity.longest", days=cfg.history_days,
+                           longest=int((hours * 60 - cfg.margin_minutes) * MINUTE_MS))
         device = self._registry.devices.get(home.last_activity_device or "")
-        seen = self._what(device) if device is not None else f"the {_room(home.last_activity_room)}"
-        sure = "" if self._sensing[home_id].front_door else " (no front-door sensor: she may be out)"
-        message = (
-            f"No sensor has seen her since {hm(last, home.tz)} ({duration(due_ms - last)}); the last was "
-            f"{seen}{sure}; {usual}."
+        seen = self._what(device) if device is not None else text("the_room", room=home.last_activity_room)
+        unsure = text("empty" if self._sensing[home_id].front_door else "inactivity.no_front_door")
+        message = text(
+            "inactivity", since=hm(last, home.tz), gap=due_ms - last, seen=seen, unsure=unsure, usual=usual,
+            longest=longest,
         )
         evidence: Evidence = {
             "last_movement_ms": last,
@@ -817,7 +808,7 @@ class HomeRules:
             home.last_flush_ms = ts
         return []
 
-    def _leave_bathroom(self, home_id: str, home: _Home, ts: int, where: str) -> list[Finding]:
+    def _leave_bathroom(self, home_id: str, home: _Home, ts: int, where: Text) -> list[Finding]:
         entered = home.bath_enter_ms
         if entered is None:
             return []
@@ -827,7 +818,7 @@ class HomeRules:
             return []
         home.bath_stay_active = False
         cfg = self._lookup.get(BathroomStayRule, home_id)
-        message = f"Left the bathroom: activity in {where} at {hm(ts, home.tz)}, after {duration(ts - entered)}."
+        message = text("bathroom_stay.cleared", where=where, time=hm(ts, home.tz), lasted=ts - entered)
         evidence: Evidence = {"minutes": round((ts - entered) / MINUTE_MS)}
         return [self._finding("bathroom_stay", home_id, cfg.severity, message, ts, False, evidence)]
 
@@ -840,9 +831,8 @@ class HomeRules:
             return []
         home.bath_stay_active = True
         last = home.bath_last_ms or entered
-        message = (
-            f"In the bathroom since {hm(entered, home.tz)} ({duration(due_ms - entered)}) with no activity anywhere "
-            f"else; last activity in the bathroom at {hm(last, home.tz)}. Possible fall or illness."
+        message = text(
+            "bathroom_stay", since=hm(entered, home.tz), lasted=due_ms - entered, last=hm(last, home.tz)
         )
         return [
             self._finding(
@@ -921,7 +911,7 @@ class HomeRules:
             or (unusual(total, usual_total, spread_total) and total > most_total)
             or span_days > 1
         )
-        what = "toilet visits (flushes)" if by_flush else "bathroom visits"
+        what = "flushes" if by_flush else "visits"
         evidence: Evidence = {
             "night_visits": night,
             "visits_24h": total,
@@ -932,21 +922,19 @@ class HomeRules:
         }
         if more and cfg.enabled:
             home.visits_active = True
-            words = {2: "two", 3: "three", 4: "four"}
-            over = f" ({span_total} over {words[span_days]} days)" if span_days > 1 else ""
-            message = (
-                f"More {what} than usual: {night} last night ({cfg.night.label()}) and {total} in the last "
-                f"24 hours{over}; usually about {usual_night:.0f} at night and {usual_total:.0f} a day over the "
-                f"last {len(history)} days. More visits can be an early sign of a urinary infection."
+            over = text("bathroom_visits.over", total=span_total, days=span_days) if span_days > 1 else text("empty")
+            message = text(
+                "bathroom_visits", what=what, night=night, hours=cfg.night.label(), total=total, over=over,
+                usual_night=usual_night, usual_total=usual_total, days=len(history),
             )
             return [self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)]
         # an unusual day is not learned as normal
         self._learn_visits(home, counts)
         if home.visits_active:
             home.visits_active = False
-            message = (
-                f"{what.capitalize()} back to usual: {night} last night and {total} in the last 24 hours "
-                f"(usually about {usual_night:.0f} and {usual_total:.0f})."
+            message = text(
+                "bathroom_visits.cleared", what=what, night=night, total=total, usual_night=usual_night,
+                usual_total=usual_total,
             )
             return [self._finding("bathroom_visits", home_id, cfg.severity, message, due_ms, False, evidence)]
         return []
@@ -977,12 +965,8 @@ class HomeRules:
         if not settled and habit >= HABIT_NIGHTS:
             return []  # she goes out at night now and then, and was up and about before: her own normal
         home.night_door_openings[night] = openings = home.night_door_openings.get(night, 0) + 1
-        times = "once" if openings == 1 else f"{openings} times"
-        why = "after she had settled for the night" if settled else "which she does not usually do"
-        message = (
-            f"Front door opened at {hm(ts, home.tz)}, during the night ({cfg.night.label()}), {why}; "
-            f"opened {times} tonight."
-        )
+        why = text("night_door.settled" if settled else "night_door.not_usual")
+        message = text("night_door", time=hm(ts, home.tz), hours=cfg.night.label(), why=why, times=openings)
         return [
             self._finding(
                 "night_door", reading.subject, cfg.severity, message, ts, True, {"openings_tonight": openings}, device
@@ -1002,7 +986,7 @@ class HomeRules:
         cfg = self._lookup.get(HelpButtonRule, reading.subject)
         if not cfg.enabled:
             return []
-        message = f"Help button pressed at {hm(reading.ts_ms, home.tz)} ({_room(device.room)}). Call or visit now."
+        message = text("help_button", time=hm(reading.ts_ms, home.tz), room=device.room)
         finding = self._finding("help_button", reading.subject, cfg.severity, message, reading.ts_ms, True, {}, device)
         return [replace(finding, new_event=True)]  # each press counts, even after someone acknowledged the last
 
@@ -1023,9 +1007,8 @@ class HomeRules:
             if device.id in home.cold_devices:
                 home.cold_devices.discard(device.id)
                 if not home.cold_devices:
-                    message = (
-                        f"{_room(device.room).capitalize()} is back up to {celsius:.1f} °C at "
-                        f"{hm(reading.ts_ms, home.tz)}."
+                    message = text(
+                        "cold_home.cleared", room=device.room, now_c=celsius, time=hm(reading.ts_ms, home.tz)
                     )
                     return [
                         self._finding(
@@ -1050,9 +1033,9 @@ class HomeRules:
         home.cold_devices.add(device_id)
         coldest = min(home.temperatures.get(d, (0, 99.0))[1] for d in home.cold_devices)
         _, now_c = home.temperatures.get(device_id, (0, coldest))
-        message = (
-            f"Cold home: {_room(device.room)} below {cfg.below_c:g} °C since {hm(since, home.tz)} "
-            f"({duration(due_ms - since)}); now {now_c:.1f} °C. Below 18 °C raises health risks for older people."
+        message = text(
+            "cold_home", room=device.room, below_c=cfg.below_c, since=hm(since, home.tz), lasted=due_ms - since,
+            now_c=now_c,
         )
         return [
             self._finding(
@@ -1074,7 +1057,7 @@ class HomeRules:
         rule: str,
         home_id: str,
         severity: Severity,
-        message: str,
+        message: str | Text,
         at_ms: int,
         active: bool,
         evidence: Evidence,
@@ -1085,7 +1068,8 @@ class HomeRules:
             audience="care",
             subject=home_id,
             severity=severity,
-            message=message,
+            message=message.english if isinstance(message, Text) else message,
+            text=message if isinstance(message, Text) else None,
             at_ms=at_ms,
             active=active,
             evidence=evidence,

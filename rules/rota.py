@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from rules.texts import Lang
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 AudienceName = Literal["care", "street", "ops"]
@@ -60,6 +62,7 @@ class Person(_Strict):
     via: tuple[PersonContact, ...] | None = Field(
         None, description="which of sms/email to use (default: every one given)"
     )
+    lang: Lang = Field("en", description="the language of their messages: en, or cy for Welsh (docs/welsh.md)")
 
     @field_validator("sms")
     @classmethod

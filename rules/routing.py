@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rules import texts
 from rules.alerts import AlertChange, alert_to_json
 from rules.notify import NOTIFY_ACTIONS, alert_topic
 from rules.rota import NotificationsConfig
@@ -29,7 +30,6 @@ from rules.rota import NotificationsConfig
 CALL_ACTIONS = frozenset({"opened", "severity_raised", "escalated", "reminder", "repeated", "reopened"})
 CLOSING_ACTIONS = frozenset({"acknowledged", "resolved"})
 LINK_PLACEHOLDER = "{link}"
-SEVERITY_WORD = {"info": "For information", "warning": "Warning", "critical": "URGENT"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,45 +86,49 @@ class Router:
 
     def _to_person(self, change: AlertChange, person_id: str, step: int, link: bool) -> list[Intent]:
         person = self.notifications.people[person_id]
-        text = self.text(change) + (f"\nAcknowledge: {LINK_PLACEHOLDER}" if link else "")
+        lang = person.lang
+        words = self.text(change, lang)
+        if link:
+            words += "\n" + texts.text("notify.link", link=LINK_PLACEHOLDER).render(lang)
         return [
-            Intent(how, address, {"title": self.subject_line(change), "text": text, "name": person.name},
+            Intent(how, address, {"title": self.subject_line(change, lang), "text": words, "name": person.name},
                    person=person_id, step=step, link=link)
             for how, address in person.contacts()
             if how in self.contacts
         ]
 
     @staticmethod
-    def subject_line(change: AlertChange) -> str:
+    def subject_line(change: AlertChange, lang: texts.Lang = "en") -> str:
         alert = change.alert
-        what = alert.rule.replace("_", " ")
         if change.action in CLOSING_ACTIONS:
-            return f"{change.action.capitalize()}: {what} at {alert.subject}"
-        return f"{SEVERITY_WORD[alert.severity]}: {what} at {alert.subject}"
+            closed = texts.text("notify.subject.closed", action=change.action, rule=alert.rule, place=alert.subject)
+            return closed.render(lang)
+        return texts.text("notify.subject", lead=alert.severity, rule=alert.rule, place=alert.subject).render(lang)
 
     @staticmethod
-    def text(change: AlertChange) -> str:
-        """The words a person reads, in a text message or an email."""
+    def text(change: AlertChange, lang: texts.Lang = "en") -> str:
+        """The words a person reads, in a text message or an email, in their language (``lang`` on the person in
+        the notifications set-up); the alert's own message in that language when it has it (``rules.texts``)."""
         alert = change.alert
         last = alert.history[-1] if alert.history else None
-        place = f"{alert.subject} ({alert.audience})"
-        if change.action == "acknowledged":
-            who = last.who if last else "someone"
-            return f"{who} has acknowledged the alert at {place}: {alert.message}"
-        if change.action == "resolved":
-            who = last.who if last else "someone"
-            return f"Resolved by {who} at {place}: {alert.message}"
-        lead = SEVERITY_WORD[alert.severity]
+        message = texts.renderings(alert.text, alert.message).get(lang, alert.message)
+        place = texts.text("notify.place", subject=alert.subject, audience=alert.audience)
+        who = last.who if last else texts.text("notify.someone")
+        if change.action in ("acknowledged", "resolved"):
+            return texts.text(f"notify.{change.action}", who=who, place=place, message=message).render(lang)
+        key = "notify.opened"
+        note = None
         if change.action == "escalated" and last is not None and last.note:
-            return f"{lead} – {last.note}. Nobody has acknowledged it yet. {place}: {alert.message}"
-        if change.action == "reminder":
-            return f"{lead} – still open from earlier, not acknowledged. {place}: {alert.message}"
-        if change.action in ("repeated", "reopened"):
-            return f"{lead} – it has happened again. {place}: {alert.message}"
-        return f"{lead}. {place}: {alert.message}"
+            key, note = "notify.escalated", last.note
+        elif change.action == "reminder":
+            key = "notify.reminder"
+        elif change.action in ("repeated", "reopened"):
+            key = "notify.again"
+        return texts.text(key, lead=alert.severity, note=note, place=place, message=message).render(lang)
 
     @staticmethod
     def with_link(text: str, link: str | None) -> str:
+        """Fill in (or, with no link, take out) the acknowledge line, in whichever language it was written."""
         if link is None:
-            return text.replace(f"\nAcknowledge: {LINK_PLACEHOLDER}", "")
+            return "\n".join(line for line in text.split("\n") if not line.endswith(f": {LINK_PLACEHOLDER}"))
         return text.replace(LINK_PLACEHOLDER, link)

@@ -42,7 +42,8 @@ from devices.registry import DeviceSpec, Flowerbed, Registry
 from placesense.memory import keep_last
 from rules.config import OverWateredRule, SectionLookup, WateringRule
 from rules.findings import Finding, Severity
-from rules.localtime import HOUR_MS, duration, hm, local, zone
+from rules.localtime import HOUR_MS, hm, local, zone
+from rules.texts import Text, text
 from rules.watering_forecast import (
     Forecast,
     Rate,
@@ -371,7 +372,7 @@ class WateringRules:
         tz = zone()
         level = bed.level
         rate = outlook.rate.central if outlook is not None else None
-        rate_words = f"; drying about {rate:.2f} % an hour" if rate is not None else ""
+        rate_words = text("needs_water.rate", rate=rate) if rate is not None else text("empty")
         evidence: dict[str, float | int | str | None] = {
             "status": level,
             "moisture_pct": round(moisture, 1),
@@ -381,9 +382,8 @@ class WateringRules:
         }
         device = reading.device_id if reading is not None else None
         if level == "now":
-            message = (
-                f"{bed_spec.name} needs water now: soil moisture {moisture:.1f} %, below its "
-                f"{bed_spec.dry_below_pct:g} % threshold{rate_words}."
+            message = text(
+                "needs_water", bed=bed_spec.name, moisture=moisture, threshold=bed_spec.dry_below_pct, rate=rate_words
             )
             return self._finding("needs_water", bed_spec, at_ms, cfg.severity, message, evidence, True, device)
         if level == "soon":
@@ -393,21 +393,21 @@ class WateringRules:
             confidence = _confidence(outlook)
             evidence["confidence"] = confidence
             evidence["predicted_dry_ms"] = by_ms
-            message = (
-                f"{bed_spec.name} needs water by about {_when(by_ms, at_ms, tz)} "
-                f"(within {duration(int(outlook.hours * HOUR_MS))}; {confidence} confidence): soil moisture "
-                f"{moisture:.1f} %{rate_words}, threshold {bed_spec.dry_below_pct:g} %."
+            by, day = _when(by_ms, at_ms, tz)
+            message = text(
+                "needs_water.soon", bed=bed_spec.name, by=by, day=day, within=int(outlook.hours * HOUR_MS),
+                confidence=confidence, moisture=moisture, rate=rate_words, threshold=bed_spec.dry_below_pct,
             )
             return self._finding("needs_water", bed_spec, at_ms, "info", message, evidence, True, device)
         if why == "watered" and bed.watered_ms is not None:
-            cause = f": marked as watered at {hm(bed.watered_ms, tz)}"
+            cause = text("needs_water.watered", time=hm(bed.watered_ms, tz))
         elif why == "slowed":
-            cause = ": it has stopped drying as fast as forecast, so it is taken off the list"
+            cause = text("needs_water.slowed")
         elif bed.last_rise_ms is not None and at_ms - bed.last_rise_ms <= 6 * HOUR_MS:
-            cause = f" after rain or watering at {hm(bed.last_rise_ms, tz)}"
+            cause = text("needs_water.rained", time=hm(bed.last_rise_ms, tz))
         else:
-            cause = ""
-        message = f"{bed_spec.name} no longer needs water{cause}: soil moisture {moisture:.1f} %."
+            cause = text("empty")
+        message = text("needs_water.cleared", bed=bed_spec.name, cause=cause, moisture=moisture)
         severity: Severity = cfg.severity if before == "now" else "info"
         return self._finding("needs_water", bed_spec, at_ms, severity, message, evidence, False, device)
 
@@ -441,12 +441,9 @@ class WateringRules:
         bed.over = over
         evidence: dict[str, float | int | str | None] = {"moisture_pct": round(moisture, 1), "wet_above_pct": wet}
         if over:
-            message = (
-                f"{bed_spec.name} is over-watered: soil moisture {moisture:.0f} %, above {wet:.0f} %. "
-                "Skip watering; check the drainage if it stays this wet."
-            )
+            message = text("over_watered", bed=bed_spec.name, moisture=moisture, wet=wet)
         else:
-            message = f"{bed_spec.name} is no longer over-watered: soil moisture {moisture:.0f} %."
+            message = text("over_watered.cleared", bed=bed_spec.name, moisture=moisture)
         return [
             self._finding("over_watered", bed_spec, reading.ts_ms, cfg.severity, message, evidence, over,
                           reading.device_id)
@@ -458,7 +455,7 @@ class WateringRules:
         bed_spec: Flowerbed,
         at_ms: int,
         severity: Severity,
-        message: str,
+        message: Text,
         evidence: dict[str, float | int | str | None],
         active: bool,
         device_id: str | None,
@@ -468,7 +465,8 @@ class WateringRules:
             audience="street",
             subject=bed_spec.id,
             severity=severity,
-            message=message,
+            message=message.english,
+            text=message,
             at_ms=at_ms,
             active=active,
             evidence=evidence,
@@ -563,10 +561,10 @@ def _confidence(outlook: Forecast) -> Confidence:
     return "high" if outlook.hours_late <= 1.5 * outlook.hours and outlook.hours_late <= 24.0 else "medium"
 
 
-def _when(by_ms: int, now_ms: int, tz: ZoneInfo) -> str:
-    """'14:00 today', '14:00 tomorrow' or '14:00 on Friday', rounded to the half hour."""
+def _when(by_ms: int, now_ms: int, tz: ZoneInfo) -> tuple[str, int | str]:
+    """The time rounded to the half hour and its day for ``rules.texts``: 0 today, 1 tomorrow, 'w4' on Friday."""
     rounded = round(by_ms / (30 * 60_000)) * 30 * 60_000
     moment, today = local(rounded, tz), local(now_ms, tz).date()
     days = (moment.date() - today).days
-    day = "today" if days == 0 else "tomorrow" if days == 1 else f"on {moment:%A}"
-    return f"{moment:%H:%M} {day}"
+    day: int | str = days if days in (0, 1) else f"w{moment.weekday()}"
+    return f"{moment:%H:%M}", day

@@ -4,20 +4,23 @@
 "use strict";
 
 (() => {
-  const { el, replace, api, time, dateTime } = placesense;
+  const { el, replace, api, time, dateTime, t, word, message } = placesense;
   const SEVERITY_ORDER = { critical: 0, warning: 1, info: 2 };
   let home = null;
   let homes = [];
   const seenCritical = new Set();
 
   const homeName = (id) => { const h = homes.find((x) => x.id === id); return h && h.name ? h.name : id; };
-  const ruleLabel = (rule) => { const s = rule.replace(/_/g, " "); return s.charAt(0).toUpperCase() + s.slice(1); };
+  const ruleLabel = (rule) => { const s = rule.replace(/_/g, " "); return t(s.charAt(0).toUpperCase() + s.slice(1)); };
+  const happened = (h, a) => t("{action} by {by} at {at}", { action: word("action", h.action), by: h.by, at: dateTime(h.at) })
+    + (h.note && h.note !== a.message ? `: ${h.note}` : "");
 
   function openFor(iso) {
     const minutes = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 60_000));
-    if (minutes < 60) return `${minutes} min`;
+    if (minutes < 60) return t("{minutes} min", { minutes });
     const hours = Math.floor(minutes / 60);
-    return hours < 48 ? `${hours} h ${minutes % 60} min` : `${Math.floor(hours / 24)} days`;
+    return hours < 48 ? t("{hours} h {minutes} min", { hours, minutes: minutes % 60 })
+      : t("{days} days", { days: Math.floor(hours / 24) });
   }
 
   const bySeverityThenAge = (a, b) =>
@@ -40,10 +43,10 @@
         el("li", { class: `card ${a.severity}`, "data-overview": a.id, "data-home": a.subject },
           el("span", { class: `tag ${a.severity}` }, a.severity), " ",
           a.state === "acknowledged" ? el("span", { class: "tag acknowledged" }, "acknowledged") : null, " ",
-          el("strong", {}, homeName(a.subject)), ` · ${a.message} · open ${openFor(a.opened_at)} `,
+          el("strong", {}, homeName(a.subject)), ` · ${message(a)} · ${t("open {time}", { time: openFor(a.opened_at) })} `,
           a.subject === home ? el("span", { class: "hint" }, "(shown below)")
             : el("button", { type: "button", class: "secondary", onclick: () => choose(a.subject) },
-              `Show ${homeName(a.subject)}`))))
+              t("Show {home}", { home: homeName(a.subject) })))))
         : el("p", { class: "empty" }, "No open alerts in any of your homes."));
       markPicker(all);
     } catch (error) { replace("overview", el("div", { class: "error-summary" }, error.message)); }
@@ -55,7 +58,8 @@
       const mine = all.filter((a) => a.subject === option.value);
       const worst = mine.length ? mine.sort(bySeverityThenAge)[0].severity : null;
       const base = homeName(option.value) === option.value ? option.value : `${homeName(option.value)} (${option.value})`;
-      option.textContent = worst ? `${worst === "critical" ? "⚠ " : ""}${base} — ${mine.length} open, ${worst}` : base;
+      option.textContent = worst ? `${worst === "critical" ? "⚠ " : ""}${t("{home} — {count} open, {severity}",
+        { home: base, count: mine.length, severity: t(worst) })}` : base;
       option.dataset.severity = worst || "";
     });
   }
@@ -84,7 +88,7 @@
     if (alert.severity !== "critical" || alert.state !== "open" || seenCritical.has(alert.id)) return;
     seenCritical.add(alert.id);
     if (!("Notification" in window) || Notification.permission !== "granted") return;
-    new Notification(`Critical: ${homeName(alert.subject)}`, { body: alert.message, tag: `alert-${alert.id}` });
+    new Notification(t("Critical: {home}", { home: homeName(alert.subject) }), { body: message(alert), tag: `alert-${alert.id}` });
     tone();
   }
 
@@ -109,7 +113,7 @@
       note.removeAttribute("aria-invalid");
       const text = note.value.trim();
       if (verb === "resolve" && a.severity === "critical" && !text) {
-        problem.textContent = "Say in the note what was done before resolving a critical alert.";
+        problem.textContent = t("Say in the note what was done before resolving a critical alert.");
         note.setAttribute("aria-invalid", "true");
         note.focus();
         return;
@@ -124,10 +128,10 @@
     return el("div", { class: `card ${a.severity}`, "data-alert": a.id },
       el("span", { class: `tag ${a.severity}` }, a.severity), " ",
       a.state === "acknowledged" ? el("span", { class: "tag acknowledged" }, "acknowledged") : null,
-      el("p", {}, el("strong", {}, a.message)),
-      el("p", { class: "hint" }, `${ruleLabel(a.rule)} · since ${dateTime(a.opened_at)} · open ${openFor(a.opened_at)}`),
-      a.history.map((h) => el("p", { class: "hint" },
-        `${h.action} by ${h.by} at ${dateTime(h.at)}${h.note && h.note !== a.message ? `: ${h.note}` : ""}`)),
+      el("p", {}, el("strong", {}, message(a))),
+      el("p", { class: "hint" }, t("{rule} · since {since} · open {time}",
+        { rule: ruleLabel(a.rule), since: dateTime(a.opened_at), time: openFor(a.opened_at) })),
+      a.history.map((h) => el("p", { class: "hint" }, happened(h, a))),
       el("label", { for: `note-${a.id}` },
         a.severity === "critical" ? "Note (needed to resolve)" : "Note (optional)"), note, problem,
       el("div", {},
@@ -177,11 +181,12 @@
         && (!severity || a.severity === severity));
       replace("history", recent.length ? el("ul", { class: "history" }, recent.map((a) =>
         el("li", { class: `card ${a.severity}`, "data-resolved": a.id },
-          el("span", { class: `tag ${a.severity}` }, a.severity), " ", el("strong", {}, a.message),
-          el("p", { class: "hint" }, `${ruleLabel(a.rule)} · opened ${dateTime(a.opened_at)}`),
+          el("span", { class: `tag ${a.severity}` }, a.severity), " ", el("strong", {}, message(a)),
+          el("p", { class: "hint" }, t("{rule} · opened {at}", { rule: ruleLabel(a.rule), at: dateTime(a.opened_at) })),
           a.history.filter((h) => h.action !== "opened" || h.note !== a.message).map((h) => el("p", { class: "hint" },
-            `${h.action} by ${h.by} at ${dateTime(h.at)}${h.note && h.note !== a.message ? `: ${h.note}` : ""}`)))))
-        : el("p", { class: "empty" }, `Nothing resolved in this home in the last ${hours === 24 ? "24 hours" : "7 days"}.`));
+            happened(h, a))))))
+        : el("p", { class: "empty" }, hours === 24 ? "Nothing resolved in this home in the last 24 hours."
+          : "Nothing resolved in this home in the last 7 days."));
     } catch (error) { if (shown === home) replace("history", el("div", { class: "error-summary" }, error.message)); }
   }
 
@@ -208,13 +213,15 @@
           hours.map((h) => {
             const cell = cells.get(`${room}|${h.getTime()}`);
             const shade = level(cell);
-            return el("td", { class: `cell ${shade}`, title: `${room} ${time(h.toISOString())}` },
-              el("span", { class: "visually-hidden" }, LEVEL_WORDS[shade])); // the shade in words, not colour alone
+            return el("td", { class: `cell ${shade}`, title: `${t(room.replace(/_/g, " "))} ${time(h.toISOString())}` },
+              el("span", { class: "visually-hidden" }, t(LEVEL_WORDS[shade]))); // the shade in words, not colour alone
           })))))
         : el("p", { class: "empty" }, "No activity recorded in the last 24 hours."));
     } catch (error) { if (shown === home) replace("timeline", el("div", { class: "error-summary" }, error.message)); }
   }
 
+  // A text the API gives in several languages ({"en": …, "cy": …}), in the page's language when it has it.
+  const inLang = (texts, english) => (texts && texts[placesense.lang]) || english;
   const STATES = { asleep: "In bed now.", out: "Out of the home now.", up: "Up and about now." };
 
   // The routine as sentences: the detector gives one per feature once it has a usual range to compare with.
@@ -222,15 +229,17 @@
     const w = routine.warm_up || { days_learned: 0, days_needed: 0, ready: false };
     const lines = [];
     lines.push(w.ready
-      ? `Usual routine learned from ${w.days_learned} days.`
-      : `Still learning the usual routine: ${w.days_learned} of ${w.days_needed} days so far. Routine alerts start after that.`);
-    if (routine.state) lines.push(STATES[routine.state] || "");
-    if (routine.day_started) lines.push(`Today started at ${routine.day_started}.`);
+      ? t("Usual routine learned from {days} days.", { days: w.days_learned })
+      : t("Still learning the usual routine: {learned} of {needed} days so far. Routine alerts start after that.",
+        { learned: w.days_learned, needed: w.days_needed }));
+    if (routine.state) lines.push(t(STATES[routine.state] || ""));
+    if (routine.day_started) lines.push(t("Today started at {time}.", { time: routine.day_started }));
     const features = routine.features || [];
     return el("div", { class: "routine" },
       el("p", {}, lines.join(" ")),
       features.length ? el("ul", {}, features.map((f) => el("li", { "data-feature": f.feature },
-        f.text ? `${f.text}.`.replace(/\.\.$/, ".") : `${f.label}: not enough days yet to say what is usual.`)))
+        f.text ? `${inLang(f.texts, f.text)}.`.replace(/\.\.$/, ".")
+          : t("{label}: not enough days yet to say what is usual.", { label: inLang(f.labels, f.label) }))))
         : el("p", { class: "empty" }, "Nothing to compare yet today."));
   }
 

@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, replace, api, time, slug } = placesense;
+  const { el, replace, api, time, slug, t, message } = placesense;
   const alerts = new Map();
   const names = new Map(); // bed and air-site ids to their names (homes stay pseudonymous on the wall)
   const SEVERITY_ORDER = { critical: 0, warning: 1, info: 2 };
@@ -19,16 +19,17 @@
     const anomaly = /^sensor_anomaly_(.+?)(_vs_neighbours)?$/.exec(rule);
     if (anomaly) {
       const metric = anomaly[1].replace(UNITS, "").replace(/_/g, " ");
-      return `${metric.charAt(0).toUpperCase()}${metric.slice(1)} reading unusual${anomaly[2] ? " (unlike its neighbours)" : ""}`;
+      return t(anomaly[2] ? "{metric} reading unusual (unlike its neighbours)" : "{metric} reading unusual",
+        { metric: `${metric.charAt(0).toUpperCase()}${metric.slice(1)}` });
     }
     const words = rule.replace(/^routine_/, "routine: ").replace(/_/g, " ");
-    return words.charAt(0).toUpperCase() + words.slice(1);
+    return t(words.charAt(0).toUpperCase() + words.slice(1));
   }
 
   const place = (subject) => names.get(subject) || subject;
 
   function updated() {
-    replace("updated", `updated ${time(new Date().toISOString())} ·`);
+    replace("updated", t("updated {time} ·", { time: time(new Date().toISOString()) }));
   }
 
   // Show items from ``start`` in ``box`` until the next would not fit; return how many were shown.
@@ -70,10 +71,11 @@
         el("span", { class: "tag audience" }, AUDIENCES[a.audience] || a.audience), " ",
         a.state === "acknowledged" ? el("span", { class: "tag acknowledged" }, "acknowledged") : null, " ",
         el("strong", {}, place(a.subject)), " · ", ruleLabel(a.rule),
-        el("span", { class: "hint" }, ` · since ${time(a.opened_at)}`), el("div", {}, a.message)));
+        el("span", { class: "hint" }, t(" · since {time}", { time: time(a.opened_at) })), el("div", {}, message(a))));
     const box = document.getElementById("alerts");
     const shown = fit(box, cards, offset, (hidden, start, n) =>
-      `+${hidden} more · showing ${start + 1}–${start + n} of ${cards.length}, next page in ${PAGE_S} s`);
+      t("+{hidden} more · showing {first}–{last} of {total}, next page in {seconds} s",
+        { hidden, first: start + 1, last: start + n, total: cards.length, seconds: PAGE_S }));
     box.dataset.shown = String(shown);
     box.dataset.total = String(cards.length);
   }
@@ -115,15 +117,16 @@
     try {
       const air = await api("/api/v1/air/sites");
       replace("air", air.sites.map((s) => el("div", {},
-        el("span", { class: `tag ${slug(s.band)}` }, s.band ? [s.index, s.band].filter((x) => x !== null).join(" ") : "no data"),
+        el("span", { class: `tag ${slug(s.band)}` }, s.band ? [s.index, t(s.band)].filter((x) => x !== null).join(" ") : "no data"),
         " ", s.name)));
     } catch (error) { failures.push(`air: ${error.message}`); replace("air", el("p", { class: "empty" }, "Not available")); }
     try {
       const devices = await api("/api/v1/devices?online=false");
       const rows = devices.devices.map((d) => el("div", {}, el("span", { class: "tag offline" }, "offline"), " ",
-        d.domain === "home" ? `a device in ${d.subject}` : `${d.kind.replace(/_/g, " ")} at ${d.subject_name || d.subject}`,
-        el("span", { class: "hint" }, ` · last seen ${d.last_seen ? time(d.last_seen) : "never"}`)));
-      if (rows.length) fit(document.getElementById("offline"), rows, 0, (hidden) => `+${hidden} more offline`);
+        d.domain === "home" ? t("a device in {home}", { home: d.subject })
+          : t("{kind} at {place}", { kind: t(d.kind.replace(/_/g, " ")), place: d.subject_name || d.subject }),
+        el("span", { class: "hint" }, t(" · last seen {time}", { time: time(d.last_seen) }))));
+      if (rows.length) fit(document.getElementById("offline"), rows, 0, (hidden) => t("+{hidden} more offline", { hidden }));
       else replace("offline", el("p", { class: "empty" }, seeing ? "All devices reporting." : "Not known while monitoring is degraded."));
     } catch (error) { failures.push(`devices: ${error.message}`); }
     updated();
@@ -131,7 +134,7 @@
   }
 
   function tick() {
-    document.getElementById("clock").textContent = new Date().toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+    document.getElementById("clock").textContent = new Date().toLocaleTimeString(placesense.locale, { hour: "2-digit", minute: "2-digit" });
   }
 
   async function start() {

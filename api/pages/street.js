@@ -8,13 +8,13 @@
 "use strict";
 
 (() => {
-  const { el, replace, api, time, slug } = placesense;
+  const { el, replace, api, time, slug, t, message } = placesense;
   const TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
   const SENSOR_RULE = /offline|battery|fault|sensor/;
   const RULE_WORDS = {
     device_offline: "sensor silent", low_battery: "battery low", sensor_fault: "sensor reads wrongly",
   };
-  const NO_STREET = "This sign-in cannot see street beds. Ask your administrator for a street token.";
+  const NO_STREET = t("This sign-in cannot see street beds. Ask your administrator for a street token.");
 
   let canAct = true;
   let seeing = true;
@@ -28,10 +28,10 @@
 
   function mapLink(lat, lon, name) {
     return el("a", { href: `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=19/${lat}/${lon}`,
-      "aria-label": `Open ${name} on a map` }, "open map");
+      "aria-label": t("Open {name} on a map", { name }) }, "open map");
   }
 
-  function mapNote(text) { document.getElementById("map-note").textContent = text; }
+  function mapNote(text) { document.getElementById("map-note").textContent = t(text); }
 
   function startMap() {
     if (!window.L) {
@@ -77,8 +77,8 @@
   function lastDone(actions, bedId, action) {
     const found = actions.find((a) => a.bed_id === bedId && a.action === action);
     if (!found) return null;
-    const what = action === "watered" ? "Watered" : "Sensor checked";
-    return el("div", { class: "checked" }, `${what} at ${time(found.at)} by ${found.by}`,
+    const what = action === "watered" ? "Watered at {time} by {by}" : "Sensor checked at {time} by {by}";
+    return el("div", { class: "checked" }, t(what, { time: time(found.at), by: found.by }),
       found.note ? ` — ${found.note}` : "");
   }
 
@@ -94,8 +94,8 @@
     try {
       const done = await api(`/api/v1/flowerbeds/${encodeURIComponent(bed.bed_id)}/${path}`,
         { method: "POST", body: "{}" });
-      const what = action === "watered" ? "marked watered" : "sensor marked checked";
-      replace("done", `${bed.name} ${what} at ${time(done.at)}.`);
+      const what = action === "watered" ? "{bed} marked watered at {time}." : "{bed} sensor marked checked at {time}.";
+      replace("done", t(what, { bed: bed.name, time: time(done.at) }));
       focusDone(); // the redraw removes the pressed button: the focus goes to what happened, not the page's top
       load();
     } catch (error) {
@@ -108,9 +108,9 @@
   function actions(bed, broken) {
     if (!canAct) return null;
     return el("div", { class: "actions" },
-      broken ? null : el("button", { type: "button", class: "watered", "aria-label": `Watered: ${bed.name}`,
+      broken ? null : el("button", { type: "button", class: "watered", "aria-label": t("Watered: {bed}", { bed: bed.name }),
         onclick: (event) => act(bed, "watered", event.currentTarget) }, "Watered"),
-      el("button", { type: "button", class: "secondary sensor-checked", "aria-label": `Sensor checked: ${bed.name}`,
+      el("button", { type: "button", class: "secondary sensor-checked", "aria-label": t("Sensor checked: {bed}", { bed: bed.name }),
         onclick: (event) => act(bed, "sensor_checked", event.currentTarget) }, "Sensor checked"));
   }
 
@@ -119,11 +119,12 @@
       el("span", { class: "stop-number" }, `${i + 1}.`), " ",
       el("span", { class: `tag ${b.status}` }, b.status === "now" ? "water now" : "soon"), " ",
       el("strong", {}, b.name),
-      el("div", {}, `${b.moisture_pct.toFixed(0)} % moisture (needs water below ${b.dry_below_pct.toFixed(0)} %)`),
-      b.status === "soon" ? el("div", {}, `dry in about ${b.hours_to_threshold.toFixed(0)} h`) : null,
+      el("div", {}, t("{moisture} % moisture (needs water below {threshold} %)",
+        { moisture: b.moisture_pct.toFixed(0), threshold: b.dry_below_pct.toFixed(0) })),
+      b.status === "soon" ? el("div", {}, t("dry in about {hours} h", { hours: b.hours_to_threshold.toFixed(0) })) : null,
       faulty ? el("div", { class: "error-summary" }, "Its sensor may be wrong (see below): check the soil by hand.")
         : null,
-      el("div", { class: "hint" }, `last reading ${time(b.last_reading)}`),
+      el("div", { class: "hint" }, t("last reading {time}", { time: time(b.last_reading) })),
       el("div", {}, el("span", { class: "coords" }, coords(b.lat, b.lon)), " · ", mapLink(b.lat, b.lon, b.name)),
       lastDone(done, b.bed_id, "sensor_checked"),
       actions(b, false));
@@ -137,11 +138,13 @@
     };
     for (const a of alerts.filter((x) => SENSOR_RULE.test(x.rule))) {
       const words = RULE_WORDS[a.rule] || a.rule.replace(/^sensor_anomaly_?/, "unusual readings: ").replace(/_/g, " ");
-      add(a.subject, el("li", {}, `${words} since ${time(a.opened_at)}`, a.state === "acknowledged" ? " (being dealt with)" : "",
-        el("details", {}, el("summary", {}, "What it said then"), `At ${time(a.opened_at)}: ${a.message}`)));
+      add(a.subject, el("li", {}, t("{what} since {time}", { what: t(words), time: time(a.opened_at) }),
+        a.state === "acknowledged" ? " (being dealt with)" : "",
+        el("details", {}, el("summary", {}, "What it said then"),
+          t("At {time}: {message}", { time: time(a.opened_at), message: message(a) }))));
     }
     for (const d of offline.filter((x) => x.domain !== "home")) {
-      add(d.subject, el("li", {}, `${d.kind} sensor offline since ${time(d.last_seen)}`));
+      add(d.subject, el("li", {}, t("{kind} sensor offline since {time}", { kind: t(d.kind), time: time(d.last_seen) })));
     }
     const stop = new Map(walk.map((b, i) => [b.bed_id, i + 1]));
     return [...bySubject.entries()].map(([subject, lines]) => {
@@ -150,7 +153,7 @@
         : el("div", {}, el("span", { class: "coords" }, coords(place.lat, place.lon)), " · ",
           mapLink(place.lat, place.lon, place.name));
       return el("div", { class: "card warning", "data-subject": subject },
-        el("strong", {}, place.name), stop.has(subject) ? ` · stop ${stop.get(subject)} of today's round` : "",
+        el("strong", {}, place.name), stop.has(subject) ? t(" · stop {stop} of today's round", { stop: stop.get(subject) }) : "",
         el("ul", {}, lines), where,
         place.bed ? lastDone(done, subject, "sensor_checked") : null,
         place.bed ? actions({ bed_id: subject, name: place.name }, true) : null);
@@ -193,17 +196,19 @@
     drawRound(walk);
     const watered = done.filter((a) => a.action === "watered");
     replace("watered-today", watered.length ? el("details", {},
-      el("summary", {}, `Watered in the last day: ${watered.length} ${watered.length === 1 ? "bed" : "beds"}`),
+      el("summary", {}, t("Watered in the last day: {count} {beds}",
+        { count: watered.length, beds: t(watered.length === 1 ? "bed" : "beds") })),
       el("ul", {}, watered.map((a) => el("li", { "data-bed": a.bed_id },
-        `${(places.get(a.bed_id) || { name: a.bed_id }).name} at ${time(a.at)} by ${a.by}`,
+        t("{bed} at {time} by {by}", { bed: (places.get(a.bed_id) || { name: a.bed_id }).name, time: time(a.at), by: a.by }),
         a.note ? ` — ${a.note}` : "")))) : []);
     document.getElementById("round-summary").textContent = walk.length
-      ? `${walk.length} ${walk.length === 1 ? "bed" : "beds"} · walk ${(watering.walking_distance_m / 1000).toFixed(1)} km`
+      ? t("{count} {beds} · walk {km} km", { count: walk.length, beds: t(walk.length === 1 ? "bed" : "beds"),
+        km: (watering.walking_distance_m / 1000).toFixed(1) })
       : "";
     replace("broken", broken.length ? broken : el("p", { class: "empty" },
       seeing ? "All sensors reporting." : "Not known while monitoring is degraded."));
     replace("air", air.sites.map((s) => el("div", { class: "card" },
-      el("span", { class: `tag ${slug(s.band)}` }, s.band ? `${s.index} ${s.band}` : "no data"), " ",
+      el("span", { class: `tag ${slug(s.band)}` }, s.band ? `${s.index} ${t(s.band)}` : "no data"), " ",
       el("strong", {}, s.name))));
     return true;
   }
@@ -216,7 +221,7 @@
         again = false;
         try {
           if (await refresh()) {
-            document.getElementById("updated").textContent = new Date().toLocaleTimeString("en-GB");
+            document.getElementById("updated").textContent = new Date().toLocaleTimeString(placesense.locale);
           }
         } catch (error) {
           replace("broken", el("div", { class: "error-summary" }, error.message));

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.auth import hash_token, load_tokens
+from api.auth import TokenStore, hash_token, load_tokens
 from placesense.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "tokens.example.yaml"
@@ -52,3 +52,20 @@ def test_bad_files_are_refused_with_the_reason(tmp_path: Path, text: str, words:
 def test_missing_file_says_what_to_set(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="PLACESENSE_TOKENS_PATH"):
         load_tokens(tmp_path / "absent.yaml")
+
+
+def test_a_token_or_group_may_set_the_pages_language() -> None:
+    secret = "k3Jd9sLq0Zx8VbN2mW4tYp6R"
+    store = TokenStore.from_data({
+        "tokens": [{"name": "wrexham-wall", "role": "display", "sha256": hash_token(secret), "lang": "cy"}],
+        "groups": [{"group": "gofal-gogledd", "role": "care", "homes": ["h-0001"], "lang": "cy"},
+                   {"group": "parks", "role": "street"}],
+    })
+    wall = store.identify(secret)
+    assert wall is not None and wall.lang == "cy"
+    carer = store.for_person("Siân Jones", ["gofal-gogledd"])
+    assert carer is not None and carer.lang == "cy"
+    street = store.for_person("Alex", ["parks"])
+    assert street is not None and street.lang is None
+    with pytest.raises(ConfigError, match="lang"):
+        TokenStore.from_data({"tokens": [{"name": "a", "role": "admin", "sha256": "a" * 64, "lang": "fr"}]})

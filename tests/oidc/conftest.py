@@ -27,6 +27,7 @@ CLIENT_ID = "placesense-test"
 CLIENT_SECRET = "a-client-secret-for-tests-only-0123456789"
 ACCOUNTS = {
     "alice": {"name": "Alice Jones", "groups": ["care-north", "everyone"]},
+    "sian": {"name": "Siân Hughes", "groups": ["care-north"], "locale": "cy-GB"},  # her own IdP language: Welsh
     "bob": {"name": "Bob Smith", "groups": ["library-staff"]},  # in no group placesense maps
     "carol": {"name": "Carol Evans", "groups": ["ops-admins"]},
 }

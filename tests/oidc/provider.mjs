@@ -23,13 +23,14 @@ const provider = new Provider(issuer, {
   jwks: JSON.parse(fs.readFileSync(process.env.OIDC_JWKS, 'utf8')),
   pkce: { required: () => true },
   // Entra ID sends the groups claim whenever the app registration asks for it; here it comes with 'profile'.
-  claims: { openid: ['sub'], profile: ['name', 'groups'], email: ['email'] },
+  claims: { openid: ['sub'], profile: ['name', 'groups', 'locale'], email: ['email'] },
   conformIdTokenClaims: false, // put name and groups in the ID token, as Entra ID does with a groups claim
   features: { devInteractions: { enabled: false } },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   findAccount: (ctx, sub) => accounts[sub] && {
     accountId: sub,
-    claims: () => ({ sub, name: accounts[sub].name, email: `${sub}@council.example`, groups: accounts[sub].groups }),
+    claims: () => ({ sub, name: accounts[sub].name, email: `${sub}@council.example`, groups: accounts[sub].groups,
+      locale: accounts[sub].locale }),
   },
 });
 provider.proxy = false;

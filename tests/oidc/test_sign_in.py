@@ -181,3 +181,13 @@ def test_id_tokens_for_another_client_or_expired_are_refused(site: Site) -> None
     token, _ = forged(site)
     with pytest.raises(IdTokenRefused):
         site.sign_in.client.validate(token, "another-nonce")
+
+
+def test_a_person_whose_identity_provider_says_welsh_gets_the_pages_in_welsh(site: Site) -> None:
+    browser, landing = sign_in(site, "sian", next_path="/api/v1/me")
+    with contextlib.closing(browser):
+        assert landing.status_code == 200, landing.text
+        assert landing.json() == {"name": "Siân Hughes (sian@council.example)", "role": "care", "lang": "cy"}
+    browser, landing = sign_in(site, "alice", next_path="/api/v1/me")
+    with contextlib.closing(browser):
+        assert landing.json()["lang"] is None  # no locale, and her groups set none: the browser's language

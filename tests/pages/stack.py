@@ -92,12 +92,14 @@ class PageStack:
 
 
 def make_tokens(care_homes: Sequence[str]) -> tuple[dict[str, str], TokenStore]:
-    secrets = {who: f"tok-{who}-{uuid.uuid4().hex}" for who in ("admin", "care", "street", "display")}
+    secrets = {who: f"tok-{who}-{uuid.uuid4().hex}" for who in ("admin", "care", "street", "display", "display-cy")}
     entries = [
         TokenEntry(name="ops-admin", role="admin", sha256=hash_token(secrets["admin"])),
         TokenEntry(name="south-care", role="care", homes=list(care_homes), sha256=hash_token(secrets["care"])),
         TokenEntry(name="parks-team", role="street", sha256=hash_token(secrets["street"])),
         TokenEntry(name="ops-wall", role="display", sha256=hash_token(secrets["display"])),
+        # A wall screen set up for Welsh in the tokens file: its pages open in Welsh with no ?lang.
+        TokenEntry(name="wrexham-wall", role="display", sha256=hash_token(secrets["display-cy"]), lang="cy"),
     ]
     return secrets, TokenStore(entries)
 

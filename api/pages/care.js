@@ -121,7 +121,7 @@
       try {
         await api(`/api/v1/alerts/${encodeURIComponent(a.id)}/${verb}`, { method: "POST", body: JSON.stringify({ note: text || null }) });
         note.value = ""; // each action keeps its own note: the next one starts empty
-        placesense.status(`${verb === "ack" ? "Acknowledged" : "Resolved"}: ${a.message}`); // said by screen readers
+        placesense.status(t(verb === "ack" ? "Acknowledged: {message}" : "Resolved: {message}", { message: message(a) })); // said by screen readers
         await Promise.all([loadAlerts(), loadOverview(), loadHistory()]);
       } catch (error) { problem.textContent = error.message; }
     };

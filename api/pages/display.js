@@ -1,6 +1,7 @@
 // The operations-room wall: open alerts of every audience in one list, most serious first, watering, air bands,
 // devices offline. Alerts update live from the event stream; the rest refreshes every minute. The wall never
 // scrolls: what does not fit is shown a page at a time, turning every 10 s, with "+N more" saying what is hidden.
+// Someone reading at the wall (or with a keyboard on a desk screen) can pause the paging (WCAG 2.2.2).
 "use strict";
 
 (() => {
@@ -13,6 +14,7 @@
   const UNITS = /_(pct|c|ugm3|ppm|ppb|v|mv|dbm|db|lux|hpa|kpa|s|min|h)$/;
   let offset = 0;
   let seeing = true;
+  let paused = false;
 
   // "sensor_anomaly_soil_moisture_pct_vs_neighbours" -> "Soil moisture reading unusual (unlike its neighbours)".
   function ruleLabel(rule) {
@@ -73,14 +75,25 @@
         el("strong", {}, place(a.subject)), " · ", ruleLabel(a.rule),
         el("span", { class: "hint" }, t(" · since {time}", { time: time(a.opened_at) })), el("div", {}, message(a))));
     const box = document.getElementById("alerts");
-    const shown = fit(box, cards, offset, (hidden, start, n) =>
-      t("+{hidden} more · showing {first}–{last} of {total}, next page in {seconds} s",
+    const shown = fit(box, cards, offset, (hidden, start, n) => paused
+      ? t("+{hidden} more · showing {first}–{last} of {total}, paging paused",
+        { hidden, first: start + 1, last: start + n, total: cards.length })
+      : t("+{hidden} more · showing {first}–{last} of {total}, next page in {seconds} s",
         { hidden, first: start + 1, last: start + n, total: cards.length, seconds: PAGE_S }));
     box.dataset.shown = String(shown);
     box.dataset.total = String(cards.length);
   }
 
+  function togglePaging() {
+    paused = !paused;
+    const button = document.getElementById("pause");
+    button.setAttribute("aria-pressed", String(paused));
+    button.textContent = paused ? t("Resume paging") : t("Pause paging");
+    renderAlerts();
+  }
+
   function turnPage() {
+    if (paused) return;
     const box = document.getElementById("alerts");
     const shown = Number(box.dataset.shown || 0);
     const total = Number(box.dataset.total || 0);
@@ -148,6 +161,10 @@
     placesense.stream((alert) => { alerts.set(alert.id, alert); renderAlerts(); updated(); }, loadAlerts);
     setInterval(loadSide, 60_000);
     setInterval(turnPage, PAGE_S * 1000);
+    const pause = document.getElementById("pause");
+    pause.textContent = t("Pause paging");
+    pause.hidden = false;
+    pause.addEventListener("click", togglePaging);
     window.addEventListener("resize", () => { renderAlerts(); loadSide(); });
   }
 

@@ -199,6 +199,14 @@ def test_the_wall_fits_its_screen_pages_through_many_alerts_most_serious_first(
                 assert any("Soil moisture reading unusual" in c["text"] for c in street)
                 assert not [c for c in street if "sensor anomaly" in c["text"] or "moisture pct" in c["text"]]
                 assert re.fullmatch(r"\d\d:\d\d", seen["clock"]) and seen["updated"].startswith("updated ")
+                # Someone reading at the wall can stop the paging, and start it again (WCAG 2.2.2).
+                pause = browser.find_element(By.ID, "pause")
+                pause.click()
+                paused = wait.until(lambda d: (f := d.execute_script(FIT_JS))["more"].endswith("paging paused") and f)
+                assert pause.get_attribute("aria-pressed") == "true" and pause.text == "Resume paging"
+                pause.click()
+                wait.until(lambda d: "next page in 10 s" in d.execute_script(FIT_JS)["more"])
+                assert _next_page(browser, {c["id"] for c in paused["cards"]}), "paging did not resume"
             finally:
                 browser.quit()
     finally:

@@ -80,7 +80,8 @@ MARKERS_JS = """return [...document.querySelectorAll('#map .leaflet-marker-icon'
 def test_round_map_watered_and_sensor_checked(pages: PageStack, phone_browser: webdriver.Chrome) -> None:
     bed = "bed-005"
     spec = pages.registry.flowerbeds[bed]
-    wait = WebDriverWait(phone_browser, 30, poll_frequency=0.1)
+    wait = WebDriverWait(phone_browser, 30, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,))  # the page redraws live
     phone_browser.get(pages.url("street", "street"))
     wait.until(lambda d: d.find_element(By.ID, "updated").text != "not yet")
     assert phone_browser.execute_script("return typeof window.L") == "object", "Leaflet did not load from placesense"
@@ -109,8 +110,10 @@ def test_round_map_watered_and_sensor_checked(pages: PageStack, phone_browser: w
 
     # "Sensor checked" on the broken card: recorded and shown, and the alert acknowledged by the street team.
     click(wait, f"{card} button.sensor-checked")
-    wait.until(lambda d: "Sensor checked at" in d.find_element(By.CSS_SELECTOR, f"#broken [data-subject='{bed}']").text)
-    assert "by parks-team" in phone_browser.find_element(By.CSS_SELECTOR, f"#broken [data-subject='{bed}']").text
+    def checked(d: WebDriver) -> str | None:
+        text: str = d.find_element(By.CSS_SELECTOR, f"#broken [data-subject='{bed}']").text
+        return text if "Sensor checked at" in text else None
+    assert "by parks-team" in wait.until(checked)
     fault = next(a for a in pages.api(f"/api/v1/alerts?subject={bed}&state=active", "street")["alerts"]
                  if a["rule"] == "sensor_fault")
     assert fault["state"] == "acknowledged" and fault["history"][-1]["by"] == "parks-team"
@@ -119,7 +122,7 @@ def test_round_map_watered_and_sensor_checked(pages: PageStack, phone_browser: w
     before = len(phone_browser.execute_script(BEDS_JS))
     click(wait, f"#beds [data-bed='{bed}'] button.watered")
     wait.until(lambda d: bed not in {r["bed"] for r in d.execute_script(BEDS_JS)})
-    assert f"{spec.name} marked watered at" in phone_browser.find_element(By.ID, "done").text
+    wait.until(lambda d: f"{spec.name} marked watered at" in d.find_element(By.ID, "done").text)
     assert len(phone_browser.execute_script(MARKERS_JS)) == before - 1
     assert bed not in {b["bed_id"] for b in pages.api("/api/v1/flowerbeds/watering", "street")["beds"]}
     # ... and is listed as watered today, for the handover.

@@ -78,7 +78,8 @@
       state(d), " ", el("strong", {}, d.id), ` · ${words(d.kind)} · ${place(d)}`,
       el("p", { class: "hint" }, why === "low battery"
         ? t("Battery {battery} · last message {ago}", { battery: battery(d), ago: ago(d.last_seen) })
-        : t("Last message {when} · battery {battery}", { when: lastMessage(d), battery: battery(d) })));
+        : t(d.last_seen ? "Last message {when} · battery {battery}" : "Last message never · battery {battery}",
+          { when: lastMessage(d), battery: battery(d) })));
   }
 
   function showAttention() {

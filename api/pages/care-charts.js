@@ -2,11 +2,12 @@
 // last weeks against the usual range, and room temperature over the last 7 days. Each chart is a <figure> whose
 // caption says in words what the chart shows, with the numbers as a table under "Show the numbers": the canvas is
 // a picture of that text, hidden from screen readers (WCAG 1.1.1). care.js calls careCharts.routine(routine) when
-// it has a home's routine and careCharts.temperature(home) when a home is chosen.
+// it has a home's routine and careCharts.temperature(home) when a home is chosen. Words are in the page's language
+// (placesense.t, api/pages/i18n/cy.json), each sentence one whole template; days and times from common.js.
 "use strict";
 
 const careCharts = (() => {
-  const { el, replace, api } = placesense;
+  const { el, replace, api, t, time, dateTime, date } = placesense;
   const BLUE = "#1d70b8";
   const BAND = "rgba(29, 112, 184, 0.15)";
   const GREY = "#505a5f";
@@ -17,14 +18,12 @@ const careCharts = (() => {
     const m = Math.round(minutes) % 1440;
     return `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
   };
-  const day = (ms) => new Date(ms).toLocaleDateString("en-GB", { weekday: "short", day: "numeric", month: "short" });
-  const at = (ms) => new Date(ms).toLocaleString("en-GB", { weekday: "short", hour: "2-digit", minute: "2-digit" });
-  // Axis labels in British style: a date at midnight, the time of day otherwise.
+  const day = (ms) => date(ms); // "Sat 5 Dec" / "Sad 5 Rhag"
+  const at = (ms) => dateTime(ms); // "Sat 08:09" / "Sad 08:09"
+  // Axis labels: a date at midnight, the time of day otherwise.
   const tickLabel = (seconds) => {
-    const date = new Date(seconds * 1000);
-    return date.getHours() === 0 && date.getMinutes() === 0
-      ? date.toLocaleDateString("en-GB", { weekday: "short", day: "numeric", month: "short" })
-      : date.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+    const moment = new Date(seconds * 1000);
+    return moment.getHours() === 0 && moment.getMinutes() === 0 ? day(moment.getTime()) : time(moment.getTime());
   };
   const dateTicks = { stroke: GREY, space: 90, values: (u, ticks) => ticks.map(tickLabel) };
   const width = (node) => Math.max(260, Math.min(node.clientWidth || 600, 900));
@@ -34,7 +33,7 @@ const careCharts = (() => {
     return el("figure", { class: "chart-figure", id, "data-chart": id },
       plot,
       el("figcaption", {}, caption),
-      table ? el("details", {}, el("summary", {}, "Show the numbers"), table) : null);
+      table ? el("details", {}, el("summary", {}, t("Show the numbers")), table) : null);
   }
 
   function draw(id, options, data) {
@@ -57,28 +56,36 @@ const careCharts = (() => {
 
   // --- getting up over the last weeks -------------------------------------------------------------------------
 
+  // Whole sentences, each its own template, joined by a space.
   function wakeSentence(days, usual) {
-    if (!days.length) return "No full day learned yet: the chart of getting-up times starts after the first one.";
+    if (!days.length) return t("No full day learned yet: the chart of getting-up times starts after the first one.");
     const times = days.map((d) => d.wake_min);
-    const parts = [days.length === 1 ? `Got up at ${clock(times[0])} on the only day learned so far.`
-      : `Got up between ${clock(Math.min(...times))} and ${clock(Math.max(...times))} `
-        + `over the last ${days.length} days learned.`];
+    const parts = [days.length === 1
+      ? t("Got up at {time} on the only day learned so far.", { time: clock(times[0]) })
+      : t("Got up between {earliest} and {latest} over the last {days} days learned.",
+        { earliest: clock(Math.min(...times)), latest: clock(Math.max(...times)), days: days.length })];
     const weekday = usual.weekday;
     const weekend = usual.weekend;
     if (!weekday && !weekend) {
-      parts.push("There is no usual range yet: it needs at least 3 days.");
+      parts.push(t("There is no usual range yet: it needs at least 3 days."));
       return parts.join(" ");
     }
-    if (weekday) parts.push(`Usually up between ${clock(weekday.low)} and ${clock(weekday.high)} on weekdays`
-      + `${weekend ? `, ${clock(weekend.low)} and ${clock(weekend.high)} at weekends` : ""}.`);
+    if (weekday && weekend) {
+      parts.push(t("Usually up between {low} and {high} on weekdays, {weekend_low} and {weekend_high} at weekends.",
+        { low: clock(weekday.low), high: clock(weekday.high), weekend_low: clock(weekend.low),
+          weekend_high: clock(weekend.high) }));
+    } else if (weekday) {
+      parts.push(t("Usually up between {low} and {high} on weekdays.", { low: clock(weekday.low), high: clock(weekday.high) }));
+    }
     const outside = days.filter((d) => {
       const range = (d.weekend ? weekend : weekday) || weekday || weekend;
       return d.wake_min < range.low || d.wake_min > range.high;
     });
+    const list = outside.slice(-5).map((d) => t("{day} at {time}", { day: day(d.atMs), time: clock(d.wake_min) }));
     parts.push(outside.length
-      ? `Outside the usual range on ${outside.length} day${outside.length === 1 ? "" : "s"}: `
-        + `${outside.slice(-5).map((d) => `${day(d.atMs)} at ${clock(d.wake_min)}`).join(", ")}.`
-      : "Every day was inside the usual range.");
+      ? t(outside.length === 1 ? "Outside the usual range on {count} day: {days}."
+        : "Outside the usual range on {count} days: {days}.", { count: outside.length, days: list.join(", ") })
+      : t("Every day was inside the usual range."));
     return parts.join(" ");
   }
 
@@ -89,8 +96,9 @@ const careCharts = (() => {
     const days = (today.wake_history || []).map((d) => ({ ...d, atMs: new Date(d.at).getTime() }));
     const rangeOf = (d) => (d.weekend ? usual.weekend : usual.weekday) || usual.weekday || usual.weekend;
     replace("wake-chart", figure("wake", wakeSentence(days, usual), days.length ? table(
-      ["Day", "Got up", "Usual range"],
-      days.map((d) => [day(d.atMs), clock(d.wake_min), rangeOf(d) ? `${clock(rangeOf(d).low)} to ${clock(rangeOf(d).high)}` : "not known yet"]),
+      [t("Day"), t("Got up"), t("Usual range")],
+      days.map((d) => [day(d.atMs), clock(d.wake_min), rangeOf(d)
+        ? t("{low} to {high}", { low: clock(rangeOf(d).low), high: clock(rangeOf(d).high) }) : t("not known yet")]),
     ) : null));
     if (!days.length) return;
     // One point a day at its local midnight, over the last 4 weeks; the band is the usual range for that kind
@@ -106,9 +114,9 @@ const careCharts = (() => {
         y: { range: () => [Math.min(...known) - 30, Math.max(...known) + 30] } },
       axes: [dateTicks, { stroke: GREY, size: 60, incrs: [15, 30, 60, 120, 180], values: (u, ticks) => ticks.map(clock) }],
       series: [{},
-        { label: "usual earliest", stroke: "transparent", points: { show: false } },
-        { label: "usual latest", stroke: "transparent", points: { show: false } },
-        { label: "got up", stroke: BLUE, width: 2, points: { show: true, size: 8, fill: BLUE } }],
+        { label: t("usual earliest"), stroke: "transparent", points: { show: false } },
+        { label: t("usual latest"), stroke: "transparent", points: { show: false } },
+        { label: t("got up"), stroke: BLUE, width: 2, points: { show: true, size: 8, fill: BLUE } }],
       bands: [{ series: [2, 1], fill: BAND }],
     }, [xs, band("low"), band("high"), times]);
   }
@@ -119,8 +127,9 @@ const careCharts = (() => {
     const values = points.map((p) => p.value);
     const last = points[points.length - 1];
     const mean = values.reduce((s, v) => s + v, 0) / values.length;
-    return `${room}: ${last.value.toFixed(1)} °C at ${at(last.ms)}; over the last 7 days between `
-      + `${Math.min(...values).toFixed(1)} °C and ${Math.max(...values).toFixed(1)} °C, on average ${mean.toFixed(1)} °C.`;
+    return t("{room}: {last} °C at {time}; over the last 7 days between {lowest} °C and {highest} °C, "
+      + "on average {mean} °C.", { room, last: last.value.toFixed(1), time: at(last.ms),
+      lowest: Math.min(...values).toFixed(1), highest: Math.max(...values).toFixed(1), mean: mean.toFixed(1) });
   }
 
   function dailyRows(room, points) {
@@ -130,7 +139,8 @@ const careCharts = (() => {
       const seen = byDay.get(key) || { low: p.value, high: p.value };
       byDay.set(key, { low: Math.min(seen.low, p.value), high: Math.max(seen.high, p.value) });
     });
-    return [...byDay].map(([key, r]) => [`${key}, ${room}`, `${r.low.toFixed(1)} °C`, `${r.high.toFixed(1)} °C`]);
+    return [...byDay].map(([key, r]) => [t("{day}, {room}", { day: key, room }),
+      `${r.low.toFixed(1)} °C`, `${r.high.toFixed(1)} °C`]);
   }
 
   async function temperature(home) {
@@ -141,18 +151,18 @@ const careCharts = (() => {
         .filter((d) => d.subject === home && d.kind === "climate");
       const start = new Date(Date.now() - 7 * DAY_MS).toISOString();
       const rooms = await Promise.all(sensors.map(async (d) => ({
-        room: (d.room || "room").replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase()),
+        room: t((d.room || "room").replace(/_/g, " ")).replace(/^./, (c) => c.toUpperCase()),
         points: (await api(`/api/v1/readings?device=${encodeURIComponent(d.id)}&metric=temperature_c`
           + `&start=${encodeURIComponent(start)}&limit=10000`)).points.map((p) => ({ ms: new Date(p.ts).getTime(), value: p.value })),
       })));
       if (document.getElementById("home").value !== home) return; // another home was chosen meanwhile
       const measured = rooms.filter((r) => r.points.length);
       if (!measured.length) {
-        replace("temperature-chart", el("p", { class: "empty" }, "No room temperature measured in the last 7 days."));
+        replace("temperature-chart", el("p", { class: "empty" }, t("No room temperature measured in the last 7 days.")));
         return;
       }
       replace("temperature-chart", figure("temperature", measured.map((r) => summary(r.room, r.points)).join(" "),
-        table(["Day", "Lowest", "Highest"], measured.flatMap((r) => dailyRows(r.room, r.points)))));
+        table([t("Day"), t("Lowest"), t("Highest")], measured.flatMap((r) => dailyRows(r.room, r.points)))));
       // uPlot wants one x array: every room's times, each room's value where it has one.
       const xs = [...new Set(measured.flatMap((r) => r.points.map((p) => p.ms)))].sort((a, b) => a - b);
       const series = measured.map((r) => {
@@ -161,7 +171,7 @@ const careCharts = (() => {
       });
       const colours = [BLUE, "#d4351c", "#00703c", "#4c2c92"];
       draw("temperature", {
-        axes: [dateTicks, { stroke: GREY, size: 55, values: (u, ticks) => ticks.map((t) => `${t} °C`) }],
+        axes: [dateTicks, { stroke: GREY, size: 55, values: (u, ticks) => ticks.map((v) => `${v} °C`) }],
         series: [{}, ...measured.map((r, i) => ({ label: r.room, stroke: colours[i % colours.length], width: 2, spanGaps: true }))],
       }, [xs.map((x) => x / 1000), ...series]);
     } catch (error) {

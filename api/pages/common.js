@@ -27,6 +27,7 @@ const placesense = (() => {
   // are not reliable (its trimmed locale data falls back to American English), so Welsh day names are our own.
   const locale = "en-GB";
   const WELSH_DAYS = ["Sul", "Llun", "Maw", "Mer", "Iau", "Gwe", "Sad"];
+  const WELSH_MONTHS = ["Ion", "Chwef", "Maw", "Ebr", "Mai", "Meh", "Gorff", "Awst", "Medi", "Hyd", "Tach", "Rhag"];
   const dictionary = (window.PLACESENSE_TEXTS || {})[lang] || {};
 
   // The page's words in its language: ``english`` is the key; {name} placeholders are filled from ``params``.
@@ -176,6 +177,14 @@ const placesense = (() => {
     return new Date(iso).toLocaleString(locale, { weekday: "short", hour: "2-digit", minute: "2-digit" });
   }
 
+  // A day as "Sat 5 Dec" / "Sad 5 Rhag"; ``when`` is an ISO time or milliseconds.
+  function date(when) {
+    if (when === null || when === undefined) return t("never");
+    const d = new Date(when);
+    if (lang === "cy") return `${WELSH_DAYS[d.getDay()]} ${d.getDate()} ${WELSH_MONTHS[d.getMonth()]}`;
+    return d.toLocaleDateString(locale, { weekday: "short", day: "numeric", month: "short" });
+  }
+
   function slug(text) { return String(text || "").toLowerCase().replace(/\s+/g, "-"); }
 
   function status(text) {
@@ -246,7 +255,7 @@ const placesense = (() => {
   accountLanguage();
 
   return {
-    token, forget, el, replace, api, askForToken, time, dateTime, slug, status, stream, monitoring, checkMonitoring,
-    lang, locale, t, word, message,
+    token, forget, el, replace, api, askForToken, time, dateTime, date, slug, status, stream, monitoring,
+    checkMonitoring, lang, locale, t, word, message,
   };
 })();

@@ -2,30 +2,32 @@
 // its place, battery, last message and radio signal, the devices that published without being registered, and a
 // form that registers one and shows its new broker password once. Reads /api/v1/devices?signal=true and
 // /api/v1/devices/discovered; registers with POST /api/v1/devices. Other roles are told the page is not theirs.
+// Words are in the page's language (placesense.t, api/pages/i18n/cy.json), each sentence one whole template.
 "use strict";
 
 (() => {
-  const { el, replace, api, dateTime } = placesense;
+  const { el, replace, api, dateTime, t } = placesense;
   const LOW_BATTERY_PCT = 20;
   const HOME_KINDS = ["motion", "front_door", "fridge_door", "door", "bed", "chair", "kettle", "plug", "climate",
     "help_button", "contact", "flush"];
   const ROOMS = ["bedroom", "bathroom", "kitchen", "living_room", "hallway", "other"];
-  const DOMAINS = { home: "Home (care)", soil: "Flowerbed soil sensor", air: "Air quality sensor" };
-  const NOT_ADMIN = "This page is for administrators. Your sign-in cannot see or register devices: "
-    + "ask your placesense administrator if you need it.";
+  const DOMAINS = { home: t("Home (care)"), soil: t("Flowerbed soil sensor"), air: t("Air quality sensor") };
+  const NOT_ADMIN = t("This page is for administrators. Your sign-in cannot see or register devices: "
+    + "ask your placesense administrator if you need it.");
   let devices = [];
   let discovered = [];
   const subjects = { home: [], soil: [], air: [] };
 
-  const words = (text) => String(text || "").replace(/_/g, " ");
+  // A code such as "living_room" or "help_button" in words, in the page's language ("ystafell fyw").
+  const words = (text) => t(String(text || "").replace(/_/g, " "));
 
   function ago(iso) {
-    if (!iso) return "never";
+    if (!iso) return t("never");
     const minutes = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 60_000));
-    if (minutes < 2) return "just now";
-    if (minutes < 90) return `${minutes} min ago`;
+    if (minutes < 2) return t("just now");
+    if (minutes < 90) return t("{minutes} min ago", { minutes });
     const hours = Math.round(minutes / 60);
-    return hours < 48 ? `${hours} hours ago` : `${Math.round(hours / 24)} days ago`;
+    return hours < 48 ? t("{hours} hours ago", { hours }) : t("{days} days ago", { days: Math.round(hours / 24) });
   }
 
   function place(d) {
@@ -33,35 +35,40 @@
     return d.room ? `${name}, ${words(d.room)}` : name;
   }
 
+  // When a device last sent something: "12 min ago (Sat 08:09)", or "never".
+  const lastMessage = (d) => (d.last_seen
+    ? t("{ago} ({time})", { ago: ago(d.last_seen), time: dateTime(d.last_seen) }) : t("never"));
+
   // LoRaWAN RSSI at the gateway below about -115 dBm, or Zigbee link quality below about 50, is a weak link.
   function signal(d) {
     const parts = [];
     if (d.rssi_dbm !== null && d.rssi_dbm !== undefined) {
       parts.push(`${Math.round(d.rssi_dbm)} dBm`);
       if (d.snr_db !== null && d.snr_db !== undefined) parts.push(`SNR ${d.snr_db} dB`);
-      if (d.rssi_dbm < -115) parts.push("weak");
+      if (d.rssi_dbm < -115) parts.push(t("weak"));
     }
     if (d.link_quality !== null && d.link_quality !== undefined) {
-      parts.push(`link quality ${Math.round(d.link_quality)} of 255`);
-      if (d.link_quality < 50) parts.push("weak");
+      parts.push(t("link quality {quality} of 255", { quality: Math.round(d.link_quality) }));
+      if (d.link_quality < 50) parts.push(t("weak"));
     }
-    return parts.length ? parts.join(", ") : "not reported";
+    return parts.length ? parts.join(", ") : t("not reported");
   }
 
   function battery(d) {
-    if (d.battery_pct === null || d.battery_pct === undefined) return "not reported";
-    return `${Math.round(d.battery_pct)} %${d.battery_pct < LOW_BATTERY_PCT ? " (low)" : ""}`;
+    if (d.battery_pct === null || d.battery_pct === undefined) return t("not reported");
+    const percent = Math.round(d.battery_pct);
+    return d.battery_pct < LOW_BATTERY_PCT ? t("{percent} % (low)", { percent }) : `${percent} %`;
   }
 
   // A device without a status topic (most bridged ones) is judged by its last message: some, such as door
   // contacts, are quiet for hours when nothing happens, so "quiet" is a hint, not an alarm.
   const QUIET_AFTER_MS = 2 * 3600_000;
   function state(d) {
-    if (d.online === false) return el("span", { class: "tag offline" }, "offline");
-    if (d.online === true) return el("span", { class: "tag online" }, "online");
-    if (!d.last_seen) return el("span", { class: "tag info" }, "never heard");
+    if (d.online === false) return el("span", { class: "tag offline" }, t("offline"));
+    if (d.online === true) return el("span", { class: "tag online" }, t("online"));
+    if (!d.last_seen) return el("span", { class: "tag info" }, t("never heard"));
     return Date.now() - new Date(d.last_seen).getTime() < QUIET_AFTER_MS
-      ? el("span", { class: "tag online" }, "reporting") : el("span", { class: "tag info" }, "quiet");
+      ? el("span", { class: "tag online" }, t("reporting")) : el("span", { class: "tag info" }, t("quiet"));
   }
 
   // --- what needs attention --------------------------------------------------------------------------------
@@ -69,9 +76,10 @@
   function attentionItem(d, why) {
     return el("li", { class: `card ${why === "offline" ? "critical" : "warning"}`, "data-attention": d.id, "data-why": why },
       state(d), " ", el("strong", {}, d.id), ` · ${words(d.kind)} · ${place(d)}`,
-      el("p", { class: "hint" }, why === "low battery" ? `Battery ${battery(d)} · last message ${ago(d.last_seen)}`
-        : `Last message ${d.last_seen ? `${ago(d.last_seen)} (${dateTime(d.last_seen)})` : "never"}`
-          + ` · battery ${battery(d)}`));
+      el("p", { class: "hint" }, why === "low battery"
+        ? t("Battery {battery} · last message {ago}", { battery: battery(d), ago: ago(d.last_seen) })
+        : t(d.last_seen ? "Last message {when} · battery {battery}" : "Last message never · battery {battery}",
+          { when: lastMessage(d), battery: battery(d) })));
   }
 
   function showAttention() {
@@ -80,26 +88,26 @@
     const low = devices.filter((d) => d.online !== false && d.last_seen
       && d.battery_pct !== null && d.battery_pct < LOW_BATTERY_PCT);
     const groups = [
-      ["offline", offline, `Offline (${offline.length})`],
-      ["never heard", silent, `Never heard from (${silent.length})`],
-      ["low battery", low, `Battery below ${LOW_BATTERY_PCT} % (${low.length})`],
+      ["offline", offline, t("Offline ({count})", { count: offline.length })],
+      ["never heard", silent, t("Never heard from ({count})", { count: silent.length })],
+      ["low battery", low, t("Battery below {percent} % ({count})", { percent: LOW_BATTERY_PCT, count: low.length })],
     ].filter(([, list]) => list.length);
     replace("attention", groups.length ? groups.map(([why, list, title]) => el("div", { "data-group": why },
       el("h3", {}, title), el("ul", { class: "overview" }, list.map((d) => attentionItem(d, why)))))
-      : el("p", { class: "empty" }, "Every device is online, reporting and has battery."));
+      : el("p", { class: "empty" }, t("Every device is online, reporting and has battery.")));
   }
 
   function showDevices() {
     replace("devices", devices.length ? el("table", {},
-      el("caption", { class: "hint" }, `${devices.length} registered devices, offline first`),
-      el("thead", {}, el("tr", {}, ["Device", "Kind", "Place", "State", "Battery", "Last message", "Signal"]
-        .map((h) => el("th", { scope: "col" }, h)))),
+      el("caption", { class: "hint" }, t("{count} registered devices, offline first", { count: devices.length })),
+      el("thead", {}, el("tr", {}, [t("Device"), t("Kind"), t("Place"), t("State"), t("Battery"), t("Last message"),
+        t("Signal")].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, [...devices].sort((a, b) => rank(a) - rank(b) || a.id.localeCompare(b.id)).map((d) =>
         el("tr", { "data-device": d.id },
           el("th", { scope: "row" }, d.id), el("td", {}, words(d.kind)), el("td", {}, place(d)), el("td", {}, state(d)),
-          el("td", {}, battery(d)), el("td", {}, d.last_seen ? `${ago(d.last_seen)} (${dateTime(d.last_seen)})` : "never"),
+          el("td", {}, battery(d)), el("td", {}, lastMessage(d)),
           el("td", {}, signal(d))))))
-      : el("p", { class: "empty" }, "No devices are registered yet."));
+      : el("p", { class: "empty" }, t("No devices are registered yet.")));
   }
 
   const rank = (d) => (d.online === false ? 0 : d.last_seen ? 2 : 1);
@@ -115,11 +123,14 @@
     replace("discovered", discovered.length ? el("ul", { class: "overview" }, discovered.map((d) => {
       const canRegister = d.format === "canonical" && domainOf(d.topic);
       return el("li", { class: "card", "data-discovered": d.source_id },
-        el("strong", {}, d.source_id), ` · ${d.messages} message(s) · last ${ago(d.last_seen)}`,
-        el("p", { class: "hint" }, `Topic ${d.topic}`),
-        canRegister ? el("button", { type: "button", class: "secondary", onclick: () => prefill(d) }, `Register ${d.source_id}`)
-          : el("p", { class: "hint" }, `A ${d.format} device: add it to the registry file with its source id.`));
-    })) : el("p", { class: "empty" }, "No unregistered device has sent anything."));
+        el("strong", {}, d.source_id),
+        t(" · {count} message(s) · last {ago}", { count: d.messages, ago: ago(d.last_seen) }),
+        el("p", { class: "hint" }, t("Topic {topic}", { topic: d.topic })),
+        canRegister ? el("button", { type: "button", class: "secondary", onclick: () => prefill(d) },
+          t("Register {id}", { id: d.source_id }))
+          : el("p", { class: "hint" }, t("A {format} device: add it to the registry file with its source id.",
+            { format: d.format })));
+    })) : el("p", { class: "empty" }, t("No unregistered device has sent anything.")));
   }
 
   function field(id, label, control, hint) {
@@ -135,7 +146,7 @@
     const canonical = discovered.filter((d) => d.format === "canonical" && domainOf(d.topic));
     if (!canonical.length) {
       replace("register", el("p", { class: "empty" },
-        "Nothing to register: a device appears under \u201cDiscovered\u201d once it has published on its own topic."));
+        t("Nothing to register: a device appears under \u201cDiscovered\u201d once it has published on its own topic.")));
       return;
     }
     const id = el("select", { id: "reg-id", name: "id" }, options(canonical.map((d) => [d.source_id, d.source_id])));
@@ -145,7 +156,7 @@
     const room = el("select", { id: "reg-room", name: "room" }, options(ROOMS.map((r) => [r, words(r)])));
     const model = el("input", { id: "reg-model", name: "model", type: "text", autocomplete: "off", spellcheck: "false" });
     const problem = el("p", { class: "field-error", id: "reg-error", role: "alert" });
-    const homeOnly = el("div", {}, field("reg-kind", "Kind", kind), field("reg-room", "Room", room));
+    const homeOnly = el("div", {}, field("reg-kind", t("Kind"), kind), field("reg-room", t("Room"), room));
 
     const fillSubjects = () => {
       subject.replaceChildren(...options(subjects[domain.value].map((s) => [s.id, s.name ? `${s.name} (${s.id})` : s.id])));
@@ -165,20 +176,20 @@
       const body = { id: id.value, domain: domain.value, subject: subject.value,
         kind: domain.value === "home" ? kind.value : domain.value,
         room: domain.value === "home" ? room.value : null, model: model.value.trim() || null };
-      if (!body.subject) { problem.textContent = "Choose what the device belongs to."; subject.focus(); return; }
+      if (!body.subject) { problem.textContent = t("Choose what the device belongs to."); subject.focus(); return; }
       try {
         const done = await api("/api/v1/devices", { method: "POST", body: JSON.stringify(body) });
         await load();
         showRegistered(done);
       } catch (error) { problem.textContent = error.status === 403 ? NOT_ADMIN : error.message; }
     } },
-    field("reg-id", "Device", id, "Only devices that have published can be registered."),
-    field("reg-domain", "Type", domain),
-    field("reg-subject", "Belongs to", subject, "The home, flowerbed or air site it is fitted in."),
+    field("reg-id", t("Device"), id, t("Only devices that have published can be registered.")),
+    field("reg-domain", t("Type"), domain),
+    field("reg-subject", t("Belongs to"), subject, t("The home, flowerbed or air site it is fitted in.")),
     homeOnly,
-    field("reg-model", "Model (optional)", model, "The vendor's model, as written on the device."),
+    field("reg-model", t("Model (optional)"), model, t("The vendor's model, as written on the device.")),
     problem,
-    el("button", { type: "submit" }, "Register device"));
+    el("button", { type: "submit" }, t("Register device")));
     replace("register", form);
     followId();
   }
@@ -194,20 +205,21 @@
   function showRegistered(done) {
     const account = done.broker;
     const notes = [
-      done.evaluation_watching ? "The alert rules watch it now." : "The alert rules start watching it when they restart.",
+      done.evaluation_watching ? t("The alert rules watch it now.") : t("The alert rules start watching it when they restart."),
     ];
-    if (account && !done.broker_reloaded) notes.push("The broker was not told about the new account: reload mosquitto.");
+    if (account && !done.broker_reloaded) notes.push(t("The broker was not told about the new account: reload mosquitto."));
     const panel = el("div", { class: "card warning", id: "registered", tabindex: "-1", role: "region",
       "aria-labelledby": "registered-heading" },
-      el("h3", { id: "registered-heading" }, `Registered ${done.id}`),
+      el("h3", { id: "registered-heading" }, t("Registered {id}", { id: done.id })),
       account ? [
-        el("p", {}, el("strong", {}, "Copy this broker password into the device now. It is shown only this once: "
-          + "placesense cannot show it again, and leaving this page loses it.")),
+        el("p", {}, el("strong", {}, t("Copy this broker password into the device now. It is shown only this once: "
+          + "placesense cannot show it again, and leaving this page loses it."))),
         el("dl", { class: "account" },
-          el("dt", {}, "Username"), el("dd", {}, el("code", { "data-account": "username" }, account.username)),
-          el("dt", {}, "Client id"), el("dd", {}, el("code", { "data-account": "client_id" }, account.client_id)),
-          el("dt", {}, "Password"), el("dd", {}, el("code", { "data-account": "password" }, account.password))),
-      ] : el("p", {}, "No broker account was made: placesense has no broker folder configured (PLACESENSE_BROKER_DIR)."),
+          el("dt", {}, t("Username")), el("dd", {}, el("code", { "data-account": "username" }, account.username)),
+          el("dt", {}, t("Client id")), el("dd", {}, el("code", { "data-account": "client_id" }, account.client_id)),
+          el("dt", {}, t("Password")), el("dd", {}, el("code", { "data-account": "password" }, account.password))),
+      ] : el("p", {}, t("No broker account was made: placesense has no broker folder configured "
+        + "(PLACESENSE_BROKER_DIR).")),
       el("p", {}, notes.join(" ")));
     // Its own slot: the lists' refresh redraws the form, never this panel.
     replace("registered-slot", panel);
@@ -224,7 +236,7 @@
     showDevices();
     showDiscovered();
     registerForm();
-    placesense.status(`Updated ${placesense.time(new Date().toISOString())}`);
+    placesense.status(t("Updated {time}", { time: placesense.time(new Date().toISOString()) }));
   }
 
   async function loadSubjects() {

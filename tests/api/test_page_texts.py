@@ -14,7 +14,7 @@ import pytest
 from api.views import PAGES_DIR, page_texts
 
 CY: dict[str, str] = json.loads((PAGES_DIR / "i18n" / "cy.json").read_text(encoding="utf-8"))
-PAGES = ("care", "street", "display")
+PAGES = ("care", "street", "display", "devices")
 SCRIPTS = sorted(PAGES_DIR.glob("*.js"))
 ATTRIBUTES = ("aria-label", "title", "placeholder", "alt")
 # A JavaScript string literal passed to t(...) or handed to el(...) as a child: "..." with \" escapes.

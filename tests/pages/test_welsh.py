@@ -1,6 +1,7 @@
 """The pages in Welsh (Cymraeg), in headless Chromium: each page read with ``?lang=cy`` has ``<html lang="cy">``,
-Welsh headings and buttons, and alert messages in Welsh, rendered from the alert's template (not translated on
-the page); the language switch takes the reader back to English and the choice sticks.
+Welsh headings and buttons (the admin's devices page and the care page's chart captions too), and alert messages in
+Welsh, rendered from the alert's template (not translated on the page); the language switch takes the reader back
+to English and the choice sticks.
 
 The words are checked against ``api/pages/i18n/cy.json`` and ``rules/texts.py`` so a reworded English text that
 loses its Welsh shows up here as well as in the unit tests."""
@@ -143,3 +144,41 @@ def test_a_token_set_to_welsh_opens_the_pages_in_welsh(pages: PageStack, wall_br
     wall_browser.get(f"{pages.base_url}/display")
     wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("Live"))
     assert wall_browser.execute_script(LANG_JS) == "en-GB"
+
+
+def test_devices_page_in_welsh_for_an_admin(pages: PageStack, wall_browser: webdriver.Chrome) -> None:
+    wait = WebDriverWait(wall_browser, 30, poll_frequency=0.1)
+    wall_browser.get(_welsh_url(pages, "devices", "admin"))
+    caption = wait.until(lambda d: d.execute_script(TEXT_JS, "#devices caption"))
+    assert wall_browser.execute_script(LANG_JS) == "cy"
+    assert wall_browser.title == "placesense · dyfeisiau"
+    headings = wall_browser.execute_script(HEADINGS_JS)
+    assert headings == ["Dyfeisiau", "Angen sylw", "Wedi'u darganfod, heb eu cofrestru", "Cofrestru dyfais",
+                        "Pob dyfais"], headings
+    # The table is built by the script: its caption and column headings are Welsh too, with the count filled in.
+    count = len(pages.api("/api/v1/devices", "admin")["devices"])
+    assert caption == f"Dyfeisiau wedi'u cofrestru: {count}, rhai all-lein yn gyntaf", caption
+    columns = wall_browser.execute_script(
+        "return [...document.querySelectorAll('#devices thead th')].map((h) => h.textContent);")
+    assert columns == ["Dyfais", "Math", "Lle", "Cyflwr", "Batri", "Neges olaf", "Signal"], columns
+    assert wall_browser.find_element(By.ID, "lang-switch").text == "English"
+
+
+def test_care_page_chart_caption_in_welsh(pages: PageStack, wall_browser: webdriver.Chrome) -> None:
+    home = next(h for h in pages.homes_with("climate") if h in pages.care_homes)
+    wait = WebDriverWait(wall_browser, 30, poll_frequency=0.1)
+    wall_browser.get(_welsh_url(pages, "care", "care"))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#home option[value='{home}']"))
+    wall_browser.execute_script("const s = document.getElementById('home'); s.value = arguments[0];"
+                                "s.dispatchEvent(new Event('change'));", home)
+    caption = wait.until(lambda d: d.execute_script(TEXT_JS, "figure[data-chart='temperature'] figcaption"))
+    # "Ystafell fyw: 19.8 °C am Sad 08:09; dros y 7 diwrnod diwethaf rhwng 18.2 °C a 21.4 °C, 19.9 °C ar gyfartaledd."
+    welsh = r"°C am (Sul|Llun|Maw|Mer|Iau|Gwe|Sad) \d\d:\d\d; dros y 7 diwrnod diwethaf rhwng"
+    assert re.search(welsh, caption), caption
+    assert caption.startswith("Ystafell fyw: ") and "ar gyfartaledd" in caption and "over the last" not in caption
+    headings = wall_browser.execute_script(HEADINGS_JS)
+    assert {"Codi dros yr wythnosau diwethaf", "Tymheredd yr ystafelloedd dros y 7 diwrnod diwethaf"} <= set(headings)
+    summary = wall_browser.execute_script(TEXT_JS, "figure[data-chart='temperature'] summary")
+    assert summary == "Dangos y rhifau"
+    wake = wait.until(lambda d: d.execute_script(TEXT_JS, "figure[data-chart='wake'] figcaption"))
+    assert wake.startswith("Cododd ") and "Got up" not in wake, wake

@@ -18,7 +18,8 @@ Debian Chromium (selenium, Debian's chromedriver), with the demo's own tokens as
 - devices.png: the device page (admin token) at 1280x800.
 
 Everything it started is stopped on every way out (``placesense demo --stop`` in a ``finally``, SIGTERM and
-Ctrl-C included) and the folder is removed. About 2 minutes here, most of it the week of history going in.
+Ctrl-C included) and the folder is removed. About a minute (50–75 s on 2 shared cores), most of it the week
+of history going in.
 Each image's visible text is checked for "null", "undefined", "NaN" and error messages; any found are printed
 and the exit status is 1 (the images are still written, to look at).
 """

@@ -12,7 +12,7 @@ help:
 	@echo "make stop   - stop everything 'make demo' started"
 	@echo "make test   - the same set-up, then lint, type checks and the whole test suite"
 	@echo "make bench  - the same set-up, then 'placesense bench \$$(BENCH_ARGS)'"
-	@echo "make screenshots - the same set-up, then docs/screenshots/*.png of the pages in headless Chromium"
+	@echo "make screenshots - the same set-up, then docs/screenshots/*.png of what make demo shows (headless Chromium)"
 
 setup: system venv
 

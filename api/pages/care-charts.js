@@ -79,7 +79,8 @@ const careCharts = (() => {
     }
     const outside = days.filter((d) => {
       const range = (d.weekend ? weekend : weekday) || weekday || weekend;
-      return d.wake_min < range.low || d.wake_min > range.high;
+      // compared as the minutes shown, so a day shown as 08:01 is not "outside" a range shown as 08:01–08:17
+      return Math.round(d.wake_min) < Math.round(range.low) || Math.round(d.wake_min) > Math.round(range.high);
     });
     const list = outside.slice(-5).map((d) => t("{day} at {time}", { day: day(d.atMs), time: clock(d.wake_min) }));
     parts.push(outside.length
@@ -110,7 +111,7 @@ const careCharts = (() => {
     const times = days.map((d) => d.wake_min);
     const known = [...times, ...band("low").filter((v) => v !== null), ...band("high").filter((v) => v !== null)];
     draw("wake", {
-      scales: { x: { time: true, range: () => [Math.min(now - 28 * 86_400, xs[0] - 43_200), now] },
+      scales: { x: { time: true, range: () => [xs[0] - 43_200, now] }, // from the first day learned, not before
         y: { range: () => [Math.min(...known) - 30, Math.max(...known) + 30] } },
       axes: [dateTicks, { stroke: GREY, size: 60, incrs: [15, 30, 60, 120, 180], values: (u, ticks) => ticks.map(clock) }],
       series: [{},
@@ -143,6 +144,21 @@ const careCharts = (() => {
       `${r.low.toFixed(1)} °C`, `${r.high.toFixed(1)} °C`]);
   }
 
+  // A sensor's temperatures since ``start``, oldest first, through every page of the readings API: a sensor that
+  // reports each minute has more than one page in a week, and the newest must not be the part left out.
+  async function week(device, start) {
+    const points = [];
+    let cursor = null;
+    for (let page = 0; page < 10; page += 1) {
+      const body = await api(`/api/v1/readings?device=${encodeURIComponent(device)}&metric=temperature_c`
+        + `&start=${encodeURIComponent(start)}&limit=10000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      body.points.forEach((p) => points.push({ ms: new Date(p.ts).getTime(), value: p.value }));
+      cursor = body.next_cursor;
+      if (!cursor) break;
+    }
+    return points;
+  }
+
   async function temperature(home) {
     const target = document.getElementById("temperature-chart");
     if (!target) return;
@@ -152,8 +168,7 @@ const careCharts = (() => {
       const start = new Date(Date.now() - 7 * DAY_MS).toISOString();
       const rooms = await Promise.all(sensors.map(async (d) => ({
         room: t((d.room || "room").replace(/_/g, " ")).replace(/^./, (c) => c.toUpperCase()),
-        points: (await api(`/api/v1/readings?device=${encodeURIComponent(d.id)}&metric=temperature_c`
-          + `&start=${encodeURIComponent(start)}&limit=10000`)).points.map((p) => ({ ms: new Date(p.ts).getTime(), value: p.value })),
+        points: await week(d.id, start),
       })));
       if (document.getElementById("home").value !== home) return; // another home was chosen meanwhile
       const measured = rooms.filter((r) => r.points.length);

@@ -124,9 +124,10 @@
     try {
       const watering = await api("/api/v1/flowerbeds/watering");
       const now = watering.beds.filter((b) => b.status === "now").length;
-      replace("watering", el("p", {}, el("b", {}, now), " beds need water now, ",
-        el("b", {}, watering.beds.length - now), " within a day"));
-    } catch (error) { failures.push(`watering: ${error.message}`); replace("watering", el("p", { class: "empty" }, "Not available")); }
+      const soon = watering.beds.length - now;
+      replace("watering", el("p", {}, el("b", {}, now), " ",
+        t(now === 1 ? "bed needs water now," : "beds need water now,"), " ", el("b", {}, soon), " ", t("within a day")));
+    } catch (error) { failures.push(`watering: ${error.message}`); replace("watering", el("p", { class: "empty" }, t("Not available"))); }
     try {
       const air = await api("/api/v1/air/sites");
       replace("air", air.sites.map((s) => el("div", {},

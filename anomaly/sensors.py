@@ -15,8 +15,14 @@ finding only when it is a fault a street team should act on:
   it saw.
 
 Air sensors are compared with their neighbours on PM2.5 and NO2: the difference between a site and the median of
-the other sites' latest values is itself a series, and a lasting shift in it is a sensor drifting away from the
-others (street air is much the same across a town centre).
+the other sites' latest values, averaged over each hour, is itself a series, and a shift in it that lasts
+``DRIFT_PERSIST_MS`` is a sensor drifting away from the others. Sites differ all the time and for good reasons: a
+roadside site's rush hours are far higher than a park's, and a local episode (a fire, stalled traffic) lifts one
+site for hours and then ends. So the comparison needs ``MIN_NEIGHBOURS`` other sites, works in hours of event
+time (whatever the report interval: a watch fed every reading learned a day's rush hours as "normal" only at
+five-minute reporting, and at one-minute reporting took a four-hour episode as the new level after 40 minutes
+and its end as a drift), learns each site's own offset by hour of day, and reports only a shift still there a
+day later.
 
 A flag becomes a ``Finding`` for the street team (rule ``sensor_anomaly``) with a plain sentence saying what
 changed; it clears after a run of normal readings. This module must not talk to MQTT, InfluxDB or the alert
@@ -52,7 +58,11 @@ EXPECTED_RISES = frozenset({"soil_moisture_pct"})
 _RISES = frozenset({"spike_up", "shift_up", "pattern_up"})
 _SHIFTS = frozenset({"shift_up", "shift_down"})
 NEIGHBOUR_WINDOW_MS = 2 * 3_600_000  # a neighbour's value older than this is not compared
-MIN_NEIGHBOURS = 2
+# A median of two sites is their mean, moved by either one's local events; three is the least that outvotes one.
+MIN_NEIGHBOURS = 3
+HOUR_MS = 3_600_000  # the air comparison's step: one point per site per hour, the mean gap to the neighbours
+DRIFT_PERSIST_MS = 24 * HOUR_MS  # a shift against the neighbours must last this long to be a drift
+DRIFT_CLEAR_HOURS = 12  # normal hours after a drift before its finding clears
 # The other sites' values are sorted once per minute of event time, not per reading: sorting every site's latest
 # value for each reading made the comparison grow with the fleet (20 % of evaluation time at 350 air sites).
 NEIGHBOURS_REFRESH_MS = 60_000
@@ -89,6 +99,11 @@ class _Watch:
     pending_message: str = ""
     pending_evidence: dict[str, float | int | str | None] = field(default_factory=dict)
     recent: array[float] = field(default_factory=lambda: array("d"))  # soil: the latest ERRATIC_READINGS values
+    # air, against the neighbours: the hour being averaged (its start) and the sums of its readings
+    hour_ms: int | None = None
+    hour_count: int = 0
+    hour_value: float = 0.0
+    hour_others: float = 0.0
 
 
 @dataclass(slots=True)
@@ -144,6 +159,13 @@ def _new_watch(expect_rises: bool) -> _Watch:
     # watch starts judging within a day. The reference window stays long enough to see a slow drift.
     detector = SeriesDetector(warm_up=60, memory=1000, seasonal_days=3.0)
     return _Watch(EpisodeFilter(detector, cooldown=50, accept_after=accept_after))
+
+
+def _new_air_watch() -> _Watch:
+    # One point an hour: two days' warm-up, three days to learn each hour of the day's usual gap (a roadside
+    # site's rush hours), six weeks of memory. A gap that lasts 40 hours is taken as the new normal.
+    detector = SeriesDetector(warm_up=48, memory=1000, seasonal_days=3.0)
+    return _Watch(EpisodeFilter(detector, cooldown=24, accept_after=40))
 
 
 class SensorDetectors:
@@ -214,18 +236,16 @@ class SensorDetectors:
                 others = neighbourhood.median_of_others(reading.device_id, reading.ts_ms)
                 neighbourhood.update(reading.device_id, reading.ts_ms, value)
                 if others is not None:
-                    findings += self._watch(device, f"{metric}:vs_neighbours", reading, value, others)
+                    findings += self._compare(device, f"{metric}:vs_neighbours", reading, value, others)
         return findings
 
-    def _watch(
-        self, device: _Device, key: str, reading: Reading, value: float, others: float | None = None
-    ) -> list[Finding]:
-        """Feed the watch ``key`` the reading's ``value``, or its gap to the ``others`` (the neighbours' median)."""
+    def _watch(self, device: _Device, key: str, reading: Reading, value: float) -> list[Finding]:
+        """Feed the watch ``key`` (a sensor's own series) the reading's ``value``."""
         watch = device.watches.get(key)
         expect_rises = key in EXPECTED_RISES
         if watch is None:
             watch = device.watches[key] = _new_watch(expect_rises)
-        x: Features = {"value": value if others is None else value - others, "timestamp": reading.ts_ms}
+        x: Features = {"value": value, "timestamp": reading.ts_ms}
         flagger = watch.detector
         detector = flagger.anomaly_detector
         # Only a point the filter calls anomalous can be flagged, so only such a point needs explaining (a
@@ -238,18 +258,11 @@ class SensorDetectors:
         previous, watch.previous = watch.previous, value
         if expect_rises:
             return self._soil(device, watch, key, reading, value, previous, score, flagged, driver)
-        # Against the neighbours only a lasting shift is drift; a momentary gap is a local event (a bus idling
-        # by one sensor), not a fault.
-        drift_only = key.endswith(":vs_neighbours")
-        if flagged and not (expect_rises and driver in _RISES) and not (drift_only and driver not in _SHIFTS):
+        if flagged and not (expect_rises and driver in _RISES):
             watch.flagged, watch.normal_since_flag = True, 0
             what = _WHAT.get(driver, "behaves unusually")
-            if key.endswith(":vs_neighbours"):
-                what = f"has drifted away from the other sites ({what.split(' (')[0]})"
             metric = key.split(":")[0]
             now_text = f"{_label(metric)} {value:g} {_unit(metric)}"
-            if others is not None:
-                now_text += f" against {others:g} at the other sites"
             return [
                 _finding(
                     reading, key, f"{what}; now {now_text}. Check the sensor and the site.",
@@ -263,6 +276,87 @@ class SensorDetectors:
                 return [_finding(reading, key, "reads normally again.", active=False)]
         return []
 
+    # -- air against the neighbours -----------------------------------------------------------------------------
+
+    def _compare(self, device: _Device, key: str, reading: Reading, value: float, others: float) -> list[Finding]:
+        """Add the reading's gap to the neighbours' median to its hour; a finished hour is judged."""
+        watch = device.watches.get(key)
+        if watch is None:
+            watch = device.watches[key] = _new_air_watch()
+        hour = reading.ts_ms - reading.ts_ms % HOUR_MS
+        if watch.hour_ms is not None and hour < watch.hour_ms:
+            return []  # a reading buffered during an outage: its neighbours' values of then are gone
+        findings: list[Finding] = []
+        if watch.hour_ms != hour:
+            if watch.hour_count:
+                findings = self._judge_hour(watch, key, reading)
+            watch.hour_ms, watch.hour_count, watch.hour_value, watch.hour_others = hour, 0, 0.0, 0.0
+        watch.hour_count += 1
+        watch.hour_value += value
+        watch.hour_others += others
+        return findings
+
+    def _judge_hour(self, watch: _Watch, key: str, reading: Reading) -> list[Finding]:
+        """Feed the finished hour's mean gap to the watch. A shift starts a wait of ``DRIFT_PERSIST_MS``; an hour
+        back within the normal range ends it (a local episode or a passing difference, not a drift)."""
+        assert watch.hour_ms is not None
+        value, others = watch.hour_value / watch.hour_count, watch.hour_others / watch.hour_count
+        x: Features = {"value": value - others, "timestamp": watch.hour_ms}
+        flagger = watch.detector
+        detector = flagger.anomaly_detector
+        explanation: dict[str, float] = {}
+        if isinstance(detector, SeriesDetector) and flagger.classify(detector.score_one(x)):
+            explanation = detector.explain_one(x)
+        score, flagged = flagger.process_one(x)
+        anomalous = flagger.classify(score)
+        driver = max(explanation, key=lambda name: explanation[name]) if explanation else ""
+        metric = key.split(":")[0]
+        if watch.pending_ms is not None:
+            if not anomalous:
+                watch.pending_ms = None
+            elif watch.hour_ms - watch.pending_ms >= DRIFT_PERSIST_MS:
+                watch.pending_ms = None
+                if self._knock_on(watch, key):
+                    return []
+                watch.flagged, watch.normal_since_flag = True, 0
+                what = _WHAT[str(watch.pending_evidence["kind"])].split(" and stayed")[0]
+                text = (
+                    f"has drifted away from the other sites ({what} against them for a day); now "
+                    f"{_label(metric)} {value:.1f} {_unit(metric)} against {others:.1f} at the other sites "
+                    "(hourly means). Check the sensor and the site."
+                )
+                evidence = {**watch.pending_evidence, "gap": round(value - others, 2)}
+                return [_finding(reading, key, text, evidence=evidence)]
+            return []
+        if flagged and driver in _SHIFTS and not watch.flagged:
+            watch.pending_ms = watch.hour_ms
+            watch.pending_evidence = {"score": round(score, 3), "kind": driver, "gap": round(value - others, 2),
+                                      "since_ms": watch.hour_ms}
+            return []
+        if watch.flagged and not anomalous:
+            watch.normal_since_flag += 1
+            if watch.normal_since_flag >= DRIFT_CLEAR_HOURS:
+                watch.flagged = False
+                return [_finding(reading, key, "reads normally again.", active=False)]
+        return []
+
+
+    def _knock_on(self, watch: _Watch, key: str) -> bool:
+        """Whether this watch's shift is another site's drift seen from here: a site that drifts up lifts the
+        median of its neighbours' neighbours, so the others seem to shift down, after it and less than it."""
+        mine = watch.pending_evidence
+        for device in self._devices.values():
+            other = device.watches.get(key)
+            if other is None or other is watch or not (other.flagged or other.pending_ms is not None):
+                continue
+            theirs = other.pending_evidence
+            opposite = {mine.get("kind"), theirs.get("kind")} == _SHIFTS
+            since, their_since = int(mine.get("since_ms") or 0), int(theirs.get("since_ms") or 0)
+            earlier = their_since < since or (
+                their_since == since and float(theirs.get("score") or 0) > float(mine.get("score") or 0))
+            if opposite and earlier:
+                return True
+        return False
 
     # -- soil -------------------------------------------------------------------------------------------------
 

@@ -26,10 +26,12 @@ def test_median_of_others_is_the_median_without_the_asking_site(sites: dict[str,
 def test_stale_sites_are_left_out_and_new_values_count_after_a_minute() -> None:
     hood = _Neighbourhood()
     hood.update("old", 0, 900.0)
-    for name, value in (("a", 10.0), ("b", 20.0), ("c", 30.0)):
+    for name, value in (("a", 10.0), ("b", 20.0), ("c", 30.0), ("d", 40.0)):
         hood.update(name, NEIGHBOUR_WINDOW_MS, value)
     now = NEIGHBOUR_WINDOW_MS + 1
-    assert hood.median_of_others("a", now) == 25.0  # b and c; "old" is past the window
+    assert hood.median_of_others("a", now) == 30.0  # b, c and d; "old" is past the window
     hood.update("b", now, 200.0)
-    assert hood.median_of_others("a", now + 1) == 25.0  # within the minute: the sorted values are reused
-    assert hood.median_of_others("a", now + 60_000) == 115.0  # refreshed: b's new value counts
+    assert hood.median_of_others("a", now + 1) == 30.0  # within the minute: the sorted values are reused
+    assert hood.median_of_others("a", now + 60_000) == 40.0  # refreshed: b's new value counts
+    hood.update("d", 0, 40.0)  # d falls silent: two others are too few to outvote one odd site
+    assert hood.median_of_others("c", now + 120_000) is None

@@ -319,11 +319,11 @@ class SensorDetectors:
                 if self._knock_on(watch, key):
                     return []
                 watch.flagged, watch.normal_since_flag = True, 0
-                what = _WHAT[str(watch.pending_evidence["kind"])].split(" and stayed")[0]
+                side = "above" if watch.pending_evidence["kind"] == "shift_up" else "below"
                 text = (
-                    f"has drifted away from the other sites ({what} against them for a day); now "
-                    f"{_label(metric)} {value:.1f} {_unit(metric)} against {others:.1f} at the other sites "
-                    "(hourly means). Check the sensor and the site."
+                    f"has drifted away from the other sites: for a day it has read further {side} them than it "
+                    f"usually does; in the last hour {value:.1f} {_unit(metric)} against {others:.1f} at the other "
+                    "sites. Check the sensor and the site."
                 )
                 evidence = {**watch.pending_evidence, "gap": round(value - others, 2)}
                 return [_finding(reading, key, text, evidence=evidence)]

@@ -245,15 +245,7 @@ class SensorDetectors:
         expect_rises = key in EXPECTED_RISES
         if watch is None:
             watch = device.watches[key] = _new_watch(expect_rises)
-        x: Features = {"value": value, "timestamp": reading.ts_ms}
-        flagger = watch.detector
-        detector = flagger.anomaly_detector
-        # Only a point the filter calls anomalous can be flagged, so only such a point needs explaining (a
-        # severity per statistic). Scoring it first costs nothing: the detector keeps the point's statistics.
-        explanation: dict[str, float] = {}
-        if isinstance(detector, SeriesDetector) and flagger.classify(detector.score_one(x)):
-            explanation = detector.explain_one(x)
-        score, flagged = flagger.process_one(x)
+        score, flagged, explanation = _scored(watch, {"value": value, "timestamp": reading.ts_ms})
         driver = max(explanation, key=lambda name: explanation[name]) if explanation else "shift_up"
         previous, watch.previous = watch.previous, value
         if expect_rises:
@@ -266,7 +258,7 @@ class SensorDetectors:
             return [
                 _finding(
                     reading, key, f"{what}; now {now_text}. Check the sensor and the site.",
-                    evidence={"score": round(score, 3), "kind": driver, "value": x["value"]},
+                    evidence={"score": round(score, 3), "kind": driver, "value": value},
                 )
             ]
         if watch.flagged and score < watch.detector.threshold:
@@ -301,14 +293,8 @@ class SensorDetectors:
         back within the normal range ends it (a local episode or a passing difference, not a drift)."""
         assert watch.hour_ms is not None
         value, others = watch.hour_value / watch.hour_count, watch.hour_others / watch.hour_count
-        x: Features = {"value": value - others, "timestamp": watch.hour_ms}
-        flagger = watch.detector
-        detector = flagger.anomaly_detector
-        explanation: dict[str, float] = {}
-        if isinstance(detector, SeriesDetector) and flagger.classify(detector.score_one(x)):
-            explanation = detector.explain_one(x)
-        score, flagged = flagger.process_one(x)
-        anomalous = flagger.classify(score)
+        score, flagged, explanation = _scored(watch, {"value": value - others, "timestamp": watch.hour_ms})
+        anomalous = watch.detector.classify(score)
         driver = max(explanation, key=lambda name: explanation[name]) if explanation else ""
         metric = key.split(":")[0]
         if watch.pending_ms is not None:
@@ -442,6 +428,19 @@ class SensorDetectors:
             else:
                 findings.append(_finding(probe, key, "responds to watering and rain again.", active=False))
         return findings
+
+
+def _scored(watch: _Watch, x: Features) -> tuple[float, bool, dict[str, float]]:
+    """Score ``x`` through the watch's detector: (score, flagged, a severity per statistic). Only a point the filter
+    calls anomalous can be flagged, so only such a point is explained; scoring it first costs nothing, as the
+    detector keeps the point's statistics."""
+    flagger = watch.detector
+    detector = flagger.anomaly_detector
+    explanation: dict[str, float] = {}
+    if isinstance(detector, SeriesDetector) and flagger.classify(detector.score_one(x)):
+        explanation = detector.explain_one(x)
+    score, flagged = flagger.process_one(x)
+    return score, flagged, explanation
 
 
 def _erratic(recent: array[float]) -> bool:

@@ -33,7 +33,7 @@ from placesense.evaluation_state import parse_state
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.statecodec import encode
 from rules.config import RulesConfig
-from tests.helpers import eventually, influx_query, serve_env, serve_settings, sim_readings
+from tests.helpers import eventually, http_server, influx_query, serve_env, serve_settings, sim_readings
 
 ADMIN = "admin-" + "z" * 32
 LEASE_S = 3.0
@@ -134,14 +134,8 @@ class _Hooks(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def hooks() -> Iterator[tuple[str, type[_Hooks]]]:
     handler = type("Hooks", (_Hooks,), {"received": [], "lock": threading.Lock()})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(handler) as url:
+        yield f"{url}/hook", handler
 
 
 @pytest.fixture

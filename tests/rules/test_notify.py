@@ -28,7 +28,7 @@ from rules.findings import Finding
 from rules.notify import AlertFeed, alert_topic, verify
 from rules.outbox import Outbox
 from rules.routing import Router
-from tests.helpers import eventually
+from tests.helpers import eventually, http_server
 from tests.rules.factory import HOME, engine, home_reading, local_ms, only_rules
 
 SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-3f9a-24b").decode()
@@ -113,15 +113,8 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
     handler = type("Receiver", (_Receiver,), {"calls": [], "fail_first": 1})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts", handler
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with http_server(handler) as url:
+        yield f"{url}/hooks/alerts", handler
 
 
 def _webhooks(urls: list[str], database_url: str, **dispatch: object) -> tuple[AlertService, Outbox, Dispatcher]:

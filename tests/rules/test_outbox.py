@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email
 import http.server
-import threading
 from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
@@ -35,7 +34,7 @@ from rules.dispatch import Dispatcher
 from rules.findings import Finding
 from rules.outbox import Outbox
 from rules.routing import Router
-from tests.helpers import eventually
+from tests.helpers import eventually, http_server
 from tests.rules.factory import local_ms
 from tests.rules.fake_services import FakeNotify, fake_notify, fake_teams
 
@@ -325,26 +324,22 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 
 def test_a_lane_keeps_its_order_through_a_failed_attempt(database_url: str) -> None:
     handler = type("Receiver", (_Receiver,), {"calls": [], "fail_first": 1})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    try:
-        clock = EventClock()
-        rig = Rig(make_engine(database_url), [WebhookChannel("a-webhook-secret-of-24-bytes")], clock,
-                  router=Router(webhook_urls=[url]))
-        at = local_ms(9, 16, 0, month=3)
-        clock.observe(at)
-        alert = rig.alerts.apply(_help(at))
-        assert alert is not None
-        rig.alerts.ack(alert.id, "Amira Khan")
-        rig.alerts.resolve(alert.id, "Amira Khan")
-        rig.dispatcher.start()
-        eventually(lambda: len([c for c in handler.calls if c[0] == 204]) == 3, what="three deliveries")
-    finally:
-        rig.dispatcher.stop()
-        server.shutdown()
-        server.server_close()
+    with http_server(handler) as base:
+        url = f"{base}/hook"
+        try:
+            clock = EventClock()
+            rig = Rig(make_engine(database_url), [WebhookChannel("a-webhook-secret-of-24-bytes")], clock,
+                      router=Router(webhook_urls=[url]))
+            at = local_ms(9, 16, 0, month=3)
+            clock.observe(at)
+            alert = rig.alerts.apply(_help(at))
+            assert alert is not None
+            rig.alerts.ack(alert.id, "Amira Khan")
+            rig.alerts.resolve(alert.id, "Amira Khan")
+            rig.dispatcher.start()
+            eventually(lambda: len([c for c in handler.calls if c[0] == 204]) == 3, what="three deliveries")
+        finally:
+            rig.dispatcher.stop()
     # The first attempt failed; the acknowledgement waited for the opening to get through, and so on.
     assert [(status, body["action"]) for status, body, _ in handler.calls] == [
         (500, "opened"), (204, "opened"), (204, "acknowledged"), (204, "resolved")]

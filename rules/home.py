@@ -15,8 +15,10 @@ Rules (all in the home's own time zone; defaults in ``rules.config``):
 - ``bathroom_visits``: more toilet visits (flushes, where a flush sensor works) or bathroom visits than her own
   days, nights and runs of days, judged against her own day-to-day variance (a door's opening and closing, the
   flush and the bathroom PIR a few minutes apart are one visit).
-- ``night_door``: the front door opened during the night window (23:00–06:00), going out (not coming home) after
-  she had settled for the night, or when going out at night is not her habit.
+- ``night_door``: the front door opened during the night window (23:00–06:00), going out (not coming home): at once
+  after she had settled for the night; when she was up and going out at night is not her habit, once nothing has
+  moved at home for 15 minutes after the door (she really went: the bins, a look outside or a door sensor on the
+  way to the bathroom are not alerts).
 - ``cold_home``: a room below 16 °C for 2 hours (counted 07:00–23:00); clears once every room is above 17 °C.
 - ``help_button``: the help button was pressed (critical).
 
@@ -77,6 +79,7 @@ PIR_HOLD_MS = 90_000  # a PIR's "no motion" comes a minute or two after the last
 GETTING_UP_MS = 10 * MINUTE_MS  # what happens this long before the front door at night is getting up to go out
 STUCK_PIR_MS = 30 * MINUTE_MS  # a PIR "seeing movement" for longer is stuck; its "no motion" says nothing
 PRESENCE_CONFIRM_MS = 10 * MINUTE_MS  # while she is out, a device is believed when another agrees this soon
+NIGHT_UP_CONFIRM_MS = 10 * MINUTE_MS  # up in the night after a settled spell, once a second activity follows this soon
 NIGHT_FROM = time(18, 0)  # from here the night belongs to the next morning
 SLEEP_STARTED_BEFORE = time(7, 0)  # a quiet spell that began after this is not the night's sleep
 EARLIEST_WAKE = time(4, 0)
@@ -217,6 +220,8 @@ class _Home:
     night_door_openings: dict[date, int] = field(default_factory=dict)
     night_outings: list[date] = field(default_factory=list)  # nights she went out of the front door, oldest first
     recent_up_activity: list[int] = field(default_factory=list)
+    night_door_waiting_ms: int | None = None  # an awake opening, waiting to see whether she really went out
+    night_got_up_ms: int | None = None  # up again in the night window after a settled spell (not coming home)
     # cold home
     below_since: dict[str, int] = field(default_factory=dict)
     temperatures: dict[str, tuple[int, float]] = field(default_factory=dict)
@@ -295,6 +300,8 @@ class HomeRules:
                 findings += self._inactivity_due(home_id, home, due_ms)
             elif what == "bath_stay":
                 findings += self._bath_stay_due(home_id, home, due_ms)
+            elif what == "night_door":
+                findings += self._night_door_due(home_id, home, due_ms)
             elif what.startswith("cold:"):
                 findings += self._cold_due(home_id, home, what.removeprefix("cold:"), due_ms)
         return findings
@@ -407,6 +414,7 @@ class HomeRules:
             self._quiet_spell(home_id, home, gap_start, ts)
         home.last_activity_ms, home.last_activity_room, home.last_activity_device = ts, room, device.id
         if room != "bedroom":
+            self._night_up(home_id, home, ts, came_home)
             keep_last(home.recent_up_activity, ts, 30)
 
         if home.inactivity_active and gap_start is not None:
@@ -948,9 +956,10 @@ class HomeRules:
     # -- night door, help, cold ----------------------------------------------------------------------
 
     def _night_door(self, reading: Reading, home: _Home, device: DeviceSpec) -> list[Finding]:
-        """The front door opening at night, going out (coming home is not alarming). It is an alert when she had
-        settled for the night (hardly anything outside the bedroom for a while before she got up to go), or when
-        going out at night is not her habit (fewer than ``HABIT_NIGHTS`` of the last fortnight's nights)."""
+        """The front door opening at night, going out (coming home is not alarming). It is an alert at once when she
+        had settled for the night (hardly anything outside the bedroom for a while before she got up to go). When
+        she was up and about and going out at night is not her habit (fewer than ``HABIT_NIGHTS`` of the last
+        fortnight's nights), it waits ``still_out_minutes``: an alert only if nothing has moved at home since."""
         cfg = self._lookup.get(NightDoorRule, reading.subject)
         ts = reading.ts_ms
         if not cfg.enabled or not cfg.night.contains(local(ts, home.tz).time()):
@@ -961,26 +970,71 @@ class HomeRules:
         habit = sum(1 for d in home.night_outings if night - timedelta(days=14) <= d < night)
         if not home.night_outings or home.night_outings[-1] != night:
             keep_last(home.night_outings, night, 30)
-        settled = self._settled(home, ts, cfg)
-        if not settled and habit >= HABIT_NIGHTS:
+        if self._settled(home, ts, cfg):
+            return [self._night_door_alert(reading.subject, home, ts, ts, "night_door.settled", device)]
+        if habit >= HABIT_NIGHTS:
             return []  # she goes out at night now and then, and was up and about before: her own normal
+        if cfg.still_out_minutes <= 0:
+            return [self._night_door_alert(reading.subject, home, ts, ts, "night_door.not_usual", device)]
+        if home.night_door_waiting_ms is None:
+            home.night_door_waiting_ms = ts
+            self._timers.set((reading.subject, "night_door"), ts + int(cfg.still_out_minutes * MINUTE_MS))
+        return []
+
+    def _night_door_due(self, home_id: str, home: _Home, due_ms: int) -> list[Finding]:
+        """An awake night opening, ``still_out_minutes`` on: an alert if she is out (the front door, then nothing
+        at home); she came back or was seen at home meanwhile, nothing."""
+        opened, home.night_door_waiting_ms = home.night_door_waiting_ms, None
+        if opened is None or not self._is_out(home, due_ms):
+            return []
+        device = self._registry.devices.get(home.last_activity_device or "")
+        return [self._night_door_alert(home_id, home, opened, due_ms, "night_door.not_usual_gone", device)]
+
+    def _night_door_alert(
+        self, home_id: str, home: _Home, opened_ms: int, at_ms: int, why: str, device: DeviceSpec | None
+    ) -> Finding:
+        cfg = self._lookup.get(NightDoorRule, home_id)
+        night = day_of(opened_ms, cfg.night.end, home.tz)
         home.night_door_openings[night] = openings = home.night_door_openings.get(night, 0) + 1
-        why = text("night_door.settled" if settled else "night_door.not_usual")
-        message = text("night_door", time=hm(ts, home.tz), hours=cfg.night.label(), why=why, times=openings)
-        return [
-            self._finding(
-                "night_door", reading.subject, cfg.severity, message, ts, True, {"openings_tonight": openings}, device
-            )
-        ]
+        message = text(
+            "night_door", time=hm(opened_ms, home.tz), hours=cfg.night.label(), why=text(why), times=openings
+        )
+        return self._finding(
+            "night_door", home_id, cfg.severity, message, at_ms, True, {"openings_tonight": openings}, device
+        )
+
+    def _night_up(self, home_id: str, home: _Home, ts: int, came_home: bool) -> None:
+        """She had settled for the night and got up again in the middle of it (confused walking about starts like
+        this): activity outside the bedroom in the night window, before ``EARLIEST_WAKE`` (from 04:00 it may be
+        her morning), after ``settled_minutes`` without any, and confirmed by more within
+        ``NIGHT_UP_CONFIRM_MS`` (a lone PIR blip in the night is not her up)."""
+        cfg = self._lookup.get(NightDoorRule, home_id)
+        recent = home.recent_up_activity
+        if came_home or len(recent) < 2 or ts - recent[-1] > NIGHT_UP_CONFIRM_MS:
+            return
+        began, before = recent[-1], recent[-2]
+        clock = local(began, home.tz).time()
+        settled = began - before >= cfg.settled_minutes * MINUTE_MS
+        if settled and cfg.night.contains(clock) and not EARLIEST_WAKE <= clock < NIGHT_FROM:
+            home.night_got_up_ms = began
 
     def _settled(self, home: _Home, ts: int, cfg: NightDoorRule) -> bool:
         """Settled for the night: hardly anything outside the bedroom (two at most: a trip to the toilet, a PIR
-        blip) for ``settled_minutes`` before the last few minutes (getting up to go out), and not just home. A bed
-        that reads occupied says nothing on its own: mats stick."""
+        blip) for ``settled_minutes`` before the last few minutes (getting up to go out), and not just home; or
+        she had settled earlier tonight and got up again since, however long she has been about. A bed that reads
+        occupied says nothing on its own: mats stick."""
         since = ts - GETTING_UP_MS - int(cfg.settled_minutes * MINUTE_MS)
         if home.came_home_ms is not None and home.came_home_ms >= since:
             return False  # just home: not settled for the night yet
-        return sum(1 for t in home.recent_up_activity if since <= t < ts - GETTING_UP_MS) < 3
+        if sum(1 for t in home.recent_up_activity if since <= t < ts - GETTING_UP_MS) < 3:
+            return True
+        got_up = home.night_got_up_ms
+        moment = local(ts, home.tz)
+        window_start = at_local(moment.date(), cfg.night.start, home.tz)
+        if window_start > ts:
+            window_start = at_local(moment.date() - timedelta(days=1), cfg.night.start, home.tz)
+        came_home = home.came_home_ms
+        return got_up is not None and window_start <= got_up <= ts and (came_home is None or came_home < got_up)
 
     def _help(self, reading: Reading, device: DeviceSpec, home: _Home) -> list[Finding]:
         cfg = self._lookup.get(HelpButtonRule, reading.subject)

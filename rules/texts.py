@@ -163,6 +163,10 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
         "en": "which she does not usually do",
         "cy": "rhywbeth nad yw'n ei wneud fel arfer",
     },
+    "night_door.not_usual_gone": {
+        "en": "which she does not usually do, and nothing has moved at home since",
+        "cy": "rhywbeth nad yw'n ei wneud fel arfer, a does dim byd wedi symud yn y cartref ers hynny",
+    },
     # --- routine (the learned-routine detector, anomaly.routine) ------------------------------------------------
     "routine_change": {
         "en": "Routine changed yesterday. {sentences:sentences}.",

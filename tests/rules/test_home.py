@@ -230,6 +230,76 @@ def test_front_door_at_night() -> None:
     )
 
 
+def _up_late_on_day_3() -> list[Reading]:
+    """Three ordinary days, but on the third evening she stays up in the living room until the small hours."""
+    readings = _between(_days(1, 3), local_ms(3, 22, 30), local_ms(4, 6))
+    return readings + [home_reading("pir-living", local_ms(3, 22, 30) + m * MINUTE, motion=1) for m in range(0, 61, 10)]
+
+
+def test_going_out_at_night_while_up_is_an_alert_once_nothing_moves_at_home() -> None:
+    """Up late (not settled), and going out at night is not her habit: the alert waits 15 minutes to see whether
+    she really went, then says so, dated at the check and naming the time the door opened."""
+    eng = _care_engine()
+    readings = [
+        *_up_late_on_day_3(),
+        home_reading("door-front", local_ms(3, 23, 40), door_open=1),
+        home_reading("door-front", local_ms(3, 23, 41), door_open=0),
+    ]
+    assert of(run(eng, readings), "night_door") == []  # not yet: she may be putting the bins out
+    [door] = of(run(eng, [], until_ms=local_ms(4, 1)), "night_door")
+    assert door.at_ms == local_ms(3, 23, 55)
+    assert door.message == (
+        "Front door opened at 23:40, during the night (23:00–06:00), which she does not usually do, and nothing has "
+        "moved at home since; opened once tonight."
+    )
+
+
+def test_a_look_outside_at_night_while_up_is_not_an_alert() -> None:
+    """The same door at 23:40, but she is seen in the hallway and living room a few minutes later: she did not
+    go (the bins, a look outside, a parcel), so nothing is raised, then or when the 15 minutes are up."""
+    eng = _care_engine()
+    readings = [
+        *_up_late_on_day_3(),
+        home_reading("door-front", local_ms(3, 23, 40), door_open=1),
+        home_reading("door-front", local_ms(3, 23, 43), door_open=0),
+        home_reading("pir-hallway", local_ms(3, 23, 46), motion=1),
+        home_reading("pir-living", local_ms(3, 23, 48), motion=1),
+    ]
+    assert of(run(eng, readings, until_ms=local_ms(4, 1)), "night_door") == []
+
+
+def test_going_out_after_walking_about_in_the_middle_of_the_night_is_an_alert_at_once() -> None:
+    """Asleep since 22:45, up at 02:00 and walking about the house for half an hour, then out of the front door and
+    in again: she had settled for the night, so the door is an alert at once, however long she was up first."""
+    eng = _care_engine()
+    readings = [*_days(1, 3, night_visits=0)]
+    readings += [
+        home_reading(device, local_ms(4, 2, minute), motion=1)
+        for device, minute in (("pir-hallway", 0), ("pir-kitchen", 3), ("pir-living", 10), ("pir-kitchen", 20),
+                               ("pir-living", 30))
+    ]
+    readings += [
+        home_reading("door-front", local_ms(4, 2, 35), door_open=1),
+        home_reading("door-front", local_ms(4, 2, 36), door_open=0),
+        home_reading("pir-living", local_ms(4, 2, 40), motion=1),  # back in and still walking about
+    ]
+    [door] = of(run(eng, readings, until_ms=local_ms(4, 5)), "night_door")
+    assert door.at_ms == local_ms(4, 2, 35)
+    assert "after she had settled for the night" in door.message
+
+
+def test_going_out_while_up_alerts_at_once_when_the_wait_is_set_to_zero() -> None:
+    eng = _care_engine(night_door={"still_out_minutes": 0})
+    readings = [
+        *_up_late_on_day_3(),
+        home_reading("door-front", local_ms(3, 23, 40), door_open=1),
+        home_reading("pir-hallway", local_ms(3, 23, 46), motion=1),
+    ]
+    [door] = of(run(eng, readings), "night_door")
+    assert door.at_ms == local_ms(3, 23, 40)
+    assert "which she does not usually do; opened once tonight." in door.message
+
+
 def test_long_stay_in_the_bathroom() -> None:
     eng = _care_engine()
     readings = _between(_days(1, 5), local_ms(5, 9, 50), local_ms(5, 12))

@@ -196,19 +196,26 @@ def print_report(report: dict[str, Any]) -> None:
               + (", ".join(parts) or "none"))
     print(f"all homes: {report['alerts_per_home_month']} alerts and {report['false_per_home_month']} false alerts "
           f"per home-month over {report['home_months']} home-months; rules seen: {', '.join(rules) or 'none'}")
-    print(f"\n{'injected change':<22}" + "".join(f"{h['home'].split('/')[-1]:>22}" for h in report["homes"]))
+    width = 2 + max(22, *(len(c) for c in _injection_cells(report)))
+    print(f"\n{'injected change':<22}" + "".join(f"{h['home'].split('/')[-1]:>{width}}" for h in report["homes"]))
     for kind in INJECTION_TYPES:
-        cells = []
-        for home in report["homes"]:
-            entry = next((i for i in home["injections"] if i["type"] == kind), None)
-            if entry is None or not entry["injected"]:
-                cells.append("not injected")
-            elif entry["caught_by_its_rule"]:
-                cells.append(f"{entry['rule']} {entry['delay_h']} h")
-            else:
-                cells.append("missed" + (f" ({'/'.join(entry['other_alerts'])})" if entry["other_alerts"] else ""))
-        print(f"{kind:<22}" + "".join(f"{c:>22}" for c in cells))
+        cells = [_injection_cell(home, kind) for home in report["homes"]]
+        print(f"{kind:<22}" + "".join(f"{c:>{width}}" for c in cells))
     print(f"caught by the rule meant for them: {report['caught_by_its_rule']} of {report['injected']}")
+
+
+def _injection_cell(home: dict[str, Any], kind: str) -> str:
+    """'not_up 4.56 h', 'missed (night_door)' or 'not injected': one cell of the injected-change table."""
+    entry = next((i for i in home["injections"] if i["type"] == kind), None)
+    if entry is None or not entry["injected"]:
+        return "not injected"
+    if entry["caught_by_its_rule"]:
+        return f"{entry['rule']} {entry['delay_h']} h"
+    return "missed" + (f" ({'/'.join(entry['other_alerts'])})" if entry["other_alerts"] else "")
+
+
+def _injection_cells(report: dict[str, Any]) -> list[str]:
+    return [_injection_cell(home, kind) for home in report["homes"] for kind in INJECTION_TYPES]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -68,9 +68,10 @@ class HomeDay:
     fridge_opens: int = 0
     bathroom_day: int = 0
     bathroom_night: int = 0
-    night_activity: int = 0
+    night_activity: int = 0  # see ``night_use``
     night_rooms: set[str] = field(default_factory=set)  # rooms (not bedroom, bathroom, hallway) used at night
     night_door_opens: int = 0
+    night_devices: set[str] = field(default_factory=set)  # the devices used at night so far
     out_ms: int = 0
     temperature_sum: float = 0.0
     temperature_n: int = 0
@@ -220,11 +221,16 @@ class HomeTracker:
             hour = max(0, (ts_ms - day.wake_ms) // HOUR_MS)
             day.kitchen_by_hour[int(hour)] = day.kitchen_events
 
-    def night_use(self, room: str | None) -> None:
+    def night_use(self, device: str, room: str | None, motion: bool) -> None:
         """Something used outside the bedroom and bathroom after bedtime (any device: a PIR, the fridge, a
-        cupboard, an appliance): night-time activity."""
+        cupboard, an appliance): night-time activity. A PIR counts each time it sees movement again (walking
+        back and forth is wandering); any other device counts once a night (a chair mat flickering under a
+        restless sleeper or a cat, a cupboard's opening and its closing, is one thing used)."""
         day = self.day
         if self.asleep and day is not None and day.bedtime_ms is not None and room not in NIGHT_ROOMS_EXCLUDED:
+            if not motion and device in day.night_devices:
+                return
+            day.night_devices.add(device)
             day.night_activity += 1
             day.night_rooms.add(room or "other")
 

@@ -72,7 +72,10 @@ MIN_SCALE: dict[str, float] = {
     "temperature_c": 0.7,
 }
 PIR_HOLD_MS = 60_000  # a PIR's "no motion" comes about a minute after the last movement it saw
-NIGHT_ACTIVITY_MIN = 6.0  # fewer uses of one room at night than this are a drink or a snack, not wandering
+NIGHT_ACTIVITY_MIN = 4.0  # fewer uses of one room at night than this are a drink or a snack, not wandering
+# Without a bed sensor bedtime is a guess from an hour of quiet in the evening (a chair, a book, out unseen): what
+# she does after it and before this is still her evening, not night-time activity.
+GUESSED_NIGHT_FROM_MIN = 23 * 60
 STILL_FLOOR_MIN = 45.0  # stillness shorter than this is a sit-down, whatever the learned spells say
 QUIET_HOUR_SHARE = 0.5  # an hour with activity on fewer days than this is one she is usually asleep in
 QUIET_HOURS_AFTER_DAYS = 7  # until then every night hour counts
@@ -282,7 +285,8 @@ class RoutineDetector:
                 findings += self._wake(home_id, model, wake, ts)
             else:
                 tracker.pending_wake_ms = ts
-        tracker.night_use(room)
+        if tracker.has_bed_sensor or not EARLIEST_WAKE_MIN <= minute < GUESSED_NIGHT_FROM_MIN:
+            tracker.night_use(device.id, room, kind == "motion")
         if kind == "motion" or (room or "other") not in self._pir_rooms(home_id):
             tracker.presence(ts, room, minute)
         else:

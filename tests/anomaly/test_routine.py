@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from anomaly.evaluation import DAY_MS, HOUR_MS, START_MS
+from anomaly.homeday import HomeTracker
 from anomaly.routine import RoutineDetector
 from placesense import evaluation_state
 from placesense.clock import EventClock
@@ -171,3 +172,25 @@ def test_a_state_file_from_before_the_decline_watch_still_loads(tmp_path: Path, 
         assert model.decline.cusum == 0.0 and model.bathroom_cusum == 0.0
         assert restarted.routine_today(home)["features"] == normal_month.detector.routine_today(home)["features"]
         assert restarted.routine_today(home)["wake_history"] == []  # a file from before it was kept
+
+
+def test_night_activity_counts_walking_about_not_a_device_reporting_again() -> None:
+    """A chair mat flickering all night under a restless sleeper (or a cat), or a cupboard's opening and then its
+    closing, is one thing used; each new detection by a PIR, and each different cupboard, is activity."""
+    tracker = HomeTracker(timezone="Europe/London")
+    tracker.start_day(START_MS)
+    tracker.go_to_bed(START_MS + 15 * HOUR_MS)
+    day = tracker.day
+    assert day is not None
+    for _ in range(9):
+        tracker.night_use("chair-living", "living_room", motion=False)
+    tracker.night_use("cupboard-1", "kitchen", motion=False)
+    tracker.night_use("cupboard-1", "kitchen", motion=False)  # its closing
+    assert day.night_activity == 2
+    for device in ("cupboard-2", "fridge", "microwave"):
+        tracker.night_use(device, "kitchen", motion=False)
+    for _ in range(3):
+        tracker.night_use("pir-kitchen", "kitchen", motion=True)
+    tracker.night_use("pir-bathroom", "bathroom", motion=True)  # a trip to the toilet is not wandering
+    assert day.night_activity == 8
+    assert day.night_rooms == {"living_room", "kitchen"}

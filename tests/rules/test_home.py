@@ -3,8 +3,11 @@ ordinary days raises nothing."""
 
 from __future__ import annotations
 
+import orjson
+
 from devices.readings import Reading
 from placesense.clock import LiveClock
+from placesense.statecodec import decode, encode
 from rules.config import rules_from_data
 from rules.engine import RuleEngine
 from rules.findings import Finding
@@ -252,6 +255,24 @@ def test_going_out_at_night_while_up_is_an_alert_once_nothing_moves_at_home() ->
         "Front door opened at 23:40, during the night (23:00–06:00), which she does not usually do, and nothing has "
         "moved at home since; opened once tonight."
     )
+
+
+def test_a_restart_while_the_night_door_waits_still_raises_it() -> None:
+    """serve stops at 23:45, five minutes into the wait, and starts again at 23:50 from its saved state (through
+    the same encoding as the state file): the wait and its deadline are restored, so the alert still comes."""
+    eng = _care_engine()
+    readings = [
+        *_up_late_on_day_3(),
+        home_reading("door-front", local_ms(3, 23, 40), door_open=1),
+        home_reading("door-front", local_ms(3, 23, 41), door_open=0),
+    ]
+    assert of(run(eng, readings, until_ms=local_ms(3, 23, 45)), "night_door") == []
+    saved = decode(orjson.loads(orjson.dumps(encode({"home": eng.home.state(), "engine": eng.state()}))))
+    restarted = _care_engine()
+    restarted.home.restore(saved["home"])
+    restarted.restore(saved["engine"])
+    [door] = of(run(restarted, [], until_ms=local_ms(4, 1)), "night_door")
+    assert door.at_ms == local_ms(3, 23, 55) and "nothing has moved at home since" in door.message
 
 
 def test_a_look_outside_at_night_while_up_is_not_an_alert() -> None:

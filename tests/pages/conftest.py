@@ -14,7 +14,18 @@ import pytest
 from selenium import webdriver
 
 from placesense.localstack import InfluxDB, Mosquitto
-from tests.pages.stack import CHROMEDRIVER, CHROMIUM, PHONE, WALL, PageStack, chromium, history, now_ms, publish_events
+from tests.pages.stack import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    PHONE,
+    SMALL_PHONE,
+    WALL,
+    PageStack,
+    chromium,
+    history,
+    now_ms,
+    publish_events,
+)
 from tests.pages.stack import running_stack as _running_stack
 
 HERE = Path(__file__).parent
@@ -55,3 +66,9 @@ def wall_browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
 def phone_browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     """Chromium with a phone-sized window."""
     yield from _browser(PHONE, tmp_path)
+
+
+@pytest.fixture
+def small_phone(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    """Chromium at the narrowest common phone's width, for reflow."""
+    yield from _browser(SMALL_PHONE, tmp_path)

@@ -47,6 +47,7 @@ CHROMIUM_FLAGS = (
 )
 WALL = (1280, 800)  # an operations-room screen
 PHONE = (412, 915)  # a phone in a park
+SMALL_PHONE = (390, 844)  # the narrowest common phone
 DAY_MS = 86_400_000
 SEED = 7  # the demo's fleet and seed
 SUMMER_START = datetime(2026, 7, 6, tzinfo=UTC)  # a dry July week for the flowerbeds

@@ -6,7 +6,6 @@ a desktop; the main actions work from the keyboard alone and the focused control
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,15 @@ from placesense.localstack import InfluxDB, Mosquitto
 from rules.alert_store import Alert
 from rules.findings import Finding
 from tests.pages.axe import violations
-from tests.pages.stack import PageStack, chromium, dry_spell, history, now_ms, publish_events, running_stack
+from tests.pages.stack import (
+    SMALL_PHONE,
+    PageStack,
+    dry_spell,
+    history,
+    now_ms,
+    publish_events,
+    running_stack,
+)
 
 # What has the focus, and whether it shows: a ring (an outline that is not transparent) or GOV.UK's yellow fill.
 FOCUSED_JS = """const a = document.activeElement; const s = getComputedStyle(a);
@@ -32,7 +39,6 @@ return {target: a.matches(arguments[0]), text: a.innerText, what: a.outerHTML.sl
 POPUP_JS = """const p = document.querySelector('#map .leaflet-popup');
 return !p ? 'none' : getComputedStyle(p).opacity === '1' && !p.getAnimations().length ? 'open' : 'fading';"""
 WIDTH_JS = "return document.documentElement.scrollWidth;"
-SMALL_PHONE = (390, 844)  # the narrowest common phone
 DRY_BED = "bed-006"
 
 
@@ -49,15 +55,6 @@ def pages(mosquitto: Mosquitto, influx: InfluxDB, tmp_path_factory: pytest.TempP
     with running_stack(mosquitto, influx, tmp_path_factory.mktemp("pages-a11y")) as stack:
         publish_events(stack, history(stack.registry, days=2, end_ms=now_ms() - 60_000))
         yield stack
-
-
-@pytest.fixture
-def small_phone(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    driver = chromium(SMALL_PHONE, tmp_path / "chromium-profile")
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

@@ -16,10 +16,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from rules.findings import Finding
 from tests.helpers import eventually
-from tests.pages.stack import PageStack, chromium, now_ms, press_help
+from tests.pages.stack import SMALL_PHONE, PageStack, chromium, now_ms, press_help
 
 NOTE = "phoned, she is fine"
-SMALL_PHONE = (390, 844)  # the narrowest common phone
 ALERTS_JS = """return [...document.querySelectorAll('#alerts [data-alert]')].map((c) => ({
   id: c.dataset.alert, text: c.innerText}));"""
 

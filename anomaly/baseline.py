@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from placesense.memory import keep_last
+
+DayType = Literal["all", "weekdays", "weekend"]
 
 
 def quantile(sorted_values: list[float], q: float) -> float:
@@ -36,6 +39,7 @@ class Usual:
     lowest: float
     mean: float  # for counts, the rate a Poisson model needs (a median of small counts is too coarse)
     variance: float = 0.0  # for counts: real homes' days vary far more than a Poisson count would
+    day_type: DayType = "all"  # which days ``days`` counts: weekdays or weekend days alone, once there are enough
 
     @property
     def overdispersed(self) -> bool:
@@ -76,7 +80,8 @@ class DailyBaseline:
     def usual(self, weekend: bool) -> Usual | None:
         same = self._weekend if weekend else self._weekday
         # Weekends are judged against weekends once there are a few of them; until then against every day.
-        values = list(same) if len(same) >= self.min_same_type else [*self._weekday, *self._weekend]
+        own_type = len(same) >= self.min_same_type
+        values = list(same) if own_type else [*self._weekday, *self._weekend]
         if len(values) < 3:
             return None
         ordered = sorted(values)
@@ -92,4 +97,5 @@ class DailyBaseline:
             lowest=ordered[0],
             mean=sum(ordered) / len(ordered),
             variance=sum((v - sum(ordered) / len(ordered)) ** 2 for v in ordered) / len(ordered),
+            day_type=("weekend" if weekend else "weekdays") if own_type else "all",
         )

@@ -48,10 +48,10 @@ def amount(feature: str, value: float) -> str:
     return str(round(value))
 
 
-def usual_range(feature: str, usual: Usual) -> str:
-    low, high = amount(feature, usual.low), amount(feature, usual.high)
-    span = low if low == high else f"{low}–{high}"
-    return f"usually {span} over the last {usual.days} days"
+def days_text(usual: Usual) -> Text:
+    """'14 days', '10 weekdays' or '4 weekend days': what a usual range was learned from (weekdays and weekends
+    are judged apart once there are a few of each)."""
+    return text(f"usual_days.{usual.day_type}", days=usual.days)
 
 
 def feature_sentence(feature: str, value: float, usual: Usual) -> str:
@@ -65,7 +65,7 @@ def feature_text(feature: str, value: float, usual: Usual) -> Text:
     span: str | Text = low if _same(low, high) else text("range", low=low, high=high)
     kind = FEATURES.get(feature, (feature, "count"))[1]
     return text("feature.at" if kind == "clock" else "feature.amount", feature=feature,
-                value=amount_text(feature, value), usual=span, days=usual.days)
+                value=amount_text(feature, value), usual=span, days=days_text(usual))
 
 
 def amount_text(feature: str, value: float) -> str | Text:

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from anomaly.baseline import DailyBaseline, Usual, quantile
 from anomaly.decline import Decline, DeclineWatch
-from anomaly.explain import FEATURES, amount, amount_text, change_text, clock, feature_text
+from anomaly.explain import FEATURES, amount, amount_text, change_text, clock, days_text, feature_text
 from anomaly.homeday import (
     EARLIEST_BED_MIN,
     EARLIEST_WAKE_MIN,
@@ -164,9 +164,10 @@ def _room(name: str) -> str:
     return name.replace("_", " ")
 
 
-def _over(days: int | None) -> Text:
-    """' over the last 14 days.', or just the full stop when nothing is learned yet."""
-    return text("routine.over_days", days=days) if days is not None else text("routine.full_stop")
+def _over(usual: Usual | None) -> Text:
+    """' over the last 14 days.' (or '10 weekdays', '4 weekend days'), or just the full stop when nothing is
+    learned yet."""
+    return text("routine.over_days", days=days_text(usual)) if usual is not None else text("routine.full_stop")
 
 
 def _locked(method: Callable[..., T]) -> Callable[..., T]:
@@ -604,7 +605,7 @@ class RoutineDetector:
             by_day=round(by_day), at_night=round(at_night), usual=round(rate_day + rate_night),
             day_low=amount("bathroom_day", usual_day.low), day_high=amount("bathroom_day", usual_day.high),
             night_low=amount("bathroom_night", usual_night.low), night_high=amount("bathroom_night", usual_night.high),
-            usual_days=usual_day.days,
+            usual_days=days_text(usual_day),
         )
         evidence: dict[str, float | int | str | None] = {
             "days": days, "cusum": round(model.bathroom_cusum, 2), "visits_per_day": " ".join(totals),
@@ -662,7 +663,7 @@ class RoutineDetector:
             return []
         message = text(
             "routine_late_wakeup", time=clock(minute), usual_from=clock(usual.low), usual_to=clock(usual.high),
-            days=usual.days,
+            days=days_text(usual),
         )
         evidence: dict[str, float | int | str | None] = {
             "now_min": minute, "usual_low_min": round(usual.low), "usual_high_min": round(usual.high),
@@ -709,7 +710,7 @@ class RoutineDetector:
         since = local_minute(tracker.last_activity_ms, tracker.timezone)[0]
         message = text(
             "routine_no_movement", still=still_ms / MINUTE_MS, since=clock(since), typical=typical,
-            over=_over(usual_still.days if usual_still is not None else None),
+            over=_over(usual_still),
         )
         evidence: dict[str, float | int | str | None] = {
             "still_min": round(still_ms / MINUTE_MS), "since_min": since, "limit_min": round(limit_min),
@@ -744,7 +745,7 @@ class RoutineDetector:
         )
         message = text(
             "routine_night_wandering", count=day.night_activity, rooms=rooms, doors=doors, time=clock(minute),
-            most=round(usual_most), over=_over(usual.days if usual is not None else None),
+            most=round(usual_most), over=_over(usual),
         )
         evidence: dict[str, float | int | str | None] = {
             "night_movements": day.night_activity, "night_door_opens": day.night_door_opens,
@@ -777,7 +778,7 @@ class RoutineDetector:
         minute, _ = local_minute(now, tracker.timezone)
         message = text(
             "routine_more_bathroom_visits.today", visits=visits, time=clock(minute),
-            low=amount("bathroom_day", usual.low), high=amount("bathroom_day", usual.high), days=usual.days,
+            low=amount("bathroom_day", usual.low), high=amount("bathroom_day", usual.high), days=days_text(usual),
         )
         evidence: dict[str, float | int | str | None] = {
             "visits": visits, "usual_low": usual.low, "usual_high": usual.high, "days": usual.days,

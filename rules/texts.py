@@ -173,12 +173,12 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
         "cy": "Newidiodd y drefn ddoe. {sentences:sentences}.",
     },
     "feature.at": {
-        "en": "{feature:Feature} at {value}; usually {usual} over the last {days} days",
-        "cy": "{feature:Feature} am {value}; fel arfer {usual} dros y {days} diwrnod diwethaf",
+        "en": "{feature:Feature} at {value}; usually {usual} over the last {days}",
+        "cy": "{feature:Feature} am {value}; fel arfer {usual} dros y {days} diwethaf",
     },
     "feature.amount": {
-        "en": "{feature:Feature}: {value}; usually {usual} over the last {days} days",
-        "cy": "{feature:Feature}: {value}; fel arfer {usual} dros y {days} diwrnod diwethaf",
+        "en": "{feature:Feature}: {value}; usually {usual} over the last {days}",
+        "cy": "{feature:Feature}: {value}; fel arfer {usual} dros y {days} diwethaf",
     },
     "routine_trend": {
         "en": "Routine has been changing: {parts}, over the last {days} days.",
@@ -193,11 +193,11 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
     "routine_bathroom_trend": {
         "en": "More bathroom visits than usual for {days} days: {listed} a day, by day and at night together "
         "(yesterday {by_day} by day and {at_night} at night); usually about {usual} a day ({day_low}–{day_high} by "
-        "day and {night_low}–{night_high} at night) over the last {usual_days} days. More visits can be an early "
+        "day and {night_low}–{night_high} at night) over the last {usual_days}. More visits can be an early "
         "sign of an infection.",
         "cy": "Mwy o ymweliadau â'r ystafell ymolchi nag arfer ers {days} diwrnod: {listed} y dydd, yn ystod y dydd "
         "a'r nos gyda'i gilydd (ddoe {by_day} yn ystod y dydd a {at_night} yn y nos); fel arfer tua {usual} y dydd "
-        "({day_low}–{day_high} yn ystod y dydd a {night_low}–{night_high} yn y nos) dros y {usual_days} diwrnod "
+        "({day_low}–{day_high} yn ystod y dydd a {night_low}–{night_high} yn y nos) dros y {usual_days} "
         "diwethaf. Gall mwy o ymweliadau fod yn arwydd cynnar o haint.",
     },
     "list_and": {"en": "{first} and {last}", "cy": "{first} a {last}"},
@@ -226,13 +226,16 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
     "feature.label": {"en": "{feature:feature}", "cy": "{feature:feature}"},
     "range": {"en": "{low}–{high}", "cy": "{low}–{high}"},
     "minutes": {"en": "{minutes:minutes}", "cy": "{minutes:minutes}"},
-    "routine.over_days": {"en": " over the last {days} days.", "cy": " dros y {days} diwrnod diwethaf."},
+    "routine.over_days": {"en": " over the last {days}.", "cy": " dros y {days} diwethaf."},
+    "usual_days.all": {"en": "{days} days", "cy": "{days} diwrnod"},
+    "usual_days.weekdays": {"en": "{days} weekdays", "cy": "{days} diwrnod yn ystod yr wythnos"},
+    "usual_days.weekend": {"en": "{days} weekend days", "cy": "{days} diwrnod penwythnos"},
     "routine.full_stop": {"en": ".", "cy": "."},
     "routine.room": {"en": "{room:room}", "cy": "{room:room}"},
     "routine.nowhere": {"en": "nowhere", "cy": "unman"},
     "routine_late_wakeup": {
-        "en": "Not up yet at {time}; usually up {usual_from}–{usual_to} over the last {days} days.",
-        "cy": "Heb godi eto am {time}; fel arfer yn codi {usual_from}–{usual_to} dros y {days} diwrnod diwethaf.",
+        "en": "Not up yet at {time}; usually up {usual_from}–{usual_to} over the last {days}.",
+        "cy": "Heb godi eto am {time}; fel arfer yn codi {usual_from}–{usual_to} dros y {days} diwethaf.",
     },
     "routine_no_movement": {
         "en": "No activity for {still:minutes} since {since}, at home and not in bed; at this time of day there is "
@@ -253,9 +256,9 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
     },
     "routine_more_bathroom_visits.today": {
         "en": "Bathroom visits: {visits} so far today by {time}; usually {low}–{high} in a whole day over the last "
-        "{days} days.",
+        "{days}.",
         "cy": "Ymweliadau â'r ystafell ymolchi: {visits} hyd yma heddiw erbyn {time}; fel arfer {low}–{high} mewn "
-        "diwrnod cyfan dros y {days} diwrnod diwethaf.",
+        "diwrnod cyfan dros y {days} diwethaf.",
     },
     "routine_reduced_kitchen_use.today": {
         "en": "Little kitchen use: {today} kitchen visits, kettle boils and fridge openings by {time}; by this time "

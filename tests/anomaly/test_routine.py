@@ -64,8 +64,8 @@ def test_each_injected_change_is_detected_and_explained(changed_homes: RoutineRu
     if kind == "no_movement":
         assert finding.at_ms - injection.start_ms <= HOUR_MS
     if kind == "late_wakeup":
-        assert re.match(r"Not up yet at \d\d:\d\d; usually up \d\d:\d\d–\d\d:\d\d over the last \d+ days\.",
-                        finding.message)
+        assert re.match(r"Not up yet at \d\d:\d\d; usually up \d\d:\d\d–\d\d:\d\d over the last "
+                        r"\d+ (days|weekdays|weekend days)\.", finding.message)
 
 
 def test_routine_today_compares_with_the_baseline(normal_month: RoutineRun) -> None:
@@ -134,8 +134,8 @@ def test_more_bathroom_visits_over_several_days_is_reported_as_such(infection_ho
     assert sustained, "no several-day bathroom finding inside the injected window"
     assert re.match(r"More bathroom visits than usual for [2-7] days: (\d+, )*\d+ and \d+ a day, by day and at "
                     r"night together \(yesterday \d+ by day and \d+ at night\); usually about \d+ a day "
-                    r"\(\d+–\d+ by day and \d+–\d+ at night\) over the last \d+ days\. More visits can be an early "
-                    r"sign of an infection\.", sustained[0].message)
+                    r"\(\d+–\d+ by day and \d+–\d+ at night\) over the last \d+ (days|weekdays|weekend days)\. "
+                    r"More visits can be an early sign of an infection\.", sustained[0].message)
     evidence = sustained[0].evidence
     assert evidence["cusum"] >= 4.5  # type: ignore[operator]
     per_day = [int(n) for n in str(evidence["visits_per_day"]).split()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import replace
 
 import pytest
 
@@ -133,7 +134,7 @@ def test_routine_texts_read_as_before_in_english_and_in_welsh() -> None:
     night = text("routine_night_wandering", count=4, rooms=[text("routine.room", room="hallway"),
                                                               text("routine.room", room="kitchen")],
                  doors=text("routine_night_wandering.doors", count=1), time="03:10", most=1,
-                 over=text("routine.over_days", days=14))
+                 over=text("routine.over_days", days=text("usual_days.all", days=14)))
     assert night.english == (
         "Up and about at night: activity outside the bedroom and bathroom 4 time(s) (hallway, kitchen) and the front "
         "door opened 1 time(s) by 03:10; usually 1 at most a night over the last 14 days."
@@ -159,6 +160,15 @@ def test_routine_feature_sentences_read_in_welsh_and_keep_their_english() -> Non
         "Amser allan o'r cartref: 3 awr 05 mun; fel arfer 1 awr 00 mun–2 awr 05 mun dros y 7 diwrnod diwethaf")
     same = Usual(median=2, low=2, high=2, scale=1, days=10, highest=2, lowest=2, mean=2)
     assert feature_sentence("kettle_uses", 0, same) == "Kettle boils: 0; usually 2 over the last 10 days"
+    # Weekdays and weekends are judged apart once there are a few of each, and the words say which days counted.
+    weekdays = replace(wake, days=10, day_type="weekdays")
+    assert feature_sentence("wake_min", 640, weekdays) == (
+        "Got up at 10:40; usually 07:40–08:30 over the last 10 weekdays")
+    weekend = replace(wake, days=4, day_type="weekend")
+    assert feature_sentence("wake_min", 640, weekend) == (
+        "Got up at 10:40; usually 07:40–08:30 over the last 4 weekend days")
+    assert feature_text("wake_min", 640, weekend).render("cy") == (
+        "Codi am 10:40; fel arfer 07:40–08:30 dros y 4 diwrnod penwythnos diwethaf")
     assert set(FEATURES) <= set(FEATURE_WORDS["cy"]), "a routine feature with no Welsh name"
 
 

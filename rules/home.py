@@ -983,9 +983,10 @@ class HomeRules:
 
     def _night_door_due(self, home_id: str, home: _Home, due_ms: int) -> list[Finding]:
         """An awake night opening, ``still_out_minutes`` on: an alert if she is out (the front door, then nothing
-        at home); she came back or was seen at home meanwhile, nothing."""
+        at home); she came back in through the door (and sat down quietly) or was seen at home meanwhile, nothing."""
         opened, home.night_door_waiting_ms = home.night_door_waiting_ms, None
-        if opened is None or not self._is_out(home, due_ms):
+        came_back = home.came_home_ms is not None and opened is not None and home.came_home_ms > opened
+        if opened is None or came_back or not self._is_out(home, due_ms):
             return []
         device = self._registry.devices.get(home.last_activity_device or "")
         return [self._night_door_alert(home_id, home, opened, due_ms, "night_door.not_usual_gone", device)]

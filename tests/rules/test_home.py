@@ -309,6 +309,20 @@ def test_going_out_after_walking_about_in_the_middle_of_the_night_is_an_alert_at
     assert "after she had settled for the night" in door.message
 
 
+def test_back_in_through_the_front_door_within_the_wait_is_not_an_alert() -> None:
+    """Out at 23:40 and back in through the front door at 23:47, then sitting quietly where no sensor sees her:
+    the door coming in is her home again, not a second outing, so nothing is raised."""
+    eng = _care_engine()
+    readings = [
+        *_up_late_on_day_3(),
+        home_reading("door-front", local_ms(3, 23, 40), door_open=1),
+        home_reading("door-front", local_ms(3, 23, 41), door_open=0),
+        home_reading("door-front", local_ms(3, 23, 47), door_open=1),
+        home_reading("door-front", local_ms(3, 23, 48), door_open=0),
+    ]
+    assert of(run(eng, readings, until_ms=local_ms(4, 1)), "night_door") == []
+
+
 def test_going_out_while_up_alerts_at_once_when_the_wait_is_set_to_zero() -> None:
     eng = _care_engine(night_door={"still_out_minutes": 0})
     readings = [

@@ -71,7 +71,7 @@ class HomeDay:
     night_activity: int = 0  # see ``night_use``
     night_rooms: set[str] = field(default_factory=set)  # rooms (not bedroom, bathroom, hallway) used at night
     night_door_opens: int = 0
-    night_devices: set[str] = field(default_factory=set)  # the devices used at night so far
+    night_devices: set[str] = field(default_factory=set)  # devices other than PIRs counted at night so far
     out_ms: int = 0
     temperature_sum: float = 0.0
     temperature_n: int = 0
@@ -228,9 +228,10 @@ class HomeTracker:
         restless sleeper or a cat, a cupboard's opening and its closing, is one thing used)."""
         day = self.day
         if self.asleep and day is not None and day.bedtime_ms is not None and room not in NIGHT_ROOMS_EXCLUDED:
-            if not motion and device in day.night_devices:
-                return
-            day.night_devices.add(device)
+            if not motion:
+                if device in day.night_devices:
+                    return
+                day.night_devices.add(device)
             day.night_activity += 1
             day.night_rooms.add(room or "other")
 

@@ -985,8 +985,10 @@ class HomeRules:
         """An awake night opening, ``still_out_minutes`` on: an alert if she is out (the front door, then nothing
         at home); she came back in through the door (and sat down quietly) or was seen at home meanwhile, nothing."""
         opened, home.night_door_waiting_ms = home.night_door_waiting_ms, None
-        came_back = home.came_home_ms is not None and opened is not None and home.came_home_ms > opened
-        if opened is None or came_back or not self._is_out(home, due_ms):
+        if opened is None:
+            return []
+        came_back = home.came_home_ms is not None and home.came_home_ms > opened
+        if came_back or not self._is_out(home, due_ms):
             return []
         device = self._registry.devices.get(home.last_activity_device or "")
         return [self._night_door_alert(home_id, home, opened, due_ms, "night_door.not_usual_gone", device)]
@@ -1029,13 +1031,9 @@ class HomeRules:
             return False  # just home: not settled for the night yet
         if sum(1 for t in home.recent_up_activity if since <= t < ts - GETTING_UP_MS) < 3:
             return True
-        got_up = home.night_got_up_ms
-        moment = local(ts, home.tz)
-        window_start = at_local(moment.date(), cfg.night.start, home.tz)
-        if window_start > ts:
-            window_start = at_local(moment.date() - timedelta(days=1), cfg.night.start, home.tz)
-        came_home = home.came_home_ms
-        return got_up is not None and window_start <= got_up <= ts and (came_home is None or came_home < got_up)
+        got_up, came_home = home.night_got_up_ms, home.came_home_ms
+        tonight_from = at_local(day_of(ts, cfg.night.start, home.tz), cfg.night.start, home.tz)
+        return got_up is not None and got_up >= tonight_from and (came_home is None or came_home < got_up)
 
     def _help(self, reading: Reading, device: DeviceSpec, home: _Home) -> list[Finding]:
         cfg = self._lookup.get(HelpButtonRule, reading.subject)

@@ -63,6 +63,7 @@ class HomeDay:
     bedtime_ms: int | None = None
     bedtime_min: float | None = None
     motion_count: int = 0
+    bathroom_motion: int = 0  # of motion_count, those in the bathroom
     kitchen_visits: int = 0
     kettle_uses: int = 0
     fridge_opens: int = 0
@@ -204,6 +205,8 @@ class HomeTracker:
         if day is None:
             return
         day.motion_count += 1
+        if room == "bathroom":
+            day.bathroom_motion += 1
         day.active_hours.add(minute // 60)
         if self.asleep:
             if room == "bathroom" and new_visit and day.bedtime_ms is not None:

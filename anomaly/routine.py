@@ -71,6 +71,25 @@ MIN_SCALE: dict[str, float] = {
     "out_min": 45.0,
     "temperature_c": 0.7,
 }
+# feature -> the direction of a change that worries a carer: +1 more or later, -1 fewer or colder, 0 either way.
+# A day with more kitchen use, more movement, more time out or a warmer home is a good day (or visitors), not a
+# routine change to tell anyone about; sleeping and getting up earlier or later both are.
+CONCERNING: dict[str, int] = {
+    "wake_min": 0,
+    "bedtime_min": 0,
+    "motion_count": -1,
+    "kitchen_visits": -1,
+    "kettle_uses": -1,
+    "fridge_opens": -1,
+    "bathroom_day": +1,
+    "bathroom_night": +1,
+    "night_activity": +1,
+    "out_min": -1,
+    "temperature_c": -1,
+}
+# An early or a late night on its own is an ordinary evening (tired, a late film, visitors), however far it is from
+# her usual: only beside other changes is it news. (Getting up late has a rule of its own.)
+NOT_ON_ITS_OWN = frozenset({"bedtime_min"})
 PIR_HOLD_MS = 60_000  # a PIR's "no motion" comes about a minute after the last movement it saw
 NIGHT_ACTIVITY_MIN = 4.0  # fewer uses of one room at night than this are a drink or a snack, not wandering
 # Without a bed sensor bedtime is a guess from an hour of quiet in the evening (a chair, a book, out unseen): what
@@ -492,8 +511,10 @@ class RoutineDetector:
             if usual is None:
                 continue
             z = usual.z(value)
-            outside = value > usual.highest or value < usual.lowest
-            if abs(z) >= 3.0 and outside:
+            # Beyond every learned day by a noticeable step ("got up at 09:36; usually 04:01–09:33" is no news).
+            step = MIN_SCALE.get(feature, 0.0) / 2
+            outside = value > usual.highest + step or value < usual.lowest - step
+            if abs(z) >= 3.0 and outside and _concerning(feature, z):
                 moved.append((abs(z), feature, value, usual))
         moved.sort(reverse=True)
         trend = self._trend(home_id, model, day, features, now)
@@ -501,7 +522,8 @@ class RoutineDetector:
         flagged = {feature for _, feature, _, _ in moved}
         strength = sum(min(z, 10.0) for z, _, _, _ in moved)
         fresh = [m for m in moved if m[1] not in model.flagged_today]
-        if not fresh or not ((len(moved) >= 2 and strength >= 8.0) or moved[0][0] >= 6.0):
+        big = [m for m in moved if m[0] >= 6.0 and m[1] not in NOT_ON_ITS_OWN]
+        if not fresh or not ((len(moved) >= 2 and strength >= 8.0) or big):
             return trend, flagged
         sentences = [feature_text(feature, value, usual) for _, feature, value, usual in moved[:4]]
         evidence: dict[str, float | int | str | None] = {"features_moved": len(moved), "strength": round(strength, 2)}
@@ -532,6 +554,8 @@ class RoutineDetector:
             yesterday = features.get(feature)
             if known is None or yesterday is None or known.low <= yesterday <= known.high:
                 continue  # yesterday within her usual range: not a change to tell anyone about
+            if not _concerning(feature, history[-1]):
+                continue
             for days in (2, 3):
                 if len(history) >= days:
                     last = list(history)[-days:]
@@ -770,10 +794,16 @@ class RoutineDetector:
         share = min(1.0, max(0.1, (now - day.wake_ms) / MINUTE_MS / max(awake_min, 60.0)))
         visits = day.bathroom_day + day.bathroom_night
         expected = max(usual.median * share + (night.median if day.bathroom_night else 0.0), 1.0)
+        # On a day busy all over the house (visitors, a clean-up) she passes the bathroom more too: judge the
+        # visits against how busy the rest of the house is (the bathroom's own movements would count the very
+        # visits judged). More visits with an ordinary day elsewhere is what an infection looks like.
+        elsewhere = day.motion_count - day.bathroom_motion
+        busy = _busier_than_usual(elsewhere, model.usual("motion_count", day.weekend), share)
+        judged = visits / busy
         # Where her days vary more than chance (most real homes), also more than on any learned day.
-        if visits < usual.high + 3 or (usual.overdispersed and visits <= usual.highest + night.highest):
+        if judged < usual.high + 3 or (usual.overdispersed and judged <= usual.highest + night.highest):
             return []
-        if poisson_upper_tail(visits, expected) >= 10 * self.significance:
+        if poisson_upper_tail(round(judged), expected) >= 10 * self.significance:
             return []
         minute, _ = local_minute(now, tracker.timezone)
         message = text(
@@ -873,3 +903,22 @@ class RoutineDetector:
             message=words.english if words is not None else str(message), at_ms=at_ms,
             active=active, evidence=dict(evidence or {}), text=words,
         )
+
+
+def _concerning(feature: str, z: float) -> bool:
+    """Whether a move of robust z in this feature is in a direction that worries a carer (``CONCERNING``)."""
+    direction = CONCERNING.get(feature, 0)
+    return direction == 0 or z * direction > 0
+
+
+BUSY_SLACK = 0.5  # see _busier_than_usual
+BUSY_MIN_MOVEMENTS = 20.0  # fewer usual movements a day than this (a home of contacts, few PIRs) says nothing
+
+
+def _busier_than_usual(movements: int, usual: Usual | None, share: float) -> float:
+    """How much busier than usual the day is so far, 1 to 3: her movements over her usual for this part of the day,
+    less half a day's worth (walking to and from the bathroom more is itself a little busier, and not a reason to
+    discount the visits); 1 where movements are not usually counted."""
+    if usual is None or usual.median < BUSY_MIN_MOVEMENTS:
+        return 1.0
+    return max(1.0, min(3.0, movements / max(usual.median * share, 1.0) - BUSY_SLACK))

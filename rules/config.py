@@ -226,8 +226,9 @@ class WakeRule(_Section):
 class InactivityRule(_Section):
     """No change from any sensor for ``hours`` in waking hours, while she is up, at home and not in bed (only a bed
     excuses stillness), at an hour she is usually active. Once ``min_history_days`` are learned the time follows
-    her own quiet spells (the longest of the last ``history_days`` days plus ``margin_minutes``), never under
-    ``hours`` nor over ``max_hours``."""
+    her own quiet spells (the longest of the last ``history_days`` days plus a margin: ``margin_minutes``, or
+    ``margin_spread_share`` of the way from her median day's longest spell to that longest, whichever is more),
+    never under ``hours`` nor over ``max_hours``."""
 
     hours: float = Field(default=3.0, gt=0, le=24)
     waking: Window = Field(default_factory=lambda: Window(start=time(8, 0), end=time(21, 0)))
@@ -238,6 +239,9 @@ class InactivityRule(_Section):
     min_history_days: int = Field(default=5, ge=0)
     learn: bool = True
     margin_minutes: float = Field(default=30.0, ge=0, le=360)
+    margin_spread_share: float = Field(
+        default=0.5, ge=0, le=2, description="margin as a share of (longest - median) of her daily longest spells"
+    )
     max_hours: float = Field(default=6.0, gt=0, le=24)
 
 

@@ -708,14 +708,24 @@ class HomeRules:
             keep_last(home.quiet_history, (home.quiet_day, home.quiet_longest_ms), HISTORY_KEPT)
         home.quiet_day, home.quiet_longest_ms = None, 0
 
-    def _inactivity_hours(self, home: _Home, cfg: InactivityRule, today: date) -> tuple[float, bool]:
+    def _inactivity_hours(self, home: _Home, cfg: InactivityRule, today: date) -> tuple[float, int | None]:
         """The hours of silence that are unusual for her: the configured hours, or once learned her longest quiet
-        spell of the last fortnight plus a margin (longer than any she had). The flag says whether it is learned."""
+        spell of the last fortnight plus a margin (longer than any she had), with that longest spell (None while
+        nothing is learned).
+
+        The longest of a fortnight is often beaten by a little on some later day, and by more where her quiet
+        spells vary more, so the margin grows with their spread: at least ``margin_minutes``, or
+        ``margin_spread_share`` of the way from her typical day's longest spell (the median) to the longest, more
+        while fewer than ``history_days`` are known."""
         recent = [ms for d, ms in home.quiet_history if today - timedelta(days=cfg.history_days) <= d < today]
         if not cfg.learn or len(recent) < max(cfg.min_history_days, 3):
-            return cfg.hours, False
-        learned = (max(recent) / MINUTE_MS + cfg.margin_minutes) / 60.0
-        return min(max(cfg.hours, learned), cfg.max_hours), True
+            return cfg.hours, None
+        longest = max(recent)
+        # Fewer days say less about how long her quiet spells can be: widen the margin until a fortnight is known.
+        few_days = math.sqrt(max(1.0, cfg.history_days / len(recent)))
+        spread_ms = (longest - statistics.median(recent)) * cfg.margin_spread_share * few_days
+        learned_ms = longest + max(cfg.margin_minutes * MINUTE_MS, spread_ms)
+        return min(max(cfg.hours, learned_ms / HOUR_MS), cfg.max_hours), longest
 
     def _schedule_inactivity(self, home_id: str, home: _Home, since_ms: int) -> None:
         cfg = self._lookup.get(InactivityRule, home_id)
@@ -756,9 +766,8 @@ class HomeRules:
             else text("inactivity.no_usual")
         )
         longest = text("empty")
-        if learned:
-            longest = text("inactivity.longest", days=cfg.history_days,
-                           longest=int((hours * 60 - cfg.margin_minutes) * MINUTE_MS))
+        if learned is not None:
+            longest = text("inactivity.longest", days=cfg.history_days, longest=learned)
         device = self._registry.devices.get(home.last_activity_device or "")
         seen = self._what(device) if device is not None else text("the_room", room=home.last_activity_room)
         unsure = text("empty" if self._sensing[home_id].front_door else "inactivity.no_front_door")

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from anomaly.evaluation import DAY_MS, HOUR_MS, START_MS
-from anomaly.homeday import HomeTracker
+from anomaly.homeday import HomeDay, HomeTracker
 from anomaly.routine import RoutineDetector
 from placesense import evaluation_state
 from placesense.clock import EventClock
@@ -194,3 +194,61 @@ def test_night_activity_counts_walking_about_not_a_device_reporting_again() -> N
     tracker.night_use("pir-bathroom", "bathroom", motion=True)  # a trip to the toilet is not wandering
     assert day.night_activity == 8
     assert day.night_rooms == {"living_room", "kitchen"}
+
+
+def _learned_home(run: RoutineRun, tmp_path: Path) -> tuple[RoutineDetector, str, Any]:
+    """A copy of a detector that has learned a month (the copy may be changed freely) and one of its homes."""
+    detector = _saved_and_restored(run, tmp_path)
+    home = sorted(run.registry.homes)[0]
+    return detector, home, detector._homes[home]
+
+
+def test_a_busier_day_than_usual_is_no_routine_change_and_a_quieter_one_is(
+    normal_month: RoutineRun, tmp_path: Path
+) -> None:
+    """More kitchen use and more movement is a good day (or visitors), and an early night alone an ordinary
+    evening; fewer movements with a late morning is what worries."""
+    detector, home, model = _learned_home(normal_month, tmp_path)
+    usual = {name: model.usual(name, False) for name in ("wake_min", "motion_count", "kitchen_visits", "out_min")}
+    ordinary = {name: u.median for name, u in usual.items() if u is not None}
+    day = HomeDay(wake_ms=normal_month.end_ms, wake_min=ordinary["wake_min"], weekend=False)
+    assert usual["motion_count"] is not None and usual["kitchen_visits"] is not None
+    busier = {**ordinary, "motion_count": usual["motion_count"].highest * 2,
+              "kitchen_visits": usual["kitchen_visits"].highest * 3}
+    findings, flagged = detector._daily_check(home, model, day, busier, normal_month.end_ms)
+    assert (findings, flagged) == ([], set())
+    # An early night alone, three hours before her earliest, is an ordinary evening: not news on its own.
+    bedtime = model.usual("bedtime_min", False)
+    assert bedtime is not None
+    early_night = {**ordinary, "bedtime_min": bedtime.lowest - 180}
+    findings, flagged = detector._daily_check(home, model, day, early_night, normal_month.end_ms)
+    assert (findings, flagged) == ([], {"bedtime_min"})
+    # The same size of move the other way, with a late morning: a routine change.
+    assert usual["wake_min"] is not None
+    quieter = {**ordinary, "motion_count": 0.0, "wake_min": usual["wake_min"].highest + 90}
+    findings, flagged = detector._daily_check(home, model, day, quieter, normal_month.end_ms)
+    assert [f.rule for f in findings] == ["routine_change"] and flagged == {"motion_count", "wake_min"}
+
+
+def test_bathroom_visits_are_judged_against_how_busy_the_rest_of_the_house_is(
+    normal_month: RoutineRun, tmp_path: Path
+) -> None:
+    """Twice her usual bathroom visits by mid-afternoon on an ordinary day is news; the same on a day she (or a
+    visitor) is three times as busy everywhere else in the house is not."""
+    detector, home, model = _learned_home(normal_month, tmp_path)
+    bathroom, motion = model.usual("bathroom_day", False), model.usual("motion_count", False)
+    assert bathroom is not None and motion is not None
+    wake_ms = normal_month.end_ms + 7 * HOUR_MS
+    now = wake_ms + 8 * HOUR_MS  # about half her waking day
+    visits = int(bathroom.highest) + 6
+
+    def findings(movements_elsewhere: float) -> list[str]:
+        model.tracker.day = HomeDay(
+            wake_ms=wake_ms, wake_min=420.0, weekend=False, bathroom_day=visits,
+            motion_count=int(movements_elsewhere) + 3 * visits, bathroom_motion=3 * visits,
+        )
+        model.flagged_today.clear()
+        return [f.rule for f in detector._bathroom_check(home, model, now)]
+
+    assert findings(motion.median / 2) == ["routine_more_bathroom_visits"]
+    assert findings(motion.median * 1.5) == []

@@ -203,6 +203,29 @@ def test_long_inactivity_during_the_day() -> None:
     assert "usually active at this time (8 of the last 8 days)" in findings[0].message
 
 
+def test_inactivity_learns_her_quiet_spells_with_a_margin_that_follows_their_spread() -> None:
+    """A fortnight's longest quiet spell is often beaten a little on a later day, more so where her spells vary:
+    the learned threshold leaves room in proportion to that spread, not a fixed half hour."""
+    eng = _care_engine()
+    readings = _days(1, 12)
+    # Days 1-10: every other afternoon a nap in the chair, 13:00 to 16:20 (3 h 20 min); the other days at most 20 min.
+    for day in range(2, 11, 2):
+        readings = _between(readings, local_ms(day, 13, 6), local_ms(day, 16, 6))
+    # Day 11: 4 h (to 17:00), longer than any before but within their spread; the old fixed half hour fired at
+    # 3 h 50 min.
+    readings = _between(readings, local_ms(11, 13, 6), local_ms(11, 16, 56))
+    readings.append(home_reading("pir-living", local_ms(11, 17), motion=1))
+    # Day 12: 5 h 30 min (to 18:30): beyond what her days explain.
+    readings = _between(readings, local_ms(12, 13, 6), local_ms(12, 18, 26))
+    findings = [f for f in of(run(eng, readings), "inactivity") if f.active]
+    # Before five days are learned the default 3 h fires on the naps of days 2 and 4; day 11 passes.
+    assert [f.at_ms for f in findings] == [local_ms(2, 16), local_ms(4, 16), local_ms(12, 17, 30)]
+    assert findings[-1].message.endswith(  # day 11's 4 h is now the longest, plus half an hour
+        "usually active at this time (11 of the last 11 days); her longest quiet spell at home in the last 14 days "
+        "was 4 h."
+    )
+
+
 def test_no_inactivity_alert_while_out() -> None:
     eng = _care_engine()
     readings = _between(_days(1, 9), local_ms(9, 13, 6), local_ms(9, 17, 30))

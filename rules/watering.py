@@ -372,13 +372,15 @@ class WateringRules:
         tz = zone()
         level = bed.level
         rate = outlook.rate.central if outlook is not None else None
+        hours = outlook.hours if outlook is not None and math.isfinite(outlook.hours) else None
         rate_words = text("needs_water.rate", rate=rate) if rate is not None else text("empty")
         evidence: dict[str, float | int | str | None] = {
             "status": level,
             "moisture_pct": round(moisture, 1),
             "dry_below_pct": bed_spec.dry_below_pct,
             "drying_pct_per_hour": None if rate is None else round(rate, 3),
-            "hours_to_threshold": None if outlook is None else round(outlook.hours, 1),
+            # None, not infinity, when the forecast never gets there: the alert store and the API speak JSON.
+            "hours_to_threshold": None if hours is None else round(hours, 1),
         }
         device = reading.device_id if reading is not None else None
         if level == "now":
@@ -493,14 +495,8 @@ class WateringRules:
                 continue
             moisture = self._moisture(bed)
             outlook = self._forecast(bed, bed_spec, cfg, moisture)
-            elapsed = (now_ms - last_ts) / HOUR_MS
-            hours_left = 0.0 if bed.level == "now" or outlook is None else max(0.0, outlook.hours - elapsed)
-            late = None
-            if bed.level == "soon" and outlook is not None and math.isfinite(outlook.hours_late):
-                late = now_ms + int(max(0.0, outlook.hours_late - elapsed) * HOUR_MS)
-            predicted = None if outlook is None else now_ms + int(hours_left * HOUR_MS)
-            if bed.level == "soon" and predicted is None:
-                predicted = bed.announced_by_ms
+            elapsed = max(0.0, (now_ms - last_ts) / HOUR_MS)
+            hours_left, predicted, late = _time_left(bed, outlook, now_ms, elapsed)
             rows.append(
                 WateringNeed(
                     bed_id=bed_id,
@@ -554,6 +550,25 @@ class WateringRules:
                 continue
             suggestions.append(ThresholdSuggestion(bed_id, bed_spec.dry_below_pct, suggested, days, reason))
         return suggestions
+
+
+def _time_left(
+    bed: _Bed, outlook: Forecast | None, now_ms: int, elapsed: float
+) -> tuple[float, int | None, int | None]:
+    """(hours to the threshold, when, latest when) of a listed bed, ``elapsed`` hours after its newest reading.
+
+    A standing "soon" keeps the time it announced while its forecast has none to give: the bed stopped clearly
+    drying, or its drying now slows so much that the central rate never gets there (an infinite time)."""
+    if bed.level == "now":
+        return 0.0, None if outlook is None else now_ms, None
+    late = None
+    if outlook is not None and math.isfinite(outlook.hours_late):
+        late = now_ms + int(max(0.0, outlook.hours_late - elapsed) * HOUR_MS)
+    if outlook is not None and math.isfinite(outlook.hours):
+        hours_left = max(0.0, outlook.hours - elapsed)
+        return hours_left, now_ms + int(hours_left * HOUR_MS), late
+    by_ms = bed.announced_by_ms
+    return (0.0 if by_ms is None else max(0.0, (by_ms - now_ms) / HOUR_MS)), by_ms, late
 
 
 def _confidence(outlook: Forecast) -> Confidence:

@@ -170,3 +170,30 @@ def test_per_bed_thresholds_come_from_the_registry() -> None:
     eng = engine(only_rules({"watering"}), Registry.from_data(data))
     [finding] = eng.process(soil_reading(0, START, 33.0))
     assert finding.active and "below its 35 % threshold" in finding.message
+
+
+def test_an_announced_bed_that_stops_drying_keeps_its_announced_time_on_the_list() -> None:
+    # Dries fast (0.75 %/h) and is announced, then all but stops just above its threshold (0.01 %/h). A day on,
+    # the day-on-day slowing says the central rate never gets there (an infinite time); the announcement stands
+    # until a day past its time, and the list and the alert's evidence show the time it gave, never infinity.
+    def moisture(h: float) -> float:
+        return round(35.0 - 0.75 * min(h, 12.0) - 0.01 * max(0.0, h - 12.0), 1)
+
+    eng = _engine()
+    quarter = 15 * MINUTE
+    findings: list[Finding] = []
+    for step in range(30 * 4 + 1):
+        findings += eng.process(soil_reading(0, START + step * quarter, moisture(step / 4)))
+    [announced] = of(findings, "needs_water")
+    announced_by = announced.evidence["predicted_dry_ms"]
+    assert announced.evidence["status"] == "soon" and isinstance(announced_by, int)
+    now = START + 30 * HOUR
+    [row] = eng.watering_list(now)
+    assert (row.bed_id, row.status, row.predicted_dry_ms) == ("bed-0", "soon", announced_by)
+    assert row.hours_to_threshold == 0.0  # its time has passed
+    # Until the day past its time runs out: then it is withdrawn, with no infinite hours in its evidence.
+    for step in range(30 * 4 + 1, 44 * 4):
+        findings += eng.process(soil_reading(0, START + step * quarter, moisture(step / 4)))
+    withdrawn = of(findings, "needs_water")[-1]
+    assert not withdrawn.active and "stopped drying" in withdrawn.message
+    assert withdrawn.evidence["hours_to_threshold"] is None

@@ -7,7 +7,9 @@ once, and penalises flags outside the windows:
 - **windows**: each labelled anomaly has a window centred on it whose length is 10 % of the series divided by the
   number of labelled anomalies (a run of consecutive labelled points is one anomaly). A labelled run longer than
   that (benchmarks such as SKAB label all the rows a fault acts on) is its own window. Windows that meet merge.
-- **probation**: the first 15 % of a series (at most 750 points) is for learning; flags there are not scored.
+- **probation**: the first 15 % of a series (at most 750 points) is for learning; flags there are not scored, and
+  an anomaly whose labels begin there is not judged (NAB places none there): its window would ask the detector
+  to flag it at a time when no flag counts.
 - **scaled sigmoid**: ``σ(y) = 2 / (1 + e^(5y)) − 1`` of a flag's position ``y`` relative to the nearest window
   before it: ``y`` runs from −1 at the window's start to 0 at its end and grows past the end in window lengths.
   So an early detection earns almost 1, a late one almost 0, and a flag just after a window costs less than a
@@ -96,9 +98,13 @@ def score_series(flags: Sequence[int], labels: Sequence[int]) -> SeriesScore:
         raise ValueError(f"{len(flags)} flags for {len(labels)} labels")
     windows = windows_from_labels(labels)
     learning = probation(len(labels))
-    # A window that ends in the probation period cannot be judged: leave it out, as NAB does not place them there.
-    windows = [w for w in windows if w[1] >= learning]
+    # An anomaly that begins in the probation period cannot be judged, as flags there do not count: its window is
+    # left out, and a flag in it is neither a detection nor a false positive.
+    unjudged = [w for w in windows if labels.index(1, w[0]) < learning]
+    windows = [w for w in windows if w not in unjudged]
     window_of = [-1] * len(labels)
+    for begin, end in unjudged:
+        window_of[begin : end + 1] = [-2] * (end - begin + 1)
     for number, (begin, end) in enumerate(windows):
         for index in range(begin, end + 1):
             window_of[index] = number
@@ -111,7 +117,7 @@ def score_series(flags: Sequence[int], labels: Sequence[int]) -> SeriesScore:
         while next_window < len(windows) and windows[next_window][1] < index:
             previous = windows[next_window]
             next_window += 1
-        if not flag or index < learning:
+        if not flag or index < learning or window_of[index] == -2:
             continue
         number = window_of[index]
         if number >= 0:

@@ -1,8 +1,9 @@
 """The street targets on real public data (tests/data), replayed through exactly what serve's evaluation runs.
 
 SIMPaCT's 13 park probes (hourly, irrigated, two months) for the watering forecast, sensor faults and the alert
-budget; openair's Marylebone Road 2003 (hourly means) for the DAQI against DEFRA's method; SKAB and Microsoft's cloud
-monitoring series for the NAB-style score of ``placesense detect``. Counts are asserted, never timings. The figures are in docs/anomaly.md.
+budget; openair's Marylebone Road 2003 (hourly means) for the DAQI against DEFRA's method; SKAB and Microsoft's
+cloud monitoring series for the NAB-style score of ``placesense detect``. Counts are asserted, never timings. The
+figures are in docs/anomaly.md.
 """
 
 from __future__ import annotations

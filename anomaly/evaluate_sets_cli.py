@@ -3,7 +3,8 @@
 ``--street DIR`` replays the soil probes (``DIR/simpact_soil``) and the hourly air station
 (``DIR/openair_marylebone``) through the rules and detectors serve runs (``anomaly.evaluate_street``,
 ``anomaly.evaluate_air``); ``--detect DIR`` scores ``placesense detect`` NAB-style on labelled series
-(``anomaly.evaluate_detect``). Each prints a few readable lines and, last, one JSON line with everything.
+(``anomaly.evaluate_detect``), and may be given more than once, one set each, reported apart. Each prints a few
+readable lines and, last, one JSON line with everything.
 This module only formats; it decides nothing.
 """
 
@@ -22,13 +23,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="real street data (tests/data): watering forecast, sensor faults, alert budget, DAQI vs DEFRA",
     )
     parser.add_argument(
-        "--detect", type=Path, metavar="DIR",
-        help="labelled series (timestamp,value,label CSVs, e.g. tests/data/skab): NAB-style score of detect",
+        "--detect", type=Path, metavar="DIR", action="append",
+        help="labelled series (timestamp,value,label CSVs, e.g. tests/data/skab): NAB-style score of detect;"
+        " give it again for another set (each is scored and reported on its own)",
     )
 
 
 def wanted(args: argparse.Namespace) -> bool:
-    return getattr(args, "street", None) is not None or getattr(args, "detect", None) is not None
+    return getattr(args, "street", None) is not None or bool(getattr(args, "detect", None))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,17 +66,20 @@ def run(args: argparse.Namespace) -> int:
             f"  hours the site index differs from DEFRA's method: {air['hours_site_index_disagrees']};"
             f" by pollutant {air['hours_disagree_by_pollutant']}; DAQI alerts opened {air['daqi_alerts_opened']}"
         )
-    if args.detect is not None:
+    if args.detect:
         from anomaly.evaluate_detect import evaluate_detect
 
-        detect = report["detect"] = evaluate_detect(args.detect)
-        ours, gaussian = detect["placesense_detect"], detect["windowed_gaussian_best_threshold"]
-        print(f"detect: {detect['series']} labelled series, {detect['points']} points")
-        print(
-            f"  NAB-style standard profile: placesense detect {ours['nab_standard']}"
-            f" ({ours['detected']}/{ours['windows']} windows, {ours['false_positives']} false flags);"
-            f" windowed Gaussian at its best threshold {gaussian['nab_standard']}; null 0.0"
-        )
+        # Sets are scored apart, never pooled: a detector tuned to one set shows up as a gap between them.
+        report["detect"] = {}
+        for folder in args.detect:
+            detect = report["detect"][folder.name] = evaluate_detect(folder)
+            ours, gaussian = detect["placesense_detect"], detect["windowed_gaussian_best_threshold"]
+            print(f"detect on {folder.name}: {detect['series']} labelled series, {detect['points']} points")
+            print(
+                f"  NAB-style standard profile: placesense detect {ours['nab_standard']}"
+                f" ({ours['detected']}/{ours['windows']} windows, {ours['false_positives']} false flags);"
+                f" windowed Gaussian at its best threshold {gaussian['nab_standard']}; null 0.0"
+            )
     sys.stdout.flush()
     print(json.dumps(report, ensure_ascii=False, separators=(",", ":")))
     return 0

@@ -4,10 +4,12 @@ The Numenta Anomaly Benchmark's scoring, as published (Lavin & Ahmad, "Evaluatin
 Algorithms — the Numenta Anomaly Benchmark", 2015), rewards a detector for flagging each labelled anomaly early,
 once, and penalises flags outside the windows:
 
-- **windows**: each labelled anomaly has a window. A point label gets a window centred on it whose length is 10 %
-  of the series divided by the number of labels; a labelled *range* (benchmarks such as SKAB label the rows a
-  fault acts on) is its own window.
-- **probation**: the first 15 % of a series (at most 750 points) is for learning; flags there are not scored.
+- **windows**: each labelled anomaly has a window centred on it whose length is 10 % of the series divided by the
+  number of labelled anomalies (a run of consecutive labelled points is one anomaly). A labelled run longer than
+  that (benchmarks such as SKAB label all the rows a fault acts on) is its own window. Windows that meet merge.
+- **probation**: the first 15 % of a series (at most 750 points) is for learning; flags there are not scored, and
+  an anomaly whose labels begin there is not judged (NAB places none there): its window would ask the detector
+  to flag it at a time when no flag counts.
 - **scaled sigmoid**: ``σ(y) = 2 / (1 + e^(5y)) − 1`` of a flag's position ``y`` relative to the nearest window
   before it: ``y`` runs from −1 at the window's start to 0 at its end and grows past the end in window lengths.
   So an early detection earns almost 1, a late one almost 0, and a flag just after a window costs less than a
@@ -44,8 +46,9 @@ def scaled_sigmoid(position: float) -> float:
 
 
 def windows_from_labels(labels: Sequence[int]) -> list[tuple[int, int]]:
-    """Inclusive (start, end) index windows from 0/1 labels: a labelled range is its own window; single labelled
-    points get NAB's windows (10 % of the series shared among the labels, centred on each), merged if they meet."""
+    """Inclusive (start, end) index windows from 0/1 labels, as NAB's: the series' windows together cover 10 %
+    of it, shared equally among its labelled runs and centred on each; a labelled run longer than its share (SKAB
+    labels the rows a fault acts on) is its own window. Windows that meet are merged."""
     runs: list[tuple[int, int]] = []
     start: int | None = None
     for index, label in enumerate(labels):
@@ -56,14 +59,18 @@ def windows_from_labels(labels: Sequence[int]) -> list[tuple[int, int]]:
             start = None
     if start is not None:
         runs.append((start, len(labels) - 1))
-    if not runs or any(end > begin for begin, end in runs):
+    if not runs:
         return runs
-    half = max(1, int(WINDOW_SHARE * len(labels) / len(runs)) // 2)
+    share = max(1, int(WINDOW_SHARE * len(labels) / len(runs)))
     windows: list[tuple[int, int]] = []
-    for point, _ in runs:
-        begin, end = max(0, point - half), min(len(labels) - 1, point + half)
-        if windows and begin <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], end)
+    for begin, end in runs:
+        if end - begin + 1 < share:
+            # Centred on the run: a point label (or a few points) stands for an anomaly NAB-style, and a
+            # detector that sees it coming a little early or a little late is not called wrong.
+            middle = (begin + end) // 2
+            begin, end = max(0, middle - share // 2), min(len(labels) - 1, middle + share // 2)
+        if windows and begin <= windows[-1][1] + 1:
+            windows[-1] = (windows[-1][0], max(end, windows[-1][1]))
         else:
             windows.append((begin, end))
     return windows
@@ -91,9 +98,13 @@ def score_series(flags: Sequence[int], labels: Sequence[int]) -> SeriesScore:
         raise ValueError(f"{len(flags)} flags for {len(labels)} labels")
     windows = windows_from_labels(labels)
     learning = probation(len(labels))
-    # A window that ends in the probation period cannot be judged: leave it out, as NAB does not place them there.
-    windows = [w for w in windows if w[1] >= learning]
+    # An anomaly that begins in the probation period cannot be judged, as flags there do not count: its window is
+    # left out, and a flag in it is neither a detection nor a false positive.
+    unjudged = [w for w in windows if labels.index(1, w[0]) < learning]
+    windows = [w for w in windows if w not in unjudged]
     window_of = [-1] * len(labels)
+    for begin, end in unjudged:
+        window_of[begin : end + 1] = [-2] * (end - begin + 1)
     for number, (begin, end) in enumerate(windows):
         for index in range(begin, end + 1):
             window_of[index] = number
@@ -106,7 +117,7 @@ def score_series(flags: Sequence[int], labels: Sequence[int]) -> SeriesScore:
         while next_window < len(windows) and windows[next_window][1] < index:
             previous = windows[next_window]
             next_window += 1
-        if not flag or index < learning:
+        if not flag or index < learning or window_of[index] == -2:
             continue
         number = window_of[index]
         if number >= 0:

@@ -387,7 +387,10 @@ class SeriesDetector(Detector):
             if usual_step > 10.0 * tiny:
                 ratio = math.log((recent_step + 0.05 * step) / (usual_step + 0.05 * step))
                 stats[_VARIANCE] = max(ratio, 0.0)
-                stats[_VARIANCE + 1] = max(-ratio, 0.0)
+                # Quieter is judged to the series' resolution: a quantised reading that sits on one value for a
+                # while (whole degrees) has not gone quiet, it has not crossed a step.
+                quiet = math.log((recent_step + 0.05 * step + resolution) / (usual_step + 0.05 * step + resolution))
+                stats[_VARIANCE + 1] = max(-quiet, 0.0)
 
         if seasonal and ts is not None:
             expected = self._expected(self._bucket(ts))

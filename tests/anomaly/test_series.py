@@ -246,3 +246,12 @@ def test_clean_periodic_signals_barely_alarm() -> None:
     assert len(_detect_flags([20.0 if (i % day) < 96 else 5.0 for i in range(30 * day)])) <= 3  # a daily timer (was 60)
     hourly = [10 + 5 * math.sin(2 * math.pi * i / 24) for i in range(60 * 24)]
     assert len(_detect_flags(hourly, step_s=3600)) <= 1
+
+
+def test_a_noisy_daily_cycle_raises_no_flag_at_all() -> None:
+    import random
+
+    rng = random.Random(7)
+    day = 288  # five-minute points, four weeks
+    cycle = [100 + 30 * math.sin(2 * math.pi * i / day) + rng.gauss(0, 2) for i in range(28 * day)]
+    assert _detect_flags(cycle) == []

@@ -99,7 +99,7 @@ def build_notifications(
     )
     outbox = Outbox(engine, router, links)
     dispatcher = Dispatcher(
-        outbox, channels, receipt_every_s=settings.notify_receipt_every_s,
+        outbox, channels, receipt_every_s=settings.notify_receipt_every_s, grace_s=settings.notify_failing_after_s,
         people={person_id: person.name for person_id, person in notifications.people.items()},
     )
     return Notifications(outbox, dispatcher, links)

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     notify_email_template_id: str | None = Field(None, description="Notify email template: ((subject)), ((body))")
     notify_receipt_every_s: float = Field(60.0, ge=1, le=3600, description="how often Notify is asked what "
                                           "became of messages it took")
+    notify_failing_after_s: float = Field(10.0, gt=0, description="a channel failing to reach someone this long "
+                                          "is an ops alert (not a reconnect's blink)")
     smtp_host: str | None = Field(None, description="mail server for plain email (instead of Notify email)")
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_security: Literal["starttls", "tls", "none"] = Field(

@@ -205,8 +205,11 @@ const placesense = (() => {
     return source;
   }
 
-  // The monitoring banner: whether placesense can see, from /api/v1/status, on every page. Checked every 15 s and
-  // whenever an operations alert changes; a page that cannot reach placesense says that instead.
+  // The monitoring banner: whether placesense can see, from /api/v1/status, on every page. Checked every 15 s
+  // (`?status_s=` in the address sets another interval, 1–600 s) and whenever an operations alert changes; a page
+  // that cannot reach placesense says that instead.
+  const ASKED_STATUS_S = Number(new URLSearchParams(window.location.search).get("status_s"));
+  const STATUS_S = Number.isInteger(ASKED_STATUS_S) && ASKED_STATUS_S >= 1 && ASKED_STATUS_S <= 600 ? ASKED_STATUS_S : 15;
   let monitoringTimer = null;
   let unreachableSince = null;
   const listeners = [];
@@ -246,7 +249,7 @@ const placesense = (() => {
     if (onChange) listeners.push(onChange);
     if (!monitoringTimer) {
       checkMonitoring();
-      monitoringTimer = setInterval(checkMonitoring, 15_000);
+      monitoringTimer = setInterval(checkMonitoring, STATUS_S * 1000);
     }
   }
 

@@ -1,6 +1,7 @@
 // The operations-room wall: open alerts of every audience in one list, most serious first, watering, air bands,
 // devices offline. Alerts update live from the event stream; the rest refreshes every minute. The wall never
-// scrolls: what does not fit is shown a page at a time, turning every 10 s, with "+N more" saying what is hidden.
+// scrolls: what does not fit is shown a page at a time, turning every 10 s (`?page_s=` in the address sets
+// another interval, 1–600 s), with "+N more" saying what is hidden.
 // Someone reading at the wall (or with a keyboard on a desk screen) can pause the paging (WCAG 2.2.2).
 "use strict";
 
@@ -10,7 +11,8 @@
   const names = new Map(); // bed and air-site ids to their names (homes stay pseudonymous on the wall)
   const SEVERITY_ORDER = { critical: 0, warning: 1, info: 2 };
   const AUDIENCES = { care: "Care", street: "Street", ops: "Operations" };
-  const PAGE_S = 10;
+  const ASKED_PAGE_S = Number(new URLSearchParams(window.location.search).get("page_s"));
+  const PAGE_S = Number.isInteger(ASKED_PAGE_S) && ASKED_PAGE_S >= 1 && ASKED_PAGE_S <= 600 ? ASKED_PAGE_S : 10;
   const UNITS = /_(pct|c|ugm3|ppm|ppb|v|mv|dbm|db|lux|hpa|kpa|s|min|h)$/;
   let offset = 0;
   let seeing = true;

@@ -30,7 +30,7 @@ from placesense.localstack import free_port
 from tests.helpers import eventually
 
 PLACESENSE = [sys.executable, "-m", "placesense.cli"]
-LIVE_MESSAGES = 20  # at least this many live messages within the deadline: about 30 s at 6 sensors every 10 s
+LIVE_MESSAGES = 20  # at least this many live messages within the deadline: about 15 s at 6 sensors every 4 s
 
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout_s: float = 180) -> str:
@@ -46,7 +46,7 @@ class Demo:
         self.folder = folder
         self.api_port = free_port()
         self.argv = ["demo", "--homes", "2", "--beds", "2", "--air-sites", "2", "--history-days", "0.5",
-                     "--report-every", "10", "--mqtt-port", str(free_port()), "--influx-port", str(free_port()),
+                     "--report-every", "4", "--mqtt-port", str(free_port()), "--influx-port", str(free_port()),
                      "--api-port", str(self.api_port)]
 
     @property

@@ -156,7 +156,8 @@ def test_failing_notifications_are_an_ops_alert(
     mosquitto: Mosquitto, influx: InfluxDB, influx_db: str, settings_for: Callable[..., Settings],
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
-    settings = settings_for(mosquitto, influx, influx_db, webhook_urls=[closed], webhook_secret="s" * 32)
+    settings = settings_for(mosquitto, influx, influx_db, webhook_urls=[closed], webhook_secret="s" * 32,
+                            notify_failing_after_s=1.0)
     with running(settings) as (service, url):
         from rules.findings import Finding
 

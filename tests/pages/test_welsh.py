@@ -122,7 +122,8 @@ def test_wall_display_in_welsh_shows_a_street_alert_in_welsh(pages: PageStack, w
                         "Dyfeisiau all-lein"], headings
 
     words = text("over_watered", bed=bed.name, moisture=82.0, wet=70.0)
-    made = pages.service.alerts.apply(Finding("over_watered", "street", bed.id, "warning", words.english, now_ms(),
+    # Critical, so it heads the wall at once (the newest of the most serious) instead of waiting its page.
+    made = pages.service.alerts.apply(Finding("over_watered", "street", bed.id, "critical", words.english, now_ms(),
                                               evidence={"moisture_pct": 82.0}, text=words))
     assert made is not None
     card = wait.until(lambda d: d.execute_script(TEXT_JS, f"#alerts [data-alert='{made.id}']"))

@@ -248,9 +248,9 @@ class InactivityRule(_Section):
 class NightDoorRule(_Section):
     """The front door opened in the ``night`` window, going out (coming home, and the door again within 15 minutes
     of coming home, are not): an alert at once when she had settled (at most two activities outside the bedroom in
-    the ``settled_minutes`` before the last ten); when she was up and going out at night is not her habit (fewer
-    than two of the last fourteen nights), an alert once nothing has moved at home for ``still_out_minutes`` after
-    the door (0: at once)."""
+    the ``settled_minutes`` before the last ten); when she was up and going out at night is not her habit (out
+    of the front door, or coming home through it, on fewer than two of the last fourteen nights), an alert once
+    nothing has moved at home for ``still_out_minutes`` after the door (0: at once)."""
 
     night: Window = Field(default_factory=lambda: Window(start=time(23, 0), end=time(6, 0)))
     settled_minutes: float = Field(default=80.0, ge=0, le=24 * 60)

@@ -85,8 +85,8 @@ SLEEP_STARTED_BEFORE = time(7, 0)  # a quiet spell that began after this is not 
 EARLIEST_WAKE = time(4, 0)
 UP_CONFIRM_MS = 30 * MINUTE_MS  # after a quiet spell, activity counts as her up once a second follows this soon
 MOSTLY_OUT_MS = 6 * HOUR_MS  # a day she was out this long is not judged for kitchen use
-HABIT_NIGHTS = 2
-JUST_HOME_MS = 15 * MINUTE_MS  # going out at night on this many of the last 14 nights is her habit
+HABIT_NIGHTS = 2  # out at night (going out, or coming home) on this many of the last 14 nights is her habit
+JUST_HOME_MS = 15 * MINUTE_MS
 FLUSH_VISIT_MS = 5 * MINUTE_MS  # flushes closer than this are one toilet visit
 VISIT_RUN_DAYS = 3  # days of counts not yet learned: the longest run judged together, less today
 OVERDISPERSED_Z = 3.0  # a day's visits this many of her own standard deviations above her mean
@@ -384,6 +384,14 @@ class HomeRules:
         if out is None:
             return
         self._count_out(home_id, home, out, ts)
+        night = self._lookup.get(NightDoorRule, home_id).night
+        if night.contains(local(ts, home.tz).time()):
+            self._note_night_outing(home, day_of(ts, night.end, home.tz))  # out at night, as the door going out is
+
+    @staticmethod
+    def _note_night_outing(home: _Home, night: date) -> None:
+        if not home.night_outings or home.night_outings[-1] < night:
+            keep_last(home.night_outings, night, 30)
 
     def _count_out(self, home_id: str, home: _Home, out: int, back: int) -> None:
         """Add a spell out to each day it covered (days as the kitchen rule counts them, from 05:00)."""
@@ -967,8 +975,9 @@ class HomeRules:
     def _night_door(self, reading: Reading, home: _Home, device: DeviceSpec) -> list[Finding]:
         """The front door opening at night, going out (coming home is not alarming). It is an alert at once when she
         had settled for the night (hardly anything outside the bedroom for a while before she got up to go). When
-        she was up and about and going out at night is not her habit (fewer than ``HABIT_NIGHTS`` of the last
-        fortnight's nights), it waits ``still_out_minutes``: an alert only if nothing has moved at home since."""
+        she was up and about and going out at night is not her habit (out of the door, or coming home through it,
+        on fewer than ``HABIT_NIGHTS`` of the last fortnight's nights), it waits ``still_out_minutes``: an alert
+        only if nothing has moved at home since."""
         cfg = self._lookup.get(NightDoorRule, reading.subject)
         ts = reading.ts_ms
         if not cfg.enabled or not cfg.night.contains(local(ts, home.tz).time()):
@@ -977,8 +986,7 @@ class HomeRules:
             return []  # the door again as she comes in (the shopping, the bins): still coming home
         night = day_of(ts, cfg.night.end, home.tz)
         habit = sum(1 for d in home.night_outings if night - timedelta(days=14) <= d < night)
-        if not home.night_outings or home.night_outings[-1] != night:
-            keep_last(home.night_outings, night, 30)
+        self._note_night_outing(home, night)
         if self._settled(home, ts, cfg):
             return [self._night_door_alert(reading.subject, home, ts, ts, "night_door.settled", device)]
         if habit >= HABIT_NIGHTS:

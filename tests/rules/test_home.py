@@ -533,6 +533,30 @@ def test_coming_home_at_night_is_not_a_night_door_alert() -> None:
     assert of(run(eng, readings), "night_door") == []
 
 
+@pytest.mark.parametrize(("nights_out", "alerts"), [(1, 1), (2, 0)])
+def test_coming_home_in_the_small_hours_makes_going_out_at_night_her_normal(nights_out: int, alerts: int) -> None:
+    """Out in the evening and home at 01:30 on the nights before: going out at night is her own normal once two
+    of the last fortnight's nights had it, so the door while she is up late is then no alert (one night is not
+    yet a habit)."""
+    eng = _care_engine()
+    readings = _up_late_on_day_3()
+    for day in range(3 - nights_out, 3):
+        readings = [r for r in readings if not local_ms(day, 22) <= r.ts_ms < local_ms(day + 1, 1, 30)]
+        readings += [
+            home_reading("door-front", local_ms(day, 22), door_open=1),
+            home_reading("door-front", local_ms(day, 22, 1), door_open=0),
+            home_reading("door-front", local_ms(day + 1, 1, 30), door_open=1),  # home in the small hours
+            home_reading("door-front", local_ms(day + 1, 1, 31), door_open=0),
+            home_reading("pir-hallway", local_ms(day + 1, 1, 32), motion=1),
+        ]
+    readings += [
+        home_reading("door-front", local_ms(3, 23, 40), door_open=1),
+        home_reading("door-front", local_ms(3, 23, 41), door_open=0),
+    ]
+    readings.sort(key=lambda r: r.ts_ms)
+    assert len(of(run(eng, readings, until_ms=local_ms(4, 1)), "night_door")) == alerts
+
+
 def test_a_backlog_after_an_outage_does_not_raise_not_up_before_her_morning_is_read() -> None:
     """Live clock, restart at 10:00 after a night's outage: the broker then delivers the morning's readings (she
     got up at 07:30) in a few seconds. The first of them must not move the rules to 10:00 (past the wake

@@ -1,9 +1,10 @@
 """Turn one MQTT message into a ``Reading``: parse, pick the format's decoder, validate, normalise.
 
-Each format module (``canonical``, ``zigbee2mqtt``, ``ttn``, ``chirpstack``, ``sensor_community``) maps its
-vendor JSON to a ``Decoded`` (event time, metrics in our names and units, battery, sequence, and the values it
-already knows it cannot store). Everything that is the same for every format — JSON parsing, size limits, the
-device-identity check, finite numbers, metric ranges, timestamps too far ahead or behind — happens here once.
+Each format module in ``devices.formats`` (``canonical``, ``zigbee2mqtt``, ``ttn``, ``chirpstack``,
+``sensor_community``) maps its vendor JSON to a ``Decoded`` (``devices.formats.base``: event time, metrics in
+our names and units, battery, sequence, and the values it already knows it cannot store). Everything that is
+the same for every format — JSON parsing, size limits, the device-identity check, finite numbers, metric ranges,
+timestamps too far ahead or behind — happens here once.
 
 Two levels of failure (DESIGN.md, bad input): a fault of the envelope (not JSON, wrong device, bad timestamp)
 is a ``DecodeError`` and the whole message becomes a dead letter; a fault of one value (null, a sentinel, out of
@@ -14,30 +15,17 @@ anything else for bad input.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
 
+from devices.formats import FORMAT_DECODERS
+from devices.formats.base import Decoded, number
 from devices.readings import METRIC_UNITS, Reading, RefusedMetric
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
 from placesense.errors import DecodeError
-
-
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    """What a format decoder extracts before the shared validation."""
-
-    metrics: Mapping[str, object]  # our metric name -> number or bool; anything else is refused by ``finish``
-    ts_ms: int | None = None  # None: the source has no clock of its own; receive time is used
-    battery_pct: object = None
-    seq: int | None = None
-    source_device_id: str | None = None  # the device id the payload claims, checked against the topic
-    refused: tuple[RefusedMetric, ...] = ()  # values the format decoder or codec already refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +38,6 @@ class DecodeLimits:
 # Values that data loggers and air stations write for "no measurement" (DESIGN.md: -200, -999). They are refused
 # as missing rather than as impossible only when they fall outside the metric's range (-200 dBm is a real RSSI).
 NO_DATA_MARKERS = frozenset({-200.0, -999.0, -9999.0})
-
-FormatDecoder = Callable[[TopicInfo, dict[str, Any], DeviceSpec], Decoded]
 
 
 def parse_json_object(payload: bytes) -> dict[str, Any]:
@@ -69,58 +55,6 @@ def parse_json_object(payload: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DecodeError(f"expected a JSON object, got {type(data).__name__}", kind="wrong_type")
     return data
-
-
-def parse_timestamp(value: object, what: str = "ts") -> int:
-    """RFC 3339 string or epoch milliseconds -> epoch milliseconds."""
-    if isinstance(value, bool):
-        raise DecodeError(f"{what} must be an RFC 3339 string or epoch milliseconds, got a boolean", kind="wrong_type")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise DecodeError(f"{what} is not a finite number", kind="not_finite")
-        return int(value)
-    if isinstance(value, str):
-        try:  # as LoRaWAN servers send it ("Z", nanoseconds), Python's parser takes it whole
-            stamp = datetime.fromisoformat(value)
-        except ValueError:
-            stamp = _lenient_rfc3339(value, what)
-        if stamp.tzinfo is None:
-            raise DecodeError(f"{what} {value!r} has no time zone; add Z or an offset", kind="bad_timestamp")
-        return int(stamp.timestamp() * 1000)
-    raise DecodeError(f"{what} must be an RFC 3339 string or epoch milliseconds", kind="wrong_type")
-
-
-def _lenient_rfc3339(value: str, what: str) -> datetime:
-    """RFC 3339 with what Python's own parser refuses: spaces around it, a lower-case "z", or fractional seconds
-    with more than six digits before an offset."""
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        tail = rest[digits:]
-        text = f"{head}.{rest[:min(digits, 6)]}{tail}"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise DecodeError(f"{what} {value!r} is not an RFC 3339 timestamp", kind="bad_timestamp") from exc
-
-
-def number(value: object, what: str, name: str | None = None) -> float:
-    """A JSON number (or boolean) as a finite float, or a ``DecodeError`` naming the field: ``what``, followed by
-    ``name`` quoted when given (apart, so that a caller on the hot path builds no text unless there is an error)."""
-    if type(value) is float and value - value == 0.0:  # the common case first: finite (inf - inf and NaN are NaN)
-        return value
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    label = what if name is None else f"{what} {name!r}"
-    if isinstance(value, int | float):
-        result = float(value)
-        if not math.isfinite(result):
-            raise DecodeError(f"{label} is not a finite number", kind="not_finite")
-        return result
-    raise DecodeError(f"{label} must be a number, got {type(value).__name__}", kind="wrong_type")
 
 
 def finish(
@@ -211,8 +145,6 @@ def decode_message(
     limits: DecodeLimits,
 ) -> Reading:
     """Decode one message from a registered device, or raise ``DecodeError`` with the reason."""
-    from devices.formats import FORMAT_DECODERS
-
     if len(payload) > limits.max_payload_bytes:
         raise DecodeError(
             f"payload is {len(payload)} bytes; the limit is {limits.max_payload_bytes}", kind="oversized"

@@ -1,9 +1,12 @@
-"""Decoders of each source format, looked up by the format name in the registry."""
+"""Decoders of each source format, looked up by the format name in the registry.
+
+The format modules share ``devices.formats.base`` and never import ``devices.decode``, which imports them.
+"""
 
 from __future__ import annotations
 
-from devices.decode import FormatDecoder
 from devices.formats import canonical, chirpstack, sensor_community, ttn, zigbee2mqtt
+from devices.formats.base import FormatDecoder
 
 FORMAT_DECODERS: dict[str, FormatDecoder] = {
     "canonical": canonical.decode,

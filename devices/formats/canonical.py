@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devices.decode import Decoded, parse_timestamp
+from devices.formats.base import Decoded, parse_timestamp
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
 from placesense.errors import DecodeError

@@ -17,8 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from devices.codecs import split_battery, uplink_values
-from devices.decode import Decoded, number, parse_timestamp
-from devices.formats.ttn import radio_metrics
+from devices.formats.base import Decoded, number, parse_timestamp, radio_metrics
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
 from placesense.errors import DecodeError

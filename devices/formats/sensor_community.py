@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from devices.codecs import vendor_number
-from devices.decode import Decoded
+from devices.formats.base import Decoded
 from devices.readings import RefusedMetric
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo

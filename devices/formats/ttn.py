@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from devices.codecs import split_battery, uplink_values
-from devices.decode import Decoded, number, parse_timestamp
+from devices.formats.base import Decoded, parse_timestamp, radio_metrics
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
 from placesense.errors import DecodeError
@@ -34,27 +34,6 @@ def _object(parent: dict[str, Any], key: str, what: str, required: bool = True) 
         problem = "missing" if value is None else f"must be an object, got {type(value).__name__}"
         raise DecodeError(f"'{what}' {problem}", kind="missing_field" if value is None else "wrong_type")
     return value
-
-
-def radio_metrics(rx: object, what: str, rssi_keys: tuple[str, ...]) -> dict[str, float]:
-    """rssi_dbm and snr_db from the first gateway that heard the uplink (shared with ChirpStack)."""
-    if rx is None:
-        return {}
-    if not isinstance(rx, list):
-        raise DecodeError(f"'{what}' must be a list of gateways", kind="wrong_type")
-    if not rx:
-        return {}
-    first = rx[0]
-    if not isinstance(first, dict):
-        raise DecodeError(f"'{what}[0]' must be an object", kind="wrong_type")
-    metrics: dict[str, float] = {}
-    for key in rssi_keys:
-        if first.get(key) is not None:
-            metrics["rssi_dbm"] = number(first[key], f"'{what}[0].{key}'")
-            break
-    if first.get("snr") is not None:
-        metrics["snr_db"] = number(first["snr"], f"'{what}[0].snr'")
-    return metrics
 
 
 def decode(info: TopicInfo, payload: dict[str, Any], device: DeviceSpec) -> Decoded:

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from devices.decode import Decoded, number, parse_timestamp
+from devices.formats.base import Decoded, number, parse_timestamp
 from devices.readings import RefusedMetric
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo

@@ -18,10 +18,10 @@ from pydantic import BaseModel, Field
 from api.auth import Principal
 from api.deps import Admin, ApiContext, Caller, Ctx
 from api.problems import AUTH_ERRORS
-from api.readings import quote_ident
 from api.timefmt import rfc3339
 from devices.registry import DeviceSpec, Registry
 from placesense.errors import StorageError
+from placesense.storage.readings import newest_values
 
 router = APIRouter(tags=["devices"])
 log = logging.getLogger(__name__)
@@ -90,22 +90,11 @@ def _signals(ctx: ApiContext) -> dict[str, dict[str, float]]:
     """The newest signal metrics per device over the last week; empty (and logged) when InfluxDB cannot answer,
     so the list itself never depends on it."""
     since_ms = ctx.service.clock.now_ms() - SIGNAL_WINDOW_MS
-    fields = ", ".join(f"last({quote_ident(m)}) AS {quote_ident(m)}" for m in SIGNAL_METRICS)
-    measurements = ", ".join(quote_ident(m) for m in ("home", "soil", "air"))
-    query = f"SELECT {fields} FROM {measurements} WHERE time >= {since_ms}ms GROUP BY {quote_ident('device')}"
     try:
-        series = ctx.service.influx.series(query)
+        return newest_values(ctx.service.influx, SIGNAL_METRICS, since_ms)
     except StorageError as exc:
         log.warning("device signal strengths not available: %s", exc)
         return {}
-    out: dict[str, dict[str, float]] = {}
-    for one in series:
-        device = str((one.get("tags") or {}).get("device") or "")
-        for values in one.get("values", []):
-            row = dict(zip(one["columns"], values, strict=True))
-            found = {m: float(row[m]) for m in SIGNAL_METRICS if isinstance(row.get(m), int | float)}
-            out.setdefault(device, {}).update(found)
-    return out
 
 
 @router.get("/api/v1/devices", response_model=DevicesOut, responses=AUTH_ERRORS)

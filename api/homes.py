@@ -2,7 +2,8 @@
 last 24 hours of activity per room and hour (the timeline a care team reads).
 
 The routine comes from the anomaly room (``service.routine.routine_today(home_id)``); the activity timeline is
-read from InfluxDB here, as counts of motion, door and occupancy events and appliance use per room and hour.
+read from InfluxDB through ``placesense.storage.readings``, as counts of motion, door and occupancy events and
+appliance use per room and hour.
 Every read is written to the audit log. A home outside the token's scope answers 404, the same as a home that
 does not exist, so a token cannot learn which homes there are. This module must not learn or judge routines.
 """
@@ -17,16 +18,18 @@ from pydantic import BaseModel, Field
 from api.auth import Principal
 from api.deps import ApiContext, Ctx, refuse_out_of_scope, require
 from api.problems import AUTH_ERRORS, Problem
-from api.readings import quote_ident, quote_string
 from api.timefmt import rfc3339
-from placesense.errors import PermanentStorageError
+from placesense.storage.errors import DatabaseNotFound
+from placesense.storage.readings import HourActivity, activity_by_hour
 
 router = APIRouter(tags=["homes"])
 CareSide = Annotated[Principal, Depends(require("admin", "care"))]
 HomeId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="pseudonymous home id")]
 HOUR_MS = 3_600_000
-# Booleans are stored as 1.0/0.0, so a sum counts the moments something happened.
+# Counted per room and hour (booleans are stored as 1.0/0.0, so a sum counts the moments something happened), beside
+# the highest appliance power.
 ACTIVITY_FIELDS = ("motion", "door_open", "occupied", "help_pressed")
+PEAK_FIELD = "power_w"
 
 
 class HomeOut(BaseModel):
@@ -113,26 +116,11 @@ def activity(
     end_ms = ctx.service.clock.now_ms()
     end_ms = (end_ms // HOUR_MS + 1) * HOUR_MS  # include the current hour
     start_ms = end_ms - hours * HOUR_MS
-    sums = ", ".join(f"sum({quote_ident(f)}) AS {quote_ident(f)}" for f in ACTIVITY_FIELDS)
-    query = (
-        f"SELECT {sums}, max({quote_ident('power_w')}) AS {quote_ident('power_w')} FROM {quote_ident('home')} "
-        f"WHERE {quote_ident('subject')} = {quote_string(home)} AND time >= {start_ms}ms AND time < {end_ms}ms "
-        f"GROUP BY time(1h), {quote_ident('room')}"
-    )
+    found: list[HourActivity]
     try:
-        series = ctx.service.influx.series(query)
-    except PermanentStorageError as exc:
-        if "database not found" not in str(exc):
-            raise
-        series = []
-    out: list[ActivityHour] = []
-    for one in series:
-        room = str((one.get("tags") or {}).get("room") or "other")
-        columns = one["columns"]
-        for values in one.get("values", []):
-            row = dict(zip(columns, values, strict=True))
-            events = {k: float(v) for k, v in row.items() if k != "time" and v is not None}
-            if events:
-                out.append(ActivityHour(hour=rfc3339(int(row["time"])) or "", room=room, events=events))
+        found = activity_by_hour(ctx.service.influx, home, ACTIVITY_FIELDS, PEAK_FIELD, start_ms, end_ms)
+    except DatabaseNotFound:
+        found = []  # nothing has been written yet
+    out = [ActivityHour(hour=rfc3339(a.hour_ms) or "", room=a.room, events=a.events) for a in found]
     out.sort(key=lambda a: (a.hour, a.room))
     return ActivityOut(home=home, start=rfc3339(start_ms), end=rfc3339(end_ms), hours=out)

@@ -5,9 +5,10 @@ stored under the device's current subject are returned: a device moved to anothe
 what it recorded for the previous resident stays with that home (the ``subject`` tag each point was stored under),
 so neither today's care team nor the audit log ever confuses the two. A request covers at most ``MAX_RANGE_DAYS``,
 within the times InfluxDB can store (1677–2262), and returns at most ``limit`` rows (each row one timestamp, with
-one point per metric); ``next_cursor`` continues after the last row. Every identifier and string in the InfluxQL is
-quoted and escaped here, and metric names are checked against ``devices.readings.METRIC_UNITS`` first, so no request
-text reaches InfluxDB unescaped. This module must not write anything except the audit row for home data.
+one point per metric); ``next_cursor`` continues after the last row. The query is ``placesense.storage.readings``'s
+(which quotes and escapes every identifier and string), and metric names are checked against
+``devices.readings.METRIC_UNITS`` first. This module must not build queries or write anything except the audit row
+for home data.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -26,7 +27,8 @@ from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import now_ms, rfc3339, to_ms
 from devices.readings import METRIC_UNITS
 from devices.topics import DEVICE_ID_RE
-from placesense.errors import PermanentStorageError
+from placesense.storage.errors import DatabaseNotFound
+from placesense.storage.readings import StoredRow, device_rows
 
 router = APIRouter(tags=["readings"])
 
@@ -47,16 +49,6 @@ class Point(BaseModel):
 class ReadingsPage(BaseModel):
     points: list[Point]
     next_cursor: str | None = Field(default=None, description="pass as ?cursor= to get the rows after these")
-
-
-def quote_ident(name: str) -> str:
-    """An InfluxQL double-quoted identifier."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def quote_string(text: str) -> str:
-    """An InfluxQL single-quoted string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _encode_cursor(after_ms: int) -> str:
@@ -91,18 +83,6 @@ def _time_bound(value: datetime | None, name: str) -> int | None:
 # InfluxDB stores nanoseconds since 1970 in a signed 64-bit integer: 1677-09-21 to 2262-04-11.
 EARLIEST_MS = -(2**63) // 1_000_000 + 1
 LATEST_MS = (2**63 - 1) // 1_000_000
-
-
-def build_query(
-    measurement: str, device_id: str, subject: str, metric: str | None, start_ms: int, end_ms: int, rows: int
-) -> str:
-    fields = quote_ident(metric) if metric else "*"
-    return (
-        f"SELECT {fields} FROM {quote_ident(measurement)} "
-        f"WHERE {quote_ident('device')} = {quote_string(device_id)} "
-        f"AND {quote_ident('subject')} = {quote_string(subject)} "
-        f"AND time >= {start_ms}ms AND time < {end_ms}ms ORDER BY time ASC LIMIT {rows}"
-    )
 
 
 # The query parameters ``/api/v1/readings`` and its CSV twin (``api.exports``) share.
@@ -150,32 +130,21 @@ def readings(
 
     if spec.domain == "home":
         ctx.audit.record(caller, "readings", [spec.subject], detail=device)
-    query = build_query(spec.domain, spec.id, spec.subject, metric, start_ms, end_ms, limit + 1)
     try:
-        series = ctx.service.influx.series(query)
-    except PermanentStorageError as exc:
-        if "database not found" in str(exc):
-            return ReadingsPage(points=[])  # nothing has been written yet
-        raise
-    return _page(series, metric, limit)
+        rows = device_rows(ctx.service.influx, spec.domain, spec.id, spec.subject, metric, start_ms, end_ms, limit + 1)
+    except DatabaseNotFound:
+        return ReadingsPage(points=[])  # nothing has been written yet
+    return _page(rows, metric, limit)
 
 
-def _page(series: list[dict[str, Any]], metric: str | None, limit: int) -> ReadingsPage:
-    rows: list[tuple[int, dict[str, Any]]] = []
-    for one in series:
-        columns = one["columns"]
-        for values in one.get("values", []):
-            row = dict(zip(columns, values, strict=True))
-            rows.append((int(row.pop("time")), row))
-    rows.sort(key=lambda r: r[0])
+def _page(rows: list[StoredRow], metric: str | None, limit: int) -> ReadingsPage:
     more = len(rows) > limit
     rows = rows[:limit]
     points = []
-    for ts_ms, row in rows:
-        ts = rfc3339(ts_ms) or ""
-        for name in sorted(row):
-            value = row[name]
-            if (metric is None and name not in READABLE_METRICS) or value is None or isinstance(value, bool | str):
-                continue  # tags (device, subject, room, source) and seq come back with SELECT *
-            points.append(Point(ts=ts, metric=name, value=float(value)))
-    return ReadingsPage(points=points, next_cursor=_encode_cursor(rows[-1][0]) if more and rows else None)
+    for row in rows:
+        ts = rfc3339(row.ts_ms) or ""
+        for name in sorted(row.values):
+            if metric is None and name not in READABLE_METRICS:
+                continue  # seq comes back with SELECT *
+            points.append(Point(ts=ts, metric=name, value=row.values[name]))
+    return ReadingsPage(points=points, next_cursor=_encode_cursor(rows[-1].ts_ms) if more and rows else None)

@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ingest.influx import InfluxClient
 from ingest.metrics import IngestMetrics
 from ingest.spool import Spool
 from placesense.errors import PermanentStorageError, RetryableStorageError
+from placesense.storage.errors import DatabaseNotFound
+from placesense.storage.influx import InfluxClient
 
 log = logging.getLogger("placesense.ingest.writer")
 
@@ -83,8 +84,8 @@ class StorageWriter:
                 return
             except RetryableStorageError as exc:
                 self.metrics.inc("placesense_influx_write_errors_total", kind="retryable")
-                if "does not exist" in str(exc):
-                    self._database_ready = False
+                if isinstance(exc, DatabaseNotFound):
+                    self._database_ready = False  # dropped since it was created: create it again on the next try
                 if attempt + 1 == self.attempts:
                     raise
                 # Jitter keeps many ingest processes from hammering a recovering InfluxDB in step.

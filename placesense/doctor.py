@@ -128,8 +128,8 @@ def _mqtt(settings: Settings, timeout_s: float) -> str:
 
 
 def _influx(settings: Settings, timeout_s: float) -> str:
-    from ingest.influx import InfluxClient
     from placesense.service import influx_config
+    from placesense.storage.influx import InfluxClient
 
     client = InfluxClient(influx_config(settings))
     influx_url = redact(settings.influx_url)
@@ -138,10 +138,8 @@ def _influx(settings: Settings, timeout_s: float) -> str:
             raise PlacesenseError(
                 f"no answer from {influx_url}/ping. Is InfluxDB running? Check PLACESENSE_INFLUX_URL."
             )
-        results = client.query("SHOW DATABASES")
-        names = {row[0] for series in results[0].get("series", []) for row in series.get("values", [])}
         db = settings.influx_db
-        if db not in names:
+        if db not in client.databases():
             if settings.influx_create_db:
                 return f"{influx_url} answers; database {db!r} will be created at start"
             raise PlacesenseError(f"database {db!r} does not exist; create it (or a DBRP mapping on 2.x)")

@@ -21,7 +21,7 @@ from placesense.statecodec import StateCodecError
 from placesense.term import Term
 
 if TYPE_CHECKING:
-    from ingest.influx import InfluxConfig
+    from placesense.storage.influx import InfluxConfig
 from rules.config import RulesConfig
 
 if TYPE_CHECKING:
@@ -146,9 +146,9 @@ class EvaluationCore:
         """Fill the DAQI running means from the last day InfluxDB holds, when the saved state had none: else the
         wall and street pages show "no data" for up to 24 hours after a restart, although the readings are stored.
         Findings are not raised again for that history; the next reading carries on from it."""
-        from ingest.history import recent_readings
-        from ingest.influx import InfluxClient
         from placesense.errors import StorageError
+        from placesense.storage.influx import InfluxClient
+        from placesense.storage.readings import recent_readings
         from rules.daqi import POLLUTANTS
 
         registry, config = self.registry, self.spec.influx

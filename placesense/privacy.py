@@ -39,11 +39,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from devices.registry import Registry
 from devices.topics import DEVICE_ID_RE, canonical_topic
-from ingest.influx import InfluxClient
 from ingest.mqtt import MqttConfig
 from placesense.errors import ConfigError, PlacesenseError, StorageError
 from placesense.files import write_private
 from placesense.statelock import StateLock
+from placesense.storage import erasure
+from placesense.storage.influx import InfluxClient
 
 MEASUREMENTS = ("home", "soil", "air")
 DAY_MS = 86_400_000
@@ -84,8 +85,8 @@ def load_retention(path: Path | None) -> Retention:
 
 
 def _check_home_id(home_id: str) -> str:
-    # Ids go into InfluxQL string literals: the registry's id pattern has no quote or backslash to escape. The
-    # whole id must match: '$' would let a trailing newline through into the query.
+    # Ids go into queries (escaped by placesense.storage.influxql, and the registry's id pattern has no quote or
+    # backslash to escape anyway). The whole id must match: '$' would let a trailing newline through.
     if not DEVICE_ID_RE.fullmatch(home_id):
         raise ConfigError(f"{home_id!r} is not a home id (a-z, 0-9, '.', '_', '-')")
     return home_id
@@ -150,8 +151,7 @@ class PrivacyControls:
     def home_devices(self, home_id: str) -> list[str]:
         """The home's devices: those in the registry, and any InfluxDB still holds for it (removed devices)."""
         devices = {d.id for d in self.registry.devices.values() if d.subject == home_id}
-        for series in self.influx.series(f'SHOW TAG VALUES WITH KEY = "device" WHERE "subject" = \'{home_id}\''):
-            devices.update(str(value) for _key, value in series.get("values", []))
+        devices.update(erasure.home_device_ids(self.influx, home_id))
         return sorted(devices)
 
     def export_home(self, home_id: str, *, operator: str = "") -> dict[str, Any]:
@@ -163,15 +163,9 @@ class PrivacyControls:
         home_id = _check_home_id(home_id)
         devices = self.home_devices(home_id)
         home = self.registry.homes.get(home_id)
-        readings: dict[str, list[dict[str, Any]]] = {}
-        for series in self.influx.series(f'SELECT * FROM /.*/ WHERE "subject" = \'{home_id}\''):
-            columns = series["columns"]
-            rows = [dict(zip(columns, values, strict=True)) for values in series.get("values", [])]
-            for row in rows:
-                row["time"] = _rfc3339(int(row["time"]))
-                for key in [k for k, v in row.items() if v is None]:
-                    del row[key]  # a point carries only its own metrics; nulls are other points' columns
-            readings.setdefault(series["name"], []).extend(rows)
+        readings = erasure.home_points(self.influx, home_id)
+        for row in (row for rows in readings.values() for row in rows):
+            row["time"] = _rfc3339(int(row["time"]))
         with self._mapped(), self.engine.connect() as conn:
             letters = [dict(r._mapping) for r in conn.execute(
                 select(dead_letters).where(self._letters_of(home_id, devices)).order_by(dead_letters.c.id)
@@ -250,9 +244,8 @@ class PrivacyControls:
             )
         devices = self.home_devices(home_id)
         report: dict[str, Any] = {"home_id": home_id, "devices": devices}
-        before = self._count_points(home_id)
-        # DROP SERIES removes the series' index entries as well as the points, in every retention policy.
-        self.influx.query(f'DROP SERIES FROM /.*/ WHERE "subject" = \'{home_id}\'')
+        before = erasure.count_home_points(self.influx, home_id)
+        erasure.erase_home(self.influx, home_id)
         report["influx_points"] = before
         report["alerts"] = self.alerts.delete_subject(home_id)
         with self._mapped(), self.engine.begin() as conn:
@@ -273,14 +266,6 @@ class PrivacyControls:
             f"devices: {d.id}" for d in self.registry.devices.values() if d.subject == home_id
         ]
         return report
-
-    def _count_points(self, home_id: str) -> int:
-        total = 0
-        for series in self.influx.series(f'SELECT count(*) FROM /.*/ WHERE "subject" = \'{home_id}\''):
-            row = series["values"][0]
-            # count(*) gives one count per field; the largest is the number of points (every point has one).
-            total += max((int(v or 0) for c, v in zip(series["columns"], row, strict=True) if c != "time"), default=0)
-        return total
 
     def _letters_of(self, home_id: str, devices: Iterable[str]) -> Any:
         """The home's dead letters, matched exactly: those recorded under the home; and, from before letters
@@ -348,15 +333,10 @@ class PrivacyControls:
         now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         report: dict[str, int] = {}
         for measurement, days in retention.measurement_days().items():
-            cutoff = _rfc3339(now_ms - days * DAY_MS)
-            where = f"WHERE time < '{cutoff}'"
-            series = self.influx.series(f'SELECT count(*) FROM "{measurement}" {where}')
-            report[f"influx.{measurement}"] = max(
-                (int(v or 0) for c, v in zip(series[0]["columns"], series[0]["values"][0], strict=True) if c != "time"),
-                default=0,
-            ) if series else 0
+            cutoff_ms = now_ms - days * DAY_MS
+            report[f"influx.{measurement}"] = erasure.count_points_before(self.influx, measurement, cutoff_ms)
             if apply and report[f"influx.{measurement}"]:
-                self.influx.query(f'DELETE FROM "{measurement}" {where}')
+                erasure.delete_points_before(self.influx, measurement, cutoff_ms)
         old_letters = dead_letters.c.received_ms < now_ms - retention.dead_letter_days * DAY_MS
         old_alerts = and_(
             alerts_table.c.state == "resolved",

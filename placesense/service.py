@@ -20,7 +20,6 @@ from devices.readings import Reading
 from devices.registry import Registry, load_registry
 from ingest.deadletters import DeadLetterStore
 from ingest.devicestate import DeviceStates
-from ingest.influx import InfluxClient, InfluxConfig
 from ingest.journal import Backlog, Journal
 from ingest.journal_db import DatabaseJournal, StandbyJournal
 from ingest.metrics import IngestMetrics
@@ -37,6 +36,7 @@ from placesense.health import DeliveryHealth, HealthWatch
 from placesense.leadership import Leadership, Lease, fence
 from placesense.settings import Settings
 from placesense.statelock import StateLock
+from placesense.storage.influx import InfluxClient, InfluxConfig
 from placesense.term import Fenced, Term
 from rules.findings import Finding
 

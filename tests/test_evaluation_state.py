@@ -205,7 +205,7 @@ def test_air_windows_missing_from_the_state_are_rebuilt_from_influxdb(
 
     import httpx
 
-    from ingest.influx import InfluxConfig
+    from placesense.storage.influx import InfluxConfig
 
     registry = Registry.from_data({
         "air_sites": [{"id": "air-01", "name": "High Street", "lat": 53.05, "lon": -2.99}],

@@ -18,6 +18,10 @@ EXPORTS = {
     ],
     "devices.formats": ["FORMAT_DECODERS"],
     "anomaly": ["EpisodeFilter", "RoutineDetector", "SeriesDetector"],
+    "placesense.storage": [
+        "DataRejected", "DatabaseNotFound", "InfluxClient", "InfluxConfig", "QueryRejected", "StorageAccessRefused",
+        "StorageTimeout", "StorageUnavailable",
+    ],
     "firmware_sim": [
         "ANOMALY_TYPES", "AnomalyRequest", "AnomalyType", "Injection", "PublishError", "Quirks", "SimEvent",
         "SimMeasurement", "SimResult", "Simulation", "build_fleet", "generate", "ground_truth", "parse_anomaly",
@@ -31,7 +35,7 @@ ENTRY_POINTS = [
     ("ingest.pipeline", "Pipeline"),
     ("ingest.pipeline", "PipelineConfig"),
     ("ingest.writer", "StorageWriter"),
-    ("ingest.influx", "InfluxClient"),
+    ("placesense.storage.influx", "InfluxClient"),
     ("ingest.spool", "Spool"),
     ("ingest.deadletters", "DeadLetterStore"),
     ("ingest.devicestate", "DeviceStates"),

@@ -1,9 +1,12 @@
 """InfluxDB through its v1 HTTP API: line-protocol writes to ``/write`` and InfluxQL through ``/query``.
 
 This is the one dialect InfluxDB 1.x, 2.x (compatibility API, token auth, DBRP mapping) and 3.x all accept.
-Transport errors are mapped here, once, into ``RetryableStorageError`` (unreachable, timeout, 5xx, 429) or
-``PermanentStorageError`` (the data itself was refused: 400, field type conflict). This module does not retry,
-spool or batch; the writer does.
+Transport errors and InfluxDB's answers are mapped here, once, into the types of ``placesense.storage.errors``:
+retryable (``StorageUnavailable`` for unreachable, 5xx and 429, ``StorageTimeout``, ``StorageAccessRefused``,
+``DatabaseNotFound``) or permanent (``DataRejected``: 400, field type conflict; ``QueryRejected``: an InfluxQL
+error). Beyond the databases themselves (``ensure_database``, ``databases``) this module builds no queries
+(``placesense.storage.readings`` and ``.erasure`` do), and it does not retry, spool or batch (ingest's writer
+does).
 
 Writes go through the standard library's ``http.client`` on kept-alive connections (``_WritePool``); queries use
 httpx. Each httpx request left about 48 objects in reference cycles, so at ingest's 40 writes a second the
@@ -30,8 +33,16 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from placesense.errors import PermanentStorageError, RetryableStorageError
 from placesense.redact import split_credentials
+from placesense.storage.errors import (
+    DatabaseNotFound,
+    DataRejected,
+    QueryRejected,
+    StorageAccessRefused,
+    StorageTimeout,
+    StorageUnavailable,
+)
+from placesense.storage.influxql import quote_ident
 
 
 @dataclass(frozen=True)
@@ -103,44 +114,49 @@ class InfluxClient:
                 resp = self._http.post("/write", params=params, content=data, headers=headers)
                 status, reason, answer = resp.status_code, resp.reason_phrase, resp.content
         except (TimeoutError, httpx.TimeoutException) as exc:
-            raise RetryableStorageError(f"InfluxDB at {self.config.url} timed out: {exc}") from exc
+            raise StorageTimeout(f"InfluxDB at {self.config.url} timed out: {exc}") from exc
         except (OSError, http.client.HTTPException, httpx.TransportError) as exc:
-            raise RetryableStorageError(
+            raise StorageUnavailable(
                 f"cannot reach InfluxDB at {self.config.url}: {exc or type(exc).__name__}"
             ) from exc
         if status == 204:
             return
         message = _error_message(answer, reason)
-        if status == 404 and "database not found" in message:
-            raise RetryableStorageError(f"InfluxDB database {self.config.db!r} does not exist: {message}")
+        if status == 404 and _database_missing(message):
+            raise DatabaseNotFound(f"InfluxDB database {self.config.db!r} does not exist: {message}")
         if status in (401, 403):
-            raise RetryableStorageError(
+            raise StorageAccessRefused(
                 f"InfluxDB refused our credentials ({status}): {message}. "
                 "Check PLACESENSE_INFLUX_TOKEN or PLACESENSE_INFLUX_USERNAME/PASSWORD."
             )
         if status >= 500 or status == 429:
-            raise RetryableStorageError(f"InfluxDB answered {status}: {message}")
-        raise PermanentStorageError(f"InfluxDB refused the data ({status}): {message}")
+            raise StorageUnavailable(f"InfluxDB answered {status}: {message}")
+        raise DataRejected(f"InfluxDB refused the data ({status}): {message}")
 
     def query(self, q: str, *, epoch: str = "ms", method: str = "POST") -> list[dict[str, Any]]:
-        """Run InfluxQL; return the ``results`` list. Errors in a statement raise ``PermanentStorageError``."""
+        """Run InfluxQL; return the ``results`` list. An error in a statement raises ``QueryRejected``, or
+        ``DatabaseNotFound`` when the database does not exist."""
         try:
             if method == "GET":
                 resp = self._http.get("/query", params=self._params(q=q, epoch=epoch))
             else:
                 resp = self._http.post("/query", params=self._params(epoch=epoch), data={"q": q})
         except httpx.TimeoutException as exc:
-            raise RetryableStorageError(f"InfluxDB query timed out: {exc}") from exc
+            raise StorageTimeout(f"InfluxDB query timed out: {exc}") from exc
         except httpx.TransportError as exc:
-            raise RetryableStorageError(f"cannot reach InfluxDB at {self.config.url}: {exc}") from exc
+            raise StorageUnavailable(f"cannot reach InfluxDB at {self.config.url}: {exc}") from exc
         if resp.status_code >= 500:
-            raise RetryableStorageError(f"InfluxDB answered {resp.status_code}: {_error_text(resp)}")
+            raise StorageUnavailable(f"InfluxDB answered {resp.status_code}: {_error_text(resp)}")
         if resp.status_code != 200:
-            raise PermanentStorageError(f"InfluxDB query failed ({resp.status_code}): {_error_text(resp)}")
+            text = _error_text(resp)
+            failed = DatabaseNotFound if resp.status_code == 404 and _database_missing(text) else QueryRejected
+            raise failed(f"InfluxDB query failed ({resp.status_code}): {text}")
         results: list[dict[str, Any]] = resp.json().get("results", [])
         for result in results:
             if "error" in result:
-                raise PermanentStorageError(f"InfluxQL error: {result['error']}")
+                error = str(result["error"])
+                refused = DatabaseNotFound if _database_missing(error) else QueryRejected
+                raise refused(f"InfluxQL error: {error}")
         return results
 
     def series(self, q: str) -> list[dict[str, Any]]:
@@ -156,11 +172,17 @@ class InfluxClient:
 
     def ensure_database(self) -> None:
         """CREATE DATABASE (idempotent on 1.x; 2.x/3.x need a DBRP mapping made by their admin instead)."""
-        self.query(f'CREATE DATABASE "{_quote_ident(self.config.db)}"')
+        self.query(f"CREATE DATABASE {quote_ident(self.config.db)}")
+
+    def databases(self) -> set[str]:
+        """The names of the databases this login can see (``SHOW DATABASES``)."""
+        results = self.query("SHOW DATABASES")
+        return {row[0] for series in results[0].get("series", []) for row in series.get("values", [])}
 
 
-def _quote_ident(name: str) -> str:
-    return name.replace("\\", "\\\\").replace('"', '\\"')
+def _database_missing(message: str) -> bool:
+    """InfluxDB's words for a database that does not exist (1.x: ``database not found: "x"``; 2.x's v1 API too)."""
+    return "database not found" in message
 
 
 def _error_text(resp: httpx.Response) -> str:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from api.readings import build_query, quote_ident, quote_string
 from tests.api.conftest import Stack
 from tests.helpers import eventually
 
@@ -133,11 +132,3 @@ def test_a_moved_device_shows_each_home_only_what_it_recorded_there(stack: Stack
 def test_unknown_device_is_404(stack: Stack) -> None:
     resp = stack.get("/api/v1/readings", "admin", params={"device": "no-such-device"})
     assert resp.status_code == 404 and "no-such-device" in resp.json()["detail"]
-
-
-def test_influxql_quoting() -> None:
-    assert quote_ident('we"ird\\') == '"we\\"ird\\\\"'
-    assert quote_string("it's\\") == "'it\\'s\\\\'"
-    q = build_query("soil", "bed-01-soil", "bed-01", "soil_moisture_pct", 1000, 2000, 11)
-    assert q == ('SELECT "soil_moisture_pct" FROM "soil" WHERE "device" = \'bed-01-soil\' '
-                 "AND \"subject\" = 'bed-01' AND time >= 1000ms AND time < 2000ms ORDER BY time ASC LIMIT 11")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingest.influx import InfluxClient, InfluxConfig
 from placesense.cli import main
 from placesense.localstack import InfluxDB, Mosquitto
+from placesense.storage.influx import InfluxClient, InfluxConfig
 from tests.helpers import influx_count
 from tests.trust.conftest import TRUST_REGISTRY
 

@@ -18,7 +18,6 @@ from devices.readings import Reading
 from devices.registry import Registry
 from ingest.deadletters import DeadLetter, DeadLetterStore, dead_letters
 from ingest.devicestate import DeviceStates
-from ingest.influx import InfluxClient, InfluxConfig
 from ingest.mqtt import MqttConfig
 from ingest.pipeline import spool_refusals
 from placesense import evaluation_state
@@ -30,6 +29,7 @@ from placesense.privacy import PrivacyControls, Retention, load_retention
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.statelock import StateFolderInUse
+from placesense.storage.influx import InfluxClient, InfluxConfig
 from rules.alert_store import AlertStore
 from tests.helpers import eventually, influx_count
 from tests.trust.conftest import MqttUser

@@ -1,4 +1,4 @@
-"""The InfluxDB client's write path against the real InfluxDB: what is stored, and how each failure is classed."""
+"""The InfluxDB client against the real InfluxDB: what is stored, and the type each failure is raised as."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from ingest.influx import InfluxClient, InfluxConfig, default_gzip_level
 from placesense.errors import PermanentStorageError, RetryableStorageError
 from placesense.localstack import InfluxDB, free_port
+from placesense.storage.errors import (
+    DatabaseNotFound,
+    DataRejected,
+    QueryRejected,
+    StorageTimeout,
+    StorageUnavailable,
+)
+from placesense.storage.influx import InfluxClient, InfluxConfig, default_gzip_level
 from tests.helpers import influx_query
 
 
@@ -20,10 +27,10 @@ def _client(url: str, db: str, *, timeout_s: float = 5.0, gzip_level: int | None
     return InfluxClient(InfluxConfig(url=url, db=db, timeout_s=timeout_s, gzip_level=gzip_level))
 
 
-def _first_write_fails(client: InfluxClient, match: str) -> None:
-    """The client's first write raises ``RetryableStorageError`` matching ``match``; the client is closed after."""
+def _first_write_fails(client: InfluxClient, error: type[RetryableStorageError], match: str) -> None:
+    """The client's first write raises ``error`` (a retryable one) matching ``match``; the client is closed after."""
     try:
-        with pytest.raises(RetryableStorageError, match=match):
+        with pytest.raises(error, match=match):
             client.write(b"m,t=a v=1 1700000000000\n")
     finally:
         client.close()
@@ -52,8 +59,9 @@ def test_a_refused_line_is_permanent_with_influxdbs_reason(influx: InfluxDB, inf
     client.ensure_database()
     try:
         client.write(b"m,t=a v=1 1700000000000\n")
-        with pytest.raises(PermanentStorageError, match="field type conflict"):
+        with pytest.raises(DataRejected, match="field type conflict") as refused:
             client.write(b'm,t=a v="text" 1700000000001\n')
+        assert isinstance(refused.value, PermanentStorageError)
         client.write(b"m,t=a v=2 1700000000002\n")  # the connection is still good after a refusal
     finally:
         client.close()
@@ -61,11 +69,12 @@ def test_a_refused_line_is_permanent_with_influxdbs_reason(influx: InfluxDB, inf
 
 
 def test_a_missing_database_is_retryable(influx: InfluxDB, influx_db: str) -> None:
-    _first_write_fails(_client(influx.url, influx_db), "does not exist")
+    _first_write_fails(_client(influx.url, influx_db), DatabaseNotFound, "does not exist")
 
 
 def test_nothing_listening_is_retryable() -> None:
-    _first_write_fails(_client(f"http://127.0.0.1:{free_port()}", "nowhere"), "cannot reach InfluxDB")
+    _first_write_fails(_client(f"http://127.0.0.1:{free_port()}", "nowhere"), StorageUnavailable,
+                       "cannot reach InfluxDB")
 
 
 def test_a_server_that_answers_nothing_times_out_as_retryable() -> None:
@@ -73,7 +82,7 @@ def test_a_server_that_answers_nothing_times_out_as_retryable() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()  # accepts connections (the kernel does) but never answers
         _first_write_fails(_client(f"http://127.0.0.1:{listener.getsockname()[1]}", "silent", timeout_s=0.3),
-                           "timed out")
+                           StorageTimeout, "timed out")
 
 
 def test_a_restarted_server_is_written_to_again(own_influx: InfluxDB, unique: str) -> None:
@@ -88,6 +97,38 @@ def test_a_restarted_server_is_written_to_again(own_influx: InfluxDB, unique: st
         client.close()
     assert _count(own_influx, db) == 2
 
+
+def test_a_query_on_a_missing_database_is_its_own_type(influx: InfluxDB, influx_db: str) -> None:
+    client = _client(influx.url, influx_db)
+    try:
+        with pytest.raises(DatabaseNotFound, match="database not found"):
+            client.series('SELECT * FROM "m"')
+        assert influx_db not in client.databases()
+        client.ensure_database()
+        assert influx_db in client.databases()
+        assert client.series('SELECT * FROM "m"') == []
+    finally:
+        client.close()
+
+
+def test_a_query_influxdb_cannot_run_is_rejected_for_good(influx: InfluxDB, influx_db: str) -> None:
+    client = _client(influx.url, influx_db)
+    client.ensure_database()
+    try:
+        with pytest.raises(QueryRejected) as rejected:
+            client.series("SELECT FROM WHERE")
+        assert isinstance(rejected.value, PermanentStorageError)
+    finally:
+        client.close()
+
+
+def test_a_query_to_nothing_listening_is_unavailable() -> None:
+    client = _client(f"http://127.0.0.1:{free_port()}", "nowhere")
+    try:
+        with pytest.raises(StorageUnavailable, match="cannot reach InfluxDB"):
+            client.series('SELECT * FROM "m"')
+    finally:
+        client.close()
 
 
 class _ForwardProxy:

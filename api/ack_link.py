@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.deps import Caller, Ctx
+from api.deps import Alerts, Caller, Ctx
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
 from rules.ack_links import LinkRefused
@@ -60,19 +60,19 @@ def _now() -> int:
 
 @router.get("/ack/{token}", response_class=HTMLResponse, include_in_schema=True,
             responses={404: {"description": "unknown link"}, 410: {"description": "used or expired link"}})
-def ack_page(ctx: Ctx, token: Token) -> HTMLResponse:
+def ack_page(service: Alerts, token: Token) -> HTMLResponse:
     """The page a link in a message opens: what it acknowledges, and a button. Opening it changes nothing."""
-    links = ctx.service.notifications.links
+    links = service.notifications.links
     if links is None:
         return _page("Link not available", f"<p>{REFUSED['unknown']}</p>", 404)
     try:
         target = links.check(token, _now())
-        alert = ctx.service.alerts.get(target.alert_id)
+        alert = service.alerts.get(target.alert_id)
     except LinkRefused as exc:
         return _page("Link not usable", f"<p>{REFUSED[exc.why]}</p>", 404 if exc.why == "unknown" else 410)
     except AlertNotFoundError:
         return _page("Link not usable", f"<p>{REFUSED['unknown']}</p>", 404)
-    name = ctx.service.notifications.dispatcher.people.get(target.person, target.person)
+    name = service.notifications.dispatcher.people.get(target.person, target.person)
     body = (
         f"<p><strong>{html.escape(alert.rule.replace('_', ' '))}</strong> at {html.escape(alert.subject)} "
         f"({alert.state})</p><p>{html.escape(alert.message)}</p>"
@@ -85,9 +85,9 @@ def ack_page(ctx: Ctx, token: Token) -> HTMLResponse:
 @router.post("/ack/{token}", response_class=HTMLResponse,
              responses={404: {"description": "unknown link"}, 409: {"description": "the alert is resolved"},
                         410: {"description": "used or expired link"}})
-def ack_with_link(request: Request, ctx: Ctx, token: Token) -> HTMLResponse:
+def ack_with_link(request: Request, ctx: Ctx, service: Alerts, token: Token) -> HTMLResponse:
     """Acknowledge the alert as the person the link was sent to; the link then stops working."""
-    links = ctx.service.notifications.links
+    links = service.notifications.links
     if links is None:
         return _page("Link not available", f"<p>{REFUSED['unknown']}</p>", 404)
     client = request.client.host if request.client else "unknown"
@@ -95,15 +95,15 @@ def ack_with_link(request: Request, ctx: Ctx, token: Token) -> HTMLResponse:
         target = links.use(token, _now(), client)
     except LinkRefused as exc:
         return _page("Link not usable", f"<p>{REFUSED[exc.why]}</p>", 404 if exc.why == "unknown" else 410)
-    name = ctx.service.notifications.dispatcher.people.get(target.person, target.person)
+    name = service.notifications.dispatcher.people.get(target.person, target.person)
     try:
-        alert = ctx.service.alerts.ack(target.alert_id, f"{name} (link in message)", None)
+        alert = service.alerts.ack(target.alert_id, f"{name} (link in message)", None)
     except AlertNotFoundError:
         return _page("Link not usable", f"<p>{REFUSED['unknown']}</p>", 404)
     except AlertStateError:
         return _page("Already resolved", "<p>Someone has already resolved this alert. Nothing more to do.</p>", 409)
     role: Literal["care", "street", "admin"] = alert.audience if alert.audience != "ops" else "admin"
-    homes = [alert.subject] if alert.subject in ctx.service.registry.homes else []
+    homes = [alert.subject] if alert.subject in service.registry.homes else []
     ctx.audit.record(Principal(f"link:{target.person}", role), "alert.ack.link", homes, str(alert.id))
     who = alert.history[-1].who if alert.history else name
     return _page("Acknowledged", f"<p>Thank you. The alert at {html.escape(alert.subject)} is acknowledged by "
@@ -152,7 +152,7 @@ def notification_view(delivery: Delivery, caller: Principal, names: dict[str, st
 
 @router.get("/api/v1/alerts/{alert_id}/notifications", response_model=NotificationsOut, responses=AUTH_ERRORS)
 def alert_notifications(
-    ctx: Ctx, caller: Caller, alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+    ctx: Ctx, caller: Caller, service: Alerts, alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
 ) -> NotificationsOut:
     """Who was told about this alert, on which channel, when, and whether it arrived (oldest first). Not for
     display tokens: it names staff."""
@@ -160,14 +160,14 @@ def alert_notifications(
     if caller.role == "display":
         raise Problem(403, "a display token may not see who was told", kind="forbidden-role")
     try:
-        alert = ctx.service.alerts.get(alert_id)
+        alert = service.alerts.get(alert_id)
     except AlertNotFoundError as exc:
         raise unknown from exc
-    if not caller.may_see_alert(alert.audience, alert.subject, ctx.service.registry.homes):
+    if not caller.may_see_alert(alert.audience, alert.subject, service.registry.homes):
         raise unknown
-    names = ctx.service.notifications.dispatcher.people
-    deliveries = ctx.service.notifications.outbox.for_alert(alert_id)
-    if alert.subject in ctx.service.registry.homes:
+    names = service.notifications.dispatcher.people
+    deliveries = service.notifications.outbox.for_alert(alert_id)
+    if alert.subject in service.registry.homes:
         ctx.audit.record(caller, "alert.notifications", [alert.subject], str(alert_id))
     return NotificationsOut(alert_id=alert_id,
                             notifications=[notification_view(d, caller, names) for d in deliveries])

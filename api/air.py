@@ -11,7 +11,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import Ctx, StreetSide
+from api.deps import Street, StreetSide
 from api.problems import AUTH_ERRORS
 from api.timefmt import rfc3339
 from rules.daqi import Band
@@ -51,11 +51,11 @@ class AirSitesOut(BaseModel):
 
 
 @router.get("/api/v1/air/sites", response_model=AirSitesOut, responses=AUTH_ERRORS)
-def air_sites(ctx: Ctx, _caller: StreetSide) -> AirSitesOut:
+def air_sites(service: Street, _caller: StreetSide) -> AirSitesOut:
     """Every air site with its latest DAQI index and band, per pollutant."""
-    registry = ctx.service.registry
+    registry = service.registry
     sites = []
-    for site in ctx.service.rules.air_quality():
+    for site in service.rules.air_quality():
         spec = registry.air_sites.get(site.site_id)
         sites.append(
             AirSiteOut(

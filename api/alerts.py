@@ -23,7 +23,8 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import Principal
-from api.deps import ApiContext, Caller, Ctx, StreamCaller, refuse_out_of_scope
+from api.deps import Alerts, ApiContext, Caller, Ctx, StreamCaller, refuse_out_of_scope
+from api.ports import AlertsPort
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
 from rules.alerts import Alert, AlertChange, AlertNotFoundError, AlertStateError
@@ -125,17 +126,19 @@ def _at(ts_ms: int) -> str:
     return rfc3339(ts_ms) or ""
 
 
-def _visible(ctx: ApiContext, caller: Principal, alert: Alert) -> bool:
-    return caller.may_see_alert(alert.audience, alert.subject, ctx.service.registry.homes)
+def _visible(service: AlertsPort, caller: Principal, alert: Alert) -> bool:
+    return caller.may_see_alert(alert.audience, alert.subject, service.registry.homes)
 
 
-def _audit(ctx: ApiContext, caller: Principal, action: str, alerts: list[AlertOut], detail: str = "") -> None:
-    homes = {a.subject for a in alerts if a.subject in ctx.service.registry.homes and not a.redacted}
+def _audit(
+    ctx: ApiContext, service: AlertsPort, caller: Principal, action: str, alerts: list[AlertOut], detail: str = ""
+) -> None:
+    homes = {a.subject for a in alerts if a.subject in service.registry.homes and not a.redacted}
     ctx.audit.record(caller, action, homes, detail)
 
 
 def visible_alerts(
-    ctx: ApiContext,
+    service: AlertsPort,
     caller: Principal,
     *,
     audience: str | None,
@@ -149,12 +152,12 @@ def visible_alerts(
     token sees ``ops`` alerts unless they are about a home), so a page that scope thinned out is fetched again,
     larger, until it is full or the store has no more.
     """
-    service = ctx.service.alerts
+    lifecycle = service.alerts
     subjects = caller.homes if caller.role == "care" else None
     fetch = limit
     while True:
-        found = service.list_alerts(audience=audience, state=state, subject=subject, subjects=subjects, limit=fetch)
-        shown = [a for a in found if _visible(ctx, caller, a)]
+        found = lifecycle.list_alerts(audience=audience, state=state, subject=subject, subjects=subjects, limit=fetch)
+        shown = [a for a in found if _visible(service, caller, a)]
         if len(shown) >= limit or len(found) < fetch:
             return shown[:limit]
         fetch *= 4
@@ -167,24 +170,25 @@ def visible_alerts(
 def list_alerts(
     ctx: Ctx,
     caller: Caller,
+    service: Alerts,
     audience: Annotated[Audience | None, Query()] = None,
     state: Annotated[StateFilter | None, Query(description="'active' means open or acknowledged")] = None,
     subject: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> AlertsOut:
     """Alerts the token may see, most recently changed first."""
-    alerts = visible_alerts(ctx, caller, audience=audience, state=state, subject=subject, limit=limit)
-    out = [alert_view(a, caller, ctx.service.registry.homes) for a in alerts]
+    alerts = visible_alerts(service, caller, audience=audience, state=state, subject=subject, limit=limit)
+    out = [alert_view(a, caller, service.registry.homes) for a in alerts]
     if caller.role != "display":
-        _with_notifications(ctx, out)
-    _audit(ctx, caller, "alerts", out)
+        _with_notifications(service, out)
+    _audit(ctx, service, caller, "alerts", out)
     return AlertsOut(alerts=out)
 
 
-def _with_notifications(ctx: ApiContext, views: list[AlertOut]) -> None:
+def _with_notifications(service: AlertsPort, views: list[AlertOut]) -> None:
     """Add who was told to each alert (one query for the page)."""
-    names = ctx.service.notifications.dispatcher.people
-    summaries = ctx.service.notifications.outbox.summaries(v.id for v in views)
+    names = service.notifications.dispatcher.people
+    summaries = service.notifications.outbox.summaries(v.id for v in views)
     for view in views:
         found = summaries.get(view.id)
         if found is not None:
@@ -200,21 +204,21 @@ def _unknown(alert_id: int) -> Problem:
 
 
 def _act(
-    ctx: ApiContext, caller: Principal, alert_id: int, body: AlertAction | None, verb: Literal["ack", "resolve"],
-    request: Request,
+    ctx: ApiContext, service: AlertsPort, caller: Principal, alert_id: int, body: AlertAction | None,
+    verb: Literal["ack", "resolve"], request: Request,
 ) -> AlertOut:
     if not caller.may_act_on_alerts():
         raise Problem(403, f"a {caller.role} token is read-only and may not change alerts", kind="forbidden-role")
-    service = ctx.service.alerts
+    lifecycle = service.alerts
     try:
-        current = service.get(alert_id)
+        current = lifecycle.get(alert_id)
     except AlertNotFoundError as exc:
         raise _unknown(alert_id) from exc
-    if not _visible(ctx, caller, current):
-        if current.subject in ctx.service.registry.homes:
+    if not _visible(service, caller, current):
+        if current.subject in service.registry.homes:
             refuse_out_of_scope(ctx, caller, request, current.subject)
         raise _unknown(alert_id)  # not yours is answered as "no such alert": ids reveal nothing
-    act = service.ack if verb == "ack" else service.resolve
+    act = lifecycle.ack if verb == "ack" else lifecycle.resolve
     note = body.note if body else None
     try:
         changed = act(alert_id, caller.name, note)
@@ -222,8 +226,8 @@ def _act(
         raise _unknown(alert_id) from exc
     except AlertStateError as exc:
         raise Problem(409, f"cannot {verb} alert {alert_id}: {exc}", kind="invalid-transition") from exc
-    view = alert_view(changed, caller, ctx.service.registry.homes)
-    _audit(ctx, caller, f"alert.{verb}", [view], detail=str(view.id))
+    view = alert_view(changed, caller, service.registry.homes)
+    _audit(ctx, service, caller, f"alert.{verb}", [view], detail=str(view.id))
     return view
 
 
@@ -231,15 +235,19 @@ ActionBody = Annotated[AlertAction | None, Body(description="optional note for t
 
 
 @router.post("/api/v1/alerts/{alert_id}/ack", response_model=AlertOut, responses=AUTH_ERRORS)
-def acknowledge(request: Request, ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
+def acknowledge(
+    request: Request, ctx: Ctx, caller: Caller, service: Alerts, alert_id: AlertId, body: ActionBody = None
+) -> AlertOut:
     """Acknowledge: someone is dealing with it (stops reminders and escalation)."""
-    return _act(ctx, caller, alert_id, body, "ack", request)
+    return _act(ctx, service, caller, alert_id, body, "ack", request)
 
 
 @router.post("/api/v1/alerts/{alert_id}/resolve", response_model=AlertOut, responses=AUTH_ERRORS)
-def resolve(request: Request, ctx: Ctx, caller: Caller, alert_id: AlertId, body: ActionBody = None) -> AlertOut:
+def resolve(
+    request: Request, ctx: Ctx, caller: Caller, service: Alerts, alert_id: AlertId, body: ActionBody = None
+) -> AlertOut:
     """Resolve: the situation is over."""
-    return _act(ctx, caller, alert_id, body, "resolve", request)
+    return _act(ctx, service, caller, alert_id, body, "resolve", request)
 
 
 # --- the event stream ---------------------------------------------------------------------------------
@@ -297,6 +305,7 @@ def _keep_alive() -> ServerSentEvent:
 async def stream(
     ctx: Ctx,
     caller: StreamCaller,
+    service: Alerts,
     last_event_id: Annotated[str | None, Header(max_length=64, description="resume after this event id")] = None,
 ) -> EventSourceResponse:
     """Server-sent events: ``event: alert`` with the alert as JSON on every new or changed alert the token may
@@ -304,8 +313,8 @@ async def stream(
     reconnects with ``Last-Event-ID`` (browsers do by themselves) is sent what it missed; ``event: resync`` means
     events could not be given (a slow client, an id from before a restart or too old) and the list should be
     fetched again."""
-    feed = ctx.service.alert_feed
-    homes = ctx.service.registry.homes
+    feed = service.alert_feed
+    homes = service.registry.homes
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         # Listen from inside the body: a client gone before the body starts leaves no listener behind.
@@ -318,7 +327,7 @@ async def stream(
             if missed is None:
                 yield ServerSentEvent(data="{}", event="resync")
             for event_id, change in missed or ():
-                if (event := await _alert_event(ctx, caller, homes, event_id, change)) is not None:
+                if (event := await _alert_event(ctx, service, caller, homes, event_id, change)) is not None:
                     yield event
             while True:
                 item = await inbox.next(HEARTBEAT_S)
@@ -327,7 +336,7 @@ async def stream(
                 if isinstance(item, str):
                     yield ServerSentEvent(data="{}", event="resync")
                     continue
-                if (event := await _alert_event(ctx, caller, homes, *item)) is not None:
+                if (event := await _alert_event(ctx, service, caller, homes, *item)) is not None:
                     yield event
         finally:
             stop_listening()
@@ -341,11 +350,11 @@ async def stream(
 
 
 async def _alert_event(
-    ctx: ApiContext, caller: Principal, homes: Container[str], event_id: str, change: AlertChange
+    ctx: ApiContext, service: AlertsPort, caller: Principal, homes: Container[str], event_id: str, change: AlertChange
 ) -> ServerSentEvent | None:
-    if not _visible(ctx, caller, change.alert):
+    if not _visible(service, caller, change.alert):
         return None
     view = alert_view(change.alert, caller, homes)
     if view.subject in homes and not view.redacted:
-        await run_in_threadpool(_audit, ctx, caller, "alerts.stream", [view], str(view.id))
+        await run_in_threadpool(_audit, ctx, service, caller, "alerts.stream", [view], str(view.id))
     return ServerSentEvent(data=orjson.dumps(view.model_dump(mode="json")).decode(), event="alert", id=event_id)

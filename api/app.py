@@ -32,9 +32,9 @@ from api.audit import AuditLog
 from api.auth import TokenStore, load_tokens
 from api.deps import ApiContext
 from api.headers import SecurityHeaders
+from api.ports import ApiService
 from api.problems import install_problem_handlers
 from placesense import __version__
-from placesense.service import Service
 
 DESCRIPTION = """Readings, alerts, homes' routines, the watering list, air quality, devices and dead letters.
 
@@ -42,14 +42,14 @@ Every `/api/v1` path needs `Authorization: Bearer <token>`; roles and scopes are
 Errors are `application/problem+json`."""
 
 
-def create_app(service: Service, *, manage_lifecycle: bool = True, tokens: TokenStore | None = None) -> FastAPI:
-    """Build the app around a ``Service``; start and stop it with the app if asked.
+def create_app(service: ApiService, *, manage_lifecycle: bool = True, tokens: TokenStore | None = None) -> FastAPI:
+    """Build the app around the service (``placesense.service.Service``); start and stop it with the app if asked.
 
     ``tokens`` overrides the tokens file named by the service's settings (tests use this).
     """
     token_store = tokens if tokens is not None else load_tokens(service.settings.tokens_path)
     audit = AuditLog(
-        service.extras["engine"],
+        service.engine,
         lambda why: service.metrics.inc("placesense_api_refused_total", reason=why),
     )
 

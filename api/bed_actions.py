@@ -22,7 +22,8 @@ from fastapi import APIRouter, Body, Depends, Path
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.deps import ApiContext, Ctx, require
+from api.deps import ApiContext, Ctx, Street, require
+from api.ports import StreetPort
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
 from rules.alerts import AlertStateError
@@ -57,8 +58,8 @@ class BedActionsOut(BaseModel):
     actions: list[BedActionOut] = Field(description="the latest of each action per bed in the last day, newest first")
 
 
-def _known_bed(ctx: ApiContext, bed_id: str) -> None:
-    if bed_id not in ctx.service.registry.flowerbeds:
+def _known_bed(service: StreetPort, bed_id: str) -> None:
+    if bed_id not in service.registry.flowerbeds:
         raise Problem(404, f"no flowerbed {bed_id}", kind="unknown-bed")
 
 
@@ -70,30 +71,34 @@ ActionBody = Annotated[BedActionIn | None, Body(description="optional note")]
 
 
 @router.post("/api/v1/flowerbeds/{bed_id}/watered", response_model=BedActionOut, responses=AUTH_ERRORS)
-def watered(ctx: Ctx, caller: StreetWorker, bed_id: BedId, body: ActionBody = None) -> BedActionOut:
+def watered(
+    ctx: Ctx, caller: StreetWorker, service: Street, bed_id: BedId, body: ActionBody = None
+) -> BedActionOut:
     """Mark a bed watered: it leaves today's list until it dries again, and its needs-water alert clears."""
-    _known_bed(ctx, bed_id)
-    now = ctx.service.clock.now_ms()
+    _known_bed(service, bed_id)
+    now = service.clock.now_ms()
     note = _note(body)
-    findings = ctx.service.rules.mark_watered(bed_id, now)
+    findings = service.rules.mark_watered(bed_id, now)
     ctx.audit.record(caller, "bed.watered", [bed_id], note or "")
     return BedActionOut(bed_id=bed_id, action="watered", at=rfc3339(now) or "", by=caller.name, note=note,
                         cleared_alerts=len(findings))
 
 
 @router.post("/api/v1/flowerbeds/{bed_id}/sensor-checked", response_model=BedActionOut, responses=AUTH_ERRORS)
-def sensor_checked(ctx: Ctx, caller: StreetWorker, bed_id: BedId, body: ActionBody = None) -> BedActionOut:
+def sensor_checked(
+    ctx: Ctx, caller: StreetWorker, service: Street, bed_id: BedId, body: ActionBody = None
+) -> BedActionOut:
     """Record that someone looked at a bed's sensor; its open sensor alerts are acknowledged with the note."""
-    _known_bed(ctx, bed_id)
-    now = ctx.service.clock.now_ms()
+    _known_bed(service, bed_id)
+    now = service.clock.now_ms()
     note = _note(body)
     ctx.audit.record(caller, "bed.sensor_checked", [bed_id], note or "")
     acknowledged = 0
-    for alert in ctx.service.alerts.list_alerts(audience="street", state="open", subject=bed_id, limit=50):
+    for alert in service.alerts.list_alerts(audience="street", state="open", subject=bed_id, limit=50):
         if alert.rule in CROP_RULES:
             continue
         try:
-            ctx.service.alerts.ack(alert.id, caller.name, f"Sensor checked: {note}" if note else "Sensor checked")
+            service.alerts.ack(alert.id, caller.name, f"Sensor checked: {note}" if note else "Sensor checked")
         except AlertStateError:  # acknowledged or resolved meanwhile: nothing to do
             continue
         acknowledged += 1
@@ -102,15 +107,15 @@ def sensor_checked(ctx: Ctx, caller: StreetWorker, bed_id: BedId, body: ActionBo
 
 
 @router.get("/api/v1/flowerbeds/actions", response_model=BedActionsOut, responses=AUTH_ERRORS)
-def recent_actions(ctx: Ctx, _caller: StreetWorker) -> BedActionsOut:
+def recent_actions(ctx: Ctx, _caller: StreetWorker, service: Street) -> BedActionsOut:
     """The latest "watered" and "sensor checked" of each bed in the last day, newest first."""
-    return BedActionsOut(actions=latest_actions(ctx))
+    return BedActionsOut(actions=latest_actions(ctx, service))
 
 
-def latest_actions(ctx: ApiContext) -> list[BedActionOut]:
+def latest_actions(ctx: ApiContext, service: StreetPort) -> list[BedActionOut]:
     # The audit log keeps wall-clock time, whatever clock the rules run on.
     rows = ctx.audit.latest(tuple(AUDIT_ACTIONS), since_ms=time.time_ns() // 1_000_000 - RECENT_MS)
-    beds = ctx.service.registry.flowerbeds
+    beds = service.registry.flowerbeds
     return [
         BedActionOut(bed_id=row.home_id, action=AUDIT_ACTIONS[row.action], at=rfc3339(row.at_ms) or "",
                      by=row.token_name, note=row.detail or None)

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import Admin, Ctx
+from api.deps import Admin, Devices
 from api.problems import AUTH_ERRORS
 from api.timefmt import rfc3339
 
@@ -56,14 +56,14 @@ def _payload_text(payload: bytes) -> tuple[str, Literal["utf-8", "base64"]]:
 
 @router.get("/api/v1/dead-letters", response_model=DeadLettersPage, responses=AUTH_ERRORS)
 def dead_letters(
-    ctx: Ctx,
+    service: Devices,
     _admin: Admin,
     kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$", description="only this kind")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> DeadLettersPage:
     """Refused messages, newest first."""
-    store = ctx.service.dead_letters
+    store = service.dead_letters
     rows = store.recent(limit=limit, offset=offset, kind=kind)
     out = []
     for row in rows:

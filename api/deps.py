@@ -1,8 +1,10 @@
-"""FastAPI dependencies: the API context (service, tokens, audit log) and the caller's principal.
+"""FastAPI dependencies: the API context (service, tokens, audit log), the caller's principal, and one port per
+resource.
 
-Routes declare what they need with the ``Annotated`` aliases at the bottom (``Caller``, ``Admin``, ``Ctx``), so a
-route's signature says who may call it. This module must not contain route logic or scope decisions beyond
-"which roles may call this route at all" (finer scope checks live in ``api.auth.Principal``).
+Routes declare what they need with the ``Annotated`` aliases (``Caller``, ``Admin``, ``Ctx``, and a resource's port
+such as ``Readings`` or ``Alerts``: ``api.ports``), so a route's signature says who may call it and what of the
+service it uses. This module must not contain route logic or scope decisions beyond "which roles may call this
+route at all" (finer scope checks live in ``api.auth.Principal``).
 """
 
 from __future__ import annotations
@@ -18,15 +20,25 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.audit import AuditLog
 from api.auth import Principal, Role, TokenStore
 from api.oidc import session_principal
+from api.ports import (
+    AlertsPort,
+    ApiService,
+    DevicesPort,
+    HomesPort,
+    OperationsPort,
+    PushPort,
+    ReadingsPort,
+    StreetPort,
+)
 from api.problems import Problem
-from placesense.service import Service
 
 
 @dataclass
 class ApiContext:
-    """What routes need from the composition root, built once by ``create_app``."""
+    """What routes need from the composition root, built once by ``create_app``. Routes reach the service through
+    their resource's port (below), not through ``service``."""
 
-    service: Service
+    service: ApiService
     tokens: TokenStore
     audit: AuditLog
 
@@ -37,6 +49,43 @@ def get_context(request: Request) -> ApiContext:
 
 
 Ctx = Annotated[ApiContext, Depends(get_context)]
+
+
+def readings_port(ctx: Ctx) -> ReadingsPort:
+    return ctx.service
+
+
+def homes_port(ctx: Ctx) -> HomesPort:
+    return ctx.service
+
+
+def street_port(ctx: Ctx) -> StreetPort:
+    return ctx.service
+
+
+def alerts_port(ctx: Ctx) -> AlertsPort:
+    return ctx.service
+
+
+def devices_port(ctx: Ctx) -> DevicesPort:
+    return ctx.service
+
+
+def push_port(ctx: Ctx) -> PushPort:
+    return ctx.service
+
+
+def operations_port(ctx: Ctx) -> OperationsPort:
+    return ctx.service
+
+
+Readings = Annotated[ReadingsPort, Depends(readings_port)]
+Homes = Annotated[HomesPort, Depends(homes_port)]
+Street = Annotated[StreetPort, Depends(street_port)]
+Alerts = Annotated[AlertsPort, Depends(alerts_port)]
+Devices = Annotated[DevicesPort, Depends(devices_port)]
+Push = Annotated[PushPort, Depends(push_port)]
+Operations = Annotated[OperationsPort, Depends(operations_port)]
 
 _bearer = HTTPBearer(
     auto_error=False,

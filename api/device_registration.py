@@ -11,10 +11,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field, ValidationError
 
-from api.deps import Admin, Ctx
+from api.deps import Admin, Ctx, Devices
 from api.problems import AUTH_ERRORS, Problem
 from devices.registry import DeviceSpec
-from placesense.registration import register_device
 
 router = APIRouter(tags=["devices"])
 
@@ -47,16 +46,16 @@ class RegisteredOut(BaseModel):
 
 
 @router.post("/api/v1/devices", response_model=RegisteredOut, status_code=201, responses=AUTH_ERRORS)
-def register(ctx: Ctx, caller: Admin, body: Annotated[NewDevice, Body()]) -> RegisteredOut:
+def register(ctx: Ctx, caller: Admin, service: Devices, body: Annotated[NewDevice, Body()]) -> RegisteredOut:
     """Register a discovered device: the running service, the registry file, the broker's accounts and the
     rules all learn it at once."""
-    heard = {row["source_id"] for row in ctx.service.dead_letters.discovered() if row["format"] == "canonical"}
+    heard = {row["source_id"] for row in service.dead_letters.discovered() if row["format"] == "canonical"}
     if body.id not in heard:
         raise Problem(409, f"no device {body.id!r} has been discovered: it must publish once first "
                       "(see /api/v1/devices/discovered)", kind="not-discovered")
     try:
         device = DeviceSpec.model_validate(body.model_dump(exclude_none=True))
-        registered = register_device(ctx.service, device)
+        registered = service.register_device(device)
     except ValidationError as exc:
         raise Problem(422, "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()),
                       kind="invalid-device") from exc

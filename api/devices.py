@@ -16,7 +16,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.deps import Admin, ApiContext, Caller, Ctx
+from api.deps import Admin, Caller, Ctx, Devices
+from api.ports import DevicesPort
 from api.problems import AUTH_ERRORS
 from api.timefmt import rfc3339
 from devices.registry import DeviceSpec, Registry
@@ -86,12 +87,12 @@ def _place(registry: Registry, spec: DeviceSpec) -> tuple[float | None, float | 
     return None, None
 
 
-def _signals(ctx: ApiContext) -> dict[str, dict[str, float]]:
+def _signals(service: DevicesPort) -> dict[str, dict[str, float]]:
     """The newest signal metrics per device over the last week; empty (and logged) when InfluxDB cannot answer,
     so the list itself never depends on it."""
-    since_ms = ctx.service.clock.now_ms() - SIGNAL_WINDOW_MS
+    since_ms = service.clock.now_ms() - SIGNAL_WINDOW_MS
     try:
-        return newest_values(ctx.service.influx, SIGNAL_METRICS, since_ms)
+        return newest_values(service.influx, SIGNAL_METRICS, since_ms)
     except StorageError as exc:
         log.warning("device signal strengths not available: %s", exc)
         return {}
@@ -101,14 +102,15 @@ def _signals(ctx: ApiContext) -> dict[str, dict[str, float]]:
 def list_devices(
     ctx: Ctx,
     caller: Caller,
+    service: Devices,
     domain: Annotated[Literal["home", "soil", "air"] | None, Query(description="only this domain")] = None,
     online: Annotated[bool | None, Query(description="only devices in this online state")] = None,
     signal: Annotated[bool, Query(description="add each device's newest radio signal (one InfluxDB query)")] = False,
 ) -> DevicesOut:
     """Registered devices the token may see, with last seen, battery and online state."""
-    registry: Registry = ctx.service.registry
-    states = ctx.service.device_states.all()
-    signals = _signals(ctx) if signal else {}
+    registry: Registry = service.registry
+    states = service.device_states.all()
+    signals = _signals(service) if signal else {}
     out: list[DeviceOut] = []
     for spec in sorted(registry.devices.values(), key=lambda d: d.id):
         if not caller.may_see_device(spec) or (domain and spec.domain != domain):
@@ -151,9 +153,9 @@ def _source_key(source_format: str, source_id: str) -> str:
 
 
 @router.get("/api/v1/devices/discovered", response_model=list[DiscoveredOut], responses=AUTH_ERRORS)
-def discovered(ctx: Ctx, _admin: Admin) -> list[DiscoveredOut]:
+def discovered(_admin: Admin, service: Devices) -> list[DiscoveredOut]:
     """Devices that published but are not in the registry, so an admin can register them."""
-    registry: Registry = ctx.service.registry
+    registry: Registry = service.registry
     registered = {(d.format, d.source_key) for d in registry.devices.values()}
     return [
         DiscoveredOut(
@@ -164,6 +166,6 @@ def discovered(ctx: Ctx, _admin: Admin) -> list[DiscoveredOut]:
             last_seen=rfc3339(row["last_seen_ms"]),
             messages=row["messages"],
         )
-        for row in ctx.service.dead_letters.discovered()
+        for row in service.dead_letters.discovered()
         if (row["format"], _source_key(row["format"], row["source_id"])) not in registered
     ]

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from api import alerts as alerts_api
 from api import readings as readings_api
-from api.deps import Caller, Ctx
+from api.deps import Alerts, Caller, Ctx, Readings
 from api.problems import AUTH_ERRORS
 
 router = APIRouter(tags=["exports"])
@@ -62,14 +62,16 @@ def _csv(body: str, filename: str, headers: dict[str, str] | None = None) -> Res
 def alerts_csv(
     ctx: Ctx,
     caller: Caller,
+    service: Alerts,
     audience: Annotated[alerts_api.Audience | None, Query()] = None,
     state: Annotated[alerts_api.StateFilter | None, Query(description="'active' means open or acknowledged")] = None,
     subject: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Response:
     """The alerts ``GET /api/v1/alerts`` gives (same parameters and scope), as CSV."""
-    listed = alerts_api.list_alerts(ctx, caller, audience=audience, state=state, subject=subject, limit=limit)
-    registry = ctx.service.registry
+    listed = alerts_api.list_alerts(ctx, caller, service, audience=audience, state=state, subject=subject,
+                                    limit=limit)
+    registry = service.registry
     places = {b.id: b.name for b in registry.flowerbeds.values()}
     places.update((site.id, site.name) for site in registry.air_sites.values())
     rows = [
@@ -85,6 +87,7 @@ def readings_csv(
     request: Request,
     ctx: Ctx,
     caller: Caller,
+    service: Readings,
     device: readings_api.DeviceParam,
     metric: readings_api.MetricParam = None,
     start: readings_api.StartParam = None,
@@ -94,7 +97,7 @@ def readings_csv(
 ) -> Response:
     """A device's readings as ``GET /api/v1/readings`` gives them (same parameters and scope), as CSV; the next
     page's cursor, if any, is in the ``X-Next-Cursor`` header."""
-    page = readings_api.readings(request, ctx, caller, device=device, metric=metric, start=start, end=end,
+    page = readings_api.readings(request, ctx, caller, service, device=device, metric=metric, start=start, end=end,
                                  limit=limit, cursor=cursor)
     body = to_csv(READING_COLUMNS, ((device, p.ts, p.metric, p.value) for p in page.points))
     headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else None

@@ -13,7 +13,7 @@ import math
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import Ctx, StreetSide
+from api.deps import Street, StreetSide
 from api.problems import AUTH_ERRORS
 from api.timefmt import rfc3339
 from rules.watering import WaterLevel
@@ -81,10 +81,10 @@ def walking_order(places: list[tuple[str, float, float]]) -> tuple[list[str], fl
 
 
 @router.get("/api/v1/flowerbeds/watering", response_model=WateringOut, responses=AUTH_ERRORS)
-def watering(ctx: Ctx, _caller: StreetSide) -> WateringOut:
+def watering(service: Street, _caller: StreetSide) -> WateringOut:
     """Beds that need water now or within a day, most urgent first, with a walking order."""
-    now = ctx.service.clock.now_ms()
-    needs = ctx.service.rules.watering_list(now)
+    now = service.clock.now_ms()
+    needs = service.rules.watering_list(now)
     order, distance = walking_order([(n.bed_id, n.lat, n.lon) for n in needs])
     position = {bed: i + 1 for i, bed in enumerate(order)}
     beds = [
@@ -108,10 +108,10 @@ def watering(ctx: Ctx, _caller: StreetSide) -> WateringOut:
 
 
 @router.get("/api/v1/flowerbeds", response_model=BedsOut, responses=AUTH_ERRORS)
-def flowerbeds(ctx: Ctx, _caller: StreetSide) -> BedsOut:
+def flowerbeds(service: Street, _caller: StreetSide) -> BedsOut:
     """Every flowerbed in the registry: its name, where it is and its thresholds (for maps and sensor cards)."""
     return BedsOut(beds=[
         BedOut(bed_id=b.id, name=b.name, lat=b.lat, lon=b.lon, dry_below_pct=b.dry_below_pct,
                wet_above_pct=b.wet_above_pct)
-        for b in ctx.service.registry.flowerbeds.values()
+        for b in service.registry.flowerbeds.values()
     ])

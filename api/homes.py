@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.deps import ApiContext, Ctx, refuse_out_of_scope, require
+from api.deps import ApiContext, Ctx, Homes, refuse_out_of_scope, require
+from api.ports import HomesPort
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
 from placesense.storage.errors import DatabaseNotFound
@@ -67,17 +68,17 @@ class ActivityOut(BaseModel):
     hours: list[ActivityHour]
 
 
-def _home_for(ctx: ApiContext, caller: Principal, home: str, request: Request) -> None:
-    if home not in ctx.service.registry.homes or not caller.may_see_home(home):
-        if home in ctx.service.registry.homes:
+def _home_for(ctx: ApiContext, service: HomesPort, caller: Principal, home: str, request: Request) -> None:
+    if home not in service.registry.homes or not caller.may_see_home(home):
+        if home in service.registry.homes:
             refuse_out_of_scope(ctx, caller, request, home)
         raise Problem(404, f"no home {home!r} that this token may see", kind="unknown-home")
 
 
 @router.get("/api/v1/homes", response_model=HomesOut, responses=AUTH_ERRORS)
-def list_homes(ctx: Ctx, caller: CareSide) -> HomesOut:
+def list_homes(ctx: Ctx, caller: CareSide, service: Homes) -> HomesOut:
     """The homes this token covers."""
-    registry = ctx.service.registry
+    registry = service.registry
     counts: dict[str, int] = {}
     for device in registry.devices.values():
         if device.domain == "home":
@@ -92,11 +93,11 @@ def list_homes(ctx: Ctx, caller: CareSide) -> HomesOut:
 
 
 @router.get("/api/v1/homes/{home}/routine", response_model=RoutineOut, responses=AUTH_ERRORS)
-def routine(request: Request, ctx: Ctx, caller: CareSide, home: HomeId) -> RoutineOut:
+def routine(request: Request, ctx: Ctx, caller: CareSide, service: Homes, home: HomeId) -> RoutineOut:
     """Today in this home against the resident's learned normal."""
-    _home_for(ctx, caller, home, request)
+    _home_for(ctx, service, caller, home, request)
     ctx.audit.record(caller, "routine", [home])
-    today = ctx.service.routine.routine_today(home)
+    today = service.routine.routine_today(home)
     for day in today.get("wake_history", []):
         day["at"] = rfc3339(day.pop("wake_ms"))
     return RoutineOut(home=home, routine=today)
@@ -107,18 +108,19 @@ def activity(
     request: Request,
     ctx: Ctx,
     caller: CareSide,
+    service: Homes,
     home: HomeId,
     hours: Annotated[int, Query(ge=1, le=168, description="how many hours back from now")] = 24,
 ) -> ActivityOut:
     """Events per room and hour: the 24-hour timeline of a day at home."""
-    _home_for(ctx, caller, home, request)
+    _home_for(ctx, service, caller, home, request)
     ctx.audit.record(caller, "activity", [home])
-    end_ms = ctx.service.clock.now_ms()
+    end_ms = service.clock.now_ms()
     end_ms = (end_ms // HOUR_MS + 1) * HOUR_MS  # include the current hour
     start_ms = end_ms - hours * HOUR_MS
     found: list[HourActivity]
     try:
-        found = activity_by_hour(ctx.service.influx, home, ACTIVITY_FIELDS, PEAK_FIELD, start_ms, end_ms)
+        found = activity_by_hour(service.influx, home, ACTIVITY_FIELDS, PEAK_FIELD, start_ms, end_ms)
     except DatabaseNotFound:
         found = []  # nothing has been written yet
     out = [ActivityHour(hour=rfc3339(a.hour_ms) or "", room=a.room, events=a.events) for a in found]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from api.deps import Admin, Caller, Ctx
+from api.deps import Admin, Caller, Ctx, Operations
 from api.problems import AUTH_ERRORS
 from api.timefmt import now_ms, rfc3339
 from rules.texts import Lang
@@ -44,11 +44,10 @@ class Health(BaseModel):
     response_model=Health,
     responses={503: {"model": Health, "description": "degraded: placesense cannot see something (see reasons)"}},
 )
-def healthz(ctx: Ctx, response: Response) -> Health:
+def healthz(service: Operations, response: Response) -> Health:
     """200 only when all is well; 503, with the reasons, whenever placesense cannot see (the rules process stalled
     or restarting, InfluxDB unreachable, the broker lost, notifications failing, a home with no sensor reporting),
     so a load balancer or uptime monitor notices. Carries no home ids: it needs no token."""
-    service = ctx.service
     pipeline = service.pipeline
     status = service.health.status()
     reasons = [blind.reason for blind in status.blind]
@@ -85,10 +84,10 @@ def healthz(ctx: Ctx, response: Response) -> Health:
     response_model=Health,
     responses={503: {"model": Health, "description": "this instance does not lead evaluation (a standby)"}},
 )
-def healthz_leader(ctx: Ctx, response: Response) -> Health:
+def healthz_leader(service: Operations, response: Response) -> Health:
     """For a load balancer in front of active/standby instances: 200 on the instance that leads (and on a single
     instance), 503 on a standby, so people's pages and the API go to the one that ingests and evaluates."""
-    answer = healthz(ctx, response)
+    answer = healthz(service, response)
     response.status_code = 200 if answer.role != "standby" else 503
     return answer
 
@@ -108,11 +107,11 @@ class MonitoringStatus(BaseModel):
 
 
 @router.get("/api/v1/status", response_model=MonitoringStatus, responses=AUTH_ERRORS)
-def monitoring_status(ctx: Ctx, caller: Caller) -> MonitoringStatus:
+def monitoring_status(service: Operations, caller: Caller) -> MonitoringStatus:
     """Whether placesense can see, for the pages' banner: "monitoring degraded since 09:12 …". A care token sees
     its own homes by id; other roles see how many homes are affected, never which (a silent home says something
     about a resident)."""
-    status = ctx.service.health.status()
+    status = service.health.status()
     homes = [
         HomeMonitoring(home=home, since=rfc3339(blind.since_ms) or "", reason=blind.reason)
         for home, blind in sorted(status.homes.items())
@@ -148,9 +147,9 @@ def me(caller: Caller) -> Me:
     response_class=PlainTextResponse,
     responses={**AUTH_ERRORS, 200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
 )
-def metrics(ctx: Ctx, _admin: Admin) -> PlainTextResponse:
+def metrics(service: Operations, _admin: Admin) -> PlainTextResponse:
     """Ingest counters, dead letters by kind, spool depth, and whatever the other rooms register."""
-    text: Any = ctx.service.metrics.render()
+    text: Any = service.metrics.render()
     return PlainTextResponse(str(text), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -22,7 +22,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Caller, Ctx, refuse_out_of_scope
+from api.deps import Caller, Ctx, Readings, refuse_out_of_scope
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import now_ms, rfc3339, to_ms
 from devices.readings import METRIC_UNITS
@@ -97,6 +97,7 @@ def readings(
     request: Request,
     ctx: Ctx,
     caller: Caller,
+    service: Readings,
     device: DeviceParam,
     metric: MetricParam = None,
     start: StartParam = None,
@@ -105,7 +106,7 @@ def readings(
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> ReadingsPage:
     """A device's readings, oldest first."""
-    spec = ctx.service.registry.devices.get(device)
+    spec = service.registry.devices.get(device)
     # Same answer for "no such device" and "not yours", so a token cannot probe which devices exist.
     if spec is None or not caller.may_read_readings(spec):
         if spec is not None and spec.domain == "home":
@@ -131,7 +132,7 @@ def readings(
     if spec.domain == "home":
         ctx.audit.record(caller, "readings", [spec.subject], detail=device)
     try:
-        rows = device_rows(ctx.service.influx, spec.domain, spec.id, spec.subject, metric, start_ms, end_ms, limit + 1)
+        rows = device_rows(service.influx, spec.domain, spec.id, spec.subject, metric, start_ms, end_ms, limit + 1)
     except DatabaseNotFound:
         return ReadingsPage(points=[])  # nothing has been written yet
     return _page(rows, metric, limit)

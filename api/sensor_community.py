@@ -25,7 +25,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from api.auth import Principal
-from api.deps import ApiContext, Ctx, identify
+from api.deps import ApiContext, Ctx, Push, identify
+from api.ports import PushPort
 from api.problems import AUTH_ERRORS, Problem
 from devices.decode import DecodeLimits, finish, parse_json_object
 from devices.formats import FORMAT_DECODERS
@@ -65,14 +66,16 @@ def _push_principal(ctx: ApiContext, authorization: str | None) -> Principal:
     return principal
 
 
-def _device_for(ctx: ApiContext, chip: str) -> DeviceSpec | None:
-    registry = ctx.service.registry
+def _device_for(service: PushPort, chip: str) -> DeviceSpec | None:
+    registry = service.registry
     bare = chip.split("-", 1)[1]
     spec: DeviceSpec | None = registry.lookup("sensor_community", chip) or registry.lookup("sensor_community", bare)
     return spec
 
 
-def _dead_letter(ctx: ApiContext, chip: str, body: bytes, reason: str, kind: str, spec: DeviceSpec | None) -> None:
+def _dead_letter(
+    service: PushPort, chip: str, body: bytes, reason: str, kind: str, spec: DeviceSpec | None
+) -> None:
     letter = DeadLetter(
         topic=PUSH_TOPIC + chip,
         payload=body,
@@ -84,8 +87,8 @@ def _dead_letter(ctx: ApiContext, chip: str, body: bytes, reason: str, kind: str
         source_id=chip,
         subject=spec.subject if spec else None,
     )
-    ctx.service.dead_letters.add_many([letter])
-    ctx.service.metrics.inc("placesense_dead_letters_total", kind=kind)
+    service.dead_letters.add_many([letter])
+    service.metrics.inc("placesense_dead_letters_total", kind=kind)
 
 
 PUSH_PATH = "/api/v1/push/sensor-community"
@@ -100,6 +103,7 @@ PUSH_PATH = "/api/v1/push/sensor-community"
 async def push(
     request: Request,
     ctx: Ctx,
+    service: Push,
     x_sensor: Annotated[str, Header(description="esp8266-<chipid> or esp32-<chipid>, as the firmware sends")],
     authorization: Annotated[str | None, Header(description="Basic (password = token) or Bearer")] = None,
     x_pin: Annotated[
@@ -116,7 +120,7 @@ async def push(
         ctx.audit.refused(principal.name, principal.role, "chip", "", f"POST {PUSH_PATH} for {chip}")
         raise Problem(403, f"this token may not push readings for {chip}; list the chip under the token's chips",
                       kind="forbidden-chip")
-    settings = ctx.service.settings
+    settings = service.settings
     limits = DecodeLimits(
         max_payload_bytes=settings.max_payload_bytes,
         max_future_ms=settings.max_future_s * 1000,
@@ -129,30 +133,30 @@ async def push(
         pin = int(x_pin.strip())
     body = await _read_capped(request, limits.max_payload_bytes)
     # Decoding is quick, but storing waits on InfluxDB or the disk: keep that off the event loop.
-    return await run_in_threadpool(_accept, ctx, chip, body, limits, pin)
+    return await run_in_threadpool(_accept, service, chip, body, limits, pin)
 
 
-def _accept(ctx: ApiContext, chip: str, body: bytes, limits: DecodeLimits, pin: int | None) -> PushAccepted:
+def _accept(service: PushPort, chip: str, body: bytes, limits: DecodeLimits, pin: int | None) -> PushAccepted:
     received_ms = time.time_ns() // 1_000_000
-    spec = _device_for(ctx, chip)
+    spec = _device_for(service, chip)
     if spec is None:
         reason = f"unknown device {chip!r} (sensor_community); register it in the device registry"
-        _dead_letter(ctx, chip, body, reason, "unknown_device", None)
+        _dead_letter(service, chip, body, reason, "unknown_device", None)
         raise Problem(404, reason, kind="unknown-device")
     info = TopicInfo("sensor_community", "telemetry", spec.source_key, domain=spec.domain, sensor_pin=pin)
     try:
         decoded = FORMAT_DECODERS["sensor_community"](info, parse_json_object(body), spec)
         reading = finish(decoded, info, spec, received_ms, limits)
     except DecodeError as exc:
-        _dead_letter(ctx, chip, body, exc.reason, exc.kind, spec)
+        _dead_letter(service, chip, body, exc.reason, exc.kind, spec)
         raise Problem(422, exc.reason, kind=f"invalid-reading-{exc.kind.replace('_', '-')}") from exc
-    stored = ctx.service.ingest_readings([reading])
+    stored = service.ingest_readings([reading])
     if not stored:
         reason = "InfluxDB refused the reading"
-        _dead_letter(ctx, chip, body, reason, "refused_by_influxdb", spec)
+        _dead_letter(service, chip, body, reason, "refused_by_influxdb", spec)
         raise Problem(422, reason, kind="refused-by-storage")
     for refused in reading.refused:
-        _dead_letter(ctx, chip, body, refused.dead_letter_reason(), refused.kind, spec)
+        _dead_letter(service, chip, body, refused.dead_letter_reason(), refused.kind, spec)
     return PushAccepted(
         device=spec.id, stored=stored, metrics=sorted(reading.metrics), refused=[r.metric for r in reading.refused]
     )

@@ -16,6 +16,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -23,7 +24,9 @@ from devices.registry import DeviceSpec
 from placesense import broker
 from placesense.errors import ConfigError, EvaluationUnavailable
 from placesense.files import write_private
-from placesense.service import Service
+
+if TYPE_CHECKING:  # the service calls this (Service.register_device); the type alone comes back
+    from placesense.service import Service
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()  # one registration at a time: the registry file and the broker files are rewritten whole
@@ -42,7 +45,7 @@ def register_device(service: Service, device: DeviceSpec) -> Registered:
     settings = service.settings
     with _lock:
         service.registry.add(device)
-        registry_file: Path | None = service.extras.get("registry_file")
+        registry_file = service.registry_file
         if registry_file is not None:
             _write_registry(service, registry_file)
         password, reloaded = None, False

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
@@ -41,7 +42,11 @@ from placesense.term import Fenced, Term
 from rules.findings import Finding
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from devices.registry import DeviceSpec
     from placesense.notifying import Notifications
+    from placesense.registration import Registered
     from rules.alerts import AlertService
     from rules.config import RulesConfig
     from rules.notify import AlertFeed
@@ -112,7 +117,12 @@ class Service:
     evaluator: Evaluator
     state_lock: StateLock
     health: HealthWatch
-    extras: dict[str, Any] = field(default_factory=dict)
+    engine: Engine  # the relational database: alerts, dead letters, device status, audit log
+    spool: Spool
+    writer: StorageWriter
+    alert_client: mqtt.Client  # the alerts publisher's own connection
+    notifications: Notifications  # the outbox, its dispatcher and the acknowledge links
+    registry_file: Path | None = None  # the file the registry came from; devices registered over the API go there
     leadership: Leadership | None = None  # active/standby (PLACESENSE_HA): the lease this instance watches
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
     _make_term: Callable[[Term | None], tuple[Evaluator, Pipeline]] | None = None
@@ -135,7 +145,7 @@ class Service:
             state_lock.release()
             raise
         if from_file:  # devices registered over the API are written back to it (placesense.registration)
-            service.extras["registry_file"] = settings.registry_path
+            service.registry_file = settings.registry_path
         return service
 
     @classmethod
@@ -211,8 +221,7 @@ class Service:
             settings, registry, clock, metrics, influx, dead_letters, device_states, pipeline,
             alerts=alerts, alert_feed=alert_feed, rules=RulesView(evaluator), routine=RoutineView(evaluator),
             evaluator=evaluator, state_lock=state_lock, health=HealthWatch(pipeline, evaluator, alerts, deliveries),
-            extras={"engine": engine, "spool": spool, "writer": writer, "alert_client": alert_client,
-                    "notifications": notifications},
+            engine=engine, spool=spool, writer=writer, alert_client=alert_client, notifications=notifications,
         )
         built.append(service)
         service._make_term = make_term
@@ -252,9 +261,8 @@ class Service:
         return "leader" if self.leadership.leading else "standby"
 
     def _connect_alerts(self) -> None:
-        alert_client: mqtt.Client = self.extras["alert_client"]
-        alert_client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
-        alert_client.loop_start()
+        self.alert_client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
+        self.alert_client.loop_start()
 
     def _begin_term(self, term: Term) -> None:
         """This instance leads: ingest and evaluate, from the state and journal the last leader left."""
@@ -281,7 +289,7 @@ class Service:
         self.pipeline.stop()
         self.evaluator.stop()
         self.notifications.dispatcher.stop(close=False)  # the next leader sends what is left in the outbox
-        _stop_client(self.extras["alert_client"])
+        _stop_client(self.alert_client)
         self._use(*self._make_term(None))
 
     def _use(self, evaluator: Evaluator, pipeline: Pipeline) -> None:
@@ -289,15 +297,15 @@ class Service:
         self.rules, self.routine = RulesView(evaluator), RoutineView(evaluator)
         self.health.evaluator, self.health.pipeline = evaluator, pipeline
 
-    @property
-    def notifications(self) -> Notifications:
-        """The outbox, its dispatcher and the acknowledge links."""
-        found: Notifications = self.extras["notifications"]
-        return found
-
     def ingest_readings(self, readings: Sequence[Reading]) -> int:
         """Store readings that arrived outside MQTT (the API's HTTP push); return how many were stored."""
         return len(readings) - len(self.pipeline.ingest_readings(readings))
+
+    def register_device(self, device: DeviceSpec) -> Registered:
+        """Register ``device`` while serving (``placesense.registration``)."""
+        from placesense.registration import register_device
+
+        return register_device(self, device)
 
     def stop(self) -> None:
         self.health.stop()  # first: stopping parts are not blind spots
@@ -317,7 +325,7 @@ class Service:
                 log.exception("error while stopping")
         self.influx.close()
         self.evaluator.journal.close()
-        self.extras["engine"].dispose()
+        self.engine.dispose()
         self.state_lock.release()  # last: the evaluation process has saved and ended
 
 

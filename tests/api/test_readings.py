@@ -66,7 +66,7 @@ def test_home_readings_are_audited(stack: Stack) -> None:
         "detail": "h-0001-kitchen-pir",
     }
     # Append-only: the database itself refuses to rewrite history.
-    engine = stack.service.extras["engine"]
+    engine = stack.service.engine
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM api_audit")
 

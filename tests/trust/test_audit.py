@@ -34,7 +34,7 @@ class Api:
         return httpx.get(self.base_url + path, headers=headers, timeout=20)
 
     def rows(self) -> list[dict[str, object]]:
-        with self.service.extras["engine"].connect() as conn:
+        with self.service.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(sqlalchemy.select(api_audit).order_by(api_audit.c.id))]
 
 
@@ -91,7 +91,7 @@ def test_a_flood_of_refusals_is_counted_not_all_written(api: Api) -> None:
 
 def test_the_audit_log_refuses_to_be_rewritten(api: Api) -> None:
     assert api.get("/api/v1/homes", "care").status_code == 200
-    engine = api.service.extras["engine"]
+    engine = api.service.engine
     for statement in (sqlalchemy.update(api_audit).values(home_id="h-9999"), sqlalchemy.delete(api_audit)):
         with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
             conn.execute(statement)

@@ -1,0 +1,249 @@
+"""The API's ports: what each resource needs from the running service, as small protocols.
+
+A route declares one ``Annotated`` dependency for its resource (``api.deps``: ``Readings``, ``Homes``, ``Street``,
+``Alerts``, ``Devices``, ``Push``, ``Operations``) and reaches the service only through it, so the API depends on
+these shapes and never on the composition root's ``Service``, which satisfies all of them (``ApiService``) and is
+handed to ``api.app.create_app``. The types come from the rooms below (devices, storage, ingest, rules); where the
+composition root passes its own objects through (the rules and routine views, health, leadership, notifications,
+settings, device registration) a protocol here names only what the routes read. This module must not hold route
+logic or import the composition root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.engine import Engine
+
+    from devices.readings import Reading
+    from devices.registry import DeviceSpec, Registry
+    from ingest.deadletters import DeadLetterStore
+    from ingest.devicestate import DeviceStates
+    from ingest.metrics import IngestMetrics
+    from ingest.pipeline import Pipeline
+    from placesense.clock import Clock
+    from placesense.storage.influx import InfluxClient
+    from rules.ack_links import AckLinks
+    from rules.alerts import AlertService
+    from rules.daqi import SiteAirQuality
+    from rules.dispatch import Dispatcher
+    from rules.findings import Finding
+    from rules.notify import AlertFeed
+    from rules.outbox import Outbox
+    from rules.watering import WateringNeed
+
+
+# -- what the composition root passes through, as far as routes read it -------------------------------------------
+
+
+class RoutineReader(Protocol):
+    def routine_today(self, home_id: str) -> dict[str, Any]: ...
+
+
+class StreetRules(Protocol):
+    def watering_list(self, now_ms: int | None = None) -> list[WateringNeed]: ...
+    def air_quality(self) -> list[SiteAirQuality]: ...
+    def mark_watered(self, bed_id: str, at_ms: int | None = None) -> list[Finding]: ...
+
+
+class NotificationParts(Protocol):
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def dispatcher(self) -> Dispatcher: ...
+    @property
+    def links(self) -> AckLinks | None: ...
+
+
+class Registered(Protocol):
+    @property
+    def device(self) -> DeviceSpec: ...
+    @property
+    def broker_password(self) -> str | None: ...
+    @property
+    def broker_reloaded(self) -> bool: ...
+    @property
+    def evaluation_watching(self) -> bool: ...
+
+
+class Blindness(Protocol):
+    @property
+    def since_ms(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class Monitoring(Protocol):
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def since_ms(self) -> int | None: ...
+    @property
+    def blind(self) -> Sequence[Blindness]: ...
+    @property
+    def homes(self) -> Mapping[str, Blindness]: ...
+
+
+class HealthSource(Protocol):
+    def status(self) -> Monitoring: ...
+
+
+class EvaluationState(Protocol):
+    @property
+    def state(self) -> str: ...
+    @property
+    def pending_readings(self) -> int: ...
+
+
+class EvaluationSource(Protocol):
+    def health(self) -> EvaluationState: ...
+
+
+class LeaseHolder(Protocol):
+    @property
+    def instance(self) -> str: ...
+    @property
+    def expires_ms(self) -> int: ...
+
+
+class LeaseView(Protocol):
+    def holder_now(self) -> LeaseHolder | None: ...
+
+
+class LeadershipView(Protocol):
+    @property
+    def lease(self) -> LeaseView: ...
+
+
+class InstanceSettings(Protocol):
+    @property
+    def instance_name(self) -> str: ...
+
+
+class PushSettings(Protocol):
+    @property
+    def max_payload_bytes(self) -> int: ...
+    @property
+    def max_future_s(self) -> int: ...
+    @property
+    def max_past_days(self) -> int: ...
+
+
+class ApiSettings(InstanceSettings, PushSettings, Protocol):
+    @property
+    def tokens_path(self) -> Path | None: ...
+
+
+# -- one port per resource -----------------------------------------------------------------------------------------
+
+
+class ReadingsPort(Protocol):
+    """``/api/v1/readings`` (and its CSV): which devices there are, and the stored readings."""
+
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def influx(self) -> InfluxClient: ...
+
+
+class HomesPort(Protocol):
+    """``/api/v1/homes``: the homes, today's routine, the activity timeline."""
+
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def influx(self) -> InfluxClient: ...
+    @property
+    def routine(self) -> RoutineReader: ...
+
+
+class StreetPort(Protocol):
+    """Flowerbeds (watering list, bed actions) and air sites."""
+
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def rules(self) -> StreetRules: ...
+    @property
+    def alerts(self) -> AlertService: ...
+
+
+class AlertsPort(Protocol):
+    """Alerts: list, act, stream; their deliveries and acknowledge links."""
+
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def alerts(self) -> AlertService: ...
+    @property
+    def alert_feed(self) -> AlertFeed: ...
+    @property
+    def notifications(self) -> NotificationParts: ...
+
+
+class DevicesPort(Protocol):
+    """Devices: the registry with their state and signal, discovered devices, registration, dead letters."""
+
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def influx(self) -> InfluxClient: ...
+    @property
+    def device_states(self) -> DeviceStates: ...
+    @property
+    def dead_letters(self) -> DeadLetterStore: ...
+    def register_device(self, device: DeviceSpec) -> Registered: ...
+
+
+class PushPort(Protocol):
+    """Readings pushed over HTTP (Sensor.Community): decode limits, the durable path, dead letters."""
+
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def settings(self) -> PushSettings: ...
+    @property
+    def dead_letters(self) -> DeadLetterStore: ...
+    @property
+    def metrics(self) -> IngestMetrics: ...
+    def ingest_readings(self, readings: Sequence[Reading]) -> int: ...
+
+
+class OperationsPort(Protocol):
+    """``/healthz``, ``/api/v1/status`` and ``/metrics``."""
+
+    @property
+    def settings(self) -> InstanceSettings: ...
+    @property
+    def pipeline(self) -> Pipeline: ...
+    @property
+    def health(self) -> HealthSource: ...
+    @property
+    def evaluator(self) -> EvaluationSource: ...
+    @property
+    def leadership(self) -> LeadershipView | None: ...
+    @property
+    def metrics(self) -> IngestMetrics: ...
+    def role(self) -> str: ...
+
+
+class ApiService(ReadingsPort, HomesPort, StreetPort, AlertsPort, DevicesPort, PushPort, OperationsPort, Protocol):
+    """All of it, and what ``create_app`` itself needs: the settings, the database engine (the audit log), and the
+    lifecycle it runs in the app's lifespan."""
+
+    @property
+    def settings(self) -> ApiSettings: ...
+    @property
+    def engine(self) -> Engine: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...

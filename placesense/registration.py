@@ -14,19 +14,20 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
-from devices.registry import DeviceSpec
+from devices.registry import DeviceSpec, Registry
 from placesense import broker
 from placesense.errors import ConfigError, EvaluationUnavailable
 from placesense.files import write_private
 
-if TYPE_CHECKING:  # the service calls this (Service.register_device); the type alone comes back
-    from placesense.service import Service
+if TYPE_CHECKING:
+    from placesense.settings import Settings
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()  # one registration at a time: the registry file and the broker files are rewritten whole
@@ -40,7 +41,24 @@ class Registered:
     evaluation_watching: bool  # False: the evaluation process is restarting; it starts with the device
 
 
-def register_device(service: Service, device: DeviceSpec) -> Registered:
+class _Watcher(Protocol):
+    def add_devices(self, devices: Sequence[DeviceSpec]) -> int: ...
+
+
+class Serving(Protocol):
+    """What a registration changes in the running service (``placesense.service.Service``, which calls this)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def registry_file(self) -> Path | None: ...
+    @property
+    def evaluator(self) -> _Watcher: ...
+
+
+def register_device(service: Serving, device: DeviceSpec) -> Registered:
     """Register ``device``; raises ``ValueError`` when it does not fit the registry (unknown subject, id taken)."""
     settings = service.settings
     with _lock:
@@ -68,7 +86,7 @@ def register_device(service: Service, device: DeviceSpec) -> Registered:
     return Registered(device, password, reloaded, watching)
 
 
-def _write_registry(service: Service, path: Path) -> None:
+def _write_registry(service: Serving, path: Path) -> None:
     header = ("# The device registry. Devices registered over the API (POST /api/v1/devices) are written here;\n"
               "# edits by hand are kept, comments are not.\n")
     text = header + yaml.safe_dump(service.registry.to_data(), sort_keys=False, allow_unicode=True)

@@ -138,88 +138,86 @@ class ApiSettings(InstanceSettings, PushSettings, Protocol):
     def tokens_path(self) -> Path | None: ...
 
 
+# -- what several resources share ----------------------------------------------------------------------------------
+
+
+class _Registry(Protocol):
+    @property
+    def registry(self) -> Registry: ...
+
+
+class _Clock(Protocol):
+    @property
+    def clock(self) -> Clock: ...
+
+
+class _Influx(Protocol):
+    @property
+    def influx(self) -> InfluxClient: ...
+
+
+class _Alerts(Protocol):
+    @property
+    def alerts(self) -> AlertService: ...
+
+
+class _DeadLetters(Protocol):
+    @property
+    def dead_letters(self) -> DeadLetterStore: ...
+
+
+class _Metrics(Protocol):
+    @property
+    def metrics(self) -> IngestMetrics: ...
+
+
 # -- one port per resource -----------------------------------------------------------------------------------------
 
 
-class ReadingsPort(Protocol):
+class ReadingsPort(_Registry, _Influx, Protocol):
     """``/api/v1/readings`` (and its CSV): which devices there are, and the stored readings."""
 
-    @property
-    def registry(self) -> Registry: ...
-    @property
-    def influx(self) -> InfluxClient: ...
 
-
-class HomesPort(Protocol):
+class HomesPort(_Registry, _Clock, _Influx, Protocol):
     """``/api/v1/homes``: the homes, today's routine, the activity timeline."""
 
-    @property
-    def registry(self) -> Registry: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def influx(self) -> InfluxClient: ...
     @property
     def routine(self) -> RoutineReader: ...
 
 
-class StreetPort(Protocol):
+class StreetPort(_Registry, _Clock, _Alerts, Protocol):
     """Flowerbeds (watering list, bed actions) and air sites."""
 
     @property
-    def registry(self) -> Registry: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
     def rules(self) -> StreetRules: ...
-    @property
-    def alerts(self) -> AlertService: ...
 
 
-class AlertsPort(Protocol):
+class AlertsPort(_Registry, _Alerts, Protocol):
     """Alerts: list, act, stream; their deliveries and acknowledge links."""
 
-    @property
-    def registry(self) -> Registry: ...
-    @property
-    def alerts(self) -> AlertService: ...
     @property
     def alert_feed(self) -> AlertFeed: ...
     @property
     def notifications(self) -> NotificationParts: ...
 
 
-class DevicesPort(Protocol):
+class DevicesPort(_Registry, _Clock, _Influx, _DeadLetters, Protocol):
     """Devices: the registry with their state and signal, discovered devices, registration, dead letters."""
 
     @property
-    def registry(self) -> Registry: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def influx(self) -> InfluxClient: ...
-    @property
     def device_states(self) -> DeviceStates: ...
-    @property
-    def dead_letters(self) -> DeadLetterStore: ...
     def register_device(self, device: DeviceSpec) -> Registered: ...
 
 
-class PushPort(Protocol):
+class PushPort(_Registry, _DeadLetters, _Metrics, Protocol):
     """Readings pushed over HTTP (Sensor.Community): decode limits, the durable path, dead letters."""
 
     @property
-    def registry(self) -> Registry: ...
-    @property
     def settings(self) -> PushSettings: ...
-    @property
-    def dead_letters(self) -> DeadLetterStore: ...
-    @property
-    def metrics(self) -> IngestMetrics: ...
     def ingest_readings(self, readings: Sequence[Reading]) -> int: ...
 
 
-class OperationsPort(Protocol):
+class OperationsPort(_Metrics, Protocol):
     """``/healthz``, ``/api/v1/status`` and ``/metrics``."""
 
     @property
@@ -232,8 +230,6 @@ class OperationsPort(Protocol):
     def evaluator(self) -> EvaluationSource: ...
     @property
     def leadership(self) -> LeadershipView | None: ...
-    @property
-    def metrics(self) -> IngestMetrics: ...
     def role(self) -> str: ...
 
 

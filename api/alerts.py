@@ -26,7 +26,9 @@ from api.auth import Principal
 from api.deps import ApiContext, Caller, Ctx, StreamCaller, refuse_out_of_scope
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
-from rules.alerts import Alert, AlertChange, AlertNotFoundError, AlertStateError
+from placesense.alerts.changes import AlertChange
+from placesense.alerts.lifecycle import AlertNotFoundError, AlertStateError
+from placesense.alerts.store import Alert
 from rules.texts import renderings
 
 log = logging.getLogger("placesense.api.alerts")

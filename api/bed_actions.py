@@ -25,7 +25,7 @@ from api.auth import Principal
 from api.deps import ApiContext, Ctx, require
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
-from rules.alerts import AlertStateError
+from placesense.alerts.lifecycle import AlertStateError
 
 router = APIRouter(tags=["flowerbeds"])
 

@@ -41,10 +41,10 @@ from placesense.term import Fenced, Term
 from rules.findings import Finding
 
 if TYPE_CHECKING:
+    from placesense.alerts.feed import AlertFeed
+    from placesense.alerts.lifecycle import AlertService
     from placesense.notifying import Notifications
-    from rules.alerts import AlertService
     from rules.config import RulesConfig
-    from rules.notify import AlertFeed
 
 log = logging.getLogger("placesense.service")
 
@@ -143,10 +143,10 @@ class Service:
         cls, settings: Settings, registry: Registry, rules_config: RulesConfig, state_lock: StateLock,
         sinks: Sequence[Sink],
     ) -> Service:
+        from placesense.alerts.feed import AlertFeed
+        from placesense.alerts.lifecycle import AlertService
+        from placesense.alerts.store import AlertStore
         from placesense.notifying import build_notifications
-        from rules.alert_store import AlertStore
-        from rules.alerts import AlertService
-        from rules.notify import AlertFeed
 
         clock = make_clock(settings.clock)
         # The evaluation child's Prometheus files: this run's only (counts start at zero with the service).

@@ -3,7 +3,7 @@ at-least-once delivery across a restart — on SQLite and PostgreSQL.
 
 Real where a real peer runs here: the relational databases, an SMTP server (aiosmtpd), a webhook receiver. GOV.UK
 Notify and Microsoft Teams cannot be reached from the test machine, so local servers speaking their documented
-request formats stand in (``tests.rules.fake_services``), called by the real client libraries
+request formats stand in (``tests.alerts.fake_services``), called by the real client libraries
 (``notifications-python-client``, Apprise).
 """
 
@@ -41,7 +41,7 @@ from rules.config import rules_from_data
 from rules.findings import Finding
 from tests.helpers import eventually, http_server
 from tests.rules.factory import local_ms
-from tests.rules.fake_services import FakeNotify, fake_notify, fake_teams
+from tests.alerts.fake_services import FakeNotify, fake_notify, fake_teams
 
 pytestmark = pytest.mark.both_databases
 

@@ -164,7 +164,7 @@ def test_webhook_gives_up_on_a_4xx_and_keeps_working(receiver: tuple[str, type[_
     handler.fail_first = 0
     service, _outbox, dispatcher = _webhooks([url + "-missing", url], database_url, max_attempts=2)
     try:
-        from tests.rules.test_alerts import finding
+        from tests.alerts.test_alerts import finding
 
         service.apply(finding(MIDDAY + 1_000))
         eventually(lambda: dispatcher.sent + dispatcher.failed == 2, what="both deliveries")

@@ -39,9 +39,9 @@ from placesense.db import make_engine
 from placesense.localstack import free_port
 from rules.config import rules_from_data
 from rules.findings import Finding
+from tests.alerts.fake_services import FakeNotify, fake_notify, fake_teams
 from tests.helpers import eventually, http_server
 from tests.rules.factory import local_ms
-from tests.alerts.fake_services import FakeNotify, fake_notify, fake_teams
 
 pytestmark = pytest.mark.both_databases
 

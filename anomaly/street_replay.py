@@ -1,9 +1,9 @@
 """Replays of real street data through exactly what serve's evaluation process runs, with alerts as a team sees them.
 
 ``StreetReplay`` builds a ``placesense.evaluation_core.EvaluationCore`` on the event clock (the rules and
-detectors serve's child runs) and an ``rules.alerts.AlertService`` over a SQLite ``AlertStore`` in a scratch
-folder. Readings go in one batch per timestamp, followed by the event clock's time-based checks, as serve's child
-does after each batch; every finding is applied to the alerts, and every alert change they cause (opened,
+detectors serve's child runs) and a ``placesense.alerts.lifecycle.AlertService`` over a SQLite ``AlertStore`` in a
+scratch folder. Readings go in one batch per timestamp, followed by the event clock's time-based checks, as serve's
+child does after each batch; every finding is applied to the alerts, and every alert change they cause (opened,
 updated, severity raised, resolved) is recorded, so "alert changes a day" counts what a street team would see.
 Reminders (escalation) are left out: they depend on whether someone acknowledges.
 
@@ -27,11 +27,12 @@ from typing import Any
 
 from devices.readings import Domain, Reading
 from devices.registry import Registry
+from placesense.alerts.changes import AlertChange
+from placesense.alerts.lifecycle import AlertService
+from placesense.alerts.store import AlertStore
 from placesense.clock import EventClock
 from placesense.db import make_engine
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
-from rules.alert_store import AlertStore
-from rules.alerts import AlertChange, AlertService
 from rules.config import RulesConfig
 from rules.findings import Finding
 

@@ -2,9 +2,9 @@
 
 ``GET /ack/{token}`` shows what the link acknowledges and one button; ``POST /ack/{token}`` acknowledges the alert
 in the name of the person the message went to. A GET never acknowledges: mail scanners and chat previews open
-links before people do. The link is checked and used by ``rules.ack_links`` (signed, expires, single use); the
-acknowledgement goes through the alert lifecycle, so its history says who, and the use is written to the API
-audit log. Used, expired or unknown links are answered 410 or 404 with the reason in plain words.
+links before people do. The link is checked and used by ``placesense.alerts.ack_links`` (signed, expires, single
+use); the acknowledgement goes through the alert lifecycle, so its history says who, and the use is written to the
+API audit log. Used, expired or unknown links are answered 410 or 404 with the reason in plain words.
 
 ``GET /api/v1/alerts/{id}/notifications`` lists the deliveries of one alert (who was told, on which channel,
 when, and whether it arrived) for tokens that may see the alert; addresses and phone numbers only for admins.
@@ -26,9 +26,9 @@ from api.auth import Principal
 from api.deps import Alerts, Caller, Ctx
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
-from rules.ack_links import LinkRefused
-from rules.alerts import AlertNotFoundError, AlertStateError
-from rules.outbox import Delivery
+from placesense.alerts.ack_links import LinkRefused
+from placesense.alerts.lifecycle import AlertNotFoundError, AlertStateError
+from placesense.alerts.outbox import Delivery
 
 router = APIRouter(tags=["notifications"])
 

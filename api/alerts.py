@@ -27,7 +27,9 @@ from api.deps import Alerts, ApiContext, Caller, Ctx, StreamCaller, refuse_out_o
 from api.ports import AlertsPort
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
-from rules.alerts import Alert, AlertChange, AlertNotFoundError, AlertStateError
+from placesense.alerts.changes import AlertChange
+from placesense.alerts.lifecycle import AlertNotFoundError, AlertStateError
+from placesense.alerts.store import Alert
 from rules.texts import renderings
 
 log = logging.getLogger("placesense.api.alerts")

@@ -26,7 +26,7 @@ from api.deps import ApiContext, Ctx, Street, require
 from api.ports import StreetPort
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
-from rules.alerts import AlertStateError
+from placesense.alerts.lifecycle import AlertStateError
 
 router = APIRouter(tags=["flowerbeds"])
 

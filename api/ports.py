@@ -25,15 +25,15 @@ if TYPE_CHECKING:
     from ingest.devicestate import DeviceStates
     from ingest.metrics import IngestMetrics
     from ingest.pipeline import Pipeline
+    from placesense.alerts.ack_links import AckLinks
+    from placesense.alerts.dispatch import Dispatcher
+    from placesense.alerts.feed import AlertFeed
+    from placesense.alerts.lifecycle import AlertService
+    from placesense.alerts.outbox import Outbox
     from placesense.clock import Clock
     from placesense.storage.influx import InfluxClient
-    from rules.ack_links import AckLinks
-    from rules.alerts import AlertService
     from rules.daqi import SiteAirQuality
-    from rules.dispatch import Dispatcher
     from rules.findings import Finding
-    from rules.notify import AlertFeed
-    from rules.outbox import Outbox
     from rules.watering import WateringNeed
 
 

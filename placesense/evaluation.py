@@ -68,7 +68,7 @@ from placesense.term import Fenced
 if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its memory down
     from devices.registry import DeviceSpec
     from ingest.metrics import IngestMetrics
-    from rules.alerts import AlertService
+    from placesense.alerts.lifecycle import AlertService
     from rules.daqi import SiteAirQuality
     from rules.findings import Finding
     from rules.watering import WateringNeed

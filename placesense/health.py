@@ -29,9 +29,9 @@ from rules.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from ingest.pipeline import Pipeline
+    from placesense.alerts.lifecycle import AlertService
     from placesense.evaluation import Evaluator
     from placesense.leadership import Lease
-    from rules.alerts import AlertService
 
 log = logging.getLogger("placesense.health")
 

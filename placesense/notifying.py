@@ -13,24 +13,19 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from devices.registry import Registry
+from placesense.alerts.ack_links import AckLinks
+from placesense.alerts.channels.base import Channel
+from placesense.alerts.channels.chat import AppriseChannel
+from placesense.alerts.channels.govuk_notify import NotifyEmailChannel, NotifySmsChannel
+from placesense.alerts.channels.mqtt import MqttChannel, MqttClientLike
+from placesense.alerts.channels.smtp import SmtpChannel, SmtpConfig
+from placesense.alerts.channels.webhook import WebhookChannel
+from placesense.alerts.dispatch import Dispatcher
+from placesense.alerts.outbox import Outbox
+from placesense.alerts.routing import Router
 from placesense.errors import ConfigError
 from placesense.settings import Settings
-from rules.ack_links import AckLinks
-from rules.channels import (
-    AppriseChannel,
-    Channel,
-    MqttChannel,
-    MqttClientLike,
-    NotifyEmailChannel,
-    NotifySmsChannel,
-    SmtpChannel,
-    SmtpConfig,
-    WebhookChannel,
-)
 from rules.config import RulesConfig
-from rules.dispatch import Dispatcher
-from rules.outbox import Outbox
-from rules.routing import Router
 
 
 @dataclass

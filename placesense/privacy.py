@@ -126,7 +126,7 @@ class PrivacyControls:
         from api.audit import AuditLog
         from ingest.deadletters import DeadLetterStore
         from ingest.devicestate import DeviceStates
-        from rules.alert_store import AlertStore
+        from placesense.alerts.store import AlertStore
 
         self.influx = influx
         self.engine = engine
@@ -137,10 +137,7 @@ class PrivacyControls:
         # The login that may empty devices' retained status messages (the alerts publisher's); None: none here.
         self.broker = broker
         # Building the stores creates their tables, so a fresh database exports and deletes without errors (the
-        # notification outbox and acknowledge links join the alerts' tables on import).
-        import rules.ack_links
-        import rules.outbox  # noqa: F401
-
+        # alert store creates the notification outbox and acknowledge links with the alerts' own tables).
         self.alerts = AlertStore(engine)
         self.audit = AuditLog(engine)
         DeadLetterStore(engine)
@@ -206,7 +203,7 @@ class PrivacyControls:
     def _notifications_about(self, alert_ids: list[int]) -> list[dict[str, Any]]:
         """What was sent to staff about these alerts: channel, when, the words, whether it arrived. Staff numbers
         and addresses are left out: they are third parties' data, not the resident's."""
-        from rules.outbox import outbox_table
+        from placesense.alerts.tables import outbox_table
 
         if not alert_ids:
             return []
@@ -328,7 +325,8 @@ class PrivacyControls:
     def apply_retention(self, retention: Retention, *, now_ms: int | None = None, apply: bool = True) -> dict[str, int]:
         """Delete what is older than its retention period; with ``apply=False`` only count it. Returns counts."""
         from ingest.deadletters import dead_letters
-        from rules.alert_store import alerts_table, delete_dependents
+        from placesense.alerts.store import delete_dependents
+        from placesense.alerts.tables import alerts_table
 
         now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         report: dict[str, int] = {}

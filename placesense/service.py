@@ -45,11 +45,11 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from devices.registry import DeviceSpec
+    from placesense.alerts.feed import AlertFeed
+    from placesense.alerts.lifecycle import AlertService
     from placesense.notifying import Notifications
     from placesense.registration import Registered
-    from rules.alerts import AlertService
     from rules.config import RulesConfig
-    from rules.notify import AlertFeed
 
 log = logging.getLogger("placesense.service")
 
@@ -153,10 +153,10 @@ class Service:
         cls, settings: Settings, registry: Registry, rules_config: RulesConfig, state_lock: StateLock,
         sinks: Sequence[Sink],
     ) -> Service:
+        from placesense.alerts.feed import AlertFeed
+        from placesense.alerts.lifecycle import AlertService
+        from placesense.alerts.store import AlertStore
         from placesense.notifying import build_notifications
-        from rules.alert_store import AlertStore
-        from rules.alerts import AlertService
-        from rules.notify import AlertFeed
 
         clock = make_clock(settings.clock)
         # The evaluation child's Prometheus files: this run's only (counts start at zero with the service).

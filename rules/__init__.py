@@ -1,4 +1,5 @@
-"""rules: deterministic rules that turn readings into findings, and the one alert lifecycle.
+"""rules: deterministic rules that turn readings into findings.
 
-Rules must not decode payloads or write to InfluxDB; they read ``Reading``s and a clock and emit ``Finding``s.
+Rules must not decode payloads, write to InfluxDB or touch alerts; they read ``Reading``s and a clock and emit
+``Finding``s, which the composition root hands to the alert lifecycle (``placesense.alerts``).
 """

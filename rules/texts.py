@@ -276,7 +276,7 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
         "en": "Room temperature back to usual.",
         "cy": "Tymheredd yr ystafell yn ôl i'r arfer.",
     },
-    # --- messages to people (rules.routing): text messages and emails -----------------------------------------
+    # --- messages to people (placesense.alerts.routing): text messages and emails ------------------------
     "notify.subject": {"en": "{lead:lead}: {rule:rule} at {place}", "cy": "{lead:lead}: {rule:rule} yn {place}"},
     "notify.subject.closed": {
         "en": "{action:Action}: {rule:rule} at {place}",

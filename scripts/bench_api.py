@@ -32,10 +32,11 @@ import uvicorn
 from api.app import create_app
 from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import Registry
+from placesense.alerts.changes import AlertChange
+from placesense.alerts.store import Alert
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
-from rules.alerts import Alert, AlertChange
 
 REGISTRY: dict[str, Any] = {
     "homes": [{"id": "h-0001", "name": "Bench Resident"}],

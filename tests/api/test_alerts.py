@@ -15,7 +15,7 @@ import pytest
 
 import api.alerts
 from api.alerts import RESYNC, StreamInbox
-from rules.alerts import AlertChange
+from placesense.alerts.changes import AlertChange
 from rules.findings import Finding
 from tests.api.conftest import Stack, now_ms, telemetry
 from tests.helpers import eventually

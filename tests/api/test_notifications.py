@@ -18,9 +18,9 @@ from devices.registry import Registry
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from rules.findings import Finding
+from tests.alerts.fake_services import FakeNotify, fake_notify
 from tests.api.conftest import REGISTRY, make_tokens, now_ms, serve
 from tests.helpers import eventually, stack_settings
-from tests.rules.fake_services import FakeNotify, fake_notify
 
 CARER, LEADER = "07700900101", "07700900102"
 RULES = {

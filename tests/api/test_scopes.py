@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from rules.alerts import Alert
+from placesense.alerts.store import Alert
 from tests.api.conftest import Stack, now_ms, telemetry
 from tests.helpers import eventually
 

@@ -11,13 +11,14 @@ import pytest
 
 from anomaly.baseline import Usual
 from anomaly.explain import FEATURES, change_sentence, change_text, feature_sentence, feature_text
+from placesense.alerts.changes import AlertChange, alert_to_json
+from placesense.alerts.lifecycle import AlertService
+from placesense.alerts.routing import LINK_PLACEHOLDER, Router
+from placesense.alerts.store import AlertStore
 from placesense.clock import EventClock
 from placesense.db import make_engine
-from rules.alert_store import AlertStore
-from rules.alerts import AlertChange, AlertService, alert_to_json
 from rules.findings import Finding
 from rules.rota import NotificationsConfig
-from rules.routing import LINK_PLACEHOLDER, Router
 from rules.texts import CATALOGUE, FEATURE_WORDS, LANGS, Text, duration, renderings, text
 
 

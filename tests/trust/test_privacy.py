@@ -21,6 +21,7 @@ from ingest.devicestate import DeviceStates
 from ingest.mqtt import MqttConfig
 from ingest.pipeline import spool_refusals
 from placesense import evaluation_state
+from placesense.alerts.store import AlertStore
 from placesense.clock import EventClock
 from placesense.db import make_engine
 from placesense.errors import ConfigError
@@ -30,7 +31,6 @@ from placesense.service import Service
 from placesense.settings import Settings
 from placesense.statelock import StateFolderInUse
 from placesense.storage.influx import InfluxClient, InfluxConfig
-from rules.alert_store import AlertStore
 from tests.helpers import eventually, influx_count
 from tests.trust.conftest import MqttUser
 

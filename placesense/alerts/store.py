@@ -1,13 +1,13 @@
-"""Alerts in the relational database: the ``Alert`` record, its audit history, and the tables behind them.
+"""Alerts in the relational database: the ``Alert`` record and its audit history.
 
-SQLAlchemy Core on this module's own ``MetaData`` (SQLite by default, PostgreSQL by URL through
-``placesense.db.make_engine``). "One open alert per (rule, subject)" is enforced by the database itself: a
+SQLAlchemy Core on the alert room's tables (``placesense.alerts.tables``; SQLite by default, PostgreSQL by URL
+through ``placesense.db.make_engine``). "One open alert per (rule, subject)" is enforced by the database itself: a
 unique ``open_key`` column that holds ``rule/subject`` while the alert is open or acknowledged and NULL once it
 is resolved (NULLs never collide, on SQLite and PostgreSQL alike). Every change writes a history row in the same
 transaction as the change, so the audit trail cannot drift from the alert.
 
 This module stores and loads; it does not decide anything. The lifecycle (dedup, escalation, who may do what)
-lives in ``rules.alerts``. SQLAlchemy errors are mapped to ``StorageError`` here, once.
+lives in ``placesense.alerts.lifecycle``. SQLAlchemy errors are mapped to ``StorageError`` here, once.
 """
 
 from __future__ import annotations
@@ -17,26 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from placesense.alerts.tables import alerts_table, history_table, metadata
 from placesense.db import add_missing_columns
 from placesense.errors import StorageError
 from rules import texts
@@ -44,44 +28,6 @@ from rules.findings import Audience, Severity
 
 AlertState = Literal["open", "acknowledged", "resolved"]
 Evidence = Mapping[str, float | int | str | None]
-
-metadata = MetaData()
-
-alerts_table = Table(
-    "alerts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("rule", String(100), nullable=False),
-    Column("audience", String(16), nullable=False),
-    Column("subject", String(100), nullable=False),
-    Column("severity", String(16), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("opened_at", BigInteger, nullable=False),
-    Column("updated_at", BigInteger, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("evidence", JSON, nullable=False),
-    Column("device_id", String(100), nullable=True),
-    Column("open_key", String(250), nullable=True, unique=True),
-    Column("last_notified_at", BigInteger, nullable=False),
-    Column("reminders", Integer, nullable=False, default=0),
-    # The message's template and parameters (``rules.texts``), so it reads in Welsh too; NULL for a message
-    # written as plain text. Added after the first release (``add_missing_columns`` adds it to an older table).
-    Column("text", JSON, nullable=True),
-    Index("ix_alerts_state_audience", "state", "audience"),
-    Index("ix_alerts_subject", "subject"),
-)
-
-history_table = Table(
-    "alert_history",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("at", BigInteger, nullable=False),
-    Column("who", String(100), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("note", Text, nullable=True),
-    Column("severity", String(16), nullable=False),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +64,8 @@ class Alert:
 
 def delete_dependents(conn: Connection, alert_ids: Any) -> None:
     """Delete the rows of every table that refers to the alerts ``alert_ids`` (a select of ids): their history,
-    and the notifications and acknowledge links other modules keep on this metadata. Explicitly, first: SQLite
-    only cascades when its foreign_keys pragma is on, so do not rely on it."""
-    import rules.ack_links
-    import rules.outbox  # noqa: F401  (their tables join this metadata on import)
-
+    notifications and acknowledge links. Explicitly, first: SQLite only cascades when its foreign_keys pragma is
+    on, so do not rely on it."""
     for table in reversed(metadata.sorted_tables):
         if table is not alerts_table and "alert_id" in table.c:
             conn.execute(delete(table).where(table.c.alert_id.in_(alert_ids)))

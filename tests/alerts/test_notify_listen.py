@@ -7,12 +7,13 @@ import threading
 
 import pytest
 
+from placesense.alerts.changes import AlertChange
+from placesense.alerts.feed import AlertFeed
+from placesense.alerts.lifecycle import AlertService
+from placesense.alerts.store import AlertStore
 from placesense.clock import EventClock
 from placesense.db import make_engine
-from rules.alert_store import AlertStore
-from rules.alerts import AlertChange, AlertService
 from rules.findings import Finding
-from rules.notify import AlertFeed
 
 
 def test_listeners_receive_changes_until_they_stop(database_url: str, caplog: pytest.LogCaptureFixture) -> None:

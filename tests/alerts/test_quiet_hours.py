@@ -16,17 +16,17 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
+from placesense.alerts.channels.mqtt import MqttChannel
+from placesense.alerts.dispatch import Dispatcher
+from placesense.alerts.feed import AlertFeed
+from placesense.alerts.lifecycle import AlertService
+from placesense.alerts.outbox import Outbox
+from placesense.alerts.routing import Router
+from placesense.alerts.store import AlertStore
 from placesense.clock import EventClock
 from placesense.db import make_engine
 from placesense.localstack import Mosquitto
-from rules.alert_store import AlertStore
-from rules.alerts import AlertService
-from rules.channels import MqttChannel
-from rules.dispatch import Dispatcher
 from rules.findings import Finding
-from rules.notify import AlertFeed
-from rules.outbox import Outbox
-from rules.routing import Router
 from tests.helpers import eventually
 from tests.rules.factory import local_ms
 

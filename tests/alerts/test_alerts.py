@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from placesense.alerts.changes import AlertChange, alert_to_json
+from placesense.alerts.lifecycle import AlertNotFoundError, AlertService, AlertStateError
+from placesense.alerts.store import AlertStore
+from placesense.alerts.tables import alerts_table
 from placesense.clock import EventClock
 from placesense.db import make_engine
-from rules.alert_store import AlertStore, alerts_table
-from rules.alerts import AlertChange, AlertNotFoundError, AlertService, AlertStateError, alert_to_json
 from rules.config import rules_from_data
 from rules.findings import Finding
 from tests.rules.factory import MINUTE

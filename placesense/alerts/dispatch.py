@@ -16,7 +16,7 @@ failing when a message in it failed for good (a text Notify could not deliver, a
 failing for ``grace_s`` (the broker or a webhook down), until a later message in that lane gets through. The health
 watch turns that into the ``notifications_failing`` ops alert, naming the channel and the person not reached.
 
-This module sends and bookkeeps; it must not decide who is told (``rules.routing``) or change alerts.
+This module sends and bookkeeps; it must not decide who is told (``placesense.alerts.routing``) or change alerts.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rules.channels import Channel, DeliveryError, ReceiptChannel
-from rules.outbox import Delivery, Outbox
+from placesense.alerts.channels.base import Channel, DeliveryError, ReceiptChannel
+from placesense.alerts.outbox import Delivery, Outbox
 
 log = logging.getLogger(__name__)
 

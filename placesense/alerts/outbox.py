@@ -3,15 +3,16 @@
 ``Outbox.enqueue(conn, change, at_ms, held)`` runs inside the alert lifecycle's transaction: the change and the
 rows of its deliveries (MQTT topic, webhooks, SMS, email, chat) commit together or not at all, so a crash right
 after the alert was stored still leaves every message it owes in the database, and the dispatcher
-(``rules.dispatch``) sends them when placesense is back. Each row has a ``message_id`` made once, when it is
-written: every retry and every resend after a restart carries the same id (the Standard Webhooks ``webhook-id``,
-the MQTT payload's ``message_id``, GOV.UK Notify's ``reference``, the email's ``Message-ID``), so a receiver can
-drop a duplicate. Rows of one lane (channel and recipient) are sent in the order they were written.
+(``placesense.alerts.dispatch``) sends them when placesense is back. Each row has a ``message_id`` made once,
+when it is written: every retry and every resend after a restart carries the same id (the Standard Webhooks
+``webhook-id``, the MQTT payload's ``message_id``, GOV.UK Notify's ``reference``, the email's ``Message-ID``), so
+a receiver can drop a duplicate. Rows of one lane (channel and recipient) are sent in the order they were written.
 
-A message to a person carries an acknowledge link (``rules.ack_links``) made in the same transaction.
+A message to a person carries an acknowledge link (``placesense.alerts.ack_links``) made in the same transaction.
 
-This module stores and reads deliveries; what is sent to whom is ``rules.routing``'s decision, and sending is
-``rules.dispatch``'s. SQLAlchemy errors are mapped to ``StorageError`` here.
+This module stores and reads deliveries (in ``placesense.alerts.tables``); what is sent to whom is
+``placesense.alerts.routing``'s decision, and sending is ``placesense.alerts.dispatch``'s. SQLAlchemy errors are
+mapped to ``StorageError`` here.
 """
 
 from __future__ import annotations
@@ -22,57 +23,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from placesense.alerts.ack_links import AckLinks
+from placesense.alerts.changes import AlertChange
+from placesense.alerts.routing import Intent, Router
+from placesense.alerts.tables import metadata, outbox_table
 from placesense.errors import StorageError
-from rules.ack_links import AckLinks
-from rules.alert_store import metadata
-from rules.alerts import AlertChange
-from rules.routing import Intent, Router
 
 DeliveryState = Literal["pending", "sent", "delivered", "failed"]
 FINAL_STATES = frozenset({"delivered", "failed"})
-
-outbox_table = Table(
-    "alert_outbox",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("message_id", String(64), nullable=False, unique=True),
-    Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("action", String(32), nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("recipient", String(500), nullable=False),
-    Column("person", String(64), nullable=True),
-    Column("step", Integer, nullable=False, default=0),
-    Column("payload", JSON, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("next_attempt_at", BigInteger, nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("sent_at", BigInteger, nullable=True),
-    Column("settled_at", BigInteger, nullable=True),
-    Column("provider", String(32), nullable=True),
-    Column("provider_ref", String(100), nullable=True),
-    Column("detail", Text, nullable=True),
-    Index("ix_alert_outbox_due", "state", "channel", "id"),
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,26 +21,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, ForeignKey, Integer, String, Table, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from placesense.alerts.tables import links_table, metadata
 from placesense.errors import StorageError
-from rules.alert_store import metadata
 
 LinkRefusal = Literal["unknown", "expired", "used"]
-
-links_table = Table(
-    "alert_ack_links",
-    metadata,
-    Column("link_id", String(24), primary_key=True),
-    Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("person", String(64), nullable=False),
-    Column("message_id", String(64), nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("expires_at", BigInteger, nullable=False),
-    Column("used_at", BigInteger, nullable=True),
-    Column("used_from", String(100), nullable=True),
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from placesense.alerts.changes import AlertChange, ChangeAction
+from placesense.alerts.store import Alert, AlertStore
 from placesense.clock import Clock
 from placesense.errors import PlacesenseError
-from rules import texts
-from rules.alert_store import Alert, AlertState, AlertStore, HistoryEntry
 from rules.config import RulesConfig
 from rules.findings import Finding, Severity
 
@@ -37,22 +36,8 @@ log = logging.getLogger(__name__)
 SYSTEM = "placesense"
 SEVERITY_ORDER: tuple[Severity, ...] = ("info", "warning", "critical")
 REPEAT_FOLD_MS = 60_000  # new events on an open, unacknowledged alert within this of its last change are folded
-ChangeAction = Literal[
-    "opened", "updated", "severity_raised", "escalated", "acknowledged", "resolved", "reminder", "repeated",
-    "reopened",
-]
 
-__all__ = [
-    "Alert",
-    "AlertChange",
-    "AlertNotFoundError",
-    "AlertPublisher",
-    "AlertService",
-    "AlertState",
-    "AlertStateError",
-    "HistoryEntry",
-    "alert_to_json",
-]
+__all__ = ["AlertNotFoundError", "AlertPublisher", "AlertService", "AlertStateError"]
 
 
 class AlertNotFoundError(PlacesenseError):
@@ -63,14 +48,6 @@ class AlertStateError(PlacesenseError):
     """The action does not apply to the alert's state (acknowledging a resolved alert)."""
 
 
-@dataclass(frozen=True, slots=True)
-class AlertChange:
-    """What happened to an alert, as publishers receive it."""
-
-    action: ChangeAction
-    alert: Alert
-
-
 class AlertPublisher(Protocol):
     """Something that tells people about alert changes. ``publish`` must return quickly (queue, don't wait)."""
 
@@ -78,7 +55,8 @@ class AlertPublisher(Protocol):
 
 
 class OutboxWriter(Protocol):
-    """Where the messages a change owes are written, in the change's own transaction (``rules.outbox``)."""
+    """Where the messages a change owes are written, in the change's own transaction
+    (``placesense.alerts.outbox``)."""
 
     def enqueue(self, conn: Any, change: AlertChange, at_ms: int, held: bool) -> int: ...
 
@@ -87,36 +65,6 @@ class OutboxWriter(Protocol):
 
 def _raised(a: Severity, b: Severity) -> Severity:
     return a if SEVERITY_ORDER.index(a) >= SEVERITY_ORDER.index(b) else b
-
-
-def _rfc3339(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def alert_to_json(alert: Alert, action: str | None = None) -> dict[str, Any]:
-    """The alert as JSON for MQTT, webhooks and the event stream (times in RFC 3339, UTC)."""
-    body: dict[str, Any] = {
-        "id": alert.id,
-        "rule": alert.rule,
-        "audience": alert.audience,
-        "subject": alert.subject,
-        "severity": alert.severity,
-        "state": alert.state,
-        "opened_at": _rfc3339(alert.opened_at_ms),
-        "updated_at": _rfc3339(alert.updated_at_ms),
-        "message": alert.message,
-        "texts": texts.renderings(alert.text, alert.message),  # the message per language: en always, cy if built
-        "evidence": dict(alert.evidence),
-        "history": [
-            {"at": _rfc3339(h.at_ms), "who": h.who, "action": h.action, "note": h.note, "severity": h.severity}
-            for h in alert.history
-        ],
-    }
-    if alert.device_id is not None:
-        body["device_id"] = alert.device_id
-    if action is not None:
-        body["action"] = action
-    return body
 
 
 EscalationPolicy = Callable[[Alert], int | None]

@@ -3,7 +3,7 @@ at-least-once delivery across a restart — on SQLite and PostgreSQL.
 
 Real where a real peer runs here: the relational databases, an SMTP server (aiosmtpd), a webhook receiver. GOV.UK
 Notify and Microsoft Teams cannot be reached from the test machine, so local servers speaking their documented
-request formats stand in (``tests.rules.fake_services``), called by the real client libraries
+request formats stand in (``tests.alerts.fake_services``), called by the real client libraries
 (``notifications-python-client``, Apprise).
 """
 
@@ -22,21 +22,26 @@ from aiosmtpd.controller import Controller
 from notifications_python_client.notifications import NotificationsAPIClient
 from sqlalchemy import Engine, func, select
 
+from placesense.alerts.ack_links import AckLinks, LinkRefused
+from placesense.alerts.channels.base import Channel
+from placesense.alerts.channels.chat import AppriseChannel
+from placesense.alerts.channels.govuk_notify import NotifySmsChannel
+from placesense.alerts.channels.smtp import SmtpChannel, SmtpConfig
+from placesense.alerts.channels.webhook import WebhookChannel
+from placesense.alerts.dispatch import Dispatcher
+from placesense.alerts.lifecycle import AlertService
+from placesense.alerts.outbox import Outbox
+from placesense.alerts.routing import Router
+from placesense.alerts.store import AlertStore
+from placesense.alerts.tables import links_table
 from placesense.clock import EventClock
 from placesense.db import make_engine
 from placesense.localstack import free_port
-from rules.ack_links import AckLinks, LinkRefused, links_table
-from rules.alert_store import AlertStore
-from rules.alerts import AlertService
-from rules.channels import AppriseChannel, Channel, NotifySmsChannel, SmtpChannel, SmtpConfig, WebhookChannel
 from rules.config import rules_from_data
-from rules.dispatch import Dispatcher
 from rules.findings import Finding
-from rules.outbox import Outbox
-from rules.routing import Router
+from tests.alerts.fake_services import FakeNotify, fake_notify, fake_teams
 from tests.helpers import eventually, http_server
 from tests.rules.factory import local_ms
-from tests.rules.fake_services import FakeNotify, fake_notify, fake_teams
 
 pytestmark = pytest.mark.both_databases
 

@@ -21,15 +21,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from placesense.alerts.changes import AlertChange, alert_to_json
 from rules import texts
-from rules.alerts import AlertChange, alert_to_json
-from rules.notify import NOTIFY_ACTIONS, alert_topic
 from rules.rota import NotificationsConfig
 
+# Changes worth interrupting someone for; a repeat that only refreshes the wording goes to the feed only.
+NOTIFY_ACTIONS = frozenset({
+    "opened", "severity_raised", "escalated", "acknowledged", "resolved", "reminder", "repeated", "reopened",
+})
 # Changes that ask the person on call to act (and so carry an acknowledge link).
 CALL_ACTIONS = frozenset({"opened", "severity_raised", "escalated", "reminder", "repeated", "reopened"})
 CLOSING_ACTIONS = frozenset({"acknowledged", "resolved"})
 LINK_PLACEHOLDER = "{link}"
+
+
+def alert_topic(audience: str, subject: str, prefix: str = "") -> str:
+    """The MQTT topic of an alert, ``{prefix}placesense/v1/alerts/{audience}/{subject}``; refuses subjects that
+    would break out of their topic level."""
+    for part in (audience, subject):
+        if not part or any(c in part for c in "/+#\0"):
+            raise ValueError(f"{part!r} cannot be an MQTT topic level")
+    return f"{prefix}placesense/v1/alerts/{audience}/{subject}"
 
 
 @dataclass(frozen=True, slots=True)

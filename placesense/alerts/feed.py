@@ -1,17 +1,9 @@
-"""Telling people about alert changes, in-process: the live feed behind the event stream, and the pieces every
-channel shares (the alert topic, the alert's JSON, Standard Webhooks signing).
+"""The in-process alert feed behind the API's event stream: every change (including quiet updates) fanned out to
+subscribers; a slow subscriber loses its oldest queued changes, never slows the others.
 
 Messages that leave the process (MQTT alert topics, webhooks, GOV.UK Notify, SMTP, chat) go through the outbox
-(``rules.outbox``, sent by ``rules.dispatch`` over ``rules.channels``), so none is lost to a restart.
-
-- MQTT topic: ``{prefix}placesense/v1/alerts/{audience}/{subject}``.
-- Webhooks are signed the Standard Webhooks way (``webhook-id``, ``webhook-timestamp`` and
-  ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``, made by the ``standardwebhooks``
-  library), so the receiver can check it came from us, was not altered, and is not an old delivery replayed:
-  the timestamp is signed too (receivers refuse one more than five minutes off), and the id stays the same
-  across retries of one delivery (receivers drop a repeat).
-- Feed: every change (including quiet updates) for the API's event stream; a slow subscriber loses its oldest
-  queued changes, never slows the others.
+(``placesense.alerts.outbox``, sent by ``placesense.alerts.dispatch`` over ``placesense.alerts.channels``), so
+none is lost to a restart.
 
 This module must not read settings or the environment, and never decides anything about the alert itself.
 """
@@ -23,67 +15,12 @@ import queue
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
-import orjson
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-
-from rules.alerts import AlertChange, alert_to_json
+from placesense.alerts.changes import AlertChange
 
 log = logging.getLogger(__name__)
-
-# Changes worth interrupting someone for; a repeat that only refreshes the wording goes to the feed only.
-NOTIFY_ACTIONS = frozenset({
-    "opened", "severity_raised", "escalated", "acknowledged", "resolved", "reminder", "repeated", "reopened",
-})
-SECRET_PREFIX = "whsec_"
-
-
-def alert_topic(audience: str, subject: str, prefix: str = "") -> str:
-    """The MQTT topic of an alert; refuses subjects that would break out of their topic level."""
-    for part in (audience, subject):
-        if not part or any(c in part for c in "/+#\0"):
-            raise ValueError(f"{part!r} cannot be an MQTT topic level")
-    return f"{prefix}placesense/v1/alerts/{audience}/{subject}"
-
-
-def alert_payload(change: AlertChange) -> bytes:
-    return orjson.dumps(alert_to_json(change.alert, change.action))
-
-
-def signer(secret: str | bytes) -> Webhook:
-    """The Standard Webhooks signer for ``secret``: a ``whsec_…`` secret (base64 after the prefix, as Standard
-    Webhooks libraries take it), or any other string or bytes, used as the key itself (its ``whsec_`` form for a
-    receiver's library is ``whsec_`` + base64 of those bytes)."""
-    if isinstance(secret, str):
-        if secret.startswith(SECRET_PREFIX):
-            return Webhook(secret)
-        secret = secret.encode("utf-8")
-    return Webhook(secret)
-
-
-def signed_headers(webhook: Webhook, message_id: str, body: bytes, at: datetime | None = None) -> dict[str, str]:
-    """The three Standard Webhooks headers for one delivery attempt of ``body``."""
-    at = at or datetime.now(tz=UTC)
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": webhook.sign(message_id, at, body),
-    }
-
-
-def verify(body: bytes, secret: str | bytes, headers: Mapping[str, str]) -> bool:
-    """What a webhook receiver does (with any Standard Webhooks library): signature and timestamp must hold."""
-    try:
-        signer(secret).verify(body, dict(headers), json_parse=False)
-    except WebhookVerificationError:
-        return False
-    return True
-
-
-# ---- in-process feed -----------------------------------------------------------------------------------
 
 
 class FeedSubscription:

@@ -17,17 +17,19 @@ import paho.mqtt.client as mqtt
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from placesense.alerts.changes import AlertChange
+from placesense.alerts.channels.mqtt import MqttChannel
+from placesense.alerts.channels.webhook import WebhookChannel, verify
+from placesense.alerts.dispatch import Dispatcher
+from placesense.alerts.feed import AlertFeed
+from placesense.alerts.lifecycle import AlertService
+from placesense.alerts.outbox import Outbox
+from placesense.alerts.routing import Router, alert_topic
+from placesense.alerts.store import AlertStore
 from placesense.clock import EventClock
 from placesense.db import make_engine
 from placesense.localstack import Mosquitto
-from rules.alert_store import AlertStore
-from rules.alerts import AlertChange, AlertService
-from rules.channels import MqttChannel, WebhookChannel
-from rules.dispatch import Dispatcher
 from rules.findings import Finding
-from rules.notify import AlertFeed, alert_topic, verify
-from rules.outbox import Outbox
-from rules.routing import Router
 from tests.helpers import eventually, http_server
 from tests.rules.factory import HOME, engine, home_reading, local_ms, only_rules
 
@@ -162,7 +164,7 @@ def test_webhook_gives_up_on_a_4xx_and_keeps_working(receiver: tuple[str, type[_
     handler.fail_first = 0
     service, _outbox, dispatcher = _webhooks([url + "-missing", url], database_url, max_attempts=2)
     try:
-        from tests.rules.test_alerts import finding
+        from tests.alerts.test_alerts import finding
 
         service.apply(finding(MIDDAY + 1_000))
         eventually(lambda: dispatcher.sent + dispatcher.failed == 2, what="both deliveries")

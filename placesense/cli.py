@@ -22,12 +22,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("firmware_sim.cli", "run simulated device firmware that publishes over MQTT"),
     "detect": ("anomaly.cli", "score a timestamp,value CSV with the streaming anomaly detector"),
     "evaluate": ("anomaly.evaluate_cli", "measure routine-change detection on simulated homes"),
-    "bench": ("placesense.bench", "measure the whole pipeline against the raw broker and InfluxDB limits"),
+    "bench": ("placesense.tools.bench", "measure the whole pipeline against the raw broker and InfluxDB limits"),
     "grafana": ("grafana.cli", "build or push the Grafana dashboards"),
-    "doctor": ("placesense.doctor", "check the broker, InfluxDB, database and config, and say what to fix"),
-    "demo": ("placesense.demo", "start a local broker, InfluxDB, placesense and a simulated fleet"),
-    "broker-config": ("placesense.broker", "write mosquitto accounts, ACLs and TLS files from the device registry"),
-    "privacy": ("placesense.privacy", "retention, subject-access export, erasure of a home, audit export"),
+    "doctor": ("placesense.tools.doctor", "check the broker, InfluxDB, database and config, and say what to fix"),
+    "demo": ("placesense.tools.demo", "start a local broker, InfluxDB, placesense and a simulated fleet"),
+    "broker-config": ("placesense.tools.broker_config",
+                      "write mosquitto accounts, ACLs and TLS files from the device registry"),
+    "privacy": ("placesense.tools.privacy", "retention, subject-access export, erasure of a home, audit export"),
 }
 
 

@@ -3,9 +3,9 @@
 One registration, in order: the running registry learns the device (ingest finds it from the next message on);
 the registry file serve was started from gets it (so a restart keeps it); the broker folder, when
 ``PLACESENSE_BROKER_DIR`` names it, gets the device's own account, bound to its client id like every device
-account (``placesense.broker``), and mosquitto is signalled to read it (``PLACESENSE_BROKER_PID_FILE``); the
-evaluation process is told, and watches it from then on (``AddDevices``). The password is returned once and kept
-only in the broker folder's private secrets file.
+account (``placesense.broker_accounts``), and mosquitto is signalled to read it (``PLACESENSE_BROKER_PID_FILE``);
+the evaluation process is told, and watches it from then on (``AddDevices``). The password is returned once and
+kept only in the broker folder's private secrets file.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pathlib import Path
 import yaml
 
 from devices.registry import DeviceSpec
-from placesense import broker
 from placesense.errors import ConfigError, EvaluationUnavailable
 from placesense.files import write_private
 from placesense.service import Service
+from placesense.tools import broker_config as broker
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()  # one registration at a time: the registry file and the broker files are rewritten whole

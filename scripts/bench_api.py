@@ -32,9 +32,9 @@ import uvicorn
 from api.app import create_app
 from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import Registry
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from rules.alerts import Alert, AlertChange
 
 REGISTRY: dict[str, Any] = {

@@ -12,7 +12,7 @@ import pytest
 
 from ingest.influx import InfluxClient, InfluxConfig, default_gzip_level
 from placesense.errors import PermanentStorageError, RetryableStorageError
-from placesense.localstack import InfluxDB, free_port
+from placesense.tools.localstack import InfluxDB, free_port
 from tests.helpers import influx_query
 
 

@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from placesense.clock import EventClock
 from placesense.db import make_engine
-from placesense.localstack import Mosquitto
+from placesense.tools.localstack import Mosquitto
 from rules.alert_store import AlertStore
 from rules.alerts import AlertChange, AlertService
 from rules.channels import MqttChannel, WebhookChannel

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, func, select
 
 from placesense.clock import EventClock
 from placesense.db import make_engine
-from placesense.localstack import free_port
+from placesense.tools.localstack import free_port
 from rules.ack_links import AckLinks, LinkRefused, links_table
 from rules.alert_store import AlertStore
 from rules.alerts import AlertService

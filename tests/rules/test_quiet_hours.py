@@ -18,7 +18,7 @@ import pytest
 
 from placesense.clock import EventClock
 from placesense.db import make_engine
-from placesense.localstack import Mosquitto
+from placesense.tools.localstack import Mosquitto
 from rules.alert_store import AlertStore
 from rules.alerts import AlertService
 from rules.channels import MqttChannel

@@ -11,7 +11,7 @@ import yaml
 
 from ingest.influx import InfluxClient, InfluxConfig
 from placesense.cli import main
-from placesense.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.helpers import influx_count
 from tests.trust.conftest import TRUST_REGISTRY
 

@@ -18,7 +18,7 @@ client and hands over its session — ingest's persistent session with the readi
 acknowledged to devices. With it, a client's id is its username, so each account is one connection: ingest and
 the alerts publisher have an account each.
 
-This module knows accounts and topics; it does not run a broker (``placesense.localstack`` does, for the demo
+This module knows accounts and topics; it does not run a broker (``placesense.tools.localstack`` does, for the demo
 and tests) and it never decides what ingest accepts (ingest still dead-letters a payload claiming another
 device, for a broker that is misconfigured).
 """

@@ -20,10 +20,10 @@ from pathlib import Path
 import yaml
 
 from devices.registry import DeviceSpec
+from placesense import broker_accounts
 from placesense.errors import ConfigError, EvaluationUnavailable
 from placesense.files import write_private
 from placesense.service import Service
-from placesense.tools import broker_config as broker
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()  # one registration at a time: the registry file and the broker files are rewritten whole
@@ -47,10 +47,10 @@ def register_device(service: Service, device: DeviceSpec) -> Registered:
             _write_registry(service, registry_file)
         password, reloaded = None, False
         if settings.broker_dir is not None and device.format == "canonical":
-            new = broker.add_device_accounts(
+            new = broker_accounts.add_device_accounts(
                 service.registry, settings.broker_dir, prefix=settings.topic_prefix,
-                ingest_user=settings.mqtt_username or broker.INGEST_USER,
-                alerts_user=settings.mqtt_alerts_username or broker.ALERTS_PUBLISHER,
+                ingest_user=settings.mqtt_username or broker_accounts.INGEST_USER,
+                alerts_user=settings.mqtt_alerts_username or broker_accounts.ALERTS_PUBLISHER,
             )
             password = new.get(device.id)
             reloaded = _reload_broker(settings.broker_pid_file)

@@ -14,7 +14,8 @@ import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.registry import Registry
-from placesense.tools.broker_config import ALERTS_PUBLISHER, INGEST_USER, BrokerFiles, Listener, write_broker_config
+from placesense.broker_accounts import ALERTS_PUBLISHER, INGEST_USER
+from placesense.tools.broker_config import BrokerFiles, Listener, write_broker_config
 from placesense.tools.localstack import Mosquitto, free_port
 from tests.helpers import eventually
 

@@ -1,7 +1,9 @@
 """The ``placesense`` command line.
 
 Each sub-command lives in the room that owns it, in a small module with ``configure(parser)`` and
-``run(args) -> int``; this file only lists them, so ``placesense --help`` stays fast.
+``run(args) -> int``; this file only lists them and imports the one that is run, so ``placesense --help`` stays
+fast and ``placesense serve`` never loads a tool (``placesense.tools``: bench, demo, doctor, broker-config,
+privacy).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from placesense import __version__
 from placesense.errors import PlacesenseError
@@ -32,7 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; only the sub-commands named in ``commands`` (every one when None) are imported
+    and get their options, the others are listed by name and help line."""
+    chosen = set(COMMANDS if commands is None else commands)
     parser = argparse.ArgumentParser(
         prog="placesense",
         description="placesense: sensors for people and places. Settings come from PLACESENSE_* environment "
@@ -42,11 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=help_text, description=help_text)
-        module.configure(command)
-        command.set_defaults(_run=module.run)
+        if name in chosen:
+            module = importlib.import_module(module_name)
+            module.configure(command)
+            command.set_defaults(_run=module.run)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> list[str]:
+    """The sub-command ``argv`` names: its first word that is not an option (the top level takes no values)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return [word] if word in COMMANDS else []
+    return []
 
 
 def setup_logging(verbose: bool, level: int | None = None) -> None:
@@ -62,8 +76,9 @@ def setup_logging(verbose: bool, level: int | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(words))
+    args = parser.parse_args(words)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

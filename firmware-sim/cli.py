@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     if args.credentials is not None:
         if not args.per_device_connections:
             raise ConfigError("--credentials needs --per-device-connections: every device logs in as itself")
-        from placesense.broker import load_secrets
+        from placesense.broker_accounts import load_secrets
 
         if not args.credentials.is_file():
             raise ConfigError(f"the credentials file {args.credentials} does not exist")

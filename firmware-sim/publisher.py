@@ -34,7 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.registry import DeviceSpec
 from devices.topics import canonical_topic
-from placesense.broker import BRIDGE_TREES
+from placesense.broker_accounts import BRIDGE_TREES
 from placesense.errors import PlacesenseError
 
 log = logging.getLogger("firmware_sim.publisher")
@@ -180,7 +180,7 @@ def publish(
     """Publish ``events`` (from ``Simulation.events()``) for ``devices`` and wait for every PUBACK.
 
     With ``credentials`` (username -> password) every canonical device connects as its own account and each
-    bridged format through its bridge's account (``placesense.broker.BRIDGE_TREES``); ``username`` and
+    bridged format through its bridge's account (``placesense.broker_accounts.BRIDGE_TREES``); ``username`` and
     ``password`` are then not used, and connections are per device whatever ``per_device_connections`` says.
     """
     if speed not in ("max", "live") and (not isinstance(speed, int | float) or speed <= 0):

@@ -1,7 +1,9 @@
 """The ``placesense`` command line.
 
 Each sub-command lives in the room that owns it, in a small module with ``configure(parser)`` and
-``run(args) -> int``; this file only lists them, so ``placesense --help`` stays fast.
+``run(args) -> int``; this file only lists them and imports the one that is run, so ``placesense --help`` stays
+fast and ``placesense serve`` never loads a tool (``placesense.tools``: bench, demo, doctor, broker-config,
+privacy).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from placesense import __version__
 from placesense.errors import PlacesenseError
@@ -22,16 +24,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("firmware_sim.cli", "run simulated device firmware that publishes over MQTT"),
     "detect": ("anomaly.cli", "score a timestamp,value CSV with the streaming anomaly detector"),
     "evaluate": ("anomaly.evaluate_cli", "measure routine-change detection on simulated homes"),
-    "bench": ("placesense.bench", "measure the whole pipeline against the raw broker and InfluxDB limits"),
+    "bench": ("placesense.tools.bench", "measure the whole pipeline against the raw broker and InfluxDB limits"),
     "grafana": ("grafana.cli", "build or push the Grafana dashboards"),
-    "doctor": ("placesense.doctor", "check the broker, InfluxDB, database and config, and say what to fix"),
-    "demo": ("placesense.demo", "start a local broker, InfluxDB, placesense and a simulated fleet"),
-    "broker-config": ("placesense.broker", "write mosquitto accounts, ACLs and TLS files from the device registry"),
-    "privacy": ("placesense.privacy", "retention, subject-access export, erasure of a home, audit export"),
+    "doctor": ("placesense.tools.doctor", "check the broker, InfluxDB, database and config, and say what to fix"),
+    "demo": ("placesense.tools.demo", "start a local broker, InfluxDB, placesense and a simulated fleet"),
+    "broker-config": ("placesense.tools.broker_config",
+                      "write mosquitto accounts, ACLs and TLS files from the device registry"),
+    "privacy": ("placesense.tools.privacy", "retention, subject-access export, erasure of a home, audit export"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; only the sub-commands named in ``commands`` (every one when None) are imported
+    and get their options, the others are listed by name and help line."""
+    chosen = set(COMMANDS if commands is None else commands)
     parser = argparse.ArgumentParser(
         prog="placesense",
         description="placesense: sensors for people and places. Settings come from PLACESENSE_* environment "
@@ -41,11 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=help_text, description=help_text)
-        module.configure(command)
-        command.set_defaults(_run=module.run)
+        if name in chosen:
+            module = importlib.import_module(module_name)
+            module.configure(command)
+            command.set_defaults(_run=module.run)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> list[str]:
+    """The sub-command ``argv`` names: its first word that is not an option (the top level takes no values)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return [word] if word in COMMANDS else []
+    return []
 
 
 def setup_logging(verbose: bool, level: int | None = None) -> None:
@@ -61,8 +76,9 @@ def setup_logging(verbose: bool, level: int | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(words))
+    args = parser.parse_args(words)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

@@ -3,9 +3,9 @@
 One registration, in order: the running registry learns the device (ingest finds it from the next message on);
 the registry file serve was started from gets it (so a restart keeps it); the broker folder, when
 ``PLACESENSE_BROKER_DIR`` names it, gets the device's own account, bound to its client id like every device
-account (``placesense.broker``), and mosquitto is signalled to read it (``PLACESENSE_BROKER_PID_FILE``); the
-evaluation process is told, and watches it from then on (``AddDevices``). The password is returned once and kept
-only in the broker folder's private secrets file.
+account (``placesense.broker_accounts``), and mosquitto is signalled to read it (``PLACESENSE_BROKER_PID_FILE``);
+the evaluation process is told, and watches it from then on (``AddDevices``). The password is returned once and
+kept only in the broker folder's private secrets file.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 import yaml
 
 from devices.registry import DeviceSpec, Registry
-from placesense import broker
+from placesense import broker_accounts
 from placesense.errors import ConfigError, EvaluationUnavailable
 from placesense.files import write_private
 
@@ -68,10 +68,10 @@ def register_device(service: Serving, device: DeviceSpec) -> Registered:
             _write_registry(service, registry_file)
         password, reloaded = None, False
         if settings.broker_dir is not None and device.format == "canonical":
-            new = broker.add_device_accounts(
+            new = broker_accounts.add_device_accounts(
                 service.registry, settings.broker_dir, prefix=settings.topic_prefix,
-                ingest_user=settings.mqtt_username or broker.INGEST_USER,
-                alerts_user=settings.mqtt_alerts_username or broker.ALERTS_PUBLISHER,
+                ingest_user=settings.mqtt_username or broker_accounts.INGEST_USER,
+                alerts_user=settings.mqtt_alerts_username or broker_accounts.ALERTS_PUBLISHER,
             )
             password = new.get(device.id)
             reloaded = _reload_broker(settings.broker_pid_file)

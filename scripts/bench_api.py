@@ -34,9 +34,9 @@ from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import Registry
 from placesense.alerts.changes import AlertChange
 from placesense.alerts.store import Alert
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto
 
 REGISTRY: dict[str, Any] = {
     "homes": [{"id": "h-0001", "name": "Bench Resident"}],

@@ -23,8 +23,8 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from placesense.localstack import InfluxDB, Mosquitto, PostgreSQL
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto, PostgreSQL
 from tests.helpers import eventually, serve_env, stack_settings
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import subprocess
+import sys
 
 import pytest
 
@@ -115,3 +117,17 @@ def test_demo_help_states_the_defaults_it_uses() -> None:
         if action.help and "(default" in action.help:
             shown = action.help % {"default": action.default}
             assert f"(default {action.default})" in shown, action.dest
+
+
+def test_serve_loads_no_tool() -> None:
+    """The tools (bench, demo, doctor, broker-config, privacy) sit above the composition root: ``placesense
+    serve``, its service and API, and the evaluation process it starts never import them."""
+    code = (
+        "import sys\n"
+        "import api.app, placesense.evaluation_process, placesense.registration, placesense.service\n"
+        "from placesense.cli import build_parser, _command_of\n"
+        "build_parser(_command_of(['serve'])).parse_args(['serve'])\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('placesense.tools'))))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert loaded.stdout.split() == []

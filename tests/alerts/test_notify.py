@@ -28,7 +28,7 @@ from placesense.alerts.routing import Router, alert_topic
 from placesense.alerts.store import AlertStore
 from placesense.clock import EventClock
 from placesense.db import make_engine
-from placesense.localstack import Mosquitto
+from placesense.tools.localstack import Mosquitto
 from rules.findings import Finding
 from tests.helpers import eventually, http_server
 from tests.rules.factory import HOME, engine, home_reading, local_ms, only_rules

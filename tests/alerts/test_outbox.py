@@ -36,7 +36,7 @@ from placesense.alerts.store import AlertStore
 from placesense.alerts.tables import links_table
 from placesense.clock import EventClock
 from placesense.db import make_engine
-from placesense.localstack import free_port
+from placesense.tools.localstack import free_port
 from rules.config import rules_from_data
 from rules.findings import Finding
 from tests.alerts.fake_services import FakeNotify, fake_notify, fake_teams

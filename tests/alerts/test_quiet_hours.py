@@ -25,7 +25,7 @@ from placesense.alerts.routing import Router
 from placesense.alerts.store import AlertStore
 from placesense.clock import EventClock
 from placesense.db import make_engine
-from placesense.localstack import Mosquitto
+from placesense.tools.localstack import Mosquitto
 from rules.findings import Finding
 from tests.helpers import eventually
 from tests.rules.factory import local_ms

@@ -13,8 +13,8 @@ from firmware_sim.timebase import DAY_MS, local_days, parse_rfc3339
 
 from devices.readings import Reading
 from devices.registry import Registry
-from placesense.demo import SEED, demo_incidents
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
+from placesense.tools.demo import SEED, demo_incidents
 from rules.config import RulesConfig
 from rules.findings import Finding
 

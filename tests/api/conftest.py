@@ -26,8 +26,8 @@ from api.app import create_app
 from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import Registry
 from placesense.alerts.store import Alert
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from rules.findings import Audience, Finding, Severity
 from tests.helpers import stack_settings
 

@@ -22,9 +22,9 @@ import yaml
 from api.app import create_app
 from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import load_registry
-from placesense.broker import Listener, write_broker_config
-from placesense.localstack import InfluxDB, Mosquitto, free_port
 from placesense.service import Service
+from placesense.tools.broker_config import Listener, write_broker_config
+from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
 from tests.api.conftest import REGISTRY, serve
 from tests.helpers import eventually, influx_query, stack_settings
 from tests.trust.conftest import MqttUser

@@ -19,9 +19,9 @@ import orjson
 import psutil
 import pytest
 
-from placesense import bench
-from placesense.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats
-from placesense.localstack import InfluxDB, Mosquitto
+from placesense.tools import bench
+from placesense.tools.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats
+from placesense.tools.localstack import InfluxDB, Mosquitto
 
 
 def _run_bench(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:

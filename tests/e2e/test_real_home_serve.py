@@ -26,9 +26,9 @@ from anomaly.inject import WEEK_DAYS, inject, looped, shifted
 from anomaly.realhomes import DAY_MS, device_readings, load_home
 from api.app import create_app
 from devices.registry import Registry
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from rules.config import RulesConfig
 from tests.api.conftest import make_tokens, serve
 from tests.helpers import eventually

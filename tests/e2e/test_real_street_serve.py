@@ -30,7 +30,7 @@ from anomaly.evaluate_street import DRY_PERCENTILE, percentile
 from anomaly.street_replay import HOUR_MS, StreetReplay, epoch_ms, load_air, load_soil, reading, soil_registry
 from devices.readings import Reading
 from devices.registry import Registry
-from placesense.localstack import InfluxDB, Mosquitto, free_port
+from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
 from tests.helpers import eventually, influx_count
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -20,7 +20,7 @@ import orjson
 import yaml
 
 from api.auth import hash_token
-from placesense.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.helpers import eventually, influx_query, serve_settings
 
 ADMIN = "admin-" + "x" * 32

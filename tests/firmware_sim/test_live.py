@@ -14,7 +14,7 @@ from firmware_sim.resume import Progress
 from firmware_sim.simulation import Quirks, Simulation
 from firmware_sim.timebase import DAY_MS, HOUR_MS, MINUTE_MS, now_ms, parse_rfc3339
 
-from placesense.localstack import Mosquitto
+from placesense.tools.localstack import Mosquitto
 from tests.helpers import eventually
 
 from .test_publish import recording

@@ -15,7 +15,7 @@ from firmware_sim.simulation import Simulation
 from firmware_sim.timebase import HOUR_MS
 from paho.mqtt.enums import CallbackAPIVersion
 
-from placesense.localstack import Mosquitto
+from placesense.tools.localstack import Mosquitto
 from tests.helpers import eventually
 
 from .conftest import START_MS

@@ -19,7 +19,7 @@ from firmware_sim import build_fleet, ground_truth
 from devices.readings import Reading
 from devices.registry import Registry
 from ingest.lineprotocol import encode_batch
-from placesense.localstack import InfluxDB
+from placesense.tools.localstack import InfluxDB
 from tests.helpers import sim_readings
 
 HOUR_MS = 3_600_000

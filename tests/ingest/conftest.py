@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from devices.registry import Registry
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto
 
 REGISTRY: dict[str, Any] = {
     "homes": [{"id": "h-0001", "name": "Test Resident"}],

@@ -16,9 +16,9 @@ import orjson
 from api.app import create_app
 from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import Registry
-from placesense.localstack import InfluxDB, Mosquitto, free_port
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
 from tests.api.conftest import serve
 from tests.helpers import eventually, influx_count
 

@@ -21,9 +21,9 @@ from devices.registry import Registry
 from placesense.errors import EvaluationUnavailable
 from placesense.evaluation_process import EVALUATION_CHUNK
 from placesense.evaluation_state import STATE_FILE
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.api.conftest import serve
 from tests.helpers import eventually
 

@@ -21,9 +21,9 @@ from devices.registry import Registry
 from ingest.journal import Journal
 from placesense import evaluation_state
 from placesense.evaluation_state import STATE_FILE
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.helpers import eventually, influx_count, serve_settings
 from tests.ingest.conftest import REGISTRY
 

@@ -11,9 +11,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from devices.registry import Registry
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.helpers import eventually, influx_count, influx_query
 
 pytestmark = pytest.mark.both_databases

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from devices.registry import Registry
-from placesense.localstack import InfluxDB
 from placesense.service import Service
+from placesense.tools.localstack import InfluxDB
 from tests.helpers import eventually, influx_count, influx_query
 from tests.ingest.conftest import REGISTRY
 

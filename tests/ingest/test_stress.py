@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from placesense.bench import Worker
-from placesense.bench_workload import Workload, build_registry, parse_formats
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.bench import Worker
+from placesense.tools.bench_workload import Workload, build_registry, parse_formats
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.helpers import eventually
 
 MESSAGES = 100_000

@@ -25,8 +25,8 @@ from api.app import create_app
 from api.auth import hash_token, load_tokens
 from api.oidc import COOKIE, IdTokenRefused, SignIn
 from devices.registry import Registry
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from rules.findings import Finding
 from tests.api.conftest import REGISTRY, serve
 from tests.helpers import stack_settings

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 
-from placesense.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.pages.stack import (
     CHROMEDRIVER,
     CHROMIUM,

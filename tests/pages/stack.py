@@ -33,8 +33,8 @@ from selenium.webdriver.common.selenium_manager import SeleniumManager
 from api.app import create_app
 from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import DeviceSpec, Registry
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.api.conftest import serve
 from tests.helpers import stack_settings
 

@@ -15,7 +15,7 @@ from selenium import webdriver
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-from placesense.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.pages.axe import WCAG_AA, axe_source
 from tests.pages.stack import PageStack, history, now_ms, publish_events, running_stack
 

@@ -25,8 +25,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-from placesense.broker import Listener, write_broker_config
-from placesense.localstack import InfluxDB, Mosquitto, free_port
+from placesense.tools.broker_config import Listener, write_broker_config
+from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
 from tests.helpers import eventually
 from tests.pages.axe import violations
 from tests.pages.stack import SEED, PageStack, demo_fleet, now_ms, publish_events, running_stack

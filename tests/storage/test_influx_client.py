@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from placesense.errors import PermanentStorageError, RetryableStorageError
-from placesense.localstack import InfluxDB, free_port
 from placesense.storage.errors import (
     DatabaseNotFound,
     DataRejected,
@@ -20,6 +19,7 @@ from placesense.storage.errors import (
     StorageUnavailable,
 )
 from placesense.storage.influx import InfluxClient, InfluxConfig, default_gzip_level
+from placesense.tools.localstack import InfluxDB, free_port
 from tests.helpers import influx_query
 
 

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from placesense.localstack import InfluxDB
 from placesense.storage import erasure
 from placesense.storage.errors import DatabaseNotFound
 from placesense.storage.influx import InfluxClient, InfluxConfig
@@ -19,6 +18,7 @@ from placesense.storage.readings import (
     device_rows_query,
     newest_values,
 )
+from placesense.tools.localstack import InfluxDB
 
 HOUR_MS = 3_600_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS  # on the hour

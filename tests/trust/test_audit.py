@@ -14,9 +14,9 @@ from sqlalchemy.exc import DatabaseError
 from api.app import create_app
 from api.audit import REFUSALS_PER_MINUTE, api_audit
 from devices.registry import Registry
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.api.conftest import REGISTRY, make_tokens, serve
 
 pytestmark = pytest.mark.both_databases

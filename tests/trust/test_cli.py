@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from placesense.cli import main
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.storage.influx import InfluxClient, InfluxConfig
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.helpers import influx_count
 from tests.trust.conftest import TRUST_REGISTRY
 

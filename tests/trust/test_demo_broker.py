@@ -18,12 +18,13 @@ from firmware_sim.firmware import SimEvent
 from firmware_sim.timebase import HOUR_MS
 
 from devices.registry import DeviceSpec, Registry
-from placesense.broker import ALERTS_PUBLISHER, ALERTS_READER, BrokerFiles, Listener, load_secrets, write_broker_config
+from placesense.broker_accounts import ALERTS_PUBLISHER, ALERTS_READER, load_secrets
 from placesense.cli import main
-from placesense.demo import write_device_credentials
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.broker_config import BrokerFiles, Listener, write_broker_config
+from placesense.tools.demo import write_device_credentials
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.helpers import eventually, influx_query
 from tests.trust.conftest import INGEST_USER, MqttUser, service_logins
 

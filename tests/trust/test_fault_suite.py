@@ -43,12 +43,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices.registry import DeviceSpec, Registry
 from ingest.spool import Spool
 from placesense.alerts.store import Alert, AlertStore
-from placesense.bench_workload import BENCH_FORMATS, Workload, build_registry
 from placesense.db import make_engine
 from placesense.errors import StorageError
-from placesense.localstack import InfluxDB, Mosquitto, free_port
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.bench_workload import BENCH_FORMATS, Workload, build_registry
+from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
 from tests.helpers import eventually, influx_query
 
 T = TypeVar("T")

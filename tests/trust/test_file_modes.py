@@ -18,9 +18,9 @@ from devices.registry import Registry
 from ingest.journal import Journal
 from placesense import evaluation_state
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
-from placesense.localstack import InfluxDB, Mosquitto, free_port
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
 from rules.config import RulesConfig
 from tests.helpers import eventually
 

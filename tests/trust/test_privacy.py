@@ -25,12 +25,12 @@ from placesense.alerts.store import AlertStore
 from placesense.clock import EventClock
 from placesense.db import make_engine
 from placesense.errors import ConfigError
-from placesense.localstack import InfluxDB, Mosquitto
-from placesense.privacy import PrivacyControls, Retention, load_retention
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.statelock import StateFolderInUse
 from placesense.storage.influx import InfluxClient, InfluxConfig
+from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.privacy import PrivacyControls, Retention, load_retention
 from tests.helpers import eventually, influx_count
 from tests.trust.conftest import MqttUser
 

@@ -14,10 +14,10 @@ import pytest
 from api.app import create_app
 from devices.registry import Registry
 from placesense.cli import main
-from placesense.localstack import InfluxDB, Mosquitto, PostgreSQL, free_port
 from placesense.redact import RedactingFormatter, redact
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto, PostgreSQL, free_port
 from tests.api.conftest import REGISTRY, make_tokens, serve
 
 SECRET = "s3cret-Pa55w0rd"

@@ -20,9 +20,9 @@ import orjson
 import pytest
 
 from devices.registry import Registry
-from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.helpers import eventually, influx_count
 from tests.ingest.conftest import REGISTRY
 

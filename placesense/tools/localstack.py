@@ -118,9 +118,9 @@ class Mosquitto:
     """A mosquitto broker on a loopback port with persistence in ``data_dir``.
 
     By default it is anonymous and plain, as the tests and the benchmark run it. With ``config_dir``, a folder
-    ``placesense broker-config`` wrote (``placesense.broker``), the broker takes that folder's ``mosquitto.conf``
-    instead: its accounts, ACLs, limits and listeners, each binding client ids to usernames. ``port`` (and
-    ``tls_port`` for a TLS listener) must then be the ones that configuration listens on.
+    ``placesense broker-config`` wrote (``placesense.tools.broker_config``), the broker takes that folder's
+    ``mosquitto.conf`` instead: its accounts, ACLs, limits and listeners, each binding client ids to usernames.
+    ``port`` (and ``tls_port`` for a TLS listener) must then be the ones that configuration listens on.
     """
 
     data_dir: Path

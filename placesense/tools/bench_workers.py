@@ -1,8 +1,8 @@
 """The benchmark's helper processes: the publisher and the two raw-limit probes.
 
-``placesense bench`` runs each of these as ``python -m placesense.bench_workers <role> …`` so that publishing
+``placesense bench`` runs each of these as ``python -m placesense.tools.bench_workers <role> …`` so that publishing
 and the raw measurements never share a core's GIL, or their memory, with the pipeline being measured. Each
-role rebuilds the workload from the same arguments (see ``placesense.bench_workload``), talks to its parent
+role rebuilds the workload from the same arguments (see ``placesense.tools.bench_workload``), talks to its parent
 with one JSON object per stdout line (``{"event": "ready"}`` and ``{"event": "done", …}``), and waits for a
 ``go`` line on stdin before the timed part, so that set-up work (encoding, connecting) is never timed.
 
@@ -43,7 +43,7 @@ from devices.decode import DecodeLimits, decode_message
 from devices.topics import classify_topic
 from ingest.lineprotocol import encode_reading
 from ingest.mqtt import Message, MqttConfig, MqttConsumer, read_varint
-from placesense.bench_workload import Workload, build_registry, parse_formats
+from placesense.tools.bench_workload import Workload, build_registry, parse_formats
 
 
 def _say(event: str, **fields: Any) -> None:
@@ -337,7 +337,7 @@ def influx_write(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m placesense.bench_workers")
+    parser = argparse.ArgumentParser(prog="python -m placesense.tools.bench_workers")
     roles = parser.add_subparsers(dest="role", required=True)
 
     def workload_args(p: argparse.ArgumentParser) -> None:

@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from placesense.broker import ALERTS_PUBLISHER, INGEST_USER, BrokerFiles, Listener, load_secrets, write_broker_config
+from placesense.broker_accounts import ALERTS_PUBLISHER, INGEST_USER, load_secrets
 from placesense.errors import PlacesenseError
 from placesense.files import private_dir
-from placesense.localstack import InfluxDB, LocalStackError, Mosquitto, pid_file_stop
+from placesense.tools.broker_config import BrokerFiles, Listener, write_broker_config
+from placesense.tools.localstack import InfluxDB, LocalStackError, Mosquitto, pid_file_stop
 
 if TYPE_CHECKING:
     from devices.registry import Registry

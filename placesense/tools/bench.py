@@ -11,7 +11,7 @@ One run, four timed parts, each on its own topic prefix and database so none see
 
 Capacity is measured from a backlog on both sides because on a small machine a live Python publisher, the
 broker and the subscriber share the cores: a live run measures the publisher as much as the subscriber. The
-publisher (``placesense.bench_workers``) is always a separate process. ``lost`` is what the two pipeline parts
+publisher (``placesense.tools.bench_workers``) is always a separate process. ``lost`` is what the two pipeline parts
 published minus the points found in InfluxDB afterwards. The last stdout line is the JSON object DESIGN.md
 fixes; progress goes to stderr.
 
@@ -51,12 +51,12 @@ from paho.mqtt.properties import Properties
 from devices.readings import Reading
 from devices.registry import Registry
 from ingest.pipeline import subscriptions
-from placesense.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats
 from placesense.errors import PlacesenseError
-from placesense.localstack import InfluxDB, Mosquitto, running
 from placesense.memory import settle_memory
 from placesense.service import Service
 from placesense.settings import Settings, load_settings
+from placesense.tools.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats
+from placesense.tools.localstack import InfluxDB, Mosquitto, running
 
 MEASUREMENTS = ("home", "soil", "air")
 
@@ -73,12 +73,12 @@ def _progress(text: str) -> None:
 
 
 class Worker:
-    """A ``placesense.bench_workers`` child process and its JSON-lines conversation."""
+    """A ``placesense.tools.bench_workers`` child process and its JSON-lines conversation."""
 
     def __init__(self, role: str, argv: Sequence[str]) -> None:
         self.role = role
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "placesense.bench_workers", role, *argv],
+            [sys.executable, "-m", "placesense.tools.bench_workers", role, *argv],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

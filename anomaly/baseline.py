@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from placesense.memory import keep_last
+from placesense.basics.memory import keep_last
 
 DayType = Literal["all", "weekdays", "weekend"]
 

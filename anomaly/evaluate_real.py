@@ -32,7 +32,7 @@ from anomaly.inject import INJECTION_TYPES, Background, Injected, inject, looped
 from anomaly.judge import Judge
 from anomaly.realhomes import DAY_MS, HOUR_MS, Activation, RecordedHome, device_readings, find_homes, load_home
 from devices.registry import Registry
-from placesense.db import make_engine
+from placesense.basics.db import make_engine
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from rules.alert_store import AlertStore
 from rules.alerts import AlertChange, AlertService

@@ -21,8 +21,8 @@ from firmware_sim.anomalies import ANOMALY_TYPES, HOME_ANOMALIES
 
 from anomaly.routine import RoutineDetector
 from devices.readings import Reading
-from placesense.clock import EventClock
-from rules.findings import Finding
+from placesense.basics.clock import EventClock
+from placesense.basics.findings import Finding
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000

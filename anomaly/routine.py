@@ -1,7 +1,7 @@
 """Routine-change detection per home: learn each resident's normal, say plainly when today departs from it.
 
 ``RoutineDetector`` takes home ``Reading``s one at a time (``process``) and the passing of time (``tick``), and
-returns ``rules.findings.Finding``s for the care team. For each home it learns, from the home's own history:
+returns ``placesense.basics.findings.Finding``s for the care team. For each home it learns, from the home's own history:
 
 - daily features (getting-up time, bedtime, movements, kitchen visits, kettle boils, fridge openings, bathroom
   visits by day and night, movement outside the bedroom at night, time out, room temperature), each against a
@@ -52,10 +52,10 @@ from anomaly.homeday import (
 )
 from devices.readings import Reading
 from devices.registry import DeviceSpec, Registry
-from placesense.clock import Clock
-from rules.findings import Finding, Severity
+from placesense.basics.clock import Clock
+from placesense.basics.findings import Finding, Severity
+from placesense.basics.texts import Text, renderings, text
 from rules.homesense import Change, interpret, metric_state
-from rules.texts import Text, renderings, text
 
 # feature -> smallest robust scale, so a very regular resident is not alarmed by tiny changes
 MIN_SCALE: dict[str, float] = {

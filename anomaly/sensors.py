@@ -44,9 +44,9 @@ from anomaly.probe_response import ProbeResponses
 from anomaly.series import SeriesDetector
 from devices.readings import METRIC_UNITS, Reading
 from devices.registry import Registry
-from placesense.clock import Clock
-from placesense.memory import keep_last
-from rules.findings import Finding
+from placesense.basics.clock import Clock
+from placesense.basics.findings import Finding
+from placesense.basics.memory import keep_last
 
 # What each domain's own series are watched for (soil), and which air metrics are compared with the neighbours.
 # Air sensors' own series are left to the DAQI and the rules' stuck/jump checks: a pollution episode is real, not

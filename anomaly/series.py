@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from anomaly.base import NEUTRAL_SCORE, Detector, Features, severity_to_score
-from placesense.memory import keep_last
+from placesense.basics.memory import keep_last
 
 _BUCKETS = 48  # hours of a weekday and of a weekend day: see ``SeriesDetector._bucket``
 # Where each per-bucket statistic starts in ``SeriesDetector._profile``: level, points seen, step size.
@@ -201,8 +201,8 @@ class SeriesDetector(Detector):
         self.seasonal_days = seasonal_days
 
         self._n = 0
-        # The windows are flat arrays of floats, oldest first (see ``placesense.memory.keep_last``): a fleet holds
-        # thousands of detectors, and as deques of floats these windows were most of a young detector's memory.
+        # The windows are flat arrays of floats, oldest first (see ``placesense.basics.memory.keep_last``): a fleet
+        # holds thousands of detectors, and as deques of floats these windows were most of a young detector's memory.
         self._recent: array[float] = array("d")  # at most ``short_window``
         self._steps: array[float] = array("d")  # at most ``2 * short_window``
         # The reference window (at most ``reference_window`` values) is kept once, as a ring in arrival order, and

@@ -27,13 +27,13 @@ from typing import Any
 
 from devices.readings import Domain, Reading
 from devices.registry import Registry
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from rules.alert_store import AlertStore
 from rules.alerts import AlertChange, AlertService
 from rules.config import RulesConfig
-from rules.findings import Finding
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS

@@ -26,8 +26,8 @@ from api.auth import Principal
 from api.deps import ApiContext, Caller, Ctx, StreamCaller, refuse_out_of_scope
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
+from placesense.basics.texts import renderings
 from rules.alerts import Alert, AlertChange, AlertNotFoundError, AlertStateError
-from rules.texts import renderings
 
 log = logging.getLogger("placesense.api.alerts")
 router = APIRouter(tags=["alerts"])

@@ -21,7 +21,7 @@ from api.problems import AUTH_ERRORS
 from api.readings import quote_ident
 from api.timefmt import rfc3339
 from devices.registry import DeviceSpec, Registry
-from placesense.errors import StorageError
+from placesense.basics.errors import StorageError
 
 router = APIRouter(tags=["devices"])
 log = logging.getLogger(__name__)

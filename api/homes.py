@@ -19,7 +19,7 @@ from api.deps import ApiContext, Ctx, refuse_out_of_scope, require
 from api.problems import AUTH_ERRORS, Problem
 from api.readings import quote_ident, quote_string
 from api.timefmt import rfc3339
-from placesense.errors import PermanentStorageError
+from placesense.basics.errors import PermanentStorageError
 
 router = APIRouter(tags=["homes"])
 CareSide = Annotated[Principal, Depends(require("admin", "care"))]

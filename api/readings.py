@@ -26,7 +26,7 @@ from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import now_ms, rfc3339, to_ms
 from devices.readings import METRIC_UNITS
 from devices.topics import DEVICE_ID_RE
-from placesense.errors import PermanentStorageError
+from placesense.basics.errors import PermanentStorageError
 
 router = APIRouter(tags=["readings"])
 

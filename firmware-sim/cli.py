@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from firmware_sim.timebase import DAY_MS, now_ms, parse_rfc3339, rfc3339
 
     from devices.registry import load_registry
-    from placesense.errors import ConfigError
+    from placesense.basics.errors import ConfigError
     from placesense.settings import load_settings
 
     if args.registry is not None:

@@ -30,7 +30,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from placesense.errors import PermanentStorageError, RetryableStorageError
+from placesense.basics.errors import PermanentStorageError, RetryableStorageError
 from placesense.redact import split_credentials
 
 

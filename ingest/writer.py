@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ingest.influx import InfluxClient
 from ingest.metrics import IngestMetrics
 from ingest.spool import Spool
-from placesense.errors import PermanentStorageError, RetryableStorageError
+from placesense.basics.errors import PermanentStorageError, RetryableStorageError
 
 log = logging.getLogger("placesense.ingest.writer")
 

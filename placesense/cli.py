@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from placesense import __version__
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 from placesense.redact import RedactingFormatter, redact
 
 # name -> (module with configure/run, one-line help)

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from placesense.basics.errors import PlacesenseError
+from placesense.basics.files import private_dir
 from placesense.broker import ALERTS_PUBLISHER, INGEST_USER, BrokerFiles, Listener, load_secrets, write_broker_config
-from placesense.errors import PlacesenseError
-from placesense.files import private_dir
 from placesense.localstack import InfluxDB, LocalStackError, Mosquitto, pid_file_stop
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from devices.registry import Registry
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 from placesense.settings import Settings
 from rules.ack_links import AckLinks
 from rules.channels import (

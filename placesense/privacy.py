@@ -41,8 +41,8 @@ from devices.registry import Registry
 from devices.topics import DEVICE_ID_RE, canonical_topic
 from ingest.influx import InfluxClient
 from ingest.mqtt import MqttConfig
-from placesense.errors import ConfigError, PlacesenseError, StorageError
-from placesense.files import write_private
+from placesense.basics.errors import ConfigError, PlacesenseError, StorageError
+from placesense.basics.files import write_private
 from placesense.statelock import StateLock
 
 MEASUREMENTS = ("home", "soil", "air")
@@ -510,7 +510,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from devices.registry import load_registry
-    from placesense.db import make_engine
+    from placesense.basics.db import make_engine
     from placesense.service import alerts_mqtt_config, influx_config
     from placesense.settings import load_settings
 

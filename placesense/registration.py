@@ -21,8 +21,8 @@ import yaml
 
 from devices.registry import DeviceSpec
 from placesense import broker
-from placesense.errors import ConfigError, EvaluationUnavailable
-from placesense.files import write_private
+from placesense.basics.errors import ConfigError, EvaluationUnavailable
+from placesense.basics.files import write_private
 from placesense.service import Service
 
 log = logging.getLogger(__name__)

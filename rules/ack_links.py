@@ -24,7 +24,7 @@ from typing import Literal
 from sqlalchemy import BigInteger, Column, Connection, Engine, ForeignKey, Integer, String, Table, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from placesense.errors import StorageError
+from placesense.basics.errors import StorageError
 from rules.alert_store import metadata
 
 LinkRefusal = Literal["unknown", "expired", "used"]

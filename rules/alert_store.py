@@ -1,7 +1,7 @@
 """Alerts in the relational database: the ``Alert`` record, its audit history, and the tables behind them.
 
 SQLAlchemy Core on this module's own ``MetaData`` (SQLite by default, PostgreSQL by URL through
-``placesense.db.make_engine``). "One open alert per (rule, subject)" is enforced by the database itself: a
+``placesense.basics.db.make_engine``). "One open alert per (rule, subject)" is enforced by the database itself: a
 unique ``open_key`` column that holds ``rule/subject`` while the alert is open or acknowledged and NULL once it
 is resolved (NULLs never collide, on SQLite and PostgreSQL alike). Every change writes a history row in the same
 transaction as the change, so the audit trail cannot drift from the alert.
@@ -37,10 +37,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from placesense.db import add_missing_columns
-from placesense.errors import StorageError
-from rules import texts
-from rules.findings import Audience, Severity
+from placesense.basics import texts
+from placesense.basics.db import add_missing_columns
+from placesense.basics.errors import StorageError
+from placesense.basics.findings import Audience, Severity
 
 AlertState = Literal["open", "acknowledged", "resolved"]
 Evidence = Mapping[str, float | int | str | None]
@@ -64,7 +64,7 @@ alerts_table = Table(
     Column("open_key", String(250), nullable=True, unique=True),
     Column("last_notified_at", BigInteger, nullable=False),
     Column("reminders", Integer, nullable=False, default=0),
-    # The message's template and parameters (``rules.texts``), so it reads in Welsh too; NULL for a message
+    # The message's template and parameters (``placesense.basics.texts``), so it reads in Welsh too; NULL for a message
     # written as plain text. Added after the first release (``add_missing_columns`` adds it to an older table).
     Column("text", JSON, nullable=True),
     Index("ix_alerts_state_audience", "state", "audience"),

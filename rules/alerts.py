@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from placesense.clock import Clock
-from placesense.errors import PlacesenseError
-from rules import texts
+from placesense.basics import texts
+from placesense.basics.clock import Clock
+from placesense.basics.errors import PlacesenseError
+from placesense.basics.findings import Finding, Severity
 from rules.alert_store import Alert, AlertState, AlertStore, HistoryEntry
 from rules.config import RulesConfig
-from rules.findings import Finding, Severity
 
 log = logging.getLogger(__name__)
 

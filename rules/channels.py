@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 import httpx
 import orjson
 
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 from rules.notify import signed_headers, signer
 from rules.outbox import Delivery
 

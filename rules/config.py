@@ -27,8 +27,8 @@ from pydantic import (
 )
 
 from devices.registry import DeviceSpec, Registry
-from placesense.errors import ConfigError
-from rules.findings import Severity
+from placesense.basics.errors import ConfigError
+from placesense.basics.findings import Severity
 from rules.rota import NotificationsConfig
 
 

@@ -43,7 +43,21 @@ from zoneinfo import ZoneInfo
 
 from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Registry
-from placesense.memory import keep_last
+from placesense.basics.findings import Finding, Severity
+from placesense.basics.localtime import (
+    HOUR_MS,
+    MINUTE_MS,
+    at_local,
+    day_of,
+    hm,
+    hm_of_minutes,
+    local,
+    minutes_of_day,
+    next_local,
+    zone,
+)
+from placesense.basics.memory import keep_last
+from placesense.basics.texts import Text, text
 from rules.config import (
     BathroomStayRule,
     BathroomVisitsRule,
@@ -56,21 +70,7 @@ from rules.config import (
     WakeRule,
     Window,
 )
-from rules.findings import Finding, Severity
 from rules.homesense import Change, HomeSensing, interpret, metric_state
-from rules.localtime import (
-    HOUR_MS,
-    MINUTE_MS,
-    at_local,
-    day_of,
-    hm,
-    hm_of_minutes,
-    local,
-    minutes_of_day,
-    next_local,
-    zone,
-)
-from rules.texts import Text, text
 from rules.timers import Timers
 
 # The front door used within this long before the last activity means the resident probably went out.
@@ -455,7 +455,8 @@ class HomeRules:
         return door is not None and last is not None and door >= last - LEFT_HOME_MS and now_ms - door >= LEFT_HOME_MS
 
     def _what(self, device: DeviceSpec) -> Text:
-        """'movement in the kitchen': what the device senses, and where (words in ``rules.texts.SENSORS``)."""
+        """'movement in the kitchen': what the device senses, and where (words in
+        ``placesense.basics.texts.SENSORS``)."""
         return text("sensor_in_room", kind=device.kind, room=device.room)
 
     # -- wake-up -------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from placesense.errors import StorageError
+from placesense.basics.errors import StorageError
 from rules.ack_links import AckLinks
 from rules.alert_store import metadata
 from rules.alerts import AlertChange

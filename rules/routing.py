@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules import texts
+from placesense.basics import texts
 from rules.alerts import AlertChange, alert_to_json
 from rules.notify import NOTIFY_ACTIONS, alert_topic
 from rules.rota import NotificationsConfig
@@ -108,7 +108,8 @@ class Router:
     @staticmethod
     def text(change: AlertChange, lang: texts.Lang = "en") -> str:
         """The words a person reads, in a text message or an email, in their language (``lang`` on the person in
-        the notifications set-up); the alert's own message in that language when it has it (``rules.texts``)."""
+        the notifications set-up); the alert's own message in that language when it has it
+        (``placesense.basics.texts``)."""
         alert = change.alert
         last = alert.history[-1] if alert.history else None
         message = texts.renderings(alert.text, alert.message).get(lang, alert.message)

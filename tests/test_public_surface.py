@@ -51,13 +51,13 @@ ENTRY_POINTS = [
     ("rules.channels", "AppriseChannel"),
     ("rules.rota", "NotificationsConfig"),
     ("rules.ack_links", "AckLinks"),
-    ("rules.findings", "Finding"),
+    ("placesense.basics.findings", "Finding"),
     ("anomaly.sensors", "SensorDetectors"),
     ("api.app", "create_app"),
     ("placesense.service", "Service"),
     ("placesense.settings", "Settings"),
-    ("placesense.clock", "EventClock"),
-    ("placesense.clock", "LiveClock"),
+    ("placesense.basics.clock", "EventClock"),
+    ("placesense.basics.clock", "LiveClock"),
 ]
 
 

@@ -21,7 +21,7 @@ from devices.decode import Decoded, number, parse_timestamp
 from devices.formats.ttn import radio_metrics
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 
 def _claimed_dev_eui(payload: dict[str, Any]) -> str:

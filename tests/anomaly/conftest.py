@@ -14,8 +14,8 @@ from anomaly.evaluation import DAY_MS, START_MS
 from anomaly.routine import RoutineDetector
 from devices.readings import Reading
 from devices.registry import Registry
-from placesense.clock import EventClock
-from rules.findings import Finding
+from placesense.basics.clock import EventClock
+from placesense.basics.findings import Finding
 
 
 @dataclass

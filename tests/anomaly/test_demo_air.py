@@ -13,10 +13,10 @@ from firmware_sim.timebase import DAY_MS, local_days, parse_rfc3339
 
 from devices.readings import Reading
 from devices.registry import Registry
+from placesense.basics.findings import Finding
 from placesense.demo import SEED, demo_incidents
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from rules.config import RulesConfig
-from rules.findings import Finding
 
 START_MS = parse_rfc3339("2024-11-04T00:00:00Z")  # a Monday in late autumn: cold evenings, wood smoke
 DAYS = 8

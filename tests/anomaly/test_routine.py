@@ -15,7 +15,7 @@ from anomaly.evaluation import DAY_MS, HOUR_MS, START_MS
 from anomaly.homeday import HomeDay, HomeTracker
 from anomaly.routine import RoutineDetector
 from placesense import evaluation_state
-from placesense.clock import EventClock
+from placesense.basics.clock import EventClock
 from tests.anomaly.conftest import RoutineRun, feed, readings
 
 RULES = {

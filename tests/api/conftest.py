@@ -25,10 +25,10 @@ import uvicorn
 from api.app import create_app
 from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import Registry
+from placesense.basics.findings import Audience, Finding, Severity
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.service import Service
 from rules.alerts import Alert
-from rules.findings import Audience, Finding, Severity
 from tests.helpers import stack_settings
 
 REGISTRY: dict[str, Any] = {

@@ -15,8 +15,8 @@ import pytest
 
 import api.alerts
 from api.alerts import RESYNC, StreamInbox
+from placesense.basics.findings import Finding
 from rules.alerts import AlertChange
-from rules.findings import Finding
 from tests.api.conftest import Stack, now_ms, telemetry
 from tests.helpers import eventually
 

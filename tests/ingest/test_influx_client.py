@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ingest.influx import InfluxClient, InfluxConfig, default_gzip_level
-from placesense.errors import PermanentStorageError, RetryableStorageError
+from placesense.basics.errors import PermanentStorageError, RetryableStorageError
 from placesense.localstack import InfluxDB, free_port
 from tests.helpers import influx_query
 

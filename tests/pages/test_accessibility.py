@@ -17,9 +17,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
+from placesense.basics.findings import Finding
 from placesense.localstack import InfluxDB, Mosquitto
 from rules.alert_store import Alert
-from rules.findings import Finding
 from tests.pages.axe import violations
 from tests.pages.stack import (
     SMALL_PHONE,

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 from rules.alert_store import AlertStore, alerts_table
 from rules.alerts import AlertChange, AlertNotFoundError, AlertService, AlertStateError, alert_to_json
 from rules.config import rules_from_data
-from rules.findings import Finding
 from tests.rules.factory import MINUTE
 
 pytestmark = pytest.mark.both_databases

@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 from rules.alert_store import AlertStore
 from rules.alerts import AlertChange, AlertService
-from rules.findings import Finding
 from rules.notify import AlertFeed
 
 

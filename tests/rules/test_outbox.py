@@ -22,8 +22,9 @@ from aiosmtpd.controller import Controller
 from notifications_python_client.notifications import NotificationsAPIClient
 from sqlalchemy import Engine, func, select
 
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 from placesense.localstack import free_port
 from rules.ack_links import AckLinks, LinkRefused, links_table
 from rules.alert_store import AlertStore
@@ -31,7 +32,6 @@ from rules.alerts import AlertService
 from rules.channels import AppriseChannel, Channel, NotifySmsChannel, SmtpChannel, SmtpConfig, WebhookChannel
 from rules.config import rules_from_data
 from rules.dispatch import Dispatcher
-from rules.findings import Finding
 from rules.outbox import Outbox
 from rules.routing import Router
 from tests.helpers import eventually, http_server

@@ -16,14 +16,14 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 from placesense.localstack import Mosquitto
 from rules.alert_store import AlertStore
 from rules.alerts import AlertService
 from rules.channels import MqttChannel
 from rules.dispatch import Dispatcher
-from rules.findings import Finding
 from rules.notify import AlertFeed
 from rules.outbox import Outbox
 from rules.routing import Router

@@ -1,4 +1,4 @@
-"""Alert texts from templates (``rules.texts``): every template reads in English and Welsh with the same
+"""Alert texts from templates (``placesense.basics.texts``): every template reads in English and Welsh with the same
 placeholders, English renders exactly as the rules wrote it before, and a stored text comes back whole."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import pytest
 
 from anomaly.baseline import Usual
 from anomaly.explain import FEATURES, change_sentence, change_text, feature_sentence, feature_text
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
+from placesense.basics.texts import CATALOGUE, FEATURE_WORDS, LANGS, Text, duration, renderings, text
 from rules.alert_store import AlertStore
 from rules.alerts import AlertChange, AlertService, alert_to_json
-from rules.findings import Finding
 from rules.rota import NotificationsConfig
 from rules.routing import LINK_PLACEHOLDER, Router
-from rules.texts import CATALOGUE, FEATURE_WORDS, LANGS, Text, duration, renderings, text
 
 
 def _placeholders(template: str) -> set[str]:

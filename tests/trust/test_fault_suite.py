@@ -42,9 +42,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.registry import DeviceSpec, Registry
 from ingest.spool import Spool
+from placesense.basics.db import make_engine
+from placesense.basics.errors import StorageError
 from placesense.bench_workload import BENCH_FORMATS, Workload, build_registry
-from placesense.db import make_engine
-from placesense.errors import StorageError
 from placesense.localstack import InfluxDB, Mosquitto, free_port
 from placesense.service import Service
 from placesense.settings import Settings

@@ -22,9 +22,9 @@ from ingest.influx import InfluxClient, InfluxConfig
 from ingest.mqtt import MqttConfig
 from ingest.pipeline import spool_refusals
 from placesense import evaluation_state
-from placesense.clock import EventClock
-from placesense.db import make_engine
-from placesense.errors import ConfigError
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.errors import ConfigError
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.privacy import PrivacyControls, Retention, load_retention
 from placesense.service import Service

@@ -30,9 +30,10 @@ from typing import Any
 
 from anomaly.inject import INJECTION_TYPES, Background, Injected, inject, looped
 from anomaly.judge import Judge
-from anomaly.realhomes import DAY_MS, HOUR_MS, Activation, RecordedHome, device_readings, find_homes, load_home
+from anomaly.realhomes import Activation, RecordedHome, device_readings, find_homes, load_home
 from devices.registry import Registry
 from placesense.basics.db import make_engine
+from placesense.basics.timeunits import DAY_MS, HOUR_MS
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from rules.alert_store import AlertStore
 from rules.alerts import AlertChange, AlertService

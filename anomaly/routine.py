@@ -41,9 +41,7 @@ from anomaly.explain import FEATURES, amount, amount_text, change_text, clock, d
 from anomaly.homeday import (
     EARLIEST_BED_MIN,
     EARLIEST_WAKE_MIN,
-    HOUR_MS,
     KETTLE_ON_W,
-    MINUTE_MS,
     NIGHT_ROOMS_EXCLUDED,
     WAKE_CONFIRM_MS,
     HomeDay,
@@ -55,6 +53,7 @@ from devices.registry import DeviceSpec, Registry
 from placesense.basics.clock import Clock
 from placesense.basics.findings import Finding, Severity
 from placesense.basics.texts import Text, renderings, text
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.homesense import Change, interpret, metric_state
 
 # feature -> smallest robust scale, so a very regular resident is not alarmed by tiny changes

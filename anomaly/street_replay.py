@@ -35,8 +35,6 @@ from rules.alert_store import AlertStore
 from rules.alerts import AlertChange, AlertService
 from rules.config import RulesConfig
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 SENTINELS = frozenset({-200.0, -999.0, -9999.0})
 # DEFRA's conversion of ppb to µg/m³ at 20 °C and 1013 mb.
 PPB_TO_UGM3 = {"no2": 1.91, "o3": 2.00}

@@ -20,11 +20,11 @@ from api.problems import AUTH_ERRORS, Problem
 from api.readings import quote_ident, quote_string
 from api.timefmt import rfc3339
 from placesense.basics.errors import PermanentStorageError
+from placesense.basics.timeunits import HOUR_MS
 
 router = APIRouter(tags=["homes"])
 CareSide = Annotated[Principal, Depends(require("admin", "care"))]
 HomeId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="pseudonymous home id")]
-HOUR_MS = 3_600_000
 # Booleans are stored as 1.0/0.0, so a sum counts the moments something happened.
 ACTIVITY_FIELDS = ("motion", "door_open", "occupied", "help_pressed")
 

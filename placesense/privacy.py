@@ -43,10 +43,10 @@ from ingest.influx import InfluxClient
 from ingest.mqtt import MqttConfig
 from placesense.basics.errors import ConfigError, PlacesenseError, StorageError
 from placesense.basics.files import write_private
+from placesense.basics.timeunits import DAY_MS
 from placesense.statelock import StateLock
 
 MEASUREMENTS = ("home", "soil", "air")
-DAY_MS = 86_400_000
 
 
 class Retention(BaseModel):

@@ -33,9 +33,10 @@ from typing import Any, Literal
 from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Registry
 from placesense.basics.findings import Finding
-from placesense.basics.localtime import HOUR_MS, MINUTE_MS, hm, zone
+from placesense.basics.localtime import hm, zone
 from placesense.basics.memory import keep_last
 from placesense.basics.texts import text
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import DaqiRule, ReportingRule, SectionLookup
 
 Band = Literal["Low", "Moderate", "High", "Very High"]

@@ -26,9 +26,10 @@ from zoneinfo import ZoneInfo
 from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
 from placesense.basics.findings import Audience, Finding, Severity
-from placesense.basics.localtime import HOUR_MS, MINUTE_MS, duration, hm, zone
+from placesense.basics.localtime import duration, hm, zone
 from placesense.basics.memory import keep_last
 from placesense.basics.texts import Text, text
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import BatteryRule, FaultKind, OfflineRule, ReportingRule, SectionLookup, SensorFaultRule
 from rules.timers import Timers
 

@@ -44,20 +44,10 @@ from zoneinfo import ZoneInfo
 from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Registry
 from placesense.basics.findings import Finding, Severity
-from placesense.basics.localtime import (
-    HOUR_MS,
-    MINUTE_MS,
-    at_local,
-    day_of,
-    hm,
-    hm_of_minutes,
-    local,
-    minutes_of_day,
-    next_local,
-    zone,
-)
+from placesense.basics.localtime import at_local, day_of, hm, hm_of_minutes, local, minutes_of_day, next_local, zone
 from placesense.basics.memory import keep_last
 from placesense.basics.texts import Text, text
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import (
     BathroomStayRule,
     BathroomVisitsRule,

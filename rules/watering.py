@@ -40,9 +40,10 @@ from zoneinfo import ZoneInfo
 from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Flowerbed, Registry
 from placesense.basics.findings import Finding, Severity
-from placesense.basics.localtime import HOUR_MS, hm, local, zone
+from placesense.basics.localtime import hm, local, zone
 from placesense.basics.memory import keep_last
 from placesense.basics.texts import Text, text
+from placesense.basics.timeunits import HOUR_MS
 from rules.config import OverWateredRule, SectionLookup, WateringRule
 from rules.watering_forecast import (
     Forecast,

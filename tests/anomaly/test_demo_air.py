@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from firmware_sim.fleet import build_fleet
 from firmware_sim.simulation import Quirks, Simulation
-from firmware_sim.timebase import DAY_MS, local_days, parse_rfc3339
+from firmware_sim.timebase import local_days, parse_rfc3339
 
 from devices.readings import Reading
 from devices.registry import Registry
 from placesense.basics.findings import Finding
+from placesense.basics.timeunits import DAY_MS
 from placesense.demo import SEED, demo_incidents
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from rules.config import RulesConfig

@@ -25,6 +25,7 @@ from placesense import evaluation_state
 from placesense.basics.clock import EventClock
 from placesense.basics.db import make_engine
 from placesense.basics.errors import ConfigError
+from placesense.basics.timeunits import DAY_MS
 from placesense.localstack import InfluxDB, Mosquitto
 from placesense.privacy import PrivacyControls, Retention, load_retention
 from placesense.service import Service
@@ -36,7 +37,6 @@ from tests.trust.conftest import MqttUser
 
 pytestmark = pytest.mark.both_databases
 
-DAY_MS = 86_400_000
 NOW_MS = int(time.time() * 1000)
 HOMES = ("h-0001", "h-0002")
 

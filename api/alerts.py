@@ -26,16 +26,15 @@ from api.auth import Principal
 from api.deps import ApiContext, Caller, Ctx, StreamCaller, refuse_out_of_scope
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
+from placesense.basics.findings import Audience, Severity
 from placesense.basics.texts import renderings
 from rules.alerts import Alert, AlertChange, AlertNotFoundError, AlertStateError
 
 log = logging.getLogger("placesense.api.alerts")
 router = APIRouter(tags=["alerts"])
 
-Audience = Literal["care", "street", "ops"]
 State = Literal["open", "acknowledged", "resolved"]
 StateFilter = Literal["open", "acknowledged", "resolved", "active"]
-Severity = Literal["info", "warning", "critical"]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the alert's id")]
 HEARTBEAT_S = 15.0
 STREAM_QUEUE = 1000

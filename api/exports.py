@@ -20,6 +20,7 @@ from api import alerts as alerts_api
 from api import readings as readings_api
 from api.deps import Caller, Ctx
 from api.problems import AUTH_ERRORS
+from placesense.basics.findings import Audience
 
 router = APIRouter(tags=["exports"])
 
@@ -62,7 +63,7 @@ def _csv(body: str, filename: str, headers: dict[str, str] | None = None) -> Res
 def alerts_csv(
     ctx: Ctx,
     caller: Caller,
-    audience: Annotated[alerts_api.Audience | None, Query()] = None,
+    audience: Annotated[Audience | None, Query()] = None,
     state: Annotated[alerts_api.StateFilter | None, Query(description="'active' means open or acknowledged")] = None,
     subject: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,

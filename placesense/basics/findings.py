@@ -8,7 +8,9 @@ from typing import Literal
 
 from placesense.basics.texts import Text
 
+# Who acts on a finding (the care team, street teams, operations): the audience of its alert and of its MQTT topic.
 Audience = Literal["care", "street", "ops"]
+# How urgent it is; the API, the alert store and the rules configuration all use these three words.
 Severity = Literal["info", "warning", "critical"]
 
 

@@ -9,21 +9,13 @@ This module knows nothing about sensors or findings; it stores numbers and answe
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
-from placesense.memory import keep_last
+from placesense.basics.memory import keep_last
+from placesense.basics.stats import quantile, robust_centre
 
 DayType = Literal["all", "weekdays", "weekend"]
-
-
-def quantile(sorted_values: list[float], q: float) -> float:
-    """Linear-interpolated quantile of an already sorted, non-empty list."""
-    position = q * (len(sorted_values) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +77,12 @@ class DailyBaseline:
         if len(values) < 3:
             return None
         ordered = sorted(values)
-        median = quantile(ordered, 0.5)
-        mad = quantile(sorted(abs(v - median) for v in ordered), 0.5)
+        median, scale = robust_centre(ordered, self.min_scale)
         return Usual(
             median=median,
             low=quantile(ordered, 0.1),
             high=quantile(ordered, 0.9),
-            scale=max(1.4826 * mad, self.min_scale),
+            scale=scale,
             days=len(ordered),
             highest=ordered[-1],
             lowest=ordered[0],

@@ -20,7 +20,7 @@ from typing import IO
 
 from anomaly.base import EpisodeFilter, Features
 from anomaly.series import SeriesDetector
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 
 # How ``placesense detect`` sets up the detector for a series it knows nothing about (the street's per-sensor
 # detectors in ``anomaly.sensors`` set their own). Measured with ``placesense evaluate --detect`` on two labelled

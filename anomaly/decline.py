@@ -37,7 +37,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from anomaly.baseline import quantile
+from placesense.basics.stats import robust_centre
 
 # feature -> (direction of a decline: +1 later/more, -1 fewer/less; smallest robust scale)
 DECLINE_FEATURES: dict[str, tuple[int, float]] = {
@@ -175,6 +175,4 @@ def _centre(
     values = sorted(same if len(same) >= 4 else every)
     if len(values) < 3:
         return math.nan, min_scale
-    median = quantile(values, 0.5)
-    mad = quantile(sorted(abs(v - median) for v in values), 0.5)
-    return median, max(1.4826 * mad, min_scale)
+    return robust_centre(values, min_scale)

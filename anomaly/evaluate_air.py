@@ -23,7 +23,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from anomaly.street_replay import HOUR_MS, AirRecord, StreetReplay, air_registry, load_air, reading
+from anomaly.street_replay import AirRecord, StreetReplay, air_registry, load_air, reading
+from placesense.basics.timeunits import HOUR_MS
 
 SITE, DEVICE = "marylebone-road", "aurn-my1"
 # metric -> (hours averaged, hours needed (75 %), upper bound of each of indexes 1..9 in whole µg/m³)

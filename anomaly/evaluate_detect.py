@@ -24,7 +24,7 @@ from typing import Any
 
 from anomaly.cli import detect_stream
 from anomaly.nab_score import SeriesScore, normalised, score_series
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 
 GAUSSIAN_WINDOW = 300
 GAUSSIAN_THRESHOLDS = (3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 10.0)

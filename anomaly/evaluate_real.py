@@ -30,12 +30,13 @@ from typing import Any
 
 from anomaly.inject import INJECTION_TYPES, Background, Injected, inject, looped
 from anomaly.judge import Judge
-from anomaly.realhomes import DAY_MS, HOUR_MS, Activation, RecordedHome, device_readings, find_homes, load_home
+from anomaly.realhomes import Activation, RecordedHome, device_readings, find_homes, load_home
 from devices.registry import Registry
 from placesense.alerts.changes import AlertChange
 from placesense.alerts.lifecycle import AlertService
 from placesense.alerts.store import AlertStore
-from placesense.db import make_engine
+from placesense.basics.db import make_engine
+from placesense.basics.timeunits import DAY_MS, HOUR_MS
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from rules.config import RulesConfig
 

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anomaly.street_replay import DAY_MS, HOUR_MS, SoilRecord, StreetReplay, load_soil, reading, soil_registry
-from rules.findings import Finding
+from anomaly.street_replay import SoilRecord, StreetReplay, load_soil, reading, soil_registry
+from placesense.basics.findings import Finding
+from placesense.basics.timeunits import DAY_MS, HOUR_MS
 
 DRY_PERCENTILE = 25
 TRUE_WITHIN_MS = 24 * HOUR_MS

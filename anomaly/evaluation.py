@@ -21,11 +21,10 @@ from firmware_sim.anomalies import ANOMALY_TYPES, HOME_ANOMALIES
 
 from anomaly.routine import RoutineDetector
 from devices.readings import Reading
-from placesense.clock import EventClock
-from rules.findings import Finding
+from placesense.basics.clock import EventClock
+from placesense.basics.findings import Finding
+from placesense.basics.timeunits import DAY_MS, HOUR_MS
 
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
 # the simulator's home anomalies, in its own order (the evaluation schedules injections round-robin over them)
 ROUTINE_TYPES: tuple[str, ...] = tuple(t for t in ANOMALY_TYPES if t in HOME_ANOMALIES)
 # the rule that names each type; any routine finding in the window still counts as detecting it

@@ -7,7 +7,7 @@ whole numbers; nothing here decides whether something is unusual.
 from __future__ import annotations
 
 from anomaly.baseline import Usual
-from rules.texts import FEATURE_WORDS, Text, text
+from placesense.basics.texts import FEATURE_WORDS, Text, text
 
 # feature -> unit kind
 KINDS: dict[str, str] = {
@@ -24,7 +24,8 @@ KINDS: dict[str, str] = {
     "out_min": "duration",
     "temperature_c": "celsius",
 }
-# feature -> (how a carer names it, unit kind); the names in every language are ``rules.texts.FEATURE_WORDS``
+# feature -> (how a carer names it, unit kind); the names in every language are
+# ``placesense.basics.texts.FEATURE_WORDS``
 FEATURES: dict[str, tuple[str, str]] = {
     feature: (FEATURE_WORDS["en"][feature], kind) for feature, kind in KINDS.items()
 }

@@ -16,12 +16,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
-MINUTE_MS = 60_000
-HOUR_MS = 60 * MINUTE_MS
+from placesense.basics.localtime import zone
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
+
 VISIT_GAP_MS = 10 * MINUTE_MS  # movement in a room after this much quiet there is a new visit
 CONFIRM_MS = 30 * MINUTE_MS  # out of bed (or in bed) this long before it counts as up (or gone to bed)
 AWAY_AFTER_MS = 3 * MINUTE_MS  # front door used and no movement since: out
@@ -33,14 +32,9 @@ EARLIEST_BED_MIN = 19 * 60
 KETTLE_ON_W = 500.0
 
 
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def local_minute(ts_ms: int, timezone: str) -> tuple[int, bool]:
     """Minutes after local midnight and whether the local day is a Saturday or Sunday."""
-    stamp = datetime.fromtimestamp(ts_ms / 1000, tz=_zone(timezone))
+    stamp = datetime.fromtimestamp(ts_ms / 1000, tz=zone(timezone))
     return stamp.hour * 60 + stamp.minute, stamp.weekday() >= 5
 
 

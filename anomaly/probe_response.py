@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-HOUR_MS = 3_600_000
+from placesense.basics.timeunits import HOUR_MS
+
 RISE_PCT = 1.0
 RISE_LOOKBACK_MS = 3 * HOUR_MS
 SLOT_MS = 5 * 60_000

@@ -34,11 +34,8 @@ import yaml
 
 from devices.readings import Reading
 from devices.registry import Registry
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS, SECOND_MS
 
-SECOND_MS = 1000
-MINUTE_MS = 60 * SECOND_MS
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
 PIR_HOLD_MS = 90 * SECOND_MS
 BED_HOLD_MS = 5 * MINUTE_MS
 CHAIR_HOLD_MS = 60 * SECOND_MS

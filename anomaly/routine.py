@@ -1,7 +1,7 @@
 """Routine-change detection per home: learn each resident's normal, say plainly when today departs from it.
 
 ``RoutineDetector`` takes home ``Reading``s one at a time (``process``) and the passing of time (``tick``), and
-returns ``rules.findings.Finding``s for the care team. For each home it learns, from the home's own history:
+returns ``placesense.basics.findings.Finding``s for the care team. For each home it learns, from the home's own history:
 
 - daily features (getting-up time, bedtime, movements, kitchen visits, kettle boils, fridge openings, bathroom
   visits by day and night, movement outside the bedroom at night, time out, room temperature), each against a
@@ -35,15 +35,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from anomaly.baseline import DailyBaseline, Usual, quantile
+from anomaly.baseline import DailyBaseline, Usual
 from anomaly.decline import Decline, DeclineWatch
 from anomaly.explain import FEATURES, amount, amount_text, change_text, clock, days_text, feature_text
 from anomaly.homeday import (
     EARLIEST_BED_MIN,
     EARLIEST_WAKE_MIN,
-    HOUR_MS,
     KETTLE_ON_W,
-    MINUTE_MS,
     NIGHT_ROOMS_EXCLUDED,
     WAKE_CONFIRM_MS,
     HomeDay,
@@ -52,10 +50,12 @@ from anomaly.homeday import (
 )
 from devices.readings import Reading
 from devices.registry import DeviceSpec, Registry
-from placesense.clock import Clock
-from rules.findings import Finding, Severity
+from placesense.basics.clock import Clock
+from placesense.basics.findings import Finding, Severity
+from placesense.basics.stats import poisson_lower_tail, poisson_upper_tail, quantile
+from placesense.basics.texts import Text, renderings, text
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.homesense import Change, interpret, metric_state
-from rules.texts import Text, renderings, text
 
 # feature -> smallest robust scale, so a very regular resident is not alarmed by tiny changes
 MIN_SCALE: dict[str, float] = {
@@ -100,23 +100,6 @@ QUIET_HOUR_SHARE = 0.5  # an hour with activity on fewer days than this is one s
 QUIET_HOURS_AFTER_DAYS = 7  # until then every night hour counts
 LATEST_WAKE_MIN = 16 * 60  # activity after a quiet afternoon or evening is not getting up
 STUCK_PIR_MS = 30 * 60_000  # a PIR "seeing movement" for longer is stuck; its "no motion" says nothing
-
-
-def poisson_upper_tail(k: int, mean: float) -> float:
-    """P(X ≥ k) for X ~ Poisson(mean)."""
-    if k <= 0:
-        return 1.0
-    term = math.exp(-mean)
-    below = term
-    for i in range(1, k):
-        term *= mean / i
-        below += term
-    return max(0.0, 1.0 - below)
-
-
-def poisson_lower_tail(k: int, mean: float) -> float:
-    """P(X ≤ k) for X ~ Poisson(mean)."""
-    return 1.0 - poisson_upper_tail(k + 1, mean)
 
 
 T = TypeVar("T")

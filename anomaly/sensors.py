@@ -44,9 +44,10 @@ from anomaly.probe_response import ProbeResponses
 from anomaly.series import SeriesDetector
 from devices.readings import METRIC_UNITS, Reading
 from devices.registry import Registry
-from placesense.clock import Clock
-from placesense.memory import keep_last
-from rules.findings import Finding
+from placesense.basics.clock import Clock
+from placesense.basics.findings import Finding
+from placesense.basics.memory import keep_last
+from placesense.basics.timeunits import HOUR_MS
 
 # What each domain's own series are watched for (soil), and which air metrics are compared with the neighbours.
 # Air sensors' own series are left to the DAQI and the rules' stuck/jump checks: a pollution episode is real, not
@@ -60,7 +61,6 @@ _SHIFTS = frozenset({"shift_up", "shift_down"})
 NEIGHBOUR_WINDOW_MS = 2 * 3_600_000  # a neighbour's value older than this is not compared
 # A median of two sites is their mean, moved by either one's local events; three is the least that outvotes one.
 MIN_NEIGHBOURS = 3
-HOUR_MS = 3_600_000  # the air comparison's step: one point per site per hour, the mean gap to the neighbours
 DRIFT_PERSIST_MS = 24 * HOUR_MS  # a shift against the neighbours must last this long to be a drift
 DRIFT_CLEAR_HOURS = 12  # normal hours after a drift before its finding clears
 # The other sites' values are sorted once per minute of event time, not per reading: sorting every site's latest
@@ -275,6 +275,7 @@ class SensorDetectors:
         watch = device.watches.get(key)
         if watch is None:
             watch = device.watches[key] = _new_air_watch()
+        # The air comparison's step: one point per site per hour, the mean gap to the neighbours.
         hour = reading.ts_ms - reading.ts_ms % HOUR_MS
         if watch.hour_ms is not None and hour < watch.hour_ms:
             return []  # a reading buffered during an outage: its neighbours' values of then are gone

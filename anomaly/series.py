@@ -30,12 +30,12 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from anomaly.base import NEUTRAL_SCORE, Detector, Features, severity_to_score
-from placesense.memory import keep_last
+from placesense.basics.memory import keep_last
+from placesense.basics.stats import median_sorted
 
 _BUCKETS = 48  # hours of a weekday and of a weekend day: see ``SeriesDetector._bucket``
 # Where each per-bucket statistic starts in ``SeriesDetector._profile``: level, points seen, step size.
@@ -52,12 +52,6 @@ _WAITING = len(_PAIRS) + 1  # values per point in ``SeriesDetector._pending``: s
 
 
 DAY_CAP_POINTS = 2000  # the longest a slowly sampled series waits for its first whole day
-
-
-def _median_sorted(values: Sequence[float]) -> float:
-    n = len(values)
-    mid = n // 2
-    return values[mid] if n % 2 else 0.5 * (values[mid - 1] + values[mid])
 
 
 def _timestamp_s(raw: Any) -> float | None:
@@ -201,8 +195,8 @@ class SeriesDetector(Detector):
         self.seasonal_days = seasonal_days
 
         self._n = 0
-        # The windows are flat arrays of floats, oldest first (see ``placesense.memory.keep_last``): a fleet holds
-        # thousands of detectors, and as deques of floats these windows were most of a young detector's memory.
+        # The windows are flat arrays of floats, oldest first (see ``placesense.basics.memory.keep_last``): a fleet
+        # holds thousands of detectors, and as deques of floats these windows were most of a young detector's memory.
         self._recent: array[float] = array("d")  # at most ``short_window``
         self._steps: array[float] = array("d")  # at most ``2 * short_window``
         # The reference window (at most ``reference_window`` values) is kept once, as a ring in arrival order, and
@@ -361,7 +355,7 @@ class SeriesDetector(Detector):
         previous = self._last
         # Against whichever of "the last value" and "the recent median" is closer: the median ignores a
         # single earlier spike, the last value follows a series that wanders.
-        median = _median_sorted(recent) if recent else value
+        median = median_sorted(recent) if recent else value
         last = previous if previous is not None else value
         local = median if abs(value - median) < abs(value - last) else last
         # A quantised series (whole degrees, 0.1-point probes) mostly repeats itself, so its mean step shrinks
@@ -374,7 +368,7 @@ class SeriesDetector(Detector):
 
         if self._reference and not seasonal:
             bisect.insort(recent, value)
-            shift = (_median_sorted(recent) - self._reference_median()) / max(self._deviation_scale, tiny, resolution)
+            shift = (median_sorted(recent) - self._reference_median()) / max(self._deviation_scale, tiny, resolution)
             stats[_SHIFT] = max(shift, 0.0)
             stats[_SHIFT + 1] = max(-shift, 0.0)
 

@@ -30,14 +30,12 @@ from devices.registry import Registry
 from placesense.alerts.changes import AlertChange
 from placesense.alerts.lifecycle import AlertService
 from placesense.alerts.store import AlertStore
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from rules.config import RulesConfig
-from rules.findings import Finding
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 SENTINELS = frozenset({-200.0, -999.0, -9999.0})
 # DEFRA's conversion of ppb to µg/m³ at 20 °C and 1013 mb.
 PPB_TO_UGM3 = {"no2": 1.91, "o3": 2.00}

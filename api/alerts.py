@@ -30,15 +30,14 @@ from api.timefmt import rfc3339
 from placesense.alerts.changes import AlertChange
 from placesense.alerts.lifecycle import AlertNotFoundError, AlertStateError
 from placesense.alerts.store import Alert
-from rules.texts import renderings
+from placesense.basics.findings import Audience, Severity
+from placesense.basics.texts import renderings
 
 log = logging.getLogger("placesense.api.alerts")
 router = APIRouter(tags=["alerts"])
 
-Audience = Literal["care", "street", "ops"]
 State = Literal["open", "acknowledged", "resolved"]
 StateFilter = Literal["open", "acknowledged", "resolved", "active"]
-Severity = Literal["info", "warning", "critical"]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the alert's id")]
 HEARTBEAT_S = 15.0
 STREAM_QUEUE = 1000

@@ -25,7 +25,7 @@ from sqlalchemy import DDL, BigInteger, Column, Engine, Integer, MetaData, Strin
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import Principal
-from placesense.errors import RetryableStorageError
+from placesense.basics.errors import RetryableStorageError
 
 log = logging.getLogger("placesense.api.audit")
 

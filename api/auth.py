@@ -44,8 +44,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from devices.registry import DeviceSpec, Identifier
-from placesense.errors import ConfigError
-from rules.texts import Lang
+from placesense.basics.errors import ConfigError
+from placesense.basics.texts import Lang
 
 Role = Literal["admin", "care", "street", "display", "sensor"]
 ROLES: tuple[Role, ...] = ("admin", "care", "street", "display", "sensor")

@@ -21,7 +21,7 @@ from api.ports import DevicesPort
 from api.problems import AUTH_ERRORS
 from api.timefmt import rfc3339
 from devices.registry import DeviceSpec, Registry
-from placesense.errors import StorageError
+from placesense.basics.errors import StorageError
 from placesense.storage.readings import newest_values
 
 router = APIRouter(tags=["devices"])

@@ -20,6 +20,7 @@ from api import alerts as alerts_api
 from api import readings as readings_api
 from api.deps import Alerts, Caller, Ctx, Readings
 from api.problems import AUTH_ERRORS
+from placesense.basics.findings import Audience
 
 router = APIRouter(tags=["exports"])
 
@@ -63,7 +64,7 @@ def alerts_csv(
     ctx: Ctx,
     caller: Caller,
     service: Alerts,
-    audience: Annotated[alerts_api.Audience | None, Query()] = None,
+    audience: Annotated[Audience | None, Query()] = None,
     state: Annotated[alerts_api.StateFilter | None, Query(description="'active' means open or acknowledged")] = None,
     subject: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,

@@ -20,13 +20,13 @@ from api.deps import ApiContext, Ctx, Homes, refuse_out_of_scope, require
 from api.ports import HomesPort
 from api.problems import AUTH_ERRORS, Problem
 from api.timefmt import rfc3339
+from placesense.basics.timeunits import HOUR_MS
 from placesense.storage.errors import DatabaseNotFound
 from placesense.storage.readings import HourActivity, activity_by_hour
 
 router = APIRouter(tags=["homes"])
 CareSide = Annotated[Principal, Depends(require("admin", "care"))]
 HomeId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="pseudonymous home id")]
-HOUR_MS = 3_600_000
 # Counted per room and hour (booleans are stored as 1.0/0.0, so a sum counts the moments something happened), beside
 # the highest appliance power.
 ACTIVITY_FIELDS = ("motion", "door_open", "occupied", "help_pressed")

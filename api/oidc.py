@@ -40,7 +40,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth import Principal, TokenStore
 from api.problems import Problem
-from rules.texts import LANGS, Lang
+from placesense.basics.texts import LANGS, Lang
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from api.deps import Admin, Caller, Ctx, Operations
 from api.problems import AUTH_ERRORS
 from api.timefmt import now_ms, rfc3339
-from rules.texts import Lang
+from placesense.basics.texts import Lang
 
 router = APIRouter(tags=["operations"])
 

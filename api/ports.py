@@ -30,10 +30,10 @@ if TYPE_CHECKING:
     from placesense.alerts.feed import AlertFeed
     from placesense.alerts.lifecycle import AlertService
     from placesense.alerts.outbox import Outbox
-    from placesense.clock import Clock
+    from placesense.basics.clock import Clock
+    from placesense.basics.findings import Finding
     from placesense.storage.influx import InfluxClient
     from rules.daqi import SiteAirQuality
-    from rules.findings import Finding
     from rules.watering import WateringNeed
 
 

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from placesense.errors import EvaluationUnavailable, StorageError
+from placesense.basics.errors import EvaluationUnavailable, StorageError
 from placesense.redact import redact
 
 log = logging.getLogger("placesense.api")

@@ -33,7 +33,7 @@ from devices.formats import FORMAT_DECODERS
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
 from ingest.deadletters import DeadLetter
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 router = APIRouter(tags=["ingest"])
 CHIP_RE = re.compile(r"^(esp8266|esp32)-[0-9a-z]{1,32}$")

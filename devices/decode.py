@@ -25,7 +25,7 @@ from devices.formats.base import Decoded, number
 from devices.readings import METRIC_UNITS, Reading, RefusedMetric
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from devices.readings import Domain
 from devices.topics import DEVICE_ID_RE, SourceFormat
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 
 Identifier = Annotated[str, Field(pattern=DEVICE_ID_RE.pattern)]
 # contact: a contact or switch on anything else the resident opens or uses (cupboard, drawer, window, tap, light

@@ -116,10 +116,11 @@ def run(args: argparse.Namespace) -> int:
     from firmware_sim.anomalies import random_requests, write_ground_truth
     from firmware_sim.fleet import build_fleet, write_registry
     from firmware_sim.simulation import AnomalyInput, Quirks, Simulation
-    from firmware_sim.timebase import DAY_MS, now_ms, parse_rfc3339, rfc3339
+    from firmware_sim.timebase import now_ms, parse_rfc3339, rfc3339
 
     from devices.registry import load_registry
-    from placesense.errors import ConfigError
+    from placesense.basics.errors import ConfigError
+    from placesense.basics.timeunits import DAY_MS
     from placesense.settings import load_settings
 
     if args.registry is not None:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from firmware_sim.anomalies import Injection
 from firmware_sim.encoders import SimMeasurement
-from firmware_sim.timebase import DAY_MS, MINUTE_MS
 
 from devices.registry import DeviceSpec
+from placesense.basics.timeunits import DAY_MS, MINUTE_MS
 
 Metrics = Mapping[str, float | bool]
 

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 
 from firmware_sim.anomalies import AnomalyType, Injection
 from firmware_sim.firmware import Metrics
-from firmware_sim.timebase import HOUR_MS, MINUTE_MS, Day
+from firmware_sim.timebase import Day
 from firmware_sim.weather import Weather
 
 from devices.registry import DeviceSpec, Flowerbed
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 
 RawEvent = tuple[int, str, Metrics]
 STEP_MS = 10 * MINUTE_MS

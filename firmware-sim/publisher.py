@@ -34,8 +34,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.registry import DeviceSpec
 from devices.topics import canonical_topic
+from placesense.basics.errors import PlacesenseError
 from placesense.broker_accounts import BRIDGE_TREES
-from placesense.errors import PlacesenseError
 
 log = logging.getLogger("firmware_sim.publisher")
 

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 
 from firmware_sim.anomalies import AnomalyType, Injection
 from firmware_sim.firmware import Metrics
-from firmware_sim.timebase import HOUR_MS, MINUTE_MS, Day, local_clock
+from firmware_sim.timebase import Day, local_clock
 from firmware_sim.weather import Weather
 
 from devices.registry import DeviceSpec, Home
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS, SECOND_MS
 
 RawEvent = tuple[int, str, Metrics]  # true time, device id, metrics
 
-SECOND_MS = 1000
 # Mean seconds between PIR detections while someone is in the room, by what they are doing there.
 BUSY_GAP_S = 40.0  # cooking, washing, dressing
 SITTING_GAP_S = 240.0  # reading or watching television

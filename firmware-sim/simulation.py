@@ -29,10 +29,11 @@ from firmware_sim.firmware import DeviceFirmware, Metrics, SimEvent
 from firmware_sim.flowerbeds import BedModel
 from firmware_sim.residents import HomeModel
 from firmware_sim.street_air import AirSiteModel, RegionalParticles
-from firmware_sim.timebase import DAY_MS, HOUR_MS, Day, local_days
+from firmware_sim.timebase import Day, local_days
 from firmware_sim.weather import Weather
 
 from devices.registry import DeviceSpec, Registry
+from placesense.basics.timeunits import DAY_MS, HOUR_MS
 
 AnomalyInput = AnomalyRequest | Injection | str
 # Devices whose values can freeze in a way a detector should notice (numbers that normally vary).

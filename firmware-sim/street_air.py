@@ -16,10 +16,11 @@ from collections.abc import Sequence
 
 from firmware_sim.anomalies import AnomalyType, Injection
 from firmware_sim.firmware import Metrics
-from firmware_sim.timebase import HOUR_MS, MINUTE_MS, Day
+from firmware_sim.timebase import Day
 from firmware_sim.weather import Weather
 
 from devices.registry import AirSite, DeviceSpec
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 
 RawEvent = tuple[int, str, Metrics]
 

@@ -11,7 +11,9 @@ import math
 import random
 from dataclasses import dataclass
 
-from firmware_sim.timebase import HOUR_MS, Day
+from firmware_sim.timebase import Day
+
+from placesense.basics.timeunits import HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)

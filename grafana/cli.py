@@ -19,7 +19,7 @@ from grafana.dashboards import FOLDER_TITLE, FOLDER_UID, all_dashboards
 from grafana.datasources import InfluxSource, all_datasources
 from grafana.provisioning import DASHBOARDS_PATH, write_build
 from grafana.push import connect, push
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 from placesense.redact import split_credentials
 from placesense.settings import Settings, load_settings
 

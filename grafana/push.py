@@ -17,7 +17,7 @@ from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
 from grafana.model import Dashboard, dump
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 
 Action = Literal["created", "updated"]
 

@@ -45,8 +45,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
-from placesense.db import add_missing_columns
-from placesense.errors import RetryableStorageError
+from placesense.basics.db import add_missing_columns
+from placesense.basics.errors import RetryableStorageError
 
 log = logging.getLogger("placesense.ingest.deadletters")
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from devices.readings import Reading
-from placesense.errors import RetryableStorageError
+from placesense.basics.errors import RetryableStorageError
 
 metadata = MetaData()
 

@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, Column, Engine, Integer, LargeBinary, MetaDat
 from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.journal import Backlog, JournalRecord
-from placesense.errors import RetryableStorageError
+from placesense.basics.errors import RetryableStorageError
 from placesense.leadership import fence
 from placesense.term import Fenced, Term
 

@@ -37,7 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 
 log = logging.getLogger("placesense.ingest.mqtt")
 

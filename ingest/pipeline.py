@@ -31,7 +31,7 @@ from ingest.lineprotocol import LineEncoder, series_tags
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message, MqttConfig, MqttConsumer
 from ingest.writer import Rejected, StorageWriter
-from placesense.errors import DecodeError, RetryableStorageError
+from placesense.basics.errors import DecodeError, RetryableStorageError
 from placesense.term import Fenced
 
 log = logging.getLogger("placesense.ingest")

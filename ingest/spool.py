@@ -14,8 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from placesense.errors import RetryableStorageError
-from placesense.files import create_private, private_dir
+from placesense.basics.errors import RetryableStorageError
+from placesense.basics.files import create_private, private_dir
 
 
 class SpoolFullError(RetryableStorageError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ingest.metrics import IngestMetrics
 from ingest.spool import Spool
-from placesense.errors import PermanentStorageError, RetryableStorageError
+from placesense.basics.errors import PermanentStorageError, RetryableStorageError
 from placesense.storage.errors import DatabaseNotFound
 from placesense.storage.influx import InfluxClient
 

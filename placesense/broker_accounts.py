@@ -26,7 +26,7 @@ from typing import Literal
 
 from devices.registry import Registry
 from devices.topics import SUBSCRIPTIONS, canonical_topic
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 
 AccountRole = Literal["device", "bridge", "ingest", "alerts_publisher", "alerts_reader"]
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from placesense import __version__
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 from placesense.redact import RedactingFormatter, redact
 
 # name -> (module with configure/run, one-line help)

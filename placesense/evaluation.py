@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.journal import Backlog
-from placesense.clock import Clock, EventClock
-from placesense.errors import EvaluationUnavailable, PlacesenseError
+from placesense.basics.clock import Clock, EventClock
+from placesense.basics.errors import EvaluationUnavailable, PlacesenseError
 from placesense.evaluation_channel import (
     EXPECTS_ANSWER,
     AddDevices,
@@ -66,11 +66,12 @@ from placesense.evaluation_core import EvaluationSpec
 from placesense.term import Fenced
 
 if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its memory down
+
     from devices.registry import DeviceSpec
     from ingest.metrics import IngestMetrics
     from placesense.alerts.lifecycle import AlertService
+    from placesense.basics.findings import Finding
     from rules.daqi import SiteAirQuality
-    from rules.findings import Finding
     from rules.watering import WateringNeed
 
 log = logging.getLogger("placesense.evaluation")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rules.findings import Finding
+    from placesense.basics.findings import Finding
 
 CREDIT_BATCHES = 2  # batches the parent may send ahead of the child's answers
 

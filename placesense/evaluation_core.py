@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from devices.readings import Reading
 from devices.registry import DeviceSpec, Registry
 from placesense import evaluation_state, statecodec
-from placesense.clock import EventClock, make_clock
-from placesense.errors import PlacesenseError, StorageError
+from placesense.basics.clock import EventClock, make_clock
+from placesense.basics.errors import PlacesenseError, StorageError
 from placesense.statecodec import StateCodecError
 from placesense.term import Term
 
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 from rules.config import RulesConfig
 
 if TYPE_CHECKING:
+    from placesense.basics.findings import Finding
     from rules.daqi import SiteAirQuality
-    from rules.findings import Finding
     from rules.watering import WateringNeed
 
 log = logging.getLogger("placesense.evaluation")
@@ -146,7 +146,8 @@ class EvaluationCore:
         """Fill the DAQI running means from the last day InfluxDB holds, when the saved state had none: else the
         wall and street pages show "no data" for up to 24 hours after a restart, although the readings are stored.
         Findings are not raised again for that history; the next reading carries on from it."""
-        from placesense.errors import StorageError
+
+        from placesense.basics.errors import StorageError
         from placesense.storage.influx import InfluxClient
         from placesense.storage.readings import recent_readings
         from rules.daqi import POLLUTANTS
@@ -244,7 +245,7 @@ class EvaluationCore:
 def _store(spec: EvaluationSpec) -> evaluation_state.StateStore:
     if spec.term is None:
         return evaluation_state.FileStore(spec.state_dir)
-    from placesense.db import make_engine
+    from placesense.basics.db import make_engine
     from placesense.evaluation_state_db import DatabaseStore
 
     return DatabaseStore(make_engine(spec.term.url), spec.term)
@@ -294,7 +295,7 @@ def export_saved_subject(state_dir: Path, registry: Registry, subject: str) -> d
     """What the saved evaluation state holds about one home: its routine against what was learned, and the
     rules' and detectors' own records of it, as JSON-ready data; None when nothing is saved for it."""
     from anomaly.routine import RoutineDetector
-    from placesense.clock import LiveClock
+    from placesense.basics.clock import LiveClock
     from placesense.statecodec import encode
 
     saved = evaluation_state.load(state_dir)

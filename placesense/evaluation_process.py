@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 import orjson
 from prometheus_client import Counter, Histogram
 
+from placesense.basics.memory import collect_set_aside, set_aside, settle_memory
 from placesense.evaluation_channel import (
     CREDIT_BATCHES,
     AddDevices,
@@ -36,7 +37,6 @@ from placesense.evaluation_channel import (
     Ticked,
 )
 from placesense.evaluation_core import CALLS, CHANGING_CALLS, EvaluationCore, EvaluationSpec
-from placesense.memory import collect_set_aside, set_aside, settle_memory
 
 log = logging.getLogger("placesense.evaluation")
 

@@ -33,8 +33,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from placesense.errors import StorageError
-from placesense.files import private_dir, write_private
+from placesense.basics.errors import StorageError
+from placesense.basics.files import private_dir, write_private
 from placesense.statecodec import ALLOWED_PACKAGES, StateCodecError, decode, encode
 
 log = logging.getLogger("placesense.evaluation.state")

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Engine, LargeBinary, MetaData, String, Table, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from placesense.errors import StorageError
+from placesense.basics.errors import StorageError
 from placesense.evaluation_state import SavedState, encode_state, parse_state
 from placesense.leadership import fence
 from placesense.term import Term

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from placesense.basics.findings import Finding, Severity
 from rules.devices_health import HOME_UNMONITORED
-from rules.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from ingest.pipeline import Pipeline

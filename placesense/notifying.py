@@ -23,7 +23,7 @@ from placesense.alerts.channels.webhook import WebhookChannel
 from placesense.alerts.dispatch import Dispatcher
 from placesense.alerts.outbox import Outbox
 from placesense.alerts.routing import Router
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 from placesense.settings import Settings
 from rules.config import RulesConfig
 

@@ -23,8 +23,8 @@ import yaml
 
 from devices.registry import DeviceSpec, Registry
 from placesense import broker_accounts
-from placesense.errors import ConfigError, EvaluationUnavailable
-from placesense.files import write_private
+from placesense.basics.errors import ConfigError, EvaluationUnavailable
+from placesense.basics.files import write_private
 
 if TYPE_CHECKING:
     from placesense.settings import Settings

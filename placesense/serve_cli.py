@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from placesense.memory import settle_memory
+    from placesense.basics.memory import settle_memory
     from placesense.service import Service
 
     overrides = {}

@@ -28,18 +28,18 @@ from ingest.mqtt import MqttConfig
 from ingest.pipeline import Pipeline, PipelineConfig, Sink, subscriptions
 from ingest.spool import Spool
 from ingest.writer import StorageWriter
-from placesense.clock import Clock, make_clock
-from placesense.db import make_engine
+from placesense.basics.clock import Clock, make_clock
+from placesense.basics.db import make_engine
+from placesense.basics.files import private_dir
+from placesense.basics.findings import Finding
 from placesense.evaluation import Evaluator, RoutineView, RulesView
 from placesense.evaluation_core import EvaluationSpec
-from placesense.files import private_dir
 from placesense.health import DeliveryHealth, HealthWatch
 from placesense.leadership import Leadership, Lease, fence
 from placesense.settings import Settings
 from placesense.statelock import StateLock
 from placesense.storage.influx import InfluxClient, InfluxConfig
 from placesense.term import Fenced, Term
-from rules.findings import Finding
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

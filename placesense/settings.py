@@ -24,7 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "password", "secret", "example", "xxx", "todo"})
 

@@ -35,7 +35,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 
 ALLOWED_PACKAGES = ("rules", "anomaly", "placesense", "devices", "river")
 _QUALNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")

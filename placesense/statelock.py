@@ -17,8 +17,8 @@ import fcntl
 import os
 from pathlib import Path
 
-from placesense.errors import PlacesenseError
-from placesense.files import private_dir
+from placesense.basics.errors import PlacesenseError
+from placesense.basics.files import private_dir
 
 LOCK_FILE = "serve.lock"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 
 
 class Fenced(PlacesenseError):

@@ -27,8 +27,8 @@ from pydantic import (
 )
 
 from devices.registry import DeviceSpec, Registry
-from placesense.errors import ConfigError
-from rules.findings import Severity
+from placesense.basics.errors import ConfigError
+from placesense.basics.findings import Audience, Severity
 from rules.rota import NotificationsConfig
 
 
@@ -41,7 +41,6 @@ def _parse_clock_time(value: object) -> object:
 
 ClockTime = Annotated[time, BeforeValidator(_parse_clock_time)]
 DomainName = Literal["home", "soil", "air"]
-AudienceName = Literal["care", "street", "ops"]
 FaultKind = Literal["soil", "air", "climate"]  # the devices sensor_fault watches
 AlertBand = Literal["Moderate", "High", "Very High"]
 
@@ -49,7 +48,7 @@ AlertBand = Literal["Moderate", "High", "Very High"]
 OFFLINE_MINUTES: dict[DomainName, float] = {"home": 180.0, "soil": 120.0, "air": 60.0}
 STUCK_HOURS: dict[FaultKind, float] = {"soil": 12.0, "air": 6.0, "climate": 6.0}
 BAND_SEVERITY: dict[AlertBand, Severity] = {"Moderate": "info", "High": "warning", "Very High": "critical"}
-ESCALATE_MINUTES: dict[AudienceName, float] = {"care": 30.0, "street": 24 * 60.0, "ops": 4 * 60.0}
+ESCALATE_MINUTES: dict[Audience, float] = {"care": 30.0, "street": 24 * 60.0, "ops": 4 * 60.0}
 
 
 class _Section(BaseModel):
@@ -317,18 +316,18 @@ class EscalationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    after_minutes: dict[AudienceName, float] = Field(default_factory=lambda: dict(ESCALATE_MINUTES))
+    after_minutes: dict[Audience, float] = Field(default_factory=lambda: dict(ESCALATE_MINUTES))
     max_reminders: int = Field(default=3, ge=0, description="stop reminding after this many")
 
     @field_validator("after_minutes")
     @classmethod
-    def _complete(cls, value: dict[AudienceName, float]) -> dict[AudienceName, float]:
+    def _complete(cls, value: dict[Audience, float]) -> dict[Audience, float]:
         if any(v <= 0 for v in value.values()):
             raise ValueError("minutes must be positive")
         return {**ESCALATE_MINUTES, **value}
 
 
-def _default_quiet_windows() -> dict[AudienceName, Window]:
+def _default_quiet_windows() -> dict[Audience, Window]:
     return {"street": Window(start=time(20, 0), end=time(7, 0))}
 
 
@@ -342,7 +341,7 @@ class QuietHoursConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    windows: dict[AudienceName, Window] = Field(
+    windows: dict[Audience, Window] = Field(
         default_factory=lambda: _default_quiet_windows(),
         description="audience -> local-time window; care has none by default: a care alert is never held",
     )

@@ -32,11 +32,12 @@ from typing import Any, Literal
 
 from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Registry
-from placesense.memory import keep_last
+from placesense.basics.findings import Finding
+from placesense.basics.localtime import hm, zone
+from placesense.basics.memory import keep_last
+from placesense.basics.texts import text
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import DaqiRule, ReportingRule, SectionLookup
-from rules.findings import Finding
-from rules.localtime import HOUR_MS, MINUTE_MS, hm, zone
-from rules.texts import text
 
 Band = Literal["Low", "Moderate", "High", "Very High"]
 LevelStatus = Literal["current", "incomplete", "no data"]

@@ -25,11 +25,12 @@ from zoneinfo import ZoneInfo
 
 from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
-from placesense.memory import keep_last
+from placesense.basics.findings import Audience, Finding, Severity
+from placesense.basics.localtime import duration, hm, zone
+from placesense.basics.memory import keep_last
+from placesense.basics.texts import Text, text
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import BatteryRule, FaultKind, OfflineRule, ReportingRule, SectionLookup, SensorFaultRule
-from rules.findings import Audience, Finding, Severity
-from rules.localtime import HOUR_MS, MINUTE_MS, duration, hm, zone
-from rules.texts import Text, text
 from rules.timers import Timers
 
 HOME_UNMONITORED = "home_unmonitored"  # placesense.health reads these ops alerts: homes it cannot see
@@ -66,7 +67,7 @@ def describe(device: DeviceSpec) -> str:
 
 
 def describe_text(device: DeviceSpec) -> Text:
-    """``describe`` as a template, so it reads in Welsh too (the words are ``rules.texts.DEVICES``)."""
+    """``describe`` as a template, so it reads in Welsh too (the words are ``placesense.basics.texts.DEVICES``)."""
     if device.room:
         return text("device_in_room", room=device.room, kind=device.kind, id=device.id)
     return text("device", kind=device.kind, id=device.id)

@@ -22,13 +22,13 @@ from typing import Any, Protocol
 
 from devices.readings import DOMAINS, Domain, Reading
 from devices.registry import DeviceSpec, Registry
-from placesense.clock import Clock
+from placesense.basics.clock import Clock
+from placesense.basics.findings import Finding
+from placesense.basics.localtime import DEFAULT_TZ, hm, zone
 from rules.config import RulesConfig, SectionLookup
 from rules.daqi import DaqiRules, SiteAirQuality
 from rules.devices_health import DeviceHealthRules
-from rules.findings import Finding
 from rules.home import HomeRules
-from rules.localtime import DEFAULT_TZ, hm, zone
 from rules.watering import ThresholdSuggestion, WateringNeed, WateringRules
 
 
@@ -56,7 +56,7 @@ _AT_MS = attrgetter("at_ms")
 class RuleEngine:
     """Deterministic rules over readings and time.
 
-    >>> from placesense.clock import EventClock
+    >>> from placesense.basics.clock import EventClock
     >>> engine = RuleEngine(Registry.from_data({}), RulesConfig(), EventClock())
     >>> engine.tick(0)
     []

@@ -43,7 +43,12 @@ from zoneinfo import ZoneInfo
 
 from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Registry
-from placesense.memory import keep_last
+from placesense.basics.findings import Finding, Severity
+from placesense.basics.localtime import at_local, day_of, hm, hm_of_minutes, local, minutes_of_day, next_local, zone
+from placesense.basics.memory import keep_last
+from placesense.basics.stats import poisson_lower_tail, poisson_upper_tail, quantile
+from placesense.basics.texts import Text, text
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import (
     BathroomStayRule,
     BathroomVisitsRule,
@@ -56,21 +61,7 @@ from rules.config import (
     WakeRule,
     Window,
 )
-from rules.findings import Finding, Severity
 from rules.homesense import Change, HomeSensing, interpret, metric_state
-from rules.localtime import (
-    HOUR_MS,
-    MINUTE_MS,
-    at_local,
-    day_of,
-    hm,
-    hm_of_minutes,
-    local,
-    minutes_of_day,
-    next_local,
-    zone,
-)
-from rules.texts import Text, text
 from rules.timers import Timers
 
 # The front door used within this long before the last activity means the resident probably went out.
@@ -97,22 +88,6 @@ HISTORY_KEPT = 60  # days (or nights) of each learned history a home keeps
 LEARNING_FROM_DAYS = 3  # from this many days a deadline may move later than the default, before it is learned
 
 
-def poisson_sf(count: int, mean: float) -> float:
-    """P(X >= count) for X ~ Poisson(mean): how surprising at least this many events are."""
-    return 1.0 - poisson_cdf(count - 1, mean) if count > 0 else 1.0
-
-
-def poisson_cdf(count: int, mean: float) -> float:
-    """P(X <= count) for X ~ Poisson(mean)."""
-    if count < 0:
-        return 0.0
-    term = total = math.exp(-mean)
-    for k in range(1, count + 1):
-        term *= mean / k
-        total += term
-    return min(1.0, total)
-
-
 def counted_until(since_ms: int, minutes: float, window: Window, tz: ZoneInfo) -> int:
     """When ``minutes`` of time inside the daily ``window`` will have passed since ``since_ms``."""
     remaining = minutes * MINUTE_MS
@@ -130,18 +105,10 @@ def counted_until(since_ms: int, minutes: float, window: Window, tz: ZoneInfo) -
     raise AssertionError("unreachable: a daily window adds time every day")
 
 
-def _quantile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def learned_minutes(values: Sequence[float], margin: float, latest: time) -> float:
     """Her usual latest (90th percentile) plus a margin that follows her spread: at least ``margin`` minutes, or
     the width of her 10th–90th percentile range when her days vary more than that; never after ``latest``."""
-    low, high = _quantile(values, 0.1), _quantile(values, 0.9)
+    low, high = quantile(sorted(values), 0.1), quantile(sorted(values), 0.9)
     return min(high + max(margin, high - low), latest.hour * 60.0 + latest.minute)
 
 
@@ -455,7 +422,8 @@ class HomeRules:
         return door is not None and last is not None and door >= last - LEFT_HOME_MS and now_ms - door >= LEFT_HOME_MS
 
     def _what(self, device: DeviceSpec) -> Text:
-        """'movement in the kitchen': what the device senses, and where (words in ``rules.texts.SENSORS``)."""
+        """'movement in the kitchen': what the device senses, and where (words in
+        ``placesense.basics.texts.SENSORS``)."""
         return text("sensor_in_room", kind=device.kind, room=device.room)
 
     # -- wake-up -------------------------------------------------------------------------------------
@@ -470,7 +438,7 @@ class HomeRules:
         recent = [m for d, m in home.wake_minutes if before - timedelta(days=cfg.history_days) <= d < before]
         if len(recent) < 3:
             return None
-        return hm_of_minutes(_quantile(recent, 0.1)), hm_of_minutes(_quantile(recent, 0.9))
+        return hm_of_minutes(quantile(sorted(recent), 0.1)), hm_of_minutes(quantile(sorted(recent), 0.9))
 
     def _asleep(self, home: _Home, now_ms: int) -> bool:
         """Still in the night's sleep: nothing outside the bedroom and bathroom since before 07:00, for at least
@@ -678,7 +646,7 @@ class HomeRules:
         low = (
             uses < min(history)
             and uses <= cfg.max_share_of_usual * median
-            and poisson_cdf(uses, usual) < cfg.improbability
+            and poisson_lower_tail(uses, usual) < cfg.improbability
         )
         evidence: Evidence = {"uses": uses, "usual_mean": round(usual, 1), "usual_least": min(history),
                               "days": len(history)}
@@ -909,7 +877,7 @@ class HomeRules:
             her own day-to-day variance, which real homes' counts far exceed)."""
             z = (count - days * mean) / math.sqrt(days * variance)
             return (
-                count >= days * mean + cfg.min_extra_visits and poisson_sf(count, days * mean) < limit
+                count >= days * mean + cfg.min_extra_visits and poisson_upper_tail(count, days * mean) < limit
                 and z >= (OVERDISPERSED_Z if days == 1 else OVERDISPERSED_Z_RUN)
             )
 

@@ -27,11 +27,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from rules.texts import Lang
+from placesense.basics.findings import Audience
+from placesense.basics.texts import Lang
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-AudienceName = Literal["care", "street", "ops"]
 PersonContact = Literal["sms", "email"]
 _PERSON_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _UK_MOBILE = re.compile(r"^(\+44|0044|0)7\d{9}$")
@@ -118,7 +118,7 @@ class Rota(_Strict):
     """The on-call arrangement for one audience and, optionally, one group of homes or beds."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-    audience: AudienceName
+    audience: Audience
     subjects: tuple[str, ...] = Field(default=(), description="homes, beds or sites; empty: all of the audience")
     care_team: str | None = Field(None, description="every home whose registry care_team is this")
     shifts: tuple[Shift, ...] = ()

@@ -39,11 +39,12 @@ from zoneinfo import ZoneInfo
 
 from devices.readings import Domain, Reading
 from devices.registry import DeviceSpec, Flowerbed, Registry
-from placesense.memory import keep_last
+from placesense.basics.findings import Finding, Severity
+from placesense.basics.localtime import hm, local, zone
+from placesense.basics.memory import keep_last
+from placesense.basics.texts import Text, text
+from placesense.basics.timeunits import HOUR_MS
 from rules.config import OverWateredRule, SectionLookup, WateringRule
-from rules.findings import Finding, Severity
-from rules.localtime import HOUR_MS, hm, local, zone
-from rules.texts import Text, text
 from rules.watering_forecast import (
     Forecast,
     Rate,
@@ -577,7 +578,8 @@ def _confidence(outlook: Forecast) -> Confidence:
 
 
 def _when(by_ms: int, now_ms: int, tz: ZoneInfo) -> tuple[str, int | str]:
-    """The time rounded to the half hour and its day for ``rules.texts``: 0 today, 1 tomorrow, 'w4' on Friday."""
+    """The time rounded to the half hour and its day for ``placesense.basics.texts``: 0 today, 1 tomorrow, 'w4' on
+    Friday."""
     rounded = round(by_ms / (30 * 60_000)) * 30 * 60_000
     moment, today = local(rounded, tz), local(now_ms, tz).date()
     days = (moment.date() - today).days

@@ -23,7 +23,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rules.localtime import HOUR_MS
+from placesense.basics.timeunits import HOUR_MS
 
 MAX_SLOPE_POINTS = 36  # Theil–Sen is quadratic; a subsample keeps it cheap and barely changes the median
 RESOLUTION_PCT = 0.1  # the step of common TDR and capacitive probes: no noise estimate goes below it

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from placesense.clock import MAX_CATCH_UP_MS, RECEIVING_MS, EventClock, LiveClock
+from placesense.basics.clock import MAX_CATCH_UP_MS, RECEIVING_MS, EventClock, LiveClock
 
 HOUR = 3_600_000
 

@@ -15,14 +15,14 @@ import pytest
 from devices.readings import Reading
 from devices.registry import Registry, load_registry
 from placesense import evaluation_state
+from placesense.basics.findings import Finding
+from placesense.basics.timeunits import DAY_MS
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from placesense.statecodec import StateCodecError, encode
 from rules.config import RulesConfig
-from rules.findings import Finding
 from tests.helpers import sim_readings
 
 START_MS = 1_704_067_200_000  # Monday 1 January 2024
-DAY_MS = 86_400_000
 DAYS = 16
 LEGACY = Path(__file__).parent / "data" / "state" / "release-0.1"
 

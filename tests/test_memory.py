@@ -1,4 +1,4 @@
-"""The garbage collector settings of the long-running processes (placesense.memory)."""
+"""The garbage collector settings of the long-running processes (placesense.basics.memory)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from placesense.memory import collect_set_aside, set_aside
+from placesense.basics.memory import collect_set_aside, set_aside
 
 
 class _Node:

@@ -58,13 +58,13 @@ ENTRY_POINTS = [
     ("placesense.alerts.channels.chat", "AppriseChannel"),
     ("rules.rota", "NotificationsConfig"),
     ("placesense.alerts.ack_links", "AckLinks"),
-    ("rules.findings", "Finding"),
+    ("placesense.basics.findings", "Finding"),
     ("anomaly.sensors", "SensorDetectors"),
     ("api.app", "create_app"),
     ("placesense.service", "Service"),
     ("placesense.settings", "Settings"),
-    ("placesense.clock", "EventClock"),
-    ("placesense.clock", "LiveClock"),
+    ("placesense.basics.clock", "EventClock"),
+    ("placesense.basics.clock", "LiveClock"),
 ]
 
 

@@ -31,7 +31,7 @@ from devices.codecs.base import (
     volts_from_battery_pct,
 )
 from devices.readings import METRIC_UNITS, RefusedMetric
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 CODECS: dict[str, Codec] = {
     codec.model: codec

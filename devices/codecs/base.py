@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from devices.readings import METRIC_UNITS, RefusedMetric
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ import struct
 from collections.abc import Mapping
 
 from devices.codecs.base import BatteryCurve, Codec, FrameValues, vendor_object_of
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 F_PORT = 2
 STATUS_PORT = 5

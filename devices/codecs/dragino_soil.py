@@ -36,7 +36,7 @@ import struct
 from collections.abc import Callable, Mapping
 
 from devices.codecs.base import DRAGINO_LI_SOCL2, Codec, FrameValues
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 FRAME = struct.Struct(">HhHhHB")
 STATUS = struct.Struct(">BBBBBH")

@@ -31,7 +31,7 @@ import struct
 from collections.abc import Mapping
 
 from devices.codecs.base import Codec, FrameValues, vendor_object_of
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 F_PORT = 5
 # type -> value length, for every type the vendor's decoder knows (so that a frame can be read past them)

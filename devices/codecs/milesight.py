@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from devices.codecs.base import Codec, FrameValues, vendor_object_of
 from devices.readings import RefusedMetric
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 F_PORT = 85
 FAILED_MARKERS = frozenset({0xFFFF, 0xFFFD})

@@ -16,7 +16,7 @@ from typing import Any
 from devices.readings import RefusedMetric
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 from devices.formats.base import Decoded, parse_timestamp
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 
 def decode(info: TopicInfo, payload: dict[str, Any], device: DeviceSpec) -> Decoded:

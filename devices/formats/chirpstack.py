@@ -20,7 +20,7 @@ from devices.codecs import split_battery, uplink_values
 from devices.formats.base import Decoded, number, parse_timestamp, radio_metrics
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 
 def _claimed_dev_eui(payload: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ from devices.formats.base import Decoded
 from devices.readings import RefusedMetric
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 _CHIP_ID_KEYS = ("esp8266id", "esp32id", "chipid")
 _MAX_VALUES = 64  # the firmware sends about a dozen; a long list is not a sensor talking

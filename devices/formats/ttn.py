@@ -23,7 +23,7 @@ from devices.codecs import split_battery, uplink_values
 from devices.formats.base import Decoded, parse_timestamp, radio_metrics
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 
 def _object(parent: dict[str, Any], key: str, what: str, required: bool = True) -> dict[str, Any]:

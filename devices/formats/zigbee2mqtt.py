@@ -44,7 +44,7 @@ from devices.formats.base import Decoded, number, parse_timestamp
 from devices.readings import RefusedMetric
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 _NUMERIC = {
     "power": "power_w",

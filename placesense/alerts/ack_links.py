@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from placesense.alerts.tables import links_table, metadata
-from placesense.errors import StorageError
+from placesense.basics.errors import StorageError
 
 LinkRefusal = Literal["unknown", "expired", "used"]
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from placesense.alerts.store import Alert
-from rules import texts
+from placesense.basics import texts
 
 ChangeAction = Literal[
     "opened", "updated", "severity_raised", "escalated", "acknowledged", "resolved", "reminder", "repeated",

@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 
 from placesense.alerts.changes import AlertChange, ChangeAction
 from placesense.alerts.store import Alert, AlertStore
-from placesense.clock import Clock
-from placesense.errors import PlacesenseError
+from placesense.basics.clock import Clock
+from placesense.basics.errors import PlacesenseError
+from placesense.basics.findings import Finding, Severity
 from rules.config import RulesConfig
-from rules.findings import Finding, Severity
 
 log = logging.getLogger(__name__)
 

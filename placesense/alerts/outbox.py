@@ -30,7 +30,7 @@ from placesense.alerts.ack_links import AckLinks
 from placesense.alerts.changes import AlertChange
 from placesense.alerts.routing import Intent, Router
 from placesense.alerts.tables import metadata, outbox_table
-from placesense.errors import StorageError
+from placesense.basics.errors import StorageError
 
 DeliveryState = Literal["pending", "sent", "delivered", "failed"]
 FINAL_STATES = frozenset({"delivered", "failed"})

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from placesense.alerts.changes import AlertChange, alert_to_json
-from rules import texts
+from placesense.basics import texts
 from rules.rota import NotificationsConfig
 
 # Changes worth interrupting someone for; a repeat that only refreshes the wording goes to the feed only.
@@ -120,7 +120,8 @@ class Router:
     @staticmethod
     def text(change: AlertChange, lang: texts.Lang = "en") -> str:
         """The words a person reads, in a text message or an email, in their language (``lang`` on the person in
-        the notifications set-up); the alert's own message in that language when it has it (``rules.texts``)."""
+        the notifications set-up); the alert's own message in that language when it has it
+        (``placesense.basics.texts``)."""
         alert = change.alert
         last = alert.history[-1] if alert.history else None
         message = texts.renderings(alert.text, alert.message).get(lang, alert.message)

@@ -1,9 +1,9 @@
 """Alerts in the relational database: the ``Alert`` record and its audit history.
 
 SQLAlchemy Core on the alert room's tables (``placesense.alerts.tables``; SQLite by default, PostgreSQL by URL
-through ``placesense.db.make_engine``). "One open alert per (rule, subject)" is enforced by the database itself: a
-unique ``open_key`` column that holds ``rule/subject`` while the alert is open or acknowledged and NULL once it
-is resolved (NULLs never collide, on SQLite and PostgreSQL alike). Every change writes a history row in the same
+through ``placesense.basics.db.make_engine``). "One open alert per (rule, subject)" is enforced by the database
+itself: a unique ``open_key`` column that holds ``rule/subject`` while the alert is open or acknowledged and NULL
+once it is resolved (NULLs never collide, on SQLite and PostgreSQL alike). Every change writes a history row in the same
 transaction as the change, so the audit trail cannot drift from the alert.
 
 This module stores and loads; it does not decide anything. The lifecycle (dedup, escalation, who may do what)
@@ -21,10 +21,10 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from placesense.alerts.tables import alerts_table, history_table, metadata
-from placesense.db import add_missing_columns
-from placesense.errors import StorageError
-from rules import texts
-from rules.findings import Audience, Severity
+from placesense.basics import texts
+from placesense.basics.db import add_missing_columns
+from placesense.basics.errors import StorageError
+from placesense.basics.findings import Audience, Severity
 
 AlertState = Literal["open", "acknowledged", "resolved"]
 Evidence = Mapping[str, float | int | str | None]

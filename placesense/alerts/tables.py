@@ -29,7 +29,7 @@ alerts_table = Table(
     Column("open_key", String(250), nullable=True, unique=True),
     Column("last_notified_at", BigInteger, nullable=False),
     Column("reminders", Integer, nullable=False, default=0),
-    # The message's template and parameters (``rules.texts``), so it reads in Welsh too; NULL for a message
+    # The message's template and parameters (``placesense.basics.texts``), so it reads in Welsh too; NULL for a message
     # written as plain text. Added after the first release (``add_missing_columns`` adds it to an older table).
     Column("text", JSON, nullable=True),
     Index("ix_alerts_state_audience", "state", "audience"),

@@ -8,7 +8,7 @@ else looks at an error's text. This module must not import httpx or know HTTP st
 
 from __future__ import annotations
 
-from placesense.errors import PermanentStorageError, RetryableStorageError
+from placesense.basics.errors import PermanentStorageError, RetryableStorageError
 
 
 class StorageUnavailable(RetryableStorageError):

@@ -51,8 +51,8 @@ from paho.mqtt.properties import Properties
 from devices.readings import Reading
 from devices.registry import Registry
 from ingest.pipeline import subscriptions
-from placesense.errors import PlacesenseError
-from placesense.memory import settle_memory
+from placesense.basics.errors import PlacesenseError
+from placesense.basics.memory import settle_memory
 from placesense.service import Service
 from placesense.settings import Settings, load_settings
 from placesense.tools.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.registry import Registry
+from placesense.basics.errors import ConfigError
 from placesense.broker_accounts import (
     ACL_FILE,
     ALERTS_PUBLISHER,
@@ -52,7 +53,6 @@ from placesense.broker_accounts import (
     password_file_text,
     write_private_text,
 )
-from placesense.errors import ConfigError
 
 CONF_FILE = "mosquitto.conf"
 

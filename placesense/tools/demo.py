@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from placesense.basics.errors import PlacesenseError
+from placesense.basics.files import private_dir
 from placesense.broker_accounts import ALERTS_PUBLISHER, INGEST_USER, load_secrets
-from placesense.errors import PlacesenseError
-from placesense.files import private_dir
 from placesense.tools.broker_config import BrokerFiles, Listener, write_broker_config
 from placesense.tools.localstack import InfluxDB, LocalStackError, Mosquitto, pid_file_stop
 
@@ -251,7 +251,9 @@ def _registry(args: argparse.Namespace, path: Path) -> tuple[Registry, bool]:
 def _simulation_plan(args: argparse.Namespace, fleet: Registry, demo_dir: Path, fresh: bool) -> dict[str, Any]:
     """The demo's one simulation (start, length, seed, incidents), kept in ``simulation.json`` so a restart
     carries on with the same one; a new fleet, or a window nearly run out, starts a new one."""
-    from firmware_sim.timebase import DAY_MS, local_days, now_ms, parse_rfc3339, rfc3339
+    from firmware_sim.timebase import local_days, now_ms, parse_rfc3339, rfc3339
+
+    from placesense.basics.timeunits import DAY_MS
 
     path = demo_dir / "simulation.json"
     now = now_ms()

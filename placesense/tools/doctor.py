@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 from placesense.redact import redact
 from placesense.settings import Settings
 
@@ -151,7 +151,7 @@ def _influx(settings: Settings, timeout_s: float) -> str:
 def _database(settings: Settings) -> str:
     from sqlalchemy import text
 
-    from placesense.db import make_engine
+    from placesense.basics.db import make_engine
 
     engine = make_engine(settings.database_url)
     shown = engine.url.render_as_string(hide_password=True)
@@ -169,7 +169,7 @@ def _leadership(settings: Settings) -> str:
     """Active/standby (docs/scaling.md): which instance leads evaluation now, and whether its lease is current."""
     from datetime import UTC, datetime
 
-    from placesense.db import make_engine
+    from placesense.basics.db import make_engine
     from placesense.leadership import current_holder
 
     engine = make_engine(settings.database_url)

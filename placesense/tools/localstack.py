@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import psutil
 
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 
 
 class LocalStackError(PlacesenseError):

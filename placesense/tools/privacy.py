@@ -40,14 +40,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from devices.registry import Registry
 from devices.topics import DEVICE_ID_RE, canonical_topic
 from ingest.mqtt import MqttConfig
-from placesense.errors import ConfigError, PlacesenseError, StorageError
-from placesense.files import write_private
+from placesense.basics.errors import ConfigError, PlacesenseError, StorageError
+from placesense.basics.files import write_private
+from placesense.basics.timeunits import DAY_MS
 from placesense.statelock import StateLock
 from placesense.storage import erasure
 from placesense.storage.influx import InfluxClient
 
 MEASUREMENTS = ("home", "soil", "air")
-DAY_MS = 86_400_000
 
 
 class Retention(BaseModel):
@@ -488,7 +488,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from devices.registry import load_registry
-    from placesense.db import make_engine
+    from placesense.basics.db import make_engine
     from placesense.service import alerts_mqtt_config, influx_config
     from placesense.settings import load_settings
 

@@ -12,10 +12,10 @@ from placesense.alerts.changes import AlertChange, alert_to_json
 from placesense.alerts.lifecycle import AlertNotFoundError, AlertService, AlertStateError
 from placesense.alerts.store import AlertStore
 from placesense.alerts.tables import alerts_table
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 from rules.config import rules_from_data
-from rules.findings import Finding
 from tests.rules.factory import MINUTE
 
 pytestmark = pytest.mark.both_databases

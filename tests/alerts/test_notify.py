@@ -26,10 +26,10 @@ from placesense.alerts.lifecycle import AlertService
 from placesense.alerts.outbox import Outbox
 from placesense.alerts.routing import Router, alert_topic
 from placesense.alerts.store import AlertStore
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 from placesense.tools.localstack import Mosquitto
-from rules.findings import Finding
 from tests.helpers import eventually, http_server
 from tests.rules.factory import HOME, engine, home_reading, local_ms, only_rules
 

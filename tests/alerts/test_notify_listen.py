@@ -11,9 +11,9 @@ from placesense.alerts.changes import AlertChange
 from placesense.alerts.feed import AlertFeed
 from placesense.alerts.lifecycle import AlertService
 from placesense.alerts.store import AlertStore
-from placesense.clock import EventClock
-from placesense.db import make_engine
-from rules.findings import Finding
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 
 
 def test_listeners_receive_changes_until_they_stop(database_url: str, caplog: pytest.LogCaptureFixture) -> None:

@@ -34,11 +34,11 @@ from placesense.alerts.outbox import Outbox
 from placesense.alerts.routing import Router
 from placesense.alerts.store import AlertStore
 from placesense.alerts.tables import links_table
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 from placesense.tools.localstack import free_port
 from rules.config import rules_from_data
-from rules.findings import Finding
 from tests.alerts.fake_services import FakeNotify, fake_notify, fake_teams
 from tests.helpers import eventually, http_server
 from tests.rules.factory import local_ms

@@ -23,10 +23,10 @@ from placesense.alerts.lifecycle import AlertService
 from placesense.alerts.outbox import Outbox
 from placesense.alerts.routing import Router
 from placesense.alerts.store import AlertStore
-from placesense.clock import EventClock
-from placesense.db import make_engine
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
 from placesense.tools.localstack import Mosquitto
-from rules.findings import Finding
 from tests.helpers import eventually
 from tests.rules.factory import local_ms
 

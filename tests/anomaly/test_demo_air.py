@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 from firmware_sim.fleet import build_fleet
 from firmware_sim.simulation import Quirks, Simulation
-from firmware_sim.timebase import DAY_MS, local_days, parse_rfc3339
+from firmware_sim.timebase import local_days, parse_rfc3339
 
 from devices.readings import Reading
 from devices.registry import Registry
+from placesense.basics.findings import Finding
+from placesense.basics.timeunits import DAY_MS
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from placesense.tools.demo import SEED, demo_incidents
 from rules.config import RulesConfig
-from rules.findings import Finding
 
 START_MS = parse_rfc3339("2024-11-04T00:00:00Z")  # a Monday in late autumn: cold evenings, wood smoke
 DAYS = 8

@@ -8,7 +8,7 @@ import random
 from anomaly.sensors import SensorDetectors
 from devices.readings import Reading
 from devices.registry import Registry
-from placesense.clock import EventClock
+from placesense.basics.clock import EventClock
 
 HOUR = 3_600_000
 REGISTRY = Registry.from_data({

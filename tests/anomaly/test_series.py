@@ -19,7 +19,7 @@ import pytest
 from anomaly.base import EpisodeFilter
 from anomaly.cli import detect_stream
 from anomaly.series import _COMPONENTS, _WAITING, SeriesDetector
-from placesense.memory import keep_last
+from placesense.basics.memory import keep_last
 from tests.anomaly.synthetic import ANOMALIES, BASES, make_series
 
 REPO = Path(__file__).resolve().parents[2]

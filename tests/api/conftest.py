@@ -26,9 +26,9 @@ from api.app import create_app
 from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import Registry
 from placesense.alerts.store import Alert
+from placesense.basics.findings import Audience, Finding, Severity
 from placesense.service import Service
 from placesense.tools.localstack import InfluxDB, Mosquitto
-from rules.findings import Audience, Finding, Severity
 from tests.helpers import stack_settings
 
 REGISTRY: dict[str, Any] = {

@@ -16,7 +16,7 @@ import pytest
 import api.alerts
 from api.alerts import RESYNC, StreamInbox
 from placesense.alerts.changes import AlertChange
-from rules.findings import Finding
+from placesense.basics.findings import Finding
 from tests.api.conftest import Stack, now_ms, telemetry
 from tests.helpers import eventually
 

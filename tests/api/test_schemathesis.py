@@ -26,10 +26,10 @@ from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
 from devices.registry import Registry
+from placesense.basics.findings import Finding
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.tools.localstack import InfluxDB, Mosquitto
-from rules.findings import Finding
 from tests.api.conftest import REGISTRY, make_tokens, now_ms, serve, telemetry
 from tests.helpers import eventually
 

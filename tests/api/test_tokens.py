@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from api.auth import TokenStore, hash_token, load_tokens
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "tokens.example.yaml"
 

@@ -22,7 +22,7 @@ from devices.decode import DecodeLimits, decode_message
 from devices.readings import METRIC_UNITS, Reading
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo, classify_topic
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 from tests.devices.support import LIMITS, NOW_MS, air_device, home_device, soil_device
 
 DEVICES: list[DeviceSpec] = [

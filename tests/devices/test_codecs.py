@@ -20,7 +20,7 @@ from devices.codecs import (
     milesight,
     volts_from_battery_pct,
 )
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 
 
 def test_model_table_names_every_codec() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 from tests.devices.support import NOW_MS, decode_on, soil_device
 
 LSE01_TTN = soil_device("ttn", "dragino-lse01", source_id="wrexham-bed-07")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from devices.registry import load_registry
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 
 GOOD = """\
 homes:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 from tests.devices.support import NOW_MS, air_device, decode_sensor_community
 
 AIR = air_device()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 from tests.devices.support import NOW_MS, decode_on, home_device
 
 MOTION = home_device("motion", room="hallway")

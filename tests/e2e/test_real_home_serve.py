@@ -23,9 +23,10 @@ import pytest
 
 from anomaly.evaluate_real import replay
 from anomaly.inject import WEEK_DAYS, inject, looped, shifted
-from anomaly.realhomes import DAY_MS, device_readings, load_home
+from anomaly.realhomes import device_readings, load_home
 from api.app import create_app
 from devices.registry import Registry
+from placesense.basics.timeunits import DAY_MS
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.tools.localstack import InfluxDB, Mosquitto

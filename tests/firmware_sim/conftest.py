@@ -8,9 +8,10 @@ import pytest
 from firmware_sim.firmware import SimEvent
 from firmware_sim.fleet import build_fleet
 from firmware_sim.simulation import Simulation
-from firmware_sim.timebase import DAY_MS, parse_rfc3339
+from firmware_sim.timebase import parse_rfc3339
 
 from devices.registry import Registry
+from placesense.basics.timeunits import DAY_MS
 
 ALL_FORMATS = ("canonical", "zigbee2mqtt", "ttn", "chirpstack")
 # A Monday in late spring: warm enough for beds to dry, cool enough at night for heating to matter.

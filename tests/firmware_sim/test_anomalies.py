@@ -18,7 +18,9 @@ from firmware_sim.anomalies import (
 )
 from firmware_sim.fleet import build_fleet
 from firmware_sim.simulation import Simulation
-from firmware_sim.timebase import DAY_MS, HOUR_MS, MINUTE_MS, parse_rfc3339
+from firmware_sim.timebase import parse_rfc3339
+
+from placesense.basics.timeunits import DAY_MS, HOUR_MS, MINUTE_MS
 
 from .conftest import DAYS, START_MS, Run
 

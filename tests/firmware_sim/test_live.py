@@ -12,8 +12,9 @@ from firmware_sim.fleet import build_fleet
 from firmware_sim.publisher import publish
 from firmware_sim.resume import Progress
 from firmware_sim.simulation import Quirks, Simulation
-from firmware_sim.timebase import DAY_MS, HOUR_MS, MINUTE_MS, now_ms, parse_rfc3339
+from firmware_sim.timebase import now_ms, parse_rfc3339
 
+from placesense.basics.timeunits import DAY_MS, HOUR_MS, MINUTE_MS
 from placesense.tools.localstack import Mosquitto
 from tests.helpers import eventually
 

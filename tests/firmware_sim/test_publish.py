@@ -12,9 +12,9 @@ from firmware_sim.encoders import ENCODERS, encode
 from firmware_sim.fleet import build_fleet
 from firmware_sim.publisher import publish
 from firmware_sim.simulation import Simulation
-from firmware_sim.timebase import HOUR_MS
 from paho.mqtt.enums import CallbackAPIVersion
 
+from placesense.basics.timeunits import HOUR_MS
 from placesense.tools.localstack import Mosquitto
 from tests.helpers import eventually
 

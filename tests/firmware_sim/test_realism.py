@@ -8,7 +8,9 @@ from collections import defaultdict
 from datetime import datetime
 
 from firmware_sim.firmware import SimEvent
-from firmware_sim.timebase import HOUR_MS, MINUTE_MS, TOWN_TZ
+from firmware_sim.timebase import TOWN_TZ
+
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 
 from .conftest import DAYS, Run
 

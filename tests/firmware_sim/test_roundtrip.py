@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from firmware_sim.encoders import ENCODERS, encode
 from firmware_sim.fleet import build_fleet
 from firmware_sim.simulation import Simulation
-from firmware_sim.timebase import DAY_MS
 
 from devices.decode import DecodeLimits, decode_message
 from devices.formats.zigbee2mqtt import OCCUPANCY_CLEARED_OFFSET_MS
 from devices.topics import classify_topic
+from placesense.basics.timeunits import DAY_MS
 
 from .conftest import START_MS
 

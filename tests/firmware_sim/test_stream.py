@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from firmware_sim.encoders import ENCODERS, SimMeasurement, encode
 from firmware_sim.fleet import build_fleet
 from firmware_sim.simulation import Quirks, Simulation, generate, ground_truth
-from firmware_sim.timebase import DAY_MS
 
 from devices.readings import METRIC_UNITS
 from devices.registry import DeviceSpec
+from placesense.basics.timeunits import DAY_MS
 
 from .conftest import START_MS, Run
 

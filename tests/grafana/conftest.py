@@ -19,10 +19,10 @@ from firmware_sim import build_fleet, ground_truth
 from devices.readings import Reading
 from devices.registry import Registry
 from ingest.lineprotocol import encode_batch
+from placesense.basics.timeunits import HOUR_MS
 from placesense.tools.localstack import InfluxDB
 from tests.helpers import sim_readings
 
-HOUR_MS = 3_600_000
 SEED = 5
 # Three days of data with the heating failure on day 1: a failure starts 14:00-20:00 and lasts up to 18 hours, so
 # it always ends before the window does, whatever the hour the tests run at (a 48-hour window with the day left to

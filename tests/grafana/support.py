@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-MINUTE_MS = 60_000
-HOUR_MS = 60 * MINUTE_MS
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 
 _REGEX_SPECIALS = re.compile(r"[\\^$*+?.()|\[\]{}/-]")
 # Grafana rounds the raw interval (range / max data points) up to one of these, roughly.

@@ -159,7 +159,7 @@ def test_failing_notifications_are_an_ops_alert(
     settings = settings_for(mosquitto, influx, influx_db, webhook_urls=[closed], webhook_secret="s" * 32,
                             notify_failing_after_s=1.0)
     with running(settings) as (service, url):
-        from rules.findings import Finding
+        from placesense.basics.findings import Finding
 
         service.alerts.apply(Finding("help_button", "care", "h-0001", "critical", "Help button pressed.",
                                      int(time.time() * 1000), True))

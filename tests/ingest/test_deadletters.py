@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy
 
 from ingest.deadletters import SOURCE_ID_MAX, DeadLetter, DeadLetterStore, bounded_key, dead_letters
-from placesense.db import make_engine
+from placesense.basics.db import make_engine
 from placesense.service import Service
 from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.helpers import eventually, influx_count

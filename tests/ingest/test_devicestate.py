@@ -6,7 +6,7 @@ import pytest
 
 from devices.readings import Reading
 from ingest.devicestate import DeviceStates, _saver
-from placesense.db import make_engine
+from placesense.basics.db import make_engine
 
 pytestmark = pytest.mark.both_databases
 

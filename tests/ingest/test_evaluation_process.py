@@ -18,7 +18,7 @@ from api.app import create_app
 from api.auth import TokenEntry, TokenStore, hash_token
 from devices.readings import Reading
 from devices.registry import Registry
-from placesense.errors import EvaluationUnavailable
+from placesense.basics.errors import EvaluationUnavailable
 from placesense.evaluation_process import EVALUATION_CHUNK
 from placesense.evaluation_state import STATE_FILE
 from placesense.service import Service

@@ -25,9 +25,9 @@ from api.app import create_app
 from api.auth import hash_token, load_tokens
 from api.oidc import COOKIE, IdTokenRefused, SignIn
 from devices.registry import Registry
+from placesense.basics.findings import Finding
 from placesense.service import Service
 from placesense.tools.localstack import InfluxDB, Mosquitto
-from rules.findings import Finding
 from tests.api.conftest import REGISTRY, serve
 from tests.helpers import stack_settings
 from tests.oidc.conftest import CLIENT_ID, CLIENT_SECRET, Provider

@@ -33,6 +33,7 @@ from selenium.webdriver.common.selenium_manager import SeleniumManager
 from api.app import create_app
 from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import DeviceSpec, Registry
+from placesense.basics.timeunits import DAY_MS
 from placesense.service import Service
 from placesense.tools.localstack import InfluxDB, Mosquitto
 from tests.api.conftest import serve
@@ -48,7 +49,6 @@ CHROMIUM_FLAGS = (
 WALL = (1280, 800)  # an operations-room screen
 PHONE = (412, 915)  # a phone in a park
 SMALL_PHONE = (390, 844)  # the narrowest common phone
-DAY_MS = 86_400_000
 SEED = 7  # the demo's fleet and seed
 SUMMER_START = datetime(2026, 7, 6, tzinfo=UTC)  # a dry July week for the flowerbeds
 SUMMER_SEED = 2

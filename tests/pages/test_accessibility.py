@@ -18,8 +18,8 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 from placesense.alerts.store import Alert
+from placesense.basics.findings import Finding
 from placesense.tools.localstack import InfluxDB, Mosquitto
-from rules.findings import Finding
 from tests.pages.axe import violations
 from tests.pages.stack import (
     SMALL_PHONE,

@@ -14,7 +14,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-from rules.findings import Finding
+from placesense.basics.findings import Finding
 from tests.helpers import eventually
 from tests.pages.stack import SMALL_PHONE, PageStack, chromium, now_ms, press_help
 

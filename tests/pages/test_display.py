@@ -14,7 +14,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from rules.findings import Finding
+from placesense.basics.findings import Finding
 from tests.pages.stack import PageStack, chromium, now_ms, press_help
 
 # The wall re-renders on every event, so read what it shows in one go rather than through element handles.

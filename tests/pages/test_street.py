@@ -13,7 +13,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from api.timefmt import rfc3339
-from rules.findings import Finding
+from placesense.basics.findings import Finding
 from tests.helpers import eventually
 from tests.pages.stack import PageStack, dry_spell, now_ms, publish_events
 

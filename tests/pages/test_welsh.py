@@ -3,8 +3,8 @@ Welsh headings and buttons (the admin's devices page and the care page's chart c
 Welsh, rendered from the alert's template (not translated on the page); the language switch takes the reader back
 to English and the choice sticks.
 
-The words are checked against ``api/pages/i18n/cy.json`` and ``rules/texts.py`` so a reworded English text that
-loses its Welsh shows up here as well as in the unit tests."""
+The words are checked against ``api/pages/i18n/cy.json`` and ``placesense/basics/texts.py`` so a reworded English
+text that loses its Welsh shows up here as well as in the unit tests."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from rules.findings import Finding
-from rules.texts import text
+from placesense.basics.findings import Finding
+from placesense.basics.texts import text
 from tests.helpers import eventually
 from tests.pages.stack import PageStack, dry_spell, now_ms, press_help, publish_events
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from devices.readings import Domain, Reading
 from devices.registry import Registry
-from placesense.clock import EventClock
+from placesense.basics.clock import EventClock
+from placesense.basics.findings import Finding
 from rules.config import RulesConfig, rules_from_data
 from rules.engine import RuleEngine
-from rules.findings import Finding
 
 LONDON = ZoneInfo("Europe/London")
 MINUTE = 60_000

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 from rules.config import RulesConfig, WakeRule, WateringRule, load_rules, rules_from_data
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "rules.example.yaml"

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 from tests.rules.factory import HOUR, MINUTE, air_reading, engine, local_ms, of, only_rules, registry, run, soil_reading
 
 START = local_ms(5, 0)

@@ -7,11 +7,11 @@ import orjson
 import pytest
 
 from devices.readings import Reading
-from placesense.clock import LiveClock
+from placesense.basics.clock import LiveClock
+from placesense.basics.findings import Finding
 from placesense.statecodec import decode, encode
 from rules.config import rules_from_data
 from rules.engine import RuleEngine
-from rules.findings import Finding
 from tests.rules.factory import (
     HOME,
     MINUTE,

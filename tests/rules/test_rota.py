@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from placesense.errors import ConfigError
+from placesense.basics.errors import ConfigError
 from rules.config import rules_from_data
 from rules.rota import NotificationsConfig
 

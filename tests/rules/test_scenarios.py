@@ -12,10 +12,10 @@ import pytest
 
 from devices.readings import Reading
 from devices.registry import Registry
-from placesense.clock import EventClock
+from placesense.basics.clock import EventClock
+from placesense.basics.findings import Finding
 from rules.config import RulesConfig
 from rules.engine import RuleEngine
-from rules.findings import Finding
 from tests.helpers import sim_readings
 from tests.rules.factory import DAY, HOUR, LONDON
 

@@ -1,4 +1,4 @@
-"""Alert texts from templates (``rules.texts``): every template reads in English and Welsh with the same
+"""Alert texts from templates (``placesense.basics.texts``): every template reads in English and Welsh with the same
 placeholders, English renders exactly as the rules wrote it before, and a stored text comes back whole."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from placesense.alerts.changes import AlertChange, alert_to_json
 from placesense.alerts.lifecycle import AlertService
 from placesense.alerts.routing import LINK_PLACEHOLDER, Router
 from placesense.alerts.store import AlertStore
-from placesense.clock import EventClock
-from placesense.db import make_engine
-from rules.findings import Finding
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.findings import Finding
+from placesense.basics.texts import CATALOGUE, FEATURE_WORDS, LANGS, Text, duration, renderings, text
 from rules.rota import NotificationsConfig
-from rules.texts import CATALOGUE, FEATURE_WORDS, LANGS, Text, duration, renderings, text
 
 
 def _placeholders(template: str) -> set[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from placesense.basics.findings import Finding
 from rules.engine import RuleEngine
-from rules.findings import Finding
 from rules.watering import drying_rate
 from tests.rules.factory import HOUR, MINUTE, engine, local_ms, of, only_rules, registry, soil_reading
 

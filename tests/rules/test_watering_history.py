@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from rules.localtime import HOUR_MS
+from placesense.basics.timeunits import HOUR_MS
 from rules.watering import HISTORY_MS, HISTORY_STEP_MS, _History
 
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from placesense.errors import PermanentStorageError, RetryableStorageError
+from placesense.basics.errors import PermanentStorageError, RetryableStorageError
 from placesense.storage.errors import (
     DatabaseNotFound,
     DataRejected,

@@ -15,9 +15,9 @@ import pytest
 from firmware_sim import PublishError, Simulation, build_fleet, publish
 from firmware_sim.encoders import ENCODERS, SimMeasurement
 from firmware_sim.firmware import SimEvent
-from firmware_sim.timebase import HOUR_MS
 
 from devices.registry import DeviceSpec, Registry
+from placesense.basics.timeunits import HOUR_MS
 from placesense.broker_accounts import ALERTS_PUBLISHER, ALERTS_READER, load_secrets
 from placesense.cli import main
 from placesense.service import Service

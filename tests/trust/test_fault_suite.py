@@ -43,8 +43,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices.registry import DeviceSpec, Registry
 from ingest.spool import Spool
 from placesense.alerts.store import Alert, AlertStore
-from placesense.db import make_engine
-from placesense.errors import StorageError
+from placesense.basics.db import make_engine
+from placesense.basics.errors import StorageError
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.tools.bench_workload import BENCH_FORMATS, Workload, build_registry

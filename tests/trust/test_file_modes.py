@@ -80,7 +80,7 @@ def test_saved_evaluation_state_and_journal_are_private_and_an_existing_database
     assert _mode(tmp_path / "state" / "journal") == 0o700
     assert all(_mode(segment) == 0o600 for segment in journal.segments())
     # A database an older version left readable by all is made private when placesense opens it.
-    from placesense.db import make_engine
+    from placesense.basics.db import make_engine
 
     old = tmp_path / "old.db"
     old.write_bytes(b"")

@@ -22,9 +22,10 @@ from ingest.mqtt import MqttConfig
 from ingest.pipeline import spool_refusals
 from placesense import evaluation_state
 from placesense.alerts.store import AlertStore
-from placesense.clock import EventClock
-from placesense.db import make_engine
-from placesense.errors import ConfigError
+from placesense.basics.clock import EventClock
+from placesense.basics.db import make_engine
+from placesense.basics.errors import ConfigError
+from placesense.basics.timeunits import DAY_MS
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.statelock import StateFolderInUse
@@ -36,7 +37,6 @@ from tests.trust.conftest import MqttUser
 
 pytestmark = pytest.mark.both_databases
 
-DAY_MS = 86_400_000
 NOW_MS = int(time.time() * 1000)
 HOMES = ("h-0001", "h-0002")
 

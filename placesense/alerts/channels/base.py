@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from placesense.alerts.outbox import Delivery
-from placesense.errors import PlacesenseError
+from placesense.basics.errors import PlacesenseError
 
 
 class DeliveryError(PlacesenseError):

@@ -29,7 +29,7 @@ from devices.formats import FORMAT_DECODERS
 from devices.readings import Reading
 from devices.registry import DeviceSpec
 from devices.topics import TopicInfo, classify_topic
-from placesense.errors import DecodeError
+from placesense.basics.errors import DecodeError
 from tests.devices.support import LIMITS, NOW_MS
 
 HERE = Path(__file__).parent

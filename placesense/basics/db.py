@@ -15,7 +15,7 @@ from sqlalchemy import Engine, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateColumn
 
-from placesense.files import make_private, private_dir, touch_private
+from placesense.basics.files import make_private, private_dir, touch_private
 
 # The SQLite files beside the database: SQLite gives them the database file's own mode when it creates them.
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")

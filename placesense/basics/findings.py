@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rules.texts import Text
+from placesense.basics.texts import Text
 
+# Who acts on a finding (the care team, street teams, operations): the audience of its alert and of its MQTT topic.
 Audience = Literal["care", "street", "ops"]
+# How urgent it is; the API, the alert store and the rules configuration all use these three words.
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -18,8 +20,8 @@ class Finding:
 
     ``message`` is plain English a carer or operative understands, with the evidence in words;
     ``evidence`` holds the numbers behind it. ``text``, when the rule built the message from a template
-    (``rules.texts``), is that template and its parameters: ``message`` is its English rendering, and the alert
-    keeps it so the message can be read in Welsh too.
+    (``placesense.basics.texts``), is that template and its parameters: ``message`` is its English rendering, and
+    the alert keeps it so the message can be read in Welsh too.
     """
 
     rule: str

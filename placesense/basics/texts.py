@@ -25,11 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
+from placesense.basics.timeunits import MINUTE_MS
+
 Lang = Literal["en", "cy"]
 LANGS: tuple[Lang, ...] = ("en", "cy")
 Param = Union[str, int, float, None, "Text", list["Text"]]
 
-MINUTE_MS = 60_000
 
 # One entry per template id; every id has every language, with the same placeholders (tests/rules/test_texts.py).
 CATALOGUE: dict[str, dict[Lang, str]] = {

@@ -10,9 +10,9 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from placesense.basics.timeunits import MINUTE_MS
+
 DEFAULT_TZ = "Europe/London"
-HOUR_MS = 3_600_000
-MINUTE_MS = 60_000
 
 
 @lru_cache(maxsize=64)

@@ -25,6 +25,7 @@ from tests.helpers import sim_readings
 START_MS = 1_704_067_200_000  # Monday 1 January 2024
 DAYS = 16
 LEGACY = Path(__file__).parent / "data" / "state" / "release-0.1"
+LEGACY_JSON = Path(__file__).parent / "data" / "state" / "release-0.1-json"
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +149,24 @@ def test_the_previous_release_routine_pickle_still_loads_once_then_is_gone(tmp_p
     again = EvaluationCore(_spec(registry, state_dir))
     again.restore()
     assert again.routine.homes() == sorted(registry.homes)
+
+
+def test_the_json_state_written_before_home_care_was_split_is_restored(tmp_path: Path) -> None:
+    """``release-0.1-json`` was saved by the release whose home-care picture was ``rules.home:_Home``."""
+    from rules.home.picture import HomePicture
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    shutil.copy(LEGACY_JSON / evaluation_state.STATE_FILE, state_dir)
+    registry = load_registry(LEGACY / "registry.yaml")
+    core = EvaluationCore(_spec(registry, state_dir))
+    notes = core.restore()
+    assert notes[-1].startswith("restored home, watering, daqi, health, routine, sensors from"), notes
+    homes = core.rules.home._homes
+    assert sorted(homes) == sorted(registry.homes)
+    assert all(isinstance(home, HomePicture) and len(home.wake_minutes) >= 10 for home in homes.values())
+    assert core.save()
+    assert b"rules.home:_Home" not in evaluation_state.state_path(state_dir).read_bytes()
 
 
 def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path) -> None:

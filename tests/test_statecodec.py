@@ -83,3 +83,18 @@ def test_a_dataclass_missing_a_newer_field_gets_its_default() -> None:
     device = decode(saved)
     assert device.watches == {}
     assert _Watch.__name__ == "_Watch"
+
+
+def test_a_class_saved_under_its_old_name_is_read_as_the_class_it_became() -> None:
+    from placesense.statecodec import RENAMED
+    from rules.home.picture import HomePicture
+
+    # written before home care was split into modules: the per-home picture was rules.home:_Home
+    saved = {"$o": "rules.home:_Home", "v": {"tz": {"$tz": "Europe/London"}, "wake_minutes": [
+        {"$t": [{"$date": "2024-01-02"}, 455]}]}}
+    home = decode(orjson.loads(orjson.dumps(saved)))
+    assert isinstance(home, HomePicture)
+    assert home.wake_minutes == [(date(2024, 1, 2), 455)] and home.tz == ZoneInfo("Europe/London")
+    assert encode(home)["$o"] == "rules.home.picture:HomePicture"  # written under the new name from now on
+    for new in RENAMED.values():  # every alias leads to a class this release has
+        decode({"$o": new, "v": {"tz": {"$tz": "UTC"}}})

@@ -1,0 +1,38 @@
+"""Deadlines learned from her own days: the default until enough mornings are known, then her usual latest plus a
+margin as wide as her days vary (the getting-up and first-kitchen-use deadlines, ``rules.home.wake`` and
+``rules.home.kitchen``).
+
+Times of day from lists of minutes: this module knows nothing of homes, readings or timers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import time
+
+from placesense.basics.stats import quantile
+
+LEARNING_FROM_DAYS = 3  # from this many days a deadline may move later than the default, before it is learned
+
+
+def learned_minutes(values: Sequence[float], margin: float, latest: time) -> float:
+    """Her usual latest (90th percentile) plus a margin that follows her spread: at least ``margin`` minutes, or
+    the width of her 10th–90th percentile range when her days vary more than that; never after ``latest``."""
+    low, high = quantile(sorted(values), 0.1), quantile(sorted(values), 0.9)
+    return min(high + max(margin, high - low), latest.hour * 60.0 + latest.minute)
+
+
+def learned_deadline(
+    recent: Sequence[float], learn: bool, min_days: int, default: time, margin: float, latest: time
+) -> time:
+    """The default until ``min_days`` are learned, then her own; in between, the later of the two: a late riser
+    stops getting daily alerts after her first few mornings, an early riser waits for a full week's evidence."""
+    if not learn or len(recent) < LEARNING_FROM_DAYS:
+        return default
+    own = _clock(learned_minutes(recent, margin, latest))
+    return own if len(recent) >= min_days else max(own, default)
+
+
+def _clock(minutes: float) -> time:
+    whole = round(minutes)
+    return time(whole // 60 % 24, whole % 60)

@@ -1,0 +1,167 @@
+"""The per-home picture every home-care check reads: one home's day as the sensors showed it, and what has been
+learned of her own normal, as plain data (saved as it is, ``placesense.evaluation_state``).
+
+Besides the dataclass: the few facts every check asks of it (is she out, is she still in the night's sleep, which
+morning a moment's night leads to) and how a change that is hers is written into it. This module holds no rule: it
+must not read the rules config, set timers or build findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
+
+from devices.registry import DeviceSpec
+from placesense.basics.localtime import at_local, local
+from placesense.basics.memory import keep_last
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
+
+# The front door used within this long before the last activity means the resident probably went out.
+LEFT_HOME_MS = 2 * MINUTE_MS
+PIR_HOLD_MS = 90_000  # a PIR's "no motion" comes a minute or two after the last movement it saw
+STUCK_PIR_MS = 30 * MINUTE_MS  # a PIR "seeing movement" for longer is stuck; its "no motion" says nothing
+PRESENCE_CONFIRM_MS = 10 * MINUTE_MS  # while she is out, a device is believed when another agrees this soon
+NIGHT_FROM = time(18, 0)  # from here the night belongs to the next morning
+SLEEP_STARTED_BEFORE = time(7, 0)  # a quiet spell that began after this is not the night's sleep
+EARLIEST_WAKE = time(4, 0)
+HISTORY_KEPT = 60  # days (or nights) of each learned history a home keeps
+
+
+@dataclass(slots=True)
+class HomePicture:
+    """Everything the rules track and learn about one home: plain data only.
+
+    State saved before home care was split into modules names this class ``rules.home:_Home``
+    (``placesense.statecodec.RENAMED`` reads such files)."""
+
+    tz: ZoneInfo
+    device_state: dict[str, float] = field(default_factory=dict)  # device id -> last reported state (1/0)
+    last_activity_ms: int | None = None
+    last_activity_room: str | None = None
+    last_activity_device: str | None = None
+    last_front_door_ms: int | None = None
+    out_since_ms: int | None = None  # out of the home since the front door (a state, not a fall)
+    came_home_ms: int | None = None
+    out_by_day: dict[date, int] = field(default_factory=dict)  # time out per (kitchen) day, the last few days
+    motion_since: dict[str, int] = field(default_factory=dict)  # PIR device id -> when it last saw movement
+    while_out: dict[str, int] = field(default_factory=dict)  # device id -> its last activity while she was out
+    in_bed: bool = False
+    # the night's sleep: activity outside the bedroom and bathroom ("up" activity), and the longest gap between
+    # two such in the night before ``night_of``'s morning (18:00 the evening before to 18:00 that day)
+    last_up_ms: int | None = None
+    pending_up_ms: int | None = None  # a first sign of her up after a quiet spell, not yet confirmed
+    pending_up_room: str | None = None
+    night_of: date | None = None
+    night_longest_ms: int = 0
+    night_wake_ms: int | None = None  # when that longest gap ended: getting up
+    # local date -> bit mask of the hours of that day with any activity (for "usually active at this time")
+    active_hours: dict[date, int] = field(default_factory=dict)
+    # wake-up
+    wake_minutes: list[tuple[date, int]] = field(default_factory=list)  # oldest first, as all the histories
+    not_up_active: bool = False
+    # kitchen
+    kitchen_day: date | None = None
+    kitchen_minutes: list[tuple[date, int]] = field(default_factory=list)
+    no_kitchen_active: bool = False
+    # inactivity: the longest quiet spell of each day at home, awake and in waking hours
+    inactivity_active: bool = False
+    quiet_day: date | None = None
+    quiet_longest_ms: int = 0
+    quiet_history: list[tuple[date, int]] = field(default_factory=list)
+    # bathroom
+    bath_enter_ms: int | None = None
+    bath_last_ms: int | None = None
+    bath_stay_active: bool = False
+    # bathroom visits per period (a day and the night after it), keyed by the period's date:
+    # [night visits, all visits, night flushes, all flushes]
+    visits: dict[date, list[int]] = field(default_factory=dict)
+    visit_history: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # the last few days' counts, learned only once they are older than a run of days the rule judges together,
+    # so the first days of a rise are not already "usual" when the run is judged
+    visits_pending: list[tuple[int, int, int, int]] = field(default_factory=list)
+    last_flush_ms: int | None = None
+    # the totals of the periods before this one, newest last: a rise that lasts several days adds up
+    recent_totals: list[int] = field(default_factory=list)  # at most three
+    visits_active: bool = False
+    # kitchen uses per day
+    kitchen_uses: dict[date, int] = field(default_factory=dict)
+    kitchen_history: list[int] = field(default_factory=list)
+    reduced_kitchen_active: bool = False
+    # night door: when she was last active outside the bedroom (recent times, newest last)
+    night_door_openings: dict[date, int] = field(default_factory=dict)
+    night_outings: list[date] = field(default_factory=list)  # nights she went out of the front door, oldest first
+    recent_up_activity: list[int] = field(default_factory=list)
+    night_door_waiting_ms: int | None = None  # an awake opening, waiting to see whether she really went out
+    night_got_up_ms: int | None = None  # up again in the night window after a settled spell (not coming home)
+    # cold home
+    below_since: dict[str, int] = field(default_factory=dict)
+    temperatures: dict[str, tuple[int, float]] = field(default_factory=dict)
+    cold_devices: set[str] = field(default_factory=set)
+
+
+def is_out(home: HomePicture, now_ms: int) -> bool:
+    """Front door, then nothing: she went out (a state, not a fall)."""
+    if home.out_since_ms is not None:
+        return True
+    door, last = home.last_front_door_ms, home.last_activity_ms
+    return door is not None and last is not None and door >= last - LEFT_HOME_MS and now_ms - door >= LEFT_HOME_MS
+
+
+def morning_of(ts_ms: int, tz: ZoneInfo) -> date:
+    """The morning a moment's night leads to: from 18:00 the night belongs to the next day."""
+    moment = local(ts_ms, tz)
+    return moment.date() + timedelta(days=1) if moment.time() >= NIGHT_FROM else moment.date()
+
+
+def asleep(home: HomePicture, now_ms: int) -> bool:
+    """Still in the night's sleep: nothing outside the bedroom and bathroom since before 07:00, for at least
+    an hour and for longer than any other quiet spell of this night (not a nap, not a quiet evening)."""
+    last = home.last_up_ms if home.last_up_ms is not None else home.last_activity_ms
+    if last is None:
+        return False
+    morning = morning_of(now_ms, home.tz)
+    ongoing = now_ms - last
+    longest = home.night_longest_ms if home.night_of == morning else 0
+    before_seven = last < at_local(local(now_ms, home.tz).date(), SLEEP_STARTED_BEFORE, home.tz)
+    return before_seven and ongoing >= max(longest, HOUR_MS)
+
+
+def motion_stopped(home: HomePicture, device: DeviceSpec, ts: int) -> None:
+    """A PIR's "no motion": it saw movement until it went quiet, so she was moving then, unless it had been "on"
+    for so long that it was stuck, not watching someone."""
+    since = home.motion_since.pop(device.id, None)
+    moved = ts - PIR_HOLD_MS
+    door = home.last_front_door_ms
+    left = door is not None and since is not None and since <= door <= ts  # she went out meanwhile
+    if since is not None and ts - since <= STUCK_PIR_MS and home.out_since_ms is None and not left:
+        if home.last_activity_ms is not None and moved > home.last_activity_ms:
+            home.last_activity_ms = moved
+        if device.room == "bathroom" and home.bath_last_ms is not None and moved > home.bath_last_ms:
+            home.bath_last_ms = moved
+
+
+def presence_confirmed(home: HomePicture, device: DeviceSpec, ts: int) -> bool:
+    """While she is out, one device on its own (a PIR in the sun, a mat under a cat, a flickering contact) is
+    not her: coming home is the front door, or two different devices within ``PRESENCE_CONFIRM_MS``."""
+    out = home.out_since_ms or ts
+    agree = any(
+        d != device.id and out <= t and ts - t <= PRESENCE_CONFIRM_MS for d, t in home.while_out.items()
+    )
+    home.while_out[device.id] = ts
+    return agree
+
+
+def note_activity(home: HomePicture, device: DeviceSpec, room: str, ts: int) -> None:
+    """Write a change that is hers into the picture: the hour she was active in, her last activity and where, her
+    recent activity outside the bedroom, and the front door."""
+    moment = local(ts, home.tz)
+    home.active_hours[moment.date()] = home.active_hours.get(moment.date(), 0) | (1 << moment.hour)
+    if len(home.active_hours) > 70:
+        for old in sorted(home.active_hours)[:-62]:
+            del home.active_hours[old]
+    home.last_activity_ms, home.last_activity_room, home.last_activity_device = ts, room, device.id
+    if room != "bedroom":
+        keep_last(home.recent_up_activity, ts, 30)
+    if device.kind == "front_door":
+        home.last_front_door_ms = ts

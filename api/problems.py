@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from placesense.basics.errors import EvaluationUnavailable, StorageError
-from placesense.redact import redact
+from placesense.basics.redact import redact
 
 log = logging.getLogger("placesense.api")
 

@@ -20,7 +20,7 @@ from grafana.datasources import InfluxSource, all_datasources
 from grafana.provisioning import DASHBOARDS_PATH, write_build
 from grafana.push import connect, push
 from placesense.basics.errors import ConfigError
-from placesense.redact import split_credentials
+from placesense.basics.redact import split_credentials
 from placesense.settings import Settings, load_settings
 
 

@@ -3,7 +3,7 @@
 With one ``placesense serve``, the journal is files on its own disk (``ingest.journal``). With two instances
 sharing PostgreSQL, the batches the leader stored and acknowledged but its rules had not yet saved must be
 readable by the standby that takes over; so they are rows of ``evaluation_journal`` instead. Only the leader
-appends (ingest runs on the leader alone), each append is fenced by the lease (``placesense.leadership``): a
+appends (ingest runs on the leader alone), each append is fenced by the lease (``placesense.basics.leadership``): a
 leader that lost the lease appends nothing, does not acknowledge, and the broker gives the messages to the new
 one. Rows are deleted once the saved evaluation state includes them.
 
@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.journal import Backlog, JournalRecord
 from placesense.basics.errors import RetryableStorageError
-from placesense.leadership import fence
-from placesense.term import Fenced, Term
+from placesense.basics.leadership import fence
+from placesense.basics.term import Fenced, Term
 
 metadata = MetaData()
 journal_rows = Table(

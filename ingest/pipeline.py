@@ -32,7 +32,7 @@ from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message, MqttConfig, MqttConsumer
 from ingest.writer import Rejected, StorageWriter
 from placesense.basics.errors import DecodeError, RetryableStorageError
-from placesense.term import Fenced
+from placesense.basics.term import Fenced
 
 log = logging.getLogger("placesense.ingest")
 

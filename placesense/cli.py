@@ -16,14 +16,14 @@ from collections.abc import Iterable, Sequence
 
 from placesense import __version__
 from placesense.basics.errors import PlacesenseError
-from placesense.redact import RedactingFormatter, redact
+from placesense.basics.redact import RedactingFormatter, redact
 
 # name -> (module with configure/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("placesense.serve_cli", "run ingest and the API, with rules and anomaly detection in a child process"),
     "simulate": ("firmware_sim.cli", "run simulated device firmware that publishes over MQTT"),
     "detect": ("anomaly.cli", "score a timestamp,value CSV with the streaming anomaly detector"),
-    "evaluate": ("anomaly.evaluate_cli", "measure routine-change detection on simulated homes"),
+    "evaluate": ("placesense.tools.evaluate.cli", "measure routine-change detection on simulated homes"),
     "bench": ("placesense.tools.bench", "measure the whole pipeline against the raw broker and InfluxDB limits"),
     "grafana": ("grafana.cli", "build or push the Grafana dashboards"),
     "doctor": ("placesense.tools.doctor", "check the broker, InfluxDB, database and config, and say what to fix"),

@@ -45,6 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ingest.journal import Backlog
 from placesense.basics.clock import Clock, EventClock
 from placesense.basics.errors import EvaluationUnavailable, PlacesenseError
+from placesense.basics.term import Fenced
 from placesense.evaluation_channel import (
     EXPECTS_ANSWER,
     AddDevices,
@@ -63,7 +64,6 @@ from placesense.evaluation_channel import (
     Ticked,
 )
 from placesense.evaluation_core import EvaluationSpec
-from placesense.term import Fenced
 
 if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its memory down
 

@@ -17,8 +17,8 @@ from devices.registry import DeviceSpec, Registry
 from placesense import evaluation_state, statecodec
 from placesense.basics.clock import EventClock, make_clock
 from placesense.basics.errors import PlacesenseError, StorageError
+from placesense.basics.term import Term
 from placesense.statecodec import StateCodecError
-from placesense.term import Term
 
 if TYPE_CHECKING:
     from placesense.storage.influx import InfluxConfig

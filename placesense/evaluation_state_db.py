@@ -1,7 +1,7 @@
 """The evaluation's saved state as a row of the shared database, for active/standby instances (docs/scaling.md).
 
 Same document as the state file (``placesense.evaluation_state``), kept where the standby that takes over can read
-it. A save is fenced by the lease (``placesense.leadership``): a deposed leader's evaluation process cannot
+it. A save is fenced by the lease (``placesense.basics.leadership``): a deposed leader's evaluation process cannot
 overwrite its successor's state. Loaded only when the instance runs active/standby.
 """
 
@@ -15,9 +15,9 @@ from sqlalchemy import BigInteger, Column, Engine, LargeBinary, MetaData, String
 from sqlalchemy.exc import SQLAlchemyError
 
 from placesense.basics.errors import StorageError
+from placesense.basics.leadership import fence
+from placesense.basics.term import Term
 from placesense.evaluation_state import SavedState, encode_state, parse_state
-from placesense.leadership import fence
-from placesense.term import Term
 
 metadata = MetaData()
 state_rows = Table(

@@ -30,8 +30,8 @@ from rules.devices_health import HOME_UNMONITORED
 if TYPE_CHECKING:
     from ingest.pipeline import Pipeline
     from placesense.alerts.lifecycle import AlertService
+    from placesense.basics.leadership import Lease
     from placesense.evaluation import Evaluator
-    from placesense.leadership import Lease
 
 log = logging.getLogger("placesense.health")
 

@@ -32,14 +32,14 @@ from placesense.basics.clock import Clock, make_clock
 from placesense.basics.db import make_engine
 from placesense.basics.files import private_dir
 from placesense.basics.findings import Finding
+from placesense.basics.leadership import Leadership, Lease, fence
+from placesense.basics.term import Fenced, Term
 from placesense.evaluation import Evaluator, RoutineView, RulesView
 from placesense.evaluation_core import EvaluationSpec
 from placesense.health import DeliveryHealth, HealthWatch
-from placesense.leadership import Leadership, Lease, fence
 from placesense.settings import Settings
 from placesense.statelock import StateLock
 from placesense.storage.influx import InfluxClient, InfluxConfig
-from placesense.term import Fenced, Term
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -94,7 +94,8 @@ class AlertService:
         self._quiet_since: dict[str, int] = {}
         self._ticked = False
         # With active/standby instances: called first in every transaction that applies the rules' findings or
-        # sends reminders, and raises ``placesense.term.Fenced`` once this instance no longer leads (its successor
+        # sends reminders, and raises ``placesense.basics.term.Fenced`` once this instance no longer leads (its
+        # successor
         # does that work). People's acknowledgements and the instance's own health alerts are not fenced.
         self.fence: Callable[[Any], None] | None = None
 

@@ -33,7 +33,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from placesense.redact import split_credentials
+from placesense.basics.redact import split_credentials
 from placesense.storage.errors import (
     DatabaseNotFound,
     DataRejected,

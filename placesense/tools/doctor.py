@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from placesense.basics.errors import PlacesenseError
-from placesense.redact import redact
+from placesense.basics.redact import redact
 from placesense.settings import Settings
 
 
@@ -170,7 +170,7 @@ def _leadership(settings: Settings) -> str:
     from datetime import UTC, datetime
 
     from placesense.basics.db import make_engine
-    from placesense.leadership import current_holder
+    from placesense.basics.leadership import current_holder
 
     engine = make_engine(settings.database_url)
     try:

@@ -10,13 +10,13 @@ from firmware_sim.anomalies import Injection
 from firmware_sim.fleet import build_fleet
 from firmware_sim.simulation import generate, ground_truth
 
-from anomaly.evaluation import START_MS
 from anomaly.routine import RoutineDetector
 from devices.readings import Reading
 from devices.registry import Registry
 from placesense.basics.clock import EventClock
 from placesense.basics.findings import Finding
 from placesense.basics.timeunits import DAY_MS
+from placesense.tools.evaluate.simulated import START_MS
 
 
 @dataclass

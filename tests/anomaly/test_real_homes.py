@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from anomaly.evaluate_real import MEANT, Raised, replay
-from anomaly.inject import Background, inject, looped
-from anomaly.realhomes import RecordedHome, device_readings, load_home
 from anomaly.routine import RoutineDetector
 from devices.registry import Registry
 from placesense.basics.clock import EventClock
 from placesense.basics.timeunits import DAY_MS, HOUR_MS
+from placesense.tools.evaluate.inject import Background, inject, looped
+from placesense.tools.evaluate.real import MEANT, Raised, replay
+from placesense.tools.evaluate.realhomes import RecordedHome, device_readings, load_home
 from rules.config import RulesConfig
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "homes"

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from anomaly.evaluate_air import evaluate_air
-from anomaly.evaluate_cli import configure, run
-from anomaly.evaluate_detect import evaluate_detect
-from anomaly.evaluate_street import evaluate_soil, evaluate_transplanted
-from anomaly.nab_score import scaled_sigmoid, score_series, windows_from_labels
+from placesense.tools.evaluate.air import evaluate_air
+from placesense.tools.evaluate.cli import configure, run
+from placesense.tools.evaluate.detect import evaluate_detect
+from placesense.tools.evaluate.nab_score import scaled_sigmoid, score_series, windows_from_labels
+from placesense.tools.evaluate.street import evaluate_soil, evaluate_transplanted
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

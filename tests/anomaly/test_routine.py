@@ -11,12 +11,12 @@ from typing import Any
 import orjson
 import pytest
 
-from anomaly.evaluation import START_MS
 from anomaly.homeday import HomeDay, HomeTracker
 from anomaly.routine import RoutineDetector
 from placesense import evaluation_state
 from placesense.basics.clock import EventClock
 from placesense.basics.timeunits import DAY_MS, HOUR_MS
+from placesense.tools.evaluate.simulated import START_MS
 from tests.anomaly.conftest import RoutineRun, feed, readings
 
 RULES = {

@@ -4,7 +4,8 @@ evaluation child process, the alert store and the API.
 Van Kasteren's house B (two weeks, one resident who often comes home in the small hours, bed mats that stick,
 a chair mat) with a trip out of the front door injected in the middle of a night's sleep, moved whole weeks
 forward so ingest takes it as recent, published as its devices would send it. The care alerts the API lists must
-be the ones the in-process replay (``anomaly.evaluate_real.replay``) raises from the same readings: serve judges
+be the ones the in-process replay (``placesense.tools.evaluate.real.replay``) raises from the same readings: serve
+judges
 what ``placesense evaluate --real`` measures.
 """
 
@@ -21,14 +22,14 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
-from anomaly.evaluate_real import replay
-from anomaly.inject import WEEK_DAYS, inject, looped, shifted
-from anomaly.realhomes import device_readings, load_home
 from api.app import create_app
 from devices.registry import Registry
 from placesense.basics.timeunits import DAY_MS
 from placesense.service import Service
 from placesense.settings import Settings
+from placesense.tools.evaluate.inject import WEEK_DAYS, inject, looped, shifted
+from placesense.tools.evaluate.real import replay
+from placesense.tools.evaluate.realhomes import device_readings, load_home
 from placesense.tools.localstack import InfluxDB, Mosquitto
 from rules.config import RulesConfig
 from tests.api.conftest import make_tokens, serve

@@ -25,12 +25,12 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from anomaly.evaluate_air import DEFRA_TABLE, defra_index
-from anomaly.evaluate_street import DRY_PERCENTILE, percentile
-from anomaly.street_replay import StreetReplay, epoch_ms, load_air, load_soil, reading, soil_registry
 from devices.readings import Reading
 from devices.registry import Registry
 from placesense.basics.timeunits import HOUR_MS
+from placesense.tools.evaluate.air import DEFRA_TABLE, defra_index
+from placesense.tools.evaluate.street import DRY_PERCENTILE, percentile
+from placesense.tools.evaluate.street_replay import StreetReplay, epoch_ms, load_air, load_soil, reading, soil_registry
 from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
 from tests.helpers import eventually, influx_count
 

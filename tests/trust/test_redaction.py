@@ -13,8 +13,8 @@ import pytest
 
 from api.app import create_app
 from devices.registry import Registry
+from placesense.basics.redact import RedactingFormatter, redact
 from placesense.cli import main
-from placesense.redact import RedactingFormatter, redact
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.tools.localstack import InfluxDB, Mosquitto, PostgreSQL, free_port

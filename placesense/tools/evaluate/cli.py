@@ -1,9 +1,10 @@
 """``placesense evaluate``: routine-change detection on simulated homes, scored against the injected truth.
 
 Runs firmware-sim in-process (no broker or database), prints a table per anomaly type and, last, one JSON line
-with everything (``anomaly.evaluation`` explains the scoring). With ``--real DIR`` it replays recordings of real
-homes instead (``anomaly.evaluate_real``), and with ``--street DIR`` or ``--detect DIR`` real soil, air and labelled
-anomaly data (``anomaly.evaluate_sets_cli``). This module only formats; it decides nothing.
+with everything (``placesense.tools.evaluate.simulated`` explains the scoring). With ``--real DIR`` it replays
+recordings of real homes instead (``placesense.tools.evaluate.real``), and with ``--street DIR`` or ``--detect DIR``
+real soil, air and labelled anomaly data (``placesense.tools.evaluate.sets_cli``). This module only formats; it
+decides nothing.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import json
 import sys
 import time
 
-from anomaly import evaluate_sets_cli
-from anomaly.evaluation import run_evaluation
+from placesense.tools.evaluate import sets_cli as evaluate_sets_cli
+from placesense.tools.evaluate.simulated import run_evaluation
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.real:
-        from anomaly.evaluate_real import run as run_real
+        from placesense.tools.evaluate.real import run as run_real
 
         return run_real(args)
     if evaluate_sets_cli.wanted(args):

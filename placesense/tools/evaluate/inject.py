@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
-from anomaly.realhomes import Activation, Label, RecordedHome
 from placesense.basics.timeunits import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
+from placesense.tools.evaluate.realhomes import Activation, Label, RecordedHome
 
 WEEK_DAYS = 7
 COPY_AFTER_MS = tuple(m * MINUTE_MS for m in (45, 30, 60, 75, 90, 105, 120, 20))

@@ -4,7 +4,8 @@ A recorded home is a folder with ``home.yaml`` (what each sensor is: placesense 
 activity label says about the resident), ``events.csv.gz`` (the periods each sensor reported its active state,
 local time) and ``activities.csv`` (the residents' own labels, local time). ``load_home`` reads one;
 ``RecordedHome.activations`` turns its sensors into *activations* per placesense device (door open, mat
-occupied, PIR seeing movement, appliance in use), which the evaluation may edit (``anomaly.inject``) before
+occupied, PIR seeing movement, appliance in use), which the evaluation may edit
+(``placesense.tools.evaluate.inject``) before
 ``device_readings`` sends them as devices do:
 
 - a contact (door, cupboard, fridge, flush) reports each change of state;

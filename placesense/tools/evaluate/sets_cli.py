@@ -1,9 +1,9 @@
 """``placesense evaluate --street DIR`` and ``--detect DIR``: the report on real public data sets.
 
 ``--street DIR`` replays the soil probes (``DIR/simpact_soil``) and the hourly air station
-(``DIR/openair_marylebone``) through the rules and detectors serve runs (``anomaly.evaluate_street``,
-``anomaly.evaluate_air``); ``--detect DIR`` scores ``placesense detect`` NAB-style on labelled series
-(``anomaly.evaluate_detect``), and may be given more than once, one set each, reported apart. Each prints a few
+(``DIR/openair_marylebone``) through the rules and detectors serve runs (``placesense.tools.evaluate.street``,
+``placesense.tools.evaluate.air``); ``--detect DIR`` scores ``placesense detect`` NAB-style on labelled series
+(``placesense.tools.evaluate.detect``), and may be given more than once, one set each, reported apart. Each prints a few
 readable lines and, last, one JSON line with everything.
 This module only formats; it decides nothing.
 """
@@ -36,8 +36,8 @@ def wanted(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {}
     if args.street is not None:
-        from anomaly.evaluate_air import evaluate_air
-        from anomaly.evaluate_street import evaluate_soil, evaluate_transplanted
+        from placesense.tools.evaluate.air import evaluate_air
+        from placesense.tools.evaluate.street import evaluate_soil, evaluate_transplanted
 
         soil = report["soil"] = evaluate_soil(args.street / "simpact_soil")
         transplanted = report["soil_transplanted_faults"] = evaluate_transplanted(args.street / "simpact_soil")
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             f" by pollutant {air['hours_disagree_by_pollutant']}; DAQI alerts opened {air['daqi_alerts_opened']}"
         )
     if args.detect:
-        from anomaly.evaluate_detect import evaluate_detect
+        from placesense.tools.evaluate.detect import evaluate_detect
 
         # Sets are scored apart, never pooled: a detector tuned to one set shows up as a gap between them.
         report["detect"] = {}

@@ -1,7 +1,8 @@
 """``placesense evaluate --street DIR``: DAQI from an hourly reference station, hour by hour, against DEFRA's method.
 
 The air set (``DIR/openair_marylebone``, a year of hourly means) is replayed through
-``anomaly.street_replay.StreetReplay`` with the default rules: one reading per hour holding the channels that have
+``placesense.tools.evaluate.street_replay.StreetReplay`` with the default rules: one reading per hour holding the
+channels that have
 a value (a missing channel is left out, as the decoders' per-metric dead letters do). After each hour the
 pollutant levels placesense shows as current (``air_quality()``) are compared with an independent computation of
 DEFRA's method written here from the published rules, sharing no code with ``rules.daqi``:
@@ -23,8 +24,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from anomaly.street_replay import AirRecord, StreetReplay, air_registry, load_air, reading
 from placesense.basics.timeunits import HOUR_MS
+from placesense.tools.evaluate.street_replay import AirRecord, StreetReplay, air_registry, load_air, reading
 
 SITE, DEVICE = "marylebone-road", "aurn-my1"
 # metric -> (hours averaged, hours needed (75 %), upper bound of each of indexes 1..9 in whole µg/m³)

@@ -1,6 +1,7 @@
 """``placesense evaluate --street DIR``: the watering forecast, sensor faults and alert budget on real soil probes.
 
-The soil set (``DIR/simpact_soil``) is replayed hour by hour through ``anomaly.street_replay.StreetReplay`` — the
+The soil set (``DIR/simpact_soil``) is replayed hour by hour through
+``placesense.tools.evaluate.street_replay.StreetReplay`` — the
 rules and detectors serve runs, on the event clock, with findings applied to alerts — one flowerbed per probe,
 each bed's ``dry_below_pct`` at the 25th percentile of its own record (probes read in ranges of their own, so a
 fixed 25 % would make most beds "dry" for months). Then:
@@ -35,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anomaly.street_replay import SoilRecord, StreetReplay, load_soil, reading, soil_registry
 from placesense.basics.findings import Finding
 from placesense.basics.timeunits import DAY_MS, HOUR_MS
+from placesense.tools.evaluate.street_replay import SoilRecord, StreetReplay, load_soil, reading, soil_registry
 
 DRY_PERCENTILE = 25
 TRUE_WITHIN_MS = 24 * HOUR_MS

@@ -1,4 +1,4 @@
-"""A leader's term of the evaluation lease, and the error a fenced write raises (``placesense.leadership``).
+"""A leader's term of the evaluation lease, and the error a fenced write raises (``placesense.basics.leadership``).
 
 Kept apart from the lease itself so the evaluation process can carry a term without loading the database layer
 when it has no use for it (one instance, state in a file). This module holds no logic.

@@ -28,10 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from anomaly.inject import Background, labelled_wake
-from anomaly.realhomes import Label
 from placesense.basics.stats import quantile
 from placesense.basics.timeunits import HOUR_MS
+from placesense.tools.evaluate.inject import Background, labelled_wake
+from placesense.tools.evaluate.realhomes import Label
 
 UNUSUAL_SHARE = 0.1
 

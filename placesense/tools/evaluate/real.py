@@ -1,16 +1,17 @@
 """``placesense evaluate --real DIR``: real homes' recorded lives replayed through what serve evaluates.
 
-Each home under DIR (``anomaly.realhomes``) is played three times in a row (``anomaly.inject.looped``: its first
-whole weeks twice, then all of it, so the routine detector's two-week learning is behind it for the last play) as
-the readings its devices would send, into an ``EvaluationCore`` on the event clock (the rule engine, routine
+Each home under DIR (``placesense.tools.evaluate.realhomes``) is played three times in a row
+(``placesense.tools.evaluate.inject.looped``: its first whole weeks twice, then all of it, so the routine
+detector's two-week learning is behind it for the last play) as the readings its devices would send, into an ``EvaluationCore`` on the event clock (the rule engine, routine
 detector and sensor detectors of serve's evaluation process), ticked after every reading as serve ticks after
 every batch. Findings go to an ``AlertService`` over a SQLite ``AlertStore``, so alerts are counted as a care
 team sees them: one per rule and home while open. The care team deals with each alert: one still open two hours
 after it opened is resolved by them.
 
 The report: alerts per home-month by rule on the ordinary recorded life, each judged against the labels
-(``anomaly.judge``), and, for each change injected into that life after the learning (``anomaly.inject``), whether
-the rule meant for it raised an alert, after how long, and what else did. A table, then one JSON line.
+(``placesense.tools.evaluate.judge``), and, for each change injected into that life after the learning
+(``placesense.tools.evaluate.inject``), whether the rule meant for it raised an alert, after how long,
+and what else did. A table, then one JSON line.
 
 This module runs and reports; it decides nothing about what is unusual.
 """
@@ -28,9 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anomaly.inject import INJECTION_TYPES, Background, Injected, inject, looped
-from anomaly.judge import Judge
-from anomaly.realhomes import Activation, RecordedHome, device_readings, find_homes, load_home
 from devices.registry import Registry
 from placesense.alerts.changes import AlertChange
 from placesense.alerts.lifecycle import AlertService
@@ -38,6 +36,9 @@ from placesense.alerts.store import AlertStore
 from placesense.basics.db import make_engine
 from placesense.basics.timeunits import DAY_MS, HOUR_MS
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
+from placesense.tools.evaluate.inject import INJECTION_TYPES, Background, Injected, inject, looped
+from placesense.tools.evaluate.judge import Judge
+from placesense.tools.evaluate.realhomes import Activation, RecordedHome, device_readings, find_homes, load_home
 from rules.config import RulesConfig
 
 CARE_TEAM = "care team"

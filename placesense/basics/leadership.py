@@ -27,9 +27,9 @@ from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, inse
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from placesense.term import Fenced, Term
+from placesense.basics.term import Fenced, Term
 
-log = logging.getLogger("placesense.leadership")
+log = logging.getLogger("placesense.basics.leadership")
 
 metadata = MetaData()
 leadership = Table(

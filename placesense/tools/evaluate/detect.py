@@ -2,7 +2,8 @@
 
 Each file in DIR (``*.csv`` or ``*.csv.gz``) has the columns ``timestamp,value,label``. The timestamp and value go
 through ``anomaly.cli.detect_stream`` — the very function ``placesense detect`` runs, as CSV text in and out — and
-its ``is_anomaly`` column is scored against the labels with ``anomaly.nab_score`` (standard profile). Beside it,
+its ``is_anomaly`` column is scored against the labels with ``placesense.tools.evaluate.nab_score`` (standard
+profile). Beside it,
 for comparison, the same scoring of baselines: the null detector (flags nothing) and a windowed Gaussian (the
 z-score of each value against the mean and deviation of the values before it in a sliding window, one flag per
 run of high z) given its *best* threshold on the corpus, as NAB does for every detector it reports.
@@ -23,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.cli import detect_stream
-from anomaly.nab_score import SeriesScore, normalised, score_series
 from placesense.basics.errors import PlacesenseError
+from placesense.tools.evaluate.nab_score import SeriesScore, normalised, score_series
 
 GAUSSIAN_WINDOW = 300
 GAUSSIAN_THRESHOLDS = (3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 10.0)

@@ -1,12 +1,12 @@
 """``placesense evaluate --real DIR``: real homes' recorded lives replayed through what serve evaluates.
 
 Each home under DIR (``placesense.tools.evaluate.realhomes``) is played three times in a row
-(``placesense.tools.evaluate.inject.looped``: its first whole weeks twice, then all of it, so the routine
-detector's two-week learning is behind it for the last play) as the readings its devices would send, into an
-``EvaluationCore`` on the event clock (the rule engine, routine detector and sensor detectors of serve's
-evaluation process), ticked after every reading as serve ticks after every batch. Findings go to an ``AlertService`` over a SQLite ``AlertStore``, so alerts are counted as a care
-team sees them: one per rule and home while open. The care team deals with each alert: one still open two hours
-after it opened is resolved by them.
+(``placesense.tools.evaluate.inject.looped``: its first whole weeks twice, then all of it, so the routine detector's
+two-week learning is behind it for the last play) as the readings its devices would send, into an ``EvaluationCore``
+on the event clock (the rule engine, routine detector and sensor detectors of serve's evaluation process), ticked
+after every reading as serve ticks after every batch. Findings go to an ``AlertService`` over a SQLite
+``AlertStore``, so alerts are counted as a care team sees them: one per rule and home while open. The care team
+deals with each alert: one still open two hours after it opened is resolved by them.
 
 The report: alerts per home-month by rule on the ordinary recorded life, each judged against the labels
 (``placesense.tools.evaluate.judge``), and, for each change injected into that life after the learning

@@ -34,6 +34,7 @@ $(STAMP): pyproject.toml
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: venv
 	MYPYPATH=build/typecheck $(BIN)/mypy

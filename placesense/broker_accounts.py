@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Literal
 from devices.registry import Registry
 from devices.topics import SUBSCRIPTIONS, canonical_topic
 from placesense.basics.errors import ConfigError
+from placesense.basics.files import write_private
 
 AccountRole = Literal["device", "bridge", "ingest", "alerts_publisher", "alerts_reader"]
 
@@ -165,18 +165,6 @@ def load_secrets(path: Path) -> dict[str, str]:
     return {str(name): str(entry["password"]) for name, entry in accounts.items()}
 
 
-def write_private_text(path: Path, text: str) -> None:
-    """Write ``text`` so that no other user can read it at any moment, then swap it in atomically."""
-    partial = path.with_name(path.name + ".tmp")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
-
-
 def add_device_accounts(
     registry: Registry,
     out_dir: Path,
@@ -201,7 +189,7 @@ def add_device_accounts(
         "note": "plain broker passwords: give each device its own, never commit or share this file",
         "accounts": {a.username: {"role": roles[a.username], "password": passwords[a.username]} for a in accounts},
     }
-    write_private_text(secrets_file, json.dumps(secrets_doc, indent=2) + "\n")
-    write_private_text(out_dir / PASSWD_FILE, password_file_text(accounts, passwords))
-    write_private_text(out_dir / ACL_FILE, acl_text(accounts))
+    write_private(secrets_file, (json.dumps(secrets_doc, indent=2) + "\n").encode("utf-8"))
+    write_private(out_dir / PASSWD_FILE, password_file_text(accounts, passwords).encode("utf-8"))
+    write_private(out_dir / ACL_FILE, acl_text(accounts).encode("utf-8"))
     return new

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from devices.registry import Registry
 from placesense.basics.errors import ConfigError
+from placesense.basics.files import write_private
 from placesense.broker_accounts import (
     ACL_FILE,
     ALERTS_PUBLISHER,
@@ -51,7 +52,6 @@ from placesense.broker_accounts import (
     acl_text,
     load_secrets,
     password_file_text,
-    write_private_text,
 )
 
 CONF_FILE = "mosquitto.conf"
@@ -209,12 +209,12 @@ def write_broker_config(
         "note": "plain broker passwords: give each device its own, never commit or share this file",
         "accounts": {name: {"role": roles[name], "password": pw} for name, pw in passwords.items()},
     }
-    write_private_text(secrets_file, json.dumps(secrets_doc, indent=2) + "\n")
+    write_private(secrets_file, (json.dumps(secrets_doc, indent=2) + "\n").encode("utf-8"))
     # The hashes are not secret in the usual sense, but mosquitto reads them as this user: no reason to share.
     password_file = out_dir / PASSWD_FILE
-    write_private_text(password_file, password_file_text(accounts, passwords))
+    write_private(password_file, password_file_text(accounts, passwords).encode("utf-8"))
     acl_file = out_dir / ACL_FILE
-    write_private_text(acl_file, acl_text(accounts))
+    write_private(acl_file, acl_text(accounts).encode("utf-8"))
     conf = out_dir / CONF_FILE
     conf.write_text(conf_text(password_file, acl_file, tls, tls_port, listen=listen, limits=limits), encoding="utf-8")
     return BrokerFiles(out_dir, conf, password_file, acl_file, secrets_file, tuple(accounts), tls)

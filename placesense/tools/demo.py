@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from placesense.basics.errors import PlacesenseError
-from placesense.basics.files import private_dir
+from placesense.basics.files import private_dir, write_private
 from placesense.broker_accounts import ALERTS_PUBLISHER, INGEST_USER, load_secrets
 from placesense.tools.broker_config import BrokerFiles, Listener, write_broker_config
 from placesense.tools.localstack import InfluxDB, LocalStackError, Mosquitto, pid_file_stop
@@ -312,12 +312,7 @@ def write_settings_file(path: Path, settings: dict[str, str]) -> Path:
     if path.exists() and path.read_text(encoding="utf-8") == text:
         path.chmod(0o600)
         return path
-    partial = path.with_name(path.name + ".tmp")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    partial.replace(path)
+    write_private(path, text.encode("utf-8"))
     return path
 
 
@@ -379,10 +374,5 @@ def write_device_credentials(files: BrokerFiles, path: Path) -> Path:
         "accounts": {name: {"role": role, "password": passwords[name]} for name, role in wanted.items()},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(doc, indent=2) + "\n")
-    partial.replace(path)
+    write_private(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
     return path

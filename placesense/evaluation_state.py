@@ -35,7 +35,7 @@ import orjson
 
 from placesense.basics.errors import StorageError
 from placesense.basics.files import private_dir, write_private
-from placesense.statecodec import ALLOWED_PACKAGES, StateCodecError, decode, encode
+from placesense.statecodec import ALLOWED_PACKAGES, RENAMED, StateCodecError, decode, encode
 
 log = logging.getLogger("placesense.evaluation.state")
 
@@ -187,6 +187,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _SAFE_BUILTINS:
             return super().find_class(module, name)
+        # a class that has moved since that release is found where it is now (``statecodec.RENAMED``)
+        module, _, name = RENAMED.get(f"{module}:{name}", f"{module}:{name}").partition(":")
         if module.split(".")[0] in ALLOWED_PACKAGES and module.split(".")[0] != "river" and "." not in name:
             found = super().find_class(module, name)
             if isinstance(found, type):

@@ -49,6 +49,8 @@ _SCALARS = (int, float, str, bool, type(None))
 RENAMED: dict[str, str] = {
     # home care split into one module per check (issue 22): the per-home picture left rules/home.py
     "rules.home:_Home": "rules.home.picture:HomePicture",
+    # the routine detector split into one module per check (issue 22): the per-home model left anomaly/routine.py
+    "anomaly.routine:HomeModel": "anomaly.routine.model:HomeModel",
 }
 
 

@@ -216,18 +216,18 @@ def test_a_busier_day_than_usual_is_no_routine_change_and_a_quieter_one_is(
     assert usual["motion_count"] is not None and usual["kitchen_visits"] is not None
     busier = {**ordinary, "motion_count": usual["motion_count"].highest * 2,
               "kitchen_visits": usual["kitchen_visits"].highest * 3}
-    findings, flagged = detector._daily_check(home, model, day, busier, normal_month.end_ms)
+    findings, flagged = detector._daily.check(home, model, day, busier, normal_month.end_ms)
     assert (findings, flagged) == ([], set())
     # An early night alone, three hours before her earliest, is an ordinary evening: not news on its own.
     bedtime = model.usual("bedtime_min", False)
     assert bedtime is not None
     early_night = {**ordinary, "bedtime_min": bedtime.lowest - 180}
-    findings, flagged = detector._daily_check(home, model, day, early_night, normal_month.end_ms)
+    findings, flagged = detector._daily.check(home, model, day, early_night, normal_month.end_ms)
     assert (findings, flagged) == ([], {"bedtime_min"})
     # The same size of move the other way, with a late morning: a routine change.
     assert usual["wake_min"] is not None
     quieter = {**ordinary, "motion_count": 0.0, "wake_min": usual["wake_min"].highest + 90}
-    findings, flagged = detector._daily_check(home, model, day, quieter, normal_month.end_ms)
+    findings, flagged = detector._daily.check(home, model, day, quieter, normal_month.end_ms)
     assert [f.rule for f in findings] == ["routine_change"] and flagged == {"motion_count", "wake_min"}
 
 
@@ -249,7 +249,7 @@ def test_bathroom_visits_are_judged_against_how_busy_the_rest_of_the_house_is(
             motion_count=int(movements_elsewhere) + 3 * visits, bathroom_motion=3 * visits,
         )
         model.flagged_today.clear()
-        return [f.rule for f in detector._bathroom_check(home, model, now)]
+        return [f.rule for f in detector._bathroom.on_activity(home, model, now)]
 
     assert findings(motion.median / 2) == ["routine_more_bathroom_visits"]
     assert findings(motion.median * 1.5) == []

@@ -20,7 +20,7 @@ from placesense.basics.timeunits import HOUR_MS
 from rules.config import KitchenRule
 from rules.home.check import Activity, Evidence, Shared, finding, what_sensed
 from rules.home.inactivity import close_quiet_day
-from rules.home.learned import learned_deadline
+from rules.home.learned import learned_deadline, next_due
 from rules.home.picture import HISTORY_KEPT, HomePicture, asleep, is_out
 
 MOSTLY_OUT_MS = 6 * HOUR_MS  # a day she was out this long is not judged for kitchen use
@@ -76,12 +76,9 @@ class KitchenCheck:
     def _schedule_kitchen(self, home_id: str, home: HomePicture, after_ms: int) -> None:
         cfg = self._lookup.get(KitchenRule, home_id)
         day = day_of(after_ms, cfg.day_starts, home.tz)
-        for offset in range(3):
-            candidate = day + timedelta(days=offset)
-            due = at_local(candidate, self._kitchen_deadline_for(home, cfg, candidate), home.tz)
-            if due > after_ms:
-                self._timers.set((home_id, "kitchen"), due)
-                return
+        due = next_due(after_ms, day, lambda d: self._kitchen_deadline_for(home, cfg, d), home.tz)
+        if due is not None:
+            self._timers.set((home_id, "kitchen"), due)
 
     def _kitchen_used(self, seen: Activity, home: HomePicture) -> list[Finding]:
         reading, device = seen.reading, seen.device

@@ -2,14 +2,17 @@
 margin as wide as her days vary (the getting-up and first-kitchen-use deadlines, ``rules.home.wake`` and
 ``rules.home.kitchen``).
 
-Times of day from lists of minutes: this module knows nothing of homes, readings or timers.
+Times of day from lists of minutes, and the instant the next one falls due: this module knows nothing of homes,
+readings or timers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import time
+from collections.abc import Callable, Sequence
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
 
+from placesense.basics.localtime import at_local
 from placesense.basics.stats import quantile
 
 LEARNING_FROM_DAYS = 3  # from this many days a deadline may move later than the default, before it is learned
@@ -18,7 +21,8 @@ LEARNING_FROM_DAYS = 3  # from this many days a deadline may move later than the
 def learned_minutes(values: Sequence[float], margin: float, latest: time) -> float:
     """Her usual latest (90th percentile) plus a margin that follows her spread: at least ``margin`` minutes, or
     the width of her 10th–90th percentile range when her days vary more than that; never after ``latest``."""
-    low, high = quantile(sorted(values), 0.1), quantile(sorted(values), 0.9)
+    ordered = sorted(values)
+    low, high = quantile(ordered, 0.1), quantile(ordered, 0.9)
     return min(high + max(margin, high - low), latest.hour * 60.0 + latest.minute)
 
 
@@ -31,6 +35,17 @@ def learned_deadline(
         return default
     own = _clock(learned_minutes(recent, margin, latest))
     return own if len(recent) >= min_days else max(own, default)
+
+
+def next_due(after_ms: int, first_day: date, deadline_for: Callable[[date], time], tz: ZoneInfo) -> int | None:
+    """The first of ``first_day``'s and the next two days' deadlines that is still after ``after_ms`` (None if
+    none is: a deadline that moved earlier than the moment already passed)."""
+    for offset in range(3):
+        day = first_day + timedelta(days=offset)
+        due = at_local(day, deadline_for(day), tz)
+        if due > after_ms:
+            return due
+    return None
 
 
 def _clock(minutes: float) -> time:

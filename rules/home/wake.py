@@ -12,14 +12,14 @@ from datetime import date, time, timedelta
 
 from devices.registry import DeviceSpec
 from placesense.basics.findings import Finding
-from placesense.basics.localtime import at_local, day_of, hm, hm_of_minutes, local, minutes_of_day
+from placesense.basics.localtime import day_of, hm, hm_of_minutes, local, minutes_of_day
 from placesense.basics.memory import keep_last
 from placesense.basics.stats import quantile
 from placesense.basics.texts import text
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import WakeRule
 from rules.home.check import Activity, Evidence, Shared, finding
-from rules.home.learned import learned_deadline
+from rules.home.learned import learned_deadline, next_due
 from rules.home.picture import EARLIEST_WAKE, HISTORY_KEPT, NIGHT_FROM, HomePicture, asleep, is_out, morning_of
 
 UP_CONFIRM_MS = 30 * MINUTE_MS  # after a quiet spell, activity counts as her up once a second follows this soon
@@ -130,12 +130,9 @@ class WakeCheck:
     def _schedule_wake(self, home_id: str, home: HomePicture, after_ms: int) -> None:
         cfg = self._lookup.get(WakeRule, home_id)
         day = day_of(after_ms, cfg.day_starts, home.tz)
-        for offset in range(3):
-            candidate = day + timedelta(days=offset)
-            due = at_local(candidate, self._deadline_for(home, cfg, candidate), home.tz)
-            if due > after_ms:
-                self._timers.set((home_id, "wake"), due)
-                return
+        due = next_due(after_ms, day, lambda d: self._deadline_for(home, cfg, d), home.tz)
+        if due is not None:
+            self._timers.set((home_id, "wake"), due)
 
     def _wake_deadline(self, home_id: str, home: HomePicture, due_ms: int) -> list[Finding]:
         cfg = self._lookup.get(WakeRule, home_id)

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from placesense.basics.term import Fenced, Term
 
-log = logging.getLogger("placesense.basics.leadership")
+log = logging.getLogger("placesense.leadership")
 
 metadata = MetaData()
 leadership = Table(

@@ -4,9 +4,10 @@ A *routine day* runs from one getting-up to the next, so the night belongs to th
 follows the resident through it: getting up (leaving the bed for good after 04:00, or activity outside the
 bedroom, bathroom and hallway confirmed by a second within half an hour), going to bed, bathroom and kitchen
 visits, the kettle, the fridge, going out (front door and then nothing: a lone sensor while she is out is not
-her), activity outside the bedroom at night, room temperature, and the longest stretch without any activity
-while awake and at home. Every device counts where it means activity (PIRs, doors, cupboards, taps, the flush,
-appliances, mats), and only its changes do: a repeated state is a check-in. ``features()`` is the day's vector.
+her; ``rules.presence``, the same presence the care rules keep), activity outside the bedroom at night, room
+temperature, and the longest stretch without any activity while awake and at home. Every device counts where it
+means activity (PIRs, doors, cupboards, taps, the flush, appliances, mats), and only its changes do: a repeated
+state is a check-in. ``features()`` is the day's vector.
 
 This module only observes; it never judges what is unusual and never emits findings.
 """
@@ -20,11 +21,10 @@ from typing import Any
 
 from placesense.basics.localtime import zone
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
+from rules.presence import Presence
 
 VISIT_GAP_MS = 10 * MINUTE_MS  # movement in a room after this much quiet there is a new visit
 CONFIRM_MS = 30 * MINUTE_MS  # out of bed (or in bed) this long before it counts as up (or gone to bed)
-AWAY_AFTER_MS = 3 * MINUTE_MS  # front door used and no movement since: out
-PRESENCE_CONFIRM_MS = 10 * MINUTE_MS  # while out, a device is believed when a different one agrees this soon
 WAKE_CONFIRM_MS = 30 * MINUTE_MS  # activity after the night counts as getting up once a second follows this soon
 NIGHT_ROOMS_EXCLUDED = frozenset({"bedroom", "bathroom", "hallway"})  # a night-time trip to the toilet
 EARLIEST_WAKE_MIN = 4 * 60
@@ -104,6 +104,12 @@ class HomeDay:
         return self.kitchen_visits + self.kettle_uses + self.fridge_opens
 
 
+# Presence's fields as the tracker named them before they became ``HomeTracker.presence``.
+_PRESENCE_FIELDS = {"device_state": "device_state", "motion_since": "motion_since", "while_out": "while_out",
+                    "last_activity_ms": "last_activity_ms", "last_front_door_ms": "last_door_ms",
+                    "out_since_ms": "out_since_ms"}
+
+
 @dataclass
 class HomeTracker:
     """Where the resident is in their day: asleep or up, home or out, and the current ``HomeDay``."""
@@ -115,81 +121,67 @@ class HomeTracker:
     bed_occupied: bool | None = None
     bed_left_ms: int | None = None  # candidate getting-up time
     bed_entered_ms: int | None = None  # candidate bedtime
-    last_activity_ms: int | None = None
-    last_motion_ms: int | None = None
-    last_door_ms: int | None = None
-    out_since_ms: int | None = None
+    # devices' last states, her last activity, the front door, out or in: what the care rules keep too
+    presence: Presence = field(default_factory=Presence)
     room_last_ms: dict[str, int] = field(default_factory=dict)
     kettle_on: bool = False
     doors_open: dict[str, bool] = field(default_factory=dict)
     motion_on: dict[str, bool] = field(default_factory=dict)  # PIR device id -> last reported state
-    device_state: dict[str, float] = field(default_factory=dict)  # device id -> last reported state (1/0)
-    motion_since: dict[str, int] = field(default_factory=dict)  # PIR device id -> when it last saw movement
-    while_out: dict[str, int] = field(default_factory=dict)  # device id -> its last activity while she was out
     pending_wake_ms: int | None = None  # a first sign of getting up, waiting for a second
     last_up_ms: int | None = None  # her last activity outside the bedroom, bathroom and hallway
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A tracker saved before a field existed gets that field's default, so older state files still load.
+        state = self.upgrade_saved(state)
+        state.pop("last_motion_ms", None)  # replaced by the presence's last activity
         _fill_defaults(self, state)
         self.__dict__.update(state)
+
+    @staticmethod
+    def upgrade_saved(fields: dict[str, Any]) -> dict[str, Any]:
+        """A tracker saved before its presence was shared kept those fields among its own (``statecodec``)."""
+        if "presence" not in fields:
+            fields["presence"] = Presence.from_saved(fields, _PRESENCE_FIELDS)
+        return fields
 
     # -- presence -------------------------------------------------------------------------------------------
 
     def is_out(self, now_ms: int) -> bool:
-        if self.out_since_ms is not None:
-            return True
-        if self.last_door_ms is None or now_ms - self.last_door_ms < AWAY_AFTER_MS:
-            return False
-        # Activity a minute or more after the door means someone came in (or never left).
-        return self.last_motion_ms is None or self.last_motion_ms < self.last_door_ms + MINUTE_MS
-
-    def believe(self, device_id: str, ts_ms: int) -> bool:
-        """Whether activity from ``device_id`` means she is in. While she is out, one device on its own (a PIR in
-        the sun, a mat under a cat) is not her: that takes the front door, or two different devices close
-        together."""
-        if not self.is_out(ts_ms):
-            return True
-        if self.out_since_ms is None:
-            self.out_since_ms = self.last_door_ms
-        since = self.out_since_ms or ts_ms
-        agree = any(
-            d != device_id and since <= t and ts_ms - t <= PRESENCE_CONFIRM_MS for d, t in self.while_out.items()
-        )
-        self.while_out[device_id] = ts_ms
-        return agree
+        return self.presence.is_out(now_ms)
 
     def still_for_ms(self, now_ms: int) -> int:
-        return 0 if self.last_activity_ms is None else now_ms - self.last_activity_ms
+        last = self.presence.last_activity_ms
+        return 0 if last is None else now_ms - last
+
+    @property
+    def last_activity_ms(self) -> int | None:
+        return self.presence.last_activity_ms
 
     # -- events ---------------------------------------------------------------------------------------------
 
     def activity(self, ts_ms: int) -> None:
         """Any sign of life: track the longest stillness while awake and at home."""
-        day = self.day
-        if day is not None and not self.asleep and self.last_activity_ms is not None:
-            went_out = self.last_door_ms is not None and self.last_activity_ms <= self.last_door_ms
+        day, presence = self.day, self.presence
+        last, door = presence.last_activity_ms, presence.last_front_door_ms
+        if day is not None and not self.asleep and last is not None:
+            went_out = door is not None and last <= door
             if not went_out:
-                spell = ts_ms - self.last_activity_ms
+                spell = ts_ms - last
                 day.longest_still_ms = max(day.longest_still_ms, spell)
-                for moment in range(self.last_activity_ms, ts_ms + HOUR_MS, HOUR_MS):
+                for moment in range(last, ts_ms + HOUR_MS, HOUR_MS):
                     hour = local_minute(min(moment, ts_ms), self.timezone)[0] // 60
                     day.still_by_hour[hour] = max(day.still_by_hour[hour], spell)
-        if self.out_since_ms is not None and day is not None:
-            day.out_ms += max(0, ts_ms - self.out_since_ms)
+        out = presence.back_home()
+        if out is not None and day is not None:
+            day.out_ms += max(0, ts_ms - out)
             # Hours spent out count as "accounted for": the hour-of-day profile is about movement at home.
-            for moment in range(self.out_since_ms, ts_ms + 1, HOUR_MS // 2):
+            for moment in range(out, ts_ms + 1, HOUR_MS // 2):
                 day.active_hours.add(local_minute(moment, self.timezone)[0] // 60)
-        self.out_since_ms = None
-        self.while_out.clear()
-        self.last_activity_ms = max(ts_ms, self.last_activity_ms or ts_ms)
+        presence.active(ts_ms)
 
-    def presence(self, ts_ms: int, room: str | None, minute: int) -> None:
+    def seen_in(self, ts_ms: int, room: str | None, minute: int) -> None:
         """She did something in ``room`` (a PIR saw her, a door or cupboard moved, an appliance came on)."""
-        if self.is_out(ts_ms) and self.last_door_ms is not None and self.out_since_ms is None:
-            self.out_since_ms = self.last_door_ms
         self.activity(ts_ms)
-        self.last_motion_ms = ts_ms
         if room not in NIGHT_ROOMS_EXCLUDED:
             self.last_up_ms = ts_ms
         previous = self.room_last_ms.get(room or "other")
@@ -236,7 +228,7 @@ class HomeTracker:
         """The front door moved (a change: the caller drops check-ins)."""
         self.activity(ts_ms)
         self.last_up_ms = ts_ms
-        self.last_door_ms = ts_ms  # its opening or closing, whichever came last: what she did before going
+        self.presence.front_door(ts_ms)  # its opening or closing, whichever came last: what she did before going
         if not opened:
             return
         day = self.day

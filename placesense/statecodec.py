@@ -15,7 +15,9 @@ Encoding (documented in docs/state.md):
 - bytes ``{"$b": "<base64>"}``, a bytearray ``{"$ba": …}``, an ``array.array`` ``{"$a": "d", "b": "<base64>"}``;
 - an object ``{"$o": "module:QualName", "v": {field: value, ...}}``. Dataclass fields are matched by name: a field
   the file lacks gets its default, a field the class no longer has is ignored, so a new release reads an older
-  file. Other classes restore through their own ``__setstate__`` or by attribute.
+  file. A dataclass that moved some of its fields into another (its shape changed, not only its name) defines
+  ``upgrade_saved(fields) -> fields``, which is given the decoded fields and rewrites an older file's into its
+  own. Other classes restore through their own ``__setstate__`` or by attribute.
 
 A class that moved or was renamed keeps being read under its old name through ``RENAMED`` (old name -> the name
 it has now); files are always written with the new name.
@@ -203,10 +205,16 @@ def _decode_object(name: str, fields: Any) -> Any:
     if dataclasses.is_dataclass(kind):
         if not isinstance(fields, dict):
             raise StateCodecError(f"saved state for {name} is not a mapping of fields")
+        upgrade = getattr(kind, "upgrade_saved", None)
+        if upgrade is not None:  # the class reshaped its fields: it rewrites an older file's own
+            fields = upgrade({key: decode(value) for key, value in fields.items()})
+            decoded = True
+        else:
+            decoded = False
         instance = object.__new__(kind)
         for spec in dataclasses.fields(kind):
             if spec.name in fields:
-                value = decode(fields[spec.name])
+                value = fields[spec.name] if decoded else decode(fields[spec.name])
             elif spec.default is not dataclasses.MISSING:
                 value = spec.default
             elif spec.default_factory is not dataclasses.MISSING:

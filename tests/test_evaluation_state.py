@@ -144,6 +144,7 @@ def test_the_previous_release_routine_pickle_still_loads_once_then_is_gone(tmp_p
     assert any("the previous release's format" in n for n in notes), notes
     assert core.routine.homes() == sorted(registry.homes)
     assert all(core.routine.warm_up(h)["days_learned"] == 15 for h in registry.homes)
+    assert all(core.routine._homes[h].tracker.presence.last_front_door_ms for h in registry.homes)
     assert core.save()
     assert not (state_dir / evaluation_state.LEGACY_ROUTINE_FILE).exists()  # residents' data: not left behind
     again = EvaluationCore(_spec(registry, state_dir))
@@ -165,6 +166,10 @@ def test_the_json_state_written_before_home_care_was_split_is_restored(tmp_path:
     homes = core.rules.home._homes
     assert sorted(homes) == sorted(registry.homes)
     assert all(isinstance(home, HomePicture) and len(home.wake_minutes) >= 10 for home in homes.values())
+    # the devices' states and her last activity, kept among the picture's own fields then, are its presence now
+    assert all(home.presence.device_state and home.presence.last_activity_ms for home in homes.values())
+    trackers = [core.routine._homes[h].tracker for h in registry.homes]
+    assert all(t.presence.device_state and t.presence.last_front_door_ms for t in trackers)
     assert core.save()
     assert b"rules.home:_Home" not in evaluation_state.state_path(state_dir).read_bytes()
 

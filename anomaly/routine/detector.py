@@ -47,16 +47,14 @@ from placesense.basics.clock import Clock
 from placesense.basics.findings import Finding
 from placesense.basics.texts import renderings, text
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
-from rules.homesense import Change, interpret, metric_state
+from rules.homesense import Change, metric_state
 
-PIR_HOLD_MS = 60_000  # a PIR's "no motion" comes about a minute after the last movement it saw
 # Without a bed sensor bedtime is a guess from an hour of quiet in the evening (a chair, a book, out unseen): what
 # she does after it and before this is still her evening, not night-time activity.
 GUESSED_NIGHT_FROM_MIN = 23 * 60
 QUIET_HOUR_SHARE = 0.5  # an hour with activity on fewer days than this is one she is usually asleep in
 QUIET_HOURS_AFTER_DAYS = 7  # until then every night hour counts
 LATEST_WAKE_MIN = 16 * 60  # activity after a quiet afternoon or evening is not getting up
-STUCK_PIR_MS = 30 * 60_000  # a PIR "seeing movement" for longer is stuck; its "no motion" says nothing
 
 
 T = TypeVar("T")
@@ -149,8 +147,7 @@ class RoutineDetector:
         state = metric_state(device, metrics, KETTLE_ON_W)
         if state is None:
             return findings
-        change = interpret(device, tracker.device_state.get(device.id), state)
-        tracker.device_state[device.id] = state
+        change = tracker.presence.change(device, state, ts)
         if change is None:
             return findings  # a check-in repeating the state: the device is alive, nobody moved
         return findings + self._changed(reading.subject, model, device, change, ts, minute)
@@ -160,19 +157,15 @@ class RoutineDetector:
     ) -> list[Finding]:
         tracker = model.tracker
         kind, room = device.kind, device.room
-        if kind == "motion":
-            if change.what == "still":
-                # The PIR saw movement until about a minute ago, unless it was stuck "on" for far longer.
-                since = tracker.motion_since.pop(device.id, None)
-                door = tracker.last_door_ms
-                left = door is not None and since is not None and since <= door <= ts  # she went out meanwhile
-                if since is not None and ts - since <= STUCK_PIR_MS and not left and not tracker.is_out(ts):
-                    tracker.activity(ts - PIR_HOLD_MS)
-                return []
-            tracker.motion_since[device.id] = ts
+        if kind == "motion" and change.what == "still":
+            # The PIR saw movement until a minute or two ago, unless it was stuck "on" for far longer.
+            moved = tracker.presence.moving_until(device, ts)
+            if moved is not None:
+                tracker.activity(moved)
+            return []
         if kind == "bed":
             tracker.has_bed_sensor = True
-            if tracker.believe(device.id, ts):
+            if tracker.presence.believe(device, ts):
                 tracker.bed(ts, change.what == "in_bed", minute)
             return []
         if not change.active:
@@ -180,7 +173,7 @@ class RoutineDetector:
         if kind == "front_door":
             tracker.front_door(ts, change.what == "opened")
             return self._night.on_activity(home_id, model, ts)
-        if not tracker.believe(device.id, ts):
+        if not tracker.presence.believe(device, ts):
             return []  # one device alone while she is out: not her
         findings: list[Finding] = []
         if tracker.asleep and EARLIEST_WAKE_MIN <= minute < LATEST_WAKE_MIN and room not in NIGHT_ROOMS_EXCLUDED:
@@ -196,7 +189,7 @@ class RoutineDetector:
         if tracker.has_bed_sensor or not EARLIEST_WAKE_MIN <= minute < GUESSED_NIGHT_FROM_MIN:
             tracker.night_use(device.id, room, kind == "motion")
         if kind == "motion" or (room or "other") not in self._pir_rooms(home_id):
-            tracker.presence(ts, room, minute)
+            tracker.seen_in(ts, room, minute)
         else:
             # The room's PIR says where she is and counts her visits; a cupboard or the fridge there is a sign of
             # life (and kitchen use), not another movement.

@@ -25,7 +25,7 @@ from placesense.basics.texts import Text, text
 from placesense.basics.timeunits import MINUTE_MS
 from rules.config import BathroomStayRule, BathroomVisitsRule
 from rules.home.check import Activity, Evidence, Shared, finding
-from rules.home.picture import HISTORY_KEPT, HomePicture, is_out
+from rules.home.picture import HISTORY_KEPT, HomePicture
 
 FLUSH_VISIT_MS = 5 * MINUTE_MS  # flushes closer than this are one toilet visit
 VISIT_RUN_DAYS = 3  # days of counts not yet learned: the longest run judged together, less today
@@ -104,7 +104,7 @@ class BathroomCheck:
         sensor in the bedroom): elsewhere, silence after the bathroom is left to ``inactivity``."""
         cfg = self._lookup.get(BathroomStayRule, home_id)
         entered = home.bath_enter_ms
-        if entered is None or home.in_bed or is_out(home, due_ms) or not self._sensing[home_id].exits_seen:
+        if entered is None or home.in_bed or home.presence.is_out(due_ms) or not self._sensing[home_id].exits_seen:
             return []
         home.bath_stay_active = True
         last = home.bath_last_ms or entered

@@ -33,9 +33,9 @@ from rules.home.help import HelpButtonCheck
 from rules.home.inactivity import InactivityCheck
 from rules.home.kitchen import KitchenCheck
 from rules.home.night_door import NightDoorCheck
-from rules.home.picture import HomePicture, is_out, motion_stopped, note_activity, presence_confirmed
+from rules.home.picture import HomePicture, motion_stopped, note_activity
 from rules.home.wake import WakeCheck
-from rules.homesense import Change, HomeSensing, interpret, metric_state
+from rules.homesense import Change, HomeSensing, metric_state
 from rules.timers import Timers
 
 
@@ -121,8 +121,7 @@ class HomeRules:
         state = metric_state(device, metrics, self._lookup.get(KitchenRule, reading.subject).kettle_on_w)
         if state is None:
             return findings
-        change = interpret(device, home.device_state.get(device.id), state)
-        home.device_state[device.id] = state
+        change = home.presence.change(device, state, reading.ts_ms)
         if change is None:
             return findings  # a check-in repeating the state: the device is alive, nobody moved
         return findings + self._changed(reading, device, home, change)
@@ -130,24 +129,19 @@ class HomeRules:
     def _changed(self, reading: Reading, device: DeviceSpec, home: HomePicture, change: Change) -> list[Finding]:
         home_id, ts = reading.subject, reading.ts_ms
         findings: list[Finding] = []
-        if device.kind == "motion":
-            if change.what == "moved":
-                home.motion_since[device.id] = ts
-            else:
-                motion_stopped(home, device, ts)
-                return []
+        if device.kind == "motion" and change.what == "still":
+            motion_stopped(home, device, ts)
+            return []
         if device.kind == "bed":
             home.in_bed = change.what == "in_bed"
         if not change.active:
             return findings
-        came_home = False
-        if is_out(home, ts):
-            home.out_since_ms = home.out_since_ms or home.last_front_door_ms
-            if device.kind != "front_door" and not presence_confirmed(home, device, ts):
-                return findings  # one device alone in an empty home (sun, heating, a pet): she is still out
-            came_home = True
+        came_home = home.presence.is_out(ts)
+        if not home.presence.believe(device, ts):
+            return findings  # one device alone in an empty home (sun, heating, a pet): she is still out
+        if came_home:
             self._back_home(home_id, home, ts)
-        seen = Activity(reading, device, change, came_home, home.last_activity_ms, device.room or "other")
+        seen = Activity(reading, device, change, came_home, home.presence.last_activity_ms, device.room or "other")
         # The night door and the day's quiet spells compare this activity with what came before it; then it is
         # her last activity, and the other checks react to it.
         for noticing in self._noticing:
@@ -158,10 +152,8 @@ class HomeRules:
         return findings
 
     def _back_home(self, home_id: str, home: HomePicture, ts: int) -> None:
-        out = home.out_since_ms
-        home.out_since_ms = None
+        out = home.presence.back_home()
         home.came_home_ms = ts
-        home.while_out.clear()
         if out is None:
             return
         for check in self._homecoming:

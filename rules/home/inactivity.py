@@ -18,7 +18,7 @@ from placesense.basics.texts import text
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import InactivityRule
 from rules.home.check import Activity, Evidence, Shared, finding, what_sensed
-from rules.home.picture import HISTORY_KEPT, HomePicture, asleep, is_out
+from rules.home.picture import HISTORY_KEPT, HomePicture, asleep
 
 
 class InactivityCheck:
@@ -111,10 +111,10 @@ class InactivityCheck:
 
     def _inactivity_due(self, home_id: str, home: HomePicture, due_ms: int) -> list[Finding]:
         cfg = self._lookup.get(InactivityRule, home_id)
-        last = home.last_activity_ms
+        last = home.presence.last_activity_ms
         if last is None or home.in_bed or home.inactivity_active:
             return []
-        if is_out(home, due_ms) or asleep(home, due_ms):
+        if home.presence.is_out(due_ms) or asleep(home, due_ms):
             return []  # out (the front door was the last thing that happened), or not up yet: not stillness
         hours, learned = self._inactivity_hours(home, cfg, local(due_ms, home.tz).date())
         gap_from = max(last, due_ms - int(hours * HOUR_MS))

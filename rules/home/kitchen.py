@@ -21,7 +21,7 @@ from rules.config import KitchenRule
 from rules.home.check import Activity, Evidence, Shared, finding, what_sensed
 from rules.home.inactivity import close_quiet_day
 from rules.home.learned import learned_deadline, next_due
-from rules.home.picture import HISTORY_KEPT, HomePicture, asleep, is_out
+from rules.home.picture import HISTORY_KEPT, HomePicture, asleep
 
 MOSTLY_OUT_MS = 6 * HOUR_MS  # a day she was out this long is not judged for kitchen use
 
@@ -104,7 +104,7 @@ class KitchenCheck:
         today = day_of(due_ms, cfg.day_starts, home.tz)
         if not cfg.enabled or home.kitchen_day == today or not self._sensing[home_id].kitchen_use:
             return []
-        if is_out(home, due_ms) or home.not_up_active or asleep(home, due_ms):
+        if home.presence.is_out(due_ms) or home.not_up_active or asleep(home, due_ms):
             return []  # out, or not up yet (``not_up`` is the alert for that): the kitchen says nothing more
         home.no_kitchen_active = True
         recent = [m for d, m in home.kitchen_minutes if today - timedelta(days=14) <= d < today]
@@ -135,8 +135,8 @@ class KitchenCheck:
         for old in [d for d in home.kitchen_uses if d < day]:
             del home.kitchen_uses[old]
         out_ms = home.out_by_day.get(day, 0)
-        if home.out_since_ms is not None:  # still out: count the part of yesterday she has been out
-            out_ms += due_ms - max(home.out_since_ms, due_ms - 24 * HOUR_MS)
+        if home.presence.out_since_ms is not None:  # still out: count the part of yesterday she has been out
+            out_ms += due_ms - max(home.presence.out_since_ms, due_ms - 24 * HOUR_MS)
         if out_ms >= MOSTLY_OUT_MS:
             return []  # out most of the day: she ate elsewhere; not a day to judge or to learn from
         history = list(home.kitchen_history)[-cfg.history_days :]

@@ -18,7 +18,7 @@ from placesense.basics.texts import text
 from placesense.basics.timeunits import MINUTE_MS
 from rules.config import NightDoorRule
 from rules.home.check import Activity, Shared, finding
-from rules.home.picture import EARLIEST_WAKE, NIGHT_FROM, HomePicture, is_out
+from rules.home.picture import EARLIEST_WAKE, NIGHT_FROM, HomePicture
 
 GETTING_UP_MS = 10 * MINUTE_MS  # what happens this long before the front door at night is getting up to go out
 NIGHT_UP_CONFIRM_MS = 10 * MINUTE_MS  # up in the night after a settled spell, once a second activity follows this soon
@@ -92,7 +92,7 @@ class NightDoorCheck:
         if opened is None:
             return []
         came_back = home.came_home_ms is not None and home.came_home_ms > opened
-        if came_back or not is_out(home, due_ms):
+        if came_back or not home.presence.is_out(due_ms):
             return []
         device = self._registry.devices.get(home.last_activity_device or "")
         return [self._night_door_alert(home_id, home, opened, due_ms, "night_door.not_usual_gone", device)]

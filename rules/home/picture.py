@@ -1,8 +1,10 @@
 """The per-home picture every home-care check reads: one home's day as the sensors showed it, and what has been
 learned of her own normal, as plain data (saved as it is, ``placesense.evaluation_state``).
 
-Besides the dataclass: the few facts every check asks of it (is she out, is she still in the night's sleep, which
-morning a moment's night leads to) and how a change that is hers is written into it. This module holds no rule: it
+Where she is (devices' last states, her last activity, the front door, out or in) is its ``presence``, the
+``rules.presence.Presence`` the routine detector keeps too, so both read one meaning of it. Besides the dataclass:
+the few facts every check asks of it (is she still in the night's sleep, which morning a moment's night leads to)
+and how a change that is hers is written into it. This module holds no rule: it
 must not read the rules config, set timers or build findings.
 """
 
@@ -10,18 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from devices.registry import DeviceSpec
 from placesense.basics.localtime import at_local, local
 from placesense.basics.memory import keep_last
-from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
+from placesense.basics.timeunits import HOUR_MS
+from rules.presence import Presence
 
-# The front door used within this long before the last activity means the resident probably went out.
-LEFT_HOME_MS = 2 * MINUTE_MS
-PIR_HOLD_MS = 90_000  # a PIR's "no motion" comes a minute or two after the last movement it saw
-STUCK_PIR_MS = 30 * MINUTE_MS  # a PIR "seeing movement" for longer is stuck; its "no motion" says nothing
-PRESENCE_CONFIRM_MS = 10 * MINUTE_MS  # while she is out, a device is believed when another agrees this soon
 NIGHT_FROM = time(18, 0)  # from here the night belongs to the next morning
 SLEEP_STARTED_BEFORE = time(7, 0)  # a quiet spell that began after this is not the night's sleep
 EARLIEST_WAKE = time(4, 0)
@@ -36,16 +35,12 @@ class HomePicture:
     (``placesense.statecodec.RENAMED`` reads such files)."""
 
     tz: ZoneInfo
-    device_state: dict[str, float] = field(default_factory=dict)  # device id -> last reported state (1/0)
-    last_activity_ms: int | None = None
+    # devices' last states, her last activity, the front door, out or in: what the routine detector keeps too
+    presence: Presence = field(default_factory=Presence)
     last_activity_room: str | None = None
     last_activity_device: str | None = None
-    last_front_door_ms: int | None = None
-    out_since_ms: int | None = None  # out of the home since the front door (a state, not a fall)
     came_home_ms: int | None = None
     out_by_day: dict[date, int] = field(default_factory=dict)  # time out per (kitchen) day, the last few days
-    motion_since: dict[str, int] = field(default_factory=dict)  # PIR device id -> when it last saw movement
-    while_out: dict[str, int] = field(default_factory=dict)  # device id -> its last activity while she was out
     in_bed: bool = False
     # the night's sleep: activity outside the bedroom and bathroom ("up" activity), and the longest gap between
     # two such in the night before ``night_of``'s morning (18:00 the evening before to 18:00 that day)
@@ -99,13 +94,17 @@ class HomePicture:
     temperatures: dict[str, tuple[int, float]] = field(default_factory=dict)
     cold_devices: set[str] = field(default_factory=set)
 
+    @staticmethod
+    def upgrade_saved(fields: dict[str, Any]) -> dict[str, Any]:
+        """A picture saved before its presence was shared kept those fields among its own (``statecodec``)."""
+        if "presence" not in fields:
+            fields["presence"] = Presence.from_saved(fields, _PRESENCE_FIELDS)
+        return fields
 
-def is_out(home: HomePicture, now_ms: int) -> bool:
-    """Front door, then nothing: she went out (a state, not a fall)."""
-    if home.out_since_ms is not None:
-        return True
-    door, last = home.last_front_door_ms, home.last_activity_ms
-    return door is not None and last is not None and door >= last - LEFT_HOME_MS and now_ms - door >= LEFT_HOME_MS
+
+# Presence's fields as the picture named them before they became ``HomePicture.presence``.
+_PRESENCE_FIELDS = {name: name for name in ("device_state", "motion_since", "while_out", "last_activity_ms",
+                                            "last_front_door_ms", "out_since_ms")}
 
 
 def morning_of(ts_ms: int, tz: ZoneInfo) -> date:
@@ -117,7 +116,7 @@ def morning_of(ts_ms: int, tz: ZoneInfo) -> date:
 def asleep(home: HomePicture, now_ms: int) -> bool:
     """Still in the night's sleep: nothing outside the bedroom and bathroom since before 07:00, for at least
     an hour and for longer than any other quiet spell of this night (not a nap, not a quiet evening)."""
-    last = home.last_up_ms if home.last_up_ms is not None else home.last_activity_ms
+    last = home.last_up_ms if home.last_up_ms is not None else home.presence.last_activity_ms
     if last is None:
         return False
     morning = morning_of(now_ms, home.tz)
@@ -128,28 +127,13 @@ def asleep(home: HomePicture, now_ms: int) -> bool:
 
 
 def motion_stopped(home: HomePicture, device: DeviceSpec, ts: int) -> None:
-    """A PIR's "no motion": it saw movement until it went quiet, so she was moving then, unless it had been "on"
-    for so long that it was stuck, not watching someone."""
-    since = home.motion_since.pop(device.id, None)
-    moved = ts - PIR_HOLD_MS
-    door = home.last_front_door_ms
-    left = door is not None and since is not None and since <= door <= ts  # she went out meanwhile
-    if since is not None and ts - since <= STUCK_PIR_MS and home.out_since_ms is None and not left:
-        if home.last_activity_ms is not None and moved > home.last_activity_ms:
-            home.last_activity_ms = moved
-        if device.room == "bathroom" and home.bath_last_ms is not None and moved > home.bath_last_ms:
-            home.bath_last_ms = moved
-
-
-def presence_confirmed(home: HomePicture, device: DeviceSpec, ts: int) -> bool:
-    """While she is out, one device on its own (a PIR in the sun, a mat under a cat, a flickering contact) is
-    not her: coming home is the front door, or two different devices within ``PRESENCE_CONFIRM_MS``."""
-    out = home.out_since_ms or ts
-    agree = any(
-        d != device.id and out <= t and ts - t <= PRESENCE_CONFIRM_MS for d, t in home.while_out.items()
-    )
-    home.while_out[device.id] = ts
-    return agree
+    """A PIR's "no motion": she was moving in its view until a minute or two ago (``Presence.moving_until``)."""
+    moved = home.presence.moving_until(device, ts)
+    if moved is None:
+        return
+    home.presence.active(moved)
+    if device.room == "bathroom" and home.bath_last_ms is not None and moved > home.bath_last_ms:
+        home.bath_last_ms = moved
 
 
 def note_activity(home: HomePicture, device: DeviceSpec, room: str, ts: int) -> None:
@@ -160,8 +144,9 @@ def note_activity(home: HomePicture, device: DeviceSpec, room: str, ts: int) -> 
     if len(home.active_hours) > 70:
         for old in sorted(home.active_hours)[:-62]:
             del home.active_hours[old]
-    home.last_activity_ms, home.last_activity_room, home.last_activity_device = ts, room, device.id
+    home.presence.active(ts)
+    home.last_activity_room, home.last_activity_device = room, device.id
     if room != "bedroom":
         keep_last(home.recent_up_activity, ts, 30)
     if device.kind == "front_door":
-        home.last_front_door_ms = ts
+        home.presence.front_door(ts)

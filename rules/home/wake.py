@@ -20,7 +20,7 @@ from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import WakeRule
 from rules.home.check import Activity, Evidence, Shared, finding
 from rules.home.learned import learned_deadline, next_due
-from rules.home.picture import EARLIEST_WAKE, HISTORY_KEPT, NIGHT_FROM, HomePicture, asleep, is_out, morning_of
+from rules.home.picture import EARLIEST_WAKE, HISTORY_KEPT, NIGHT_FROM, HomePicture, asleep, morning_of
 
 UP_CONFIRM_MS = 30 * MINUTE_MS  # after a quiet spell, activity counts as her up once a second follows this soon
 
@@ -140,7 +140,7 @@ class WakeCheck:
         today = day_of(due_ms, cfg.day_starts, home.tz)
         if not cfg.enabled or home.not_up_active or not self._sensing[home_id].up_rooms:
             return []
-        if is_out(home, due_ms) or not asleep(home, due_ms):
+        if home.presence.is_out(due_ms) or not asleep(home, due_ms):
             return []  # out since the front door, or up and about since the night
         home.not_up_active = True
         usual = self._usual_wake(home, cfg, today)

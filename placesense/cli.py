@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("placesense.tools.demo", "start a local broker, InfluxDB, placesense and a simulated fleet"),
     "broker-config": ("placesense.tools.broker_config",
                       "write mosquitto accounts, ACLs and TLS files from the device registry"),
-    "privacy": ("placesense.tools.privacy", "retention, subject-access export, erasure of a home, audit export"),
+    "privacy": ("placesense.tools.privacy.cli", "retention, subject-access export, erasure of a home, audit export"),
 }
 
 

@@ -36,7 +36,8 @@ from placesense.alerts.changes import AlertChange
 from placesense.alerts.store import Alert
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 
 REGISTRY: dict[str, Any] = {
     "homes": [{"id": "h-0001", "name": "Bench Resident"}],

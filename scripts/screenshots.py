@@ -55,7 +55,7 @@ from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from devices.registry import DeviceSpec, load_registry  # noqa: E402
-from placesense.tools.localstack import free_port  # noqa: E402
+from placesense.tools.localstack.process import free_port  # noqa: E402
 from tests.pages.stack import CHROMIUM, PHONE, WALL, chromium  # noqa: E402
 
 PLACESENSE = [sys.executable, "-m", "placesense.cli"]

@@ -24,7 +24,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto, PostgreSQL
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.postgres import PostgreSQL
 from tests.helpers import eventually, serve_env, stack_settings
 
 

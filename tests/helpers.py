@@ -15,7 +15,8 @@ import httpx
 from devices.readings import Reading
 from devices.registry import Registry
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 
 T = TypeVar("T")
 
@@ -110,7 +111,7 @@ def serve_settings(
     broker: Mosquitto, influx: InfluxDB, db: str, registry_file: Path, tmp_path: Path, name: str
 ) -> dict[str, str]:
     """``placesense serve``'s settings for a run on the test servers, everything it writes under ``tmp_path``."""
-    from placesense.tools.localstack import free_port
+    from placesense.tools.localstack.process import free_port
 
     return {
         "mqtt_url": broker.url, "mqtt_client_id": f"ingest-{name}", "topic_prefix": f"{name}/",

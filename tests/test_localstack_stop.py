@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from placesense.tools.localstack import pid_file_stop
+from placesense.tools.localstack.process import pid_file_stop
 
 # Takes its time over SIGTERM, as serve does (it stores, acknowledges and saves first), then leaves a mark.
 SLOW_TO_STOP = """

@@ -56,7 +56,9 @@ from placesense.basics.memory import settle_memory
 from placesense.service import Service
 from placesense.settings import Settings, load_settings
 from placesense.tools.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats
-from placesense.tools.localstack import InfluxDB, Mosquitto, running
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.process import running
 
 MEASUREMENTS = ("home", "soil", "air")
 

@@ -21,8 +21,8 @@ the alerts publisher have an account each.
 The accounts and their password, ACL and secrets files come from ``placesense.broker_accounts``, which
 ``placesense serve`` also uses when a device is registered over the API; this module adds the mosquitto
 configuration around them (listeners, limits, TLS, a local CA) and the sub-command. It does not run a broker
-(``placesense.tools.localstack`` does, for the demo and tests) and it never decides what ingest accepts (ingest
-still dead-letters a payload claiming another device, for a broker that is misconfigured).
+(``placesense.tools.localstack.mosquitto`` does, for the demo and tests) and it never decides what ingest accepts
+(ingest still dead-letters a payload claiming another device, for a broker that is misconfigured).
 """
 
 from __future__ import annotations

@@ -36,7 +36,9 @@ from placesense.basics.errors import PlacesenseError
 from placesense.basics.files import private_dir, write_private
 from placesense.broker_accounts import ALERTS_PUBLISHER, INGEST_USER, load_secrets
 from placesense.tools.broker_config import BrokerFiles, Listener, write_broker_config
-from placesense.tools.localstack import InfluxDB, LocalStackError, Mosquitto, pid_file_stop
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.process import LocalStackError, pid_file_stop
 
 if TYPE_CHECKING:
     from devices.registry import Registry

@@ -29,7 +29,7 @@ from placesense.alerts.store import AlertStore
 from placesense.basics.clock import EventClock
 from placesense.basics.db import make_engine
 from placesense.basics.findings import Finding
-from placesense.tools.localstack import Mosquitto
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import eventually, http_server
 from tests.rules.factory import HOME, engine, home_reading, local_ms, only_rules
 

@@ -37,7 +37,7 @@ from placesense.alerts.tables import links_table
 from placesense.basics.clock import EventClock
 from placesense.basics.db import make_engine
 from placesense.basics.findings import Finding
-from placesense.tools.localstack import free_port
+from placesense.tools.localstack.process import free_port
 from rules.config import rules_from_data
 from tests.alerts.fake_services import FakeNotify, fake_notify, fake_teams
 from tests.helpers import eventually, http_server

@@ -28,7 +28,8 @@ from devices.registry import Registry
 from placesense.alerts.store import Alert
 from placesense.basics.findings import Audience, Finding, Severity
 from placesense.service import Service
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import stack_settings
 
 REGISTRY: dict[str, Any] = {

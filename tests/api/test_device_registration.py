@@ -24,7 +24,9 @@ from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import load_registry
 from placesense.service import Service
 from placesense.tools.broker_config import Listener, write_broker_config
-from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.process import free_port
 from tests.api.conftest import REGISTRY, serve
 from tests.helpers import eventually, influx_query, stack_settings
 from tests.trust.conftest import MqttUser

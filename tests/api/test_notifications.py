@@ -17,7 +17,8 @@ from api.app import create_app
 from devices.registry import Registry
 from placesense.basics.findings import Finding
 from placesense.service import Service
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.alerts.fake_services import FakeNotify, fake_notify
 from tests.api.conftest import REGISTRY, make_tokens, now_ms, serve
 from tests.helpers import eventually, stack_settings

@@ -29,7 +29,8 @@ from devices.registry import Registry
 from placesense.basics.findings import Finding
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.api.conftest import REGISTRY, make_tokens, now_ms, serve, telemetry
 from tests.helpers import eventually
 

@@ -21,7 +21,8 @@ import pytest
 
 from placesense.tools import bench
 from placesense.tools.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 
 
 def _run_bench(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:

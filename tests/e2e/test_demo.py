@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from placesense.tools.localstack import free_port
+from placesense.tools.localstack.process import free_port
 from tests.helpers import eventually
 
 PLACESENSE = [sys.executable, "-m", "placesense.cli"]

@@ -31,7 +31,8 @@ from placesense.cli import main as doctor
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from placesense.evaluation_state import parse_state
 from placesense.statecodec import encode
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from rules.config import RulesConfig
 from tests.helpers import eventually, http_server, influx_query, serve_env, serve_settings, sim_readings
 

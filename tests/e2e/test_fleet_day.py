@@ -18,7 +18,8 @@ from devices.formats.zigbee2mqtt import OCCUPANCY_CLEARED_OFFSET_MS
 from devices.readings import METRIC_UNITS
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import eventually, influx_query
 
 # Codec resolution: Milesight reports moisture in 0.5 % steps, Dragino in 0.01; canonical is exact.

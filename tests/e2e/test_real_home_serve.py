@@ -30,7 +30,8 @@ from placesense.settings import Settings
 from placesense.tools.evaluate.inject import WEEK_DAYS, inject, looped, shifted
 from placesense.tools.evaluate.real import replay
 from placesense.tools.evaluate.realhomes import device_readings, load_home
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from rules.config import RulesConfig
 from tests.api.conftest import make_tokens, serve
 from tests.helpers import eventually

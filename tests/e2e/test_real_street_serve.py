@@ -31,7 +31,9 @@ from placesense.basics.timeunits import HOUR_MS
 from placesense.tools.evaluate.air import DEFRA_TABLE, defra_index
 from placesense.tools.evaluate.street import DRY_PERCENTILE, percentile
 from placesense.tools.evaluate.street_replay import StreetReplay, epoch_ms, load_air, load_soil, reading, soil_registry
-from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.process import free_port
 from tests.helpers import eventually, influx_count
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -20,7 +20,8 @@ import orjson
 import yaml
 
 from api.auth import hash_token
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import eventually, influx_query, serve_settings
 
 ADMIN = "admin-" + "x" * 32

@@ -9,7 +9,7 @@ from firmware_sim.anomalies import read_ground_truth
 
 from devices.registry import load_registry
 from placesense.cli import build_parser, main
-from placesense.tools.localstack import Mosquitto
+from placesense.tools.localstack.mosquitto import Mosquitto
 
 
 def test_registry_only_writes_a_loadable_registry(tmp_path: Path) -> None:

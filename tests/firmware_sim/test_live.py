@@ -15,7 +15,7 @@ from firmware_sim.simulation import Quirks, Simulation
 from firmware_sim.timebase import now_ms, parse_rfc3339
 
 from placesense.basics.timeunits import DAY_MS, HOUR_MS, MINUTE_MS
-from placesense.tools.localstack import Mosquitto
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import eventually
 
 from .test_publish import recording

@@ -15,7 +15,7 @@ from firmware_sim.simulation import Simulation
 from paho.mqtt.enums import CallbackAPIVersion
 
 from placesense.basics.timeunits import HOUR_MS
-from placesense.tools.localstack import Mosquitto
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import eventually
 
 from .conftest import START_MS

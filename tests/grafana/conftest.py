@@ -20,7 +20,7 @@ from devices.readings import Reading
 from devices.registry import Registry
 from ingest.lineprotocol import encode_batch
 from placesense.basics.timeunits import HOUR_MS
-from placesense.tools.localstack import InfluxDB
+from placesense.tools.localstack.influxdb import InfluxDB
 from tests.helpers import sim_readings
 
 SEED = 5

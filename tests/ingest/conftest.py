@@ -10,7 +10,8 @@ import pytest
 from devices.registry import Registry
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 
 REGISTRY: dict[str, Any] = {
     "homes": [{"id": "h-0001", "name": "Test Resident"}],

@@ -18,7 +18,9 @@ from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import Registry
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.process import free_port
 from tests.api.conftest import serve
 from tests.helpers import eventually, influx_count
 

@@ -14,7 +14,8 @@ import sqlalchemy
 from ingest.deadletters import SOURCE_ID_MAX, DeadLetter, DeadLetterStore, bounded_key, dead_letters
 from placesense.basics.db import make_engine
 from placesense.service import Service
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import eventually, influx_count
 
 pytestmark = pytest.mark.both_databases

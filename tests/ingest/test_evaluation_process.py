@@ -23,7 +23,8 @@ from placesense.evaluation_process import EVALUATION_CHUNK
 from placesense.evaluation_state import STATE_FILE
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.api.conftest import serve
 from tests.helpers import eventually
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from devices.readings import Reading
 from ingest.lineprotocol import encode_reading
-from placesense.tools.localstack import InfluxDB
+from placesense.tools.localstack.influxdb import InfluxDB
 from tests.helpers import influx_query
 
 # Everything a tag value can faithfully carry: any printable text, including the characters line protocol

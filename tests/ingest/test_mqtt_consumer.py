@@ -17,7 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.mqtt import Message, MqttConfig, MqttConsumer
-from placesense.tools.localstack import Mosquitto
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import eventually
 
 

@@ -13,7 +13,8 @@ import pytest
 from devices.registry import Registry
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import eventually, influx_count, influx_query
 
 pytestmark = pytest.mark.both_databases

@@ -13,7 +13,7 @@ import pytest
 
 from devices.registry import Registry
 from placesense.service import Service
-from placesense.tools.localstack import InfluxDB
+from placesense.tools.localstack.influxdb import InfluxDB
 from tests.helpers import eventually, influx_count, influx_query
 from tests.ingest.conftest import REGISTRY
 

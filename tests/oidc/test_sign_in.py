@@ -27,7 +27,8 @@ from api.oidc import COOKIE, IdTokenRefused, SignIn
 from devices.registry import Registry
 from placesense.basics.findings import Finding
 from placesense.service import Service
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.api.conftest import REGISTRY, serve
 from tests.helpers import stack_settings
 from tests.oidc.conftest import CLIENT_ID, CLIENT_SECRET, Provider

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.pages.stack import (
     CHROMEDRIVER,
     CHROMIUM,

@@ -35,7 +35,8 @@ from api.auth import TokenEntry, TokenStore, hash_token
 from devices.registry import DeviceSpec, Registry
 from placesense.basics.timeunits import DAY_MS
 from placesense.service import Service
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.api.conftest import serve
 from tests.helpers import stack_settings
 

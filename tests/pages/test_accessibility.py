@@ -19,7 +19,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from placesense.alerts.store import Alert
 from placesense.basics.findings import Finding
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.pages.axe import violations
 from tests.pages.stack import (
     SMALL_PHONE,

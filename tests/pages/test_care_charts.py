@@ -15,7 +15,8 @@ from selenium import webdriver
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.pages.axe import WCAG_AA, axe_source
 from tests.pages.stack import PageStack, history, now_ms, publish_events, running_stack
 

@@ -26,7 +26,9 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 from placesense.tools.broker_config import Listener, write_broker_config
-from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.process import free_port
 from tests.helpers import eventually
 from tests.pages.axe import violations
 from tests.pages.stack import SEED, PageStack, demo_fleet, now_ms, publish_events, running_stack

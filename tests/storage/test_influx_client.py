@@ -19,7 +19,8 @@ from placesense.storage.errors import (
     StorageUnavailable,
 )
 from placesense.storage.influx import InfluxClient, InfluxConfig, default_gzip_level
-from placesense.tools.localstack import InfluxDB, free_port
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.process import free_port
 from tests.helpers import influx_query
 
 

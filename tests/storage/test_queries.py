@@ -18,7 +18,7 @@ from placesense.storage.readings import (
     device_rows_query,
     newest_values,
 )
-from placesense.tools.localstack import InfluxDB
+from placesense.tools.localstack.influxdb import InfluxDB
 
 HOUR_MS = 3_600_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS  # on the hour

@@ -16,7 +16,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from devices.registry import Registry
 from placesense.broker_accounts import ALERTS_PUBLISHER, INGEST_USER
 from placesense.tools.broker_config import BrokerFiles, Listener, write_broker_config
-from placesense.tools.localstack import Mosquitto, free_port
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.process import free_port
 from tests.helpers import eventually
 
 __all__ = ["ALERTS_PUBLISHER", "INGEST_USER", "MqttUser", "service_logins"]

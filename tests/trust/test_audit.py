@@ -16,7 +16,8 @@ from api.audit import REFUSALS_PER_MINUTE, api_audit
 from devices.registry import Registry
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.api.conftest import REGISTRY, make_tokens, serve
 
 pytestmark = pytest.mark.both_databases

@@ -18,7 +18,9 @@ from placesense.broker_accounts import hash_password
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.tools.broker_config import BrokerFiles, BrokerLimits, Listener, make_local_ca, write_broker_config
-from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.process import free_port
 from tests.helpers import eventually, influx_count
 from tests.trust.conftest import ALERTS_PUBLISHER, INGEST_USER, MqttUser, service_logins
 

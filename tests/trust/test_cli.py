@@ -11,7 +11,8 @@ import yaml
 
 from placesense.cli import main
 from placesense.storage.influx import InfluxClient, InfluxConfig
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import influx_count
 from tests.trust.conftest import TRUST_REGISTRY
 

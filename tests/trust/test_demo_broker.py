@@ -24,7 +24,8 @@ from placesense.service import Service
 from placesense.settings import Settings
 from placesense.tools.broker_config import BrokerFiles, Listener, write_broker_config
 from placesense.tools.demo import write_device_credentials
-from placesense.tools.localstack import InfluxDB, Mosquitto
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import eventually, influx_query
 from tests.trust.conftest import INGEST_USER, MqttUser, service_logins
 

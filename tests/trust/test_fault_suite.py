@@ -48,7 +48,9 @@ from placesense.basics.errors import StorageError
 from placesense.service import Service
 from placesense.settings import Settings
 from placesense.tools.bench_workload import BENCH_FORMATS, Workload, build_registry
-from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.process import free_port
 from tests.helpers import eventually, influx_query
 
 T = TypeVar("T")

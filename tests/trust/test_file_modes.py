@@ -20,7 +20,9 @@ from placesense import evaluation_state
 from placesense.evaluation_core import EvaluationCore, EvaluationSpec
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto, free_port
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.process import free_port
 from rules.config import RulesConfig
 from tests.helpers import eventually
 

@@ -30,8 +30,10 @@ from placesense.service import Service
 from placesense.settings import Settings
 from placesense.statelock import StateFolderInUse
 from placesense.storage.influx import InfluxClient, InfluxConfig
-from placesense.tools.localstack import InfluxDB, Mosquitto
-from placesense.tools.privacy import PrivacyControls, Retention, load_retention
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.privacy.controls import PrivacyControls
+from placesense.tools.privacy.retention import Retention, load_retention
 from tests.helpers import eventually, influx_count
 from tests.trust.conftest import MqttUser
 

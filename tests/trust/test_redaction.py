@@ -17,7 +17,10 @@ from placesense.basics.redact import RedactingFormatter, redact
 from placesense.cli import main
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.localstack import InfluxDB, Mosquitto, PostgreSQL, free_port
+from placesense.tools.localstack.influxdb import InfluxDB
+from placesense.tools.localstack.mosquitto import Mosquitto
+from placesense.tools.localstack.postgres import PostgreSQL
+from placesense.tools.localstack.process import free_port
 from tests.api.conftest import REGISTRY, make_tokens, serve
 
 SECRET = "s3cret-Pa55w0rd"

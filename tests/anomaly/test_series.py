@@ -156,8 +156,10 @@ def test_the_detector_windows_hold_the_latest_values_once_they_have_wrapped_arou
     assert ring[oldest:] + ring[:oldest] == values[-25:-5]
     assert [ring[slot] for slot in detector._reference_order] == sorted(values[-25:-5])
     assert len(detector._pattern_residuals) <= 10
-    # One profile array: 48 levels, 48 counts (every point after the first, which has no interval yet), 48 steps.
-    assert len(detector._profile) == 3 * 48
+    # One profile array: 48 levels, 48 counts (every point after the first, which has no interval yet), 48 steps,
+    # 48 spreads; and per hour of day the largest rise and fall, earlier and today.
+    assert len(detector._profile) == 4 * 48
+    assert len(detector._transitions) == 4 * 24
     assert sum(detector._profile[48:96]) == 199
     assert all(count == int(count) for count in detector._profile[48:96])
     assert len(detector._pending) == 3 * 5 * _WAITING  # three short windows of rows wait

@@ -286,13 +286,14 @@ class SeriesDetector(Detector):
     def warmed_up(self) -> bool:
         return self._n >= self.warm_up and not self._before_first_day()
 
-    def _before_first_day(self) -> bool:
+    def _before_first_day(self, points: int = 0) -> bool:
         """A series sampled every minute or slower has a day of its own (people, weather, traffic): it is judged
-        once it has shown one whole day (or ``DAY_CAP_POINTS`` points), not before its first evening."""
+        once it has shown one whole day (or ``DAY_CAP_POINTS`` points), not before its first evening. With
+        ``points``, whether it is still within that many points of its first whole day."""
         first, last = self._first_ts, self._last_ts
-        if first is None or last is None or self._interval_s < 60.0 or self._n >= DAY_CAP_POINTS:
+        if first is None or last is None or self._interval_s < 60.0 or self._n >= DAY_CAP_POINTS + points:
             return False
-        return last - first < 86_400.0
+        return last - first < 86_400.0 + points * self._interval_s
 
     def score_one(self, x: Features) -> float:
         value = float(x["value"])
@@ -469,6 +470,13 @@ class SeriesDetector(Detector):
             for name in _VARIANCE_NAMES:
                 if name in severity:
                     severity[name] = min(severity[name], 0.99)
+        # A statistic over a window judges a point once its window holds only judged points: a data set that starts
+        # at midnight meets its first reset or switch at the end of its first day, unjudged, and the windows after
+        # it would carry that as a change of level or variance.
+        if self._before_first_day(2 * self.short_window):
+            for name in (*_VARIANCE_NAMES, _COMPONENTS[_SHIFT], _COMPONENTS[_SHIFT + 1]):
+                if name in severity:
+                    severity[name] = min(severity[name], 0.99)
         return severity
 
     def _note_variance(self, point: _Point) -> None:
@@ -607,6 +615,8 @@ class SeriesDetector(Detector):
         trusted = self._trusted(bucket)
         if trusted is not None:
             spread = self._profile[_SPREAD + trusted]
+            if math.isnan(spread):  # a weekend hour just trusted starts from the weekday's spread, and back
+                spread = self._profile[_SPREAD + (trusted + 24) % 48]
             if spread > unit:  # False for NaN: a spread not learned yet
                 unit = spread
         return unit

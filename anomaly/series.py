@@ -510,8 +510,16 @@ class SeriesDetector(Detector):
         if last is not None:
             step = abs(value - last)
             scale = self._step_scale
-            if not early and step > _CLIP * scale and ts is not None and self._known_transition(value - last, ts):
-                # A transition this time of day knows is not noise: the variance statistics must not see it.
+            # A transition this time of day knows is not noise: the variance statistics must not see it. Only a step
+            # past the series' resolution can be one: a whole-degree reading's every step is a move its hour has
+            # made before, and clipping them would shrink the scale without end.
+            resolution = 0.5 * self._quantum if math.isfinite(self._quantum) else 0.0
+            if (
+                not early
+                and step > _CLIP * max(scale, resolution)
+                and ts is not None
+                and self._known_transition(value - last, ts)
+            ):
                 step = _CLIP * scale
             # Huber-style clipping: one wild value moves a scale by a bounded amount.
             clipped = step if early else min(step, 4.0 * scale)
@@ -591,16 +599,19 @@ class SeriesDetector(Detector):
         return 3 * max(1, int(3600 / max(self._interval_s, 1.0)))
 
     def _trusted(self, bucket: int) -> int | None:
-        """The bucket whose profile judges ``bucket``: its own once it has seen enough points, else the other kind
-        of day's at the same hour, else none."""
+        """``bucket`` once its profile has seen enough points to judge by, else None.
+
+        An hour is never judged by the other kind of day's profile: a first weekend judged by the weekdays is
+        flagged wherever the weekend differs (an office's empty Saturday, a weekend's lower traffic), and the
+        points flagged are not learned, so the weekend's own profile filled slowly and every weekend was flagged
+        again. Until its weekend hours are trusted, a series' weekends are judged by the other statistics only.
+        A weekend hour is trusted after one weekend of it (a weekday's three days would take a weekend and a half).
+        """
         profile = self._profile
         if not profile:
             return None
         needed = self._needed()
-        if profile[_COUNT + bucket] >= needed:
-            return bucket
-        other = (bucket + 24) % 48  # this kind of day, else the other
-        return other if profile[_COUNT + other] >= needed else None
+        return bucket if profile[_COUNT + bucket] >= (needed if bucket < 24 else 2 * needed // 3) else None
 
     def _expected(self, bucket: int) -> float | None:
         trusted = self._trusted(bucket)

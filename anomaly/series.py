@@ -605,13 +605,14 @@ class SeriesDetector(Detector):
         flagged wherever the weekend differs (an office's empty Saturday, a weekend's lower traffic), and the
         points flagged are not learned, so the weekend's own profile filled slowly and every weekend was flagged
         again. Until its weekend hours are trusted, a series' weekends are judged by the other statistics only.
-        A weekend hour is trusted after one weekend of it (a weekday's three days would take a weekend and a half).
+        A weekend hour is trusted after half a weekday hour's points: a weekend of it, less what its first hours
+        lost to the flags that met them (three days' worth would take a weekend and a half).
         """
         profile = self._profile
         if not profile:
             return None
         needed = self._needed()
-        return bucket if profile[_COUNT + bucket] >= (needed if bucket < 24 else 2 * needed // 3) else None
+        return bucket if profile[_COUNT + bucket] >= (needed if bucket < 24 else max(2, needed // 2)) else None
 
     def _expected(self, bucket: int) -> float | None:
         trusted = self._trusted(bucket)
@@ -654,6 +655,15 @@ class SeriesDetector(Detector):
         transitions = self._transitions
         if not transitions or move == 0.0:
             return False
+        last_ts = self._last_ts
+        if last_ts is not None and ts > last_ts:
+            # Where the weekend begins or ends, the two kinds of day's profiles say what move to expect (the
+            # weekend's drop at midnight on Friday, a week after the first was flagged and not learned).
+            now, before = self._trusted(self._bucket(ts)), self._trusted(self._bucket(last_ts))
+            if now is not None and before is not None and (now < 24) != (before < 24):
+                expected = self._profile[_LEVEL + now] - self._profile[_LEVEL + before]
+                if move * expected > 0.0 and abs(move) <= TRANSITION_MARGIN * abs(expected):
+                    return True
         hour = int(ts // 3600) % _HOURS
         block = _RISE if move > 0.0 else _FALL
         largest = max(transitions[block + (hour + shift) % _HOURS] for shift in (-1, 0, 1))

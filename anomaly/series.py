@@ -400,11 +400,11 @@ class SeriesDetector(Detector):
         spike = (value - local) / step
         stats[_SPIKE] = max(spike, 0.0)
         stats[_SPIKE + 1] = max(-spike, 0.0)
-        if ts is not None and self._known_transition(value - local, ts):
+        index = _SPIKE if spike > 0.0 else _SPIKE + 1
+        if abs(spike) > self._records[index] and ts is not None and self._known_transition(value - local, ts):
             # The move this point makes was made at this time of day before (a counter's reset, a timer): it counts
             # as no more than the largest spike seen, so it neither alarms nor raises the records.
-            index = _SPIKE if spike > 0.0 else _SPIKE + 1
-            stats[index] = min(cast(float, stats[index]), self._records[index])
+            stats[index] = self._records[index]
 
         if self._reference and not seasonal:
             bisect.insort(recent, value)

@@ -256,8 +256,8 @@ class SeriesDetector(Detector):
         # The largest rise and fall per hour of day (see ``_RISE``): a counter reset at midnight, a timer's switch,
         # the weekend's drop, met again at the same time of day, are the pattern, not a spike. Empty like
         # ``_profile`` until the first timestamped point; ``_transition_hour`` is the hour (since the epoch) of the
-        # last point that updated it.
-        self._transitions: array[float] = array("d")
+        # last point that updated it. Single precision: a move's size needs no more, and a fleet holds thousands.
+        self._transitions: array[float] = array("f")
         self._transition_hour = -1
         # The point last judged, until the state changes: see ``_judged``.
         self._point: _Point | None = None
@@ -272,7 +272,7 @@ class SeriesDetector(Detector):
         # From pickle, (instance dict, slots); from ``placesense.statecodec``, one mapping of attributes. A detector
         # saved before the transition memory and the per-bucket spread existed starts them empty.
         attributes = state if isinstance(state, dict) else {**(state[0] or {}), **state[1]}
-        self._transitions = array("d")
+        self._transitions = array("f")
         self._transition_hour = -1
         for name, value in attributes.items():
             setattr(self, name, value)
@@ -672,7 +672,7 @@ class SeriesDetector(Detector):
     def _learn_transition(self, move: float, ts: float) -> None:
         transitions = self._transitions
         if not transitions:
-            transitions = self._transitions = array("d", bytes(8 * 2 * _HOURS)) + array("d", [math.nan]) * (2 * _HOURS)
+            transitions = self._transitions = array("f", bytes(4 * 2 * _HOURS)) + array("f", [math.nan]) * (2 * _HOURS)
         hour = int(ts // 3600)
         if hour != self._transition_hour:
             self._fold_transitions(hour % _HOURS)

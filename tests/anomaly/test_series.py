@@ -312,7 +312,7 @@ CLEAN_PERIODIC = {
     "daily sawtooth": (_sawtooth(30), 300, 1_700_000_000),  # 16
     "daily energy counter": (_energy_counter(28, 1), 300, MIDNIGHT),  # 3
     "heating timer": (_heating(28, 2), 300, MIDNIGHT),  # 5
-    "office weekdays": (_office(35, 3), 300, MIDNIGHT),  # 13
+    "office weekdays": (_office(35, 3), 300, MIDNIGHT),  # 14
     "two harmonics": (
         [10 + 5 * math.sin(2 * math.pi * i / DAY) + 2 * math.sin(4 * math.pi * i / DAY) for i in range(30 * DAY)],
         300,
@@ -336,7 +336,7 @@ def test_a_noisy_square_wave_is_flagged_at_most_once_while_its_first_days_are_le
     rng = random.Random(3)
     square = [(20.0 if i % DAY < DAY // 2 else 5.0) + rng.gauss(0, 0.5) for i in range(30 * DAY)]
     flags = _detect_flags(square)
-    # The first rise it ever sees, a day in, can still be a level shift; none after (was 10, to day 11).
+    # The first rise it ever sees, a day in, can still be a level shift; none after (was 11, to day 11).
     assert len(flags) <= 1 and all(i < 2 * DAY for i in flags)
 
 

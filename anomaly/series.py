@@ -19,8 +19,10 @@ what has been normal before does not alarm. A departure that *recurs* is normal 
 remembers the two largest values it took in flagged episodes (``remember_one``, called by ``EpisodeFilter``
 for the points it keeps from learning; an episode counts once it is over), and the second counts as a record.
 So the same jump at the same time every day (a heating timer, a square wave, a quantised reading stepping
-between two levels) alarms at most twice, and the third is expected. The ratio (severity) maps to a score in
-[0, 1) with the calibrated limit at 0.5.
+between two levels) alarms at most twice, and the third is expected. A move that persisted at the same time of
+an earlier day (a counter's reset at midnight, a heating timer's switch) is expected from its second day: each
+hour of the day remembers its largest such rise and fall (``SeriesDetector._transitions``). The ratio (severity)
+maps to a score in [0, 1) with the calibrated limit at 0.5.
 
 This module must not read files or know about homes: it scores numbers.
 """

@@ -7,11 +7,12 @@ import bisect
 import csv
 import io
 import math
+import random
 import subprocess
 import sys
 from array import array
 from collections import deque
-from collections.abc import MutableSequence
+from collections.abc import Callable, MutableSequence
 from pathlib import Path
 
 import pytest
@@ -156,8 +157,10 @@ def test_the_detector_windows_hold_the_latest_values_once_they_have_wrapped_arou
     assert ring[oldest:] + ring[:oldest] == values[-25:-5]
     assert [ring[slot] for slot in detector._reference_order] == sorted(values[-25:-5])
     assert len(detector._pattern_residuals) <= 10
-    # One profile array: 48 levels, 48 counts (every point after the first, which has no interval yet), 48 steps.
-    assert len(detector._profile) == 3 * 48
+    # One profile array: 48 levels, 48 counts (every point after the first, which has no interval yet), 48 steps,
+    # 48 spreads; and per hour of day the largest rise and fall, earlier and today.
+    assert len(detector._profile) == 4 * 48
+    assert len(detector._transitions) == 4 * 24
     assert sum(detector._profile[48:96]) == 199
     assert all(count == int(count) for count in detector._profile[48:96])
     assert len(detector._pending) == 3 * 5 * _WAITING  # three short windows of rows wait
@@ -217,14 +220,14 @@ def test_the_reference_window_sorts_ties_and_signed_zeros_as_a_sorted_list_of_it
         assert [repr(ring[slot]) for slot in detector._reference_order] == [repr(v) for v in model]
 
 
-def _detect_flags(values: list[float], step_s: int = 300) -> list[int]:
+def _detect_flags(values: list[float], step_s: int = 300, start: int = 1_700_000_000) -> list[int]:
     """Indexes ``placesense detect`` flags in a series (the CLI's own streaming function, CSV in and out)."""
     import csv
     import io
 
     from anomaly.cli import detect_stream
 
-    rows = "".join(f"{1_700_000_000 + i * step_s},{v}\n" for i, v in enumerate(values))
+    rows = "".join(f"{start + i * step_s},{v}\n" for i, v in enumerate(values))
     source = io.StringIO("timestamp,value\n" + rows)
     sink = io.StringIO()
     detect_stream(source, sink)
@@ -255,3 +258,151 @@ def test_a_noisy_daily_cycle_raises_no_flag_at_all() -> None:
     day = 288  # five-minute points, four weeks
     cycle = [100 + 30 * math.sin(2 * math.pi * i / day) + rng.gauss(0, 2) for i in range(28 * day)]
     assert _detect_flags(cycle) == []
+
+
+# Clean periodic signals an outsider tries first (issue 17: "no flags on clean periodic signals"). Five-minute
+# points unless said; ``MIDNIGHT`` is a Tuesday 00:00 UTC, so "daily" events fall on the clock and the calendar.
+DAY = 288
+MIDNIGHT = 1_699_920_000
+
+
+def _hour(i: int, step_s: int = 300) -> float:
+    return ((MIDNIGHT + i * step_s) % 86_400) / 3600
+
+
+def _weekday(i: int, step_s: int = 300) -> int:
+    return ((MIDNIGHT + i * step_s) // 86_400 + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+
+
+def _sawtooth(days: int) -> list[float]:
+    """A counter that resets every day (five-minute points, starting at a reset)."""
+    return [float(i % DAY) for i in range(days * DAY)]
+
+
+def _energy_counter(days: int, seed: int, step_s: int = 300) -> list[float]:
+    """A daily energy counter: noisy increments, reset to zero at midnight, read to 0.1."""
+    rng = random.Random(seed)
+    total, values = 0.0, []
+    for i in range(days * 86_400 // step_s):
+        if i and _hour(i, step_s) == 0.0:
+            total = 0.0
+        total += max(0.0, rng.gauss(2.0, 0.5))
+        values.append(round(total, 1))
+    return values
+
+
+def _heating(days: int, seed: int) -> list[float]:
+    """A room on a heating timer (06:00-08:00 and 17:00-22:00), with a little sensor noise."""
+    rng = random.Random(seed)
+    return [
+        (21.0 if 6 <= _hour(i) < 8 or 17 <= _hour(i) < 22 else 16.0) + rng.gauss(0, 0.2) for i in range(days * DAY)
+    ]
+
+
+def _office(days: int, seed: int) -> list[float]:
+    """An office's power: busy 08:00-18:00 on weekdays, the base load at night and all weekend."""
+    rng = random.Random(seed)
+    busy = [_weekday(i) < 5 and 8 <= _hour(i) < 18 for i in range(days * DAY)]
+    return [(400.0 if on else 50.0) + rng.gauss(0, 10.0) for on in busy]
+
+
+CLEAN_PERIODIC = {
+    # name: (values, seconds between points, first timestamp); the flags each raised before issue 17's changes
+    "sine": ([10 + 5 * math.sin(2 * math.pi * i / DAY) for i in range(30 * DAY)], 300, 1_700_000_000),  # 1
+    "daily sawtooth": (_sawtooth(30), 300, 1_700_000_000),  # 16
+    "daily energy counter": (_energy_counter(28, 1), 300, MIDNIGHT),  # 3
+    "heating timer": (_heating(28, 2), 300, MIDNIGHT),  # 5
+    "office weekdays": (_office(35, 3), 300, MIDNIGHT),  # 14
+    "two harmonics": (
+        [10 + 5 * math.sin(2 * math.pi * i / DAY) + 2 * math.sin(4 * math.pi * i / DAY) for i in range(30 * DAY)],
+        300,
+        1_700_000_000,
+    ),  # 2
+    "hourly daily cycle": (
+        [10 + 5 * math.sin(2 * math.pi * i / 24) + random.Random(4).gauss(0, 0.3) for i in range(60 * 24)],
+        3600,
+        MIDNIGHT,
+    ),  # 1
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLEAN_PERIODIC))
+def test_a_clean_periodic_signal_raises_no_flag(name: str) -> None:
+    values, step_s, start = CLEAN_PERIODIC[name]
+    assert _detect_flags(values, step_s, start) == []
+
+
+def test_a_noisy_square_wave_is_flagged_at_most_once_while_its_first_days_are_learned() -> None:
+    rng = random.Random(3)
+    square = [(20.0 if i % DAY < DAY // 2 else 5.0) + rng.gauss(0, 0.5) for i in range(30 * DAY)]
+    flags = _detect_flags(square)
+    # The first rise it ever sees, a day in, can still be a level shift; none after (was 11, to day 11).
+    assert len(flags) <= 1 and all(i < 2 * DAY for i in flags)
+
+
+def test_a_weekly_cycle_is_flagged_only_while_its_weekends_are_new() -> None:
+    start = 1_700_000_000
+    weekend = [(start + i * 300) // 86_400 % 7 in (2, 3) for i in range(28 * DAY)]  # Saturday, Sunday
+    values = [(10 + 5 * math.sin(2 * math.pi * i / DAY)) * (0.6 if w else 1.0) for i, w in enumerate(weekend)]
+    flags = _detect_flags(values, start=start)
+    # The first weekend is new, and the second's first drop may still be; nothing after it (was 15, to day 12,
+    # with the second weekend's pattern flagged all day and its drop and rise at midnight).
+    assert len(flags) <= 3 and all(i < 11 * DAY for i in flags)
+
+
+def _reset_at_an_unusual_time(values: list[float]) -> list[float]:
+    """The counter resets at 12:30 on day 20 as well as at its usual time."""
+    at = 20 * DAY + 150
+    return [*values[:at], *[v - values[at] for v in values[at : 21 * DAY]], *values[21 * DAY :]]
+
+
+def _heating_stays_off_one_evening(values: list[float]) -> list[float]:
+    evening = range(20 * DAY + 17 * 12, 20 * DAY + 22 * 12)
+    return [16.0 if i in evening else v for i, v in enumerate(values)]
+
+
+def _office_empty_on_a_wednesday(values: list[float]) -> list[float]:
+    return [50.0 if 29 * DAY <= i < 30 * DAY else v for i, v in enumerate(values)]
+
+
+def _counter_spike(values: list[float]) -> list[float]:
+    return [v + (300.0 if i == 20 * DAY + 100 else 0.0) for i, v in enumerate(values)]
+
+
+@pytest.mark.parametrize(
+    ("name", "anomaly"),
+    [
+        ("daily sawtooth", _reset_at_an_unusual_time),
+        ("heating timer", _heating_stays_off_one_evening),
+        ("office weekdays", _office_empty_on_a_wednesday),
+        ("daily energy counter", _counter_spike),
+    ],
+)
+def test_a_real_departure_in_a_periodic_signal_is_still_flagged(
+    name: str, anomaly: Callable[[list[float]], list[float]]
+) -> None:
+    values, step_s, start = CLEAN_PERIODIC[name]
+    changed = anomaly(values)
+    assert len(changed) == len(values)
+    first = next(i for i, (a, b) in enumerate(zip(values, changed, strict=True)) if a != b)
+    flags = _detect_flags(changed, step_s, start)
+    assert any(first <= i < first + 12 * 12 for i in flags), (first, flags)
+    assert all(i >= first for i in flags)  # and nothing before it
+
+
+def test_a_detector_saved_before_the_transition_memory_restores_and_goes_on() -> None:
+    detector = SeriesDetector()
+    values = _sawtooth(3)
+    for i, value in enumerate(values):
+        detector.learn_one({"value": value, "timestamp": 1_700_000_000 + 300 * i})
+    instance_dict, slots = detector.__getstate__()
+    old = {k: v for k, v in slots.items() if k not in ("_transitions", "_transition_hour")}
+    old["_profile"] = old["_profile"][: 3 * 48]  # levels, counts and steps: no spread
+    restored = SeriesDetector.__new__(SeriesDetector)
+    restored.__setstate__((instance_dict, old))
+    assert len(restored._profile) == 4 * 48 and not restored._transitions
+    for i in range(3 * DAY, 4 * DAY):
+        x = {"value": float(i % DAY), "timestamp": 1_700_000_000 + 300 * i}
+        assert 0.0 <= restored.score_one(x) <= 1.0
+        restored.learn_one(x)
+    assert len(restored._transitions) == 4 * 24

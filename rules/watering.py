@@ -12,9 +12,10 @@ A bed is at one of three levels, and only moisture moves it (``rules.watering_fo
   stays off the list for ``WATERED_QUIET_MS`` while the water reaches the probe, and comes back if it never does).
 - **soon**: the drying forecast says it crosses within ``predict_hours`` even at the slow end of its drying rate,
   and the bed is drying clearly faster than the probe's noise. The announcement ("needs water by about 14:00
-  tomorrow", with the confidence) *stands* until it comes true (the bed goes to now), the moisture rises, the
-  bed is marked watered, or a day passes beyond the time it gave without the bed drying on (the forecast was
-  wrong: it says so). A changing forecast never withdraws it.
+  tomorrow", with the confidence) *stands* until it comes true (the bed goes to now), the moisture rises (rain
+  or watering, or a slow climb of ``hysteresis_pct`` above where it was announced: the forecast was wrong, and it
+  says so), or the bed is marked watered. A changing forecast, or a crossing that comes later than it said,
+  never withdraws it: the bed is still drier than when it was announced.
 - **none**: everything else, including a settled bed whose moisture barely moves.
 
 A rise of ``rise_pct`` or six times the probe's noise (whichever is more) within three hours is rain or
@@ -163,6 +164,7 @@ class _Bed:
     level: WaterLevel | None = None
     level_since_ms: int = 0
     announced_by_ms: int | None = None  # the time a standing "soon" gave
+    announced_pct: float | None = None  # the moisture it was announced at
     watered_ms: int | None = None  # marked watered by a person
     over: bool = False
     first_ms: int | None = None
@@ -310,7 +312,7 @@ class WateringRules:
     # -- needs water ---------------------------------------------------------------------------------
 
     def _assess(
-        self, bed_spec: Flowerbed, bed: _Bed, cfg: WateringRule, now_ms: int
+        self, bed_spec: Flowerbed, bed: _Bed, cfg: WateringRule
     ) -> tuple[WaterLevel | None, Forecast | None, str | None]:
         """(level, forecast, why a standing level ends) honouring what the bed already announced."""
         last_ts, _ = bed.history.last()
@@ -340,8 +342,13 @@ class WateringRules:
         if bed.level == "soon":
             if rose or watered:
                 return None, outlook, "watered" if watered and not rose else "rose"
-            overdue = bed.announced_by_ms is not None and now_ms - bed.announced_by_ms > 24 * HOUR_MS
-            if overdue and (outlook is None or not outlook.confident):
+            # A forecast that came late is not withdrawn: the bed is still drier than when it was announced and
+            # still needs water soon. Only moisture that climbed clear of where it was announced (slowly, without a
+            # rise the rule sees as rain or watering) takes it off, as it would a dry bed.
+            wetter = bed.announced_pct is not None and moisture >= bed.announced_pct + max(
+                cfg.hysteresis_pct, 2.0 * self._noise(bed)
+            )
+            if wetter:
                 return None, outlook, "slowed"
             return "soon", outlook, None
         if outlook is not None and outlook.confident:
@@ -349,13 +356,14 @@ class WateringRules:
         return None, outlook, None
 
     def _needs_water(self, bed_spec: Flowerbed, bed: _Bed, cfg: WateringRule, reading: Reading) -> list[Finding]:
-        level, outlook, why = self._assess(bed_spec, bed, cfg, reading.ts_ms)
+        level, outlook, why = self._assess(bed_spec, bed, cfg)
         if level == bed.level:
             return []
         before, bed.level = bed.level, level
         bed.level_since_ms = reading.ts_ms
         bed.announced_by_ms = None
         moisture = self._moisture(bed)
+        bed.announced_pct = moisture if level == "soon" else None
         return [self._level_finding(bed_spec, bed, cfg, reading.ts_ms, before, outlook, why, moisture, reading)]
 
     def _level_finding(
@@ -428,7 +436,7 @@ class WateringRules:
         if bed.level is None:
             return []
         before, bed.level = bed.level, None
-        bed.level_since_ms, bed.announced_by_ms = at_ms, None
+        bed.level_since_ms, bed.announced_by_ms, bed.announced_pct = at_ms, None, None
         cfg = self._lookup.get(WateringRule, bed_id)
         return [self._level_finding(bed_spec, bed, cfg, at_ms, before, None, "watered", self._moisture(bed), None)]
 

@@ -36,9 +36,10 @@ def test_watering_announcements_come_true_and_stand(soil: dict[str, Any]) -> Non
     assert water["announcements"] >= 10
     assert water["announcements_true"] >= 0.8 * water["announcements"]
     assert water["morning_list_soon_true"] >= 0.8 * water["morning_list_soon"]
-    # No flapping: an announcement stands until it comes true or the bed is wetted; at most one was withdrawn
-    # a day past its time, and no bed is announced more than a few times in two months.
-    assert water["withdrawn_without_rise"] <= 1
+    # No flapping: an announcement stands until it comes true or the bed is wetted (one on SENS0028 hovered
+    # at its threshold for a day past its time and crossed 5 h after the old rule had withdrawn it), and no bed
+    # is announced more than a few times in two months.
+    assert water["withdrawn_without_rise"] == 0
     assert water["most_announcements_one_bed"] <= 5
 
 
@@ -47,7 +48,7 @@ def test_watering_crossings_announced_ahead(soil: dict[str, Any]) -> None:
     assert water["crossings"] == 27  # the probes' own drying cycles through their thresholds
     # Below the 80 % target on this set (see docs/anomaly.md: small waterings that drain back within hours,
     # and settled beds creeping through their threshold, are not forecastable 12 h ahead): what holds now.
-    assert water["announced_12h_ahead"] >= 10
+    assert water["announced_12h_ahead"] >= 11
     assert water["listed_within_1h_of_crossing"] >= 0.8 * water["crossings"]
 
 

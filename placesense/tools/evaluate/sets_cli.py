@@ -50,7 +50,13 @@ def run(args: argparse.Namespace) -> int:
         )
         print(
             f"  crossings listed 12 h ahead: {water['announced_12h_ahead']}/{water['crossings']}"
-            f" ({water['recall_12h']}); withdrawn without a rise: {water['withdrawn_without_rise']}"
+            f" ({water['recall_12h']}), 6 h ahead: {water['announced_6h_ahead']}; withdrawn without a rise:"
+            f" {water['withdrawn_without_rise']}"
+        )
+        print(
+            f"  … after a day of drying: {water['of_those_announced_12h_ahead']}/"
+            f"{water['crossings_after_a_day_drying']}; within 12 h of a wetting: {water['of_those_listed_12h_ahead']}/"
+            f"{water['crossings_within_12h_of_a_wetting']}"
         )
         print(
             f"  fault alerts: {faults['fault_alerts_opened']} ({faults['false_per_probe_month']} per probe-month);"

@@ -57,6 +57,17 @@ def test_watering_crossings_announced_ahead(soil: dict[str, Any]) -> None:
     assert water["listed_within_1h_of_crossing"] >= 0.8 * water["crossings"]
 
 
+def test_the_drying_forecast_cannot_time_most_crossings_within_a_factor_of_two(soil: dict[str, Any]) -> None:
+    # Why the 12 h lead is below target on this set: at the hours 6-48 h before a crossing (with a day of
+    # drying behind them), the rule's forecast is off by more than the factor of two a 12-24 h window allows.
+    ahead = soil["forecastability"]
+    assert ahead["hours_judged"] == 1253 and ahead["hours_with_a_forecast"] == 951
+    p10, p50, p90 = ahead["actual_over_forecast_p10_p50_p90"]
+    assert p10 < 0.5 and 0.8 < p50 < 1.3 and p90 > 3.0
+    assert ahead["within_a_factor_1_5"] < 0.4 * ahead["hours_with_a_forecast"]
+    assert ahead["of_those_crossed_12_24h_later"] < 0.4 * ahead["forecast_12_24h"]
+
+
 def test_fault_alerts_are_few_and_one_per_episode(soil: dict[str, Any]) -> None:
     faults = soil["faults"]
     probe_months = soil["probes"] * soil["days"] / 30

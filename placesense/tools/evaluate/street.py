@@ -16,6 +16,9 @@ fixed 25 % would make most beds "dry" for months). Then:
   point above its threshold (wetted inside the 12 h: a wetting clears a listing), are also counted apart.
 - **flapping**: announcements withdrawn ("no longer needs water") although the moisture had not risen by a
   point since — the forecast changed its mind, not the bed.
+- **forecastability** (``placesense.tools.evaluate.forecastability``): how close the rule's drying forecast
+  comes to the actual crossing time at each hour of a dry spell with a day of drying behind it, whatever the
+  announcement bar.
 - **the morning list**: the watering list at 07:00 each day; its "soon" rows that came true within 24 h.
 - **faults**: fault alerts (``sensor_fault`` and the detectors' ``sensor_anomaly_*``) opened per probe-month,
   with the probes the owners judged failed (none in this set) caught or not.
@@ -39,6 +42,7 @@ from typing import Any
 
 from placesense.basics.findings import Finding
 from placesense.basics.timeunits import DAY_MS, HOUR_MS
+from placesense.tools.evaluate.forecastability import forecastability
 from placesense.tools.evaluate.street_replay import SoilRecord, StreetReplay, load_soil, reading, soil_registry
 
 DRY_PERCENTILE = 25
@@ -122,7 +126,9 @@ def evaluate_soil(folder: Path) -> dict[str, Any]:
             if (ts // HOUR_MS) % 24 == MORNING_HOUR_UTC:
                 morning += [(ts, row.bed_id, row.status) for row in replay.core.watering_list(ts)]
         findings, changes = replay.findings, replay.log.changes
-    return score_soil(record, dry, bed_of, findings, changes, morning)
+    scores = score_soil(record, dry, bed_of, findings, changes, morning)
+    scores["forecastability"] = forecastability(record, dry)
+    return scores
 
 
 FAULT_FROM_HOURS = 21 * 24

@@ -11,11 +11,13 @@ A bed is at one of three levels, and only moisture moves it (``rules.watering_fo
   stays until the moisture rises clear of the threshold (rain or watering), or someone marks it watered (then it
   stays off the list for ``WATERED_QUIET_MS`` while the water reaches the probe, and comes back if it never does).
 - **soon**: the drying forecast says it crosses within ``predict_hours`` even at the slow end of its drying rate,
-  and the bed is drying clearly faster than the probe's noise. The announcement ("needs water by about 14:00
-  tomorrow", with the confidence) *stands* until it comes true (the bed goes to now), the moisture rises (rain
-  or watering, or a slow climb of ``hysteresis_pct`` above where it was announced: the forecast was wrong, and it
-  says so), or the bed is marked watered. A changing forecast, or a crossing that comes later than it said,
-  never withdraws it: the bed is still drier than when it was announced.
+  and the bed is drying clearly faster than the probe's noise; or, with two days of this dry spell, its daily low
+  will be below its threshold tomorrow even if the low's fall halves (it needs water by about the time of
+  tomorrow's low: beds cross at their daily low, and this sees slow beds a day ahead). The announcement ("needs
+  water by about 14:00 tomorrow", with the confidence) *stands* until it comes true (the bed goes to now), the
+  moisture rises (rain or watering, or a slow climb of ``hysteresis_pct`` above where it was announced: the
+  forecast was wrong, and it says so), or the bed is marked watered. A changing forecast, or a crossing that
+  comes later than it said, never withdraws it: the bed is still drier than when it was announced.
 - **none**: everything else, including a settled bed whose moisture barely moves.
 
 A rise of ``rise_pct`` or six times the probe's noise (whichever is more) within three hours is rain or
@@ -44,14 +46,17 @@ from placesense.basics.findings import Finding, Severity
 from placesense.basics.localtime import hm, local, zone
 from placesense.basics.memory import keep_last
 from placesense.basics.texts import Text, text
-from placesense.basics.timeunits import HOUR_MS
+from placesense.basics.timeunits import DAY_MS, HOUR_MS
 from rules.config import OverWateredRule, SectionLookup, WateringRule
 from rules.watering_forecast import (
+    DailyLow,
     Forecast,
     Rate,
+    daily_low,
     drying_rate,
     estimate_rate,
     forecast,
+    low_forecast,
     median_since,
     noise_pct,
     slowing_per_day,
@@ -176,6 +181,7 @@ class _Bed:
     rate_rise_ms: int | None = None
     slowing_ms: int = -HISTORY_MS
     noise: float = 0.1
+    low: DailyLow | None = None  # the daily low of the last two days of this dry spell, refitted with the rate
     lows_before_rises: array[float] = field(default_factory=lambda: array("d"))
     daily_lows: array[float] = field(default_factory=lambda: array("d"))
     day: int | None = None  # epoch day of the last entry of ``daily_lows``
@@ -271,22 +277,38 @@ class WateringRules:
         return last if level is None else level
 
     def _forecast(self, bed: _Bed, bed_spec: Flowerbed, cfg: WateringRule, moisture: float) -> Forecast | None:
-        """When the bed crosses its threshold, or None while it is not clearly drying (settled, or draining)."""
+        """When the bed crosses its threshold, or None while it is not clearly drying (settled, or draining).
+
+        Confident when the slow end of the drying rate gets there within ``ANNOUNCE_SHARE`` of the horizon, or
+        when the bed's daily low will be below its threshold tomorrow even if its fall halves (then the time is
+        that of tomorrow's low, by which the bed will need water)."""
         last_ts, _ = bed.history.last()
         if last_ts - bed.rate_ms >= RATE_EVERY_MS or bed.rate_rise_ms != bed.last_rise_ms or last_ts < bed.rate_ms:
             self._update_rate(bed, cfg, last_ts)
         rate = bed.rate
-        if rate is None:
-            return None
+        outlook = None
         # Settled: slower than the probe can show in a day, or not clearly drying at all.
-        if rate.central < max(cfg.min_drying_pct_per_hour, bed.noise / 24.0) or rate.slow <= 0:
-            return None
-        return forecast(moisture, bed_spec.dry_below_pct, rate, ANNOUNCE_SHARE * cfg.predict_hours, bed.slowing)
+        if rate is not None and rate.central >= max(cfg.min_drying_pct_per_hour, bed.noise / 24.0) and rate.slow > 0:
+            horizon = ANNOUNCE_SHARE * cfg.predict_hours
+            outlook = forecast(moisture, bed_spec.dry_below_pct, rate, horizon, bed.slowing)
+            if outlook.confident:
+                return outlook
+        low = bed.low
+        hours = None if low is None else low_forecast(low, bed_spec.dry_below_pct, bed.noise, last_ts)
+        if low is None or hours is None or hours > cfg.predict_hours:
+            return outlook
+        if outlook is None:  # slower than the rate the forecast calls drying: the low's fall says how fast
+            per_hour = low.fall / 24.0
+            rate = Rate(central=per_hour, slow=per_hour / 2.0, fast=per_hour)
+        else:
+            rate = outlook.rate
+        return Forecast(rate, hours, hours, True, by_daily_low=True)
 
     def _update_rate(self, bed: _Bed, cfg: WateringRule, last_ts: int) -> None:
         bed.rate_ms, bed.rate_rise_ms = last_ts, bed.last_rise_ms
         bed.noise = noise_pct(bed.history.values[-48:])
         settled = (bed.last_rise_ms + int(cfg.settle_hours * HOUR_MS)) if bed.last_rise_ms is not None else 0
+        bed.low = daily_low(bed.history.since(max(last_ts - 2 * DAY_MS, settled)), last_ts)
         window_ms = int(cfg.slope_window_hours * HOUR_MS)
         rate = estimate_rate(bed.history.since(max(last_ts - window_ms, settled)), cfg.min_slope_hours)
         bed.rate = rate
@@ -581,7 +603,10 @@ def _time_left(
 
 
 def _confidence(outlook: Forecast) -> Confidence:
-    # High when even the slow end of the drying rate crosses within a day and the range is not wide.
+    # High when even the slow end of the drying rate crosses within a day and the range is not wide; a forecast
+    # from the daily low's fall alone rests on one day's fall, so it is medium.
+    if outlook.by_daily_low:
+        return "medium"
     return "high" if outlook.hours_late <= 1.5 * outlook.hours and outlook.hours_late <= 24.0 else "medium"
 
 

@@ -10,7 +10,13 @@ watering and then *drain* fast for a day or two before slow drying resumes. So t
   since drainage slows down as it goes and its early pace would predict the bed dry far too soon;
 - gives the rate an **uncertainty** from the spread of the pairwise slopes, and predicts the crossing at the
   central rate and at its slow and fast ends, so "needs water by about 14:00 tomorrow" carries a confidence;
-- reports **no forecast** for a settled bed (a rate below the noise a day can show, or not clearly above zero).
+- reports **no forecast** for a settled bed (a rate below the noise a day can show, or not clearly above zero);
+- follows the bed's **daily low** (the lowest hourly median of the last day) and how far it fell from the day
+  before's: beds cross their threshold at their daily low, in the drying hours of the day, so a bed whose low
+  will be below its threshold tomorrow even if its fall halves (drying slows as soil dries: near the threshold
+  the fall of the daily low slowed by a median ×0.7 a day on the SIMPaCT probes, lower quartile ×0.36) needs
+  water by about the time of tomorrow's low. Each low is uncertain by about a step of the probe's noise, so a
+  fall of two steps or less is no measured fall (a settled bed wobbling at its threshold is not announced).
 
 Plain functions over (time, moisture) points: this module keeps no state and must not raise findings.
 """
@@ -23,8 +29,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from placesense.basics.timeunits import HOUR_MS
+from placesense.basics.timeunits import DAY_MS, HOUR_MS
 
+LOW_FALL_SHARE = 0.5  # tomorrow's low is judged with half of the latest day's fall (see the module docstring)
 MAX_SLOPE_POINTS = 36  # Theil–Sen is quadratic; a subsample keeps it cheap and barely changes the median
 RESOLUTION_PCT = 0.1  # the step of common TDR and capacitive probes: no noise estimate goes below it
 
@@ -83,6 +90,7 @@ class Forecast:
     hours: float  # at the central rate
     hours_late: float  # at the slow end of the rate (inf if the slow end is not drying)
     confident: bool  # the slow end still reaches the threshold within the horizon asked about
+    by_daily_low: bool = False  # from the fall of the daily low (``low_forecast``), not the rate
 
 
 def hours_to_cover(distance: float, rate: float, slowing: float) -> float:
@@ -118,3 +126,41 @@ def slowing_per_day(last_day: Rate | None, day_before: Rate | None) -> float:
 def median_since(points: Sequence[tuple[int, float]], since_ms: int) -> float | None:
     recent = [v for t, v in points if t >= since_ms]
     return statistics.median(recent) if recent else None
+
+
+@dataclass(frozen=True, slots=True)
+class DailyLow:
+    """The lowest hourly median of the last day, when it was, and how far it fell from the day before's lowest."""
+
+    low: float
+    at_ms: int
+    fall: float  # positive: drier than the day before
+
+
+def daily_low(points: Sequence[tuple[int, float]], now_ms: int) -> DailyLow | None:
+    """The daily low of ``points`` (oldest first, one dry spell), or None without two whole days of them.
+
+    Hourly medians, so one odd reading does not set a low; hours are counted back from ``now_ms`` (a rolling day).
+    """
+    if not points or points[0][0] > now_ms - 2 * DAY_MS + HOUR_MS:
+        return None
+    hours: dict[int, list[tuple[int, float]]] = {}
+    for ts, value in points:
+        back = (now_ms - ts) // HOUR_MS
+        if 0 <= back < 48:
+            hours.setdefault(back, []).append((ts, value))
+    medians = {back: (kept[-1][0], statistics.median(v for _, v in kept)) for back, kept in hours.items()}
+    today = [medians[back] for back in range(23, -1, -1) if back in medians]  # oldest first: the earliest lowest
+    before = [medians[back][1] for back in range(24, 48) if back in medians]
+    if len(today) < 12 or len(before) < 12:  # half of each day at least
+        return None
+    at_ms, low = min(today, key=lambda kept: kept[1])
+    return DailyLow(low=low, at_ms=at_ms, fall=min(before) - low)
+
+
+def low_forecast(low: DailyLow, dry_below: float, noise: float, now_ms: int) -> float | None:
+    """Hours to the bed's next daily low when that low will be below ``dry_below`` even if the fall halves;
+    None when it will not, or when the low did not fall by more than two steps of the probe's ``noise``."""
+    if low.fall <= 2.0 * noise or low.low - LOW_FALL_SHARE * low.fall >= dry_below:
+        return None
+    return max(0.0, (low.at_ms + DAY_MS - now_ms) / HOUR_MS)

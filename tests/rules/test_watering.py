@@ -206,3 +206,29 @@ def test_an_announced_bed_that_stops_drying_keeps_its_announced_time_on_the_list
     assert withdrawn.evidence["hours_to_threshold"] is None
     announced_pct = announced.evidence["moisture_pct"]
     assert isinstance(announced_pct, float) and withdrawn.evidence["moisture_pct"] >= announced_pct + 1.0
+
+
+def test_a_bed_whose_daily_low_falls_is_announced_about_a_day_ahead_and_a_settled_one_never() -> None:
+    # Two beds with the same daily cycle (0.4 points each way, in 0.1-point steps). Bed 0's trend is 0.012 %/h,
+    # below the rate the drying forecast calls drying (0.02), but its daily low falls about 0.29 points a day:
+    # it is announced by its daily low, hours before it crosses 25 %. Bed 2 has no trend: its low does not fall
+    # by more than two noise steps a day, and it is never listed, however close to its threshold it wobbles.
+    import math
+
+    def moisture(bed: int, h: float) -> float:
+        trend = 0.012 * h if bed == 0 else 0.0
+        return round(26.2 - trend + 0.4 * math.sin(2 * math.pi * h / 24), 1)
+
+    eng = _engine()
+    findings: list[Finding] = []
+    for step in range(int(5 * 24 * HOUR / STEP)):
+        for bed in (0, 2):
+            findings += eng.process(soil_reading(bed, START + step * STEP, moisture(bed, step * STEP / HOUR)))
+    bed0 = [f for f in of(findings, "needs_water") if f.subject == "bed-0"]
+    assert [f.evidence["status"] for f in bed0][:2] == ["soon", "now"]
+    soon, now = bed0[0], bed0[1]
+    assert "medium confidence" in soon.message and soon.evidence["drying_pct_per_hour"] is not None
+    assert now.at_ms - soon.at_ms >= 12 * HOUR  # announced at least 12 h before it crossed
+    by = soon.evidence["predicted_dry_ms"]
+    assert isinstance(by, int) and now.at_ms <= by + HOUR  # and it crossed by about the time it gave
+    assert [f for f in of(findings, "needs_water") if f.subject == "bed-2"] == []

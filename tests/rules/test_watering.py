@@ -204,8 +204,9 @@ def test_an_announced_bed_that_stops_drying_keeps_its_announced_time_on_the_list
     withdrawn = of(findings, "needs_water")[-1]
     assert not withdrawn.active and "stopped drying" in withdrawn.message
     assert withdrawn.evidence["hours_to_threshold"] is None
-    announced_pct = announced.evidence["moisture_pct"]
-    assert isinstance(announced_pct, float) and withdrawn.evidence["moisture_pct"] >= announced_pct + 1.0
+    announced_pct, withdrawn_pct = announced.evidence["moisture_pct"], withdrawn.evidence["moisture_pct"]
+    assert isinstance(announced_pct, float) and isinstance(withdrawn_pct, float)
+    assert withdrawn_pct >= announced_pct + 1.0
 
 
 def test_a_bed_whose_daily_low_falls_is_announced_about_a_day_ahead_and_a_settled_one_never() -> None:

@@ -12,12 +12,12 @@ A bed is at one of three levels, and only moisture moves it (``rules.watering_fo
   stays off the list for ``WATERED_QUIET_MS`` while the water reaches the probe, and comes back if it never does).
 - **soon**: the drying forecast says it crosses within ``predict_hours`` even at the slow end of its drying rate,
   and the bed is drying clearly faster than the probe's noise; or, with two days of this dry spell, its daily low
-  will be below its threshold tomorrow even if the low's fall halves (it needs water by about the time of
-  tomorrow's low: beds cross at their daily low, and this sees slow beds a day ahead). The announcement ("needs
-  water by about 14:00 tomorrow", with the confidence) *stands* until it comes true (the bed goes to now), the
-  moisture rises (rain or watering, or a slow climb of ``hysteresis_pct`` above where it was announced: the
-  forecast was wrong, and it says so), or the bed is marked watered. A changing forecast, or a crossing that
-  comes later than it said, never withdraws it: the bed is still drier than when it was announced.
+  will be below its threshold less a noise step tomorrow even if the low's fall halves (it needs water by about the
+  time of tomorrow's low: beds cross at their daily low, and this warns of slow beds before they cross). The
+  announcement ("needs water by about 14:00 tomorrow", with the confidence) *stands* until it comes true (the bed
+  goes to now), the moisture rises (rain or watering, or a slow climb of ``hysteresis_pct`` above where it was
+  announced: the forecast was wrong, and it says so), or the bed is marked watered. A changing forecast, or a
+  crossing that comes later than it said, never withdraws it: the bed is still drier than when it was announced.
 - **none**: everything else, including a settled bed whose moisture barely moves.
 
 A rise of ``rise_pct`` or six times the probe's noise (whichever is more) within three hours is rain or

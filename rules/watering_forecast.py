@@ -12,11 +12,11 @@ watering and then *drain* fast for a day or two before slow drying resumes. So t
   central rate and at its slow and fast ends, so "needs water by about 14:00 tomorrow" carries a confidence;
 - reports **no forecast** for a settled bed (a rate below the noise a day can show, or not clearly above zero);
 - follows the bed's **daily low** (the lowest hourly median of the last day) and how far it fell from the day
-  before's: beds cross their threshold at their daily low, in the drying hours of the day, so a bed whose low
-  will be a noise step below its threshold tomorrow (a probe reading in steps reads below a threshold only a step
-  under it) even if its fall halves (drying slows as soil dries: near the threshold the fall of the daily low
-  slowed by a median ×0.7 a day on the SIMPaCT probes, lower quartile ×0.36) needs water by about the time of
-  tomorrow's low. Each low is uncertain by about a step of the probe's noise, so a fall of two steps or less is
+  before's: beds cross their threshold at their daily low, in the drying hours of the day, so a bed whose low will
+  be below its threshold less a noise step tomorrow (a probe reading in steps reads below a threshold on its grid
+  only a step under it) even if its fall halves (drying slows as soil dries: near the threshold the fall of the
+  daily low slowed by a median ×0.7 a day on the SIMPaCT probes, lower quartile ×0.36) needs water by about the time
+  of tomorrow's low. Each low is uncertain by about a step of the probe's noise, so a fall of two steps or less is
   no measured fall (a settled bed wobbling at its threshold is not announced).
 
 Plain functions over (time, moisture) points: this module keeps no state and must not raise findings.
@@ -163,9 +163,9 @@ def daily_low(points: Sequence[tuple[int, float]], now_ms: int) -> DailyLow | No
 
 
 def low_forecast(low: DailyLow, dry_below: float, noise: float, now_ms: int) -> float | None:
-    """Hours to the bed's next daily low when that low will be a step of the probe's ``noise`` below
-    ``dry_below`` even if the fall halves (a probe reading in steps reads below its threshold only a step under
-    it); None when it will not, or when the low did not fall by more than two noise steps."""
-    if low.fall <= 2.0 * noise or low.low - LOW_FALL_SHARE * low.fall > dry_below - noise:
+    """Hours to the bed's next daily low when that low will be below ``dry_below`` less a step of the probe's
+    ``noise`` even if the fall halves (a probe reading in steps reads below its threshold only a step under it);
+    None when it will not, or when the low did not fall by more than two noise steps."""
+    if low.fall <= 2.0 * noise or low.low - LOW_FALL_SHARE * low.fall >= dry_below - noise:
         return None
     return max(0.0, (low.at_ms + DAY_MS - now_ms) / HOUR_MS)

@@ -11,10 +11,13 @@ A bed is at one of three levels, and only moisture moves it (``rules.watering_fo
   stays until the moisture rises clear of the threshold (rain or watering), or someone marks it watered (then it
   stays off the list for ``WATERED_QUIET_MS`` while the water reaches the probe, and comes back if it never does).
 - **soon**: the drying forecast says it crosses within ``predict_hours`` even at the slow end of its drying rate,
-  and the bed is drying clearly faster than the probe's noise. The announcement ("needs water by about 14:00
-  tomorrow", with the confidence) *stands* until it comes true (the bed goes to now), the moisture rises, the
-  bed is marked watered, or a day passes beyond the time it gave without the bed drying on (the forecast was
-  wrong: it says so). A changing forecast never withdraws it.
+  and the bed is drying clearly faster than the probe's noise; or, with two days of this dry spell, its daily low
+  will be below its threshold less a noise step tomorrow even if the low's fall halves (it needs water by about the
+  time of tomorrow's low: beds cross at their daily low, and this warns of slow beds before they cross). The
+  announcement ("needs water by about 14:00 tomorrow", with the confidence) *stands* until it comes true (the bed
+  goes to now), the moisture rises (rain or watering, or a slow climb of ``hysteresis_pct`` above where it was
+  announced: the forecast was wrong, and it says so), or the bed is marked watered. A changing forecast, or a
+  crossing that comes later than it said, never withdraws it: the bed is still drier than when it was announced.
 - **none**: everything else, including a settled bed whose moisture barely moves.
 
 A rise of ``rise_pct`` or six times the probe's noise (whichever is more) within three hours is rain or
@@ -43,14 +46,17 @@ from placesense.basics.findings import Finding, Severity
 from placesense.basics.localtime import hm, local, zone
 from placesense.basics.memory import keep_last
 from placesense.basics.texts import Text, text
-from placesense.basics.timeunits import HOUR_MS
+from placesense.basics.timeunits import DAY_MS, HOUR_MS
 from rules.config import OverWateredRule, SectionLookup, WateringRule
 from rules.watering_forecast import (
+    DailyLow,
     Forecast,
     Rate,
+    daily_low,
     drying_rate,
     estimate_rate,
     forecast,
+    low_forecast,
     median_since,
     noise_pct,
     slowing_per_day,
@@ -163,6 +169,7 @@ class _Bed:
     level: WaterLevel | None = None
     level_since_ms: int = 0
     announced_by_ms: int | None = None  # the time a standing "soon" gave
+    announced_pct: float | None = None  # the moisture it was announced at
     watered_ms: int | None = None  # marked watered by a person
     over: bool = False
     first_ms: int | None = None
@@ -174,6 +181,7 @@ class _Bed:
     rate_rise_ms: int | None = None
     slowing_ms: int = -HISTORY_MS
     noise: float = 0.1
+    low: DailyLow | None = None  # the daily low of the last two days of this dry spell, refitted with the rate
     lows_before_rises: array[float] = field(default_factory=lambda: array("d"))
     daily_lows: array[float] = field(default_factory=lambda: array("d"))
     day: int | None = None  # epoch day of the last entry of ``daily_lows``
@@ -269,22 +277,38 @@ class WateringRules:
         return last if level is None else level
 
     def _forecast(self, bed: _Bed, bed_spec: Flowerbed, cfg: WateringRule, moisture: float) -> Forecast | None:
-        """When the bed crosses its threshold, or None while it is not clearly drying (settled, or draining)."""
+        """When the bed crosses its threshold, or None while it is not clearly drying (settled, or draining).
+
+        Confident when the slow end of the drying rate gets there within ``ANNOUNCE_SHARE`` of the horizon, or
+        when the bed's daily low will be below its threshold tomorrow even if its fall halves (then the time is
+        that of tomorrow's low, by which the bed will need water)."""
         last_ts, _ = bed.history.last()
         if last_ts - bed.rate_ms >= RATE_EVERY_MS or bed.rate_rise_ms != bed.last_rise_ms or last_ts < bed.rate_ms:
             self._update_rate(bed, cfg, last_ts)
         rate = bed.rate
-        if rate is None:
-            return None
+        outlook = None
         # Settled: slower than the probe can show in a day, or not clearly drying at all.
-        if rate.central < max(cfg.min_drying_pct_per_hour, bed.noise / 24.0) or rate.slow <= 0:
-            return None
-        return forecast(moisture, bed_spec.dry_below_pct, rate, ANNOUNCE_SHARE * cfg.predict_hours, bed.slowing)
+        if rate is not None and rate.central >= max(cfg.min_drying_pct_per_hour, bed.noise / 24.0) and rate.slow > 0:
+            horizon = ANNOUNCE_SHARE * cfg.predict_hours
+            outlook = forecast(moisture, bed_spec.dry_below_pct, rate, horizon, bed.slowing)
+            if outlook.confident:
+                return outlook
+        low = bed.low
+        hours = None if low is None else low_forecast(low, bed_spec.dry_below_pct, bed.noise, last_ts)
+        if low is None or hours is None or hours > cfg.predict_hours:
+            return outlook
+        if outlook is None:  # slower than the rate the forecast calls drying: the low's fall says how fast
+            per_hour = low.fall / 24.0
+            rate = Rate(central=per_hour, slow=per_hour / 2.0, fast=per_hour)
+        else:
+            rate = outlook.rate
+        return Forecast(rate, hours, hours, True, by_daily_low=True)
 
     def _update_rate(self, bed: _Bed, cfg: WateringRule, last_ts: int) -> None:
         bed.rate_ms, bed.rate_rise_ms = last_ts, bed.last_rise_ms
         bed.noise = noise_pct(bed.history.values[-48:])
         settled = (bed.last_rise_ms + int(cfg.settle_hours * HOUR_MS)) if bed.last_rise_ms is not None else 0
+        bed.low = daily_low(bed.history.since(max(last_ts - 2 * DAY_MS, settled)), last_ts)
         window_ms = int(cfg.slope_window_hours * HOUR_MS)
         rate = estimate_rate(bed.history.since(max(last_ts - window_ms, settled)), cfg.min_slope_hours)
         bed.rate = rate
@@ -310,7 +334,7 @@ class WateringRules:
     # -- needs water ---------------------------------------------------------------------------------
 
     def _assess(
-        self, bed_spec: Flowerbed, bed: _Bed, cfg: WateringRule, now_ms: int
+        self, bed_spec: Flowerbed, bed: _Bed, cfg: WateringRule
     ) -> tuple[WaterLevel | None, Forecast | None, str | None]:
         """(level, forecast, why a standing level ends) honouring what the bed already announced."""
         last_ts, _ = bed.history.last()
@@ -340,8 +364,13 @@ class WateringRules:
         if bed.level == "soon":
             if rose or watered:
                 return None, outlook, "watered" if watered and not rose else "rose"
-            overdue = bed.announced_by_ms is not None and now_ms - bed.announced_by_ms > 24 * HOUR_MS
-            if overdue and (outlook is None or not outlook.confident):
+            # A forecast that came late is not withdrawn: the bed is still drier than when it was announced and
+            # still needs water soon. Only moisture that climbed clear of where it was announced (slowly, without a
+            # rise the rule sees as rain or watering) takes it off, as it would a dry bed.
+            wetter = bed.announced_pct is not None and moisture >= bed.announced_pct + max(
+                cfg.hysteresis_pct, 2.0 * self._noise(bed)
+            )
+            if wetter:
                 return None, outlook, "slowed"
             return "soon", outlook, None
         if outlook is not None and outlook.confident:
@@ -349,13 +378,14 @@ class WateringRules:
         return None, outlook, None
 
     def _needs_water(self, bed_spec: Flowerbed, bed: _Bed, cfg: WateringRule, reading: Reading) -> list[Finding]:
-        level, outlook, why = self._assess(bed_spec, bed, cfg, reading.ts_ms)
+        level, outlook, why = self._assess(bed_spec, bed, cfg)
         if level == bed.level:
             return []
         before, bed.level = bed.level, level
         bed.level_since_ms = reading.ts_ms
         bed.announced_by_ms = None
         moisture = self._moisture(bed)
+        bed.announced_pct = moisture if level == "soon" else None
         return [self._level_finding(bed_spec, bed, cfg, reading.ts_ms, before, outlook, why, moisture, reading)]
 
     def _level_finding(
@@ -428,7 +458,7 @@ class WateringRules:
         if bed.level is None:
             return []
         before, bed.level = bed.level, None
-        bed.level_since_ms, bed.announced_by_ms = at_ms, None
+        bed.level_since_ms, bed.announced_by_ms, bed.announced_pct = at_ms, None, None
         cfg = self._lookup.get(WateringRule, bed_id)
         return [self._level_finding(bed_spec, bed, cfg, at_ms, before, None, "watered", self._moisture(bed), None)]
 
@@ -573,7 +603,10 @@ def _time_left(
 
 
 def _confidence(outlook: Forecast) -> Confidence:
-    # High when even the slow end of the drying rate crosses within a day and the range is not wide.
+    # High when even the slow end of the drying rate crosses within a day and the range is not wide; a forecast
+    # from the daily low's fall alone rests on one day's fall, so it is medium.
+    if outlook.by_daily_low:
+        return "medium"
     return "high" if outlook.hours_late <= 1.5 * outlook.hours and outlook.hours_late <= 24.0 else "medium"
 
 

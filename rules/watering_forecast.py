@@ -10,7 +10,14 @@ watering and then *drain* fast for a day or two before slow drying resumes. So t
   since drainage slows down as it goes and its early pace would predict the bed dry far too soon;
 - gives the rate an **uncertainty** from the spread of the pairwise slopes, and predicts the crossing at the
   central rate and at its slow and fast ends, so "needs water by about 14:00 tomorrow" carries a confidence;
-- reports **no forecast** for a settled bed (a rate below the noise a day can show, or not clearly above zero).
+- reports **no forecast** for a settled bed (a rate below the noise a day can show, or not clearly above zero);
+- follows the bed's **daily low** (the lowest hourly median of the last day) and how far it fell from the day
+  before's: beds cross their threshold at their daily low, in the drying hours of the day, so a bed whose low will
+  be below its threshold less a noise step tomorrow (a probe reading in steps reads below a threshold on its grid
+  only a step under it) even if its fall halves (drying slows as soil dries: near the threshold the fall of the
+  daily low slowed by a median ×0.7 a day on the SIMPaCT probes, lower quartile ×0.36) needs water by about the time
+  of tomorrow's low. Each low is uncertain by about a step of the probe's noise, so a fall of two steps or less is
+  no measured fall (a settled bed wobbling at its threshold is not announced).
 
 Plain functions over (time, moisture) points: this module keeps no state and must not raise findings.
 """
@@ -23,8 +30,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from placesense.basics.timeunits import HOUR_MS
+from placesense.basics.timeunits import DAY_MS, HOUR_MS
 
+LOW_BIN_MS = HOUR_MS  # the daily low is the lowest of the day's hourly medians
+LOW_FALL_SHARE = 0.5  # tomorrow's low is judged with half of the latest day's fall (see the module docstring)
 MAX_SLOPE_POINTS = 36  # Theil–Sen is quadratic; a subsample keeps it cheap and barely changes the median
 RESOLUTION_PCT = 0.1  # the step of common TDR and capacitive probes: no noise estimate goes below it
 
@@ -83,6 +92,7 @@ class Forecast:
     hours: float  # at the central rate
     hours_late: float  # at the slow end of the rate (inf if the slow end is not drying)
     confident: bool  # the slow end still reaches the threshold within the horizon asked about
+    by_daily_low: bool = False  # from the fall of the daily low (``low_forecast``), not the rate
 
 
 def hours_to_cover(distance: float, rate: float, slowing: float) -> float:
@@ -118,3 +128,44 @@ def slowing_per_day(last_day: Rate | None, day_before: Rate | None) -> float:
 def median_since(points: Sequence[tuple[int, float]], since_ms: int) -> float | None:
     recent = [v for t, v in points if t >= since_ms]
     return statistics.median(recent) if recent else None
+
+
+@dataclass(frozen=True, slots=True)
+class DailyLow:
+    """The lowest hourly median of the last day, when it was, and how far it fell from the day before's lowest."""
+
+    low: float
+    at_ms: int
+    fall: float  # positive: drier than the day before
+
+
+def daily_low(points: Sequence[tuple[int, float]], now_ms: int) -> DailyLow | None:
+    """The daily low of ``points`` (oldest first, one dry spell), or None without two whole days of them.
+
+    The lowest of the day's ``LOW_BIN_MS`` medians, so neither one odd reading nor one step of a quantised probe
+    sets a low; the bins are counted back from ``now_ms`` (a rolling day).
+    """
+    if not points or points[0][0] > now_ms - 2 * DAY_MS + LOW_BIN_MS:
+        return None
+    per_day = DAY_MS // LOW_BIN_MS
+    bins: dict[int, list[tuple[int, float]]] = {}
+    for ts, value in points:
+        back = (now_ms - ts) // LOW_BIN_MS
+        if 0 <= back < 2 * per_day:
+            bins.setdefault(back, []).append((ts, value))
+    medians = {back: (kept[-1][0], statistics.median(v for _, v in kept)) for back, kept in bins.items()}
+    today = [medians[back] for back in range(per_day - 1, -1, -1) if back in medians]  # oldest first: the earliest
+    before = [medians[back][1] for back in range(per_day, 2 * per_day) if back in medians]
+    if 2 * len(today) < per_day or 2 * len(before) < per_day:  # half of each day at least
+        return None
+    at_ms, low = min(today, key=lambda kept: kept[1])
+    return DailyLow(low=low, at_ms=at_ms, fall=min(before) - low)
+
+
+def low_forecast(low: DailyLow, dry_below: float, noise: float, now_ms: int) -> float | None:
+    """Hours to the bed's next daily low when that low will be below ``dry_below`` less a step of the probe's
+    ``noise`` even if the fall halves (a probe reading in steps reads below its threshold only a step under it);
+    None when it will not, or when the low did not fall by more than two noise steps."""
+    if low.fall <= 2.0 * noise or low.low - LOW_FALL_SHARE * low.fall >= dry_below - noise:
+        return None
+    return max(0.0, (low.at_ms + DAY_MS - now_ms) / HOUR_MS)

@@ -33,12 +33,13 @@ def soil() -> dict[str, Any]:
 def test_watering_announcements_come_true_and_stand(soil: dict[str, Any]) -> None:
     water = soil["watering"]
     # At least 80 % of "needs water by about …" announcements are followed by the bed crossing within 24 h.
-    assert water["announcements"] >= 10
+    assert water["announcements"] >= 20  # beds whose daily low falls toward their threshold are announced too
     assert water["announcements_true"] >= 0.8 * water["announcements"]
     assert water["morning_list_soon_true"] >= 0.8 * water["morning_list_soon"]
-    # No flapping: an announcement stands until it comes true or the bed is wetted; at most one was withdrawn
-    # a day past its time, and no bed is announced more than a few times in two months.
-    assert water["withdrawn_without_rise"] <= 1
+    # No flapping: an announcement stands until it comes true or the bed is wetted (one on SENS0028 hovered
+    # at its threshold for a day past its time and crossed 5 h after the old rule had withdrawn it), and no bed
+    # is announced more than a few times in two months.
+    assert water["withdrawn_without_rise"] == 0
     assert water["most_announcements_one_bed"] <= 5
 
 
@@ -47,8 +48,27 @@ def test_watering_crossings_announced_ahead(soil: dict[str, Any]) -> None:
     assert water["crossings"] == 27  # the probes' own drying cycles through their thresholds
     # Below the 80 % target on this set (see docs/anomaly.md: small waterings that drain back within hours,
     # and settled beds creeping through their threshold, are not forecastable 12 h ahead): what holds now.
-    assert water["announced_12h_ahead"] >= 10
+    # 10 at the start of issue 17's round; 11 once announcements stand (SENS0028, 2022-12-30). The daily low
+    # announces six more beds before they cross (24 listed within the hour, 22 before the round), hours ahead.
+    assert water["announced_12h_ahead"] >= 11
+    assert water["announced_6h_ahead"] >= 13
+    assert water["listed_within_1h_of_crossing"] >= 24
+    # Four crossings came less than 12 h after the probe was a point above its threshold: no listing can span
+    # a wetting (it clears it). Two are listed anyway, dry beds whose small watering never cleared them.
+    assert (water["crossings_within_12h_of_a_wetting"], water["of_those_listed_12h_ahead"]) == (4, 2)
+    assert water["of_those_announced_12h_ahead"] >= 9  # of the 22 crossings after a day of drying
     assert water["listed_within_1h_of_crossing"] >= 0.8 * water["crossings"]
+
+
+def test_the_drying_forecast_cannot_time_most_crossings_within_a_factor_of_two(soil: dict[str, Any]) -> None:
+    # Why the 12 h lead is below target on this set: at the hours 6-48 h before a crossing (with a day of
+    # drying behind them), the rule's forecast is off by more than the factor of two a 12-24 h window allows.
+    ahead = soil["forecastability"]
+    assert ahead["hours_judged"] == 1253 and ahead["hours_with_a_forecast"] == 951
+    p10, p50, p90 = ahead["actual_over_forecast_p10_p50_p90"]
+    assert p10 < 0.5 and 0.8 < p50 < 1.3 and p90 > 3.0
+    assert ahead["within_a_factor_1_5"] < 0.4 * ahead["hours_with_a_forecast"]
+    assert ahead["of_those_crossed_12_24h_later"] < 0.4 * ahead["forecast_12_24h"]
 
 
 def test_fault_alerts_are_few_and_one_per_episode(soil: dict[str, Any]) -> None:

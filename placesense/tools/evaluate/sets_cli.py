@@ -50,7 +50,20 @@ def run(args: argparse.Namespace) -> int:
         )
         print(
             f"  crossings listed 12 h ahead: {water['announced_12h_ahead']}/{water['crossings']}"
-            f" ({water['recall_12h']}); withdrawn without a rise: {water['withdrawn_without_rise']}"
+            f" ({water['recall_12h']}), 6 h ahead: {water['announced_6h_ahead']}; withdrawn without a rise:"
+            f" {water['withdrawn_without_rise']}"
+        )
+        print(
+            f"  … after a day of drying: {water['of_those_announced_12h_ahead']}/"
+            f"{water['crossings_after_a_day_drying']}; within 12 h of a wetting: {water['of_those_listed_12h_ahead']}/"
+            f"{water['crossings_within_12h_of_a_wetting']}"
+        )
+        ahead = soil["forecastability"]
+        print(
+            f"  forecastability: at {ahead['hours_judged']} hours 6-48 h before a crossing"
+            f" ({ahead['hours_with_a_forecast']} with a drying forecast), actual/forecast time"
+            f" p10/p50/p90 {ahead['actual_over_forecast_p10_p50_p90']}; said 12-24 h and crossed 12-24 h later"
+            f" {ahead['of_those_crossed_12_24h_later']}/{ahead['forecast_12_24h']}"
         )
         print(
             f"  fault alerts: {faults['fault_alerts_opened']} ({faults['false_per_probe_month']} per probe-month);"

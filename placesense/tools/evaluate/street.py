@@ -12,9 +12,13 @@ fixed 25 % would make most beds "dry" for months). Then:
 - **crossings**: a probe going below its threshold once per drying cycle: the first reading below it after the
   probe was at least a point above it (re-wetted), so a settled bed wobbling around its threshold is one
   crossing, not one a day. A crossing is *announced 12 h ahead* when the bed was on the list (soon or now) for
-  the whole 12 h before it.
+  the whole 12 h before it. Crossings after a day of drying, and those less than 12 h after the probe was a
+  point above its threshold (wetted inside the 12 h: a wetting clears a listing), are also counted apart.
 - **flapping**: announcements withdrawn ("no longer needs water") although the moisture had not risen by a
   point since — the forecast changed its mind, not the bed.
+- **forecastability** (``placesense.tools.evaluate.forecastability``): how close the rule's drying forecast
+  comes to the actual crossing time at each hour of a dry spell with a day of drying behind it, whatever the
+  announcement bar.
 - **the morning list**: the watering list at 07:00 each day; its "soon" rows that came true within 24 h.
 - **faults**: fault alerts (``sensor_fault`` and the detectors' ``sensor_anomaly_*``) opened per probe-month,
   with the probes the owners judged failed (none in this set) caught or not.
@@ -38,6 +42,7 @@ from typing import Any
 
 from placesense.basics.findings import Finding
 from placesense.basics.timeunits import DAY_MS, HOUR_MS
+from placesense.tools.evaluate.forecastability import forecastability
 from placesense.tools.evaluate.street_replay import SoilRecord, StreetReplay, load_soil, reading, soil_registry
 
 DRY_PERCENTILE = 25
@@ -121,7 +126,9 @@ def evaluate_soil(folder: Path) -> dict[str, Any]:
             if (ts // HOUR_MS) % 24 == MORNING_HOUR_UTC:
                 morning += [(ts, row.bed_id, row.status) for row in replay.core.watering_list(ts)]
         findings, changes = replay.findings, replay.log.changes
-    return score_soil(record, dry, bed_of, findings, changes, morning)
+    scores = score_soil(record, dry, bed_of, findings, changes, morning)
+    scores["forecastability"] = forecastability(record, dry)
+    return scores
 
 
 FAULT_FROM_HOURS = 21 * 24
@@ -233,6 +240,7 @@ def score_soil(
                 counted = True
             last = at
     crossed = caught_12h = caught_6h = caught_at = dried_a_day = dried_a_day_caught = 0
+    rewetted_12h = rewetted_12h_caught = 0
     for probe, values in record.probes.items():
         timeline = timelines[bed_of[probe]]
         for ts in crossings(times, values, dry[probe]):
@@ -246,6 +254,12 @@ def score_soil(
             if wet and ts - wet[-1] >= 24 * HOUR_MS:
                 dried_a_day += 1
                 dried_a_day_caught += listed
+            # Crossings less than 12 h after the probe was a point above its threshold: the bed was wetted inside
+            # the 12 h a listing would have to span, and a wetting clears a listing, so these are listed 12 h
+            # ahead only when the watering was too small to clear a bed that already needed water.
+            if wet and ts - wet[-1] < LEAD_MS:
+                rewetted_12h += 1
+                rewetted_12h_caught += listed
             caught_6h += timeline.listed_throughout(ts - 6 * HOUR_MS, ts)
             caught_at += timeline.level_at(ts + HOUR_MS) is not None
     soon_morning = [(t, bed) for t, bed, status in morning if status == "soon"]
@@ -274,6 +288,8 @@ def score_soil(
             "recall_12h": round(caught_12h / crossed, 3) if crossed else None,
             "crossings_after_a_day_drying": dried_a_day,
             "of_those_announced_12h_ahead": dried_a_day_caught,
+            "crossings_within_12h_of_a_wetting": rewetted_12h,
+            "of_those_listed_12h_ahead": rewetted_12h_caught,
             "announced_6h_ahead": caught_6h,
             "listed_within_1h_of_crossing": caught_at,
             "withdrawn_without_rise": withdrawn_without_rise,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from placesense.tools.localstack.process import LocalStackError, ManagedProcess, free_port, require_binary, wait_until
+from placesense.tools.localstack.process import ManagedProcess, free_port, require_binary
 
 
 @dataclass
@@ -82,13 +82,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
             return False
 
     def start(self) -> None:
-        self.proc.start()
-        try:
-            wait_until(lambda: self.ping() or not self.proc.running, 30, "influxd")
-        except LocalStackError as exc:
-            raise LocalStackError(f"{exc}\n{self.proc.log_tail()}") from exc
-        if not self.proc.running:
-            raise LocalStackError(f"influxd exited at start:\n{self.proc.log_tail()}")
+        self.proc.start_until(lambda: self.ping(), 30)
 
     def stop(self) -> None:
         self.proc.stop()

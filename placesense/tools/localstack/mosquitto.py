@@ -17,7 +17,6 @@ from placesense.tools.localstack.process import (
     free_port,
     port_open,
     require_binary,
-    wait_until,
 )
 
 
@@ -90,13 +89,7 @@ class Mosquitto:
         return f"mqtts://127.0.0.1:{self.tls_port}"
 
     def start(self) -> None:
-        self.proc.start()
-        try:
-            wait_until(lambda: port_open(self.port) or not self.proc.running, 15, "mosquitto")
-        except LocalStackError as exc:
-            raise LocalStackError(f"{exc}\n{self.proc.log_tail()}") from exc
-        if not self.proc.running:
-            raise LocalStackError(f"mosquitto exited at start:\n{self.proc.log_tail()}")
+        self.proc.start_until(lambda: port_open(self.port), 15)
 
     def stop(self) -> None:
         self.proc.stop()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from placesense.tools.localstack.process import LocalStackError, ManagedProcess, free_port, group_of, wait_until
+from placesense.tools.localstack.process import LocalStackError, ManagedProcess, free_port, group_of
 
 
 def _postgres_bin(name: str) -> str:
@@ -144,13 +144,7 @@ class PostgreSQL:
 
     def start(self) -> None:
         self._initdb()
-        self.proc.start()
-        try:
-            wait_until(lambda: self.ready() or not self.proc.running, 30, "postgres")
-        except LocalStackError as exc:
-            raise LocalStackError(f"{exc}\n{self.proc.log_tail()}") from exc
-        if not self.proc.running:
-            raise LocalStackError(f"postgres exited at start:\n{self.proc.log_tail()}")
+        self.proc.start_until(lambda: self.ready(), 30)
 
     def stop(self) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown: it ends open sessions instead of waiting for them.

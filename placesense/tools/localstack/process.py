@@ -85,6 +85,16 @@ class ManagedProcess:
         )
         log.close()
 
+    def start_until(self, ready: Callable[[], object], timeout_s: float) -> None:
+        """Start, and wait until ``ready()`` is true; raises, with the end of its log, if it exits or never is."""
+        self.start()
+        try:
+            wait_until(lambda: ready() or not self.running, timeout_s, self.name)
+        except LocalStackError as exc:
+            raise LocalStackError(f"{exc}\n{self.log_tail()}") from exc
+        if not self.running:
+            raise LocalStackError(f"{self.name} exited at start:\n{self.log_tail()}")
+
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

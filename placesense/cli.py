@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("firmware_sim.cli", "run simulated device firmware that publishes over MQTT"),
     "detect": ("anomaly.cli", "score a timestamp,value CSV with the streaming anomaly detector"),
     "evaluate": ("placesense.tools.evaluate.cli", "measure routine-change detection on simulated homes"),
-    "bench": ("placesense.tools.bench", "measure the whole pipeline against the raw broker and InfluxDB limits"),
+    "bench": ("placesense.tools.bench.cli", "measure the whole pipeline against the raw broker and InfluxDB limits"),
     "grafana": ("grafana.cli", "build or push the Grafana dashboards"),
     "doctor": ("placesense.tools.doctor", "check the broker, InfluxDB, database and config, and say what to fix"),
     "demo": ("placesense.tools.demo", "start a local broker, InfluxDB, placesense and a simulated fleet"),

@@ -9,17 +9,17 @@ Ingest appends every stored batch to the journal (``ingest.journal``) before it 
 alert lifecycle, which stays in this process with the alert store and the alert feed. The channel
 (``placesense.evaluation_channel``) is three threads per child, none of which ever waits on another's lock:
 
-- the **feeder** takes the next batch from the journal once the child has granted credit for it, and queues it;
-- the **sender** is the only thread that writes to the socket; it takes messages from its queue (batches, ticks,
-  the API's questions, stop) and may block in ``send`` while the child is busy, holding no lock;
-- the **receiver** reads the child's answers, applies findings to alerts, returns credit, and lets the journal
-  go of what the child's saved state now includes.
+- the **feeder** and the **sender** (``placesense.evaluation_link``: one child's link, replaced whole when it
+  ends) queue the journal's batches as the child grants credit, and write every message to the socket;
+- the **receiver**, here, reads the child's answers, applies findings to alerts, returns credit, and lets the
+  journal go of what the child's saved state now includes.
 
 A child that dies, or owes an answer and says nothing for ``stall_kill_s``, is ended and a new one started from
 the saved state; it says where that state ends, and the feeder sends it every batch after that again, so no
 stored reading goes unevaluated and none is applied twice to learned state (a finding said twice is absorbed by
 the alert lifecycle). The watchdog judges progress from counters it reads without a lock, so it works when the
-I/O threads are stuck; ``health()`` tells the service (and so /healthz and the ops alerts) what it sees.
+I/O threads are stuck; ``health()`` tells the service (and so /healthz and the ops alerts) what it sees. What
+the API reads of the child's knowledge goes through ``call`` (``placesense.evaluation_views``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import contextlib
 import itertools
 import logging
 import os
-import queue
 import socket
 import subprocess
 import sys
@@ -47,15 +46,12 @@ from placesense.basics.clock import Clock, EventClock
 from placesense.basics.errors import EvaluationUnavailable, PlacesenseError
 from placesense.basics.term import Fenced
 from placesense.evaluation_channel import (
-    EXPECTS_ANSWER,
     AddDevices,
     Answer,
     Ask,
     Checkpoint,
-    Evaluate,
     Evaluated,
     Partial,
-    Progress,
     Ready,
     Saved,
     Stop,
@@ -64,6 +60,7 @@ from placesense.evaluation_channel import (
     Ticked,
 )
 from placesense.evaluation_core import EvaluationSpec
+from placesense.evaluation_link import EvaluationLink
 
 if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its memory down
 
@@ -71,8 +68,6 @@ if TYPE_CHECKING:  # the child needs none of these: keeping them out keeps its m
     from ingest.metrics import IngestMetrics
     from placesense.alerts.lifecycle import AlertService
     from placesense.basics.findings import Finding
-    from rules.daqi import SiteAirQuality
-    from rules.watering import WateringNeed
 
 log = logging.getLogger("placesense.evaluation")
 
@@ -98,87 +93,6 @@ class EvaluationHealth:
     since_ms: int
     detail: str
     pending_readings: int
-
-
-class _Link:
-    """One evaluation process and the three threads that talk to it; replaced whole when the process ends."""
-
-    def __init__(self, evaluator: Evaluator, process: subprocess.Popen[bytes], conn: Connection,
-                 ready: Ready, generation: int) -> None:
-        self.evaluator = evaluator
-        self.process = process
-        self.conn = conn
-        self.ready = ready
-        self.generation = generation
-        self.progress = Progress()
-        self.outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.credit = threading.Semaphore(ready.credit)
-        self.closing = threading.Event()  # no more batches: stopping, or the child is gone
-        self.dead = threading.Event()
-        self.stopped: Stopped | None = None
-        self.tick_outstanding = False
-        self.checkpoint_asked = False
-        # Batches up to here were stored before this child started: they are a replay, not new time.
-        self.replay_until = evaluator.journal.last_seq
-        self.threads = [
-            threading.Thread(target=self._send_loop, name=f"evaluation-send-{generation}", daemon=True),
-            threading.Thread(target=self._feed_loop, name=f"evaluation-feed-{generation}", daemon=True),
-        ]
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def put(self, message: Any) -> None:
-        """Queue a message for the child (never blocks)."""
-        if self.dead.is_set():
-            raise EvaluationUnavailable("the evaluation process is not running")
-        self.outbox.put(message)
-
-    # the feeder: journal → outbox, one batch per credit
-
-    def _feed_loop(self) -> None:
-        reader = self.evaluator.journal.reader(self.ready.applied_seq)
-        try:
-            while not self.closing.is_set():
-                if not self.credit.acquire(timeout=0.5):
-                    continue
-                record = None
-                while record is None and not self.closing.is_set():
-                    record = reader.next(timeout_s=0.5)
-                if record is None:
-                    return
-                self.outbox.put(Evaluate(record.seq, record.count, record.payload,
-                                         replay=record.seq <= self.replay_until))
-        finally:
-            reader.close()
-
-    # the sender: the only writer of the socket
-
-    def _send_loop(self) -> None:
-        progress = self.progress
-        while True:
-            message = self.outbox.get()
-            if message is None:
-                return
-            if isinstance(message, EXPECTS_ANSWER):
-                if progress.outstanding() <= 0:
-                    progress.waiting_since = time.monotonic()  # waiting starts now, not at the last answer
-                progress.sent += 1
-            try:
-                self.conn.send(message)
-            except (OSError, ValueError):  # the child is gone; the receiver sees EOF and starts another
-                self.closing.set()
-                return
-
-    def close(self) -> None:
-        self.closing.set()
-        self.dead.set()
-        self.outbox.put(None)
-        with contextlib.suppress(OSError):
-            self.conn.close()
-        for thread in self.threads:
-            thread.join(5)
 
 
 class Evaluator:
@@ -213,7 +127,7 @@ class Evaluator:
         self._generations = itertools.count(1)
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._link: _Link | None = None
+        self._link: EvaluationLink | None = None
         self._receiver: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
         self._state: EvaluationState = "restarting"
@@ -238,7 +152,7 @@ class Evaluator:
         self._ticker = threading.Thread(target=self._tick_loop, name="evaluation-ticker", daemon=True)
         self._ticker.start()
 
-    def _spawn(self) -> _Link:
+    def _spawn(self) -> EvaluationLink:
         # A fresh interpreter (no threads or locks copied from this one) running one module, so nothing of the
         # caller's main script runs again there; it shares our stderr for its log lines.
         ours, theirs = socket.socketpair()
@@ -267,12 +181,12 @@ class Evaluator:
             )
         for note in ready.notes:
             log.info("evaluation state: %s", note)
-        link = _Link(self, process, conn, ready, next(self._generations))
+        link = EvaluationLink(self.journal, process, conn, ready, next(self._generations))
         log.info("evaluation process %d started (rules, routine and sensor detectors), its state up to batch %d",
                  process.pid, ready.applied_seq)
         return link
 
-    def _use(self, link: _Link) -> None:
+    def _use(self, link: EvaluationLink) -> None:
         self._link = link
         link.start()
         self._set_state("running", "")
@@ -386,7 +300,7 @@ class Evaluator:
                 return
             delay = next_delay
 
-    def _receive(self, link: _Link) -> None:
+    def _receive(self, link: EvaluationLink) -> None:
         """Read the child's messages until it stops or its socket closes."""
         conn, progress = link.conn, link.progress
         while True:
@@ -452,13 +366,13 @@ class Evaluator:
         except Exception:  # a failing store or publisher must not stop the next findings
             log.exception("applying %d findings to alerts failed", len(findings))
 
-    def _maybe_checkpoint(self, link: _Link) -> None:
+    def _maybe_checkpoint(self, link: EvaluationLink) -> None:
         if self.journal.bytes > CHECKPOINT_JOURNAL_BYTES and not link.checkpoint_asked:
             link.checkpoint_asked = True
             with contextlib.suppress(EvaluationUnavailable):
                 link.put(Checkpoint())
 
-    def _restart(self, dead: _Link, delay: float) -> float | None:
+    def _restart(self, dead: EvaluationLink, delay: float) -> float | None:
         """Start a new child after one ended; returns the wait before the next restart, None when stopping."""
         with contextlib.suppress(subprocess.TimeoutExpired):
             dead.process.wait(1)
@@ -546,39 +460,3 @@ class _Call:
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class RulesView:
-    """What the API reads from the rule engine, asked of the evaluation process."""
-
-    def __init__(self, evaluator: Evaluator) -> None:
-        self._evaluator = evaluator
-
-    def watering_list(self, now_ms: int | None = None) -> list[WateringNeed]:
-        """Beds that need water now or within a day, most urgent first."""
-        result: list[WateringNeed] = self._evaluator.call("watering_list", now_ms)
-        return result
-
-    def air_quality(self) -> list[SiteAirQuality]:
-        """Latest DAQI band per site and pollutant."""
-        result: list[SiteAirQuality] = self._evaluator.call("air_quality")
-        return result
-
-    def mark_watered(self, bed_id: str, at_ms: int | None = None) -> list[Finding]:
-        """An operative watered ``bed_id``: the evaluation process takes it off the list (and saves that), and the
-        finding that clears its alert is applied here, as any finding is."""
-        findings: list[Finding] = self._evaluator.call("mark_watered", bed_id, at_ms)
-        self._evaluator.apply_findings(findings)
-        return findings
-
-
-class RoutineView:
-    """What the API reads from the routine detector, asked of the evaluation process."""
-
-    def __init__(self, evaluator: Evaluator) -> None:
-        self._evaluator = evaluator
-
-    def routine_today(self, home_id: str) -> dict[str, Any]:
-        """Today's routine against the learned baseline for one home."""
-        result: dict[str, Any] = self._evaluator.call("routine_today", home_id)
-        return result

@@ -34,8 +34,9 @@ from placesense.basics.files import private_dir
 from placesense.basics.findings import Finding
 from placesense.basics.leadership import Leadership, Lease, fence
 from placesense.basics.term import Fenced, Term
-from placesense.evaluation import Evaluator, RoutineView, RulesView
+from placesense.evaluation import Evaluator
 from placesense.evaluation_core import EvaluationSpec
+from placesense.evaluation_views import RoutineView, RulesView
 from placesense.health import DeliveryHealth, HealthWatch
 from placesense.settings import Settings
 from placesense.statelock import StateLock

@@ -19,16 +19,16 @@ import orjson
 import psutil
 import pytest
 
-from placesense.tools import bench
-from placesense.tools.bench_workload import BENCH_FORMATS, Workload, build_registry, parse_formats
+from placesense.tools.bench import cli as bench_cli
+from placesense.tools.bench.workload import BENCH_FORMATS, Workload, build_registry, parse_formats
 from placesense.tools.localstack.influxdb import InfluxDB
 from placesense.tools.localstack.mosquitto import Mosquitto
 
 
 def _run_bench(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     parser = argparse.ArgumentParser()
-    bench.configure(parser)
-    assert bench.run(parser.parse_args(list(argv))) == 0
+    bench_cli.configure(parser)
+    assert bench_cli.run(parser.parse_args(list(argv))) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     result: dict[str, Any] = orjson.loads(lines[-1])
     return result

@@ -16,8 +16,8 @@ import pytest
 
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.bench import Worker
-from placesense.tools.bench_workload import Workload, build_registry, parse_formats
+from placesense.tools.bench.worker import Worker
+from placesense.tools.bench.workload import Workload, build_registry, parse_formats
 from placesense.tools.localstack.influxdb import InfluxDB
 from placesense.tools.localstack.mosquitto import Mosquitto
 from tests.helpers import eventually

@@ -47,7 +47,7 @@ from placesense.basics.db import make_engine
 from placesense.basics.errors import StorageError
 from placesense.service import Service
 from placesense.settings import Settings
-from placesense.tools.bench_workload import BENCH_FORMATS, Workload, build_registry
+from placesense.tools.bench.workload import BENCH_FORMATS, Workload, build_registry
 from placesense.tools.localstack.influxdb import InfluxDB
 from placesense.tools.localstack.mosquitto import Mosquitto
 from placesense.tools.localstack.process import free_port

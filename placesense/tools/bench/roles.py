@@ -1,10 +1,11 @@
 """The benchmark's helper processes: the publisher and the two raw-limit probes.
 
-``placesense bench`` runs each of these as ``python -m placesense.tools.bench_workers <role> …`` so that publishing
+``placesense bench`` runs each of these as ``python -m placesense.tools.bench.roles <role> …`` so that publishing
 and the raw measurements never share a core's GIL, or their memory, with the pipeline being measured. Each
-role rebuilds the workload from the same arguments (see ``placesense.tools.bench_workload``), talks to its parent
-with one JSON object per stdout line (``{"event": "ready"}`` and ``{"event": "done", …}``), and waits for a
-``go`` line on stdin before the timed part, so that set-up work (encoding, connecting) is never timed.
+role rebuilds the workload from the same arguments (see ``placesense.tools.bench.workload``), talks to its
+parent (``placesense.tools.bench.worker``) with one JSON object per stdout line (``{"event": "ready"}`` and
+``{"event": "done", …}``), and waits for a ``go`` line on stdin before the timed part, so that set-up work
+(encoding, connecting) is never timed.
 
 Roles:
 - ``publish``: publishes every message with QoS 1 as fast as the broker acknowledges, keeping at most
@@ -43,7 +44,7 @@ from devices.decode import DecodeLimits, decode_message
 from devices.topics import classify_topic
 from ingest.lineprotocol import encode_reading
 from ingest.mqtt import Message, MqttConfig, MqttConsumer, read_varint
-from placesense.tools.bench_workload import Workload, build_registry, parse_formats
+from placesense.tools.bench.workload import Workload, build_registry, parse_formats
 
 
 def _say(event: str, **fields: Any) -> None:
@@ -337,7 +338,7 @@ def influx_write(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m placesense.tools.bench_workers")
+    parser = argparse.ArgumentParser(prog="python -m placesense.tools.bench.roles")
     roles = parser.add_subparsers(dest="role", required=True)
 
     def workload_args(p: argparse.ArgumentParser) -> None:

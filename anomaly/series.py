@@ -25,8 +25,9 @@ an earlier day (a counter's reset at midnight, a heating timer's switch) is expe
 hour of the day remembers its largest such rise and fall (the seasonal profile's transition memory). The ratio
 (severity) maps to a score in [0, 1) with the calibrated limit at 0.5.
 
-This module holds the statistics, their records and the level shift's reference window; what a series' day
-usually looks like is ``anomaly.seasonal``'s. It must not read files or know about homes: it scores numbers.
+This module holds the statistics and their records; what a series' day usually looks like is
+``anomaly.seasonal``'s, and the level shift's window of older values ``anomaly.reference``'s. It must not read
+files or know about homes: it scores numbers.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from anomaly.base import NEUTRAL_SCORE, Detector, Features, severity_to_score
+from anomaly.reference import ReferenceWindow
 from anomaly.seasonal import CLIP, SeasonalProfile
 from placesense.basics.memory import keep_last
 from placesense.basics.stats import median_sorted
@@ -141,8 +143,6 @@ class SeriesDetector(Detector):
         "_recent",
         "_records",
         "_reference",
-        "_reference_oldest",
-        "_reference_order",
         "_run",
         "_seasonal",
         "_step_scale",
@@ -195,12 +195,8 @@ class SeriesDetector(Detector):
         # holds thousands of detectors, and as deques of floats these windows were most of a young detector's memory.
         self._recent: array[float] = array("d")  # at most ``short_window``
         self._steps: array[float] = array("d")  # at most ``2 * short_window``
-        # The reference window (at most ``reference_window`` values) is kept once, as a ring in arrival order, and
-        # sorted as one small slot number per value (``_reference_order``, in value order): as a second array of
-        # floats, the sorted copy cost 1.2 KB a detector. See ``_enter_reference``.
-        self._reference: array[float] = array("d")
-        self._reference_oldest = 0  # the ring's slot of the oldest value, once it is full
-        self._reference_order: bytearray | array[int] = bytearray() if reference_window <= 256 else array("I")
+        # The older values a level shift is judged against: those that left ``_recent``.
+        self._reference = ReferenceWindow(reference_window)
         self._last: float | None = None
         self._step_scale = 0.0
         self._deviation_scale = 0.0
@@ -234,14 +230,15 @@ class SeriesDetector(Detector):
 
     def __setstate__(self, state: tuple[dict[str, Any] | None, dict[str, Any]] | dict[str, Any]) -> None:
         # From pickle, (instance dict, slots); from ``placesense.statecodec``, one mapping of attributes. A detector
-        # saved before its seasonal profile was an object of its own (issue 22) kept the profile's state among its
-        # own attributes: they move into one.
-        attributes = state if isinstance(state, dict) else {**(state[0] or {}), **state[1]}
+        # saved before its seasonal profile and reference window were objects of their own (issue 22) kept their
+        # state among its own attributes: they move into them.
+        attributes = dict(state) if isinstance(state, dict) else {**(state[0] or {}), **state[1]}
         if "_seasonal" not in attributes:
-            attributes = dict(attributes)
             attributes["_seasonal"] = SeasonalProfile.from_saved(
                 attributes, attributes["seasonal_days"], 2 * attributes["short_window"]
             )
+        if not isinstance(attributes.get("_reference"), ReferenceWindow):
+            attributes["_reference"] = ReferenceWindow.from_saved(attributes, attributes["reference_window"])
         for name, value in attributes.items():
             setattr(self, name, value)
 
@@ -378,7 +375,7 @@ class SeriesDetector(Detector):
 
         if self._reference and not seasonal:
             bisect.insort(recent, value)
-            shift = (median_sorted(recent) - self._reference_median()) / max(self._deviation_scale, tiny, resolution)
+            shift = (median_sorted(recent) - self._reference.median()) / max(self._deviation_scale, tiny, resolution)
             stats[_SHIFT] = max(shift, 0.0)
             stats[_SHIFT + 1] = max(-shift, 0.0)
 
@@ -502,7 +499,7 @@ class SeriesDetector(Detector):
         else:
             self._run = 1
         if self._reference:
-            deviation = abs(value - self._reference_median())
+            deviation = abs(value - self._reference.median())
             scale = self._deviation_scale
             clipped = deviation if early else min(deviation, 4.0 * scale)
             weight = max(0.5 * rate, 1.0 / len(self._reference))
@@ -517,33 +514,6 @@ class SeriesDetector(Detector):
         self._seasonal.update(value, ts, last, recent[-2] if len(recent) >= 2 else None, tiny, self._resolution())
         # The oldest recent value moves into the reference window.
         if len(recent) == self.short_window:
-            self._enter_reference(recent[0])
+            self._reference.enter(recent[0])
         keep_last(recent, value, self.short_window)
         self._last = value
-
-    def _enter_reference(self, moving: float) -> None:
-        """Add ``moving`` to the reference window; once the window is full, its oldest value leaves.
-
-        A new value goes after its equals, so equal values are in arrival order, as in the sorted list of
-        values this replaces; the medians are the same numbers, down to the sign of a zero.
-        """
-        values, order = self._reference, self._reference_order
-        by_value = values.__getitem__
-        if len(values) < self.reference_window:
-            slot = len(values)
-            values.append(moving)
-        elif self.reference_window > 0:
-            slot = self._reference_oldest
-            self._reference_oldest = (slot + 1) % len(values)
-            # Equal values are in arrival order, so the first entry equal to the oldest value is its own.
-            del order[bisect.bisect_left(order, values[slot], key=by_value)]
-            values[slot] = moving
-        else:
-            return
-        order.insert(bisect.bisect_right(order, moving, key=by_value), slot)
-
-    def _reference_median(self) -> float:
-        values, order = self._reference, self._reference_order
-        n = len(order)
-        mid = n // 2
-        return values[order[mid]] if n % 2 else 0.5 * (values[order[mid - 1]] + values[order[mid]])

@@ -109,7 +109,8 @@ def test_filter_accepts_a_lasting_change_as_the_new_normal() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["anomaly.base", "anomaly.series", "anomaly.seasonal", "anomaly.baseline", "anomaly.decline"]
+    "module",
+    ["anomaly.base", "anomaly.series", "anomaly.seasonal", "anomaly.reference", "anomaly.baseline", "anomaly.decline"],
 )
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))

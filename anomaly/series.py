@@ -9,7 +9,8 @@ departure, and each is calibrated against its own history:
   of the typical deviation from that median;
 - **changed variance**: recent mean step size against the long-run step size (up: noisier; down: quieter);
 - **changed daily pattern**: when timestamps show a daily cycle that explains the series better than its
-  level does, the recent residuals against an hour-of-day (weekday/weekend) profile learned online;
+  level does, the recent residuals against an hour-of-day (weekday/weekend) profile learned online (the
+  detector's ``anomaly.seasonal.SeasonalProfile``, which it asks what is usual at an hour);
 - **flat-line**: run length of exactly repeated values.
 
 Calibration is by "records": each statistic keeps a slowly decaying maximum of the values it saw on normal
@@ -21,10 +22,12 @@ for the points it keeps from learning; an episode counts once it is over), and t
 So the same jump at the same time every day (a heating timer, a square wave, a quantised reading stepping
 between two levels) alarms at most twice, and the third is expected. A move that persisted at the same time of
 an earlier day (a counter's reset at midnight, a heating timer's switch) is expected from its second day: each
-hour of the day remembers its largest such rise and fall (``SeriesDetector._transitions``). The ratio (severity)
-maps to a score in [0, 1) with the calibrated limit at 0.5.
+hour of the day remembers its largest such rise and fall (the seasonal profile's transition memory). The ratio
+(severity) maps to a score in [0, 1) with the calibrated limit at 0.5.
 
-This module must not read files or know about homes: it scores numbers.
+This module holds the statistics and their records; what a series' day usually looks like is
+``anomaly.seasonal``'s, and the level shift's window of older values ``anomaly.reference``'s. It must not read
+files or know about homes: it scores numbers.
 """
 
 from __future__ import annotations
@@ -36,25 +39,11 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from anomaly.base import NEUTRAL_SCORE, Detector, Features, severity_to_score
+from anomaly.reference import ReferenceWindow
+from anomaly.seasonal import CLIP, SeasonalProfile
 from placesense.basics.memory import keep_last
 from placesense.basics.stats import median_sorted
 
-_BUCKETS = 48  # hours of a weekday and of a weekend day: see ``SeriesDetector._bucket``
-# Where each per-bucket statistic starts in ``SeriesDetector._profile``: level, points seen, step size, and the
-# typical size of a residual against the level (its spread).
-_LEVEL, _COUNT, _STEP, _SPREAD = 0, _BUCKETS, 2 * _BUCKETS, 3 * _BUCKETS
-_HOURS = 24
-# Where each block starts in ``SeriesDetector._transitions``: per hour of day, the largest rise and the largest fall
-# from one point to the next seen on earlier days, then the largest of each seen since that hour was last folded
-# in (today's). See ``SeriesDetector._fold_transitions``.
-_RISE, _FALL, _RISE_TODAY, _FALL_TODAY = 0, _HOURS, 2 * _HOURS, 3 * _HOURS
-# A move is a known daily transition when it is no larger than this times the largest move the same way seen within
-# an hour of this time of day on an earlier day; that memory halves every ``TRANSITION_HALF_LIFE_DAYS``, so a
-# weekly one (a Saturday's drop) is still known a week later.
-TRANSITION_MARGIN = 1.5
-TRANSITION_HALF_LIFE_DAYS = 14.0
-_TRANSITION_DECAY = 0.5 ** (1.0 / TRANSITION_HALF_LIFE_DAYS)
-_CLIP = 4.0  # a step or residual counts at most this many times its usual size when it is learned
 _COMPONENTS = (
     "spike_up", "spike_down", "shift_up", "shift_down", "noisier", "quieter", "pattern_up", "pattern_down", "flat",
 )
@@ -143,31 +132,21 @@ class SeriesDetector(Detector):
         "_decay",
         "_deviation_scale",
         "_episode",
-        "_first_ts",
         "_flagged",
-        "_interval_s",
         "_last",
-        "_last_ts",
         "_long_mean",
         "_long_scale",
         "_n",
-        "_pattern_n",
-        "_pattern_residuals",
-        "_pattern_scale",
         "_pending",
         "_point",
-        "_profile",
         "_quantum",
         "_recent",
         "_records",
         "_reference",
-        "_reference_oldest",
-        "_reference_order",
         "_run",
+        "_seasonal",
         "_step_scale",
         "_steps",
-        "_transition_hour",
-        "_transitions",
         "_variance_hot",
         "flat_floor",
         "margin",
@@ -216,12 +195,8 @@ class SeriesDetector(Detector):
         # holds thousands of detectors, and as deques of floats these windows were most of a young detector's memory.
         self._recent: array[float] = array("d")  # at most ``short_window``
         self._steps: array[float] = array("d")  # at most ``2 * short_window``
-        # The reference window (at most ``reference_window`` values) is kept once, as a ring in arrival order, and
-        # sorted as one small slot number per value (``_reference_order``, in value order): as a second array of
-        # floats, the sorted copy cost 1.2 KB a detector. See ``_enter_reference``.
-        self._reference: array[float] = array("d")
-        self._reference_oldest = 0  # the ring's slot of the oldest value, once it is full
-        self._reference_order: bytearray | array[int] = bytearray() if reference_window <= 256 else array("I")
+        # The older values a level shift is judged against: those that left ``_recent``.
+        self._reference = ReferenceWindow(reference_window)
         self._last: float | None = None
         self._step_scale = 0.0
         self._deviation_scale = 0.0
@@ -241,26 +216,9 @@ class SeriesDetector(Detector):
         # ``_Point.waiting``), all rows in one flat array. A dict per point here was half of a soil sensor's
         # detector memory, and an array per point a deque of them still a third of a young one's.
         self._pending: array[float] = array("d")
-        # seasonal state
-        self._first_ts: float | None = None
-        self._last_ts: float | None = None
-        self._interval_s = 0.0
-        # Per ``_bucket`` (48 hours of the week's two kinds of day), the level, the number of points (a whole
-        # number, exact as a double) and the step size, one block of 48 after another in one flat array: a dict
-        # of floats per statistic was a third of a soil sensor's detector memory, and three arrays cost two more
-        # array headers. A step not learned yet is NaN. Empty until the first timestamped point, so a fleet's new
-        # detectors cost little.
-        self._profile: array[float] = array("d")
-        self._pattern_scale = 0.0
-        self._pattern_n = 0
-        # Residuals in units of their bucket's spread (see ``_residual_unit``), at most ``2 * short_window``.
-        self._pattern_residuals: array[float] = array("d")
-        # The largest rise and fall per hour of day (see ``_RISE``): a counter reset at midnight, a timer's switch,
-        # the weekend's drop, met again at the same time of day, are the pattern, not a spike. Empty like
-        # ``_profile`` until the first timestamped point; ``_transition_hour`` is the hour (since the epoch) of the
-        # last point that updated it. Single precision: a move's size needs no more, and a fleet holds thousands.
-        self._transitions: array[float] = array("f")
-        self._transition_hour = -1
+        # What the series' day usually looks like: asked whether a daily cycle judges level, what level and step to
+        # expect at an hour, and whether a move is a known daily transition.
+        self._seasonal = SeasonalProfile(seasonal_days, 2 * short_window)
         # The point last judged, until the state changes: see ``_judged``.
         self._point: _Point | None = None
 
@@ -272,15 +230,17 @@ class SeriesDetector(Detector):
 
     def __setstate__(self, state: tuple[dict[str, Any] | None, dict[str, Any]] | dict[str, Any]) -> None:
         # From pickle, (instance dict, slots); from ``placesense.statecodec``, one mapping of attributes. A detector
-        # saved before the transition memory and the per-bucket spread existed starts them empty.
-        attributes = state if isinstance(state, dict) else {**(state[0] or {}), **state[1]}
-        self._transitions = array("f")
-        self._transition_hour = -1
+        # saved before its seasonal profile and reference window were objects of their own (issue 22) kept their
+        # state among its own attributes: they move into them.
+        attributes = dict(state) if isinstance(state, dict) else {**(state[0] or {}), **state[1]}
+        if "_seasonal" not in attributes:
+            attributes["_seasonal"] = SeasonalProfile.from_saved(
+                attributes, attributes["seasonal_days"], 2 * attributes["short_window"]
+            )
+        if not isinstance(attributes.get("_reference"), ReferenceWindow):
+            attributes["_reference"] = ReferenceWindow.from_saved(attributes, attributes["reference_window"])
         for name, value in attributes.items():
             setattr(self, name, value)
-        profile = self._profile
-        if profile and len(profile) == 3 * _BUCKETS:
-            self._profile = profile + array("d", [math.nan]) * _BUCKETS
 
     # -- public -------------------------------------------------------------------------------------------------
 
@@ -292,10 +252,11 @@ class SeriesDetector(Detector):
         """A series sampled every minute or slower has a day of its own (people, weather, traffic): it is judged
         once it has shown one whole day (or ``DAY_CAP_POINTS`` points), not before its first evening. With
         ``points``, whether it is still within that many points of its first whole day."""
-        first, last = self._first_ts, self._last_ts
-        if first is None or last is None or self._interval_s < 60.0 or self._n >= DAY_CAP_POINTS + points:
+        seasonal = self._seasonal
+        first, last, interval_s = seasonal.first_ts, seasonal.last_ts, seasonal.interval_s
+        if first is None or last is None or interval_s < 60.0 or self._n >= DAY_CAP_POINTS + points:
             return False
-        return last - first < 86_400.0 + points * self._interval_s
+        return last - first < 86_400.0 + points * interval_s
 
     def score_one(self, x: Features) -> float:
         value = float(x["value"])
@@ -371,6 +332,10 @@ class SeriesDetector(Detector):
         # A constant series has zero scale; compare against a tiny fraction of its magnitude instead.
         return max(scale, 1e-9 * (abs(self._long_mean) + 1.0))
 
+    def _resolution(self) -> float:
+        """Half the smallest change between two values seen (the series' resolution), 0.0 before any."""
+        return 0.5 * self._quantum if math.isfinite(self._quantum) else 0.0
+
     def _judged(self, value: float, ts: float | None) -> _Point:
         """The statistics and limits of ``value`` at ``ts`` against the state as it is.
 
@@ -387,7 +352,7 @@ class SeriesDetector(Detector):
         tiny = 1e-9 * (abs(self._long_mean) + 1.0)  # as in ``_floor_scale``, once for the three scales here
         # With a daily cycle the pattern statistic judges level; a plain level comparison would see every
         # evening as a "shift".
-        seasonal = self._seasonal_active()
+        seasonal = self._seasonal.active(self._long_scale)
         recent = sorted(self._recent)
         previous = self._last
         # Against whichever of "the last value" and "the recent median" is closer: the median ignores a
@@ -397,20 +362,20 @@ class SeriesDetector(Detector):
         local = median if abs(value - median) < abs(value - last) else last
         # A quantised series (whole degrees, 0.1-point probes) mostly repeats itself, so its mean step shrinks
         # towards nothing and one step of its resolution would look like a spike: no scale goes below half of it.
-        resolution = 0.5 * self._quantum if math.isfinite(self._quantum) else 0.0
+        resolution = self._resolution()
         step = max(self._step_scale, tiny, resolution)
         spike = (value - local) / step
         stats[_SPIKE] = max(spike, 0.0)
         stats[_SPIKE + 1] = max(-spike, 0.0)
         index = _SPIKE if spike > 0.0 else _SPIKE + 1
-        if abs(spike) > self._records[index] and ts is not None and self._known_transition(value - local, ts):
+        if abs(spike) > self._records[index] and ts is not None and self._seasonal.known_transition(value - local, ts):
             # The move this point makes was made at this time of day before (a counter's reset, a timer): it counts
             # as no more than the largest spike seen, so it neither alarms nor raises the records.
             stats[index] = self._records[index]
 
         if self._reference and not seasonal:
             bisect.insort(recent, value)
-            shift = (median_sorted(recent) - self._reference_median()) / max(self._deviation_scale, tiny, resolution)
+            shift = (median_sorted(recent) - self._reference.median()) / max(self._deviation_scale, tiny, resolution)
             stats[_SHIFT] = max(shift, 0.0)
             stats[_SHIFT + 1] = max(-shift, 0.0)
 
@@ -420,7 +385,11 @@ class SeriesDetector(Detector):
             # With a daily cycle the usual step size can depend on the hour (counts are noisier by day). The recent
             # steps span more than this point's hour, so they are judged against the usual steps of the hours they
             # span: noisier than the larger, quieter than the smaller.
-            low, high = self._usual_steps(ts, len(steps)) if seasonal and ts is not None else (step, step)
+            low, high = (
+                self._seasonal.usual_steps(ts, len(steps), self._step_scale, tiny)
+                if seasonal and ts is not None
+                else (step, step)
+            )
             # A series that has never moved has no variance to change (a constant reading is the flat-line's).
             if high > 10.0 * tiny:
                 ratio = math.log((recent_step + 0.05 * step) / (high + 0.05 * step))
@@ -431,11 +400,8 @@ class SeriesDetector(Detector):
                 stats[_VARIANCE + 1] = max(-quiet, 0.0)
 
         if seasonal and ts is not None:
-            bucket = self._bucket(ts)
-            expected = self._expected(bucket)
-            if expected is not None:
-                residuals = [*self._pattern_residuals, (value - expected) / self._residual_unit(bucket, tiny)]
-                pattern = sum(residuals) / len(residuals)
+            pattern = self._seasonal.pattern(value, ts, tiny, resolution)
+            if pattern is not None:
                 stats[_PATTERN] = max(pattern, 0.0)
                 stats[_PATTERN + 1] = max(-pattern, 0.0)
 
@@ -515,14 +481,13 @@ class SeriesDetector(Detector):
             # A transition this time of day knows is not noise: the variance statistics must not see it. Only a step
             # past the series' resolution can be one: a whole-degree reading's every step is a move its hour has
             # made before, and clipping them would shrink the scale without end.
-            resolution = 0.5 * self._quantum if math.isfinite(self._quantum) else 0.0
             if (
                 not early
-                and step > _CLIP * max(scale, resolution)
+                and step > CLIP * max(scale, self._resolution())
                 and ts is not None
-                and self._known_transition(value - last, ts)
+                and self._seasonal.known_transition(value - last, ts)
             ):
-                step = _CLIP * scale
+                step = CLIP * scale
             # Huber-style clipping: one wild value moves a scale by a bounded amount.
             clipped = step if early else min(step, 4.0 * scale)
             # Slower than the level's rate: a burst of noise must not talk the detector into it.
@@ -534,7 +499,7 @@ class SeriesDetector(Detector):
         else:
             self._run = 1
         if self._reference:
-            deviation = abs(value - self._reference_median())
+            deviation = abs(value - self._reference.median())
             scale = self._deviation_scale
             clipped = deviation if early else min(deviation, 4.0 * scale)
             weight = max(0.5 * rate, 1.0 / len(self._reference))
@@ -544,213 +509,11 @@ class SeriesDetector(Detector):
         deviation_long = abs(value - long_mean)
         self._long_mean = long_mean + long_rate * (value - long_mean)
         self._long_scale += long_rate * (deviation_long - self._long_scale)
-        self._update_seasonal(value, ts)
-        # The oldest recent value moves into the reference window.
         recent = self._recent
+        tiny = 1e-9 * (abs(self._long_mean) + 1.0)  # as in ``_floor_scale``
+        self._seasonal.update(value, ts, last, recent[-2] if len(recent) >= 2 else None, tiny, self._resolution())
+        # The oldest recent value moves into the reference window.
         if len(recent) == self.short_window:
-            self._enter_reference(recent[0])
+            self._reference.enter(recent[0])
         keep_last(recent, value, self.short_window)
         self._last = value
-
-    def _enter_reference(self, moving: float) -> None:
-        """Add ``moving`` to the reference window; once the window is full, its oldest value leaves.
-
-        A new value goes after its equals, so equal values are in arrival order, as in the sorted list of
-        values this replaces; the medians are the same numbers, down to the sign of a zero.
-        """
-        values, order = self._reference, self._reference_order
-        by_value = values.__getitem__
-        if len(values) < self.reference_window:
-            slot = len(values)
-            values.append(moving)
-        elif self.reference_window > 0:
-            slot = self._reference_oldest
-            self._reference_oldest = (slot + 1) % len(values)
-            # Equal values are in arrival order, so the first entry equal to the oldest value is its own.
-            del order[bisect.bisect_left(order, values[slot], key=by_value)]
-            values[slot] = moving
-        else:
-            return
-        order.insert(bisect.bisect_right(order, moving, key=by_value), slot)
-
-    def _reference_median(self) -> float:
-        values, order = self._reference, self._reference_order
-        n = len(order)
-        mid = n // 2
-        return values[order[mid]] if n % 2 else 0.5 * (values[order[mid - 1]] + values[order[mid]])
-
-    # -- seasonality --------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _bucket(ts: float) -> int:
-        """The hour of day in UTC, plus 24 at weekends (0-47)."""
-        hours = int(ts // 3600)
-        weekday = (hours // 24 + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
-        return hours % 24 + (24 if weekday >= 5 else 0)
-
-    def _seasonal_active(self) -> bool:
-        if self._first_ts is None or self._last_ts is None or not 0 < self._interval_s <= 3600:
-            return False
-        if self._last_ts - self._first_ts < 3 * 86_400 or self._pattern_n < 100:
-            return False
-        # Only when the hour-of-day profile explains the series clearly better than its overall level.
-        return self._pattern_scale < 0.6 * self._long_scale
-
-    def _needed(self) -> int:
-        """Points an hour's profile needs before it is trusted: three hours' worth at the current interval."""
-        return 3 * max(1, int(3600 / max(self._interval_s, 1.0)))
-
-    def _trusted(self, bucket: int) -> int | None:
-        """``bucket`` once its profile has seen enough points to judge by, else None.
-
-        An hour is never judged by the other kind of day's profile: a first weekend judged by the weekdays is
-        flagged wherever the weekend differs (an office's empty Saturday, a weekend's lower traffic), and the
-        points flagged are not learned, so the weekend's own profile filled slowly and every weekend was flagged
-        again. Until its weekend hours are trusted, a series' weekends are judged by the other statistics only.
-        A weekend hour is trusted after half a weekday hour's points: a weekend of it, less what its first hours
-        lost to the flags that met them (three days' worth would take a weekend and a half).
-        """
-        profile = self._profile
-        if not profile:
-            return None
-        needed = self._needed()
-        return bucket if profile[_COUNT + bucket] >= (needed if bucket < 24 else max(2, needed // 2)) else None
-
-    def _expected(self, bucket: int) -> float | None:
-        trusted = self._trusted(bucket)
-        return None if trusted is None else self._profile[_LEVEL + trusted]
-
-    def _residual_unit(self, bucket: int, tiny: float) -> float:
-        """What one unit of residual is at ``bucket``: the spread of its profile where that is wider than the
-        series' typical residual. An hour that holds a sharp daily transition (a timer switching, a counter's
-        reset) has wide residuals every day, and they are its pattern, not a change of it."""
-        resolution = 0.5 * self._quantum if math.isfinite(self._quantum) else 0.0
-        unit = max(self._pattern_scale, tiny, resolution)
-        trusted = self._trusted(bucket)
-        if trusted is not None:
-            spread = self._profile[_SPREAD + trusted]
-            if math.isnan(spread):  # a weekend hour just trusted starts from the weekday's spread, and back
-                spread = self._profile[_SPREAD + (trusted + 24) % 48]
-            if spread > unit:  # False for NaN: a spread not learned yet
-                unit = spread
-        return unit
-
-    def _usual_steps(self, ts: float, steps: int) -> tuple[float, float]:
-        """The smaller and the larger usual step size of the hours the last ``steps`` steps span, up to ``ts``."""
-        first = self._usual_step(ts - (steps - 1) * self._interval_s)
-        last = self._usual_step(ts)
-        return (first, last) if first <= last else (last, first)
-
-    def _usual_step(self, ts: float) -> float:
-        profile = self._profile
-        if not profile:
-            return self._floor_scale(self._step_scale)
-        bucket = self._bucket(ts)
-        needed = self._needed()
-        for key in (bucket, (bucket + 24) % 48):
-            if profile[_COUNT + key] >= needed and not math.isnan(profile[_STEP + key]):
-                return self._floor_scale(profile[_STEP + key])
-        return self._floor_scale(self._step_scale)
-
-    def _known_transition(self, move: float, ts: float) -> bool:
-        """Whether a move this large, this way, was made within an hour of this time of day on an earlier day."""
-        transitions = self._transitions
-        if not transitions or move == 0.0:
-            return False
-        last_ts = self._last_ts
-        if last_ts is not None and ts > last_ts:
-            # Where the weekend begins or ends, the two kinds of day's profiles say what move to expect (the
-            # weekend's drop at midnight on Friday, a week after the first was flagged and not learned).
-            now, before = self._trusted(self._bucket(ts)), self._trusted(self._bucket(last_ts))
-            if now is not None and before is not None and (now < 24) != (before < 24):
-                expected = self._profile[_LEVEL + now] - self._profile[_LEVEL + before]
-                if move * expected > 0.0 and abs(move) <= TRANSITION_MARGIN * abs(expected):
-                    return True
-        hour = int(ts // 3600) % _HOURS
-        block = _RISE if move > 0.0 else _FALL
-        largest = max(transitions[block + (hour + shift) % _HOURS] for shift in (-1, 0, 1))
-        return largest > 0.0 and abs(move) <= TRANSITION_MARGIN * largest
-
-    def _learn_transition(self, move: float, ts: float) -> None:
-        transitions = self._transitions
-        if not transitions:
-            transitions = self._transitions = array("f", bytes(4 * 2 * _HOURS)) + array("f", [math.nan]) * (2 * _HOURS)
-        hour = int(ts // 3600)
-        if hour != self._transition_hour:
-            self._fold_transitions(hour % _HOURS)
-            self._transition_hour = hour
-        hour %= _HOURS
-        if math.isnan(transitions[_RISE_TODAY + hour]):
-            transitions[_RISE_TODAY + hour] = transitions[_FALL_TODAY + hour] = 0.0
-        if move > 0.0:
-            transitions[_RISE_TODAY + hour] = max(transitions[_RISE_TODAY + hour], move)
-        elif move < 0.0:
-            transitions[_FALL_TODAY + hour] = max(transitions[_FALL_TODAY + hour], -move)
-
-    def _fold_transitions(self, hour: int) -> None:
-        """Today's largest moves join the earlier days' at every hour of day but this one and the two before it,
-        so what a point is judged against (its hour and the next and previous) was seen at least a day ago."""
-        transitions = self._transitions
-        for other in range(_HOURS):
-            if (hour - other) % _HOURS <= 2 or math.isnan(transitions[_RISE_TODAY + other]):
-                continue
-            for earlier, today in ((_RISE + other, _RISE_TODAY + other), (_FALL + other, _FALL_TODAY + other)):
-                transitions[earlier] = max(_TRANSITION_DECAY * transitions[earlier], transitions[today])
-                transitions[today] = math.nan
-
-    def _update_seasonal(self, value: float, ts: float | None) -> None:
-        if ts is None:
-            return
-        last_ts = self._last_ts
-        if self._last_ts is not None and ts > self._last_ts:
-            gap = ts - self._last_ts
-            self._interval_s = gap if self._interval_s == 0 else self._interval_s + 0.05 * (gap - self._interval_s)
-        if self._first_ts is None:
-            self._first_ts = ts
-        self._last_ts = ts
-        if not 0 < self._interval_s <= 3600:
-            return
-        key = self._bucket(ts)
-        trusted = self._trusted(key)
-        per_day = max(1.0, 3600.0 / self._interval_s)
-        profile = self._profile
-        if trusted is not None:
-            residual = value - profile[_LEVEL + trusted]
-            unit = self._residual_unit(key, 1e-9 * (abs(self._long_mean) + 1.0))
-            self._pattern_n += 1
-            size = abs(residual) if self._pattern_n <= 10 else min(abs(residual), _CLIP * self._pattern_scale)
-            self._pattern_scale += max(0.01, 1.0 / self._pattern_n) * (size - self._pattern_scale)
-            keep_last(self._pattern_residuals, residual / unit, 2 * self.short_window)
-            # The spread of the bucket that judged this point: its own, or the other kind of day's until its own
-            # is trusted (so a weekend hour starts from the weekday's).
-            spread = profile[_SPREAD + trusted]
-            if math.isnan(spread):
-                profile[_SPREAD + trusted] = abs(residual)
-            else:
-                size = min(abs(residual), _CLIP * max(spread, self._pattern_scale))
-                rate = max(1.0 / profile[_COUNT + trusted], 1.0 / (per_day * self.seasonal_days))
-                profile[_SPREAD + trusted] = spread + rate * (size - spread)
-        if not profile:
-            profile = self._profile = array("d", bytes(8 * 2 * _BUCKETS)) + array("d", [math.nan]) * (2 * _BUCKETS)
-        count = profile[_COUNT + key] + 1
-        profile[_COUNT + key] = count
-        rate = max(1.0 / count, 1.0 / (per_day * self.seasonal_days))
-        previous = profile[_LEVEL + key] if count > 1 else value
-        profile[_LEVEL + key] = previous + rate * (value - previous)
-        if self._last is not None:
-            move = value - self._last
-            step = abs(move)
-            usual = profile[_STEP + key]
-            if math.isnan(usual):
-                usual = step
-            if count > 10 or self._known_transition(move, ts):
-                step = min(step, _CLIP * usual)
-            profile[_STEP + key] = usual + rate * (step - usual)
-            recent = self._recent
-            if last_ts is not None and len(recent) >= 2:
-                # The last point's move is a transition if this one does not take it back: a level the series
-                # moved to (a reset, a switch, the weekend) is its daily pattern when it comes again, a spike is not.
-                before = recent[-2]
-                previous = self._last - before
-                if previous * move >= 0.0 or abs(move) < 0.5 * abs(previous):
-                    self._learn_transition(previous, last_ts)

@@ -108,7 +108,10 @@ def test_filter_accepts_a_lasting_change_as_the_new_normal() -> None:
     assert flagger.anomaly_detector.score_one({"value": 50.5, "timestamp": _normal(1000)["timestamp"]}) < 0.5
 
 
-@pytest.mark.parametrize("module", ["anomaly.base", "anomaly.series", "anomaly.baseline", "anomaly.decline"])
+@pytest.mark.parametrize(
+    "module",
+    ["anomaly.base", "anomaly.series", "anomaly.seasonal", "anomaly.reference", "anomaly.baseline", "anomaly.decline"],
+)
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

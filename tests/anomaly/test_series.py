@@ -153,16 +153,16 @@ def test_the_detector_windows_hold_the_latest_values_once_they_have_wrapped_arou
         detector.learn_one({"value": value, "timestamp": 1_700_000_000 + 600 * i})
     assert list(detector._recent) == values[-5:]
     assert list(detector._steps) == [abs(b - a) for a, b in zip(values[-11:-1], values[-10:], strict=True)]
-    ring, oldest = list(detector._reference), detector._reference_oldest
-    assert ring[oldest:] + ring[:oldest] == values[-25:-5]
-    assert [ring[slot] for slot in detector._reference_order] == sorted(values[-25:-5])
-    assert len(detector._pattern_residuals) <= 10
+    assert detector._reference.in_arrival_order() == values[-25:-5]
+    assert detector._reference.in_value_order() == sorted(values[-25:-5])
+    seasonal = detector._seasonal
+    assert len(seasonal._residuals) <= 10
     # One profile array: 48 levels, 48 counts (every point after the first, which has no interval yet), 48 steps,
     # 48 spreads; and per hour of day the largest rise and fall, earlier and today.
-    assert len(detector._profile) == 4 * 48
-    assert len(detector._transitions) == 4 * 24
-    assert sum(detector._profile[48:96]) == 199
-    assert all(count == int(count) for count in detector._profile[48:96])
+    assert len(seasonal._buckets) == 4 * 48
+    assert len(seasonal._transitions) == 4 * 24
+    assert sum(seasonal._buckets[48:96]) == 199
+    assert all(count == int(count) for count in seasonal._buckets[48:96])
     assert len(detector._pending) == 3 * 5 * _WAITING  # three short windows of rows wait
 
 
@@ -216,8 +216,7 @@ def test_the_reference_window_sorts_ties_and_signed_zeros_as_a_sorted_list_of_it
             bisect.insort(model, moving)
             if len(arrival) > reference_window:
                 del model[bisect.bisect_left(model, arrival.pop(0))]
-        ring = detector._reference
-        assert [repr(ring[slot]) for slot in detector._reference_order] == [repr(v) for v in model]
+        assert [repr(v) for v in detector._reference.in_value_order()] == [repr(v) for v in model]
 
 
 def _detect_flags(values: list[float], step_s: int = 300, start: int = 1_700_000_000) -> list[int]:
@@ -396,13 +395,27 @@ def test_a_detector_saved_before_the_transition_memory_restores_and_goes_on() ->
     for i, value in enumerate(values):
         detector.learn_one({"value": value, "timestamp": 1_700_000_000 + 300 * i})
     instance_dict, slots = detector.__getstate__()
-    old = {k: v for k, v in slots.items() if k not in ("_transitions", "_transition_hour")}
-    old["_profile"] = old["_profile"][: 3 * 48]  # levels, counts and steps: no spread
+    seasonal, reference = slots.pop("_seasonal"), slots.pop("_reference")
+    # As it was saved then: the seasonal profile and reference window among the detector's own attributes (until
+    # issue 22), with no transition memory and a profile of levels, counts and steps (no spread).
+    old = {
+        **slots,
+        "_first_ts": seasonal.first_ts,
+        "_last_ts": seasonal.last_ts,
+        "_interval_s": seasonal.interval_s,
+        "_profile": seasonal._buckets[: 3 * 48],
+        "_pattern_scale": seasonal._scale,
+        "_pattern_n": seasonal._residual_count,
+        "_pattern_residuals": seasonal._residuals,
+        "_reference": reference._values,
+        "_reference_oldest": reference._oldest,
+        "_reference_order": reference._order,
+    }
     restored = SeriesDetector.__new__(SeriesDetector)
     restored.__setstate__((instance_dict, old))
-    assert len(restored._profile) == 4 * 48 and not restored._transitions
+    assert len(restored._seasonal._buckets) == 4 * 48 and not restored._seasonal._transitions
     for i in range(3 * DAY, 4 * DAY):
         x = {"value": float(i % DAY), "timestamp": 1_700_000_000 + 300 * i}
         assert 0.0 <= restored.score_one(x) <= 1.0
         restored.learn_one(x)
-    assert len(restored._transitions) == 4 * 24
+    assert len(restored._seasonal._transitions) == 4 * 24

@@ -23,7 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("placesense.serve_cli", "run ingest and the API, with rules and anomaly detection in a child process"),
     "simulate": ("firmware_sim.cli", "run simulated device firmware that publishes over MQTT"),
     "detect": ("anomaly.cli", "score a timestamp,value CSV with the streaming anomaly detector"),
-    "evaluate": ("placesense.tools.evaluate.cli", "measure routine-change detection on simulated homes"),
+    "evaluate": ("placesense.tools.evaluate.cli", "measure detection on simulated homes, recorded real homes (--real), "
+                 "real street data (--street) and labelled series (--detect)"),
     "bench": ("placesense.tools.bench.cli", "measure the whole pipeline against the raw broker and InfluxDB limits"),
     "grafana": ("grafana.cli", "build or push the Grafana dashboards"),
     "doctor": ("placesense.tools.doctor", "check the broker, InfluxDB, database and config, and say what to fix"),

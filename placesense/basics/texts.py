@@ -136,15 +136,21 @@ CATALOGUE: dict[str, dict[Lang, str]] = {
     },
     "bathroom_visits": {
         "en": "More {what:visits} than usual: {night} last night ({hours}) and {total} in the last 24 hours{over}; "
-        "usually about {usual_night:.0f} at night and {usual_total:.0f} a day over the last {days} days. More visits "
-        "can be an early sign of a urinary infection.",
+        "usually about {usual_night:.0f} at night and {usual_total:.0f} a day over the last {days} days.{soon} More "
+        "visits can be an early sign of a urinary infection.",
         "cy": "Mwy o {what:visits} nag arfer: {night} neithiwr ({hours}) a {total} yn ystod y 24 awr diwethaf{over}; "
-        "fel arfer tua {usual_night:.0f} yn y nos a {usual_total:.0f} y dydd dros y {days} diwrnod diwethaf. Gall "
-        "mwy o ymweliadau fod yn arwydd cynnar o haint y llwybr wrinol.",
+        "fel arfer tua {usual_night:.0f} yn y nos a {usual_total:.0f} y dydd dros y {days} diwrnod diwethaf.{soon} "
+        "Gall mwy o ymweliadau fod yn arwydd cynnar o haint y llwybr wrinol.",
     },
     "bathroom_visits.over": {
         "en": " ({total} over {days:number} days)",
         "cy": " ({total} dros {days:number} diwrnod)",
+    },
+    "bathroom_visits.soon": {
+        "en": " Over the last {days:number} days, {count} came within two hours of the one before; usually about "
+        "{usual:.1f} a day.",
+        "cy": " Dros y {days:number} diwrnod diwethaf, daeth {count} o fewn dwy awr i'r un cynt; fel arfer tua "
+        "{usual:.1f} y dydd.",
     },
     "bathroom_visits.cleared": {
         "en": "{what:Visits} back to usual: {night} last night and {total} in the last 24 hours (usually about "

@@ -5,7 +5,9 @@ her own days and nights.
   would have seen her leave (a PIR in every other sensed room, or a bed sensor in the bedroom).
 - ``bathroom_visits``: more toilet visits (flushes, where a flush sensor works) or bathroom visits than her own
   days, nights and runs of days, judged against her own day-to-day variance (a door's opening and closing, the
-  flush and the bathroom PIR a few minutes apart are one visit).
+  flush and the bathroom PIR a few minutes apart are one visit); or, over two to four days, more visits coming
+  within two hours of the one before than her own runs of days have held (urinary frequency: going more often
+  than every two hours, which an infection brings even on days whose total looks ordinary).
 
 This module must not touch alerts, storage or MQTT.
 """
@@ -22,7 +24,7 @@ from placesense.basics.localtime import day_of, hm, local, next_local
 from placesense.basics.memory import keep_last
 from placesense.basics.stats import poisson_upper_tail
 from placesense.basics.texts import Text, text
-from placesense.basics.timeunits import MINUTE_MS
+from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import BathroomStayRule, BathroomVisitsRule
 from rules.home.check import Activity, Evidence, Shared, finding
 from rules.home.picture import HISTORY_KEPT, HomePicture
@@ -31,6 +33,10 @@ FLUSH_VISIT_MS = 5 * MINUTE_MS  # flushes closer than this are one toilet visit
 VISIT_RUN_DAYS = 3  # days of counts not yet learned: the longest run judged together, less today
 OVERDISPERSED_Z = 3.0  # a day's visits this many of her own standard deviations above her mean
 OVERDISPERSED_Z_RUN = 2.5  # a run of days' (each day above her mean already)
+SOON_AFTER_MS = 2 * HOUR_MS  # a visit this soon after the one before counts towards frequency
+# per period: night visits, all visits, night flushes, all flushes, visits soon after the one before, flushes soon
+# after the one before
+VISIT_COUNTS = 6
 
 
 class BathroomCheck:
@@ -73,14 +79,17 @@ class BathroomCheck:
             self._timers.cancel(key)
         elif new_visit or (self._timers.get(key) is None and not home.bath_stay_active):
             self._timers.set(key, max(ts, home.bath_enter_ms + int(stay.minutes * MINUTE_MS)))
-        period = home.visits.setdefault(day_of(ts, visits.night.end, home.tz), [0, 0, 0, 0])
+        period = _padded(home.visits.setdefault(day_of(ts, visits.night.end, home.tz), []))
         at_night = visits.night.contains(local(ts, home.tz).time())
         if new_visit:
             period[1] += 1
             period[0] += at_night
+            period[4] += home.last_visit_ms is not None and ts - home.last_visit_ms < SOON_AFTER_MS
+            home.last_visit_ms = ts
         if device.kind == "flush" and (home.last_flush_ms is None or ts - home.last_flush_ms > FLUSH_VISIT_MS):
             period[3] += 1
             period[2] += at_night
+            period[5] += home.last_flush_ms is not None and ts - home.last_flush_ms < SOON_AFTER_MS
         if device.kind == "flush":
             home.last_flush_ms = ts
         return []
@@ -131,7 +140,7 @@ class BathroomCheck:
         cfg = self._lookup.get(BathroomVisitsRule, home_id)
         self._timers.set((home_id, "visits"), next_local(due_ms, cfg.night.end, home.tz))
         period = day_of(due_ms - 1, cfg.night.end, home.tz)
-        counts = home.visits.pop(period, [0, 0, 0, 0])
+        counts = _padded(home.visits.pop(period, []))
         for old in [d for d in home.visits if d < period]:
             del home.visits[old]
         # the night door's count of each night's openings (``rules.home.night_door``) is pruned here too
@@ -140,9 +149,12 @@ class BathroomCheck:
         full = list(home.visit_history)[-cfg.history_nights :]
         by_flush = bool(full) and statistics.fmean(h[3] for h in full) >= 1.0
         pick = 2 if by_flush else 0
-        night, total = counts[pick], counts[pick + 1]
-        previous = list(home.recent_totals)
+        night, total, soon = counts[pick], counts[pick + 1], counts[4 + pick // 2]
+        previous, previous_soon = list(home.recent_totals), list(home.recent_soon)
         keep_last(home.recent_totals, total, 3)
+        keep_last(home.recent_soon, soon, 3)
+        # days learned before soon visits were counted say nothing of them
+        soon_history = [h[4 + pick // 2] for h in full if len(h) >= VISIT_COUNTS]
         history = [(h[pick], h[pick + 1]) for h in full]
         if len(history) < cfg.min_history_nights or not self._sensing[home_id].bathroom:
             self._learn_visits(home, counts)
@@ -170,24 +182,37 @@ class BathroomCheck:
         # row are. Three or four days count only when each of them is above the usual, so one busy day does not
         # hold the alert open. And a day, or a run of days, must be more than any day (or run of as many days)
         # of the last fortnight. The longest window that is unusual is the one reported.
-        span_days, span_total = 1, total
-        for days in (4, 3, 2):
-            window = [*previous[-(days - 1):], total]
-            sustained = days == 2 or all(count >= usual_total + 1 for count in window)
-            most_run = max((sum(totals[i : i + days]) for i in range(len(totals) - days + 1)), default=0)
-            # Requiring every day of three or four to be up already rules out most chance; the sum may then be a
-            # little less improbable than a single day must be.
-            limit = cfg.improbability * (5 if days >= 3 else 1)
-            if (
-                len(window) == days and sustained and sum(window) > most_run
-                and unusual(sum(window), usual_total, spread_total, days, limit)
-            ):
-                span_days, span_total = days, sum(window)
-                break
+        def unusual_run(today: int, before: list[int], learned: list[int], mean: float, variance: float) -> int:
+            """How many days (2 to 4) of a run ending today are unusual together; 1 if none is."""
+            for days in (4, 3, 2):
+                window = [*before[-(days - 1):], today]
+                sustained = days == 2 or all(count >= mean + 1 for count in window)
+                most_run = max((sum(learned[i : i + days]) for i in range(len(learned) - days + 1)), default=0)
+                # Requiring every day of three or four to be up already rules out most chance; the sum may then
+                # be a little less improbable than a single day must be.
+                limit = cfg.improbability * (5 if days >= 3 else 1)
+                if (
+                    len(window) == days and sustained and sum(window) > most_run
+                    and unusual(sum(window), mean, variance, days, limit)
+                ):
+                    return days
+            return 1
+
+        span_days = unusual_run(total, previous, totals, usual_total, spread_total)
+        span_total = sum([*previous[-(span_days - 1):], total]) if span_days > 1 else total
+        # Frequency: visits within two hours of the one before, over a run of days against her own runs. Quick
+        # returns come in clusters, so her spread of them needs a full history (``history_nights``) to be known.
+        soon_days, usual_soon = 1, 0.0
+        if len(soon_history) >= cfg.history_nights:
+            usual_soon = max(0.5, statistics.fmean(soon_history))
+            spread_soon = max(statistics.pvariance(soon_history), usual_soon)
+            soon_days = unusual_run(soon, previous_soon, soon_history, usual_soon, spread_soon)
+        soon_total = sum([*previous_soon[-(soon_days - 1):], soon]) if soon_days > 1 else soon
         more = (
             (unusual(night, usual_night, spread_night) and night > most_night)
             or (unusual(total, usual_total, spread_total) and total > most_total)
             or span_days > 1
+            or soon_days > 1
         )
         what = "flushes" if by_flush else "visits"
         evidence: Evidence = {
@@ -197,13 +222,19 @@ class BathroomCheck:
             "usual_24h": round(usual_total, 1),
             "nights": len(history),
             "counted": "flushes" if by_flush else "bathroom visits",
+            "soon_after_previous_24h": soon,
         }
         if more and cfg.enabled:
             home.visits_active = True
             over = text("bathroom_visits.over", total=span_total, days=span_days) if span_days > 1 else text("empty")
+            frequent = (
+                text("bathroom_visits.soon", days=soon_days, count=soon_total, usual=statistics.fmean(soon_history))
+                if soon_days > 1
+                else text("empty")
+            )
             message = text(
                 "bathroom_visits", what=what, night=night, hours=cfg.night.label(), total=total, over=over,
-                usual_night=usual_night, usual_total=usual_total, days=len(history),
+                usual_night=usual_night, usual_total=usual_total, days=len(history), soon=frequent,
             )
             return [finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)]
         # an unusual day is not learned as normal
@@ -219,6 +250,12 @@ class BathroomCheck:
 
     @staticmethod
     def _learn_visits(home: HomePicture, counts: list[int]) -> None:
-        keep_last(home.visits_pending, (counts[0], counts[1], counts[2], counts[3]), VISIT_RUN_DAYS + 1)
+        keep_last(home.visits_pending, tuple(counts), VISIT_RUN_DAYS + 1)
         if len(home.visits_pending) > VISIT_RUN_DAYS:
             keep_last(home.visit_history, home.visits_pending.pop(0), HISTORY_KEPT)
+
+
+def _padded(counts: list[int]) -> list[int]:
+    """A period's counts with every kind present (a period saved before the soon-after counts had four)."""
+    counts.extend([0] * (VISIT_COUNTS - len(counts)))
+    return counts

@@ -69,15 +69,18 @@ class HomePicture:
     bath_last_ms: int | None = None
     bath_stay_active: bool = False
     # bathroom visits per period (a day and the night after it), keyed by the period's date:
-    # [night visits, all visits, night flushes, all flushes]
+    # [night visits, all visits, night flushes, all flushes, visits soon after the one before, flushes soon after
+    # the one before] (``rules.home.bathroom.VISIT_COUNTS``; state saved before the last two had four)
     visits: dict[date, list[int]] = field(default_factory=dict)
-    visit_history: list[tuple[int, int, int, int]] = field(default_factory=list)
+    visit_history: list[tuple[int, ...]] = field(default_factory=list)
     # the last few days' counts, learned only once they are older than a run of days the rule judges together,
     # so the first days of a rise are not already "usual" when the run is judged
-    visits_pending: list[tuple[int, int, int, int]] = field(default_factory=list)
+    visits_pending: list[tuple[int, ...]] = field(default_factory=list)
     last_flush_ms: int | None = None
+    last_visit_ms: int | None = None  # when the last bathroom visit began
     # the totals of the periods before this one, newest last: a rise that lasts several days adds up
     recent_totals: list[int] = field(default_factory=list)  # at most three
+    recent_soon: list[int] = field(default_factory=list)  # the same for visits soon after the one before
     visits_active: bool = False
     # kitchen uses per day
     kitchen_uses: dict[date, int] = field(default_factory=dict)

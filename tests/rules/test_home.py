@@ -389,6 +389,37 @@ def test_more_bathroom_visits_than_usual() -> None:
     assert "usually about 2 at night and 3 a day over the last 8 days" in visits[0].message
 
 
+def _with_quick_returns(day: int) -> list[Reading]:
+    """An ordinary day, but she goes back to the bathroom 40 minutes after her morning and evening visits."""
+    return [
+        *normal_day(day),
+        home_reading("pir-bathroom", local_ms(day, 8, 15), motion=1),
+        home_reading("pir-bathroom", local_ms(day, 23, 15), motion=1),
+    ]
+
+
+def test_visits_coming_soon_after_one_another_for_days_are_frequency() -> None:
+    """Urinary frequency: visits within two hours of the one before, for days. Five visits a day against her usual
+    three is not improbable on its own; the quick returns (the 40-minute ones, and the night visit now under two
+    hours after the late one), which her days never have, are."""
+    eng = _care_engine()
+    readings = _days(1, 18) + [r for day in (19, 20, 21) for r in _with_quick_returns(day)] + _days(22, 23)
+    visits = of(run(eng, readings, until_ms=local_ms(24, 12)), "bathroom_visits")
+    assert visits and visits[0].active and visits[0].at_ms == local_ms(21, 7)
+    assert "Over the last two days, 6 came within two hours of the one before; usually about 0.0 a day." in (
+        visits[0].message
+    )
+    assert visits[0].evidence["soon_after_previous_24h"] == 3
+    # Two ordinary days later it has cleared.
+    assert not visits[-1].active
+
+
+def test_one_day_of_quick_returns_is_not_frequency() -> None:
+    eng = _care_engine()
+    readings = _days(1, 18) + _with_quick_returns(19) + _days(20, 22)
+    assert of(run(eng, readings, until_ms=local_ms(23, 12)), "bathroom_visits") == []
+
+
 def test_a_few_more_visits_on_one_night_is_not_unusual() -> None:
     eng = _care_engine()
     readings = _days(1, 10) + normal_day(11, night_visits=2) + normal_day(12)
@@ -493,7 +524,7 @@ def test_a_bathroom_door_opening_and_closing_and_the_flush_are_one_visit() -> No
     home_rules: HomeRules = eng.home
     from tests.rules.factory import HOME
 
-    [(_, total, _, flushes)] = home_rules._homes[HOME].visits.values()
+    [(_, total, _, flushes, *_)] = home_rules._homes[HOME].visits.values()
     assert (total, flushes) == (1, 1)
 
 

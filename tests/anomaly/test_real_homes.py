@@ -116,6 +116,19 @@ def test_an_injected_change_is_caught_by_the_rule_meant_for_it(key: str, kind: s
     assert own, (kind, [(r.rule, r.message) for r in window])
 
 
+def test_quick_returns_to_the_toilet_tell_of_more_visits_within_two_days() -> None:
+    """House B's injected extra visits are copies 20-120 minutes after her own: the frequency (visits within two
+    hours of the one before) shows it two days sooner than the daily totals did (75 h)."""
+    home, bg = _load("kasteren/house-b")
+    done = inject(bg, "more_bathroom_visits")
+    assert done is not None
+    activations, injected = done
+    raised = replay(home, bg, activations, RulesConfig())
+    own = [r for r in raised if r.rule == "bathroom_visits" and r.at_ms >= injected.start_ms - HOUR_MS]
+    assert own and own[0].at_ms - injected.start_ms <= 36 * HOUR_MS, [(r.at_ms, r.message) for r in own]
+    assert "came within two hours of the one before" in own[0].message
+
+
 def test_evaluate_real_prints_the_table_and_a_json_line(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 

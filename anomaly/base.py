@@ -13,6 +13,7 @@ This module must not know about readings, homes or CSV files: it is the protocol
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from typing import Any
 
@@ -56,6 +57,10 @@ class EpisodeFilter(base.AnomalyFilter):
     - ``cooldown``: points after a flag during which no new flag is raised, so one incident is one alert.
     - ``accept_after``: after this many anomalous points in a row the change is taken as the new normal and
       learned again; without it a lasting level shift would stay "anomalous" for ever.
+    - ``escalation``: inside an episode already flagged, an anomalous point whose own departure (the detector's
+      ``point_severity``, else the score's ``s / (1 - s)``; 1.0 at the limit) is past the limit and at least
+      this many times the largest since the episode's last flag starts a new flag, cooldown permitting: a spike
+      on top of a noisy spell is a departure of its own, not more of the spell. Off (``inf``) unless asked for.
 
     >>> from anomaly.series import SeriesDetector
     >>> flagger = EpisodeFilter(SeriesDetector(warm_up=30))
@@ -73,20 +78,36 @@ class EpisodeFilter(base.AnomalyFilter):
         cooldown: int = 50,
         accept_after: int = 40,
         protect_anomaly_detector: bool = True,
+        escalation: float = math.inf,
     ) -> None:
         super().__init__(anomaly_detector, protect_anomaly_detector)
         self.threshold = threshold
         self.cooldown = cooldown
         self.accept_after = accept_after
+        self.escalation = escalation
+        # The largest point severity in the flagged episode since its last flag, that flag's own left out.
+        self._episode_peak = 0.0
         self._streak = 0
         self._since_flag = cooldown
         self._episode_flagged = False
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A filter saved before ``escalation`` existed goes on as it was saved: without it.
+        self.__dict__.update({"escalation": math.inf, "_episode_peak": 0.0, **state})
 
     def classify(self, score: float) -> bool:
         return bool(score >= self.threshold)
 
     def learn_one(self, x: Features) -> None:
         self.process_one(x)
+
+    def _point_severity(self, x: Features, score: float) -> float:
+        """How far ``x`` alone departs, for ``escalation``: a detector's ``point_severity`` when it has one (the
+        statistics that judge a point by itself, not a window that overlaps the episode's), else the score's."""
+        point_severity = getattr(self.anomaly_detector, "point_severity", None)
+        if point_severity is not None:
+            return float(point_severity(x))
+        return score / (1.0 - score) if score < 1.0 else math.inf
 
     def process_one(self, x: Features) -> tuple[float, bool]:
         """Score ``x``, decide whether it starts a new anomaly, then learn it if it looks normal.
@@ -96,15 +117,22 @@ class EpisodeFilter(base.AnomalyFilter):
         score = float(self.anomaly_detector.score_one(x))
         anomalous = self.classify(score)
         flagged = False
+        watching = self._episode_flagged and math.isfinite(self.escalation)
+        severity = self._point_severity(x, score) if watching else 0.0
+        escalated = watching and severity >= max(1.0, self.escalation * self._episode_peak)
         if anomalous:
             self._streak += 1
-            if not self._episode_flagged and self._since_flag >= self.cooldown:
+            if (not self._episode_flagged or escalated) and self._since_flag >= self.cooldown:
                 flagged = True
                 self._episode_flagged = True
                 self._since_flag = 0
+                self._episode_peak = 0.0
+            else:
+                self._episode_peak = max(self._episode_peak, severity)
         else:
             self._streak = 0
             self._episode_flagged = False
+            self._episode_peak = 0.0
         if not anomalous or not self.protect_anomaly_detector or self._streak > self.accept_after:
             self.anomaly_detector.learn_one(x)
         else:

@@ -28,6 +28,7 @@ from placesense.basics.errors import PlacesenseError
 WARM_UP = 100  # points learned before judging: about the first 15 % NAB gives a detector of a short series
 COOLDOWN = 10  # points after a flag without another: a second, different departure soon after is news too
 MEMORY = 20_000  # half-life of the records, in points: a per-minute series still knows last week's busy hours
+ESCALATION = 3.0  # a spike 3 times any since a flag, inside its episode, is a new departure (a burst on a noisy spell)
 SHIFT_FLOOR = 3.0  # a level shift is at least 3 typical deviations (the street's soil probes wait for 3.5)
 
 
@@ -85,7 +86,7 @@ def _rows(handle: IO[str]) -> Iterator[tuple[str, str]]:
 def detect_stream(source: IO[str], sink: IO[str], threshold: float = 0.5) -> tuple[int, int, float]:
     """Score every row of ``source`` into ``sink``. Returns (rows, anomalies flagged, seconds spent scoring)."""
     detector = SeriesDetector(warm_up=WARM_UP, memory=MEMORY, shift_floor=SHIFT_FLOOR)
-    flagger = EpisodeFilter(detector, threshold=threshold, cooldown=COOLDOWN)
+    flagger = EpisodeFilter(detector, threshold=threshold, cooldown=COOLDOWN, escalation=ESCALATION)
     writer = csv.writer(sink, lineterminator="\n")
     writer.writerow(["timestamp", "value", "score", "is_anomaly"])
     rows = flagged_total = 0

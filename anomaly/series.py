@@ -277,6 +277,16 @@ class SeriesDetector(Detector):
         point.worst = max(severity.values(), default=0.0)
         return severity
 
+    def point_severity(self, x: Features) -> float:
+        """Severity of ``x``'s spike or dip alone (1.0 = at its limit), 0.0 while warming up.
+
+        The other statistics judge windows that overlap from one point to the next, so inside an anomalous spell
+        they say more of the same; a spike judges this point against the last few, so one past its limit inside a
+        spell is a departure of its own (``EpisodeFilter``'s ``escalation`` asks for it).
+        """
+        severity = self.explain_one(x)
+        return max(severity.get(_COMPONENTS[_SPIKE], 0.0), severity.get(_COMPONENTS[_SPIKE + 1], 0.0))
+
     def remember_one(self, x: Features) -> None:
         """Note a point that was flagged and is not learned: the statistics past their limit, so a departure
         that comes back a third time is expected (see the module's docstring). Changes no other state."""

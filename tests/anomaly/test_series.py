@@ -69,6 +69,27 @@ def test_one_alarm_per_incident_not_one_per_point() -> None:
     assert sum(flags[series.onset :]) == 1
 
 
+def test_a_spike_on_top_of_a_noisy_spell_is_flagged_as_a_departure_of_its_own() -> None:
+    # A spell ten times noisier keeps the score past the limit for its whole length, so it is one episode; a spike
+    # in the middle of it, well after the spell's own flags, is a second departure (as in Microsoft's cloud series,
+    # where a burst rides on a noisy hour), and ``placesense detect`` flags it as soon as it comes.
+    rng = random.Random(7)
+    rows = ["timestamp,value"]
+    for i in range(900):
+        sd = 10.0 if 600 <= i < 660 else 1.0
+        value = 50.0 + rng.gauss(0.0, sd) + (150.0 if i == 630 else 0.0)
+        rows.append(f"{1_700_000_000 + i},{value:.4f}")
+    sink = io.StringIO()
+    detect_stream(io.StringIO("\n".join(rows) + "\n"), sink)
+    sink.seek(0)
+    out = list(csv.DictReader(sink))
+    flagged = [i for i, row in enumerate(out) if row["is_anomaly"] == "1"]
+    spell_flag = max(i for i in flagged if i < 630)
+    assert all(float(out[i]["score"]) >= 0.5 for i in range(spell_flag, 630)), "one episode from its flag to the spike"
+    assert 630 in flagged
+    assert not any(i < 600 or i >= 670 for i in flagged), flagged
+
+
 def test_warm_up_scores_are_neutral() -> None:
     detector = SeriesDetector(warm_up=50)
     for i in range(49):

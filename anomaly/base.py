@@ -93,7 +93,9 @@ class EpisodeFilter(base.AnomalyFilter):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A filter saved before ``escalation`` existed goes on as it was saved: without it.
-        self.__dict__.update({"escalation": math.inf, "_episode_peak": 0.0, **state})
+        self.__dict__.update(state)  # in the saved order, so a restored filter saves as the original did
+        self.__dict__.setdefault("escalation", math.inf)
+        self.__dict__.setdefault("_episode_peak", 0.0)
 
     def classify(self, score: float) -> bool:
         return bool(score >= self.threshold)

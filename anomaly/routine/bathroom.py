@@ -10,9 +10,9 @@ from __future__ import annotations
 from anomaly.baseline import Usual
 from anomaly.explain import amount, clock, days_text
 from anomaly.homeday import local_minute
-from anomaly.routine.check import Tuning, finding
+from anomaly.routine.check import Tuning
 from anomaly.routine.model import HomeModel
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.stats import poisson_upper_tail
 from placesense.basics.texts import text
 from placesense.basics.timeunits import MINUTE_MS
@@ -60,7 +60,7 @@ class BathroomCheck:
             "expected_by_now": round(expected, 1),
         }
         model.flagged_today |= {"bathroom_day", "bathroom_night"}
-        return [finding(rule, home_id, "warning", message, now, evidence=evidence)]
+        return [care_finding(rule, home_id, "warning", message, now, evidence=evidence)]
 
 
 BUSY_SLACK = 0.5  # see _busier_than_usual

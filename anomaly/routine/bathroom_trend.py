@@ -10,9 +10,9 @@ import math
 
 from anomaly.explain import amount, days_text
 from anomaly.homeday import HomeDay
-from anomaly.routine.check import Tuning, finding
+from anomaly.routine.check import Tuning
 from anomaly.routine.model import HomeModel
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.texts import text
 
 
@@ -71,4 +71,4 @@ class BathroomTrendCheck:
         model.bathroom_cusum, model.bathroom_quiet_days = 0.0, self._tuning.bathroom_quiet_days
         model.bathroom_run.clear()
         model.flagged_today |= {"bathroom_day", "bathroom_night"}
-        return [finding(rule, home_id, "warning", message, now, evidence=evidence)]
+        return [care_finding(rule, home_id, "warning", message, now, evidence=evidence)]

@@ -1,6 +1,7 @@
 """What a routine check is: the small protocols through which the detector (``anomaly.routine.detector``) hands a
 check each tick, each activity, each climate reading or each closed day of a home; what the checks share (the
-detector's tuning, which says when a home is past warm-up); and how a check words a finding.
+detector's tuning, which says when a home is past warm-up); and how a check says over how many days. Findings are
+worded by ``placesense.basics.findings.care_finding``, as home care's are.
 
 A check keeps no state of its own: all it tracks and learns of a home is in the home's model
 (``anomaly.routine.model``), which is what gets saved. This module must not talk to MQTT, InfluxDB or the alert
@@ -9,7 +10,6 @@ store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,7 +17,7 @@ from anomaly.baseline import Usual
 from anomaly.explain import days_text
 from anomaly.homeday import HomeDay
 from anomaly.routine.model import HomeModel
-from placesense.basics.findings import Finding, Severity
+from placesense.basics.findings import Finding
 from placesense.basics.texts import Text, text
 
 Evidence = dict[str, float | int | str | None]
@@ -93,20 +93,3 @@ def over(usual: Usual | None) -> Text:
     """' over the last 14 days.' (or '10 weekdays', '4 weekend days'), or just the full stop when nothing is
     learned yet."""
     return text("routine.over_days", days=days_text(usual)) if usual is not None else text("routine.full_stop")
-
-
-def finding(
-    rule: str,
-    home_id: str,
-    severity: Severity,
-    message: str | Text,
-    at_ms: int,
-    active: bool = True,
-    evidence: Mapping[str, float | int | str | None] | None = None,
-) -> Finding:
-    words = message if isinstance(message, Text) else None
-    return Finding(
-        rule=rule, audience="care", subject=home_id, severity=severity,
-        message=words.english if words is not None else str(message), at_ms=at_ms,
-        active=active, evidence=dict(evidence or {}), text=words,
-    )

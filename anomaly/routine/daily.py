@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from anomaly.baseline import Usual
 from anomaly.explain import feature_text
 from anomaly.homeday import HomeDay
-from anomaly.routine.check import OnDayClosed, concerning, finding
+from anomaly.routine.check import OnDayClosed, concerning
 from anomaly.routine.model import MIN_SCALE, HomeModel
-from placesense.basics.findings import Finding, Severity
+from placesense.basics.findings import Finding, Severity, care_finding
 from placesense.basics.texts import text
 
 # An early or a late night on its own is an ordinary evening (tired, a late film, visitors), however far it is from
@@ -64,4 +64,4 @@ class DailyCheck:
         evidence["days"] = moved[0][3].days
         message = text("routine_change", sentences=sentences)
         severity: Severity = "warning" if len(moved) >= 2 else "info"
-        return [finding("routine_change", home_id, severity, message, now, evidence=evidence)], flagged
+        return [care_finding("routine_change", home_id, severity, message, now, evidence=evidence)], flagged

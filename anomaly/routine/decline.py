@@ -10,9 +10,9 @@ from __future__ import annotations
 from anomaly.decline import Decline
 from anomaly.explain import change_text
 from anomaly.homeday import HomeDay
-from anomaly.routine.check import Tuning, finding
+from anomaly.routine.check import Tuning
 from anomaly.routine.model import HomeModel
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.texts import text
 
 
@@ -51,4 +51,4 @@ class DeclineCheck:
             evidence[moved.feature] = round(moved.recent, 2)
             evidence[f"{moved.feature}_usual"] = round(moved.usual, 2)
             evidence[f"{moved.feature}_z"] = round(moved.z, 2)
-        return finding("routine_gradual_decline", home_id, "warning", message, now, evidence=evidence)
+        return care_finding("routine_gradual_decline", home_id, "warning", message, now, evidence=evidence)

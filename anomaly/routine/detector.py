@@ -31,7 +31,7 @@ from anomaly.homeday import (
 )
 from anomaly.routine.bathroom import BathroomCheck
 from anomaly.routine.bathroom_trend import BathroomTrendCheck
-from anomaly.routine.check import OnActivity, OnDayClosed, OnTemperature, OnTick, Tuning, finding
+from anomaly.routine.check import OnActivity, OnDayClosed, OnTemperature, OnTick, Tuning
 from anomaly.routine.daily import DailyCheck
 from anomaly.routine.decline import DeclineCheck
 from anomaly.routine.kitchen import KitchenCheck
@@ -44,7 +44,7 @@ from anomaly.routine.trend import TrendCheck
 from devices.readings import Reading
 from devices.registry import DeviceSpec, Registry
 from placesense.basics.clock import Clock
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.texts import renderings, text
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.homesense import Change, metric_state
@@ -338,7 +338,7 @@ class RoutineDetector:
         for rule in ("routine_late_wakeup", "routine_night_wandering"):
             if rule in model.open_rules:
                 model.open_rules.discard(rule)
-                findings.append(finding(rule, home_id, "info", "Up and about again.", now, active=False))
+                findings.append(care_finding(rule, home_id, "info", "Up and about again.", now, active=False))
         if ended is not None:
             findings += self._close_day(home_id, model, ended, now)
         model.flagged_today = set()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from anomaly.explain import clock
 from anomaly.homeday import local_minute
-from anomaly.routine.check import Tuning, finding
+from anomaly.routine.check import Tuning
 from anomaly.routine.model import HomeModel
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.stats import poisson_lower_tail, quantile
 from placesense.basics.texts import text
 from placesense.basics.timeunits import HOUR_MS
@@ -60,4 +60,4 @@ class KitchenCheck:
             "kitchen_events": today, "usual_median": median, "days": len(curves), "hours_since_up": hour,
         }
         model.flagged_today |= {"kitchen_visits", "kettle_uses", "fridge_opens"}
-        return [finding("routine_reduced_kitchen_use", home_id, "warning", message, now, evidence=evidence)]
+        return [care_finding("routine_reduced_kitchen_use", home_id, "warning", message, now, evidence=evidence)]

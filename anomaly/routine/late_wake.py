@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from anomaly.explain import clock, days_text
 from anomaly.homeday import EARLIEST_WAKE_MIN, local_minute
-from anomaly.routine.check import Tuning, finding
+from anomaly.routine.check import Tuning
 from anomaly.routine.model import HomeModel
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.texts import text
 
 
@@ -45,4 +45,4 @@ class LateWakeCheck:
         }
         model.open_rules.add("routine_late_wakeup")
         model.flagged_today.add("wake_min")
-        return [finding("routine_late_wakeup", home_id, "warning", message, now, evidence=evidence)]
+        return [care_finding("routine_late_wakeup", home_id, "warning", message, now, evidence=evidence)]

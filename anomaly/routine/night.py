@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from anomaly.explain import clock
 from anomaly.homeday import local_minute
-from anomaly.routine.check import Tuning, finding, over
+from anomaly.routine.check import Tuning, over
 from anomaly.routine.model import HomeModel
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.texts import Text, text
 
 NIGHT_ACTIVITY_MIN = 4.0  # fewer uses of one room at night than this are a drink or a snack, not wandering
@@ -56,4 +56,4 @@ class NightCheck:
         }
         model.open_rules.add(rule)
         model.flagged_today.add("night_activity")
-        return [finding(rule, home_id, "warning", message, now, evidence=evidence)]
+        return [care_finding(rule, home_id, "warning", message, now, evidence=evidence)]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from anomaly.explain import clock
 from anomaly.homeday import EARLIEST_WAKE_MIN, local_minute
-from anomaly.routine.check import Tuning, finding, over
+from anomaly.routine.check import Tuning, over
 from anomaly.routine.model import HomeModel
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.stats import quantile
 from placesense.basics.texts import text
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
@@ -32,7 +32,7 @@ class StillnessCheck:
         if rule in model.open_rules:
             if still_ms < 5 * MINUTE_MS:
                 model.open_rules.discard(rule)
-                return [finding(rule, home_id, "info", text("routine_no_movement.cleared"), now, active=False)]
+                return [care_finding(rule, home_id, "info", text("routine_no_movement.cleared"), now, active=False)]
             return []
         day = tracker.day
         if not self._tuning.ready(model) or day is None or tracker.asleep or tracker.is_out(now):
@@ -70,4 +70,4 @@ class StillnessCheck:
         }
         model.open_rules.add(rule)
         model.flagged_today.add("still")
-        return [finding(rule, home_id, "critical", message, now, evidence=evidence)]
+        return [care_finding(rule, home_id, "critical", message, now, evidence=evidence)]

@@ -8,9 +8,9 @@ MQTT, InfluxDB or the alert store.
 from __future__ import annotations
 
 from anomaly.explain import clock
-from anomaly.routine.check import Tuning, finding
+from anomaly.routine.check import Tuning
 from anomaly.routine.model import HomeModel
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.texts import text
 
 
@@ -40,10 +40,10 @@ class TemperatureCheck:
             evidence: dict[str, float | int | str | None] = {
                 "temperature_c": value, "usual_c": round(mean, 2), "limit_c": round(limit, 2),
             }
-            findings.append(finding(rule, home_id, "warning", message, now, evidence=evidence))
+            findings.append(care_finding(rule, home_id, "warning", message, now, evidence=evidence))
         elif rule in model.open_rules and value >= min(18.0, mean - 1.5):
             model.open_rules.discard(rule)
-            findings.append(finding(rule, home_id, "info", text("routine_cold_home.cleared"), now, active=False))
+            findings.append(care_finding(rule, home_id, "info", text("routine_cold_home.cleared"), now, active=False))
         if not cold and rule not in model.open_rules:
             model.temperature_n[hour] = n + 1
             rate = max(1.0 / (n + 1), 1.0 / 80)

@@ -11,9 +11,9 @@ from collections import deque
 
 from anomaly.explain import FEATURES, amount_text
 from anomaly.homeday import HomeDay
-from anomaly.routine.check import concerning, finding
+from anomaly.routine.check import concerning
 from anomaly.routine.model import HomeModel
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.texts import Text, text
 
 
@@ -70,4 +70,4 @@ class TrendCheck:
             evidence[f"{feature}_z"] = round(combined, 2)
             evidence[f"{feature}_days"] = days
         message = text("routine_trend", parts=parts, days=model.days_learned)
-        return [finding("routine_change", home_id, "warning", message, now, evidence=evidence)]
+        return [care_finding("routine_change", home_id, "warning", message, now, evidence=evidence)]

@@ -38,3 +38,23 @@ class Finding:
     # notification, instead of being folded into the alert as a repeat.
     new_event: bool = False
     text: Text | None = None
+
+
+def care_finding(
+    rule: str,
+    home_id: str,
+    severity: Severity,
+    message: str | Text,
+    at_ms: int,
+    active: bool = True,
+    evidence: Mapping[str, float | int | str | None] | None = None,
+    device_id: str | None = None,
+) -> Finding:
+    """A finding for a home's care team, from plain words or a template (kept as ``text``, so the alert reads in
+    Welsh too): how the home-care rules and the routine detector both word theirs."""
+    words = message if isinstance(message, Text) else None
+    return Finding(
+        rule=rule, audience="care", subject=home_id, severity=severity,
+        message=words.english if words is not None else str(message), at_ms=at_ms, active=active,
+        evidence=dict(evidence or {}), device_id=device_id, text=words,
+    )

@@ -19,14 +19,14 @@ import statistics
 from datetime import timedelta
 
 from devices.registry import DeviceSpec
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.localtime import day_of, hm, local, next_local
 from placesense.basics.memory import keep_last
 from placesense.basics.stats import poisson_upper_tail
 from placesense.basics.texts import Text, text
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import BathroomStayRule, BathroomVisitsRule
-from rules.home.check import Activity, Evidence, Shared, finding
+from rules.home.check import Activity, Evidence, Shared
 from rules.home.picture import HISTORY_KEPT, HomePicture
 
 FLUSH_VISIT_MS = 5 * MINUTE_MS  # flushes closer than this are one toilet visit
@@ -106,7 +106,7 @@ class BathroomCheck:
         cfg = self._lookup.get(BathroomStayRule, home_id)
         message = text("bathroom_stay.cleared", where=where, time=hm(ts, home.tz), lasted=ts - entered)
         evidence: Evidence = {"minutes": round((ts - entered) / MINUTE_MS)}
-        return [finding("bathroom_stay", home_id, cfg.severity, message, ts, False, evidence)]
+        return [care_finding("bathroom_stay", home_id, cfg.severity, message, ts, False, evidence)]
 
     def _bath_stay_due(self, home_id: str, home: HomePicture, due_ms: int) -> list[Finding]:
         """Only where the sensors would have seen her leave (motion sensors in every other sensed room, or a bed
@@ -121,7 +121,7 @@ class BathroomCheck:
             "bathroom_stay", since=hm(entered, home.tz), lasted=due_ms - entered, last=hm(last, home.tz)
         )
         return [
-            finding(
+            care_finding(
                 "bathroom_stay",
                 home_id,
                 cfg.severity,
@@ -236,7 +236,7 @@ class BathroomCheck:
                 "bathroom_visits", what=what, night=night, hours=cfg.night.label(), total=total, over=over,
                 usual_night=usual_night, usual_total=usual_total, days=len(history), soon=frequent,
             )
-            return [finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)]
+            return [care_finding("bathroom_visits", home_id, cfg.severity, message, due_ms, True, evidence)]
         # an unusual day is not learned as normal
         self._learn_visits(home, counts)
         if home.visits_active:
@@ -245,7 +245,7 @@ class BathroomCheck:
                 "bathroom_visits.cleared", what=what, night=night, total=total, usual_night=usual_night,
                 usual_total=usual_total,
             )
-            return [finding("bathroom_visits", home_id, cfg.severity, message, due_ms, False, evidence)]
+            return [care_finding("bathroom_visits", home_id, cfg.severity, message, due_ms, False, evidence)]
         return []
 
     @staticmethod

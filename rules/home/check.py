@@ -1,6 +1,7 @@
 """What a home-care check is: the small protocols through which the dispatcher (``rules.home.dispatcher``) hands
 each check a reading, her activity, her coming home or one of its timers coming due; what every check shares (the
-registry, the rules config, the timers, what each home's sensors can see); and how a check words a finding.
+registry, the rules config, the timers, what each home's sensors can see); and how a check names what a device
+senses. Findings are worded by ``placesense.basics.findings.care_finding``, as the routine detector's are.
 
 A check keeps no state of its own: all it tracks and learns of a home is in the picture (``rules.home.picture``),
 which is what gets saved. This module must not touch alerts, storage or MQTT.
@@ -14,7 +15,7 @@ from typing import Protocol
 
 from devices.readings import Reading
 from devices.registry import DeviceSpec, Registry
-from placesense.basics.findings import Finding, Severity
+from placesense.basics.findings import Finding
 from placesense.basics.texts import Text, text
 from rules.config import SectionLookup
 from rules.home.picture import HomePicture
@@ -89,27 +90,3 @@ class StartsTimers(Protocol):
 def what_sensed(device: DeviceSpec) -> Text:
     """'movement in the kitchen': what the device senses, and where (words in ``placesense.basics.texts.SENSORS``)."""
     return text("sensor_in_room", kind=device.kind, room=device.room)
-
-
-def finding(
-    rule: str,
-    home_id: str,
-    severity: Severity,
-    message: str | Text,
-    at_ms: int,
-    active: bool,
-    evidence: Evidence,
-    device: DeviceSpec | None = None,
-) -> Finding:
-    return Finding(
-        rule=rule,
-        audience="care",
-        subject=home_id,
-        severity=severity,
-        message=message.english if isinstance(message, Text) else message,
-        text=message if isinstance(message, Text) else None,
-        at_ms=at_ms,
-        active=active,
-        evidence=evidence,
-        device_id=device.id if device is not None else None,
-    )

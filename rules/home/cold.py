@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 
 from devices.readings import Reading
 from devices.registry import DeviceSpec
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.localtime import at_local, hm, local
 from placesense.basics.texts import text
 from placesense.basics.timeunits import MINUTE_MS
 from rules.config import ColdHomeRule, Window
-from rules.home.check import Shared, finding
+from rules.home.check import Shared
 from rules.home.picture import HomePicture
 
 
@@ -57,7 +57,7 @@ class ColdHomeCheck:
                         "cold_home.cleared", room=device.room, now_c=celsius, time=hm(reading.ts_ms, home.tz)
                     )
                     return [
-                        finding(
+                        care_finding(
                             "cold_home",
                             reading.subject,
                             cfg.severity,
@@ -65,7 +65,7 @@ class ColdHomeCheck:
                             reading.ts_ms,
                             False,
                             {"temperature_c": celsius},
-                            device,
+                            device.id,
                         )
                     ]
         return []
@@ -84,7 +84,7 @@ class ColdHomeCheck:
             now_c=now_c,
         )
         return [
-            finding(
+            care_finding(
                 "cold_home",
                 home_id,
                 cfg.severity,
@@ -92,7 +92,7 @@ class ColdHomeCheck:
                 due_ms,
                 True,
                 {"temperature_c": now_c, "coldest_c": coldest, "since_ms": since},
-                device,
+                device.id,
             )
         ]
 

@@ -8,11 +8,11 @@ from dataclasses import replace
 
 from devices.readings import Reading
 from devices.registry import DeviceSpec
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.localtime import hm
 from placesense.basics.texts import text
 from rules.config import HelpButtonRule
-from rules.home.check import Shared, finding
+from rules.home.check import Shared
 from rules.home.picture import HomePicture
 
 
@@ -32,6 +32,8 @@ class HelpButtonCheck:
         if not cfg.enabled:
             return []
         message = text("help_button", time=hm(reading.ts_ms, home.tz), room=device.room)
-        pressed = finding("help_button", reading.subject, cfg.severity, message, reading.ts_ms, True, {}, device)
+        pressed = care_finding(
+            "help_button", reading.subject, cfg.severity, message, reading.ts_ms, device_id=device.id
+        )
         return [replace(pressed, new_event=True)]  # each press counts, even after someone acknowledged the last
 

@@ -11,13 +11,13 @@ import math
 import statistics
 from datetime import date, time, timedelta
 
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.localtime import at_local, hm, local
 from placesense.basics.memory import keep_last
 from placesense.basics.texts import text
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import InactivityRule
-from rules.home.check import Activity, Evidence, Shared, finding, what_sensed
+from rules.home.check import Activity, Evidence, Shared, what_sensed
 from rules.home.picture import HISTORY_KEPT, HomePicture, asleep
 
 
@@ -49,9 +49,9 @@ class InactivityCheck:
             cfg = self._lookup.get(InactivityRule, home_id)
             message = text("inactivity.cleared", what=what_sensed(device), time=hm(ts, home.tz), gap=ts - gap_start)
             findings.append(
-                finding(
+                care_finding(
                     "inactivity", home_id, cfg.severity, message, ts, False,
-                    {"gap_minutes": round((ts - gap_start) / MINUTE_MS)}, device,
+                    {"gap_minutes": round((ts - gap_start) / MINUTE_MS)}, device.id,
                 )
             )
         self._schedule_inactivity(home_id, home, ts)
@@ -147,7 +147,7 @@ class InactivityCheck:
             "usually_active_share": round(share, 2),
             "threshold_minutes": round(hours * 60),
         }
-        return [finding("inactivity", home_id, cfg.severity, message, due_ms, True, evidence)]
+        return [care_finding("inactivity", home_id, cfg.severity, message, due_ms, True, evidence)]
 
     def _usually_active(
         self, home: HomePicture, cfg: InactivityRule, from_ms: int, to_ms: int

@@ -11,14 +11,14 @@ from __future__ import annotations
 import statistics
 from datetime import date, time, timedelta
 
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.localtime import at_local, day_of, hm, hm_of_minutes, minutes_of_day, next_local
 from placesense.basics.memory import keep_last
 from placesense.basics.stats import poisson_lower_tail
 from placesense.basics.texts import text
 from placesense.basics.timeunits import HOUR_MS
 from rules.config import KitchenRule
-from rules.home.check import Activity, Evidence, Shared, finding, what_sensed
+from rules.home.check import Activity, Evidence, Shared, what_sensed
 from rules.home.inactivity import close_quiet_day
 from rules.home.learned import learned_deadline, next_due
 from rules.home.picture import HISTORY_KEPT, HomePicture, asleep
@@ -95,7 +95,9 @@ class KitchenCheck:
         home.no_kitchen_active = False
         message = text("no_kitchen_use.cleared", time=hm(reading.ts_ms, home.tz), what=what_sensed(device))
         return [
-            finding("no_kitchen_use", reading.subject, cfg.severity, message, reading.ts_ms, False, {}, device)
+            care_finding(
+                "no_kitchen_use", reading.subject, cfg.severity, message, reading.ts_ms, False, {}, device.id
+            )
         ]
 
     def _kitchen_deadline(self, home_id: str, home: HomePicture, due_ms: int) -> list[Finding]:
@@ -114,7 +116,7 @@ class KitchenCheck:
         )
         message = text("no_kitchen_use", deadline=hm(due_ms, home.tz), usual=usual)
         return [
-            finding(
+            care_finding(
                 "no_kitchen_use", home_id, cfg.severity, message, due_ms, True, {"deadline": hm(due_ms, home.tz)}
             )
         ]
@@ -155,10 +157,10 @@ class KitchenCheck:
         if low and cfg.enabled:
             home.reduced_kitchen_active = True
             message = text("reduced_kitchen_use", uses=uses, median=median, least=min(history), days=len(history))
-            return [finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, True, evidence)]
+            return [care_finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, True, evidence)]
         keep_last(home.kitchen_history, uses, HISTORY_KEPT)
         if home.reduced_kitchen_active:
             home.reduced_kitchen_active = False
             message = text("reduced_kitchen_use.cleared", uses=uses, median=median)
-            return [finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, False, evidence)]
+            return [care_finding("reduced_kitchen_use", home_id, cfg.severity, message, due_ms, False, evidence)]
         return []

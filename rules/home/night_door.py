@@ -11,13 +11,13 @@ from datetime import date, timedelta
 
 from devices.readings import Reading
 from devices.registry import DeviceSpec
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.localtime import at_local, day_of, hm, local
 from placesense.basics.memory import keep_last
 from placesense.basics.texts import text
 from placesense.basics.timeunits import MINUTE_MS
 from rules.config import NightDoorRule
-from rules.home.check import Activity, Shared, finding
+from rules.home.check import Activity, Shared
 from rules.home.picture import EARLIEST_WAKE, NIGHT_FROM, HomePicture
 
 GETTING_UP_MS = 10 * MINUTE_MS  # what happens this long before the front door at night is getting up to go out
@@ -106,8 +106,9 @@ class NightDoorCheck:
         message = text(
             "night_door", time=hm(opened_ms, home.tz), hours=cfg.night.label(), why=text(why), times=openings
         )
-        return finding(
-            "night_door", home_id, cfg.severity, message, at_ms, True, {"openings_tonight": openings}, device
+        return care_finding(
+            "night_door", home_id, cfg.severity, message, at_ms, True, {"openings_tonight": openings},
+            device.id if device is not None else None,
         )
 
     def _night_up(self, home_id: str, home: HomePicture, ts: int, came_home: bool) -> None:

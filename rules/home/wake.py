@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 
 from devices.registry import DeviceSpec
-from placesense.basics.findings import Finding
+from placesense.basics.findings import Finding, care_finding
 from placesense.basics.localtime import day_of, hm, hm_of_minutes, local, minutes_of_day
 from placesense.basics.memory import keep_last
 from placesense.basics.stats import quantile
 from placesense.basics.texts import text
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import WakeRule
-from rules.home.check import Activity, Evidence, Shared, finding
+from rules.home.check import Activity, Evidence, Shared
 from rules.home.learned import learned_deadline, next_due
 from rules.home.picture import EARLIEST_WAKE, HISTORY_KEPT, NIGHT_FROM, HomePicture, asleep, morning_of
 
@@ -93,9 +93,9 @@ class WakeCheck:
         )
         message = text("not_up.cleared", what=what, usual=usual_words)
         return [
-            finding(
+            care_finding(
                 "not_up", home_id, cfg.severity, message, ts, False,
-                {"first_activity_minutes": minutes_of_day(began, home.tz)}, device,
+                {"first_activity_minutes": minutes_of_day(began, home.tz)}, device.id,
             )
         ]
 
@@ -161,4 +161,4 @@ class WakeCheck:
             "usual_from": usual[0] if usual else None,
             "usual_to": usual[1] if usual else None,
         }
-        return [finding("not_up", home_id, cfg.severity, message, due_ms, True, evidence)]
+        return [care_finding("not_up", home_id, cfg.severity, message, due_ms, True, evidence)]

@@ -9,7 +9,7 @@ neither judged nor learned from. This module must not touch alerts, storage or M
 from __future__ import annotations
 
 import statistics
-from datetime import date, time, timedelta
+from datetime import timedelta
 
 from placesense.basics.findings import Finding, care_finding
 from placesense.basics.localtime import at_local, day_of, hm, hm_of_minutes, minutes_of_day, next_local
@@ -20,7 +20,7 @@ from placesense.basics.timeunits import HOUR_MS
 from rules.config import KitchenRule
 from rules.home.check import Activity, Evidence, Shared, what_sensed
 from rules.home.inactivity import close_quiet_day
-from rules.home.learned import learned_deadline, next_due
+from rules.home.learned import next_learned_due
 from rules.home.picture import HISTORY_KEPT, HomePicture, asleep
 
 MOSTLY_OUT_MS = 6 * HOUR_MS  # a day she was out this long is not judged for kitchen use
@@ -67,16 +67,9 @@ class KitchenCheck:
         for old in sorted(home.out_by_day)[:-3]:
             del home.out_by_day[old]
 
-    def _kitchen_deadline_for(self, home: HomePicture, cfg: KitchenRule, day: date) -> time:
-        recent = [m for d, m in home.kitchen_minutes if day - timedelta(days=cfg.history_days) <= d < day]
-        return learned_deadline(
-            recent, cfg.learn, cfg.min_history_days_deadline, cfg.deadline, cfg.margin_minutes, cfg.latest_deadline
-        )
-
     def _schedule_kitchen(self, home_id: str, home: HomePicture, after_ms: int) -> None:
         cfg = self._lookup.get(KitchenRule, home_id)
-        day = day_of(after_ms, cfg.day_starts, home.tz)
-        due = next_due(after_ms, day, lambda d: self._kitchen_deadline_for(home, cfg, d), home.tz)
+        due = next_learned_due(after_ms, home.kitchen_minutes, cfg, cfg.min_history_days_deadline, home.tz)
         if due is not None:
             self._timers.set((home_id, "kitchen"), due)
 

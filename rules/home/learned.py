@@ -10,12 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from placesense.basics.localtime import at_local
+from placesense.basics.localtime import at_local, day_of
 from placesense.basics.stats import quantile
 
 LEARNING_FROM_DAYS = 3  # from this many days a deadline may move later than the default, before it is learned
+
+
+class DeadlineSettings(Protocol):
+    """A learned deadline's settings, as ``rules.config.WakeRule`` and ``KitchenRule`` both have them."""
+
+    @property
+    def deadline(self) -> time: ...
+    @property
+    def learn(self) -> bool: ...
+    @property
+    def margin_minutes(self) -> float: ...
+    @property
+    def latest_deadline(self) -> time: ...
+    @property
+    def day_starts(self) -> time: ...
+    @property
+    def history_days(self) -> int: ...
 
 
 def learned_minutes(values: Sequence[float], margin: float, latest: time) -> float:
@@ -46,6 +64,19 @@ def next_due(after_ms: int, first_day: date, deadline_for: Callable[[date], time
         if due > after_ms:
             return due
     return None
+
+
+def next_learned_due(
+    after_ms: int, history: Sequence[tuple[date, float]], cfg: DeadlineSettings, min_days: int, tz: ZoneInfo
+) -> int | None:
+    """When the next deadline learned from ``history`` (each day's minutes after midnight, oldest first) falls due
+    after ``after_ms``: each day's deadline from the ``cfg.history_days`` days before it (``next_due``)."""
+
+    def deadline_for(day: date) -> time:
+        recent = [m for d, m in history if day - timedelta(days=cfg.history_days) <= d < day]
+        return learned_deadline(recent, cfg.learn, min_days, cfg.deadline, cfg.margin_minutes, cfg.latest_deadline)
+
+    return next_due(after_ms, day_of(after_ms, cfg.day_starts, tz), deadline_for, tz)
 
 
 def _clock(minutes: float) -> time:

@@ -8,7 +8,7 @@ when she is up. This module must not touch alerts, storage or MQTT.
 
 from __future__ import annotations
 
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 
 from devices.registry import DeviceSpec
 from placesense.basics.findings import Finding, care_finding
@@ -19,7 +19,7 @@ from placesense.basics.texts import text
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
 from rules.config import WakeRule
 from rules.home.check import Activity, Evidence, Shared
-from rules.home.learned import learned_deadline, next_due
+from rules.home.learned import next_learned_due
 from rules.home.picture import EARLIEST_WAKE, HISTORY_KEPT, NIGHT_FROM, HomePicture, asleep, morning_of
 
 UP_CONFIRM_MS = 30 * MINUTE_MS  # after a quiet spell, activity counts as her up once a second follows this soon
@@ -120,17 +120,9 @@ class WakeCheck:
         keep_last(home.wake_minutes, (night, moment.hour * 60 + moment.minute), HISTORY_KEPT)
         return True
 
-    def _deadline_for(self, home: HomePicture, cfg: WakeRule, day: date) -> time:
-        """The configured deadline until the usual wake-up is learned; then her usual latest plus a margin."""
-        recent = [m for d, m in home.wake_minutes if day - timedelta(days=cfg.history_days) <= d < day]
-        return learned_deadline(
-            recent, cfg.learn, cfg.min_history_days, cfg.deadline, cfg.margin_minutes, cfg.latest_deadline
-        )
-
     def _schedule_wake(self, home_id: str, home: HomePicture, after_ms: int) -> None:
         cfg = self._lookup.get(WakeRule, home_id)
-        day = day_of(after_ms, cfg.day_starts, home.tz)
-        due = next_due(after_ms, day, lambda d: self._deadline_for(home, cfg, d), home.tz)
+        due = next_learned_due(after_ms, home.wake_minutes, cfg, cfg.min_history_days, home.tz)
         if due is not None:
             self._timers.set((home_id, "wake"), due)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
@@ -22,17 +23,52 @@ T = TypeVar("T")
 
 
 @contextlib.contextmanager
-def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
-    """Serve ``handler`` on a free loopback port in a thread; yields ``http://127.0.0.1:<port>``."""
+def http_server(
+    handler: type[http.server.BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """Serve ``handler`` on a free loopback port in a thread (over TLS with ``tls``); yields
+    ``http://127.0.0.1:<port>`` (``https://`` with ``tls``)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls is not None else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+class WebhookReceiver(http.server.BaseHTTPRequestHandler):
+    """A webhook endpoint for tests: answers 500 to the first ``fail_first`` posts, then 204 (404 on a path ending
+    ``-missing``), and keeps each post as (status, body bytes, lower-cased headers) in ``calls``. Make a subclass
+    per test with ``webhook_receiver``, so each has its own ``calls``."""
+
+    fail_first = 1
+    calls: ClassVar[list[tuple[int, bytes, dict[str, str]]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = 500 if len(self.calls) < self.fail_first else 204
+        if self.path.endswith("-missing"):
+            status = 404
+        self.calls.append((status, body, {k.lower(): v for k, v in self.headers.items()}))
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def webhook_receiver(fail_first: int = 1) -> Iterator[tuple[str, type[WebhookReceiver]]]:
+    """A ``WebhookReceiver`` of its own served on loopback; yields its base URL and the handler class."""
+    handler = type("Receiver", (WebhookReceiver,), {"calls": [], "fail_first": fail_first})
+    with http_server(handler) as url:
+        yield url, handler
 
 
 def eventually(probe: Callable[[], T], timeout_s: float = 20.0, what: str = "condition") -> T:

@@ -23,18 +23,19 @@ import json
 import re
 import ssl
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+
+from tests.helpers import http_server
 
 PLACEHOLDER = re.compile(r"\(\(([^)]+)\)\)")
 
@@ -155,16 +156,9 @@ def _notify_handler(state: FakeNotify) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def fake_notify(state: FakeNotify | None = None) -> Iterator[FakeNotify]:
     state = state or FakeNotify()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _notify_handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server(_notify_handler(state)) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @dataclass
@@ -230,16 +224,8 @@ def fake_teams(tmp: Path) -> Iterator[FakeTeams]:
         check=True, capture_output=True,
     )
     state.certificate = cert
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _teams_handler(state))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server(_teams_handler(state), tls=context) as url:
+        state.port = urlsplit(url).port or 0
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

@@ -5,11 +5,9 @@ queues."""
 from __future__ import annotations
 
 import base64
-import http.server
 import threading
 import time
 from collections.abc import Iterator
-from typing import ClassVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -30,7 +28,7 @@ from placesense.basics.clock import EventClock
 from placesense.basics.db import make_engine
 from placesense.basics.findings import Finding
 from placesense.tools.localstack.mosquitto import Mosquitto
-from tests.helpers import eventually, http_server
+from tests.helpers import WebhookReceiver, eventually, webhook_receiver
 from tests.rules.factory import HOME, engine, home_reading, local_ms, only_rules
 
 SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-3f9a-24b").decode()
@@ -94,28 +92,9 @@ def test_alert_topic_refuses_wildcards() -> None:
         alert_topic("care", "h-1/#")
 
 
-class _Receiver(http.server.BaseHTTPRequestHandler):
-    fail_first = 1
-    calls: ClassVar[list[tuple[int, bytes, dict[str, str]]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        status = 500 if len(self.calls) < self.fail_first else 204
-        if self.path.endswith("-missing"):
-            status = 404
-        self.calls.append((status, body, {k.lower(): v for k, v in self.headers.items()}))
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
-    handler = type("Receiver", (_Receiver,), {"calls": [], "fail_first": 1})
-    with http_server(handler) as url:
+def receiver() -> Iterator[tuple[str, type[WebhookReceiver]]]:
+    with webhook_receiver() as (url, handler):
         yield f"{url}/hooks/alerts", handler
 
 
@@ -129,7 +108,9 @@ def _webhooks(urls: list[str], database_url: str, **dispatch: object) -> tuple[A
     return AlertService(AlertStore(db), EventClock(MIDDAY), outbox=outbox), outbox, dispatcher
 
 
-def test_webhook_is_signed_and_retried_after_a_500(receiver: tuple[str, type[_Receiver]], database_url: str) -> None:
+def test_webhook_is_signed_and_retried_after_a_500(
+    receiver: tuple[str, type[WebhookReceiver]], database_url: str
+) -> None:
     url, handler = receiver
     service, outbox, dispatcher = _webhooks([url], database_url)
     try:
@@ -159,7 +140,9 @@ def test_webhook_is_signed_and_retried_after_a_500(receiver: tuple[str, type[_Re
         dispatcher.stop()
 
 
-def test_webhook_gives_up_on_a_4xx_and_keeps_working(receiver: tuple[str, type[_Receiver]], database_url: str) -> None:
+def test_webhook_gives_up_on_a_4xx_and_keeps_working(
+    receiver: tuple[str, type[WebhookReceiver]], database_url: str
+) -> None:
     url, handler = receiver
     handler.fail_first = 0
     service, _outbox, dispatcher = _webhooks([url + "-missing", url], database_url, max_attempts=2)

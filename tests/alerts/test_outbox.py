@@ -10,11 +10,10 @@ request formats stand in (``tests.alerts.fake_services``), called by the real cl
 from __future__ import annotations
 
 import email
-import http.server
 from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 import pytest
@@ -40,7 +39,7 @@ from placesense.basics.findings import Finding
 from placesense.tools.localstack.process import free_port
 from rules.config import rules_from_data
 from tests.alerts.fake_services import FakeNotify, fake_notify, fake_teams
-from tests.helpers import eventually, http_server
+from tests.helpers import eventually, webhook_receiver
 from tests.rules.factory import local_ms
 
 pytestmark = pytest.mark.both_databases
@@ -311,25 +310,8 @@ def test_teams_channel_gets_an_adaptive_card_through_apprise(
     assert [d.state for d in rig.outbox.for_alert(alert.id)] == ["delivered"]
 
 
-class _Receiver(http.server.BaseHTTPRequestHandler):
-    calls: ClassVar[list[tuple[int, dict[str, Any], dict[str, str]]]] = []
-    fail_first = 1
-
-    def do_POST(self) -> None:
-        body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        status = 500 if len(self.calls) < self.fail_first else 204
-        self.calls.append((status, body, {k.lower(): v for k, v in self.headers.items()}))
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
 def test_a_lane_keeps_its_order_through_a_failed_attempt(database_url: str) -> None:
-    handler = type("Receiver", (_Receiver,), {"calls": [], "fail_first": 1})
-    with http_server(handler) as base:
+    with webhook_receiver() as (base, handler):
         url = f"{base}/hook"
         try:
             clock = EventClock()
@@ -346,7 +328,7 @@ def test_a_lane_keeps_its_order_through_a_failed_attempt(database_url: str) -> N
         finally:
             rig.dispatcher.stop()
     # The first attempt failed; the acknowledgement waited for the opening to get through, and so on.
-    assert [(status, body["action"]) for status, body, _ in handler.calls] == [
+    assert [(status, orjson.loads(body)["action"]) for status, body, _ in handler.calls] == [
         (500, "opened"), (204, "opened"), (204, "acknowledged"), (204, "resolved")]
     assert handler.calls[0][2]["webhook-id"] == handler.calls[1][2]["webhook-id"]
 

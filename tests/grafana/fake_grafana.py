@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.helpers import http_server
 
 
 @dataclass
@@ -111,12 +112,5 @@ def _handler(state: GrafanaState) -> type[BaseHTTPRequestHandler]:
 def fake_grafana(token: str) -> Iterator[tuple[str, GrafanaState]]:
     """Start the stand-in on 127.0.0.1 and a free port; yield its base URL and its state."""
     state = GrafanaState(token=token)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with http_server(_handler(state)) as url:
+        yield url, state

@@ -140,9 +140,7 @@ class HomeTracker:
     @staticmethod
     def upgrade_saved(fields: dict[str, Any]) -> dict[str, Any]:
         """A tracker saved before its presence was shared kept those fields among its own (``statecodec``)."""
-        if "presence" not in fields:
-            fields["presence"] = Presence.from_saved(fields, _PRESENCE_FIELDS)
-        return fields
+        return Presence.gather(fields, _PRESENCE_FIELDS)
 
     # -- presence -------------------------------------------------------------------------------------------
 

@@ -40,10 +40,13 @@ class Presence:
     out_since_ms: int | None = None  # out of the home since the front door (a state, not a fall)
 
     @classmethod
-    def from_saved(cls, fields: dict[str, Any], names: dict[str, str]) -> Presence:
-        """Take this picture's fields out of a saved picture that kept them among its own (``names``: this class's
-        field -> the name the older picture gave it), for state written before presence was shared."""
-        return cls(**{mine: fields.pop(theirs) for mine, theirs in names.items() if theirs in fields})
+    def gather(cls, fields: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+        """A saved picture's fields with its presence in ``fields["presence"]``: a picture saved before presence
+        was shared kept these among its own (``names``: this class's field -> the name the older picture gave it),
+        and they are taken out into one. Each picture's ``upgrade_saved`` (``placesense.statecodec``)."""
+        if "presence" not in fields:
+            fields["presence"] = cls(**{mine: fields.pop(theirs) for mine, theirs in names.items() if theirs in fields})
+        return fields
 
     def change(self, device: DeviceSpec, state: float, ts: int) -> Change | None:
         """What changed since the device's last report (None: a check-in repeating its state); a PIR that starts

@@ -182,8 +182,11 @@ class BathroomCheck:
         # row are. Three or four days count only when each of them is above the usual, so one busy day does not
         # hold the alert open. And a day, or a run of days, must be more than any day (or run of as many days)
         # of the last fortnight. The longest window that is unusual is the one reported.
-        def unusual_run(today: int, before: list[int], learned: list[int], mean: float, variance: float) -> int:
-            """How many days (2 to 4) of a run ending today are unusual together; 1 if none is."""
+        def unusual_run(
+            today: int, before: list[int], learned: list[int], mean: float, variance: float
+        ) -> tuple[int, int]:
+            """How many days (2 to 4) of a run ending today are unusual together, and their count; (1, today) if
+            no run is."""
             for days in (4, 3, 2):
                 window = [*before[-(days - 1):], today]
                 sustained = days == 2 or all(count >= mean + 1 for count in window)
@@ -195,19 +198,17 @@ class BathroomCheck:
                     len(window) == days and sustained and sum(window) > most_run
                     and unusual(sum(window), mean, variance, days, limit)
                 ):
-                    return days
-            return 1
+                    return days, sum(window)
+            return 1, today
 
-        span_days = unusual_run(total, previous, totals, usual_total, spread_total)
-        span_total = sum([*previous[-(span_days - 1):], total]) if span_days > 1 else total
+        span_days, span_total = unusual_run(total, previous, totals, usual_total, spread_total)
         # Frequency: visits within two hours of the one before, over a run of days against her own runs. Quick
         # returns come in clusters, so her spread of them needs a full history (``history_nights``) to be known.
-        soon_days, usual_soon = 1, 0.0
+        soon_days, soon_total = 1, soon
         if len(soon_history) >= cfg.history_nights:
             usual_soon = max(0.5, statistics.fmean(soon_history))
             spread_soon = max(statistics.pvariance(soon_history), usual_soon)
-            soon_days = unusual_run(soon, previous_soon, soon_history, usual_soon, spread_soon)
-        soon_total = sum([*previous_soon[-(soon_days - 1):], soon]) if soon_days > 1 else soon
+            soon_days, soon_total = unusual_run(soon, previous_soon, soon_history, usual_soon, spread_soon)
         more = (
             (unusual(night, usual_night, spread_night) and night > most_night)
             or (unusual(total, usual_total, spread_total) and total > most_total)

@@ -100,9 +100,7 @@ class HomePicture:
     @staticmethod
     def upgrade_saved(fields: dict[str, Any]) -> dict[str, Any]:
         """A picture saved before its presence was shared kept those fields among its own (``statecodec``)."""
-        if "presence" not in fields:
-            fields["presence"] = Presence.from_saved(fields, _PRESENCE_FIELDS)
-        return fields
+        return Presence.gather(fields, _PRESENCE_FIELDS)
 
 
 # Presence's fields as the picture named them before they became ``HomePicture.presence``.

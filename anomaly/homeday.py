@@ -21,7 +21,7 @@ from typing import Any
 
 from placesense.basics.localtime import zone
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
-from rules.presence import Presence
+from rules.presence import Presence, Seen
 
 VISIT_GAP_MS = 10 * MINUTE_MS  # movement in a room after this much quiet there is a new visit
 CONFIRM_MS = 30 * MINUTE_MS  # out of bed (or in bed) this long before it counts as up (or gone to bed)
@@ -29,7 +29,7 @@ WAKE_CONFIRM_MS = 30 * MINUTE_MS  # activity after the night counts as getting u
 NIGHT_ROOMS_EXCLUDED = frozenset({"bedroom", "bathroom", "hallway"})  # a night-time trip to the toilet
 EARLIEST_WAKE_MIN = 4 * 60
 EARLIEST_BED_MIN = 19 * 60
-KETTLE_ON_W = 500.0
+KETTLE_ON_W = 300.0  # the care rules' default (``rules.config.KitchenRule``): one meaning of "the kettle is on"
 
 
 def local_minute(ts_ms: int, timezone: str) -> tuple[int, bool]:
@@ -121,7 +121,7 @@ class HomeTracker:
     bed_occupied: bool | None = None
     bed_left_ms: int | None = None  # candidate getting-up time
     bed_entered_ms: int | None = None  # candidate bedtime
-    # devices' last states, her last activity, the front door, out or in: what the care rules keep too
+    # devices' last states, her last activity, the front door, out or in: in serve, the care rules' own object
     presence: Presence = field(default_factory=Presence)
     room_last_ms: dict[str, int] = field(default_factory=dict)
     kettle_on: bool = False
@@ -157,10 +157,10 @@ class HomeTracker:
 
     # -- events ---------------------------------------------------------------------------------------------
 
-    def activity(self, ts_ms: int) -> None:
-        """Any sign of life: track the longest stillness while awake and at home."""
-        day, presence = self.day, self.presence
-        last, door = presence.last_activity_ms, presence.last_front_door_ms
+    def activity(self, seen: Seen) -> None:
+        """A sign of life at ``seen.at_ms``, already in the presence (``Presence.observe``): track the longest
+        stillness while awake and at home, against her activity before it, and the time she had been out."""
+        ts_ms, day, last, door = seen.at_ms, self.day, seen.before_ms, seen.door_before_ms
         if day is not None and not self.asleep and last is not None:
             went_out = door is not None and last <= door
             if not went_out:
@@ -169,17 +169,17 @@ class HomeTracker:
                 for moment in range(last, ts_ms + HOUR_MS, HOUR_MS):
                     hour = local_minute(min(moment, ts_ms), self.timezone)[0] // 60
                     day.still_by_hour[hour] = max(day.still_by_hour[hour], spell)
-        out = presence.back_home()
+        out = seen.out_since_ms
         if out is not None and day is not None:
             day.out_ms += max(0, ts_ms - out)
             # Hours spent out count as "accounted for": the hour-of-day profile is about movement at home.
             for moment in range(out, ts_ms + 1, HOUR_MS // 2):
                 day.active_hours.add(local_minute(moment, self.timezone)[0] // 60)
-        presence.active(ts_ms)
 
-    def seen_in(self, ts_ms: int, room: str | None, minute: int) -> None:
+    def seen_in(self, seen: Seen, room: str | None, minute: int) -> None:
         """She did something in ``room`` (a PIR saw her, a door or cupboard moved, an appliance came on)."""
-        self.activity(ts_ms)
+        self.activity(seen)
+        ts_ms = seen.at_ms
         if room not in NIGHT_ROOMS_EXCLUDED:
             self.last_up_ms = ts_ms
         previous = self.room_last_ms.get(room or "other")
@@ -222,11 +222,10 @@ class HomeTracker:
             day.night_activity += 1
             day.night_rooms.add(room or "other")
 
-    def front_door(self, ts_ms: int, opened: bool) -> None:
+    def front_door(self, seen: Seen, opened: bool) -> None:
         """The front door moved (a change: the caller drops check-ins)."""
-        self.activity(ts_ms)
-        self.last_up_ms = ts_ms
-        self.presence.front_door(ts_ms)  # its opening or closing, whichever came last: what she did before going
+        self.activity(seen)
+        self.last_up_ms = seen.at_ms
         if not opened:
             return
         day = self.day
@@ -248,11 +247,12 @@ class HomeTracker:
             self.day.temperature_sum += value
             self.day.temperature_n += 1
 
-    def bed(self, ts_ms: int, occupied: bool, minute: int) -> None:
+    def bed(self, seen: Seen, occupied: bool, minute: int) -> None:
         if self.bed_occupied is occupied:
             return  # a check-in repeating the state, not a change
         self.bed_occupied = occupied
-        self.activity(ts_ms)
+        self.activity(seen)
+        ts_ms = seen.at_ms
         if occupied:
             self.bed_left_ms = None
             if not self.asleep and (minute >= EARLIEST_BED_MIN or minute < EARLIEST_WAKE_MIN):

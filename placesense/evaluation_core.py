@@ -71,9 +71,15 @@ class EvaluationCore:
         self.rules = RuleEngine(spec.registry, spec.rules, self.clock)
         self.routine = RoutineDetector(spec.registry, self.clock)
         self.sensors = SensorDetectors(spec.registry, self.clock)
+        self._share_presence()
         self.applied_seq = 0  # the last journal batch applied to this state
         self._awaiting_resume = False  # restored: the first new reading (event clock) marks the restart's time
         self.saved_bytes = 0
+
+    def _share_presence(self) -> None:
+        """One presence per home: the care rules observe each reading, the routine detector reads what they saw
+        (``rules.presence``). Again after any part is rebuilt or restored, so both hold the same objects."""
+        self.routine.share_presence(self.rules.home)
 
     # -- state --------------------------------------------------------------------------------------------------
 
@@ -100,6 +106,7 @@ class EvaluationCore:
                 self._reset_part(name)
             else:
                 restored.append(name)
+        self._share_presence()
         if "engine" in saved.parts:
             self.rules.restore(saved.parts["engine"])
         if "daqi" not in restored:
@@ -136,8 +143,10 @@ class EvaluationCore:
         self.rules = RuleEngine(self.registry, self.spec.rules, self.clock)
         self.routine = RoutineDetector(self.registry, self.clock)
         self.sensors = SensorDetectors(self.registry, self.clock)
+        self._share_presence()
         for name, part in self._parts().items():
             part.restore(parts[name])
+        self._share_presence()
         self.rules.restore(engine)
         self.rules.resumed_at_ms = resumed
         return len(added)
@@ -184,6 +193,7 @@ class EvaluationCore:
             self.sensors = SensorDetectors(self.registry, self.clock)
         else:
             self.rules.reset_family(name)
+        self._share_presence()
 
     def save(self) -> bool:
         """Write the state atomically with the journal position it includes; False (logged) if it failed."""
@@ -217,8 +227,15 @@ class EvaluationCore:
         for row in rows:
             reading = Reading(*row)
             observe(reading.ts_ms)
-            findings.extend(rules.process(reading))
-            findings.extend(routine.process(reading))
+            if reading.domain == "home":
+                # Both sides' timers first, while the shared presence still shows the home as it was; then the
+                # rules observe the reading and the detector reads what they saw.
+                findings.extend(rules.advance(reading))
+                findings.extend(routine.advance(reading))
+                findings.extend(rules.take(reading))
+                findings.extend(routine.take(reading))
+            else:
+                findings.extend(rules.process(reading))
             findings.extend(sensors.process(reading))
         return findings
 

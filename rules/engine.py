@@ -121,16 +121,26 @@ class RuleEngine:
 
     def process(self, reading: Reading) -> list[Finding]:
         """Evaluate one stored reading; returns the findings it (and any timer now due) produced, in time order."""
-        device = self.registry.devices.get(reading.device_id)
+        with self._lock:
+            return self.advance(reading) + self.take(reading)
+
+    def advance(self, reading: Reading) -> list[Finding]:
+        """``process``'s first half: the timers due up to the reading's time, fired before it is taken."""
         with self._lock:
             self.clock.observe(reading.ts_ms)
             # Up to this reading's time, never past it: the first readings of a backlog arrive before the live
             # clock knows they are one, and moving to the wall clock then would fire deadlines (not up by 09:30)
             # that the backlog's later readings answer. Ticks bring the rules up to the clock's time.
-            findings = self._advance(min(self.clock.now_ms(), reading.ts_ms))
-            if device is None:
-                return findings
+            return self._advance(min(self.clock.now_ms(), reading.ts_ms))
+
+    def take(self, reading: Reading) -> list[Finding]:
+        """``process``'s second half: the reading itself, read by the families of its domain."""
+        device = self.registry.devices.get(reading.device_id)
+        if device is None:
+            return []
+        with self._lock:
             self._ensure_started(reading.ts_ms)
+            findings: list[Finding] = []
             for family in self._by_domain[device.domain]:
                 findings.extend(family.on_reading(reading, device))
             return findings

@@ -2,9 +2,12 @@
 and the routine detector (``anomaly.homeday``) both keep, with one meaning for both.
 
 ``Presence`` holds each device's last reported state (so a check-in is told from a change), when each PIR began
-seeing movement, her last activity, the front door's last use, and since when she is out. Its methods are the
-questions both ask of a reading: did anything change, until when was she moving in a PIR's view, is she out, is
-this device her (while she is out, one device alone is not), and her coming back.
+seeing movement, her last activity, the front door's last use, and since when she is out. ``observe`` reads one
+reading into it, once, and returns what it saw (``Seen``): whether anything changed, whether it was her, when she
+moved, her coming back, and her last activity and the front door as they were before it. In serve and replays
+(``placesense.evaluation_core``) one ``Presence`` per home is shared: the rules observe each reading and the
+detector reads the same ``Seen`` (``SharedPresence``); each side's timers run before the reading is observed, so
+they see the home as it was until then.
 
 This module judges nothing: it builds no findings, sets no timers and reads no rules config. What each side
 learns from her day (wake-up times, visits, the routine day's features) stays with that side.
@@ -13,8 +16,9 @@ learns from her day (wake-up times, visits, the routine day's features) stays wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from devices.readings import Reading
 from devices.registry import DeviceSpec
 from placesense.basics.timeunits import MINUTE_MS
 from rules.homesense import Change, interpret
@@ -26,6 +30,25 @@ STAYED_AFTER_MS = MINUTE_MS
 PIR_HOLD_MS = 90_000  # a PIR's "no motion" comes a minute or two after the last movement it saw
 STUCK_PIR_MS = 30 * MINUTE_MS  # a PIR "seeing movement" for longer is stuck; its "no motion" says nothing
 PRESENCE_CONFIRM_MS = 10 * MINUTE_MS  # while she is out, a device is believed when another agrees this soon
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What one reading that changed something showed (``Presence.observe``).
+
+    ``hers``: it is her activity, at ``at_ms`` (the reading's time; for a PIR's "no motion", hers when it dates her
+    movement, the moment she was last moving). A change that is no activity, an appliance switching itself off, is
+    not hers; nor is one device alone while she is out. ``came_home``: she was out until it; ``out_since_ms``: since
+    when (None if she was not out). ``before_ms`` and ``door_before_ms``: her last activity and the front door's
+    last use before it."""
+
+    change: Change
+    hers: bool
+    at_ms: int
+    came_home: bool
+    out_since_ms: int | None
+    before_ms: int | None
+    door_before_ms: int | None
 
 
 @dataclass(slots=True)
@@ -47,6 +70,30 @@ class Presence:
         if "presence" not in fields:
             fields["presence"] = cls(**{mine: fields.pop(theirs) for mine, theirs in names.items() if theirs in fields})
         return fields
+
+    def observe(self, device: DeviceSpec, state: float, ts: int) -> Seen | None:
+        """Read one reading's state into the presence; returns what it showed, None for a check-in repeating the
+        device's state (the device is alive; nobody moved)."""
+        change = self.change(device, state, ts)
+        if change is None:
+            return None
+        before, door = self.last_activity_ms, self.last_front_door_ms
+        if device.kind == "motion" and not change.active:
+            moved = self.moving_until(device, ts)
+            if moved is None:
+                return Seen(change, False, ts, False, None, before, door)
+            self.active(moved)
+            return Seen(change, True, moved, False, None, before, door)
+        if not change.active:
+            return Seen(change, False, ts, False, None, before, door)
+        came_home = self.is_out(ts)
+        if not self.believe(device, ts):
+            return Seen(change, False, ts, False, None, before, door)
+        out = self.back_home()
+        self.active(ts)
+        if device.kind == "front_door":
+            self.front_door(ts)
+        return Seen(change, True, ts, came_home, out, before, door)
 
     def change(self, device: DeviceSpec, state: float, ts: int) -> Change | None:
         """What changed since the device's last report (None: a check-in repeating its state); a PIR that starts
@@ -103,3 +150,17 @@ class Presence:
         self.out_since_ms = None
         self.while_out.clear()
         return out
+
+
+class SharedPresence(Protocol):
+    """Where the routine detector finds the presence the care rules keep, when both run together: each home's one
+    ``Presence``, and what the rules observed of the reading being evaluated."""
+
+    def share(self, home_id: str, presence: Presence) -> Presence | None:
+        """The home's one presence (None: not a home the rules keep). ``presence`` is the detector's own: taken as
+        the shared one when the rules have observed nothing of her yet (only the detector's state was restored)."""
+        ...
+
+    def seen(self, reading: Reading) -> tuple[bool, Seen | None]:
+        """(True, what ``observe`` returned) when the rules observed this very reading; (False, None) if not."""
+        ...

@@ -47,7 +47,8 @@ from placesense.basics.clock import Clock
 from placesense.basics.findings import Finding, care_finding
 from placesense.basics.texts import renderings, text
 from placesense.basics.timeunits import HOUR_MS, MINUTE_MS
-from rules.homesense import Change, metric_state
+from rules.homesense import metric_state
+from rules.presence import Seen, SharedPresence
 
 # Without a bed sensor bedtime is a guess from an hour of quiet in the evening (a chair, a book, out unseen): what
 # she does after it and before this is still her evening, not night-time activity.
@@ -85,7 +86,7 @@ class RoutineDetector:
     """
 
     # Attributes that are caches of the registry, not learned state: built again after a restart, never saved.
-    DERIVED = frozenset({"_pir_rooms_by_home"})
+    DERIVED = frozenset({"_pir_rooms_by_home", "_shared"})
 
     def __init__(
         self,
@@ -107,6 +108,7 @@ class RoutineDetector:
         self.bathroom_threshold = bathroom_threshold
         self.bathroom_quiet_days = bathroom_quiet_days
         self._homes: dict[str, HomeModel] = {}
+        self._shared: SharedPresence | None = None  # the care rules' presence, when both run (``share_presence``)
         self._pir_rooms_by_home: dict[str, frozenset[str]] = {}  # from the registry: not learned state
         # Safe from several threads: tools and tests call it directly, beside the evaluation process's one loop.
         self._lock = threading.RLock()
@@ -130,50 +132,72 @@ class RoutineDetector:
 
     @_locked
     def _process_home(self, reading: Reading) -> list[Finding]:
-        device = self.registry.devices.get(reading.device_id)
-        kind = device.kind if device is not None else None
-        model = self._home(reading.subject)
+        return self.advance(reading) + self.take(reading)
+
+    @_locked
+    def advance(self, reading: Reading) -> list[Finding]:
+        """``process``'s first half: the home's time-based state up to the reading's time, before it is taken (with
+        a shared presence, the rules observe it in between: these see the home as it was until then)."""
+        model = self._home(reading.subject) if reading.domain == "home" else None
+        return [] if model is None else self._advance(reading.subject, model, reading.ts_ms)
+
+    @_locked
+    def take(self, reading: Reading) -> list[Finding]:
+        """``process``'s second half: the reading itself."""
+        model = self._home(reading.subject) if reading.domain == "home" else None
         if model is None:
             return []
+        device = self.registry.devices.get(reading.device_id)
         tracker = model.tracker
         ts = reading.ts_ms
-        findings = self._advance(reading.subject, model, ts)
+        findings: list[Finding] = []
         minute, _ = local_minute(ts, tracker.timezone)
         metrics = reading.metrics
-        if "temperature_c" in metrics and kind == "climate":
+        if "temperature_c" in metrics and device is not None and device.kind == "climate":
             findings += self._temperature.on_temperature(reading.subject, model, ts, metrics["temperature_c"], minute)
         if device is None:
             return findings
         state = metric_state(device, metrics, KETTLE_ON_W)
         if state is None:
             return findings
-        change = tracker.presence.change(device, state, ts)
-        if change is None:
+        observed, seen = self._shared.seen(reading) if self._shared is not None else (False, None)
+        if not observed:
+            seen = tracker.presence.observe(device, state, ts)
+        if seen is None:
             return findings  # a check-in repeating the state: the device is alive, nobody moved
-        return findings + self._changed(reading.subject, model, device, change, ts, minute)
+        return findings + self._changed(reading.subject, model, device, seen, minute)
 
-    def _changed(
-        self, home_id: str, model: HomeModel, device: DeviceSpec, change: Change, ts: int, minute: int
-    ) -> list[Finding]:
+    def share_presence(self, shared: SharedPresence | None) -> None:
+        """Read each home's presence from the care rules (``rules.presence.SharedPresence``): one presence per home,
+        which the rules observe and this reads. Call again whenever either side's homes were rebuilt or restored."""
+        with self._lock:
+            self._shared = shared
+            if shared is None:
+                return
+            for home_id, model in self._homes.items():
+                presence = shared.share(home_id, model.tracker.presence)
+                if presence is not None:
+                    model.tracker.presence = presence
+
+    def _changed(self, home_id: str, model: HomeModel, device: DeviceSpec, seen: Seen, minute: int) -> list[Finding]:
         tracker = model.tracker
-        kind, room = device.kind, device.room
+        kind, room, change, ts = device.kind, device.room, seen.change, seen.at_ms
         if kind == "motion" and change.what == "still":
-            # The PIR saw movement until a minute or two ago, unless it was stuck "on" for far longer.
-            moved = tracker.presence.moving_until(device, ts)
-            if moved is not None:
-                tracker.activity(moved)
+            # The PIR saw movement until a minute or two ago (``at_ms``), unless it was stuck "on" for far longer.
+            if seen.hers:
+                tracker.activity(seen)
             return []
         if kind == "bed":
             tracker.has_bed_sensor = True
-            if tracker.presence.believe(device, ts):
-                tracker.bed(ts, change.what == "in_bed", minute)
+            if seen.hers:
+                tracker.bed(seen, change.what == "in_bed", minute)
             return []
         if not change.active:
             return []  # an appliance switching itself off
         if kind == "front_door":
-            tracker.front_door(ts, change.what == "opened")
+            tracker.front_door(seen, change.what == "opened")
             return self._night.on_activity(home_id, model, ts)
-        if not tracker.presence.believe(device, ts):
+        if not seen.hers:
             return []  # one device alone while she is out: not her
         findings: list[Finding] = []
         if tracker.asleep and EARLIEST_WAKE_MIN <= minute < LATEST_WAKE_MIN and room not in NIGHT_ROOMS_EXCLUDED:
@@ -189,11 +213,11 @@ class RoutineDetector:
         if tracker.has_bed_sensor or not EARLIEST_WAKE_MIN <= minute < GUESSED_NIGHT_FROM_MIN:
             tracker.night_use(device.id, room, kind == "motion")
         if kind == "motion" or (room or "other") not in self._pir_rooms(home_id):
-            tracker.seen_in(ts, room, minute)
+            tracker.seen_in(seen, room, minute)
         else:
             # The room's PIR says where she is and counts her visits; a cupboard or the fridge there is a sign of
             # life (and kitchen use), not another movement.
-            tracker.activity(ts)
+            tracker.activity(seen)
         if kind == "fridge_door" and change.what == "opened":
             tracker.fridge_opened(ts)
         elif kind == "kettle" and change.what == "on":
@@ -275,6 +299,7 @@ class RoutineDetector:
     @_locked
     def restore(self, state: Mapping[str, Any]) -> None:
         self._homes.update({home: model for home, model in state["homes"].items() if home in self.registry.homes})
+        self.share_presence(self._shared)  # the saved trackers' presence is the rules' again
 
     @_locked
     def forget(self, home_id: str) -> bool:
@@ -299,6 +324,9 @@ class RoutineDetector:
             if home is None:
                 return None
             model = HomeModel(tracker=HomeTracker(timezone=home.timezone))
+            shared = self._shared.share(home_id, model.tracker.presence) if self._shared is not None else None
+            if shared is not None:
+                model.tracker.presence = shared
             self._homes[home_id] = model
         return model
 

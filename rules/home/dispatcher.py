@@ -35,7 +35,8 @@ from rules.home.kitchen import KitchenCheck
 from rules.home.night_door import NightDoorCheck
 from rules.home.picture import HomePicture, motion_stopped, note_activity
 from rules.home.wake import WakeCheck
-from rules.homesense import Change, HomeSensing, metric_state
+from rules.homesense import HomeSensing, metric_state
+from rules.presence import Presence, Seen
 from rules.timers import Timers
 
 
@@ -63,6 +64,9 @@ class HomeRules:
         self._starting: list[StartsTimers] = [wake, kitchen, bathroom, inactivity]
         timed: list[Timed] = [wake, kitchen, inactivity, bathroom, night_door, cold]
         self._timed = {kind: check for check in timed for kind in check.timer_kinds}
+        # The reading just observed and what it showed, for the routine detector that reads the same presence
+        # (``seen``); not state to save.
+        self._observed: tuple[Reading, Seen | None] | None = None
 
     # -- saved state ---------------------------------------------------------------------------------
 
@@ -112,6 +116,7 @@ class HomeRules:
 
     def on_reading(self, reading: Reading, device: DeviceSpec) -> list[Finding]:
         home = self._homes.get(reading.subject)
+        self._observed = None
         if home is None:
             return []
         metrics = reading.metrics
@@ -121,38 +126,52 @@ class HomeRules:
         state = metric_state(device, metrics, self._lookup.get(KitchenRule, reading.subject).kettle_on_w)
         if state is None:
             return findings
-        change = home.presence.change(device, state, reading.ts_ms)
-        if change is None:
+        seen = home.presence.observe(device, state, reading.ts_ms)
+        self._observed = (reading, seen)
+        if seen is None:
             return findings  # a check-in repeating the state: the device is alive, nobody moved
-        return findings + self._changed(reading, device, home, change)
+        return findings + self._changed(reading, device, home, seen)
 
-    def _changed(self, reading: Reading, device: DeviceSpec, home: HomePicture, change: Change) -> list[Finding]:
-        home_id, ts = reading.subject, reading.ts_ms
+    def _changed(self, reading: Reading, device: DeviceSpec, home: HomePicture, seen: Seen) -> list[Finding]:
+        home_id, ts, change = reading.subject, reading.ts_ms, seen.change
         findings: list[Finding] = []
         if device.kind == "motion" and change.what == "still":
-            motion_stopped(home, device, ts)
+            if seen.hers:
+                motion_stopped(home, device, seen.at_ms)
             return []
         if device.kind == "bed":
             home.in_bed = change.what == "in_bed"
-        if not change.active:
-            return findings
-        came_home = home.presence.is_out(ts)
-        if not home.presence.believe(device, ts):
-            return findings  # one device alone in an empty home (sun, heating, a pet): she is still out
-        if came_home:
-            self._back_home(home_id, home, ts)
-        seen = Activity(reading, device, change, came_home, home.presence.last_activity_ms, device.room or "other")
+        if not seen.hers:
+            return findings  # no activity (an appliance switching itself off), or one device alone while she is out
+        if seen.came_home:
+            self._back_home(home_id, home, seen.out_since_ms, ts)
+        activity = Activity(reading, device, change, seen.came_home, seen.before_ms, device.room or "other")
         # The night door and the day's quiet spells compare this activity with what came before it; then it is
-        # her last activity, and the other checks react to it.
+        # her last activity in the picture, and the other checks react to it.
         for noticing in self._noticing:
-            findings += noticing.before_activity(seen, home)
-        note_activity(home, device, seen.room, ts)
+            findings += noticing.before_activity(activity, home)
+        note_activity(home, device, activity.room, ts)
         for reacting in self._reacting:
-            findings += reacting.on_activity(seen, home)
+            findings += reacting.on_activity(activity, home)
         return findings
 
-    def _back_home(self, home_id: str, home: HomePicture, ts: int) -> None:
-        out = home.presence.back_home()
+    # -- the presence the routine detector shares (rules.presence.SharedPresence) --------------------
+
+    def share(self, home_id: str, presence: Presence) -> Presence | None:
+        home = self._homes.get(home_id)
+        if home is None:
+            return None
+        if home.presence == Presence() and presence != Presence():
+            home.presence = presence  # only the detector's state was restored: what it knew stands
+        return home.presence
+
+    def seen(self, reading: Reading) -> tuple[bool, Seen | None]:
+        observed = self._observed
+        if observed is None or observed[0] is not reading:
+            return False, None
+        return True, observed[1]
+
+    def _back_home(self, home_id: str, home: HomePicture, out: int | None, ts: int) -> None:
         home.came_home_ms = ts
         if out is None:
             return

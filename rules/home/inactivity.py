@@ -37,7 +37,7 @@ class InactivityCheck:
 
     def before_activity(self, seen: Activity, home: HomePicture) -> list[Finding]:
         gap_start, ts = seen.gap_start, seen.reading.ts_ms
-        if gap_start is not None and not seen.came_home and not home.in_bed and not asleep(home, ts):
+        if gap_start is not None and not seen.came_home and not home.in_bed and not asleep(home, ts, gap_start):
             self._quiet_spell(seen.reading.subject, home, gap_start, ts)
         return []
 

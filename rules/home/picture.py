@@ -2,7 +2,7 @@
 learned of her own normal, as plain data (saved as it is, ``placesense.evaluation_state``).
 
 Where she is (devices' last states, her last activity, the front door, out or in) is its ``presence``, the
-``rules.presence.Presence`` the routine detector keeps too, so both read one meaning of it. Besides the dataclass:
+``rules.presence.Presence`` the rules observe and, in serve, the routine detector reads as well. Besides the dataclass:
 the few facts every check asks of it (is she still in the night's sleep, which morning a moment's night leads to)
 and how a change that is hers is written into it. This module holds no rule: it
 must not read the rules config, set timers or build findings.
@@ -35,7 +35,7 @@ class HomePicture:
     (``placesense.statecodec.RENAMED`` reads such files)."""
 
     tz: ZoneInfo
-    # devices' last states, her last activity, the front door, out or in: what the routine detector keeps too
+    # devices' last states, her last activity, the front door, out or in: in serve, the routine detector's too
     presence: Presence = field(default_factory=Presence)
     last_activity_room: str | None = None
     last_activity_device: str | None = None
@@ -114,10 +114,13 @@ def morning_of(ts_ms: int, tz: ZoneInfo) -> date:
     return moment.date() + timedelta(days=1) if moment.time() >= NIGHT_FROM else moment.date()
 
 
-def asleep(home: HomePicture, now_ms: int) -> bool:
+def asleep(home: HomePicture, now_ms: int, last_activity_ms: int | None = None) -> bool:
     """Still in the night's sleep: nothing outside the bedroom and bathroom since before 07:00, for at least
-    an hour and for longer than any other quiet spell of this night (not a nap, not a quiet evening)."""
-    last = home.last_up_ms if home.last_up_ms is not None else home.presence.last_activity_ms
+    an hour and for longer than any other quiet spell of this night (not a nap, not a quiet evening).
+    ``last_activity_ms``: her last activity before the one being judged, which the presence already holds."""
+    last = home.last_up_ms
+    if last is None:
+        last = last_activity_ms if last_activity_ms is not None else home.presence.last_activity_ms
     if last is None:
         return False
     morning = morning_of(now_ms, home.tz)
@@ -127,27 +130,21 @@ def asleep(home: HomePicture, now_ms: int) -> bool:
     return before_seven and ongoing >= max(longest, HOUR_MS)
 
 
-def motion_stopped(home: HomePicture, device: DeviceSpec, ts: int) -> None:
-    """A PIR's "no motion": she was moving in its view until a minute or two ago (``Presence.moving_until``)."""
-    moved = home.presence.moving_until(device, ts)
-    if moved is None:
-        return
-    home.presence.active(moved)
+def motion_stopped(home: HomePicture, device: DeviceSpec, moved: int) -> None:
+    """A PIR's "no motion": she was moving in its view until ``moved``, a minute or two ago (``Presence.observe``
+    has it as her last activity)."""
     if device.room == "bathroom" and home.bath_last_ms is not None and moved > home.bath_last_ms:
         home.bath_last_ms = moved
 
 
 def note_activity(home: HomePicture, device: DeviceSpec, room: str, ts: int) -> None:
-    """Write a change that is hers into the picture: the hour she was active in, her last activity and where, her
-    recent activity outside the bedroom, and the front door."""
+    """Write a change that is hers into the picture: the hour she was active in, where she was, and her recent
+    activity outside the bedroom (her last activity and the front door are the presence's, ``Presence.observe``)."""
     moment = local(ts, home.tz)
     home.active_hours[moment.date()] = home.active_hours.get(moment.date(), 0) | (1 << moment.hour)
     if len(home.active_hours) > 70:
         for old in sorted(home.active_hours)[:-62]:
             del home.active_hours[old]
-    home.presence.active(ts)
     home.last_activity_room, home.last_activity_device = room, device.id
     if room != "bedroom":
         keep_last(home.recent_up_activity, ts, 30)
-    if device.kind == "front_door":
-        home.presence.front_door(ts)

@@ -11,8 +11,8 @@ from anomaly.routine import RoutineDetector
 from devices.readings import Reading
 from devices.registry import DeviceSpec
 from placesense.basics.clock import EventClock
-from placesense.basics.timeunits import DAY_MS, MINUTE_MS
-from placesense.tools.evaluate.inject import looped
+from placesense.basics.timeunits import DAY_MS, HOUR_MS, MINUTE_MS
+from placesense.tools.evaluate.inject import inject, looped
 from placesense.tools.evaluate.realhomes import device_readings, load_home, registry_for
 from rules.config import RulesConfig
 from rules.engine import RuleEngine
@@ -76,6 +76,24 @@ def test_activity_soon_after_the_door_means_she_stayed_in() -> None:
     assert not presence.is_out(T0 + 30 * MINUTE_MS)
 
 
+def test_observing_out_and_back_through_the_front_door_says_since_when_she_was_out() -> None:
+    """``observe`` reads a reading once and says what it was: her coming home through the door carries since when
+    she was out (the routine detector once lost that time: it never asked whether the door was hers)."""
+    presence = Presence()
+    assert presence.observe(LOUNGE, 1.0, T0) is not None
+    assert presence.observe(LOUNGE, 1.0, T0 + 30_000) is None  # a check-in
+    presence.observe(DOOR, 1.0, T0 + MINUTE_MS)  # opened, going out
+    presence.observe(DOOR, 0.0, T0 + MINUTE_MS + 5_000)  # closed behind her
+    lone = presence.observe(LOUNGE, 0.0, T0 + 20 * MINUTE_MS)  # the PIR's "no motion" after she left: says nothing
+    assert lone is not None and not lone.hers
+    sun = presence.observe(LOUNGE, 1.0, T0 + HOUR_MS)  # one device alone while she is out
+    assert sun is not None and not sun.hers and not sun.came_home
+    back = presence.observe(DOOR, 1.0, T0 + 3 * HOUR_MS)
+    assert back is not None and back.hers and back.came_home
+    assert back.out_since_ms == T0 + MINUTE_MS + 5_000 and back.before_ms == T0 + MINUTE_MS + 5_000
+    assert presence.last_activity_ms == T0 + 3 * HOUR_MS and not presence.is_out(T0 + 3 * HOUR_MS + 30_000)
+
+
 def test_an_older_saved_picture_keeps_what_it_knew_of_her_presence() -> None:
     from anomaly.homeday import HomeTracker
     from placesense import statecodec
@@ -117,6 +135,51 @@ def test_the_rules_and_the_routine_detector_see_one_presence_in_a_real_home(key:
         compared += 1
         changes += ours.last_activity_ms == reading.ts_ms
     assert compared > 1000 and changes > 100  # a fortnight of her life, not a handful of check-ins
+
+
+@pytest.mark.parametrize("key", ["kasteren/house-c", "placelab/subject-1"])
+def test_serve_keeps_one_presence_per_home_and_the_detector_reads_it_as_if_alone(key: str, tmp_path: Path) -> None:
+    """In the evaluation core the rules and the routine detector hold the very same presence object (also after a
+    save and restore), the rules observe each reading once, and the detector, reading what they saw, learns the
+    same days and raises the same findings (night wandering injected after its warm-up) as a detector that kept a
+    presence of its own."""
+    import logging
+
+    from placesense.evaluation_core import EvaluationCore, EvaluationSpec
+
+    home = load_home(HOMES / key, HOMES)
+    background = looped(home)
+    registry = registry_for([home])
+    core = EvaluationCore(EvaluationSpec(registry, RulesConfig(), "event", tmp_path, logging.WARNING))
+    alone = RoutineDetector(registry_for([home]), EventClock(background.start_ms))
+    done = inject(background, "night_wandering")  # after the warm-up: the detector has something to raise
+    assert done is not None
+    activations, injected = done
+    readings = list(device_readings(home, activations, background.start_ms, injected.end_ms + DAY_MS))
+    half = len(readings) // 2
+    shared: list[object] = []
+    ours: list[tuple[str, int, bool, str]] = []
+    theirs: list[tuple[str, int, bool, str]] = []
+    for n, reading in enumerate(readings):
+        if n == half:  # a restart halfway: the restored parts share one presence again
+            assert core.save()
+            core = EvaluationCore(EvaluationSpec(registry, RulesConfig(), "event", tmp_path, logging.WARNING))
+            core.restore()
+        raised = core.readings([reading])
+        ours += [(f.rule, f.at_ms, f.active, f.message) for f in raised if f.rule.startswith("routine_")]
+        alone.clock.observe(reading.ts_ms)
+        theirs += [(f.rule, f.at_ms, f.active, f.message) for f in alone.process(reading)]
+        if n % 500 == 0:
+            presence = core.rules.home._homes[home.home_id].presence
+            assert core.routine._homes[home.home_id].tracker.presence is presence, _at(reading)
+            shared.append(presence)
+    from placesense.statecodec import encode
+
+    assert encode(core.routine._homes[home.home_id]) == encode(alone._homes[home.home_id])
+    assert core.routine._homes[home.home_id].days_learned >= 14  # past the warm-up: its findings are judged
+    assert ours == theirs
+    assert any(rule == "routine_night_wandering" for rule, *_ in ours)
+    assert len({id(p) for p in shared}) == 2  # one object before the restart, one after
 
 
 def _at(reading: Reading) -> str:

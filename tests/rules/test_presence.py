@@ -182,5 +182,33 @@ def test_serve_keeps_one_presence_per_home_and_the_detector_reads_it_as_if_alone
     assert len({id(p) for p in shared}) == 2  # one object before the restart, one after
 
 
+def test_a_device_added_while_serve_runs_keeps_the_one_presence_and_what_it_knew(tmp_path: Path) -> None:
+    """Registering a device rebuilds the rules and detectors around the grown registry: the rebuilt sides share one
+    presence again, holding what was observed before, and the new device's first change is read into it."""
+    import logging
+
+    from placesense.evaluation_core import EvaluationCore, EvaluationSpec
+
+    home = load_home(HOMES / "kasteren/house-b", HOMES)
+    background = looped(home)
+    registry = registry_for([home])
+    core = EvaluationCore(EvaluationSpec(registry, RulesConfig(), "event", tmp_path, logging.WARNING))
+    readings = list(device_readings(home, background.activations, background.start_ms, background.start_ms + DAY_MS))
+    core.readings(readings)
+    before = core.rules.home._homes[home.home_id].presence
+    assert before.last_activity_ms is not None
+    kept = (dict(before.device_state), before.last_activity_ms, before.last_front_door_ms)
+    toaster = DeviceSpec(id="toaster-new", domain="home", kind="plug", subject=home.home_id, room="kitchen")
+    assert core.add_devices([toaster]) == 1
+    presence = core.rules.home._homes[home.home_id].presence
+    assert core.routine._homes[home.home_id].tracker.presence is presence
+    assert (presence.device_state, presence.last_activity_ms, presence.last_front_door_ms) == kept
+    at = readings[-1].ts_ms + MINUTE_MS
+    core.readings([Reading("home", "toaster-new", home.home_id, "kitchen", at, {"power_w": 900.0})])
+    assert presence.device_state["toaster-new"] == 1.0
+    # her activity, or (she is out that evening) one device alone, noted while she is out
+    assert presence.last_activity_ms == at or presence.while_out["toaster-new"] == at
+
+
 def _at(reading: Reading) -> str:
     return f"after {reading.device_id} at {reading.ts_ms}: {dict(reading.metrics)}"

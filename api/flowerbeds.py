@@ -51,6 +51,13 @@ class BedOut(BaseModel):
     lon: float
     dry_below_pct: float
     wet_above_pct: float
+    suggested_dry_below_pct: float | None = Field(
+        None,
+        description="the bed's own dry threshold, learned from its record once it has calibration_days of it "
+        "(probes read in ranges of their own); null until then, or when it is within 0.5 points of dry_below_pct. "
+        "Only a suggestion: dry_below_pct in the registry stands until someone changes it",
+    )
+    suggestion_reason: str | None = Field(None, description="why, in words: when it was watered, or its daily lows")
 
 
 class BedsOut(BaseModel):
@@ -109,9 +116,15 @@ def watering(service: Street, _caller: StreetSide) -> WateringOut:
 
 @router.get("/api/v1/flowerbeds", response_model=BedsOut, responses=AUTH_ERRORS)
 def flowerbeds(service: Street, _caller: StreetSide) -> BedsOut:
-    """Every flowerbed in the registry: its name, where it is and its thresholds (for maps and sensor cards)."""
-    return BedsOut(beds=[
-        BedOut(bed_id=b.id, name=b.name, lat=b.lat, lon=b.lon, dry_below_pct=b.dry_below_pct,
-               wet_above_pct=b.wet_above_pct)
-        for b in service.registry.flowerbeds.values()
-    ])
+    """Every flowerbed in the registry: its name, where it is, its thresholds (for maps and sensor cards) and,
+    once its record is long enough, the dry threshold its own record suggests, with why."""
+    suggested = {s.bed_id: s for s in service.rules.threshold_suggestions(service.clock.now_ms())}
+    beds = []
+    for b in service.registry.flowerbeds.values():
+        own = suggested.get(b.id)
+        beds.append(BedOut(
+            bed_id=b.id, name=b.name, lat=b.lat, lon=b.lon, dry_below_pct=b.dry_below_pct,
+            wet_above_pct=b.wet_above_pct, suggested_dry_below_pct=None if own is None else own.suggested_pct,
+            suggestion_reason=None if own is None else own.reason,
+        ))
+    return BedsOut(beds=beds)

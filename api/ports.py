@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from placesense.storage.influx import InfluxClient
     from rules.daqi import SiteAirQuality
     from rules.watering import WateringNeed
+    from rules.watering_thresholds import ThresholdSuggestion
 
 
 # -- what the composition root passes through, as far as routes read it -------------------------------------------
@@ -48,6 +49,7 @@ class StreetRules(Protocol):
     def watering_list(self, now_ms: int | None = None) -> list[WateringNeed]: ...
     def air_quality(self) -> list[SiteAirQuality]: ...
     def mark_watered(self, bed_id: str, at_ms: int | None = None) -> list[Finding]: ...
+    def threshold_suggestions(self, now_ms: int | None = None) -> list[ThresholdSuggestion]: ...
 
 
 class NotificationParts(Protocol):

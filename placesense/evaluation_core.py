@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from placesense.basics.findings import Finding
     from rules.daqi import SiteAirQuality
     from rules.watering import WateringNeed
+    from rules.watering_thresholds import ThresholdSuggestion
 
 log = logging.getLogger("placesense.evaluation")
 
@@ -251,6 +252,9 @@ class EvaluationCore:
     def air_quality(self) -> list[SiteAirQuality]:
         return self.rules.air_quality()
 
+    def threshold_suggestions(self, now_ms: int | None) -> list[ThresholdSuggestion]:
+        return self.rules.threshold_suggestions(now_ms)
+
     def mark_watered(self, bed_id: str, at_ms: int | None) -> list[Finding]:
         """An operative watered a bed (``POST /flowerbeds/{bed}/watered``): the findings that clear its alert."""
         return self.rules.mark_watered(bed_id, at_ms)
@@ -277,7 +281,7 @@ class Stateful(Protocol):
 
 
 # what the API may ask of a core, by name
-CALLS = frozenset({"watering_list", "air_quality", "routine_today", "mark_watered"})
+CALLS = frozenset({"watering_list", "air_quality", "routine_today", "mark_watered", "threshold_suggestions"})
 # the calls that change learned state: the process saves its state right after answering one, so what a person
 # told placesense survives a restart (it is not in the journal that replays readings)
 CHANGING_CALLS = frozenset({"mark_watered"})

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from placesense.evaluation import Evaluator
     from rules.daqi import SiteAirQuality
     from rules.watering import WateringNeed
+    from rules.watering_thresholds import ThresholdSuggestion
 
 
 class RulesView:
@@ -24,6 +25,11 @@ class RulesView:
     def watering_list(self, now_ms: int | None = None) -> list[WateringNeed]:
         """Beds that need water now or within a day, most urgent first."""
         result: list[WateringNeed] = self._evaluator.call("watering_list", now_ms)
+        return result
+
+    def threshold_suggestions(self, now_ms: int | None = None) -> list[ThresholdSuggestion]:
+        """Each bed's own dry threshold learned from its record, with the reason (beds with enough record)."""
+        result: list[ThresholdSuggestion] = self._evaluator.call("threshold_suggestions", now_ms)
         return result
 
     def air_quality(self) -> list[SiteAirQuality]:

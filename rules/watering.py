@@ -2,8 +2,9 @@
 
 Each bed has its own thresholds in the registry (``dry_below_pct``, ``wet_above_pct``; 25 % and 70 % by default,
 as in Wrexham's pilot). Probes read in ranges of their own (11–30 % is common), so after ``calibration_days`` of
-readings the bed offers a threshold of its own (``threshold_suggestions``): the moisture it was at when it was
-watered, or the low end of its record, with the reason in words.
+readings the bed offers a threshold of its own (``threshold_suggestions``, worked out in
+``rules.watering_thresholds``): the moisture it was at when it was watered, or the low end of its record, with the
+reason in words.
 
 A bed is at one of three levels, and only moisture moves it (``rules.watering_forecast`` does the arithmetic):
 
@@ -32,7 +33,6 @@ says they watered a bed. This module must not touch alerts or storage.
 from __future__ import annotations
 
 import math
-import statistics
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
@@ -61,6 +61,7 @@ from rules.watering_forecast import (
     noise_pct,
     slowing_per_day,
 )
+from rules.watering_thresholds import ThresholdSuggestion, suggest_threshold
 
 __all__ = ["ThresholdSuggestion", "WateringNeed", "WateringRules", "drying_rate"]
 
@@ -107,17 +108,6 @@ class WateringNeed:
     lon: float
     confidence: Confidence | None = None
     latest_dry_ms: int | None = None  # at the slow end of the drying rate
-
-
-@dataclass(frozen=True, slots=True)
-class ThresholdSuggestion:
-    """A bed's own ``dry_below_pct``, learned from its record, and why."""
-
-    bed_id: str
-    current_pct: float
-    suggested_pct: float
-    days: int
-    reason: str
 
 
 class _History:
@@ -551,35 +541,17 @@ class WateringRules:
         return rows
 
     def threshold_suggestions(self, now_ms: int) -> list[ThresholdSuggestion]:
-        """Each bed's own ``dry_below_pct`` once it has ``calibration_days`` of record, with the reason."""
+        """Each bed's own ``dry_below_pct`` once it has ``calibration_days`` of record, with the reason
+        (``rules.watering_thresholds``)."""
         suggestions = []
         for bed_id, bed in self._beds.items():
             bed_spec = self._registry.flowerbeds.get(bed_id)
+            if bed_spec is None:
+                continue
             cfg = self._lookup.get(WateringRule, bed_id)
-            if bed_spec is None or bed.first_ms is None or not bed.daily_lows:
-                continue
-            days = int((now_ms - bed.first_ms) // (24 * HOUR_MS))
-            if days < cfg.calibration_days:
-                continue
-            if len(bed.lows_before_rises) >= 3:
-                lows = sorted(bed.lows_before_rises)
-                suggested = round(statistics.median(lows), 1)
-                reason = (
-                    f"over the last {days} days it was watered or rained on {len(lows)} times at "
-                    f"{lows[0]:.1f}–{lows[-1]:.1f} % (median {suggested:g} %)"
-                )
-            else:
-                quartile = statistics.quantiles(bed.daily_lows, n=4)[0] if len(bed.daily_lows) >= 4 else None
-                if quartile is None:
-                    continue
-                suggested = round(quartile, 1)
-                reason = (
-                    f"over the last {days} days its daily lows ranged {min(bed.daily_lows):.1f}–"
-                    f"{max(bed.daily_lows):.1f} %; a quarter of days went below {suggested:g} %"
-                )
-            if abs(suggested - bed_spec.dry_below_pct) < 0.5:
-                continue
-            suggestions.append(ThresholdSuggestion(bed_id, bed_spec.dry_below_pct, suggested, days, reason))
+            suggestion = suggest_threshold(bed_id, bed, bed_spec.dry_below_pct, cfg.calibration_days, now_ms)
+            if suggestion is not None:
+                suggestions.append(suggestion)
         return suggestions
 
 

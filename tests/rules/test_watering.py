@@ -233,3 +233,25 @@ def test_a_bed_whose_daily_low_falls_is_announced_about_a_day_ahead_and_a_settle
     by = soon.evidence["predicted_dry_ms"]
     assert isinstance(by, int) and now.at_ms <= by + HOUR  # and it crossed by about the time it gave
     assert [f for f in of(findings, "needs_water") if f.subject == "bed-2"] == []
+
+
+def test_a_bed_without_enough_rises_suggests_the_lower_quartile_of_its_daily_lows() -> None:
+    from dataclasses import dataclass, field
+
+    from placesense.basics.timeunits import DAY_MS
+    from rules.watering_thresholds import suggest_threshold
+
+    @dataclass
+    class Record:  # what the watering rule keeps of a bed, as plain data
+        first_ms: int | None
+        daily_lows: list[float] = field(default_factory=list)
+        lows_before_rises: list[float] = field(default_factory=list)
+
+    lows = [14.0, 13.5, 13.2, 12.9, 12.6, 16.0, 15.4, 15.0, 14.6, 14.1, 13.8, 13.3, 13.0, 12.8, 12.5]
+    now = 20 * DAY_MS
+    assert suggest_threshold("b", Record(now - 10 * DAY_MS, lows), 25.0, 14, now) is None  # ten days: too soon
+    made = suggest_threshold("b", Record(now - 15 * DAY_MS, lows, [13.0, 12.7]), 25.0, 14, now)
+    assert made is not None and made.days == 15 and made.current_pct == 25.0
+    assert 12.5 < made.suggested_pct < 13.5  # a quarter of her days went below it
+    assert "a quarter of days went below" in made.reason
+    assert suggest_threshold("b", Record(now - 15 * DAY_MS, lows), made.suggested_pct + 0.2, 14, now) is None
